@@ -1,0 +1,1 @@
+//! cosignature (in progress).

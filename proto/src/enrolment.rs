@@ -1,0 +1,1 @@
+//! enrolment (in progress).

@@ -1,0 +1,1 @@
+//! predicate (in progress).

@@ -1,0 +1,1 @@
+//! witness (in progress).

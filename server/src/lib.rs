@@ -1,0 +1,1 @@
+//! attestlog server.

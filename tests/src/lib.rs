@@ -1,0 +1,1 @@
+//! attestlog integration tests live in it/.
