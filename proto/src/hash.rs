@@ -18,6 +18,8 @@ pub enum HashError {
 }
 
 /// A SHA-256 hash of a tree node or leaf. Equality is constant-time.
+// The manual `PartialEq` is a constant-time byte comparison, so it agrees with the derived `Hash`.
+#[allow(clippy::derived_hash_with_manual_eq)]
 #[derive(Clone, Copy, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Hash(pub [u8; 32]);
 
@@ -80,7 +82,9 @@ impl Hash {
     /// # Errors
     /// [`HashError`] if the text is not base64 of exactly 32 bytes.
     pub fn from_base64(s: &str) -> Result<Hash, HashError> {
-        let v = STANDARD.decode(s).map_err(|_| HashError::Encoding("base64"))?;
+        let v = STANDARD
+            .decode(s)
+            .map_err(|_| HashError::Encoding("base64"))?;
         Self::from_slice(&v)
     }
 
