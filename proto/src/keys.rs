@@ -92,8 +92,9 @@ impl VerifierKey {
     /// # Errors
     /// [`KeyError`] naming what is wrong.
     pub fn parse(s: &str) -> Result<Self, KeyError> {
-        let mut parts = s.rsplitn(3, '+');
-        let (Some(b64), Some(hexid), Some(name)) = (parts.next(), parts.next(), parts.next())
+        // Names never contain '+', base64 may: split from the left.
+        let mut parts = s.splitn(3, '+');
+        let (Some(name), Some(hexid), Some(b64)) = (parts.next(), parts.next(), parts.next())
         else {
             return Err(KeyError::Malformed("expected name+id+key"));
         };
@@ -219,8 +220,8 @@ impl SignerKey {
             .trim()
             .strip_prefix("PRIVATE+KEY+")
             .ok_or(KeyError::Malformed("expected PRIVATE+KEY+ prefix"))?;
-        let mut parts = rest.rsplitn(3, '+');
-        let (Some(b64), Some(hexid), Some(name)) = (parts.next(), parts.next(), parts.next())
+        let mut parts = rest.splitn(3, '+');
+        let (Some(name), Some(hexid), Some(b64)) = (parts.next(), parts.next(), parts.next())
         else {
             return Err(KeyError::Malformed("expected name+id+key"));
         };
@@ -329,6 +330,17 @@ mod tests {
         assert!(k.verifier().verify(b"msg", &sig));
         assert!(!k.verifier().verify(b"msh", &sig));
         assert!(!k.verifier().verify(b"msg", &sig[..63]));
+    }
+
+    // Base64 key material may contain '+': keys must still parse (seed 0x61 × 32 has one).
+    #[test]
+    fn key_with_plus_in_base64_round_trips() {
+        let k = SignerKey::from_seed("log.test/tp", TYPE_ED25519, &[0x61; 32]).unwrap();
+        let v = k.verifier().to_string();
+        assert!(v.rsplit('+').next().is_some_and(|b| b.len() < 44));
+        assert_eq!(VerifierKey::parse(&v).unwrap().to_string(), v);
+        let s = k.to_secret_string();
+        assert_eq!(SignerKey::parse(&s).unwrap().to_secret_string(), s);
     }
 
     #[test]
