@@ -501,6 +501,16 @@ mod tests {
                 "only key id",
             ),
             (b"te\xffxt\n\nx\n".to_vec(), "not utf-8"),
+            (
+                "text\n\n\u{2014} a Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM\n"
+                    .as_bytes()
+                    .to_vec(),
+                "unpadded base64",
+            ),
+            (
+                "text\n\n\u{2014} a Uw2QOkn8sr1=\n".as_bytes().to_vec(),
+                "non-canonical trailing bits",
+            ),
         ];
         for (bytes, why) in cases {
             assert!(Note::parse(&bytes).is_err(), "{why}");
@@ -508,6 +518,7 @@ mod tests {
         let mut big = vec![b'a'; MAX_NOTE_SIZE];
         big.extend_from_slice(format!("\n\n{sig}\n").as_bytes());
         assert_eq!(Note::parse(&big), Err(NoteError::TooLarge));
+        assert!(Note::parse("text\n\n\u{2014} a Uw2QOkn9\n".as_bytes()).is_ok());
         assert!(Note::new("no newline").is_err());
         assert_eq!(Note::new("a\u{7}\n"), Err(NoteError::ControlChar));
     }
