@@ -92,8 +92,9 @@ impl VerifierKey {
     /// # Errors
     /// [`KeyError`] naming what is wrong.
     pub fn parse(s: &str) -> Result<Self, KeyError> {
-        let mut parts = s.rsplitn(3, '+');
-        let (Some(b64), Some(hexid), Some(name)) = (parts.next(), parts.next(), parts.next())
+        // Names never contain `+` but base64 can: split from the left.
+        let mut parts = s.splitn(3, '+');
+        let (Some(name), Some(hexid), Some(b64)) = (parts.next(), parts.next(), parts.next())
         else {
             return Err(KeyError::Malformed("expected name+id+key"));
         };
@@ -101,9 +102,7 @@ impl VerifierKey {
         let raw = STANDARD
             .decode(b64)
             .map_err(|_| KeyError::Malformed("key is not base64"))?;
-        let (&t, key) = raw
-            .split_first()
-            .ok_or(KeyError::Malformed("empty key"))?;
+        let (&t, key) = raw.split_first().ok_or(KeyError::Malformed("empty key"))?;
         let key: [u8; 32] = key
             .try_into()
             .map_err(|_| KeyError::Malformed("ed25519 key must be 32 bytes"))?;
@@ -173,7 +172,11 @@ impl std::fmt::Debug for VerifierKey {
 }
 
 fn parse_key_id(hexid: &str) -> Result<KeyId, KeyError> {
-    if hexid.len() != 8 || !hexid.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if hexid.len() != 8
+        || !hexid
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         return Err(KeyError::Malformed("key id must be 8 lowercase hex digits"));
     }
     let mut id = [0u8; 4];
@@ -217,8 +220,9 @@ impl SignerKey {
             .trim()
             .strip_prefix("PRIVATE+KEY+")
             .ok_or(KeyError::Malformed("expected PRIVATE+KEY+ prefix"))?;
-        let mut parts = rest.rsplitn(3, '+');
-        let (Some(b64), Some(hexid), Some(name)) = (parts.next(), parts.next(), parts.next())
+        // Names never contain `+` but base64 can: split from the left.
+        let mut parts = rest.splitn(3, '+');
+        let (Some(name), Some(hexid), Some(b64)) = (parts.next(), parts.next(), parts.next())
         else {
             return Err(KeyError::Malformed("expected name+id+key"));
         };
@@ -226,9 +230,7 @@ impl SignerKey {
         let raw = STANDARD
             .decode(b64)
             .map_err(|_| KeyError::Malformed("key is not base64"))?;
-        let (&t, seed) = raw
-            .split_first()
-            .ok_or(KeyError::Malformed("empty key"))?;
+        let (&t, seed) = raw.split_first().ok_or(KeyError::Malformed("empty key"))?;
         let seed: [u8; 32] = seed
             .try_into()
             .map_err(|_| KeyError::Malformed("ed25519 seed must be 32 bytes"))?;
@@ -324,6 +326,11 @@ mod tests {
             k.verifier().to_string(),
             "vendor.example/attest+22c8ff26+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4"
         );
+        let v = VerifierKey::parse(
+            "vendor.example/attest+22c8ff26+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4",
+        )
+        .unwrap();
+        assert_eq!(v, k.verifier());
         assert!(!format!("{k:?}").contains("AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f"));
         let sig = k.sign(b"msg");
         assert!(k.verifier().verify(b"msg", &sig));

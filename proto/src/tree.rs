@@ -115,7 +115,10 @@ pub fn perfect_subtree_hash(hashes: &[Hash]) -> Option<Hash> {
     }
     let mut row: Vec<Hash> = hashes.to_vec();
     while row.len() > 1 {
-        row = row.chunks_exact(2).map(|p| Hash::node(&p[0], &p[1])).collect();
+        row = row
+            .chunks_exact(2)
+            .map(|p| Hash::node(&p[0], &p[1]))
+            .collect();
     }
     row.first().copied()
 }
@@ -262,6 +265,9 @@ mod tests {
             root_indexes(13),
             vec![NodeId::new(3, 0), NodeId::new(2, 2), NodeId::new(0, 12)]
         );
-        assert_eq!(range_nodes(8, 13), vec![NodeId::new(2, 2), NodeId::new(0, 12)]);
+        assert_eq!(
+            range_nodes(8, 13),
+            vec![NodeId::new(2, 2), NodeId::new(0, 12)]
+        );
     }
 }
