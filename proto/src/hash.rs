@@ -18,6 +18,9 @@ pub enum HashError {
 }
 
 /// A SHA-256 hash of a tree node or leaf. Equality is constant-time.
+// The manual `PartialEq` is byte equality computed in constant time, so the derived `Hash`
+// agrees with it.
+#[allow(clippy::derived_hash_with_manual_eq)]
 #[derive(Clone, Copy, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Hash(pub [u8; 32]);
 
