@@ -24,6 +24,9 @@ pub const PREDICATE_TYPE: &str = "https://attestlog.dev/data-flows/v1";
 /// DSSE payload type of in-toto statements.
 pub const PAYLOAD_TYPE_INTOTO: &str = "application/vnd.in-toto+json";
 
+/// Largest integer JSON numbers carry exactly (I-JSON, RFC 7493 §2.2): 2^53 - 1.
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
 /// One validation problem: the JSON path of the field and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
@@ -792,12 +795,13 @@ impl Checker {
                         "must equal predicate.attestation_id",
                     );
                 }
+                // I-JSON (RFC 7493) safe integers only, so that JCS keeps the value exact.
                 if let Some(li) = self.req(s, &sp, "log_index")
-                    && li.as_u64().is_none()
+                    && li.as_u64().is_none_or(|n| n > MAX_SAFE_INTEGER)
                 {
                     self.err(
                         join(&sp, "log_index"),
-                        "expected a non-negative integer (u64)",
+                        "expected an integer from 0 to 2^53-1",
                     );
                 }
             }
@@ -1793,7 +1797,7 @@ mod tests {
                 ),
                 fe(
                     "predicate.supersedes.log_index",
-                    "expected a non-negative integer (u64)",
+                    "expected an integer from 0 to 2^53-1",
                 ),
             ),
             (
@@ -1887,6 +1891,17 @@ mod tests {
         assert!(e[0].message.contains("duplicate key"), "{:?}", e);
         let e = parse_statement(b"[]").unwrap_err();
         assert_eq!(e, vec![fe("", "expected an object")]);
+    }
+
+    #[test]
+    fn log_index_must_be_a_safe_integer() {
+        let errs = errors_after(|v| {
+            v["predicate"]["supersedes"] = json!({
+                "attestation_id": "6f1c2a4e-8b1d-4c3e-9f00-0123456789ab",
+                "log_index": MAX_SAFE_INTEGER + 1
+            });
+        });
+        assert_eq!(errs[0].path, "predicate.supersedes.log_index");
     }
 
     #[test]
