@@ -9,14 +9,17 @@ fn corpus(name: &str) -> Vec<(PathBuf, Vec<u8>)> {
         .join(name);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
+        .map(|e| {
+            e.unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .path()
+        })
         .filter(|p| p.is_file())
         .collect();
     files.sort();
     files
         .into_iter()
         .map(|p| {
-            let data = std::fs::read(&p).unwrap();
+            let data = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             (p, data)
         })
         .collect()
