@@ -481,7 +481,11 @@ impl AdmissionError {
             Self::UnknownVendor(_) | Self::Key(EnrolmentError::WrongVendor { .. }) => {
                 Some("predicate.vendor.legal_name".into())
             }
-            Self::Key(EnrolmentError::Invalid { field, .. }) => Some(format!("payload.{field}")),
+            Self::Key(EnrolmentError::Invalid { field, .. }) => Some(if field.is_empty() {
+                "payload".to_owned()
+            } else {
+                format!("payload.{field}")
+            }),
             Self::Key(EnrolmentError::Conflict(_) | EnrolmentError::OutOfOrder { .. }) => {
                 Some("payload.key".into())
             }
@@ -911,6 +915,10 @@ mod tests {
         let junk = Envelope::sign(PAYLOAD_TYPE_ENROLMENT, b"{}", &[&log]);
         let e = check_entry_admission(&junk, &s, &log.verifier()).unwrap_err();
         assert_eq!(e.status(), 422);
+        assert_eq!(e.field().as_deref(), Some("payload.vendor"));
+        let junk = Envelope::sign(PAYLOAD_TYPE_ENROLMENT, b"[]", &[&log]);
+        let e = check_entry_admission(&junk, &s, &log.verifier()).unwrap_err();
+        assert_eq!(e.field().as_deref(), Some("payload"));
     }
 
     #[test]
