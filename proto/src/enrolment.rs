@@ -1,1 +1,950 @@
-//! enrolment (in progress).
+//! Vendor key enrolment entries, the enrolment rules and entry admission (DESIGN.md §3).
+//!
+//! An enrolment entry is a DSSE envelope with payload type [`PAYLOAD_TYPE_ENROLMENT`] and
+//! payload `{vendor, key, action, issued_at}`, signed by the log's checkpoint key. The rules,
+//! identical in server, client verifier and monitor: an attestation at index `i` is valid iff,
+//! among enrolment entries below `i`, the last one for its signing key is `enrol` for the
+//! vendor named in `predicate.vendor.legal_name`. A public key belongs to at most one vendor,
+//! ever, and is enrolled at most once; enrolling it again or revoking an unknown or revoked key
+//! is a conflict (409).
+//!
+//! [`EnrolmentState`] is the pure fold over the enrolment history, updated in place with
+//! [`EnrolmentState::apply`] in index order. [`check_entry_admission`] classifies and checks a
+//! submitted envelope; [`check_ownership`] applies the `attestation_id` ownership rules given
+//! what the caller looked up in storage.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::dsse::{Envelope, MAX_ENTRY_BYTES, parse_strict_json};
+use crate::keys::{KeyId, SignerKey, TYPE_ED25519, VerifierKey};
+use crate::predicate::{
+    FieldError, PAYLOAD_TYPE_INTOTO, Statement, parse_rfc3339, parse_statement,
+};
+
+/// DSSE payload type of enrolment entries.
+pub const PAYLOAD_TYPE_ENROLMENT: &str = "application/vnd.attestlog.enrolment+json";
+
+/// Enrolment action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Allow the key to sign for the vendor.
+    Enrol,
+    /// Withdraw the key, from the entry's index on.
+    Revoke,
+}
+
+impl Action {
+    /// The wire string: `enrol` or `revoke`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enrol => "enrol",
+            Self::Revoke => "revoke",
+        }
+    }
+
+    /// Parses `enrol` or `revoke`.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "enrol" => Some(Self::Enrol),
+            "revoke" => Some(Self::Revoke),
+            _ => None,
+        }
+    }
+}
+
+/// Errors of the enrolment rules and of enrolment payloads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnrolmentError {
+    /// The enrolment payload is malformed (422).
+    #[error("{field}: {message}")]
+    Invalid {
+        /// Field path within the payload.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The enrolment contradicts the history (409).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The enrolment is applied at an index not above the last applied one (409).
+    #[error("enrolment at index {index} is not after the last applied index {last}")]
+    OutOfOrder {
+        /// Index of the rejected entry.
+        index: u64,
+        /// Last applied index.
+        last: u64,
+    },
+    /// The signing key was never enrolled (422).
+    #[error("signing key is not enrolled")]
+    UnknownKey,
+    /// The signing key was revoked (422).
+    #[error("signing key was revoked at index {index}")]
+    Revoked {
+        /// Index of the revocation entry.
+        index: u64,
+    },
+    /// The signing key is enrolled for another vendor (422).
+    #[error("signing key is enrolled for {enrolled:?}, not {claimed:?}")]
+    WrongVendor {
+        /// Vendor of the key's enrolment.
+        enrolled: String,
+        /// `predicate.vendor.legal_name` of the attestation.
+        claimed: String,
+    },
+}
+
+impl EnrolmentError {
+    /// HTTP status: 409 for conflicts with the history, 422 otherwise.
+    #[must_use]
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Conflict(_) | Self::OutOfOrder { .. } => 409,
+            _ => 422,
+        }
+    }
+
+    fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An enrolment or revocation of a vendor key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrolment {
+    /// Vendor legal name (as in `predicate.vendor.legal_name`).
+    pub vendor: String,
+    /// The vendor's Ed25519 verifier key.
+    pub key: VerifierKey,
+    /// Enrol or revoke.
+    pub action: Action,
+    /// RFC 3339 time of the operator's decision.
+    pub issued_at: String,
+}
+
+/// Whether `s` is acceptable as a vendor legal name: non-empty, no surrounding whitespace, no
+/// control characters.
+#[must_use]
+pub fn valid_vendor_name(s: &str) -> bool {
+    !s.is_empty() && s.trim() == s && !s.chars().any(char::is_control)
+}
+
+impl Enrolment {
+    /// Parses an enrolment payload strictly: exactly the fields `vendor`, `key`, `action`,
+    /// `issued_at`, an Ed25519 (type 0x01) verifier key and an RFC 3339 time.
+    ///
+    /// # Errors
+    /// [`EnrolmentError::Invalid`] naming the field.
+    pub fn parse(payload: &[u8]) -> Result<Enrolment, EnrolmentError> {
+        let v = parse_strict_json(payload)
+            .map_err(|e| EnrolmentError::invalid("", format!("payload is not valid json: {e}")))?;
+        let Value::Object(o) = v else {
+            return Err(EnrolmentError::invalid("", "expected an object"));
+        };
+        if let Some(k) = o
+            .keys()
+            .find(|k| !matches!(k.as_str(), "vendor" | "key" | "action" | "issued_at"))
+        {
+            return Err(EnrolmentError::invalid(k, "unknown field"));
+        }
+        let get = |f: &str| -> Result<&str, EnrolmentError> {
+            match o.get(f) {
+                None => Err(EnrolmentError::invalid(f, "missing required field")),
+                Some(Value::String(s)) => Ok(s),
+                Some(_) => Err(EnrolmentError::invalid(f, "expected a string")),
+            }
+        };
+        let vendor = get("vendor")?;
+        if !valid_vendor_name(vendor) {
+            return Err(EnrolmentError::invalid(
+                "vendor",
+                "must be a non-empty name without surrounding whitespace",
+            ));
+        }
+        let key = VerifierKey::parse(get("key")?)
+            .map_err(|e| EnrolmentError::invalid("key", e.to_string()))?;
+        if key.key_type() != TYPE_ED25519 {
+            return Err(EnrolmentError::invalid(
+                "key",
+                "must be an ed25519 key (type 0x01)",
+            ));
+        }
+        let action = get("action")?;
+        let action = Action::parse(action).ok_or_else(|| {
+            EnrolmentError::invalid("action", format!("{action:?} is not one of enrol, revoke"))
+        })?;
+        let issued_at = get("issued_at")?;
+        if parse_rfc3339(issued_at).is_none() {
+            return Err(EnrolmentError::invalid(
+                "issued_at",
+                format!("{issued_at:?} is not an RFC 3339 timestamp"),
+            ));
+        }
+        Ok(Enrolment {
+            vendor: vendor.to_owned(),
+            key,
+            action,
+            issued_at: issued_at.to_owned(),
+        })
+    }
+
+    /// The payload as a JSON value.
+    #[must_use]
+    pub fn to_value(&self) -> Value {
+        json!({
+            "vendor": self.vendor,
+            "key": self.key.to_string(),
+            "action": self.action.as_str(),
+            "issued_at": self.issued_at,
+        })
+    }
+
+    /// RFC 8785 (JCS) payload bytes.
+    #[must_use]
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        // A map of strings: JCS serialization cannot fail.
+        serde_json_canonicalizer::to_vec(&self.to_value()).unwrap_or_default()
+    }
+
+    /// The enrolment entry: the canonical payload in a DSSE envelope signed by the log key.
+    #[must_use]
+    pub fn to_envelope(&self, log_key: &SignerKey) -> Envelope {
+        Envelope::sign(PAYLOAD_TYPE_ENROLMENT, &self.canonical_bytes(), &[log_key])
+    }
+}
+
+/// What the enrolment history says about one public key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// The key as enrolled.
+    pub key: VerifierKey,
+    /// The vendor it speaks for.
+    pub vendor: String,
+    /// Log index of the enrolment entry.
+    pub enrolled_at: u64,
+    /// Log index of the revocation entry, if revoked.
+    pub revoked_at: Option<u64>,
+}
+
+impl KeyRecord {
+    /// Whether the key is enrolled and not revoked.
+    #[must_use]
+    pub fn is_active(&self) -> bool {
+        self.revoked_at.is_none()
+    }
+}
+
+/// The state of vendor key enrolment after applying enrolment entries in index order.
+/// Keys are identified by their Ed25519 public key (several keys may share a 4-byte key ID).
+#[derive(Debug, Clone, Default)]
+pub struct EnrolmentState {
+    keys: BTreeMap<[u8; 32], KeyRecord>,
+    by_id: BTreeMap<KeyId, Vec<[u8; 32]>>,
+    vendors: BTreeMap<String, Vec<[u8; 32]>>,
+    last_index: Option<u64>,
+}
+
+impl EnrolmentState {
+    /// Empty state (no enrolments).
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Index of the last applied enrolment entry.
+    #[must_use]
+    pub fn last_index(&self) -> Option<u64> {
+        self.last_index
+    }
+
+    /// Checks whether `e` could be applied now, without changing the state.
+    ///
+    /// # Errors
+    /// [`EnrolmentError::Conflict`] (409): enrolling a key that was ever enrolled (for this or
+    /// another vendor), revoking an unknown or revoked key or another vendor's key.
+    pub fn check(&self, e: &Enrolment) -> Result<(), EnrolmentError> {
+        let rec = self.keys.get(e.key.public_key().as_bytes());
+        match (e.action, rec) {
+            (Action::Enrol, None) => Ok(()),
+            (Action::Enrol, Some(r)) if r.vendor != e.vendor => Err(EnrolmentError::Conflict(
+                "key belongs to another vendor".into(),
+            )),
+            (Action::Enrol, Some(r)) => Err(EnrolmentError::Conflict(format!(
+                "key was already enrolled at index {}",
+                r.enrolled_at
+            ))),
+            (Action::Revoke, None) => Err(EnrolmentError::Conflict("key is not enrolled".into())),
+            (Action::Revoke, Some(r)) if r.vendor != e.vendor => Err(EnrolmentError::Conflict(
+                "key belongs to another vendor".into(),
+            )),
+            (Action::Revoke, Some(r)) => match r.revoked_at {
+                Some(i) => Err(EnrolmentError::Conflict(format!(
+                    "key was already revoked at index {i}"
+                ))),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// Applies the enrolment entry at log index `index` (indexes must increase).
+    ///
+    /// # Errors
+    /// [`EnrolmentError::OutOfOrder`] or the conflicts of [`EnrolmentState::check`]; on error
+    /// the state is unchanged.
+    pub fn apply(&mut self, index: u64, e: &Enrolment) -> Result<(), EnrolmentError> {
+        if let Some(last) = self.last_index
+            && index <= last
+        {
+            return Err(EnrolmentError::OutOfOrder { index, last });
+        }
+        self.check(e)?;
+        let pk = *e.key.public_key().as_bytes();
+        match e.action {
+            Action::Enrol => {
+                self.keys.insert(
+                    pk,
+                    KeyRecord {
+                        key: e.key.clone(),
+                        vendor: e.vendor.clone(),
+                        enrolled_at: index,
+                        revoked_at: None,
+                    },
+                );
+                self.by_id.entry(e.key.key_id()).or_default().push(pk);
+                self.vendors.entry(e.vendor.clone()).or_default().push(pk);
+            }
+            Action::Revoke => {
+                if let Some(r) = self.keys.get_mut(&pk) {
+                    r.revoked_at = Some(index);
+                }
+            }
+        }
+        self.last_index = Some(index);
+        Ok(())
+    }
+
+    /// Checks that `key` may sign attestations for `vendor_legal_name` now: its last enrolment
+    /// entry is `enrol` for that vendor.
+    ///
+    /// # Errors
+    /// [`EnrolmentError::UnknownKey`], [`EnrolmentError::Revoked`] or
+    /// [`EnrolmentError::WrongVendor`].
+    pub fn check_attestation(
+        &self,
+        key: &VerifierKey,
+        vendor_legal_name: &str,
+    ) -> Result<&KeyRecord, EnrolmentError> {
+        let r = self.key(key).ok_or(EnrolmentError::UnknownKey)?;
+        if let Some(index) = r.revoked_at {
+            return Err(EnrolmentError::Revoked { index });
+        }
+        if r.vendor != vendor_legal_name {
+            return Err(EnrolmentError::WrongVendor {
+                enrolled: r.vendor.clone(),
+                claimed: vendor_legal_name.to_owned(),
+            });
+        }
+        Ok(r)
+    }
+
+    /// The record of exactly this key (same public key and name).
+    #[must_use]
+    pub fn key(&self, key: &VerifierKey) -> Option<&KeyRecord> {
+        self.keys
+            .get(key.public_key().as_bytes())
+            .filter(|r| r.key == *key)
+    }
+
+    /// All keys whose key ID is `keyid_hex` (normally at most one), in enrolment order.
+    #[must_use]
+    pub fn keys_by_id(&self, keyid_hex: &str) -> Vec<&KeyRecord> {
+        let mut id = [0u8; 4];
+        if hex::decode_to_slice(keyid_hex, &mut id).is_err() {
+            return Vec::new();
+        }
+        self.by_id
+            .get(&id)
+            .map(|pks| pks.iter().filter_map(|pk| self.keys.get(pk)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The first key enrolled with key ID `keyid_hex`.
+    #[must_use]
+    pub fn key_by_id(&self, keyid_hex: &str) -> Option<&KeyRecord> {
+        self.keys_by_id(keyid_hex).into_iter().next()
+    }
+
+    /// Whether any key was ever enrolled for `vendor`.
+    #[must_use]
+    pub fn has_vendor(&self, vendor: &str) -> bool {
+        self.vendors.contains_key(vendor)
+    }
+
+    /// Every vendor (by name) with all keys ever enrolled for it, in enrolment order.
+    #[must_use]
+    pub fn vendors(&self) -> Vec<(&str, Vec<&KeyRecord>)> {
+        self.vendors
+            .iter()
+            .map(|(v, pks)| {
+                (
+                    v.as_str(),
+                    pks.iter().filter_map(|pk| self.keys.get(pk)).collect(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A submitted entry that passed admission.
+#[derive(Debug, Clone)]
+pub enum Admission {
+    /// A data-flow attestation signed by an enrolled key of its vendor.
+    Attestation {
+        /// The validated statement.
+        statement: Box<Statement>,
+        /// The enrolled key whose signature verified.
+        signer: VerifierKey,
+    },
+    /// An enrolment entry signed by the log key that applies cleanly to the current state.
+    Enrolment(Enrolment),
+}
+
+/// Why an entry is not admitted. [`AdmissionError::status`] gives the HTTP status and
+/// [`AdmissionError::field`] the field path for the error body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdmissionError {
+    /// The canonical entry exceeds the size limit (413).
+    #[error("entry is {0} bytes, the limit is 65535")]
+    TooLarge(usize),
+    /// Neither an attestation nor an enrolment (422).
+    #[error("unsupported payload type {0:?}")]
+    PayloadType(String),
+    /// The statement does not validate (422); every problem is listed.
+    #[error("invalid statement: {}", join_errors(.0))]
+    Statement(Vec<FieldError>),
+    /// No key is enrolled for `predicate.vendor.legal_name` (422).
+    #[error("vendor {0:?} has no enrolled key")]
+    UnknownVendor(String),
+    /// No signature carries the keyid of an enrolled key (422).
+    #[error("no signature from an enrolled key")]
+    NoEnrolledSigner,
+    /// Signatures with enrolled keyids exist but none verifies (422).
+    #[error("signature verification failed")]
+    BadSignature,
+    /// A verifying key may not sign for this vendor (422 or, for enrolments, 409).
+    #[error(transparent)]
+    Key(#[from] EnrolmentError),
+    /// An enrolment entry without a valid log-key signature (422).
+    #[error("enrolment is not signed by the log key")]
+    NotSignedByLog,
+    /// `attestation_id` or `supersedes` ownership violated (422).
+    #[error("{field}: {message}")]
+    Ownership {
+        /// Field path.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn join_errors(errs: &[FieldError]) -> String {
+    errs.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl AdmissionError {
+    /// HTTP status: 413, 409 for enrolment conflicts, otherwise 422.
+    #[must_use]
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::TooLarge(_) => 413,
+            Self::Key(e) => e.status(),
+            _ => 422,
+        }
+    }
+
+    /// The field path the error is about, if any.
+    #[must_use]
+    pub fn field(&self) -> Option<String> {
+        match self {
+            Self::TooLarge(_) => None,
+            Self::PayloadType(_) => Some("payloadType".into()),
+            Self::Statement(errs) => errs.first().map(|e| e.path.clone()),
+            Self::UnknownVendor(_) | Self::Key(EnrolmentError::WrongVendor { .. }) => {
+                Some("predicate.vendor.legal_name".into())
+            }
+            Self::Key(EnrolmentError::Invalid { field, .. }) => Some(if field.is_empty() {
+                "payload".to_owned()
+            } else {
+                format!("payload.{field}")
+            }),
+            Self::Key(EnrolmentError::Conflict(_) | EnrolmentError::OutOfOrder { .. }) => {
+                Some("payload.key".into())
+            }
+            Self::NoEnrolledSigner | Self::BadSignature | Self::NotSignedByLog | Self::Key(_) => {
+                Some("signatures".into())
+            }
+            Self::Ownership { field, .. } => Some((*field).to_owned()),
+        }
+    }
+}
+
+/// Classifies and checks a submitted envelope against the current enrolment state.
+///
+/// Attestations: in-toto payload type, valid statement, and at least one signature from a key
+/// enrolled (and not revoked) for `predicate.vendor.legal_name` that verifies under
+/// `verify_strict`; signatures with unknown keyids are ignored. Enrolments: a verifying
+/// signature by `log_key` and a payload that applies cleanly to `state`. Attestation-id
+/// ownership is checked separately with [`check_ownership`].
+///
+/// # Errors
+/// [`AdmissionError`]; see its `status()` and `field()`.
+pub fn check_entry_admission(
+    env: &Envelope,
+    state: &EnrolmentState,
+    log_key: &VerifierKey,
+) -> Result<Admission, AdmissionError> {
+    let size = env.canonical_bytes().len();
+    if size > MAX_ENTRY_BYTES {
+        return Err(AdmissionError::TooLarge(size));
+    }
+    match env.payload_type.as_str() {
+        PAYLOAD_TYPE_INTOTO => {
+            let statement = parse_statement(&env.payload).map_err(AdmissionError::Statement)?;
+            let vendor = statement.vendor_legal_name();
+            if !state.has_vendor(vendor) {
+                return Err(AdmissionError::UnknownVendor(vendor.to_owned()));
+            }
+            let verified = env.verified_keys(|id| {
+                state
+                    .keys_by_id(id)
+                    .into_iter()
+                    .map(|r| r.key.clone())
+                    .collect()
+            });
+            let mut first_err = None;
+            for k in verified {
+                match state.check_attestation(&k, vendor) {
+                    Ok(_) => {
+                        return Ok(Admission::Attestation {
+                            statement: Box::new(statement),
+                            signer: k,
+                        });
+                    }
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+            if let Some(e) = first_err {
+                return Err(AdmissionError::Key(e));
+            }
+            let any_known = env
+                .signatures
+                .iter()
+                .any(|s| !state.keys_by_id(&s.keyid).is_empty());
+            Err(if any_known {
+                AdmissionError::BadSignature
+            } else {
+                AdmissionError::NoEnrolledSigner
+            })
+        }
+        PAYLOAD_TYPE_ENROLMENT => {
+            if !env.verify_with(log_key) {
+                return Err(AdmissionError::NotSignedByLog);
+            }
+            let e = Enrolment::parse(&env.payload)?;
+            state.check(&e)?;
+            Ok(Admission::Enrolment(e))
+        }
+        other => Err(AdmissionError::PayloadType(other.to_owned())),
+    }
+}
+
+/// The attestation-id ownership rules. `id_owner` is the vendor that first used the statement's
+/// `attestation_id` (None if unused); `superseded` is `(attestation_id, vendor)` of the
+/// attestation at `predicate.supersedes.log_index` (None if there is no attestation at that
+/// index below the new entry). Only consulted when the statement has `supersedes`.
+///
+/// # Errors
+/// [`AdmissionError::Ownership`] (422) naming the field.
+pub fn check_ownership(
+    statement: &Statement,
+    id_owner: Option<&str>,
+    superseded: Option<(&str, &str)>,
+) -> Result<(), AdmissionError> {
+    let vendor = statement.vendor_legal_name();
+    if let Some(owner) = id_owner
+        && owner != vendor
+    {
+        return Err(AdmissionError::Ownership {
+            field: "predicate.attestation_id",
+            message: format!("attestation_id belongs to vendor {owner:?}"),
+        });
+    }
+    if statement.predicate.supersedes.is_some() {
+        let field = "predicate.supersedes.log_index";
+        match superseded {
+            None => {
+                return Err(AdmissionError::Ownership {
+                    field,
+                    message: "does not refer to an earlier attestation".into(),
+                });
+            }
+            Some((id, _)) if id != statement.attestation_id() => {
+                return Err(AdmissionError::Ownership {
+                    field,
+                    message: format!("refers to an entry with attestation_id {id:?}"),
+                });
+            }
+            Some((_, v)) if v != vendor => {
+                return Err(AdmissionError::Ownership {
+                    field,
+                    message: format!("refers to an entry of vendor {v:?}"),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Source: /work/shared/VECTORS.md (DSSE test vendor key and canonical entry).
+    const VENDOR_SIGNER: &str =
+        "PRIVATE+KEY+vendor.example/attest+22c8ff26+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f";
+    const VENDOR: &str = "Example AV AG";
+
+    fn vector_envelope() -> Envelope {
+        let entry = include_str!("../testdata/dsse_vector_entry.json");
+        Envelope::parse_entry(entry.trim_end().as_bytes()).unwrap()
+    }
+
+    fn vendor_key() -> SignerKey {
+        SignerKey::parse(VENDOR_SIGNER).unwrap()
+    }
+
+    fn log_key() -> SignerKey {
+        SignerKey::from_seed("log.example/attestlog", TYPE_ED25519, &[42; 32]).unwrap()
+    }
+
+    fn enrolment(vendor: &str, key: &SignerKey, action: Action) -> Enrolment {
+        Enrolment {
+            vendor: vendor.into(),
+            key: key.verifier(),
+            action,
+            issued_at: "2026-10-01T00:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn enrolment_payload_round_trip() {
+        let e = enrolment(VENDOR, &vendor_key(), Action::Enrol);
+        let bytes = e.canonical_bytes();
+        assert_eq!(
+            String::from_utf8(bytes.clone()).unwrap(),
+            r#"{"action":"enrol","issued_at":"2026-10-01T00:00:00Z","key":"vendor.example/attest+22c8ff26+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4","vendor":"Example AV AG"}"#
+        );
+        assert_eq!(Enrolment::parse(&bytes).unwrap(), e);
+        let env = e.to_envelope(&log_key());
+        assert_eq!(env.payload_type, PAYLOAD_TYPE_ENROLMENT);
+        assert!(env.verify_with(&log_key().verifier()));
+        assert_eq!(env.signatures[0].keyid, log_key().verifier().key_id_hex());
+    }
+
+    #[test]
+    fn enrolment_payload_is_strict() {
+        let key = vendor_key().verifier().to_string();
+        let cosig = SignerKey::from_seed("w.example", 0x04, &[1; 32])
+            .unwrap()
+            .verifier();
+        let cases = [
+            (json!([]), ""),
+            (
+                json!({"vendor": VENDOR, "key": key, "action": "enrol"}),
+                "issued_at",
+            ),
+            (
+                json!({"vendor": VENDOR, "key": key, "action": "enrol", "issued_at": "2026-10-01T00:00:00Z", "x": 1}),
+                "x",
+            ),
+            (
+                json!({"vendor": VENDOR, "key": key, "action": "add", "issued_at": "2026-10-01T00:00:00Z"}),
+                "action",
+            ),
+            (
+                json!({"vendor": " ", "key": key, "action": "enrol", "issued_at": "2026-10-01T00:00:00Z"}),
+                "vendor",
+            ),
+            (
+                json!({"vendor": VENDOR, "key": "nope", "action": "enrol", "issued_at": "2026-10-01T00:00:00Z"}),
+                "key",
+            ),
+            (
+                json!({"vendor": VENDOR, "key": cosig.to_string(), "action": "enrol", "issued_at": "2026-10-01T00:00:00Z"}),
+                "key",
+            ),
+            (
+                json!({"vendor": VENDOR, "key": key, "action": "enrol", "issued_at": "yesterday"}),
+                "issued_at",
+            ),
+            (
+                json!({"vendor": 1, "key": key, "action": "enrol", "issued_at": "2026-10-01T00:00:00Z"}),
+                "vendor",
+            ),
+        ];
+        for (v, field) in cases {
+            match Enrolment::parse(&serde_json::to_vec(&v).unwrap()) {
+                Err(EnrolmentError::Invalid { field: f, .. }) => assert_eq!(f, field, "{v}"),
+                other => panic!("{v}: {other:?}"),
+            }
+        }
+        assert!(Enrolment::parse(br#"{"vendor":"a","vendor":"b"}"#).is_err());
+    }
+
+    #[test]
+    fn enrolment_rules() {
+        let a = vendor_key();
+        let b = SignerKey::from_seed("other.example/k", TYPE_ED25519, &[5; 32]).unwrap();
+        let mut s = EnrolmentState::new();
+        s.apply(3, &enrolment(VENDOR, &a, Action::Enrol)).unwrap();
+        // Enrolling twice, or for another vendor: 409.
+        for e in [
+            enrolment(VENDOR, &a, Action::Enrol),
+            enrolment("Other AG", &a, Action::Enrol),
+            enrolment("Other AG", &a, Action::Revoke),
+            enrolment(VENDOR, &b, Action::Revoke),
+        ] {
+            let err = s.apply(10, &e).unwrap_err();
+            assert!(matches!(err, EnrolmentError::Conflict(_)), "{e:?}: {err}");
+            assert_eq!(err.status(), 409);
+        }
+        // Same public key under another name is the same key.
+        let renamed = a.renamed("vendor.example/other").unwrap();
+        assert!(matches!(
+            s.check(&enrolment(VENDOR, &renamed, Action::Enrol)),
+            Err(EnrolmentError::Conflict(_))
+        ));
+        assert!(matches!(
+            s.apply(3, &enrolment("Other AG", &b, Action::Enrol)),
+            Err(EnrolmentError::OutOfOrder { index: 3, last: 3 })
+        ));
+        s.apply(5, &enrolment("Other AG", &b, Action::Enrol))
+            .unwrap();
+
+        assert_eq!(
+            s.check_attestation(&a.verifier(), VENDOR)
+                .unwrap()
+                .enrolled_at,
+            3
+        );
+        assert_eq!(
+            s.check_attestation(&a.verifier(), "Other AG").unwrap_err(),
+            EnrolmentError::WrongVendor {
+                enrolled: VENDOR.into(),
+                claimed: "Other AG".into()
+            }
+        );
+        let stranger = SignerKey::from_seed("x.example/k", TYPE_ED25519, &[6; 32]).unwrap();
+        assert_eq!(
+            s.check_attestation(&stranger.verifier(), VENDOR)
+                .unwrap_err(),
+            EnrolmentError::UnknownKey
+        );
+        assert_eq!(
+            s.check_attestation(&renamed.verifier(), VENDOR)
+                .unwrap_err(),
+            EnrolmentError::UnknownKey
+        );
+
+        s.apply(8, &enrolment(VENDOR, &a, Action::Revoke)).unwrap();
+        assert_eq!(
+            s.check_attestation(&a.verifier(), VENDOR).unwrap_err(),
+            EnrolmentError::Revoked { index: 8 }
+        );
+        assert!(matches!(
+            s.apply(9, &enrolment(VENDOR, &a, Action::Revoke)),
+            Err(EnrolmentError::Conflict(_))
+        ));
+        assert!(matches!(
+            s.apply(9, &enrolment(VENDOR, &a, Action::Enrol)),
+            Err(EnrolmentError::Conflict(_))
+        ));
+        assert_eq!(s.last_index(), Some(8));
+
+        let r = s.key_by_id("22c8ff26").unwrap();
+        assert_eq!(
+            (r.enrolled_at, r.revoked_at, r.vendor.as_str()),
+            (3, Some(8), VENDOR)
+        );
+        assert!(!r.is_active());
+        assert!(s.key_by_id("00000000").is_none());
+        assert!(s.key_by_id("zz").is_none());
+        let v = s.vendors();
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].0, VENDOR);
+        assert_eq!(v[1].0, "Other AG");
+        assert_eq!(v[1].1[0].key, b.verifier());
+    }
+
+    fn state_with_vendor() -> EnrolmentState {
+        let mut s = EnrolmentState::new();
+        s.apply(0, &enrolment(VENDOR, &vendor_key(), Action::Enrol))
+            .unwrap();
+        s
+    }
+
+    #[test]
+    fn admits_vector_attestation() {
+        let s = state_with_vendor();
+        match check_entry_admission(&vector_envelope(), &s, &log_key().verifier()).unwrap() {
+            Admission::Attestation { statement, signer } => {
+                assert_eq!(statement.vendor_legal_name(), VENDOR);
+                assert_eq!(signer, vendor_key().verifier());
+            }
+            Admission::Enrolment(_) => panic!("classified as enrolment"),
+        }
+        // Extra signatures with unknown keyids are ignored.
+        let mut env = vector_envelope();
+        env.signatures.push(crate::dsse::DsseSignature {
+            keyid: "00000000".into(),
+            sig: vec![0; 64],
+        });
+        assert!(check_entry_admission(&env, &s, &log_key().verifier()).is_ok());
+    }
+
+    #[test]
+    fn rejects_attestations() {
+        let log = log_key().verifier();
+        let env = vector_envelope();
+
+        let empty = EnrolmentState::new();
+        let e = check_entry_admission(&env, &empty, &log).unwrap_err();
+        assert_eq!(e, AdmissionError::UnknownVendor(VENDOR.into()));
+        assert_eq!(e.field().as_deref(), Some("predicate.vendor.legal_name"));
+
+        // The vendor exists but the vector key belongs to someone else.
+        let mut s = EnrolmentState::new();
+        let other = SignerKey::from_seed("av.example/k", TYPE_ED25519, &[8; 32]).unwrap();
+        s.apply(0, &enrolment(VENDOR, &other, Action::Enrol))
+            .unwrap();
+        s.apply(1, &enrolment("Impostor AG", &vendor_key(), Action::Enrol))
+            .unwrap();
+        let e = check_entry_admission(&env, &s, &log).unwrap_err();
+        assert!(
+            matches!(e, AdmissionError::Key(EnrolmentError::WrongVendor { .. })),
+            "{e}"
+        );
+        assert_eq!(e.status(), 422);
+
+        let mut s = state_with_vendor();
+        s.apply(4, &enrolment(VENDOR, &vendor_key(), Action::Revoke))
+            .unwrap();
+        let e = check_entry_admission(&env, &s, &log).unwrap_err();
+        assert_eq!(e, AdmissionError::Key(EnrolmentError::Revoked { index: 4 }));
+
+        let s = state_with_vendor();
+        let mut bad = env.clone();
+        bad.signatures[0].sig[0] ^= 1;
+        assert_eq!(
+            check_entry_admission(&bad, &s, &log).unwrap_err(),
+            AdmissionError::BadSignature
+        );
+        let mut unknown = env.clone();
+        unknown.signatures[0].keyid = "00000000".into();
+        assert_eq!(
+            check_entry_admission(&unknown, &s, &log).unwrap_err(),
+            AdmissionError::NoEnrolledSigner
+        );
+
+        let other_type = Envelope::sign("text/plain", b"hi", &[&vendor_key()]);
+        let e = check_entry_admission(&other_type, &s, &log).unwrap_err();
+        assert_eq!(e, AdmissionError::PayloadType("text/plain".into()));
+        assert_eq!(e.field().as_deref(), Some("payloadType"));
+
+        let mut v: Value = serde_json::from_slice(&env.payload).unwrap();
+        v["predicate"]["data_flows"][0]["remote_access_jurisdictions"] = json!(["RU"]);
+        let payload = serde_json::to_vec(&v).unwrap();
+        let broken = Envelope::sign(PAYLOAD_TYPE_INTOTO, &payload, &[&vendor_key()]);
+        let e = check_entry_admission(&broken, &s, &log).unwrap_err();
+        assert_eq!(e.status(), 422);
+        assert_eq!(
+            e.field().as_deref(),
+            Some("predicate.data_flows[0].remote_access_jurisdictions[0]")
+        );
+
+        let huge = Envelope::sign(PAYLOAD_TYPE_INTOTO, &vec![b' '; 70_000], &[&vendor_key()]);
+        assert_eq!(
+            check_entry_admission(&huge, &s, &log).unwrap_err().status(),
+            413
+        );
+    }
+
+    #[test]
+    fn admits_and_rejects_enrolments() {
+        let s = state_with_vendor();
+        let log = log_key();
+        let b = SignerKey::from_seed("other.example/k", TYPE_ED25519, &[5; 32]).unwrap();
+        let ok = enrolment("Other AG", &b, Action::Enrol).to_envelope(&log);
+        match check_entry_admission(&ok, &s, &log.verifier()).unwrap() {
+            Admission::Enrolment(e) => assert_eq!(e.vendor, "Other AG"),
+            Admission::Attestation { .. } => panic!("classified as attestation"),
+        }
+        // Signed by someone other than the log.
+        let forged = enrolment("Other AG", &b, Action::Enrol).to_envelope(&vendor_key());
+        assert_eq!(
+            check_entry_admission(&forged, &s, &log.verifier()).unwrap_err(),
+            AdmissionError::NotSignedByLog
+        );
+        // Re-enrolling the vector key for another vendor: 409.
+        let conflict = enrolment("Other AG", &vendor_key(), Action::Enrol).to_envelope(&log);
+        let e = check_entry_admission(&conflict, &s, &log.verifier()).unwrap_err();
+        assert_eq!(e.status(), 409, "{e}");
+        // Malformed payload, validly signed: 422.
+        let junk = Envelope::sign(PAYLOAD_TYPE_ENROLMENT, b"{}", &[&log]);
+        let e = check_entry_admission(&junk, &s, &log.verifier()).unwrap_err();
+        assert_eq!(e.status(), 422);
+        assert_eq!(e.field().as_deref(), Some("payload.vendor"));
+        let junk = Envelope::sign(PAYLOAD_TYPE_ENROLMENT, b"[]", &[&log]);
+        let e = check_entry_admission(&junk, &s, &log.verifier()).unwrap_err();
+        assert_eq!(e.field().as_deref(), Some("payload"));
+    }
+
+    #[test]
+    fn ownership_rules() {
+        let st = parse_statement(&vector_envelope().payload).unwrap();
+        let id = st.attestation_id().to_owned();
+        assert!(check_ownership(&st, None, None).is_ok());
+        assert!(check_ownership(&st, Some(VENDOR), None).is_ok());
+        let e = check_ownership(&st, Some("Other AG"), None).unwrap_err();
+        assert_eq!(e.field().as_deref(), Some("predicate.attestation_id"));
+        assert_eq!(e.status(), 422);
+
+        let mut sup = st.clone();
+        sup.predicate.supersedes = Some(crate::predicate::Supersedes {
+            attestation_id: id.clone(),
+            log_index: 1,
+            extra: BTreeMap::new(),
+        });
+        assert!(check_ownership(&sup, Some(VENDOR), Some((&id, VENDOR))).is_ok());
+        for superseded in [
+            None,
+            Some(("00000000-0000-4000-8000-000000000000", VENDOR)),
+            Some((id.as_str(), "Other AG")),
+        ] {
+            let e = check_ownership(&sup, Some(VENDOR), superseded).unwrap_err();
+            assert_eq!(e.field().as_deref(), Some("predicate.supersedes.log_index"));
+        }
+    }
+}

@@ -1,1 +1,2007 @@
-//! predicate (in progress).
+//! in-toto Statement v1 carrying the attestlog data-flow predicate v1 (DESIGN.md §3), with a
+//! validator that reports every problem at once, each at its JSON field path.
+//!
+//! Validation runs over the raw [`serde_json::Value`] (so type errors get paths too); a value
+//! that passes is then deserialized into the typed [`Statement`]. Unknown fields are kept (in
+//! the `extra` maps) and ignored.
+//!
+//! - in-toto Statement v1: <https://github.com/in-toto/attestation/blob/main/spec/v1/statement.md>
+//! - RFC 3339 timestamps: <https://www.rfc-editor.org/rfc/rfc3339#section-5.6>
+//! - ISO 3166-1 alpha-2 country codes (officially assigned), ISO 8601 durations.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::dsse::parse_strict_json;
+
+/// in-toto Statement v1 `_type`.
+pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+/// The data-flow predicate type.
+pub const PREDICATE_TYPE: &str = "https://attestlog.dev/data-flows/v1";
+/// DSSE payload type of in-toto statements.
+pub const PAYLOAD_TYPE_INTOTO: &str = "application/vnd.in-toto+json";
+
+/// Largest integer JSON numbers carry exactly (I-JSON, RFC 7493 §2.2): 2^53 - 1.
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// One validation problem: the JSON path of the field and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    /// Field path, e.g. `predicate.data_flows[2].processing_locations[0].country`; empty for
+    /// the document itself.
+    pub path: String,
+    /// Lowercase description, e.g. `"XX" is not an ISO 3166-1 alpha-2 code`.
+    pub message: String,
+}
+
+impl FieldError {
+    /// Builds a field error.
+    #[must_use]
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+// ---------------------------------------------------------------------------------------------
+// Typed statement
+// ---------------------------------------------------------------------------------------------
+
+/// An in-toto Statement v1 with the data-flow predicate. Obtain one from [`parse_statement`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Statement {
+    /// Always [`STATEMENT_TYPE`].
+    #[serde(rename = "_type")]
+    pub type_: String,
+    /// The product's artifacts (equal to `predicate.product.artifacts`).
+    pub subject: Vec<Subject>,
+    /// Always [`PREDICATE_TYPE`].
+    #[serde(rename = "predicateType")]
+    pub predicate_type: String,
+    /// The data-flow predicate.
+    pub predicate: DataFlowPredicate,
+    /// Unknown fields, kept and ignored.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// An in-toto subject (resource descriptor) with a name and digests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subject {
+    /// Artifact name.
+    pub name: String,
+    /// Digests by algorithm; `sha256` is required.
+    pub digest: BTreeMap<String, String>,
+    /// Unknown fields, kept and ignored.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// The data-flow predicate v1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataFlowPredicate {
+    /// Lowercase UUID, stable across versions of the same claim.
+    pub attestation_id: String,
+    /// The version this one replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<Supersedes>,
+    /// Status of the claim.
+    pub status: Status,
+    /// RFC 3339 issue time.
+    pub issued_at: String,
+    /// RFC 3339 start of validity.
+    pub valid_from: String,
+    /// RFC 3339 end of validity (after `valid_from`).
+    pub valid_until: String,
+    /// The attesting vendor.
+    pub vendor: Vendor,
+    /// The product the claim is about.
+    pub product: Product,
+    /// Data flows, per category and user region.
+    pub data_flows: Vec<DataFlow>,
+    /// Countries with no storage, processing, remote access or onward transfer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excluded_jurisdictions: Option<Vec<String>>,
+    /// Audit reports and other evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Vec<Evidence>>,
+    /// Unknown fields, kept and ignored.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// Reference to the superseded version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Supersedes {
+    /// Must equal the superseding predicate's `attestation_id`.
+    pub attestation_id: String,
+    /// Log index of the superseded entry.
+    pub log_index: u64,
+    /// Unknown fields, kept and ignored.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// Claim status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// In force.
+    Active,
+    /// Revoked by the vendor.
+    Revoked,
+    /// Withdrawn (e.g. product discontinued).
+    Withdrawn,
+}
+
+/// The vendor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Vendor {
+    /// Legal name; must match the `vendor` of the signing key's enrolment.
+    pub legal_name: String,
+    /// ISO 3166-1 alpha-2 country of incorporation.
+    pub jurisdiction: String,
+    /// Parents and controlling owners.
+    pub ownership_chain: Vec<Owner>,
+    /// Unknown fields, kept and ignored.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// An entity in the vendor's ownership chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Owner {
+    /// Legal name.
+    pub legal_name: String,
+    /// ISO 3166-1 alpha-2 country.
+    pub jurisdiction: String,
+    /// Relationship to the vendor, e.g. `parent`.
+    pub relationship: String,
+    /// Unknown fields, kept and ignored.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// The product.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Product {
+    /// Product name.
+    pub name: String,
+    /// Covered versions.
+    pub versions: Versions,
+    /// Platforms, e.g. `windows`.
+    pub platforms: Vec<String>,
+    /// Artifacts by SHA-256 (the statement's subject).
+    pub artifacts: Vec<Artifact>,
+    /// Update channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_channels: Option<Vec<String>>,
+    /// Unknown fields, kept and ignored.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// Covered versions: a range or an explicit list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Versions {
+    /// `{min, max}`, inclusive.
+    Range {
+        /// Lowest covered version.
+        min: String,
+        /// Highest covered version.
+        max: String,
+    },
+    /// Non-empty list of versions.
+    List(Vec<String>),
+}
+
+/// A product artifact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// File name.
+    pub name: String,
+    /// Lowercase hex SHA-256.
+    pub sha256: String,
+    /// Unknown fields, kept and ignored.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// Data category.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Category {
+    /// `threat_samples`
+    ThreatSamples,
+    /// `telemetry`
+    Telemetry,
+    /// `url_reputation`
+    UrlReputation,
+    /// `license_account`
+    LicenseAccount,
+    /// `crash_dumps`
+    CrashDumps,
+    /// `diagnostic_logs`
+    DiagnosticLogs,
+    /// `content_data`
+    ContentData,
+    /// `other:<text>`, the text non-empty.
+    Other(String),
+}
+
+const CATEGORIES: [(&str, Category); 7] = [
+    ("threat_samples", Category::ThreatSamples),
+    ("telemetry", Category::Telemetry),
+    ("url_reputation", Category::UrlReputation),
+    ("license_account", Category::LicenseAccount),
+    ("crash_dumps", Category::CrashDumps),
+    ("diagnostic_logs", Category::DiagnosticLogs),
+    ("content_data", Category::ContentData),
+];
+
+impl Category {
+    /// Parses a category string.
+    ///
+    /// # Errors
+    /// A lowercase message saying what is accepted.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if let Some((_, c)) = CATEGORIES.iter().find(|(n, _)| *n == s) {
+            return Ok(c.clone());
+        }
+        if let Some(text) = s.strip_prefix("other:") {
+            if text.trim().is_empty() {
+                return Err(format!("{s:?} needs a description after \"other:\""));
+            }
+            return Ok(Self::Other(text.to_owned()));
+        }
+        Err(format!(
+            "{s:?} is not one of threat_samples, telemetry, url_reputation, license_account, crash_dumps, diagnostic_logs, content_data, other:<text>"
+        ))
+    }
+
+    /// The wire string.
+    #[must_use]
+    pub fn as_string(&self) -> String {
+        match self {
+            Self::Other(t) => format!("other:{t}"),
+            c => CATEGORIES
+                .iter()
+                .find(|(_, k)| k == c)
+                .map(|(n, _)| (*n).to_owned())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl TryFrom<String> for Category {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s)
+    }
+}
+
+impl From<Category> for String {
+    fn from(c: Category) -> String {
+        c.as_string()
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.as_string())
+    }
+}
+
+/// User consent model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Consent {
+    /// Off unless the user enables it.
+    OptIn,
+    /// On unless the user disables it.
+    OptOut,
+    /// Cannot be disabled.
+    Required,
+}
+
+/// Role of a processing location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Data at rest.
+    Storage,
+    /// Automated processing.
+    Processing,
+    /// Human analysis.
+    Analysis,
+}
+
+/// One data flow: a data category from users in some regions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataFlow {
+    /// Data category.
+    pub category: Category,
+    /// Data items in the category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<String>>,
+    /// Purposes.
+    pub purpose: Vec<String>,
+    /// Consent model.
+    pub consent: Consent,
+    /// ISO 3166-1 alpha-2 codes or `EU`, `EEA`, `WW`.
+    pub user_regions: Vec<String>,
+    /// Where the product sends the data.
+    pub destinations: Vec<Destination>,
+    /// Where the data is stored and processed.
+    pub processing_locations: Vec<ProcessingLocation>,
+    /// Countries from which the data can be accessed remotely.
+    pub remote_access_jurisdictions: Vec<String>,
+    /// Processors and sub-processors.
+    pub processors: Vec<Processor>,
+    /// Onward transfers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onward_transfers: Option<Vec<OnwardTransfer>>,
+    /// ISO 8601 duration, e.g. `P1Y`.
+    pub retention: String,
+    /// Technical protections, e.g. `tls1.3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protections: Option<Vec<String>>,
+    /// Unknown fields, kept and ignored.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// A network destination.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Destination {
+    /// Host names (a leading `*.` wildcard is allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostnames: Option<Vec<String>>,
+    /// IP addresses or CIDR ranges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_ranges: Option<Vec<String>>,
+    /// TCP/UDP ports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<u16>>,
+    /// Unknown fields, kept and ignored.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// A storage or processing location.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessingLocation {
+    /// ISO 3166-1 alpha-2 country.
+    pub country: String,
+    /// City.
+    pub city: String,
+    /// Who operates the facility.
+    pub facility_operator: String,
+    /// What happens there.
+    pub role: Role,
+    /// Unknown fields, kept and ignored.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// A processor or sub-processor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Processor {
+    /// Legal name.
+    pub legal_name: String,
+    /// ISO 3166-1 alpha-2 country.
+    pub jurisdiction: String,
+    /// Role, e.g. `sub-processor`.
+    pub role: String,
+    /// Service provided.
+    pub service: String,
+    /// Unknown fields, kept and ignored.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// An onward transfer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OnwardTransfer {
+    /// ISO 3166-1 alpha-2 country.
+    pub to_country: String,
+    /// Legal mechanism, e.g. `scc`.
+    pub mechanism: String,
+    /// Unknown fields, kept and ignored.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// Evidence type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EvidenceType {
+    /// SOC 2 Type I report.
+    #[serde(rename = "soc2_type1")]
+    Soc2Type1,
+    /// SOC 2 Type II report.
+    #[serde(rename = "soc2_type2")]
+    Soc2Type2,
+    /// ISO/IEC 27001 certificate.
+    #[serde(rename = "iso27001")]
+    Iso27001,
+    /// Source code review.
+    #[serde(rename = "source_review")]
+    SourceReview,
+    /// Penetration test.
+    #[serde(rename = "pen_test")]
+    PenTest,
+    /// Independent network measurement.
+    #[serde(rename = "network_measurement")]
+    NetworkMeasurement,
+    /// Anything else.
+    #[serde(rename = "other")]
+    Other,
+}
+
+/// A piece of evidence, referenced by URI and SHA-256.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// Evidence type.
+    #[serde(rename = "type")]
+    pub kind: EvidenceType,
+    /// Who issued it.
+    pub issuer: String,
+    /// RFC 3339 start of the audited period.
+    pub period_start: String,
+    /// RFC 3339 end of the audited period.
+    pub period_end: String,
+    /// What it covers.
+    pub scope: String,
+    /// Where to get it.
+    pub uri: String,
+    /// Lowercase hex SHA-256 of the document.
+    pub sha256: String,
+    /// Unknown fields, kept and ignored.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+impl Statement {
+    /// `predicate.vendor.legal_name`.
+    #[must_use]
+    pub fn vendor_legal_name(&self) -> &str {
+        &self.predicate.vendor.legal_name
+    }
+
+    /// `predicate.attestation_id`.
+    #[must_use]
+    pub fn attestation_id(&self) -> &str {
+        &self.predicate.attestation_id
+    }
+
+    /// RFC 8785 (JCS) bytes of the statement: what `attest sign` signs.
+    #[must_use]
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        // Only string-keyed maps, so JCS serialization cannot fail.
+        serde_json_canonicalizer::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// Parses and validates a statement payload (the DSSE payload bytes).
+///
+/// # Errors
+/// Every problem found, each with its field path.
+pub fn parse_statement(payload: &[u8]) -> Result<Statement, Vec<FieldError>> {
+    let value = parse_strict_json(payload).map_err(|e| {
+        vec![FieldError::new(
+            "",
+            format!("payload is not valid json: {e}"),
+        )]
+    })?;
+    statement_from_value(value)
+}
+
+/// Validates a statement given as a JSON value and converts it to the typed form.
+///
+/// # Errors
+/// Every problem found, each with its field path.
+pub fn statement_from_value(value: Value) -> Result<Statement, Vec<FieldError>> {
+    let errs = validate(&value);
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    serde_json::from_value(value)
+        .map_err(|e| vec![FieldError::new("", e.to_string().to_lowercase())])
+}
+
+/// Validates a statement value; returns every problem (empty = valid).
+#[must_use]
+pub fn validate(value: &Value) -> Vec<FieldError> {
+    let mut c = Checker::default();
+    c.statement(value);
+    c.errs
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validator
+// ---------------------------------------------------------------------------------------------
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn idx(path: &str, i: usize) -> String {
+    format!("{path}[{i}]")
+}
+
+#[derive(Default)]
+struct Checker {
+    errs: Vec<FieldError>,
+}
+
+type Check = fn(&str) -> Result<(), String>;
+
+impl Checker {
+    fn err(&mut self, path: impl Into<String>, msg: impl Into<String>) {
+        self.errs.push(FieldError::new(path, msg));
+    }
+
+    fn object<'v>(&mut self, v: &'v Value, path: &str) -> Option<&'v Map<String, Value>> {
+        if let Value::Object(o) = v {
+            Some(o)
+        } else {
+            self.err(path, "expected an object");
+            None
+        }
+    }
+
+    /// A required field (null counts as missing).
+    fn req<'v>(&mut self, o: &'v Map<String, Value>, path: &str, key: &str) -> Option<&'v Value> {
+        match o.get(key) {
+            None | Some(Value::Null) => {
+                self.err(join(path, key), "missing required field");
+                None
+            }
+            Some(v) => Some(v),
+        }
+    }
+
+    fn opt<'v>(o: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
+        o.get(key).filter(|v| !v.is_null())
+    }
+
+    fn string<'v>(&mut self, v: &'v Value, path: &str) -> Option<&'v str> {
+        match v {
+            Value::String(s) if s.trim().is_empty() => {
+                self.err(path, "must not be empty");
+                None
+            }
+            Value::String(s) => Some(s),
+            _ => {
+                self.err(path, "expected a string");
+                None
+            }
+        }
+    }
+
+    fn req_str<'v>(&mut self, o: &'v Map<String, Value>, path: &str, key: &str) -> Option<&'v str> {
+        let v = self.req(o, path, key)?;
+        self.string(v, &join(path, key))
+    }
+
+    /// A required string passing `check`.
+    fn req_checked<'v>(
+        &mut self,
+        o: &'v Map<String, Value>,
+        path: &str,
+        key: &str,
+        check: Check,
+    ) -> Option<&'v str> {
+        let s = self.req_str(o, path, key)?;
+        match check(s) {
+            Ok(()) => Some(s),
+            Err(m) => {
+                self.err(join(path, key), m);
+                None
+            }
+        }
+    }
+
+    fn array<'v>(&mut self, v: &'v Value, path: &str, non_empty: bool) -> Option<&'v [Value]> {
+        match v {
+            Value::Array(a) if non_empty && a.is_empty() => {
+                self.err(path, "must not be empty");
+                None
+            }
+            Value::Array(a) => Some(a),
+            _ => {
+                self.err(path, "expected an array");
+                None
+            }
+        }
+    }
+
+    /// A list of strings each passing `check`; returns the valid ones with their paths.
+    fn str_list<'v>(
+        &mut self,
+        v: &'v Value,
+        path: &str,
+        non_empty: bool,
+        check: Check,
+    ) -> Vec<(String, &'v str)> {
+        let mut out = Vec::new();
+        let Some(a) = self.array(v, path, non_empty) else {
+            return out;
+        };
+        for (i, item) in a.iter().enumerate() {
+            let p = idx(path, i);
+            if let Some(s) = self.string(item, &p) {
+                match check(s) {
+                    Ok(()) => out.push((p, s)),
+                    Err(m) => self.err(p, m),
+                }
+            }
+        }
+        out
+    }
+
+    fn req_list<'v>(
+        &mut self,
+        o: &'v Map<String, Value>,
+        path: &str,
+        key: &str,
+        non_empty: bool,
+        check: Check,
+    ) -> Vec<(String, &'v str)> {
+        match self.req(o, path, key) {
+            Some(v) => self.str_list(v, &join(path, key), non_empty, check),
+            None => Vec::new(),
+        }
+    }
+
+    fn opt_list<'v>(
+        &mut self,
+        o: &'v Map<String, Value>,
+        path: &str,
+        key: &str,
+        check: Check,
+    ) -> Vec<(String, &'v str)> {
+        match Self::opt(o, key) {
+            Some(v) => self.str_list(v, &join(path, key), false, check),
+            None => Vec::new(),
+        }
+    }
+
+    /// Objects of a required (or optional) array, with their paths.
+    fn objects<'v>(
+        &mut self,
+        o: &'v Map<String, Value>,
+        path: &str,
+        key: &str,
+        required: bool,
+        non_empty: bool,
+    ) -> Vec<(String, &'v Map<String, Value>)> {
+        let v = if required {
+            self.req(o, path, key)
+        } else {
+            Self::opt(o, key)
+        };
+        let mut out = Vec::new();
+        let p = join(path, key);
+        let Some(a) = v.and_then(|v| self.array(v, &p, non_empty)) else {
+            return out;
+        };
+        for (i, item) in a.iter().enumerate() {
+            let ip = idx(&p, i);
+            if let Some(obj) = self.object(item, &ip) {
+                out.push((ip, obj));
+            }
+        }
+        out
+    }
+
+    fn statement(&mut self, v: &Value) {
+        let Some(o) = self.object(v, "") else {
+            return;
+        };
+        if let Some(t) = self.req_str(o, "", "_type")
+            && t != STATEMENT_TYPE
+        {
+            self.err("_type", format!("expected {STATEMENT_TYPE:?}"));
+        }
+        let subjects = self.subjects(o);
+        let pt = self.req_str(o, "", "predicateType");
+        if let Some(pt) = pt
+            && pt != PREDICATE_TYPE
+        {
+            self.err("predicateType", format!("expected {PREDICATE_TYPE:?}"));
+            return;
+        }
+        let Some(pv) = self.req(o, "", "predicate") else {
+            return;
+        };
+        let Some(p) = self.object(pv, "predicate") else {
+            return;
+        };
+        let artifacts = self.predicate(p);
+        if let (Some(mut s), Some(mut a)) = (subjects, artifacts) {
+            s.sort();
+            a.sort();
+            if s != a {
+                self.err(
+                    "subject",
+                    "must list exactly the artifacts of predicate.product.artifacts (name and sha256)",
+                );
+            }
+        }
+    }
+
+    /// Returns the (name, sha256) pairs if every subject is valid.
+    fn subjects<'v>(&mut self, o: &'v Map<String, Value>) -> Option<Vec<(&'v str, &'v str)>> {
+        let before = self.errs.len();
+        let mut out = Vec::new();
+        for (p, s) in self.objects(o, "", "subject", true, true) {
+            let name = self.req_str(s, &p, "name");
+            let Some(dv) = self.req(s, &p, "digest") else {
+                continue;
+            };
+            let dp = join(&p, "digest");
+            let Some(d) = self.object(dv, &dp) else {
+                continue;
+            };
+            for (alg, val) in d {
+                if !val.is_string() {
+                    self.err(join(&dp, alg), "expected a string");
+                }
+            }
+            let sha = self.req_checked(d, &dp, "sha256", check_sha256);
+            if let (Some(n), Some(h)) = (name, sha) {
+                out.push((n, h));
+            }
+        }
+        (self.errs.len() == before).then_some(out)
+    }
+
+    /// Validates the predicate; returns the artifacts if they are all valid.
+    fn predicate<'v>(&mut self, p: &'v Map<String, Value>) -> Option<Vec<(&'v str, &'v str)>> {
+        let pp = "predicate";
+        let id = self.req_checked(p, pp, "attestation_id", check_uuid);
+        if let Some(sv) = Self::opt(p, "supersedes") {
+            let sp = join(pp, "supersedes");
+            if let Some(s) = self.object(sv, &sp) {
+                if let Some(sid) = self.req_checked(s, &sp, "attestation_id", check_uuid)
+                    && let Some(id) = id
+                    && sid != id
+                {
+                    self.err(
+                        join(&sp, "attestation_id"),
+                        "must equal predicate.attestation_id",
+                    );
+                }
+                // I-JSON (RFC 7493) safe integers only, so that JCS keeps the value exact.
+                if let Some(li) = self.req(s, &sp, "log_index")
+                    && li.as_u64().is_none_or(|n| n > MAX_SAFE_INTEGER)
+                {
+                    self.err(
+                        join(&sp, "log_index"),
+                        "expected an integer from 0 to 2^53-1",
+                    );
+                }
+            }
+        }
+        self.req_checked(p, pp, "status", |s| {
+            check_enum(s, &["active", "revoked", "withdrawn"])
+        });
+        self.req_checked(p, pp, "issued_at", check_rfc3339);
+        let from = self.req_checked(p, pp, "valid_from", check_rfc3339);
+        let until = self.req_checked(p, pp, "valid_until", check_rfc3339);
+        if let (Some(f), Some(u)) = (from.and_then(parse_rfc3339), until.and_then(parse_rfc3339))
+            && f >= u
+        {
+            self.err(
+                join(pp, "valid_until"),
+                "must be later than predicate.valid_from",
+            );
+        }
+        self.vendor(p);
+        let artifacts = self.product(p);
+        let excluded: BTreeSet<&str> = self
+            .opt_list(p, pp, "excluded_jurisdictions", check_country)
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect();
+        for (fp, f) in self.objects(p, pp, "data_flows", true, true) {
+            self.data_flow(&fp, f, &excluded);
+        }
+        for (ep, e) in self.objects(p, pp, "evidence", false, false) {
+            self.req_checked(e, &ep, "type", |s| {
+                check_enum(
+                    s,
+                    &[
+                        "soc2_type1",
+                        "soc2_type2",
+                        "iso27001",
+                        "source_review",
+                        "pen_test",
+                        "network_measurement",
+                        "other",
+                    ],
+                )
+            });
+            self.req_str(e, &ep, "issuer");
+            let s = self.req_checked(e, &ep, "period_start", check_rfc3339);
+            let t = self.req_checked(e, &ep, "period_end", check_rfc3339);
+            if let (Some(s), Some(t)) = (s.and_then(parse_rfc3339), t.and_then(parse_rfc3339))
+                && s > t
+            {
+                self.err(join(&ep, "period_end"), "must not be before period_start");
+            }
+            self.req_str(e, &ep, "scope");
+            self.req_checked(e, &ep, "uri", check_uri);
+            self.req_checked(e, &ep, "sha256", check_sha256);
+        }
+        artifacts
+    }
+
+    fn vendor(&mut self, p: &Map<String, Value>) {
+        let Some(vv) = self.req(p, "predicate", "vendor") else {
+            return;
+        };
+        let vp = "predicate.vendor";
+        let Some(v) = self.object(vv, vp) else {
+            return;
+        };
+        self.req_str(v, vp, "legal_name");
+        self.req_checked(v, vp, "jurisdiction", check_country);
+        for (op, o) in self.objects(v, vp, "ownership_chain", true, false) {
+            self.req_str(o, &op, "legal_name");
+            self.req_checked(o, &op, "jurisdiction", check_country);
+            self.req_str(o, &op, "relationship");
+        }
+    }
+
+    fn product<'v>(&mut self, p: &'v Map<String, Value>) -> Option<Vec<(&'v str, &'v str)>> {
+        let pv = self.req(p, "predicate", "product")?;
+        let pp = "predicate.product";
+        let prod = self.object(pv, pp)?;
+        self.req_str(prod, pp, "name");
+        if let Some(vv) = self.req(prod, pp, "versions") {
+            let vp = join(pp, "versions");
+            match vv {
+                Value::Object(r) => {
+                    self.req_str(r, &vp, "min");
+                    self.req_str(r, &vp, "max");
+                }
+                Value::Array(_) => {
+                    self.str_list(vv, &vp, true, |_| Ok(()));
+                }
+                _ => self.err(vp, "expected {min, max} or a non-empty list of versions"),
+            }
+        }
+        self.req_list(prod, pp, "platforms", true, |_| Ok(()));
+        self.opt_list(prod, pp, "update_channels", |_| Ok(()));
+        let before = self.errs.len();
+        let mut out = Vec::new();
+        for (ap, a) in self.objects(prod, pp, "artifacts", true, true) {
+            let n = self.req_str(a, &ap, "name");
+            let h = self.req_checked(a, &ap, "sha256", check_sha256);
+            if let (Some(n), Some(h)) = (n, h) {
+                out.push((n, h));
+            }
+        }
+        (self.errs.len() == before).then_some(out)
+    }
+
+    fn data_flow(&mut self, fp: &str, f: &Map<String, Value>, excluded: &BTreeSet<&str>) {
+        let mut contradictions = Vec::new();
+        self.req_checked(f, fp, "category", |s| Category::parse(s).map(|_| ()));
+        self.opt_list(f, fp, "items", |_| Ok(()));
+        self.req_list(f, fp, "purpose", true, |_| Ok(()));
+        self.req_checked(f, fp, "consent", |s| {
+            check_enum(s, &["opt_in", "opt_out", "required"])
+        });
+        self.req_list(f, fp, "user_regions", true, check_region);
+        for (dp, d) in self.objects(f, fp, "destinations", true, true) {
+            let h = self.opt_list(d, &dp, "hostnames", check_hostname);
+            let r = self.opt_list(d, &dp, "ip_ranges", check_ip_range);
+            let has_h = Self::opt(d, "hostnames")
+                .is_some_and(|v| v.as_array().is_some_and(|a| !a.is_empty()));
+            let has_r = Self::opt(d, "ip_ranges")
+                .is_some_and(|v| v.as_array().is_some_and(|a| !a.is_empty()));
+            if h.is_empty() && r.is_empty() && !has_h && !has_r {
+                self.err(dp.clone(), "needs at least one of hostnames, ip_ranges");
+            }
+            if let Some(pv) = Self::opt(d, "ports") {
+                let pp = join(&dp, "ports");
+                if let Some(a) = self.array(pv, &pp, false) {
+                    for (i, port) in a.iter().enumerate() {
+                        if !port.as_u64().is_some_and(|n| (1..=65_535).contains(&n)) {
+                            self.err(idx(&pp, i), "expected a port number (1-65535)");
+                        }
+                    }
+                }
+            }
+        }
+        for (lp, l) in self.objects(f, fp, "processing_locations", true, true) {
+            if let Some(c) = self.req_checked(l, &lp, "country", check_country) {
+                contradictions.push((join(&lp, "country"), c));
+            }
+            self.req_str(l, &lp, "city");
+            self.req_str(l, &lp, "facility_operator");
+            self.req_checked(l, &lp, "role", |s| {
+                check_enum(s, &["storage", "processing", "analysis"])
+            });
+        }
+        contradictions.extend(self.req_list(
+            f,
+            fp,
+            "remote_access_jurisdictions",
+            false,
+            check_country,
+        ));
+        for (pp, p) in self.objects(f, fp, "processors", true, false) {
+            self.req_str(p, &pp, "legal_name");
+            if let Some(c) = self.req_checked(p, &pp, "jurisdiction", check_country) {
+                contradictions.push((join(&pp, "jurisdiction"), c));
+            }
+            self.req_str(p, &pp, "role");
+            self.req_str(p, &pp, "service");
+        }
+        for (tp, t) in self.objects(f, fp, "onward_transfers", false, false) {
+            if let Some(c) = self.req_checked(t, &tp, "to_country", check_country) {
+                contradictions.push((join(&tp, "to_country"), c));
+            }
+            self.req_str(t, &tp, "mechanism");
+        }
+        self.req_checked(f, fp, "retention", check_duration);
+        self.opt_list(f, fp, "protections", |_| Ok(()));
+        for (path, c) in contradictions {
+            if excluded.contains(c) {
+                self.err(path, format!("{c:?} is listed in excluded_jurisdictions"));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field checks
+// ---------------------------------------------------------------------------------------------
+
+fn check_enum(s: &str, allowed: &[&str]) -> Result<(), String> {
+    if allowed.contains(&s) {
+        Ok(())
+    } else {
+        Err(format!("{s:?} is not one of {}", allowed.join(", ")))
+    }
+}
+
+/// Whether `s` is a lowercase hex SHA-256 digest.
+#[must_use]
+pub fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn check_sha256(s: &str) -> Result<(), String> {
+    if is_sha256_hex(s) {
+        Ok(())
+    } else {
+        Err(format!("{s:?} is not a lowercase hex SHA-256 digest"))
+    }
+}
+
+/// Whether `s` is a lowercase UUID (8-4-4-4-12 hex digits).
+#[must_use]
+pub fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            8 | 13 | 18 | 23 => c == b'-',
+            _ => matches!(c, b'0'..=b'9' | b'a'..=b'f'),
+        })
+}
+
+fn check_uuid(s: &str) -> Result<(), String> {
+    if is_uuid(s) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a lowercase UUID (8-4-4-4-12 hex digits)"
+        ))
+    }
+}
+
+/// Officially assigned ISO 3166-1 alpha-2 codes (249), sorted.
+pub const ISO3166_ALPHA2: [&str; 249] = [
+    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
+    "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
+    "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN",
+    "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE",
+    "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF",
+    "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK", "HM",
+    "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM",
+    "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC",
+    "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK",
+    "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA",
+    "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG",
+    "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW",
+    "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS",
+    "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO",
+    "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI",
+    "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
+];
+
+/// Whether `s` is an officially assigned ISO 3166-1 alpha-2 code (uppercase).
+#[must_use]
+pub fn is_country(s: &str) -> bool {
+    ISO3166_ALPHA2.binary_search(&s).is_ok()
+}
+
+fn check_country(s: &str) -> Result<(), String> {
+    if is_country(s) {
+        Ok(())
+    } else {
+        Err(format!("{s:?} is not an ISO 3166-1 alpha-2 code"))
+    }
+}
+
+fn check_region(s: &str) -> Result<(), String> {
+    if is_country(s) || matches!(s, "EU" | "EEA" | "WW") {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not an ISO 3166-1 alpha-2 code or EU, EEA, WW"
+        ))
+    }
+}
+
+fn check_hostname(s: &str) -> Result<(), String> {
+    let h = s.strip_prefix("*.").unwrap_or(s);
+    let ok = h.len() <= 253
+        && h.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{s:?} is not a lowercase dns host name"))
+    }
+}
+
+fn check_ip_range(s: &str) -> Result<(), String> {
+    let (addr, prefix) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let max = match addr.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => 32,
+        Ok(std::net::IpAddr::V6(_)) => 128,
+        Err(_) => return Err(format!("{s:?} is not an ip address or cidr range")),
+    };
+    let ok = prefix.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 3
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| n <= max)
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{s:?} is not an ip address or cidr range"))
+    }
+}
+
+fn check_uri(s: &str) -> Result<(), String> {
+    let ok = s.split_once(':').is_some_and(|(scheme, rest)| {
+        !rest.is_empty()
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    }) && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{s:?} is not an absolute uri"))
+    }
+}
+
+fn check_rfc3339(s: &str) -> Result<(), String> {
+    if parse_rfc3339(s).is_some() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not an RFC 3339 timestamp (e.g. 2026-11-01T00:00:00Z)"
+        ))
+    }
+}
+
+fn check_duration(s: &str) -> Result<(), String> {
+    if is_iso8601_duration(s) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not an ISO 8601 duration (e.g. P1Y, P30D, PT12H)"
+        ))
+    }
+}
+
+/// An instant parsed from an RFC 3339 timestamp: seconds since the Unix epoch (UTC) and
+/// nanoseconds. Orders chronologically. A leap second (`:60`) counts as the next second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp {
+    /// Seconds since 1970-01-01T00:00:00Z.
+    pub unix_seconds: i64,
+    /// Fraction of a second, in nanoseconds (digits beyond the ninth are dropped).
+    pub nanos: u32,
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    b.iter().try_fold(0u32, |acc, &d| {
+        acc.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+    })
+}
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Parses an RFC 3339 `date-time` strictly: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, with
+/// calendar-valid dates (`T` and `Z` may be lowercase, as RFC 3339 §5.6 allows).
+#[must_use]
+pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
+    let b = s.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let year = i64::from(digits(&b[0..4])?);
+    let month = i64::from(digits(&b[5..7])?);
+    let day = i64::from(digits(&b[8..10])?);
+    let hour = i64::from(digits(&b[11..13])?);
+    let min = i64::from(digits(&b[14..16])?);
+    let sec = i64::from(digits(&b[17..19])?);
+    let mdays = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(year) => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day < 1 || day > mdays || hour > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = &b[19..];
+    let mut nanos = 0u32;
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return None;
+        }
+        let mut scaled = 0u32;
+        for i in 0..9 {
+            let d = frac
+                .get(i)
+                .filter(|_| i < n)
+                .map_or(0, |c| u32::from(c - b'0'));
+            scaled = scaled * 10 + d;
+        }
+        nanos = scaled;
+        rest = &frac[n..];
+    }
+    let offset = match rest {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let oh = i64::from(digits(&[*h1, *h2])?);
+            let om = i64::from(digits(&[*m1, *m2])?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let o = oh * 3600 + om * 60;
+            if *sign == b'-' { -o } else { o }
+        }
+        _ => return None,
+    };
+    let unix_seconds =
+        days_from_civil(year, month, day) * 86_400 + hour * 3600 + min * 60 + sec - offset;
+    Some(Timestamp {
+        unix_seconds,
+        nanos,
+    })
+}
+
+/// Whether `s` is an ISO 8601 duration `PnYnMnWnDTnHnMnS` (integer components in this order,
+/// at least one, at least one after a `T`), e.g. `P1Y`, `P30D`, `PT12H`, `P1Y6M`.
+#[must_use]
+pub fn is_iso8601_duration(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix('P') else {
+        return false;
+    };
+    let (date, time) = match rest.split_once('T') {
+        Some((d, t)) => (d, Some(t)),
+        None => (rest, None),
+    };
+    fn components(part: &str, units: &[u8]) -> Option<usize> {
+        let mut count = 0;
+        let mut next_unit = 0;
+        let b = part.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i == start || i == b.len() || i - start > 18 {
+                return None;
+            }
+            let pos = units[next_unit..].iter().position(|&u| u == b[i])?;
+            next_unit += pos + 1;
+            count += 1;
+            i += 1;
+        }
+        Some(count)
+    }
+    let Some(d) = components(date, b"YMWD") else {
+        return false;
+    };
+    match time {
+        None => d > 0,
+        Some(t) => components(t, b"HMS").is_some_and(|n| n > 0),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Template and field documentation
+// ---------------------------------------------------------------------------------------------
+
+/// A complete, valid example statement (what `attest new` prints). Replace every value; the
+/// `attestation_id` is a fixed example UUID, generate a fresh one per claim.
+#[must_use]
+pub fn template() -> Value {
+    let digest = "0000000000000000000000000000000000000000000000000000000000000000";
+    json!({
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": "setup.exe", "digest": {"sha256": digest}}],
+        "predicateType": PREDICATE_TYPE,
+        "predicate": {
+            "attestation_id": "00000000-0000-4000-8000-000000000000",
+            "status": "active",
+            "issued_at": "2026-01-01T00:00:00Z",
+            "valid_from": "2026-01-01T00:00:00Z",
+            "valid_until": "2027-01-01T00:00:00Z",
+            "vendor": {
+                "legal_name": "Example AV AG",
+                "jurisdiction": "CH",
+                "ownership_chain": [
+                    {"legal_name": "Example Holding Ltd", "jurisdiction": "GB", "relationship": "parent"}
+                ]
+            },
+            "product": {
+                "name": "Example Endpoint Security",
+                "versions": {"min": "12.0", "max": "12.9"},
+                "platforms": ["windows", "macos"],
+                "artifacts": [{"name": "setup.exe", "sha256": digest}],
+                "update_channels": ["stable"]
+            },
+            "data_flows": [{
+                "category": "threat_samples",
+                "items": ["file_hashes", "suspicious_files"],
+                "purpose": ["new_threat_detection"],
+                "consent": "opt_in",
+                "user_regions": ["EU", "CH"],
+                "destinations": [{
+                    "hostnames": ["ksn-eu.vendor.example"],
+                    "ip_ranges": ["192.0.2.0/24"],
+                    "ports": [443]
+                }],
+                "processing_locations": [{
+                    "country": "CH",
+                    "city": "Zurich",
+                    "facility_operator": "Example DC AG",
+                    "role": "storage"
+                }],
+                "remote_access_jurisdictions": ["CH"],
+                "processors": [{
+                    "legal_name": "Example DC AG",
+                    "jurisdiction": "CH",
+                    "role": "sub-processor",
+                    "service": "colocation"
+                }],
+                "onward_transfers": [{"to_country": "DE", "mechanism": "adequacy"}],
+                "retention": "P1Y",
+                "protections": ["tls1.3", "encryption_at_rest"]
+            }],
+            "excluded_jurisdictions": ["RU"],
+            "evidence": [{
+                "type": "soc2_type2",
+                "issuer": "Example Audit LLP",
+                "period_start": "2025-01-01T00:00:00Z",
+                "period_end": "2025-12-31T23:59:59Z",
+                "scope": "data-flow controls",
+                "uri": "https://vendor.example/reports/soc2-2025.pdf",
+                "sha256": digest
+            }]
+        }
+    })
+}
+
+/// Documentation of every statement field, as `(path, description)` (for `attest new --explain`).
+#[must_use]
+pub fn explain() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("_type", "always \"https://in-toto.io/Statement/v1\""),
+        (
+            "subject[]",
+            "the product's artifacts: {name, digest: {sha256}}; must equal predicate.product.artifacts",
+        ),
+        (
+            "predicateType",
+            "always \"https://attestlog.dev/data-flows/v1\"",
+        ),
+        (
+            "predicate.attestation_id",
+            "lowercase UUID, stable across versions of the same claim; owned by the vendor that first used it",
+        ),
+        (
+            "predicate.supersedes",
+            "optional {attestation_id, log_index} of the version this one replaces (same attestation_id, same vendor)",
+        ),
+        (
+            "predicate.status",
+            "active, revoked or withdrawn (revocation is a new signed entry)",
+        ),
+        (
+            "predicate.issued_at",
+            "RFC 3339 time of issue, e.g. 2026-11-01T00:00:00Z",
+        ),
+        ("predicate.valid_from", "RFC 3339 start of validity"),
+        (
+            "predicate.valid_until",
+            "RFC 3339 end of validity, later than valid_from",
+        ),
+        (
+            "predicate.vendor.legal_name",
+            "legal name; must be the vendor the signing key is enrolled for",
+        ),
+        (
+            "predicate.vendor.jurisdiction",
+            "ISO 3166-1 alpha-2 country of incorporation",
+        ),
+        (
+            "predicate.vendor.ownership_chain[]",
+            "{legal_name, jurisdiction, relationship} of parents and controlling owners (may be empty)",
+        ),
+        ("predicate.product.name", "product name"),
+        (
+            "predicate.product.versions",
+            "{min, max} or a non-empty list of versions",
+        ),
+        (
+            "predicate.product.platforms[]",
+            "non-empty list of platforms, e.g. windows",
+        ),
+        (
+            "predicate.product.artifacts[]",
+            "{name, sha256 (lowercase hex)}; the statement subject",
+        ),
+        (
+            "predicate.product.update_channels[]",
+            "optional update channels",
+        ),
+        (
+            "predicate.data_flows[]",
+            "non-empty; one entry per data category and set of user regions",
+        ),
+        (
+            "predicate.data_flows[].category",
+            "threat_samples, telemetry, url_reputation, license_account, crash_dumps, diagnostic_logs, content_data or other:<text>",
+        ),
+        (
+            "predicate.data_flows[].items[]",
+            "optional data items in the category",
+        ),
+        (
+            "predicate.data_flows[].purpose[]",
+            "non-empty list of purposes",
+        ),
+        (
+            "predicate.data_flows[].consent",
+            "opt_in, opt_out or required",
+        ),
+        (
+            "predicate.data_flows[].user_regions[]",
+            "ISO 3166-1 alpha-2 codes or EU, EEA, WW (worldwide)",
+        ),
+        (
+            "predicate.data_flows[].destinations[]",
+            "{hostnames[], ip_ranges[] (address or CIDR), ports[]}; at least one host name or range",
+        ),
+        (
+            "predicate.data_flows[].processing_locations[]",
+            "{country, city, facility_operator, role: storage/processing/analysis}",
+        ),
+        (
+            "predicate.data_flows[].remote_access_jurisdictions[]",
+            "countries from which the data can be accessed remotely",
+        ),
+        (
+            "predicate.data_flows[].processors[]",
+            "{legal_name, jurisdiction, role, service} of processors and sub-processors",
+        ),
+        (
+            "predicate.data_flows[].onward_transfers[]",
+            "optional {to_country, mechanism}",
+        ),
+        (
+            "predicate.data_flows[].retention",
+            "ISO 8601 duration, e.g. P1Y, P30D, PT12H",
+        ),
+        (
+            "predicate.data_flows[].protections[]",
+            "optional technical protections",
+        ),
+        (
+            "predicate.excluded_jurisdictions[]",
+            "optional negative claim: no storage, processing, remote access or onward transfer in these countries",
+        ),
+        (
+            "predicate.evidence[]",
+            "optional {type, issuer, period_start, period_end, scope, uri, sha256}; type is soc2_type1, soc2_type2, iso27001, source_review, pen_test, network_measurement or other",
+        ),
+    ]
+}
+
+/// Fuzz entry point: parse `data` as a statement payload; on success, the statement's
+/// canonical bytes must parse to the same statement. Panics only if that round trip breaks.
+#[doc(hidden)]
+pub fn roundtrip_check(data: &[u8]) {
+    if let Ok(st) = parse_statement(data) {
+        let canon = st.canonical_bytes();
+        let again = parse_statement(&canon)
+            .unwrap_or_else(|e| panic!("canonical statement does not re-parse: {e:?}"));
+        assert_eq!(
+            again.canonical_bytes(),
+            canon,
+            "canonical form is not stable"
+        );
+        assert_eq!(again.predicate.attestation_id, st.predicate.attestation_id);
+        assert_eq!(again.subject.len(), st.subject.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsse::Envelope;
+
+    /// Source: /work/shared/VECTORS.md, "DSSE attestation example" (payload = the statement).
+    fn vector_payload() -> Vec<u8> {
+        let entry = include_str!("../testdata/dsse_vector_entry.json");
+        Envelope::parse_entry(entry.trim_end().as_bytes())
+            .unwrap()
+            .payload
+    }
+
+    fn vector_value() -> Value {
+        serde_json::from_slice(&vector_payload()).unwrap()
+    }
+
+    #[test]
+    fn vector_statement_validates() {
+        let payload = vector_payload();
+        let st = parse_statement(&payload).unwrap();
+        assert_eq!(st.vendor_legal_name(), "Example AV AG");
+        assert_eq!(st.attestation_id(), "6f1c2a4e-8b1d-4c3e-9f00-0123456789ab");
+        assert_eq!(st.predicate.status, Status::Active);
+        assert_eq!(st.predicate.data_flows[0].category, Category::ThreatSamples);
+        assert_eq!(
+            st.predicate.product.versions,
+            Versions::Range {
+                min: "12.0".into(),
+                max: "12.9".into()
+            }
+        );
+        // The vector payload is the JCS of the statement: the typed form re-encodes to it.
+        assert_eq!(st.canonical_bytes(), payload);
+        roundtrip_check(&payload);
+    }
+
+    #[test]
+    fn template_validates_and_round_trips() {
+        let t = template();
+        let st = statement_from_value(t.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&st).unwrap(), t);
+        roundtrip_check(&serde_json::to_vec(&t).unwrap());
+        let paths: Vec<&str> = explain().into_iter().map(|(p, _)| p).collect();
+        assert!(paths.contains(&"predicate.data_flows[].retention"));
+        assert!(explain().iter().all(|(_, d)| !d.is_empty()));
+    }
+
+    #[test]
+    fn unknown_fields_are_kept() {
+        let mut v = vector_value();
+        v["predicate"]["x_note"] = json!({"a": 1});
+        v["extra_top"] = json!(true);
+        v["predicate"]["data_flows"][0]["x"] = json!("y");
+        let st = statement_from_value(v.clone()).unwrap();
+        assert_eq!(st.predicate.extra["x_note"], json!({"a": 1}));
+        assert_eq!(st.extra["extra_top"], json!(true));
+        assert_eq!(serde_json::to_value(&st).unwrap(), v);
+    }
+
+    /// Applies `edit` to the vector statement and returns the validation errors.
+    fn errors_after(edit: impl FnOnce(&mut Value)) -> Vec<FieldError> {
+        let mut v = vector_value();
+        edit(&mut v);
+        statement_from_value(v).unwrap_err()
+    }
+
+    fn fe(path: &str, message: &str) -> FieldError {
+        FieldError::new(path, message)
+    }
+
+    #[test]
+    fn broken_statements_report_path_and_message() {
+        type Edit = Box<dyn Fn(&mut Value)>;
+        let cases: Vec<(Edit, FieldError)> = vec![
+            (
+                Box::new(|v| v["_type"] = json!("https://in-toto.io/Statement/v0.1")),
+                fe("_type", "expected \"https://in-toto.io/Statement/v1\""),
+            ),
+            (
+                Box::new(|v| v["predicateType"] = json!("https://slsa.dev/provenance/v1")),
+                fe(
+                    "predicateType",
+                    "expected \"https://attestlog.dev/data-flows/v1\"",
+                ),
+            ),
+            (
+                Box::new(|v| {
+                    v["predicate"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("attestation_id");
+                }),
+                fe("predicate.attestation_id", "missing required field"),
+            ),
+            (
+                Box::new(|v| {
+                    v["predicate"]["attestation_id"] = json!("6F1C2A4E-8B1D-4C3E-9F00-0123456789AB")
+                }),
+                fe(
+                    "predicate.attestation_id",
+                    "\"6F1C2A4E-8B1D-4C3E-9F00-0123456789AB\" is not a lowercase UUID (8-4-4-4-12 hex digits)",
+                ),
+            ),
+            (
+                Box::new(|v| v["predicate"]["status"] = json!("paused")),
+                fe(
+                    "predicate.status",
+                    "\"paused\" is not one of active, revoked, withdrawn",
+                ),
+            ),
+            (
+                Box::new(|v| v["predicate"]["issued_at"] = json!("2026-02-30T00:00:00Z")),
+                fe(
+                    "predicate.issued_at",
+                    "\"2026-02-30T00:00:00Z\" is not an RFC 3339 timestamp (e.g. 2026-11-01T00:00:00Z)",
+                ),
+            ),
+            (
+                Box::new(|v| v["predicate"]["valid_until"] = json!("2026-11-01T00:00:00Z")),
+                fe(
+                    "predicate.valid_until",
+                    "must be later than predicate.valid_from",
+                ),
+            ),
+            (
+                Box::new(|v| v["predicate"]["valid_until"] = json!("2026-11-01T01:00:00+02:00")),
+                fe(
+                    "predicate.valid_until",
+                    "must be later than predicate.valid_from",
+                ),
+            ),
+            (
+                Box::new(|v| v["predicate"]["vendor"]["jurisdiction"] = json!("XX")),
+                fe(
+                    "predicate.vendor.jurisdiction",
+                    "\"XX\" is not an ISO 3166-1 alpha-2 code",
+                ),
+            ),
+            (
+                Box::new(|v| {
+                    v["predicate"]["vendor"]["ownership_chain"][0]["jurisdiction"] = json!("uk")
+                }),
+                fe(
+                    "predicate.vendor.ownership_chain[0].jurisdiction",
+                    "\"uk\" is not an ISO 3166-1 alpha-2 code",
+                ),
+            ),
+            (
+                Box::new(|v| {
+                    v["predicate"]["data_flows"][0]["processing_locations"][0]["country"] =
+                        json!("XX")
+                }),
+                fe(
+                    "predicate.data_flows[0].processing_locations[0].country",
+                    "\"XX\" is not an ISO 3166-1 alpha-2 code",
+                ),
+            ),
+            (
+                Box::new(|v| {
+                    v["predicate"]["data_flows"][0]["processing_locations"][0]["country"] =
+                        json!("RU")
+                }),
+                fe(
+                    "predicate.data_flows[0].processing_locations[0].country",
+                    "\"RU\" is listed in excluded_jurisdictions",
+                ),
+            ),
+            (
+                Box::new(|v| {
+                    v["predicate"]["data_flows"][0]["remote_access_jurisdictions"] =
+                        json!(["CH", "RU"])
+                }),
+                fe(
+                    "predicate.data_flows[0].remote_access_jurisdictions[1]",
+                    "\"RU\" is listed in excluded_jurisdictions",
+                ),
+            ),
+            (
+                Box::new(|v| {
+                    v["predicate"]["data_flows"][0]["processors"][0]["jurisdiction"] = json!("RU")
+                }),
+                fe(
+                    "predicate.data_flows[0].processors[0].jurisdiction",
+                    "\"RU\" is listed in excluded_jurisdictions",
+                ),
+            ),
+            (
+                Box::new(|v| {
+                    v["predicate"]["data_flows"][0]["onward_transfers"] =
+                        json!([{"to_country": "RU", "mechanism": "scc"}])
+                }),
+                fe(
+                    "predicate.data_flows[0].onward_transfers[0].to_country",
+                    "\"RU\" is listed in excluded_jurisdictions",
+                ),
+            ),
+            (
+                Box::new(|v| {
+                    v["predicate"]["data_flows"][0]["user_regions"] = json!(["EU", "EUR"])
+                }),
+                fe(
+                    "predicate.data_flows[0].user_regions[1]",
+                    "\"EUR\" is not an ISO 3166-1 alpha-2 code or EU, EEA, WW",
+                ),
+            ),
+            (
+                Box::new(|v| v["predicate"]["data_flows"][0]["category"] = json!("biometrics")),
+                fe(
+                    "predicate.data_flows[0].category",
+                    "\"biometrics\" is not one of threat_samples, telemetry, url_reputation, license_account, crash_dumps, diagnostic_logs, content_data, other:<text>",
+                ),
+            ),
+            (
+                Box::new(|v| v["predicate"]["data_flows"][0]["category"] = json!("other:")),
+                fe(
+                    "predicate.data_flows[0].category",
+                    "\"other:\" needs a description after \"other:\"",
+                ),
+            ),
+            (
+                Box::new(|v| v["predicate"]["data_flows"][0]["consent"] = json!("implied")),
+                fe(
+                    "predicate.data_flows[0].consent",
+                    "\"implied\" is not one of opt_in, opt_out, required",
+                ),
+            ),
+            (
+                Box::new(|v| {
+                    v["predicate"]["data_flows"][0]["processing_locations"][0]["role"] =
+                        json!("backup")
+                }),
+                fe(
+                    "predicate.data_flows[0].processing_locations[0].role",
+                    "\"backup\" is not one of storage, processing, analysis",
+                ),
+            ),
+            (
+                Box::new(|v| v["predicate"]["data_flows"][0]["retention"] = json!("1 year")),
+                fe(
+                    "predicate.data_flows[0].retention",
+                    "\"1 year\" is not an ISO 8601 duration (e.g. P1Y, P30D, PT12H)",
+                ),
+            ),
+            (
+                Box::new(|v| {
+                    v["predicate"]["data_flows"][0]["destinations"][0]["ports"] =
+                        json!([443, 70000])
+                }),
+                fe(
+                    "predicate.data_flows[0].destinations[0].ports[1]",
+                    "expected a port number (1-65535)",
+                ),
+            ),
+            (
+                Box::new(|v| v["predicate"]["data_flows"][0]["purpose"] = json!("detection")),
+                fe("predicate.data_flows[0].purpose", "expected an array"),
+            ),
+            (
+                Box::new(|v| v["predicate"]["data_flows"] = json!([])),
+                fe("predicate.data_flows", "must not be empty"),
+            ),
+            (
+                Box::new(|v| v["predicate"]["product"]["versions"] = json!([])),
+                fe("predicate.product.versions", "must not be empty"),
+            ),
+            (
+                Box::new(|v| v["predicate"]["product"]["versions"] = json!("12")),
+                fe(
+                    "predicate.product.versions",
+                    "expected {min, max} or a non-empty list of versions",
+                ),
+            ),
+            (
+                Box::new(
+                    |v| v["predicate"]["evidence"] = json!([{"type": "audit", "issuer": "A", "period_start": "2025-01-01T00:00:00Z", "period_end": "2025-12-31T00:00:00Z", "scope": "s", "uri": "https://a.example/r.pdf", "sha256": "aa".repeat(32)}]),
+                ),
+                fe(
+                    "predicate.evidence[0].type",
+                    "\"audit\" is not one of soc2_type1, soc2_type2, iso27001, source_review, pen_test, network_measurement, other",
+                ),
+            ),
+            (
+                Box::new(
+                    |v| v["predicate"]["supersedes"] = json!({"attestation_id": "6f1c2a4e-8b1d-4c3e-9f00-0123456789ab", "log_index": -1}),
+                ),
+                fe(
+                    "predicate.supersedes.log_index",
+                    "expected an integer from 0 to 2^53-1",
+                ),
+            ),
+            (
+                Box::new(
+                    |v| v["predicate"]["supersedes"] = json!({"attestation_id": "00000000-0000-4000-8000-000000000000", "log_index": 3}),
+                ),
+                fe(
+                    "predicate.supersedes.attestation_id",
+                    "must equal predicate.attestation_id",
+                ),
+            ),
+            (
+                Box::new(|v| v["subject"][0]["digest"]["sha256"] = json!("bb".repeat(32))),
+                fe(
+                    "subject",
+                    "must list exactly the artifacts of predicate.product.artifacts (name and sha256)",
+                ),
+            ),
+            (
+                Box::new(|v| {
+                    v["predicate"]["product"]["artifacts"][0]["sha256"] = json!("AA".repeat(32))
+                }),
+                fe(
+                    "predicate.product.artifacts[0].sha256",
+                    &format!(
+                        "{:?} is not a lowercase hex SHA-256 digest",
+                        "AA".repeat(32)
+                    ),
+                ),
+            ),
+            (
+                Box::new(|v| v["predicate"]["vendor"] = json!("Example AV AG")),
+                fe("predicate.vendor", "expected an object"),
+            ),
+            (
+                Box::new(|v| v["predicate"]["vendor"]["legal_name"] = json!(" ")),
+                fe("predicate.vendor.legal_name", "must not be empty"),
+            ),
+        ];
+        for (i, (edit, want)) in cases.into_iter().enumerate() {
+            let got = errors_after(edit);
+            assert_eq!(got, vec![want], "case {i}");
+        }
+    }
+
+    #[test]
+    fn reports_every_error_at_once() {
+        let errs = errors_after(|v| {
+            v["predicate"]["status"] = json!(7);
+            v["predicate"]["data_flows"][0]["processing_locations"][0]["country"] = json!("RU");
+            v["predicate"]["data_flows"][0]["remote_access_jurisdictions"] = json!(["ZZ", "RU"]);
+            v["predicate"]["excluded_jurisdictions"] = json!(["RU", "SU"]);
+            v.as_object_mut().unwrap().remove("subject");
+        });
+        let got: Vec<(&str, &str)> = errs
+            .iter()
+            .map(|e| (e.path.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("subject", "missing required field"),
+                ("predicate.status", "expected a string"),
+                (
+                    "predicate.excluded_jurisdictions[1]",
+                    "\"SU\" is not an ISO 3166-1 alpha-2 code"
+                ),
+                (
+                    "predicate.data_flows[0].remote_access_jurisdictions[0]",
+                    "\"ZZ\" is not an ISO 3166-1 alpha-2 code"
+                ),
+                (
+                    "predicate.data_flows[0].processing_locations[0].country",
+                    "\"RU\" is listed in excluded_jurisdictions"
+                ),
+                (
+                    "predicate.data_flows[0].remote_access_jurisdictions[1]",
+                    "\"RU\" is listed in excluded_jurisdictions"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn payload_level_errors() {
+        let e = parse_statement(b"not json").unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].path, "");
+        assert!(e[0].message.starts_with("payload is not valid json"));
+        let e = parse_statement(br#"{"_type":"a","_type":"b"}"#).unwrap_err();
+        assert!(e[0].message.contains("duplicate key"), "{:?}", e);
+        let e = parse_statement(b"[]").unwrap_err();
+        assert_eq!(e, vec![fe("", "expected an object")]);
+    }
+
+    #[test]
+    fn log_index_must_be_a_safe_integer() {
+        let errs = errors_after(|v| {
+            v["predicate"]["supersedes"] = json!({
+                "attestation_id": "6f1c2a4e-8b1d-4c3e-9f00-0123456789ab",
+                "log_index": MAX_SAFE_INTEGER + 1
+            });
+        });
+        assert_eq!(errs[0].path, "predicate.supersedes.log_index");
+    }
+
+    #[test]
+    fn version_list_and_optional_fields() {
+        let mut v = vector_value();
+        v["predicate"]["product"]["versions"] = json!(["12.0", "12.1"]);
+        v["predicate"]["supersedes"] =
+            json!({"attestation_id": "6f1c2a4e-8b1d-4c3e-9f00-0123456789ab", "log_index": 7});
+        v["predicate"]["data_flows"][0]["category"] = json!("other:usage statistics");
+        let st = statement_from_value(v).unwrap();
+        assert_eq!(
+            st.predicate.product.versions,
+            Versions::List(vec!["12.0".into(), "12.1".into()])
+        );
+        assert_eq!(st.predicate.supersedes.as_ref().unwrap().log_index, 7);
+        assert_eq!(
+            st.predicate.data_flows[0].category,
+            Category::Other("usage statistics".into())
+        );
+    }
+
+    #[test]
+    fn rfc3339_parser() {
+        let t = |s| parse_rfc3339(s).map(|t| (t.unix_seconds, t.nanos));
+        assert_eq!(t("1970-01-01T00:00:00Z"), Some((0, 0)));
+        assert_eq!(t("2000-03-01T00:00:00Z"), Some((951_868_800, 0)));
+        assert_eq!(
+            t("2024-02-29T12:00:00.5+01:00"),
+            Some((1_709_204_400, 500_000_000))
+        );
+        assert_eq!(
+            t("1969-12-31T23:59:59.123456789123Z"),
+            Some((-1, 123_456_789))
+        );
+        assert_eq!(t("2026-11-01t00:00:00z"), t("2026-11-01T00:00:00Z"));
+        for bad in [
+            "2023-02-29T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-01 00:00:00Z",
+            "2026-11-01T24:00:00Z",
+            "2026-11-01T00:00:00",
+            "2026-11-01T00:00:00.Z",
+            "2026-11-01T00:00:00+0100",
+            "2026-11-01T00:00:00+24:00",
+            "2026-11-01",
+            "+2026-11-01T00:00:00Z",
+            "2026-11-01T00:00:00Z ",
+            "２026-11-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        for ok in [
+            "P1Y",
+            "P30D",
+            "PT12H",
+            "P1Y6M",
+            "P2W",
+            "P1DT12H30M5S",
+            "PT0S",
+            "P0D",
+        ] {
+            assert!(is_iso8601_duration(ok), "{ok}");
+        }
+        for bad in [
+            "", "P", "PT", "1Y", "P1", "PY", "P1D1Y", "P1YT", "P1H", "PT1D", "P-1D", "p1y", "P1.5Y",
+        ] {
+            assert!(!is_iso8601_duration(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn country_list() {
+        assert_eq!(ISO3166_ALPHA2.len(), 249);
+        assert!(ISO3166_ALPHA2.windows(2).all(|w| w[0] < w[1]));
+        for c in ["CH", "GB", "RU", "US", "SS", "BQ", "AX"] {
+            assert!(is_country(c), "{c}");
+        }
+        for c in ["EU", "UK", "XK", "SU", "ch", "", "CHE"] {
+            assert!(!is_country(c), "{c}");
+        }
+    }
+
+    #[test]
+    fn hostnames_ip_ranges_uuids() {
+        assert!(check_hostname("ksn-eu.vendor.example").is_ok());
+        assert!(check_hostname("*.vendor.example").is_ok());
+        for bad in ["", "a..b", "-a.b", "UPPER.example", "a b.example", "a.*.b"] {
+            assert!(check_hostname(bad).is_err(), "{bad}");
+        }
+        for ok in ["192.0.2.0/24", "2001:db8::/32", "198.51.100.7"] {
+            assert!(check_ip_range(ok).is_ok(), "{ok}");
+        }
+        for bad in ["192.0.2.0/33", "192.0.2.0/", "10.0.0/8", "::/129", "x"] {
+            assert!(check_ip_range(bad).is_err(), "{bad}");
+        }
+        assert!(is_uuid("6f1c2a4e-8b1d-4c3e-9f00-0123456789ab"));
+        assert!(!is_uuid("6f1c2a4e8b1d-4c3e-9f00-0123456789ab0"));
+    }
+}
