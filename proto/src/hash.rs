@@ -80,7 +80,9 @@ impl Hash {
     /// # Errors
     /// [`HashError`] if the text is not base64 of exactly 32 bytes.
     pub fn from_base64(s: &str) -> Result<Hash, HashError> {
-        let v = STANDARD.decode(s).map_err(|_| HashError::Encoding("base64"))?;
+        let v = STANDARD
+            .decode(s)
+            .map_err(|_| HashError::Encoding("base64"))?;
         Self::from_slice(&v)
     }
 

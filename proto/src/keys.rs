@@ -101,9 +101,7 @@ impl VerifierKey {
         let raw = STANDARD
             .decode(b64)
             .map_err(|_| KeyError::Malformed("key is not base64"))?;
-        let (&t, key) = raw
-            .split_first()
-            .ok_or(KeyError::Malformed("empty key"))?;
+        let (&t, key) = raw.split_first().ok_or(KeyError::Malformed("empty key"))?;
         let key: [u8; 32] = key
             .try_into()
             .map_err(|_| KeyError::Malformed("ed25519 key must be 32 bytes"))?;
@@ -173,7 +171,11 @@ impl std::fmt::Debug for VerifierKey {
 }
 
 fn parse_key_id(hexid: &str) -> Result<KeyId, KeyError> {
-    if hexid.len() != 8 || !hexid.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if hexid.len() != 8
+        || !hexid
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         return Err(KeyError::Malformed("key id must be 8 lowercase hex digits"));
     }
     let mut id = [0u8; 4];
@@ -226,9 +228,7 @@ impl SignerKey {
         let raw = STANDARD
             .decode(b64)
             .map_err(|_| KeyError::Malformed("key is not base64"))?;
-        let (&t, seed) = raw
-            .split_first()
-            .ok_or(KeyError::Malformed("empty key"))?;
+        let (&t, seed) = raw.split_first().ok_or(KeyError::Malformed("empty key"))?;
         let seed: [u8; 32] = seed
             .try_into()
             .map_err(|_| KeyError::Malformed("ed25519 seed must be 32 bytes"))?;
