@@ -687,6 +687,13 @@ mod tests {
         ),
     ];
 
+    /// (index, size, leaf, proof, root, what)
+    type InclusionProbe = (u64, u64, Hash, Vec<Hash>, Hash, &'static str);
+    /// (first, second, proof, first root, second root, what)
+    type ConsistencyProbe = (u64, u64, Vec<Hash>, Hash, Hash, &'static str);
+    /// (first, second, first root, second root, proof, accepted)
+    type ConsistencyCase = (u64, u64, Hash, Hash, &'static [Hash], bool);
+
     fn flip(proof: &[Hash], i: usize, mask: u8) -> Vec<Hash> {
         let mut p = proof.to_vec();
         p[i].0[0] ^= mask;
@@ -697,7 +704,7 @@ mod tests {
     fn assert_inclusion_strict(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root: &Hash) {
         verify_inclusion(leaf, index, size, proof, root).unwrap();
         let some = Hash([0xab; 32]);
-        let mut probes: Vec<(u64, u64, Hash, Vec<Hash>, Hash, &str)> = vec![
+        let mut probes: Vec<InclusionProbe> = vec![
             (
                 index.wrapping_sub(1),
                 size,
@@ -786,7 +793,7 @@ mod tests {
             return;
         }
         let some = Hash([0xab; 32]);
-        let mut probes: Vec<(u64, u64, Vec<Hash>, Hash, Hash, &str)> = vec![
+        let mut probes: Vec<ConsistencyProbe> = vec![
             (m - 1, n, proof.to_vec(), *r1, *r2, "first - 1"),
             (m + 1, n, proof.to_vec(), *r1, *r2, "first + 1"),
             (m ^ 2, n, proof.to_vec(), *r1, *r2, "first ^ 2"),
@@ -845,7 +852,7 @@ mod tests {
         let r1 = Hash([1; 32]);
         let r2 = Hash([2; 32]);
         let e = Hash::EMPTY_ROOT;
-        let cases: &[(u64, u64, Hash, Hash, &[Hash], bool)] = &[
+        let cases: &[ConsistencyCase] = &[
             (0, 0, r1, r2, &[], false),
             (1, 1, r1, r2, &[], false),
             (0, 0, e, e, &[], true),
@@ -857,9 +864,9 @@ mod tests {
             (1, 2, r1, r2, &[], false),
             (0, 0, e, r2, &[], false),
             (1, 1, e, r2, &[], false),
-            (0, 0, e, e, &[e], false),
-            (0, 1, e, e, &[e], false),
-            (1, 1, e, e, &[e], false),
+            (0, 0, e, e, &[Hash::EMPTY_ROOT], false),
+            (0, 1, e, e, &[Hash::EMPTY_ROOT], false),
+            (1, 1, e, e, &[Hash::EMPTY_ROOT], false),
         ];
         for (i, &(m, n, a, b, p, ok)) in cases.iter().enumerate() {
             assert_eq!(verify_consistency(m, n, p, &a, &b).is_ok(), ok, "case {i}");
