@@ -3,6 +3,8 @@
 //! with an RFC 6962 node hasher; it promotes a node without a sibling unchanged, which is
 //! exactly RFC 6962's shape).
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
 use attestlog_proto::Hash;
 use attestlog_proto::proof::{
     consistency_proof, inclusion_proof, verify_consistency, verify_inclusion,
