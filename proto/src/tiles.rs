@@ -718,3 +718,450 @@ pub fn decode_bundle(data: &[u8]) -> Result<Vec<&[u8]>, TileError> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proof::{consistency_proof, inclusion_proof};
+    use crate::tree::{MemoryTree, tree_root};
+    use std::cell::Cell;
+
+    fn t(level: u8, index: u64, width: u16) -> TileId {
+        TileId::new(level, index, width).unwrap()
+    }
+
+    // Examples from c2sp.org/tlog-tiles (`x001/x234/067` for 1234067) plus edge cases.
+    const GOOD: &[(&str, TilePath)] = &[
+        (
+            "0/000",
+            TilePath::Hashes(TileId {
+                level: 0,
+                index: 0,
+                width: 256,
+            }),
+        ),
+        (
+            "0/x001/x234/067",
+            TilePath::Hashes(TileId {
+                level: 0,
+                index: 1_234_067,
+                width: 256,
+            }),
+        ),
+        (
+            "0/x001/x234/067.p/8",
+            TilePath::Hashes(TileId {
+                level: 0,
+                index: 1_234_067,
+                width: 8,
+            }),
+        ),
+        (
+            "63/x001/000.p/255",
+            TilePath::Hashes(TileId {
+                level: 63,
+                index: 1000,
+                width: 255,
+            }),
+        ),
+        (
+            "10/999.p/1",
+            TilePath::Hashes(TileId {
+                level: 10,
+                index: 999,
+                width: 1,
+            }),
+        ),
+        (
+            "1/x018/x446/x744/x073/x709/x551/615",
+            TilePath::Hashes(TileId {
+                level: 1,
+                index: u64::MAX,
+                width: 256,
+            }),
+        ),
+        (
+            "entries/000",
+            TilePath::Entries {
+                index: 0,
+                width: 256,
+            },
+        ),
+        (
+            "entries/x001/x234/067.p/128",
+            TilePath::Entries {
+                index: 1_234_067,
+                width: 128,
+            },
+        ),
+    ];
+
+    #[test]
+    fn paths_parse_and_round_trip() {
+        for (s, want) in GOOD {
+            let got = TilePath::parse(s).unwrap();
+            assert_eq!(got, *want, "{s}");
+            assert_eq!(got.to_path(), *s);
+            assert_eq!(got.full_path(), format!("tile/{s}"));
+        }
+    }
+
+    #[test]
+    fn malformed_paths_are_rejected() {
+        let bad = [
+            "",
+            "0",
+            "0/",
+            "/0/000",
+            "tile/0/000",
+            "0/1234",
+            "0/x1/234",
+            "0/12",
+            "0/0000",
+            "0/x001",
+            "0/001/x002",
+            "0/x000/001",
+            "0/x000/x001/002",
+            "0/000/",
+            "0/000.p",
+            "0/000.p/",
+            "0/000.p/0",
+            "0/000.p/256",
+            "0/000.p/01",
+            "0/000.p/+1",
+            "0/000.p/8/",
+            "0/000.q/8",
+            "0/x001.p/002",
+            "00/000",
+            "01/000",
+            "64/000",
+            "-1/000",
+            "+1/000",
+            "a/000",
+            "0/00a",
+            "0/+01",
+            "0/ 01",
+            "0/X001/000",
+            "0/x001/x000",
+            "0/\u{ff10}\u{ff10}\u{ff10}",
+            "0/x018/x446/x744/x073/x709/x551/616",
+            "0/x001/x018/x446/x744/x073/x709/x551/615",
+            "entries",
+            "entries/",
+            "entries/.p/8",
+            "entries/0000",
+            "entries/000.p/256",
+            "data/000",
+        ];
+        for s in bad {
+            assert!(TilePath::parse(s).is_err(), "{s:?} accepted");
+        }
+        assert_eq!(
+            TilePath::parse("0/1234"),
+            Err(TileError::IndexElement("1234".into()))
+        );
+        assert_eq!(
+            TilePath::parse("0/000.p/01"),
+            Err(TileError::Width("01".into()))
+        );
+        assert_eq!(
+            TilePath::parse("64/000"),
+            Err(TileError::Level("64".into()))
+        );
+        assert_eq!(
+            TilePath::parse("0/x000/001"),
+            Err(TileError::IndexLeadingZeros)
+        );
+        assert_eq!(
+            TilePath::parse("0/x018/x446/x744/x073/x709/x551/616"),
+            Err(TileError::IndexOverflow)
+        );
+    }
+
+    #[test]
+    fn formatted_paths_snapshot() {
+        let mut lines = Vec::new();
+        for index in [0, 1, 999, 1000, 1_234_067, 1_000_000, u64::MAX] {
+            for width in [1, 8, 255, 256] {
+                lines.push(TilePath::Hashes(t(0, index, width)).full_path());
+                lines.push(TilePath::Entries { index, width }.full_path());
+            }
+        }
+        lines.push(TilePath::Hashes(t(63, 5, 256)).full_path());
+        insta::assert_snapshot!(lines.join("\n"));
+    }
+
+    #[test]
+    fn tile_coordinates_for_sizes() {
+        assert_eq!(TileId::for_size(0, 0, 0), None);
+        assert_eq!(TileId::for_size(0, 0, 1), Some(t(0, 0, 1)));
+        assert_eq!(TileId::for_size(0, 0, 256), Some(t(0, 0, 256)));
+        assert_eq!(TileId::for_size(0, 1, 256), None);
+        assert_eq!(TileId::for_size(0, 1, 257), Some(t(0, 1, 1)));
+        assert_eq!(TileId::for_size(1, 0, 255), None);
+        assert_eq!(TileId::for_size(1, 0, 256), Some(t(1, 0, 1)));
+        assert_eq!(TileId::for_size(1, 0, 70_000), Some(t(1, 0, 256)));
+        assert_eq!(TileId::for_size(1, 1, 70_000), Some(t(1, 1, 17)));
+        assert_eq!(TileId::for_size(2, 0, 70_000), Some(t(2, 0, 1)));
+        assert_eq!(TileId::for_size(7, 0, u64::MAX), Some(t(7, 0, 255)));
+        assert_eq!(TileId::for_size(8, 0, u64::MAX), None);
+        assert_eq!(TileId::for_size(64, 0, u64::MAX), None);
+        assert_eq!(TileId::for_size(0, u64::MAX, u64::MAX), None);
+        assert!(TileId::new(0, 0, 0).is_err());
+        assert!(TileId::new(0, 0, 257).is_err());
+        assert!(TileId::new(64, 0, 1).is_err());
+        assert_eq!(level_count(0), 0);
+        assert_eq!(level_count(1), 1);
+        assert_eq!(level_count(255), 1);
+        assert_eq!(level_count(256), 2);
+        assert_eq!(level_count(65_535), 2);
+        assert_eq!(level_count(65_536), 3);
+        assert_eq!(level_count(u64::MAX), 8);
+        assert_eq!(tile_of_node(NodeId::new(8, 300)), Some((1, 1, 44)));
+        assert_eq!(tile_of_node(NodeId::new(0, 255)), Some((0, 0, 255)));
+        assert_eq!(tile_of_node(NodeId::new(3, 1)), None);
+        assert_eq!(
+            t(1, 2, 3).nodes(),
+            vec![
+                NodeId::new(8, 512),
+                NodeId::new(8, 513),
+                NodeId::new(8, 514)
+            ]
+        );
+    }
+
+    #[test]
+    fn growth_lists_changed_tiles() {
+        assert_eq!(tiles_for_growth(0, 1), vec![t(0, 0, 1)]);
+        assert_eq!(tiles_for_growth(5, 5), vec![]);
+        assert_eq!(tiles_for_growth(6, 5), vec![]);
+        assert_eq!(tiles_for_growth(255, 256), vec![t(0, 0, 256), t(1, 0, 1)]);
+        assert_eq!(tiles_for_growth(256, 257), vec![t(0, 1, 1)]);
+        assert_eq!(
+            tiles_for_growth(100, 700),
+            vec![t(0, 0, 256), t(0, 1, 256), t(0, 2, 188), t(1, 0, 2)]
+        );
+        // Against a brute force over every tile of the first levels.
+        for (old, new) in [(0, 70_000), (300, 65_536), (65_535, 65_537), (1, 513)] {
+            let mut want = Vec::new();
+            for level in 0..4u8 {
+                for index in 0..300 {
+                    let a = TileId::for_size(level, index, old);
+                    let b = TileId::for_size(level, index, new);
+                    if let Some(b) = b
+                        && a != Some(b)
+                    {
+                        want.push(b);
+                    }
+                }
+            }
+            assert_eq!(tiles_for_growth(old, new), want, "{old} -> {new}");
+        }
+    }
+
+    #[test]
+    fn bundles_round_trip_and_reject() {
+        let long = vec![7u8; 65_535];
+        let entries: Vec<&[u8]> = vec![b"", b"a", b"hello", &long];
+        let enc = encode_bundle(&entries).unwrap();
+        assert_eq!(&enc[..5], &[0, 0, 0, 1, b'a']);
+        assert_eq!(decode_bundle(&enc).unwrap(), entries);
+        let too_long = vec![0u8; 65_536];
+        assert_eq!(
+            encode_bundle(&[b"x", &too_long]),
+            Err(TileError::EntryTooLong {
+                index: 1,
+                len: 65_536
+            })
+        );
+        let many: Vec<&[u8]> = vec![b"e"; 257];
+        assert_eq!(encode_bundle(&many), Err(TileError::TooManyEntries));
+        let full = encode_bundle(&many[..256]).unwrap();
+        assert_eq!(decode_bundle(&full).unwrap().len(), 256);
+        assert_eq!(
+            decode_bundle(&[full.as_slice(), &[0, 0]].concat()),
+            Err(TileError::TooManyEntries)
+        );
+        assert_eq!(encode_bundle(&[]), Err(TileError::EmptyBundle));
+        assert_eq!(decode_bundle(&[]), Err(TileError::EmptyBundle));
+        assert_eq!(decode_bundle(&[0]), Err(TileError::Truncated { offset: 0 }));
+        assert_eq!(
+            decode_bundle(&[0, 2, b'a']),
+            Err(TileError::Truncated { offset: 0 })
+        );
+        assert_eq!(
+            decode_bundle(&[0, 1, b'a', 0]),
+            Err(TileError::Truncated { offset: 3 })
+        );
+        assert_eq!(decode_bundle(&[0, 0]).unwrap(), vec![b"" as &[u8]]);
+    }
+
+    /// Serves tiles cut from a [`MemoryTree`], counting `read_tiles` calls.
+    struct MemTiles<'a> {
+        tree: &'a MemoryTree,
+        calls: Cell<usize>,
+        corrupt: Option<TileId>,
+    }
+
+    impl TileReader for MemTiles<'_> {
+        type Error = String;
+        fn read_tiles(&self, tiles: &[TileId]) -> Result<Vec<Vec<u8>>, String> {
+            self.calls.set(self.calls.get() + 1);
+            let mut seen = std::collections::HashSet::new();
+            tiles
+                .iter()
+                .map(|tile| {
+                    assert!(seen.insert(*tile), "tile asked twice");
+                    let mut d = Vec::new();
+                    for n in tile.nodes() {
+                        d.extend_from_slice(&self.tree.get(n).ok_or("missing")?.0);
+                    }
+                    if self.corrupt == Some(*tile) {
+                        d.pop();
+                    }
+                    Ok(d)
+                })
+                .collect()
+        }
+    }
+
+    fn big_tree() -> MemoryTree {
+        let mut m = MemoryTree::new();
+        for i in 0..70_000u64 {
+            m.push(Hash::leaf(&i.to_le_bytes()));
+        }
+        m
+    }
+
+    #[test]
+    fn tile_reader_matches_memory_reader() {
+        let mem = big_tree();
+        let tiles = MemTiles {
+            tree: &mem,
+            calls: Cell::new(0),
+            corrupt: None,
+        };
+        let sizes = [1u64, 255, 256, 257, 65_535, 65_536, 65_537, 70_000];
+        for &n in &sizes {
+            let tr = TileHashReader::new(n, &tiles);
+            let before = tiles.calls.get();
+            assert_eq!(
+                tree_root(n, &tr).unwrap(),
+                tree_root(n, &mem).unwrap(),
+                "{n}"
+            );
+            assert_eq!(tiles.calls.get(), before + 1, "one read per call");
+            for i in [0, n / 3, n / 2, n - 1] {
+                assert_eq!(
+                    inclusion_proof(i, n, &tr).unwrap(),
+                    inclusion_proof(i, n, &mem).unwrap(),
+                    "{i}/{n}"
+                );
+            }
+            for &m in sizes.iter().filter(|&&m| m <= n) {
+                assert_eq!(
+                    consistency_proof(m, n, &tr).unwrap(),
+                    consistency_proof(m, n, &mem).unwrap(),
+                    "{m} -> {n}"
+                );
+            }
+        }
+        // Errors: a node beyond the tree, a short tile, a failing reader.
+        let tr = TileHashReader::new(300, &tiles);
+        assert!(matches!(
+            tr.read_hashes(&[NodeId::new(0, 300)]),
+            Err(TileReadError::NodeNotInTree { .. })
+        ));
+        assert!(matches!(
+            tr.read_hashes(&[NodeId::new(2, 75)]),
+            Err(TileReadError::NodeNotInTree { .. })
+        ));
+        assert!(matches!(
+            tr.read_hashes(&[NodeId::new(64, 0)]),
+            Err(TileReadError::NodeNotInTree { .. })
+        ));
+        let short = MemTiles {
+            tree: &mem,
+            calls: Cell::new(0),
+            corrupt: Some(t(0, 1, 44)),
+        };
+        let tr = TileHashReader::new(300, &short);
+        assert!(matches!(
+            tr.read_hashes(&[NodeId::new(0, 3), NodeId::new(0, 299)]),
+            Err(TileReadError::TileLength { got: 1407, .. })
+        ));
+        let empty = MemoryTree::new();
+        let failing = MemTiles {
+            tree: &empty,
+            calls: Cell::new(0),
+            corrupt: None,
+        };
+        assert!(matches!(
+            TileHashReader::new(5, &failing).read_hashes(&[NodeId::new(0, 1)]),
+            Err(TileReadError::Read(_))
+        ));
+    }
+
+    #[test]
+    fn tiles_verify_against_root() {
+        let mem = big_tree();
+        let tiles = MemTiles {
+            tree: &mem,
+            calls: Cell::new(0),
+            corrupt: None,
+        };
+        for n in [1u64, 255, 256, 257, 600, 65_536, 70_000] {
+            let root = tree_root(n, &mem).unwrap();
+            for level in 0..level_count(n) {
+                for index in [0, 1, (n >> (8 * u32::from(level))) / 256] {
+                    let Some(tile) = TileId::for_size(level, index, n) else {
+                        continue;
+                    };
+                    let data = tiles.read_tiles(&[tile]).unwrap().remove(0);
+                    let idx = tile_root_proof_indexes(&tile, n).unwrap();
+                    let hashes = mem.read_hashes(&idx).unwrap();
+                    verify_tile_with_hashes(&tile, &data, n, &root, &hashes).unwrap();
+                    // A flipped byte anywhere is caught.
+                    for pos in [0, data.len() / 2, data.len() - 1] {
+                        let mut bad = data.clone();
+                        bad[pos] ^= 1;
+                        assert!(
+                            matches!(
+                                verify_tile_with_hashes(&tile, &bad, n, &root, &hashes),
+                                Err(TileError::Proof(ProofError::RootMismatch))
+                            ),
+                            "{tile:?} at {n}, byte {pos}"
+                        );
+                    }
+                    // Wrong root, short data, extra or missing hashes.
+                    let wrong = Hash([9; 32]);
+                    assert!(verify_tile_with_hashes(&tile, &data, n, &wrong, &hashes).is_err());
+                    assert!(matches!(
+                        verify_tile_with_hashes(&tile, &data[32..], n, &root, &hashes),
+                        Err(TileError::TileDataLength { .. })
+                    ));
+                    let extra = [hashes.as_slice(), &[root]].concat();
+                    assert!(verify_tile_with_hashes(&tile, &data, n, &root, &extra).is_err());
+                    if let Some((_, fewer)) = hashes.split_last() {
+                        assert!(verify_tile_with_hashes(&tile, &data, n, &root, fewer).is_err());
+                    }
+                }
+            }
+        }
+        // A tile the tree does not (fully) contain.
+        assert!(matches!(
+            tile_root_proof_indexes(&t(0, 1, 256), 300),
+            Err(TileError::BeyondTree { .. })
+        ));
+        assert!(tile_root_proof_indexes(&t(0, 1, 44), 300).is_ok());
+        assert!(tile_root_proof_indexes(&t(0, 1, 45), 300).is_err());
+        // An older partial tile still verifies against a larger tree.
+        let root = tree_root(600, &mem).unwrap();
+        let old = t(0, 1, 44);
+        let data = tiles.read_tiles(&[old]).unwrap().remove(0);
+        let hashes = mem
+            .read_hashes(&tile_root_proof_indexes(&old, 600).unwrap())
+            .unwrap();
+        verify_tile_with_hashes(&old, &data, 600, &root, &hashes).unwrap();
+    }
+}
