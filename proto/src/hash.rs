@@ -18,9 +18,7 @@ pub enum HashError {
 }
 
 /// A SHA-256 hash of a tree node or leaf. Equality is constant-time.
-// The manual `PartialEq` is a constant-time byte comparison, so it agrees with the derived `Hash`.
-#[allow(clippy::derived_hash_with_manual_eq)]
-#[derive(Clone, Copy, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Clone, Copy, Eq, PartialOrd, Ord, Default)]
 pub struct Hash(pub [u8; 32]);
 
 impl Hash {
@@ -114,6 +112,13 @@ impl Hash {
 impl PartialEq for Hash {
     fn eq(&self, other: &Self) -> bool {
         self.ct_eq(other)
+    }
+}
+
+// Consistent with `PartialEq`: both look at exactly the 32 bytes.
+impl std::hash::Hash for Hash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
     }
 }
 

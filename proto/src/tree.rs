@@ -23,18 +23,25 @@ impl NodeId {
         Self { level, index }
     }
 
-    /// The first leaf covered by this node.
+    /// The first leaf covered by this node (saturating at `u64::MAX`).
     #[must_use]
     pub fn first_leaf(&self) -> u64 {
-        self.index << self.level
+        if self.level < 64 && self.index.leading_zeros() >= u32::from(self.level) {
+            self.index << self.level
+        } else {
+            u64::MAX
+        }
     }
 
-    /// One past the last leaf covered by this node (saturating).
+    /// One past the last leaf covered by this node (saturating at `u64::MAX`).
     #[must_use]
     pub fn end_leaf(&self) -> u64 {
-        (self.index + 1)
-            .checked_shl(u32::from(self.level))
-            .unwrap_or(u64::MAX)
+        match self.index.checked_add(1) {
+            Some(i) if self.level < 64 && i.leading_zeros() >= u32::from(self.level) => {
+                i << self.level
+            }
+            _ => u64::MAX,
+        }
     }
 }
 
@@ -207,8 +214,71 @@ impl Frontier {
     }
 }
 
+/// A node the [`MemoryTree`] does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("node at level {} index {} is not stored", .0.level, .0.index)]
+pub struct MissingNode(pub NodeId);
+
+/// Every complete subtree hash of a tree, in memory, level by level: a simple
+/// [`HashReader`] for tests, benchmarks and small tools (about 64 bytes per leaf).
+#[derive(Debug, Clone, Default)]
+pub struct MemoryTree {
+    frontier: Frontier,
+    levels: Vec<Vec<Hash>>,
+}
+
+impl MemoryTree {
+    /// The empty tree.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a leaf hash, storing every subtree it completes.
+    pub fn push(&mut self, leaf: Hash) {
+        let levels = &mut self.levels;
+        self.frontier.push(leaf, |node, h| {
+            let l = usize::from(node.level);
+            if levels.len() <= l {
+                levels.resize_with(l + 1, Vec::new);
+            }
+            levels[l].push(h);
+        });
+    }
+
+    /// Number of leaves.
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    /// The current root.
+    #[must_use]
+    pub fn root(&self) -> Hash {
+        self.frontier.root()
+    }
+
+    /// The stored hash of a complete subtree, if it exists.
+    #[must_use]
+    pub fn get(&self, node: NodeId) -> Option<Hash> {
+        let i = usize::try_from(node.index).ok()?;
+        self.levels.get(usize::from(node.level))?.get(i).copied()
+    }
+}
+
+impl HashReader for MemoryTree {
+    type Error = MissingNode;
+
+    fn read_hashes(&self, nodes: &[NodeId]) -> Result<Vec<Hash>, MissingNode> {
+        nodes
+            .iter()
+            .map(|&n| self.get(n).ok_or(MissingNode(n)))
+            .collect()
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     // Source: ../shared/VECTORS.md (the RFC 6962 / CT test tree).
@@ -222,7 +292,7 @@ mod tests {
         b"\x50\x51\x52\x53\x54\x55\x56\x57",
         b"\x60\x61\x62\x63\x64\x65\x66\x67\x68\x69\x6a\x6b\x6c\x6d\x6e\x6f",
     ];
-    const ROOTS: [&str; 8] = [
+    pub(crate) const ROOTS: [&str; 8] = [
         "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
         "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
         "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
@@ -268,6 +338,35 @@ mod tests {
         assert_eq!(
             range_nodes(8, 13),
             vec![NodeId::new(2, 2), NodeId::new(0, 12)]
+        );
+    }
+
+    #[test]
+    fn node_leaf_bounds_saturate() {
+        assert_eq!(NodeId::new(3, 2).first_leaf(), 16);
+        assert_eq!(NodeId::new(3, 2).end_leaf(), 24);
+        assert_eq!(NodeId::new(0, u64::MAX).end_leaf(), u64::MAX);
+        assert_eq!(NodeId::new(8, u64::MAX >> 4).end_leaf(), u64::MAX);
+        assert_eq!(NodeId::new(8, u64::MAX >> 4).first_leaf(), u64::MAX);
+        assert_eq!(NodeId::new(63, 1).first_leaf(), 1 << 63);
+        assert_eq!(NodeId::new(64, 0).end_leaf(), u64::MAX);
+    }
+
+    #[test]
+    fn memory_tree_matches_frontier_and_root_indexes() {
+        let mut t = MemoryTree::new();
+        let mut f = Frontier::new();
+        for i in 0..40u8 {
+            t.push(Hash::leaf(&[i]));
+            f.push(Hash::leaf(&[i]), |_, _| {});
+            let size = t.size();
+            assert_eq!(t.root(), f.root());
+            assert_eq!(tree_root(size, &t), Ok(f.root()));
+            assert_eq!(t.read_hashes(&root_indexes(size)).unwrap(), f.hashes());
+        }
+        assert_eq!(
+            t.read_hashes(&[NodeId::new(3, 5)]),
+            Err(MissingNode(NodeId::new(3, 5)))
         );
     }
 }
