@@ -1,1 +1,265 @@
-//! api (in progress).
+//! JSON types of the HTTP API (DESIGN.md §4), shared by the server and the client.
+//!
+//! Hashes and signatures are standard padded base64 in JSON; entries are base64 of their
+//! canonical bytes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::hash::Hash;
+
+/// Error body: `{"error": {"code", "message", "field"?}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// The error object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Machine-readable code (`bad_request`, `unprocessable`, …).
+    pub code: String,
+    /// Human-readable message.
+    pub message: String,
+    /// Field path the error refers to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Every problem found, for validation errors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<FieldProblem>,
+}
+
+/// One validation problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldProblem {
+    /// Field path, e.g. `predicate.data_flows[0].processing_locations[0].country`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// `GET /v1/proof/inclusion` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InclusionProof {
+    /// Leaf index.
+    pub index: u64,
+    /// Tree size the proof is for.
+    pub tree_size: u64,
+    /// Leaf hash.
+    pub leaf_hash: Hash,
+    /// Proof hashes, leaf to root.
+    pub hashes: Vec<Hash>,
+}
+
+/// `GET /v1/proof/consistency` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsistencyProof {
+    /// Smaller tree size.
+    pub first: u64,
+    /// Larger tree size.
+    pub second: u64,
+    /// Proof hashes.
+    pub hashes: Vec<Hash>,
+}
+
+/// The enrolment part of a receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptEnrolment {
+    /// Base64 of the enrolment entry bytes.
+    pub entry: String,
+    /// c2sp.org/tlog-proof@v1 text against the same checkpoint as the entry's proof.
+    pub proof: String,
+}
+
+/// An offline-verifiable receipt (DESIGN.md §4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receipt {
+    /// Base64 of the entry bytes.
+    pub entry: String,
+    /// c2sp.org/tlog-proof@v1 text.
+    pub proof: String,
+    /// The enrolment of the signing key (absent for enrolment entries themselves).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrolment: Option<ReceiptEnrolment>,
+}
+
+/// `POST /v1/entries` answer (201 new, 200 duplicate).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitResponse {
+    /// Log index.
+    pub index: u64,
+    /// Leaf hash.
+    pub leaf_hash: Hash,
+    /// Signed checkpoint note containing the entry.
+    pub checkpoint: String,
+    /// Inclusion proof against `checkpoint`.
+    pub inclusion_proof: InclusionProof,
+    /// The receipt.
+    pub receipt: Receipt,
+}
+
+/// `POST /v1/vendors` request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VendorRequest {
+    /// Vendor legal name.
+    pub vendor: String,
+    /// Vendor verifier key string.
+    pub key: String,
+    /// `enrol` or `revoke`.
+    pub action: String,
+}
+
+/// `POST /v1/vendors` answer (201).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VendorResponse {
+    /// Index of the enrolment entry.
+    pub index: u64,
+    /// Its leaf hash.
+    pub leaf_hash: Hash,
+    /// Signed checkpoint containing it.
+    pub checkpoint: String,
+}
+
+/// One key in `GET /v1/vendors`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VendorKey {
+    /// Verifier key string.
+    pub key: String,
+    /// Key ID (8 hex).
+    pub key_id: String,
+    /// Index of the enrolment entry.
+    pub enrolled_at: u64,
+    /// Index of the revocation entry, if revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<u64>,
+}
+
+/// One vendor in `GET /v1/vendors`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vendor {
+    /// Legal name.
+    pub vendor: String,
+    /// Keys, in enrolment order.
+    pub keys: Vec<VendorKey>,
+}
+
+/// `GET /v1/vendors` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VendorList {
+    /// Vendors by name.
+    pub vendors: Vec<Vendor>,
+}
+
+/// Limits advertised in `GET /v1/log`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Largest entry in bytes.
+    pub max_entry_bytes: u64,
+    /// Largest request body in bytes.
+    pub max_body_bytes: u64,
+    /// Per-vendor quota rate (entries/s, 0 = none).
+    pub quota_rate: f64,
+    /// Per-vendor quota burst.
+    pub quota_burst: f64,
+}
+
+/// `GET /v1/log` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogInfo {
+    /// Log origin.
+    pub origin: String,
+    /// Log verifier key string.
+    pub verifier_key: String,
+    /// Current tree size.
+    pub tree_size: u64,
+    /// tlog-policy text the log is configured with (witnesses, quorum), if any.
+    #[serde(default)]
+    pub witness_policy: Option<String>,
+    /// Limits.
+    pub limits: Limits,
+}
+
+/// `GET /v1/entries/{index}` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntryResponse {
+    /// Log index.
+    pub index: u64,
+    /// Leaf hash.
+    pub leaf_hash: Hash,
+    /// Base64 of the entry bytes.
+    pub entry: String,
+    /// `attestation` or `enrolment`.
+    pub kind: String,
+    /// The decoded payload (statement or enrolment).
+    pub payload: serde_json::Value,
+    /// Checkpoint the receipt is against.
+    pub checkpoint: String,
+    /// Receipt against the latest checkpoint.
+    pub receipt: Receipt,
+}
+
+/// One hit of `GET /v1/search`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchHit {
+    /// Log index.
+    pub index: u64,
+    /// Attestation id.
+    pub attestation_id: String,
+    /// Vendor legal name.
+    pub vendor: String,
+    /// Product name.
+    pub product: String,
+    /// Predicate status.
+    pub status: String,
+    /// `valid_until`.
+    pub valid_until: String,
+}
+
+/// `GET /v1/search` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchResponse {
+    /// Hits, newest first.
+    pub entries: Vec<SearchHit>,
+    /// Cursor for the next page (`before=`), if there may be more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_shape() {
+        let b = ErrorBody {
+            error: ErrorDetail {
+                code: "bad_request".into(),
+                message: "m".into(),
+                field: None,
+                details: vec![],
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&b).unwrap(),
+            r#"{"error":{"code":"bad_request","message":"m"}}"#
+        );
+    }
+
+    #[test]
+    fn receipt_rejects_unknown_fields_and_round_trips() {
+        let r = Receipt {
+            entry: "AA==".into(),
+            proof: "p".into(),
+            enrolment: Some(ReceiptEnrolment {
+                entry: "AQ==".into(),
+                proof: "q".into(),
+            }),
+        };
+        let s = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<Receipt>(&s).unwrap(), r);
+        assert!(serde_json::from_str::<Receipt>(r#"{"entry":"","proof":"","x":1}"#).is_err());
+    }
+}
