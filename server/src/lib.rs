@@ -1,1 +1,191 @@
-//! attestlog server.
+//! # attestlog-server
+//!
+//! The attestlog log server: admission of DSSE data-flow attestations, the single-writer
+//! sequencer, SQLite storage (PostgreSQL is planned behind the same [`storage::LogStore`]
+//! trait), the c2sp.org/tlog-tiles static read path and the `/v1` JSON API.
+//!
+//! [`App::open`] loads or creates a log from a [`config::Config`]; [`run`] serves it on a
+//! listener until a shutdown future resolves, so tests bind `127.0.0.1:0` in-process.
+#![forbid(unsafe_code)]
+
+pub mod admission;
+pub mod config;
+pub mod http;
+pub mod quota;
+pub mod rules;
+pub mod sequencer;
+pub mod signer;
+pub mod storage;
+pub mod tiles;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use attestlog_proto::checkpoint::Checkpoint;
+
+use crate::config::Config;
+use crate::http::AppState;
+use crate::sequencer::{SequencerHandle, Settings};
+use crate::storage::LogStore;
+use crate::storage::sqlite::SqliteStore;
+
+/// A loaded log: state for the router, plus the sequencer thread.
+pub struct App {
+    /// Handler state.
+    pub state: Arc<AppState>,
+    /// Where the admin token lives, when generated into a file.
+    pub admin_token_path: Option<std::path::PathBuf>,
+    /// Whether the log key was generated at this start.
+    pub key_generated: bool,
+    sequencer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("state", &self.state).finish_non_exhaustive()
+    }
+}
+
+/// Refuses to start when storage is behind the published-checkpoint file (a restored old
+/// backup would sign a fork).
+fn check_rollback(config: &Config, store: &dyn LogStore, origin: &str) -> anyhow::Result<()> {
+    let Some(file) = signer::read_published(&config.data_dir)? else {
+        return Ok(());
+    };
+    let text = std::str::from_utf8(&file).context("published-checkpoint is not UTF-8")?;
+    let body = text.split("\n\n").next().unwrap_or_default();
+    let published = Checkpoint::parse(&format!("{body}\n"))
+        .map_err(|e| anyhow::anyhow!("published-checkpoint is malformed: {e}"))?;
+    if published.origin != origin {
+        bail!(
+            "published-checkpoint is for origin {:?}, not {origin:?}",
+            published.origin
+        );
+    }
+    let stored = store.latest_checkpoint()?.map_or(0, |(s, _)| s);
+    if stored < published.size {
+        bail!(
+            "refusing to start: the database holds {stored} entries but a checkpoint of size {} \
+             was published; this looks like a restored old backup, and signing from it would \
+             fork the log",
+            published.size
+        );
+    }
+    if let Some(note) = store.checkpoint_at(published.size)? {
+        let ours = String::from_utf8_lossy(&note);
+        let ours_body = ours.split("\n\n").next().unwrap_or_default();
+        if ours_body != body {
+            bail!(
+                "refusing to start: the database's checkpoint of size {} differs from the published one",
+                published.size
+            );
+        }
+    }
+    Ok(())
+}
+
+impl App {
+    /// Opens or creates the log described by `config`.
+    ///
+    /// # Errors
+    /// Unusable data directory, key or database; a rollback detected.
+    pub fn open(config: &Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("cannot create data directory {}", config.data_dir.display())
+        })?;
+        let identity = signer::load_identity(
+            &config.data_dir,
+            config.key_file.as_deref(),
+            config.origin.as_deref(),
+        )?;
+        let (admin_token, admin_token_path) =
+            signer::admin_token(&config.data_dir, config.admin_token.as_deref())?;
+        let Some(db) = config.sqlite_path() else {
+            bail!("PostgreSQL is not supported by this build yet; use the SQLite default");
+        };
+        let store: Arc<dyn LogStore> = Arc::new(SqliteStore::open(&db)?);
+        check_rollback(config, store.as_ref(), identity.signer.name())?;
+        let (sequencer, shared, join) = sequencer::start(
+            store.clone(),
+            vec![identity.signer.clone()],
+            Settings {
+                max_batch: config.max_batch,
+                max_wait: config.max_wait,
+                queue: config.queue,
+                data_dir: config.data_dir.clone(),
+            },
+        )?;
+        let state = Arc::new(AppState {
+            store,
+            shared,
+            sequencer,
+            log_key: identity.signer.verifier(),
+            signer: identity.signer,
+            admin_token,
+            quota: quota::Quota::new(config.quota_rate, config.quota_burst),
+            cache: tiles::TileCache::new(16_384),
+            metrics: install_metrics(),
+            quota_settings: (config.quota_rate, config.quota_burst),
+            witness_policy: None,
+        });
+        Ok(Self {
+            state,
+            admin_token_path,
+            key_generated: identity.generated,
+            sequencer: Some(join),
+        })
+    }
+
+    /// A handle for bulk submission through the sequencer (tests, benchmarks).
+    #[must_use]
+    pub fn sequencer(&self) -> SequencerHandle {
+        self.state.sequencer.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then lets the sequencer finish its batch.
+    ///
+    /// # Errors
+    /// Server errors.
+    pub async fn serve(
+        mut self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let join = self.sequencer.take();
+        run(listener, self.state, shutdown).await?;
+        if let Some(j) = join {
+            let _ = tokio::task::spawn_blocking(move || j.join()).await;
+        }
+        Ok(())
+    }
+}
+
+fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    use std::sync::OnceLock;
+    static HANDLE: OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+        OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .ok()
+        })
+        .clone()
+}
+
+/// Serves the router on `listener` until `shutdown` resolves (graceful: in-flight requests
+/// finish). The sequencer stops when the last handle (inside `state`) is dropped.
+///
+/// # Errors
+/// I/O errors of the listener.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = http::router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,1 +1,153 @@
-fn main() {}
+//! `attestlog-server`: run the log, or take an online backup.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use attestlog_server::config::{self, Config};
+use attestlog_server::storage::LogStore as _;
+use clap::{Parser, Subcommand};
+
+/// attestlog: a transparency log for vendor data-flow attestations.
+///
+/// With no subcommand, serves the log: on first start it creates the data directory, a log
+/// key and origin, and an admin token file, and prints the verifier key.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, env = "ATTESTLOG_LISTEN", global = true)]
+    listen: Option<SocketAddr>,
+    /// Data directory (key, origin, admin token, published checkpoint, SQLite database).
+    #[arg(long, env = "ATTESTLOG_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// Database URL; default the SQLite file in the data directory.
+    #[arg(long, env = "ATTESTLOG_DATABASE_URL", global = true)]
+    database: Option<String>,
+    /// TOML config file (see deploy/server.example.toml).
+    #[arg(long, env = "ATTESTLOG_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Log origin (first start only; must match the stored origin afterwards).
+    #[arg(long, env = "ATTESTLOG_ORIGIN", global = true)]
+    origin: Option<String>,
+    /// Per-vendor quota, entries per second (0 = none).
+    #[arg(long, env = "ATTESTLOG_QUOTA_RATE", global = true)]
+    quota_rate: Option<f64>,
+    /// Per-vendor quota burst.
+    #[arg(long, env = "ATTESTLOG_QUOTA_BURST", global = true)]
+    quota_burst: Option<f64>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the log (the default).
+    Serve,
+    /// Write a consistent online copy of the SQLite database to DEST.
+    Backup {
+        /// Destination file (must not exist).
+        dest: PathBuf,
+    },
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let mut c = Config::with_data_dir(std::path::Path::new("./attestlog-data"));
+    if let Some(path) = &cli.config {
+        c.apply_file(&config::read_file(path)?);
+    }
+    if let Some(v) = cli.listen {
+        c.listen = v;
+    }
+    if let Some(v) = &cli.data_dir {
+        c.data_dir.clone_from(v);
+    }
+    if cli.database.is_some() {
+        c.database.clone_from(&cli.database);
+    }
+    if cli.origin.is_some() {
+        c.origin.clone_from(&cli.origin);
+    }
+    if let Some(v) = cli.quota_rate {
+        c.quota_rate = v;
+    }
+    if let Some(v) = cli.quota_burst {
+        c.quota_burst = v;
+    }
+    c.admin_token = std::env::var("ATTESTLOG_ADMIN_TOKEN").ok();
+    Ok(c)
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let config = load_config(&cli)?;
+    match cli.command {
+        Some(Command::Backup { dest }) => backup(&config, &dest),
+        None | Some(Command::Serve) => serve(&config),
+    }
+}
+
+fn backup(config: &Config, dest: &std::path::Path) -> anyhow::Result<()> {
+    anyhow::ensure!(!dest.exists(), "{} already exists", dest.display());
+    let db = config
+        .sqlite_path()
+        .context("backup is for the SQLite backend; use pg_dump for PostgreSQL")?;
+    anyhow::ensure!(db.exists(), "no database at {}", db.display());
+    let store = attestlog_server::storage::sqlite::SqliteStore::open(&db)?;
+    store.backup(dest)?;
+    println!("backup written to {}", dest.display());
+    Ok(())
+}
+
+fn serve(config: &Config) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let app = attestlog_server::App::open(config)?;
+        let key = app.state.log_key.to_string();
+        if app.key_generated {
+            println!("generated a new log key in {}", config.data_dir.display());
+        }
+        println!("origin:       {}", app.state.log_key.name());
+        println!("verifier key: {key}");
+        match &app.admin_token_path {
+            Some(p) => println!("admin token:  in {}", p.display()),
+            None => println!("admin token:  from ATTESTLOG_ADMIN_TOKEN"),
+        }
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        println!("listening on  http://{}", listener.local_addr()?);
+        tracing::info!(addr = %listener.local_addr()?, "serving");
+        app.serve(listener, shutdown_signal()).await
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests and the current batch");
+}

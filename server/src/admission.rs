@@ -1,0 +1,256 @@
+//! Order-independent admission checks of a submitted DSSE envelope (DESIGN.md §3): parse,
+//! canonicalise, size, payload and statement schema, and vendor signatures against the
+//! current enrolment state. The sequencer re-checks what depends on order.
+
+use attestlog_proto::Hash;
+use attestlog_proto::api::FieldProblem;
+use attestlog_proto::dsse::Envelope;
+use axum::http::StatusCode;
+use serde_json::Value;
+
+use crate::http::error::ApiError;
+use crate::rules::Enrolments;
+use crate::storage::{AttestationMeta, BatchEntry, SearchTerm};
+
+/// Largest entry (the tlog-tiles limit).
+pub const MAX_ENTRY_BYTES: usize = 65_535;
+/// Largest request body.
+pub const MAX_BODY_BYTES: usize = 128 * 1024;
+
+/// In-toto payload type.
+pub const PAYLOAD_TYPE_INTOTO: &str = "application/vnd.in-toto+json";
+
+/// A parsed, canonicalised submission (not yet signature-checked).
+#[derive(Debug)]
+pub struct Parsed {
+    /// The envelope.
+    pub envelope: Envelope,
+    /// Canonical entry bytes.
+    pub bytes: Vec<u8>,
+    /// Leaf hash of the entry.
+    pub leaf_hash: Hash,
+}
+
+/// Parses and canonicalises a body: 400 if it is not a DSSE envelope, 413 if too large.
+///
+/// # Errors
+/// [`ApiError`] 400 or 413.
+pub fn parse(body: &[u8]) -> Result<Parsed, ApiError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body exceeds {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    let envelope = Envelope::from_json(body)
+        .map_err(|e| ApiError::bad_request(format!("not a DSSE envelope: {e}")))?;
+    let bytes = envelope.canonical_bytes();
+    if bytes.len() > MAX_ENTRY_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "entry is {} bytes, more than the {MAX_ENTRY_BYTES}-byte limit; reference large evidence by uri and sha256",
+                bytes.len()
+            ),
+        ));
+    }
+    let leaf_hash = Hash::leaf(&bytes);
+    Ok(Parsed {
+        envelope,
+        bytes,
+        leaf_hash,
+    })
+}
+
+/// A statement that passed schema validation, with what storage and the sequencer need.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    /// Metadata for ownership and search results.
+    pub meta: AttestationMeta,
+    /// Search terms.
+    pub terms: Vec<SearchTerm>,
+}
+
+fn problems_to_error(problems: Vec<FieldProblem>) -> ApiError {
+    let first = problems.first().cloned();
+    let mut e = ApiError::unprocessable(
+        first.as_ref().map(|p| p.field.clone()),
+        first.map_or_else(
+            || "invalid statement".to_owned(),
+            |p| {
+                if problems.len() > 1 {
+                    format!("{}: {} (and {} more)", p.field, p.message, problems.len() - 1)
+                } else {
+                    format!("{}: {}", p.field, p.message)
+                }
+            },
+        ),
+    );
+    e.details = problems;
+    e
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p)?;
+    }
+    cur.as_str()
+}
+
+/// Validates an attestation payload (payload type, statement, predicate).
+///
+/// # Errors
+/// 422 naming the first failing field, with every problem in `details`.
+pub fn check_statement(envelope: &Envelope) -> Result<Statement, ApiError> {
+    if envelope.payload_type != PAYLOAD_TYPE_INTOTO {
+        return Err(ApiError::unprocessable(
+            Some("payloadType".into()),
+            format!(
+                "payloadType must be {PAYLOAD_TYPE_INTOTO:?}, got {:?}",
+                envelope.payload_type
+            ),
+        ));
+    }
+    attestlog_proto::predicate::parse_statement(&envelope.payload).map_err(|errs| {
+        problems_to_error(
+            errs.into_iter()
+                .map(|e| FieldProblem {
+                    field: e.path,
+                    message: e.message,
+                })
+                .collect(),
+        )
+    })?;
+    let v: Value = serde_json::from_slice(&envelope.payload)
+        .map_err(|e| ApiError::unprocessable(Some("payload".into()), e.to_string()))?;
+    let p = v.get("predicate").cloned().unwrap_or(Value::Null);
+    let s = |path: &[&str]| str_at(&p, path).unwrap_or_default().to_owned();
+    let meta = AttestationMeta {
+        attestation_id: s(&["attestation_id"]),
+        vendor: s(&["vendor", "legal_name"]),
+        product: s(&["product", "name"]),
+        status: s(&["status"]),
+        valid_until: s(&["valid_until"]),
+        supersedes: p
+            .get("supersedes")
+            .and_then(|x| x.get("log_index"))
+            .and_then(Value::as_u64),
+    };
+    let mut terms = vec![
+        SearchTerm {
+            kind: "vendor",
+            value: meta.vendor.to_lowercase(),
+        },
+        SearchTerm {
+            kind: "product",
+            value: meta.product.to_lowercase(),
+        },
+        SearchTerm {
+            kind: "attestation_id",
+            value: meta.attestation_id.to_lowercase(),
+        },
+    ];
+    let empty = vec![];
+    for flow in p.get("data_flows").and_then(Value::as_array).unwrap_or(&empty) {
+        if let Some(c) = flow.get("category").and_then(Value::as_str) {
+            terms.push(SearchTerm {
+                kind: "category",
+                value: c.to_lowercase(),
+            });
+        }
+        let mut countries: Vec<&str> = Vec::new();
+        for loc in flow
+            .get("processing_locations")
+            .and_then(Value::as_array)
+            .unwrap_or(&empty)
+        {
+            countries.extend(loc.get("country").and_then(Value::as_str));
+        }
+        for key in ["remote_access_jurisdictions"] {
+            for c in flow.get(key).and_then(Value::as_array).unwrap_or(&empty) {
+                countries.extend(c.as_str());
+            }
+        }
+        for pr in flow.get("processors").and_then(Value::as_array).unwrap_or(&empty) {
+            countries.extend(pr.get("jurisdiction").and_then(Value::as_str));
+        }
+        for t in flow
+            .get("onward_transfers")
+            .and_then(Value::as_array)
+            .unwrap_or(&empty)
+        {
+            countries.extend(t.get("to_country").and_then(Value::as_str));
+        }
+        terms.extend(countries.into_iter().map(|c| SearchTerm {
+            kind: "country",
+            value: c.to_lowercase(),
+        }));
+    }
+    terms.sort_by(|a, b| (a.kind, &a.value).cmp(&(b.kind, &b.value)));
+    terms.dedup();
+    Ok(Statement { meta, terms })
+}
+
+/// Verifies the vendor signatures: returns the key IDs of signatures that verify under an
+/// enrolled, unrevoked key of `vendor`. Signatures with unknown key IDs are ignored; each
+/// signature is verified at most once.
+///
+/// # Errors
+/// 422 when no signature verifies under an enrolled key of the vendor.
+pub fn check_signatures(
+    envelope: &Envelope,
+    vendor: &str,
+    enrolments: &Enrolments,
+) -> Result<Vec<String>, ApiError> {
+    let pae = attestlog_proto::dsse::pae(&envelope.payload_type, &envelope.payload);
+    let mut verified = Vec::new();
+    let mut bad = false;
+    for sig in &envelope.signatures {
+        for rec in enrolments.active_keys(&sig.keyid) {
+            if rec.vendor != vendor {
+                continue;
+            }
+            if rec.key.verify(&pae, &sig.sig) {
+                verified.push(sig.keyid.clone());
+            } else {
+                bad = true;
+            }
+        }
+    }
+    if verified.is_empty() {
+        if bad {
+            return Err(ApiError::unprocessable(
+                Some("signatures".into()),
+                format!("signature does not verify under the enrolled key of {vendor:?}"),
+            ));
+        }
+        enrolments
+            .check_signers(
+                vendor,
+                &envelope
+                    .signatures
+                    .iter()
+                    .map(|s| s.keyid.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .map_err(ApiError::from)?;
+        return Err(ApiError::unprocessable(
+            Some("signatures".into()),
+            format!("no signature from an enrolled key of {vendor:?}"),
+        ));
+    }
+    Ok(verified)
+}
+
+/// Builds the storage record of an attestation.
+#[must_use]
+pub fn attestation_entry(parsed: &Parsed, st: Statement) -> BatchEntry {
+    BatchEntry {
+        data: parsed.bytes.clone(),
+        leaf_hash: parsed.leaf_hash,
+        terms: st.terms,
+        attestation: Some(st.meta),
+        enrolment: None,
+    }
+}

@@ -1,0 +1,169 @@
+//! Server configuration: command-line flags, environment variables and a TOML file.
+//!
+//! Precedence: flag or environment variable (clap reads both) over the config file over the
+//! built-in default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The config file (`deploy/server.example.toml` documents every key).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Listen address.
+    pub listen: Option<SocketAddr>,
+    /// Data directory.
+    pub data_dir: Option<PathBuf>,
+    /// Database URL (`sqlite://PATH` or a file path; `postgres://` selects PostgreSQL).
+    pub database: Option<String>,
+    /// Log origin (checkpoint first line and key name).
+    pub origin: Option<String>,
+    /// Path of the log signer key file.
+    pub key_file: Option<PathBuf>,
+    /// Per-vendor quota: entries per second (0 = no quota).
+    pub quota_rate: Option<f64>,
+    /// Per-vendor quota: burst.
+    pub quota_burst: Option<f64>,
+    /// Sequencer settings.
+    #[serde(default)]
+    pub sequencer: SequencerFileConfig,
+}
+
+/// `[sequencer]` table.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SequencerFileConfig {
+    /// Maximum entries per batch.
+    pub max_batch: Option<usize>,
+    /// Maximum time a batch waits to fill, in milliseconds.
+    pub max_wait_ms: Option<u64>,
+    /// Submission queue capacity (full → 503).
+    pub queue: Option<usize>,
+}
+
+/// Effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Data directory (key, admin token, published checkpoint, SQLite file).
+    pub data_dir: PathBuf,
+    /// Database URL; None = SQLite in the data directory.
+    pub database: Option<String>,
+    /// Configured origin, if any.
+    pub origin: Option<String>,
+    /// Log key file; None = `<data-dir>/log.key` (generated on first start).
+    pub key_file: Option<PathBuf>,
+    /// Admin token from the environment; None = generated into `<data-dir>/admin-token`.
+    pub admin_token: Option<String>,
+    /// Quota rate (entries/s per vendor), 0 = unlimited.
+    pub quota_rate: f64,
+    /// Quota burst per vendor.
+    pub quota_burst: f64,
+    /// Maximum batch size.
+    pub max_batch: usize,
+    /// Maximum batch wait.
+    pub max_wait: std::time::Duration,
+    /// Queue capacity.
+    pub queue: usize,
+}
+
+impl Config {
+    /// Defaults for a data directory (used by tests and as the base of every config).
+    #[must_use]
+    pub fn with_data_dir(data_dir: &Path) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: data_dir.to_owned(),
+            database: None,
+            origin: None,
+            key_file: None,
+            admin_token: None,
+            quota_rate: 100.0,
+            quota_burst: 1000.0,
+            max_batch: 4096,
+            max_wait: std::time::Duration::from_millis(5),
+            queue: 65536,
+        }
+    }
+
+    /// Applies a config file's values (the file does not override flags; callers apply
+    /// flags afterwards).
+    pub fn apply_file(&mut self, f: &FileConfig) {
+        if let Some(v) = f.listen {
+            self.listen = v;
+        }
+        if let Some(v) = &f.data_dir {
+            self.data_dir.clone_from(v);
+        }
+        if f.database.is_some() {
+            self.database.clone_from(&f.database);
+        }
+        if f.origin.is_some() {
+            self.origin.clone_from(&f.origin);
+        }
+        if f.key_file.is_some() {
+            self.key_file.clone_from(&f.key_file);
+        }
+        if let Some(v) = f.quota_rate {
+            self.quota_rate = v;
+        }
+        if let Some(v) = f.quota_burst {
+            self.quota_burst = v;
+        }
+        if let Some(v) = f.sequencer.max_batch {
+            self.max_batch = v.max(1);
+        }
+        if let Some(v) = f.sequencer.max_wait_ms {
+            self.max_wait = std::time::Duration::from_millis(v);
+        }
+        if let Some(v) = f.sequencer.queue {
+            self.queue = v.max(1);
+        }
+    }
+
+    /// The SQLite file path, when the database is SQLite.
+    #[must_use]
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        match self.database.as_deref() {
+            None => Some(self.data_dir.join("attestlog.db")),
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => None,
+            Some(u) => Some(PathBuf::from(u.strip_prefix("sqlite://").unwrap_or(u))),
+        }
+    }
+}
+
+/// Parses a config file.
+///
+/// # Errors
+/// I/O or TOML errors, with the file name.
+pub fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_applies() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/server.example.toml");
+        let f = read_file(&path).unwrap();
+        let mut c = Config::with_data_dir(Path::new("x"));
+        c.apply_file(&f);
+        assert_eq!(c.listen.port(), 8080);
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/attestlog"));
+        assert!((c.quota_rate - 100.0).abs() < f64::EPSILON);
+        assert_eq!(c.max_batch, 4096);
+        assert!(c.sqlite_path().is_some());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        assert!(toml::from_str::<FileConfig>("lisen = \"127.0.0.1:1\"").is_err());
+    }
+}

@@ -1,0 +1,156 @@
+//! The one error type of the JSON API, and the plain-text errors of the static path.
+
+use attestlog_proto::api::{ErrorBody, ErrorDetail, FieldProblem};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::rules::RuleError;
+use crate::sequencer::SeqError;
+use crate::storage::StoreError;
+
+/// A JSON API error: `{"error": {"code", "message", "field"?}}`.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Message.
+    pub message: String,
+    /// Field path.
+    pub field: Option<String>,
+    /// Every validation problem.
+    pub details: Vec<FieldProblem>,
+    /// `Retry-After` seconds (429, 503).
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with a status and message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            field: None,
+            details: vec![],
+            retry_after: None,
+        }
+    }
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+    /// 422 at a field.
+    pub fn unprocessable(field: Option<String>, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+        }
+    }
+    /// 503 with Retry-After.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            retry_after: Some(1),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
+        }
+    }
+    /// With a field path.
+    #[must_use]
+    pub fn at(mut self, field: &str) -> Self {
+        self.field = Some(field.to_owned());
+        self
+    }
+
+    fn code(&self) -> &'static str {
+        match self.status.as_u16() {
+            400 => "bad_request",
+            401 => "unauthorized",
+            403 => "forbidden",
+            404 => "not_found",
+            409 => "conflict",
+            413 => "too_large",
+            422 => "unprocessable",
+            429 => "quota_exceeded",
+            503 => "unavailable",
+            _ => "internal",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        metrics::counter!("attestlog_http_errors_total", "status" => self.status.as_str().to_owned())
+            .increment(1);
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_owned(),
+                message: self.message,
+                field: self.field,
+                details: self.details,
+            },
+        };
+        let mut r = (self.status, axum::Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        r
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "storage error");
+        ApiError::unavailable("storage is unavailable")
+    }
+}
+
+impl From<RuleError> for ApiError {
+    fn from(e: RuleError) -> Self {
+        match e {
+            RuleError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
+            RuleError::Unprocessable { field, message } => ApiError::unprocessable(field, message),
+        }
+    }
+}
+
+impl From<SeqError> for ApiError {
+    fn from(e: SeqError) -> Self {
+        match e {
+            SeqError::Rule(r) => r.into(),
+            SeqError::Storage(m) => {
+                tracing::error!(error = %m, "sequencer storage error");
+                ApiError::unavailable("the entry could not be integrated; retry")
+            }
+            SeqError::Unavailable(m) => ApiError::unavailable(m),
+        }
+    }
+}
+
+/// A plain-text error of the static (tiles, checkpoint) path.
+#[derive(Debug)]
+pub struct TextError(pub StatusCode, pub String);
+
+impl IntoResponse for TextError {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("{}\n", self.1),
+        )
+            .into_response()
+    }
+}
+
+impl From<StoreError> for TextError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "storage error");
+        TextError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage is unavailable".into(),
+        )
+    }
+}

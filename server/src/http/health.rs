@@ -1,0 +1,32 @@
+//! `/healthz`, `/readyz`, `/metrics`.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// Liveness.
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Readiness: storage answers and the published checkpoint is readable.
+pub async fn readyz(State(s): State<super::State>) -> Response {
+    match s.store.latest_checkpoint() {
+        Ok(Some(_)) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(None) => (StatusCode::SERVICE_UNAVAILABLE, "no checkpoint yet\n").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response()
+        }
+    }
+}
+
+/// Prometheus text exposition.
+pub async fn metrics(State(s): State<super::State>) -> Response {
+    let body = s.metrics.as_ref().map(|m| m.render()).unwrap_or_default();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}

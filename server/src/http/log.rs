@@ -1,0 +1,207 @@
+//! `GET /v1/log`, `GET /v1/search`, `GET|POST /v1/vendors`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use attestlog_proto::Hash;
+use attestlog_proto::api::{
+    LogInfo, Limits, SearchHit, SearchResponse, Vendor, VendorKey, VendorList, VendorRequest,
+    VendorResponse,
+};
+use attestlog_proto::keys::VerifierKey;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use super::parse_u64;
+use crate::admission::{MAX_BODY_BYTES, MAX_ENTRY_BYTES};
+use crate::sequencer::Admitted;
+use crate::storage::{BatchEntry, EnrolmentRow, SearchQuery};
+
+/// `GET /v1/log`.
+#[utoipa::path(get, path = "/v1/log", responses((status = 200)))]
+pub async fn info(State(s): State<super::State>) -> Json<LogInfo> {
+    Json(LogInfo {
+        origin: s.log_key.name().to_owned(),
+        verifier_key: s.log_key.to_string(),
+        tree_size: s.shared.published().size,
+        witness_policy: s.witness_policy.clone(),
+        limits: Limits {
+            max_entry_bytes: MAX_ENTRY_BYTES as u64,
+            max_body_bytes: MAX_BODY_BYTES as u64,
+            quota_rate: s.quota_settings.0,
+            quota_burst: s.quota_settings.1,
+        },
+    })
+}
+
+const SEARCH_KEYS: [&str; 5] = ["vendor", "product", "country", "category", "attestation_id"];
+
+/// `GET /v1/search?vendor=&product=&country=&category=&attestation_id=&before=&limit=`.
+#[utoipa::path(get, path = "/v1/search",
+    params(("vendor" = Option<String>, Query), ("product" = Option<String>, Query),
+      ("country" = Option<String>, Query), ("category" = Option<String>, Query),
+      ("attestation_id" = Option<String>, Query), ("before" = Option<u64>, Query),
+      ("limit" = Option<u32>, Query)),
+    responses((status = 200), (status = 400)))]
+pub async fn search(
+    State(s): State<super::State>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<SearchResponse>, ApiError> {
+    let mut query = SearchQuery {
+        limit: 50,
+        ..SearchQuery::default()
+    };
+    for (k, v) in &q {
+        if let Some(kind) = SEARCH_KEYS.iter().find(|x| **x == k.as_str()) {
+            if v.is_empty() || v.len() > 256 {
+                return Err(ApiError::bad_request(format!("{k} must be 1 to 256 characters")).at(k));
+            }
+            query.terms.push((kind, v.to_lowercase()));
+        } else if k == "before" {
+            query.before = Some(parse_u64("before", Some(v))?);
+        } else if k == "limit" {
+            let l = parse_u64("limit", Some(v))?;
+            if !(1..=500).contains(&l) {
+                return Err(ApiError::bad_request("limit must be between 1 and 500").at("limit"));
+            }
+            query.limit = u32::try_from(l).unwrap_or(500);
+        } else {
+            return Err(ApiError::bad_request(format!("unknown query parameter {k:?}")).at(k));
+        }
+    }
+    let size = s.shared.published().size;
+    query.before = Some(query.before.unwrap_or(size).min(size));
+    let indexes = s.store.search(&query)?;
+    let mut entries = Vec::with_capacity(indexes.len());
+    for i in &indexes {
+        if let Some(m) = s.store.attestation_at(*i)? {
+            entries.push(SearchHit {
+                index: *i,
+                attestation_id: m.attestation_id,
+                vendor: m.vendor,
+                product: m.product,
+                status: m.status,
+                valid_until: m.valid_until,
+            });
+        }
+    }
+    let next = if indexes.len() == query.limit as usize {
+        indexes.last().copied()
+    } else {
+        None
+    };
+    Ok(Json(SearchResponse { entries, next }))
+}
+
+/// `GET /v1/vendors`.
+#[utoipa::path(get, path = "/v1/vendors", responses((status = 200)))]
+pub async fn vendors(State(s): State<super::State>) -> Json<VendorList> {
+    let e = s.shared.enrolments();
+    let mut by: BTreeMap<String, Vec<VendorKey>> = BTreeMap::new();
+    for r in e.records() {
+        by.entry(r.vendor.clone()).or_default().push(VendorKey {
+            key: r.key.to_string(),
+            key_id: r.key.key_id_hex(),
+            enrolled_at: r.enrolled_at,
+            revoked_at: r.revoked_at,
+        });
+    }
+    Json(VendorList {
+        vendors: by
+            .into_iter()
+            .map(|(vendor, mut keys)| {
+                keys.sort_by_key(|k| k.enrolled_at);
+                Vendor { vendor, keys }
+            })
+            .collect(),
+    })
+}
+
+fn authorize(s: &super::AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let want = Hash::sha256(s.admin_token.as_bytes());
+    // Compare digests in constant time, so neither length nor content leaks.
+    if given.is_empty() || !Hash::sha256(given.as_bytes()).ct_eq(&want) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong admin token",
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /v1/vendors` (admin): enrol or revoke a vendor key by appending an enrolment entry.
+#[utoipa::path(post, path = "/v1/vendors", request_body = String,
+    responses((status = 201), (status = 400), (status = 401), (status = 409), (status = 422)))]
+pub async fn enrol(
+    State(s): State<super::State>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers)?;
+    let req: VendorRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid vendor request: {e}")))?;
+    if req.vendor.trim().is_empty() || req.vendor.len() > 256 {
+        return Err(ApiError::unprocessable(
+            Some("vendor".into()),
+            "vendor must be a non-empty legal name of at most 256 bytes",
+        ));
+    }
+    let key = VerifierKey::parse(&req.key).map_err(|e| {
+        ApiError::unprocessable(Some("key".into()), format!("invalid verifier key: {e}"))
+    })?;
+    if key.key_type() != attestlog_proto::keys::TYPE_ED25519 {
+        return Err(ApiError::unprocessable(
+            Some("key".into()),
+            "vendor keys must be Ed25519 (type 0x01)",
+        ));
+    }
+    if req.action != "enrol" && req.action != "revoke" {
+        return Err(ApiError::unprocessable(
+            Some("action".into()),
+            format!("action must be enrol or revoke, got {:?}", req.action),
+        ));
+    }
+    let row = EnrolmentRow {
+        index: 0,
+        vendor: req.vendor.clone(),
+        key: key.to_string(),
+        action: req.action.clone(),
+    };
+    // Fast 409 against the current state; the sequencer re-checks in index order.
+    s.shared.enrolments().check(&row)?;
+    let bytes = crate::rules::enrolment_entry(&s.signer, &row, crate::rules::now_rfc3339())?;
+    let leaf_hash = Hash::leaf(&bytes);
+    let rx = s.sequencer.submit(Admitted {
+        entry: BatchEntry {
+            data: bytes,
+            leaf_hash,
+            terms: vec![crate::storage::SearchTerm {
+                kind: "vendor",
+                value: req.vendor.to_lowercase(),
+            }],
+            attestation: None,
+            enrolment: Some(row),
+        },
+        signer_key_ids: vec![],
+    })?;
+    let done = rx
+        .await
+        .map_err(|_| ApiError::unavailable("sequencer stopped"))??;
+    Ok((
+        StatusCode::CREATED,
+        Json(VendorResponse {
+            index: done.index,
+            leaf_hash,
+            checkpoint: String::from_utf8_lossy(&done.published.note).into_owned(),
+        }),
+    )
+        .into_response())
+}

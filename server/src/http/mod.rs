@@ -1,0 +1,103 @@
+//! HTTP: the c2sp.org/tlog-tiles static path and the `/v1` JSON API.
+
+pub mod entries;
+pub mod error;
+pub mod health;
+pub mod log;
+pub mod openapi;
+pub mod proofs;
+pub mod receipt;
+pub mod static_path;
+
+use std::sync::Arc;
+
+use attestlog_proto::keys::{SignerKey, VerifierKey};
+use axum::Router;
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::quota::Quota;
+use crate::sequencer::{SequencerHandle, Shared};
+use crate::storage::LogStore;
+use crate::tiles::TileCache;
+
+/// Everything a handler needs.
+pub struct AppState {
+    /// Storage.
+    pub store: Arc<dyn LogStore>,
+    /// Published checkpoint and enrolment state.
+    pub shared: Arc<Shared>,
+    /// Submission queue.
+    pub sequencer: SequencerHandle,
+    /// Log signer (enrolment entries are signed with it).
+    pub signer: SignerKey,
+    /// Log verifier key.
+    pub log_key: VerifierKey,
+    /// Admin bearer token (compared in constant time).
+    pub admin_token: String,
+    /// Per-vendor quotas.
+    pub quota: Quota,
+    /// Tile cache.
+    pub cache: TileCache,
+    /// Prometheus renderer.
+    pub metrics: Option<PrometheusHandle>,
+    /// Quota settings, for `/v1/log`.
+    pub quota_settings: (f64, f64),
+    /// Witness policy text, for `/v1/log`.
+    pub witness_policy: Option<String>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("log_key", &self.log_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shared state type of the router.
+pub type State = Arc<AppState>;
+
+/// The complete router.
+pub fn router(state: State) -> Router {
+    Router::new()
+        .route("/checkpoint", get(static_path::checkpoint))
+        .route("/tile/{*path}", get(static_path::tile))
+        .route("/v1/entries", post(entries::submit))
+        .route("/v1/entries/{index}", get(entries::get_entry))
+        .route("/v1/proof/inclusion", get(proofs::inclusion))
+        .route("/v1/proof/consistency", get(proofs::consistency))
+        .route("/v1/log", get(log::info))
+        .route("/v1/search", get(log::search))
+        .route("/v1/vendors", get(log::vendors).post(log::enrol))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::openapi))
+        .fallback(static_path::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            crate::admission::MAX_BODY_BYTES + 1,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .with_state(state)
+}
+
+/// Parses a plain decimal u64 query parameter (no sign, no leading `+`, no spaces).
+///
+/// # Errors
+/// 400 naming the parameter.
+pub fn parse_u64(name: &str, v: Option<&String>) -> Result<u64, error::ApiError> {
+    let v = v.ok_or_else(|| {
+        error::ApiError::bad_request(format!("missing query parameter {name}")).at(name)
+    })?;
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) || (v.len() > 1 && v.starts_with('0'))
+    {
+        return Err(
+            error::ApiError::bad_request(format!("{name} must be a decimal integer, got {v:?}"))
+                .at(name),
+        );
+    }
+    v.parse::<u64>().map_err(|_| {
+        error::ApiError::bad_request(format!("{name} is out of range: {v:?}")).at(name)
+    })
+}

@@ -1,0 +1,115 @@
+//! Building proofs and receipts from tiles: the proof endpoints and receipts read the same
+//! tiles the static path serves, so the views cannot disagree.
+
+use attestlog_proto::Hash;
+use attestlog_proto::api::{InclusionProof, Receipt, ReceiptEnrolment};
+use attestlog_proto::tiles::TileHashReader;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::sequencer::Published;
+use crate::tiles::StoreTiles;
+
+fn prove_err<E: std::fmt::Debug>(e: attestlog_proto::proof::ProveError<E>) -> ApiError {
+    match e {
+        attestlog_proto::proof::ProveError::Proof(p) => ApiError::bad_request(p.to_string()),
+        attestlog_proto::proof::ProveError::Read(r) => {
+            tracing::error!(error = ?r, "tile read failed while proving");
+            ApiError::unavailable("storage is unavailable")
+        }
+    }
+}
+
+impl AppState {
+    /// Inclusion proof hashes for `index` in the tree of `size` (≤ published size).
+    ///
+    /// # Errors
+    /// 400 for `index ≥ size`, 503 for storage errors.
+    pub fn inclusion_hashes(&self, index: u64, size: u64) -> Result<Vec<Hash>, ApiError> {
+        let reader = StoreTiles::cached(self.store.as_ref(), &self.cache);
+        let hr = TileHashReader::new(size, &reader);
+        attestlog_proto::proof::inclusion_proof(index, size, &hr).map_err(prove_err)
+    }
+
+    /// Consistency proof hashes between two sizes (both ≤ published size).
+    ///
+    /// # Errors
+    /// 400 for `first > second`, 503 for storage errors.
+    pub fn consistency_hashes(&self, first: u64, second: u64) -> Result<Vec<Hash>, ApiError> {
+        let reader = StoreTiles::cached(self.store.as_ref(), &self.cache);
+        let hr = TileHashReader::new(second, &reader);
+        attestlog_proto::proof::consistency_proof(first, second, &hr).map_err(prove_err)
+    }
+
+    /// Reads one entry.
+    ///
+    /// # Errors
+    /// 404 if it does not exist, 503 for storage errors.
+    pub fn entry(&self, index: u64) -> Result<Vec<u8>, ApiError> {
+        self.store
+            .read_entries(index, 1)?
+            .pop()
+            .ok_or_else(|| ApiError::not_found(format!("no entry at index {index}")))
+    }
+
+    /// The inclusion proof object of an entry against a checkpoint.
+    ///
+    /// # Errors
+    /// As [`Self::inclusion_hashes`].
+    pub fn inclusion_proof(
+        &self,
+        index: u64,
+        leaf_hash: Hash,
+        p: &Published,
+    ) -> Result<InclusionProof, ApiError> {
+        Ok(InclusionProof {
+            index,
+            tree_size: p.size,
+            leaf_hash,
+            hashes: self.inclusion_hashes(index, p.size)?,
+        })
+    }
+
+    fn tlog_proof(&self, index: u64, p: &Published) -> Result<String, ApiError> {
+        let hashes = self.inclusion_hashes(index, p.size)?;
+        Ok(crate::rules::tlog_proof_text(index, &hashes, &p.note))
+    }
+
+    /// The index of the enrolment entry that authorised the entry at `index`, if it is an
+    /// attestation.
+    #[must_use]
+    pub fn enrolment_index_for(&self, entry: &[u8], index: u64) -> Option<u64> {
+        let env = attestlog_proto::dsse::Envelope::from_json(entry).ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&env.payload).ok()?;
+        let vendor = v.pointer("/predicate/vendor/legal_name")?.as_str()?;
+        let enrolments = self.shared.enrolments();
+        env.signatures.iter().find_map(|sig| {
+            enrolments
+                .records()
+                .filter(|r| r.key.key_id_hex() == sig.keyid && r.vendor == vendor)
+                .find(|r| r.enrolled_at < index && r.revoked_at.is_none_or(|x| x > index))
+                .map(|r| r.enrolled_at)
+        })
+    }
+
+    /// The receipt of the entry at `index` against `p`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn receipt(&self, index: u64, entry: &[u8], p: &Published) -> Result<Receipt, ApiError> {
+        let enrolment = match self.enrolment_index_for(entry, index) {
+            Some(ei) => Some(ReceiptEnrolment {
+                entry: STANDARD.encode(self.entry(ei)?),
+                proof: self.tlog_proof(ei, p)?,
+            }),
+            None => None,
+        };
+        Ok(Receipt {
+            entry: STANDARD.encode(entry),
+            proof: self.tlog_proof(index, p)?,
+            enrolment,
+        })
+    }
+}

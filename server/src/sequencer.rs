@@ -1,0 +1,463 @@
+//! The sequencer: the single writer of the tree.
+//!
+//! Validated submissions arrive on a bounded queue (full → 503). One thread takes them in
+//! batches (up to `max_batch` entries or `max_wait`), re-checks what depends on order
+//! (dedup, the enrolment rules, attestation-id ownership), assigns indexes, extends the
+//! right-edge [`Frontier`], builds the changed tiles, signs the new checkpoint and writes
+//! everything in one transaction. Only after the commit (and the published-checkpoint file)
+//! is the checkpoint published and are submitters answered.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use attestlog_proto::Hash;
+use attestlog_proto::keys::SignerKey;
+use attestlog_proto::tree::{Frontier, NodeId};
+use tokio::sync::oneshot;
+
+use crate::rules::{self, Enrolments, RuleError};
+use crate::storage::{Batch, BatchEntry, EnrolmentRow, LogStore, StoreError};
+
+/// Number of hashes in a full tile.
+const TILE_WIDTH: usize = 256;
+
+/// A published (committed and signed) checkpoint.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// Tree size.
+    pub size: u64,
+    /// Root hash.
+    pub root: Hash,
+    /// The signed checkpoint note.
+    pub note: Vec<u8>,
+}
+
+/// A submission that passed the order-independent admission checks.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    /// What storage writes for it.
+    pub entry: BatchEntry,
+    /// Key IDs (hex) of the verified signatures (attestations).
+    pub signer_key_ids: Vec<String>,
+}
+
+/// The answer to a submitter.
+#[derive(Debug, Clone)]
+pub struct Integrated {
+    /// Log index.
+    pub index: u64,
+    /// False for a duplicate.
+    pub new: bool,
+    /// The checkpoint that contains the entry.
+    pub published: Arc<Published>,
+}
+
+/// Why the sequencer did not integrate a submission.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SeqError {
+    /// An order-dependent admission rule failed.
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// Storage failed; the entry was not integrated.
+    #[error("storage unavailable: {0}")]
+    Storage(String),
+    /// The queue is full or the sequencer stopped.
+    #[error("sequencer unavailable: {0}")]
+    Unavailable(&'static str),
+}
+
+struct Job {
+    admitted: Admitted,
+    reply: oneshot::Sender<Result<Integrated, SeqError>>,
+    queued: Instant,
+}
+
+/// Handle used by request handlers to submit.
+#[derive(Clone)]
+pub struct SequencerHandle {
+    tx: SyncSender<Job>,
+}
+
+impl SequencerHandle {
+    /// Queues a submission; the receiver resolves when it is in a published checkpoint.
+    ///
+    /// # Errors
+    /// [`SeqError::Unavailable`] when the queue is full or closed.
+    pub fn submit(
+        &self,
+        admitted: Admitted,
+    ) -> Result<oneshot::Receiver<Result<Integrated, SeqError>>, SeqError> {
+        let (reply, rx) = oneshot::channel();
+        match self.tx.try_send(Job {
+            admitted,
+            reply,
+            queued: Instant::now(),
+        }) {
+            Ok(()) => Ok(rx),
+            Err(TrySendError::Full(_)) => Err(SeqError::Unavailable("submission queue is full")),
+            Err(TrySendError::Disconnected(_)) => {
+                Err(SeqError::Unavailable("sequencer stopped"))
+            }
+        }
+    }
+}
+
+/// State shared between the sequencer and the read path.
+#[derive(Debug)]
+pub struct Shared {
+    /// The latest published checkpoint.
+    pub published: RwLock<Arc<Published>>,
+    /// The enrolment history as of the latest published checkpoint.
+    pub enrolments: RwLock<Arc<Enrolments>>,
+}
+
+impl Shared {
+    /// The latest published checkpoint.
+    #[must_use]
+    pub fn published(&self) -> Arc<Published> {
+        self.published
+            .read()
+            .map_or_else(|p| p.into_inner().clone(), |p| p.clone())
+    }
+
+    /// The current enrolment state.
+    #[must_use]
+    pub fn enrolments(&self) -> Arc<Enrolments> {
+        self.enrolments
+            .read()
+            .map_or_else(|p| p.into_inner().clone(), |p| p.clone())
+    }
+}
+
+/// Sequencer settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Maximum entries per batch.
+    pub max_batch: usize,
+    /// Maximum wait for a batch to fill.
+    pub max_wait: Duration,
+    /// Queue capacity.
+    pub queue: usize,
+    /// Data directory (published-checkpoint file).
+    pub data_dir: PathBuf,
+}
+
+/// The sequencer's private state.
+struct Sequencer {
+    store: Arc<dyn LogStore>,
+    shared: Arc<Shared>,
+    signers: Vec<SignerKey>,
+    origin: String,
+    frontier: Frontier,
+    /// Per tile level: the hashes of the current (partial) tile at that level.
+    rows: Vec<Vec<Hash>>,
+    enrolments: Enrolments,
+    settings: Settings,
+}
+
+
+/// Loads the right edge of the tree from storage: the frontier and the partial tile rows.
+fn load_edge(store: &dyn LogStore, size: u64) -> anyhow::Result<(Frontier, Vec<Vec<Hash>>)> {
+    let reader = crate::tiles::StoreTiles::new(store);
+    let hashes = attestlog_proto::tree::root_indexes(size);
+    let hr = attestlog_proto::tiles::TileHashReader::new(size, &reader);
+    let frontier_hashes = attestlog_proto::tree::HashReader::read_hashes(&hr, &hashes)
+        .map_err(|e| anyhow::anyhow!("cannot read the tree's right edge: {e:?}"))?;
+    let frontier = Frontier::from_hashes(size, frontier_hashes)?;
+    let mut rows = Vec::new();
+    for level in 0u8..8 {
+        let count = size >> (8 * u32::from(level));
+        if count == 0 {
+            break;
+        }
+        let width = usize::try_from(count % 256)?;
+        let index = count / 256;
+        let mut row = Vec::new();
+        if width > 0 {
+            let data = store
+                .read_tiles(&[(level, index)])?
+                .pop()
+                .unwrap_or_default();
+            if data.len() < width * 32 {
+                anyhow::bail!("tile {level}/{index} is shorter than the stored tree");
+            }
+            for c in data[..width * 32].chunks_exact(32) {
+                row.push(Hash::from_slice(c)?);
+            }
+        }
+        rows.push(row);
+    }
+    Ok((frontier, rows))
+}
+
+/// Starts the sequencer thread. Returns the handle and shared state; the thread ends when
+/// every handle is dropped, after finishing the batch in flight.
+///
+/// # Errors
+/// Storage errors while loading the tree edge, or signing the first checkpoint.
+pub fn start(
+    store: Arc<dyn LogStore>,
+    signers: Vec<SignerKey>,
+    settings: Settings,
+) -> anyhow::Result<(SequencerHandle, Arc<Shared>, std::thread::JoinHandle<()>)> {
+    let origin = signers
+        .first()
+        .map(|s| s.name().to_owned())
+        .ok_or_else(|| anyhow::anyhow!("no log signer"))?;
+    let latest = store.latest_checkpoint()?;
+    let (size, note) = if let Some(l) = latest {
+        l
+    } else {
+        let note = rules::sign_checkpoint(&signers, &origin, 0, &Hash::EMPTY_ROOT)?;
+        store.commit_batch(&Batch {
+            old_size: 0,
+            entries: vec![],
+            tiles: vec![],
+            checkpoint: note.clone(),
+        })?;
+        (0, note)
+    };
+    let (frontier, rows) = load_edge(store.as_ref(), size)?;
+    let enrolments = Enrolments::from_rows(&store.enrolments()?)?;
+    let published = Arc::new(Published {
+        size,
+        root: frontier.root(),
+        note,
+    });
+    crate::signer::write_published(&settings.data_dir, &published.note)?;
+    let shared = Arc::new(Shared {
+        published: RwLock::new(published),
+        enrolments: RwLock::new(Arc::new(enrolments.clone())),
+    });
+    let (tx, rx) = std::sync::mpsc::sync_channel(settings.queue);
+    let mut seq = Sequencer {
+        store,
+        shared: shared.clone(),
+        signers,
+        origin,
+        frontier,
+        rows,
+        enrolments,
+        settings,
+    };
+    let join = std::thread::Builder::new()
+        .name("sequencer".into())
+        .spawn(move || seq.run(&rx))?;
+    Ok((SequencerHandle { tx }, shared, join))
+}
+
+enum Outcome {
+    New(u64),
+    Duplicate(u64),
+    Rejected(SeqError),
+}
+
+impl Sequencer {
+    fn run(&mut self, rx: &Receiver<Job>) {
+        while let Ok(first) = rx.recv() {
+            let mut jobs = vec![first];
+            let deadline = Instant::now() + self.settings.max_wait;
+            while jobs.len() < self.settings.max_batch {
+                let now = Instant::now();
+                let job = if now >= deadline {
+                    match rx.try_recv() {
+                        Ok(j) => j,
+                        Err(_) => break,
+                    }
+                } else {
+                    match rx.recv_timeout(deadline - now) {
+                        Ok(j) => j,
+                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                    }
+                };
+                jobs.push(job);
+            }
+            self.integrate(jobs);
+        }
+        tracing::info!("sequencer stopped");
+    }
+
+    fn integrate(&mut self, jobs: Vec<Job>) {
+        let started = Instant::now();
+        let old_size = self.frontier.size();
+        let mut frontier = self.frontier.clone();
+        let mut rows = self.rows.clone();
+        let mut enrolments = self.enrolments.clone();
+        let mut in_batch: HashMap<Hash, u64> = HashMap::new();
+        let mut owners: HashMap<String, String> = HashMap::new();
+        let mut entries = Vec::new();
+        let mut changed: Vec<(u8, u64, Vec<u8>)> = Vec::new();
+        let mut touched = [false; 8];
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for job in &jobs {
+            let e = &job.admitted.entry;
+            if let Some(&i) = in_batch.get(&e.leaf_hash) {
+                outcomes.push(Outcome::Duplicate(i));
+                continue;
+            }
+            match self.store.lookup_leaf(&e.leaf_hash) {
+                Ok(Some(i)) => {
+                    outcomes.push(Outcome::Duplicate(i));
+                    continue;
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    outcomes.push(Outcome::Rejected(SeqError::Storage(err.to_string())));
+                    continue;
+                }
+            }
+            let index = frontier.size();
+            if let Err(err) = self.check_order(&job.admitted, index, &mut enrolments, &mut owners)
+            {
+                outcomes.push(Outcome::Rejected(err));
+                continue;
+            }
+            in_batch.insert(e.leaf_hash, index);
+            frontier.push(e.leaf_hash, |node: NodeId, h| {
+                if node.level % 8 != 0 {
+                    return;
+                }
+                let level = usize::from(node.level / 8);
+                if rows.len() <= level {
+                    rows.resize(level + 1, Vec::new());
+                }
+                rows[level].push(h);
+                if let Some(t) = touched.get_mut(level) {
+                    *t = true;
+                }
+                if rows[level].len() == TILE_WIDTH {
+                    let data: Vec<u8> = rows[level].iter().flat_map(|h| h.0).collect();
+                    changed.push((node.level / 8, node.index / 256, data));
+                    rows[level].clear();
+                }
+            });
+            entries.push(e.clone());
+            outcomes.push(Outcome::New(index));
+        }
+        let new_size = frontier.size();
+        if new_size == old_size {
+            self.answer(jobs, outcomes, None);
+            return;
+        }
+        for (level, row) in rows.iter().enumerate() {
+            if touched.get(level).copied().unwrap_or(false) && !row.is_empty() {
+                let count = new_size >> (8 * level);
+                let Ok(l) = u8::try_from(level) else { continue };
+                changed.push((l, count / 256, row.iter().flat_map(|h| h.0).collect()));
+            }
+        }
+        let root = frontier.root();
+        let note = match rules::sign_checkpoint(&self.signers, &self.origin, new_size, &root) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot sign checkpoint");
+                self.answer(jobs, outcomes, None);
+                return;
+            }
+        };
+        let batch = Batch {
+            old_size,
+            entries,
+            tiles: changed,
+            checkpoint: note.clone(),
+        };
+        let committed = self.store.commit_batch(&batch);
+        let published = match committed {
+            Ok(()) => {
+                if let Err(e) = crate::signer::write_published(&self.settings.data_dir, &note) {
+                    tracing::error!(error = %e, "cannot write published-checkpoint file");
+                }
+                self.frontier = frontier;
+                self.rows = rows;
+                self.enrolments = enrolments;
+                let p = Arc::new(Published {
+                    size: new_size,
+                    root,
+                    note,
+                });
+                if let Ok(mut g) = self.shared.published.write() {
+                    *g = p.clone();
+                }
+                if batch.entries.iter().any(|e| e.enrolment.is_some()) {
+                    if let Ok(mut g) = self.shared.enrolments.write() {
+                        *g = Arc::new(self.enrolments.clone());
+                    }
+                }
+                metrics::counter!("attestlog_entries_integrated_total")
+                    .increment(new_size - old_size);
+                metrics::histogram!("attestlog_batch_size").record((new_size - old_size) as f64);
+                metrics::histogram!("attestlog_batch_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                metrics::gauge!("attestlog_tree_size").set(new_size as f64);
+                Some(p)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "batch commit failed; entries not integrated");
+                if matches!(e, StoreError::SizeConflict { .. }) {
+                    tracing::error!("another writer extended the tree; stopping integration");
+                }
+                None
+            }
+        };
+        self.answer(jobs, outcomes, published);
+    }
+
+    fn check_order(
+        &self,
+        a: &Admitted,
+        index: u64,
+        enrolments: &mut Enrolments,
+        owners: &mut HashMap<String, String>,
+    ) -> Result<(), SeqError> {
+        if let Some(row) = &a.entry.enrolment {
+            enrolments.apply(&EnrolmentRow {
+                index,
+                ..row.clone()
+            })?;
+        }
+        if let Some(meta) = &a.entry.attestation {
+            enrolments.check_signers(&meta.vendor, &a.signer_key_ids)?;
+            let owner = match owners.get(&meta.attestation_id) {
+                Some(o) => Some(o.clone()),
+                None => self
+                    .store
+                    .attestation_owner(&meta.attestation_id)
+                    .map_err(|e| SeqError::Storage(e.to_string()))?,
+            };
+            rules::check_owner(&meta.attestation_id, &meta.vendor, owner.as_deref())?;
+            owners.insert(meta.attestation_id.clone(), meta.vendor.clone());
+        }
+        Ok(())
+    }
+
+    fn answer(&self, jobs: Vec<Job>, outcomes: Vec<Outcome>, published: Option<Arc<Published>>) {
+        let current = self.shared.published();
+        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+            metrics::histogram!("attestlog_integration_seconds")
+                .record(job.queued.elapsed().as_secs_f64());
+            let result = match outcome {
+                Outcome::New(index) => match &published {
+                    Some(p) => Ok(Integrated {
+                        index,
+                        new: true,
+                        published: p.clone(),
+                    }),
+                    None => Err(SeqError::Storage("batch was not committed".into())),
+                },
+                Outcome::Duplicate(index) if index < current.size => Ok(Integrated {
+                    index,
+                    new: false,
+                    published: current.clone(),
+                }),
+                Outcome::Duplicate(_) => {
+                    Err(SeqError::Storage("original entry was not committed".into()))
+                }
+                Outcome::Rejected(e) => Err(e),
+            };
+            let _ = job.reply.send(result);
+        }
+    }
+}

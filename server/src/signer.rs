@@ -1,0 +1,212 @@
+//! The log's identity on disk: signer key, origin, admin token and the published-checkpoint
+//! file that guards against rollbacks.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use attestlog_proto::keys::{SignerKey, TYPE_ED25519};
+use sha2::{Digest as _, Sha256};
+
+/// File names inside the data directory.
+pub const KEY_FILE: &str = "log.key";
+/// Stored origin.
+pub const ORIGIN_FILE: &str = "origin";
+/// Generated admin token.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// Latest published checkpoint.
+pub const PUBLISHED_FILE: &str = "published-checkpoint";
+
+/// Writes `data` to `path` atomically (temp file, fsync, rename, fsync dir) with `mode`.
+///
+/// # Errors
+/// I/O errors.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            opts.mode(mode);
+        }
+        let mut f = opts.open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    let _ = mode;
+    Ok(())
+}
+
+fn random_seed() -> anyhow::Result<[u8; 32]> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("os rng: {e}"))?;
+    Ok(seed)
+}
+
+/// The default origin for a public key: `attestlog.localhost/<16 hex of SHA-256(key)>`.
+#[must_use]
+pub fn default_origin(public_key: &[u8; 32]) -> String {
+    let d = Sha256::digest(public_key);
+    format!("attestlog.localhost/{}", &hex::encode(d)[..16])
+}
+
+/// What [`load_identity`] found or created.
+#[derive(Debug)]
+pub struct Identity {
+    /// The log signer, named by the origin.
+    pub signer: SignerKey,
+    /// Whether the key was generated now.
+    pub generated: bool,
+}
+
+/// Loads the log key (generating it on first start when no key file is configured) and
+/// settles the origin: a configured origin must equal the stored one.
+///
+/// # Errors
+/// Unreadable or malformed key, or an origin mismatch.
+pub fn load_identity(
+    data_dir: &Path,
+    key_file: Option<&Path>,
+    origin: Option<&str>,
+) -> anyhow::Result<Identity> {
+    let default_key = data_dir.join(KEY_FILE);
+    let path: PathBuf = key_file.map_or(default_key.clone(), Path::to_path_buf);
+    let (mut signer, generated) = if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read log key {}", path.display()))?;
+        let k = SignerKey::parse(text.trim())
+            .map_err(|e| anyhow::anyhow!("invalid log key {}: {e}", path.display()))?;
+        (k, false)
+    } else if key_file.is_some() {
+        bail!("log key file {} does not exist", path.display());
+    } else {
+        let seed = random_seed()?;
+        let tmp = SignerKey::from_seed("attestlog", TYPE_ED25519, &seed)?;
+        let name = origin.map_or_else(
+            || default_origin(tmp.public_key().as_bytes()),
+            str::to_owned,
+        );
+        let k = SignerKey::from_seed(&name, TYPE_ED25519, &seed)?;
+        write_atomic(&path, format!("{}\n", k.to_secret_string()).as_bytes(), 0o600)?;
+        (k, true)
+    };
+    let origin_path = data_dir.join(ORIGIN_FILE);
+    let stored = std::fs::read_to_string(&origin_path)
+        .ok()
+        .map(|s| s.trim().to_owned());
+    let chosen = match (stored, origin) {
+        (Some(s), Some(o)) if s != o => {
+            bail!("configured origin {o:?} differs from the stored origin {s:?}; refusing to start")
+        }
+        (Some(s), _) => s,
+        (None, Some(o)) => o.to_owned(),
+        (None, None) => {
+            if generated {
+                signer.name().to_owned()
+            } else {
+                default_origin(signer.public_key().as_bytes())
+            }
+        }
+    };
+    if !origin_path.exists() {
+        write_atomic(&origin_path, format!("{chosen}\n").as_bytes(), 0o644)?;
+    }
+    if signer.name() != chosen {
+        signer = signer.renamed(&chosen)?;
+    }
+    Ok(Identity { signer, generated })
+}
+
+/// Returns the admin token: from the environment, or read from / generated into
+/// `<data-dir>/admin-token` (mode 0600). The second value is the file path when a file is used.
+///
+/// # Errors
+/// I/O errors.
+pub fn admin_token(
+    data_dir: &Path,
+    from_env: Option<&str>,
+) -> anyhow::Result<(String, Option<PathBuf>)> {
+    if let Some(t) = from_env.filter(|t| !t.is_empty()) {
+        return Ok((t.to_owned(), None));
+    }
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    if let Ok(t) = std::fs::read_to_string(&path) {
+        return Ok((t.trim().to_owned(), Some(path)));
+    }
+    let token = hex::encode(random_seed()?);
+    write_atomic(&path, format!("{token}\n").as_bytes(), 0o600)?;
+    Ok((token, Some(path)))
+}
+
+/// Reads `<data-dir>/published-checkpoint`, if present.
+///
+/// # Errors
+/// I/O errors other than "not found".
+pub fn read_published(data_dir: &Path) -> anyhow::Result<Option<Vec<u8>>> {
+    match std::fs::read(data_dir.join(PUBLISHED_FILE)) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes `<data-dir>/published-checkpoint` atomically.
+///
+/// # Errors
+/// I/O errors.
+pub fn write_published(data_dir: &Path, note: &[u8]) -> std::io::Result<()> {
+    write_atomic(&data_dir.join(PUBLISHED_FILE), note, 0o644)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmpdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("attestlog-signer-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn generates_key_once_and_keeps_origin() {
+        let d = tmpdir("gen");
+        let a = load_identity(&d, None, None).unwrap();
+        assert!(a.generated);
+        assert!(a.signer.name().starts_with("attestlog.localhost/"));
+        let b = load_identity(&d, None, None).unwrap();
+        assert!(!b.generated);
+        assert_eq!(a.signer.verifier(), b.signer.verifier());
+        assert!(load_identity(&d, None, Some("other.example/log")).is_err());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let m = std::fs::metadata(d.join(KEY_FILE)).unwrap().permissions().mode();
+            assert_eq!(m & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn admin_token_file_is_private_and_stable() {
+        let d = tmpdir("tok");
+        let (t, p) = admin_token(&d, None).unwrap();
+        assert_eq!(t.len(), 64);
+        assert_eq!(admin_token(&d, None).unwrap().0, t);
+        assert_eq!(admin_token(&d, Some("env")).unwrap(), ("env".into(), None));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let m = std::fs::metadata(p.unwrap()).unwrap().permissions().mode();
+            assert_eq!(m & 0o777, 0o600);
+        }
+    }
+}

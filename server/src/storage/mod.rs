@@ -1,0 +1,220 @@
+//! Storage: the [`LogStore`] trait and its backends.
+//!
+//! A store holds entries, hash tiles, the dedup index, the search index, the enrolment
+//! history and every published checkpoint. Writes happen only through
+//! [`LogStore::commit_batch`], one transaction per sequencer batch, guarded by a
+//! compare-and-swap on the stored tree size.
+
+pub mod sqlite;
+
+use attestlog_proto::Hash;
+use attestlog_proto::tiles::TileId;
+
+/// Storage errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The stored tree size is not the one the writer expected (another writer, or a bug).
+    #[error("tree size conflict: expected {expected}, stored {stored}")]
+    SizeConflict {
+        /// size the writer started from
+        expected: u64,
+        /// size found in storage
+        stored: u64,
+    },
+    /// Data that should exist is missing or malformed.
+    #[error("storage is inconsistent: {0}")]
+    Corrupt(String),
+    /// Backend error.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+/// Result alias for storage.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One search-index term of an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchTerm {
+    /// `vendor`, `product`, `country`, `category` or `attestation_id`.
+    pub kind: &'static str,
+    /// Normalised value (lowercase).
+    pub value: String,
+}
+
+/// Per-entry metadata kept for attestations (ownership and `supersedes` checks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttestationMeta {
+    /// `predicate.attestation_id`
+    pub attestation_id: String,
+    /// `predicate.vendor.legal_name`
+    pub vendor: String,
+    /// `predicate.product.name`
+    pub product: String,
+    /// `predicate.status`
+    pub status: String,
+    /// `predicate.valid_until`
+    pub valid_until: String,
+    /// `predicate.supersedes.log_index`
+    pub supersedes: Option<u64>,
+}
+
+/// An enrolment entry as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrolmentRow {
+    /// log index of the enrolment entry
+    pub index: u64,
+    /// vendor legal name
+    pub vendor: String,
+    /// vendor verifier key string
+    pub key: String,
+    /// `enrol` or `revoke`
+    pub action: String,
+}
+
+/// One entry of a batch.
+#[derive(Debug, Clone)]
+pub struct BatchEntry {
+    /// canonical entry bytes
+    pub data: Vec<u8>,
+    /// leaf hash
+    pub leaf_hash: Hash,
+    /// search terms
+    pub terms: Vec<SearchTerm>,
+    /// attestation metadata, for attestations
+    pub attestation: Option<AttestationMeta>,
+    /// enrolment, for enrolment entries
+    pub enrolment: Option<EnrolmentRow>,
+}
+
+/// Everything one sequencer batch writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// tree size before the batch (compare-and-swap guard)
+    pub old_size: u64,
+    /// entries, in index order starting at `old_size`
+    pub entries: Vec<BatchEntry>,
+    /// hash tiles whose content changed: (level, index, full data as of the new size)
+    pub tiles: Vec<(u8, u64, Vec<u8>)>,
+    /// the new signed checkpoint (note bytes)
+    pub checkpoint: Vec<u8>,
+}
+
+impl Batch {
+    /// Tree size after the batch.
+    #[must_use]
+    pub fn new_size(&self) -> u64 {
+        self.old_size + self.entries.len() as u64
+    }
+}
+
+/// A search query; all given fields must match.
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery {
+    /// (kind, lowercase value) pairs
+    pub terms: Vec<(&'static str, String)>,
+    /// return entries with index < before (pagination cursor), newest first
+    pub before: Option<u64>,
+    /// maximum results
+    pub limit: u32,
+}
+
+/// The persistent state of a log.
+pub trait LogStore: Send + Sync + 'static {
+    /// The latest stored checkpoint note and its size (None for a new log).
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn latest_checkpoint(&self) -> StoreResult<Option<(u64, Vec<u8>)>>;
+
+    /// Whether some stored checkpoint has a size in `[lo, hi)`.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn checkpoint_in_range(&self, lo: u64, hi: u64) -> StoreResult<bool>;
+
+    /// The stored checkpoint note of exactly `size`, if any.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn checkpoint_at(&self, size: u64) -> StoreResult<Option<Vec<u8>>>;
+
+    /// Reads hash tiles as currently stored (possibly wider than asked: callers truncate).
+    /// Missing tiles are returned as empty vectors.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn read_tiles(&self, tiles: &[(u8, u64)]) -> StoreResult<Vec<Vec<u8>>>;
+
+    /// Reads entries `[start, start + count)`; fewer if they do not exist.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn read_entries(&self, start: u64, count: u64) -> StoreResult<Vec<Vec<u8>>>;
+
+    /// The index of the entry with this leaf hash.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn lookup_leaf(&self, leaf: &Hash) -> StoreResult<Option<u64>>;
+
+    /// The vendor owning an attestation id and the metadata of an entry.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn attestation_owner(&self, attestation_id: &str) -> StoreResult<Option<String>>;
+
+    /// Attestation metadata of the entry at `index`.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn attestation_at(&self, index: u64) -> StoreResult<Option<AttestationMeta>>;
+
+    /// All versions of an attestation id, oldest first: (index, metadata).
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn attestation_versions(&self, attestation_id: &str)
+    -> StoreResult<Vec<(u64, AttestationMeta)>>;
+
+    /// The enrolment history, in index order.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn enrolments(&self) -> StoreResult<Vec<EnrolmentRow>>;
+
+    /// Entry indexes matching a query, newest first.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn search(&self, q: &SearchQuery) -> StoreResult<Vec<u64>>;
+
+    /// Writes a batch atomically, if the stored size is still `batch.old_size`.
+    ///
+    /// # Errors
+    /// [`StoreError::SizeConflict`] or backend errors; on error nothing is written.
+    fn commit_batch(&self, batch: &Batch) -> StoreResult<()>;
+
+    /// Writes a consistent online copy of the store to `dest`.
+    ///
+    /// # Errors
+    /// Backend or file errors.
+    fn backup(&self, dest: &std::path::Path) -> StoreResult<()>;
+
+    /// Bytes used on disk: (log data, search index).
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn disk_usage(&self) -> StoreResult<(u64, u64)>;
+}
+
+/// Converts a tile request to its stored key.
+#[must_use]
+pub fn tile_key(t: &TileId) -> (u8, u64) {
+    (t.level, t.index)
+}

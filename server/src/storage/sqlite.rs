@@ -1,0 +1,397 @@
+//! The embedded SQLite backend: one writer connection (used only by the sequencer thread),
+//! a pool of read-only connections for the read path, WAL mode, `synchronous=FULL`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use attestlog_proto::Hash;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::{
+    AttestationMeta, Batch, EnrolmentRow, LogStore, SearchQuery, StoreError, StoreResult,
+};
+
+const SCHEMA: &str = r"
+CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS leaves (leaf_hash BLOB PRIMARY KEY, idx INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tiles (level INTEGER NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (level, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS enrolments (idx INTEGER PRIMARY KEY, vendor TEXT NOT NULL,
+    key TEXT NOT NULL, action TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS attestations (idx INTEGER PRIMARY KEY, attestation_id TEXT NOT NULL,
+    vendor TEXT NOT NULL, product TEXT NOT NULL, status TEXT NOT NULL, valid_until TEXT NOT NULL,
+    supersedes INTEGER);
+CREATE INDEX IF NOT EXISTS attestations_id ON attestations (attestation_id, idx);
+CREATE TABLE IF NOT EXISTS search (kind TEXT NOT NULL, value TEXT NOT NULL, idx INTEGER NOT NULL,
+    PRIMARY KEY (kind, value, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+";
+
+const READERS: usize = 4;
+
+/// SQLite-backed [`LogStore`].
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+    }
+}
+
+fn u64_of(v: i64) -> StoreResult<u64> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative value {v}")))
+}
+
+fn i64_of(v: u64) -> StoreResult<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("value {v} out of range")))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    ///
+    /// # Errors
+    /// Backend errors.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let writer = Connection::open(path)?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        writer.pragma_update(None, "synchronous", "FULL")?;
+        writer.pragma_update(None, "foreign_keys", "ON")?;
+        writer.busy_timeout(std::time::Duration::from_secs(5))?;
+        writer.execute_batch(SCHEMA)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let r = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            r.busy_timeout(std::time::Duration::from_secs(5))?;
+            r.pragma_update(None, "cache_size", -16000)?;
+            readers.push(Mutex::new(r));
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        for r in &self.readers {
+            if let Ok(c) = r.try_lock() {
+                return f(&c);
+            }
+        }
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        let c = self.readers[i]
+            .lock()
+            .map_err(|_| StoreError::Backend("reader lock poisoned".into()))?;
+        f(&c)
+    }
+
+    fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let mut c = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Backend("writer lock poisoned".into()))?;
+        f(&mut c)
+    }
+
+    /// Reads a value from the meta table.
+    ///
+    /// # Errors
+    /// Backend errors.
+    pub fn meta(&self, key: &str) -> StoreResult<Option<String>> {
+        self.with_reader(|c| {
+            Ok(c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
+    /// Writes a value into the meta table.
+    ///
+    /// # Errors
+    /// Backend errors.
+    pub fn set_meta(&self, key: &str, value: &str) -> StoreResult<()> {
+        self.with_writer(|c| {
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+fn row_to_meta(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, AttestationMeta)> {
+    let sup: Option<i64> = r.get(6)?;
+    Ok((
+        r.get(0)?,
+        AttestationMeta {
+            attestation_id: r.get(1)?,
+            vendor: r.get(2)?,
+            product: r.get(3)?,
+            status: r.get(4)?,
+            valid_until: r.get(5)?,
+            supersedes: sup.and_then(|s| u64::try_from(s).ok()),
+        },
+    ))
+}
+
+const META_COLS: &str = "idx, attestation_id, vendor, product, status, valid_until, supersedes";
+
+impl LogStore for SqliteStore {
+    fn latest_checkpoint(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
+        self.with_reader(|c| {
+            let row: Option<(i64, Vec<u8>)> = c
+                .query_row(
+                    "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            row.map(|(s, n)| Ok((u64_of(s)?, n))).transpose()
+        })
+    }
+
+    fn checkpoint_in_range(&self, lo: u64, hi: u64) -> StoreResult<bool> {
+        let (lo, hi) = (i64_of(lo)?, i64_of(hi.min(i64::MAX as u64))?);
+        self.with_reader(|c| {
+            Ok(c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM checkpoints WHERE size >= ?1 AND size < ?2)",
+                params![lo, hi],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
+    fn checkpoint_at(&self, size: u64) -> StoreResult<Option<Vec<u8>>> {
+        let size = i64_of(size)?;
+        self.with_reader(|c| {
+            Ok(c.query_row("SELECT note FROM checkpoints WHERE size = ?1", [size], |r| {
+                r.get(0)
+            })
+            .optional()?)
+        })
+    }
+
+    fn read_tiles(&self, tiles: &[(u8, u64)]) -> StoreResult<Vec<Vec<u8>>> {
+        self.with_reader(|c| {
+            let mut st =
+                c.prepare_cached("SELECT data FROM tiles WHERE level = ?1 AND idx = ?2")?;
+            tiles
+                .iter()
+                .map(|&(l, i)| {
+                    let data: Option<Vec<u8>> = st
+                        .query_row(params![l, i64_of(i)?], |r| r.get(0))
+                        .optional()?;
+                    Ok(data.unwrap_or_default())
+                })
+                .collect()
+        })
+    }
+
+    fn read_entries(&self, start: u64, count: u64) -> StoreResult<Vec<Vec<u8>>> {
+        let (s, e) = (i64_of(start)?, i64_of(start.saturating_add(count))?);
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT data FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
+            )?;
+            let rows = st.query_map(params![s, e], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<Vec<u8>>, _>>()?)
+        })
+    }
+
+    fn lookup_leaf(&self, leaf: &Hash) -> StoreResult<Option<u64>> {
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached("SELECT idx FROM leaves WHERE leaf_hash = ?1")?;
+            let v: Option<i64> = st.query_row([&leaf.0[..]], |r| r.get(0)).optional()?;
+            v.map(u64_of).transpose()
+        })
+    }
+
+    fn attestation_owner(&self, attestation_id: &str) -> StoreResult<Option<String>> {
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT vendor FROM attestations WHERE attestation_id = ?1 ORDER BY idx LIMIT 1",
+            )?;
+            Ok(st.query_row([attestation_id], |r| r.get(0)).optional()?)
+        })
+    }
+
+    fn attestation_at(&self, index: u64) -> StoreResult<Option<AttestationMeta>> {
+        let i = i64_of(index)?;
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {META_COLS} FROM attestations WHERE idx = ?1"
+            ))?;
+            Ok(st.query_row([i], row_to_meta).optional()?.map(|(_, m)| m))
+        })
+    }
+
+    fn attestation_versions(
+        &self,
+        attestation_id: &str,
+    ) -> StoreResult<Vec<(u64, AttestationMeta)>> {
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {META_COLS} FROM attestations WHERE attestation_id = ?1 ORDER BY idx"
+            ))?;
+            let rows = st.query_map([attestation_id], row_to_meta)?;
+            rows.map(|r| {
+                let (i, m) = r?;
+                Ok((u64_of(i)?, m))
+            })
+            .collect()
+        })
+    }
+
+    fn enrolments(&self) -> StoreResult<Vec<EnrolmentRow>> {
+        self.with_reader(|c| {
+            let mut st =
+                c.prepare_cached("SELECT idx, vendor, key, action FROM enrolments ORDER BY idx")?;
+            let rows = st.query_map([], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+            rows.map(|r| {
+                let (i, vendor, key, action) = r?;
+                Ok(EnrolmentRow {
+                    index: u64_of(i)?,
+                    vendor,
+                    key,
+                    action,
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn search(&self, q: &SearchQuery) -> StoreResult<Vec<u64>> {
+        let before = i64_of(q.before.unwrap_or(i64::MAX as u64).min(i64::MAX as u64))?;
+        self.with_reader(|c| {
+            let mut sql = String::from("SELECT idx FROM attestations a WHERE idx < ?1");
+            let mut args: Vec<rusqlite::types::Value> = vec![before.into()];
+            for (kind, value) in &q.terms {
+                args.push((*kind).to_string().into());
+                args.push(value.clone().into());
+                let n = args.len();
+                sql.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM search s WHERE s.kind = ?{} AND s.value = ?{} AND s.idx = a.idx)",
+                    n - 1,
+                    n
+                ));
+            }
+            args.push(i64::from(q.limit).into());
+            sql.push_str(&format!(" ORDER BY idx DESC LIMIT ?{}", args.len()));
+            let mut st = c.prepare_cached(&sql)?;
+            let rows = st.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, i64>(0))?;
+            rows.map(|r| u64_of(r?)).collect()
+        })
+    }
+
+    fn commit_batch(&self, batch: &Batch) -> StoreResult<()> {
+        self.with_writer(|c| {
+            let tx = c.transaction()?;
+            let stored: Option<i64> = tx
+                .query_row("SELECT MAX(size) FROM checkpoints", [], |r| r.get(0))
+                .optional()?
+                .flatten();
+            let stored = stored.map(u64_of).transpose()?.unwrap_or(0);
+            if stored != batch.old_size {
+                return Err(StoreError::SizeConflict {
+                    expected: batch.old_size,
+                    stored,
+                });
+            }
+            {
+                let mut ins_entry =
+                    tx.prepare_cached("INSERT INTO entries (idx, data) VALUES (?1, ?2)")?;
+                let mut ins_leaf =
+                    tx.prepare_cached("INSERT INTO leaves (leaf_hash, idx) VALUES (?1, ?2)")?;
+                let mut ins_term = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO search (kind, value, idx) VALUES (?1, ?2, ?3)",
+                )?;
+                let mut ins_att = tx.prepare_cached(&format!(
+                    "INSERT INTO attestations ({META_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ))?;
+                let mut ins_enr = tx.prepare_cached(
+                    "INSERT INTO enrolments (idx, vendor, key, action) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for (i, e) in batch.entries.iter().enumerate() {
+                    let idx = i64_of(batch.old_size + i as u64)?;
+                    ins_entry.execute(params![idx, e.data])?;
+                    ins_leaf.execute(params![&e.leaf_hash.0[..], idx])?;
+                    for t in &e.terms {
+                        ins_term.execute(params![t.kind, t.value, idx])?;
+                    }
+                    if let Some(a) = &e.attestation {
+                        let sup = a.supersedes.map(i64_of).transpose()?;
+                        ins_att.execute(params![
+                            idx,
+                            a.attestation_id,
+                            a.vendor,
+                            a.product,
+                            a.status,
+                            a.valid_until,
+                            sup
+                        ])?;
+                    }
+                    if let Some(en) = &e.enrolment {
+                        ins_enr.execute(params![idx, en.vendor, en.key, en.action])?;
+                    }
+                }
+                let mut up_tile = tx.prepare_cached(
+                    "INSERT INTO tiles (level, idx, data) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (level, idx) DO UPDATE SET data = excluded.data",
+                )?;
+                for (l, i, data) in &batch.tiles {
+                    up_tile.execute(params![l, i64_of(*i)?, data])?;
+                }
+                tx.execute(
+                    "INSERT INTO checkpoints (size, note) VALUES (?1, ?2)",
+                    params![i64_of(batch.new_size())?, batch.checkpoint],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn backup(&self, dest: &Path) -> StoreResult<()> {
+        self.with_reader(|c| {
+            let mut out = Connection::open(dest)?;
+            let b = rusqlite::backup::Backup::new(c, &mut out)?;
+            b.run_to_completion(1024, std::time::Duration::from_millis(0), None)?;
+            Ok(())
+        })
+    }
+
+    fn disk_usage(&self) -> StoreResult<(u64, u64)> {
+        self.with_reader(|c| {
+            // dbstat is not always compiled in; fall back to page counts.
+            let page_size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+            let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            let search: Option<i64> = c
+                .query_row(
+                    "SELECT SUM(pgsize) FROM dbstat WHERE name IN ('search', 'attestations', 'attestations_id')",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ok()
+                .flatten()
+                .flatten();
+            let total = u64_of(page_size * pages)?;
+            let search = search.map(u64_of).transpose()?.unwrap_or(0);
+            Ok((total.saturating_sub(search), search))
+        })
+    }
+}
