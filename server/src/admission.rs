@@ -79,7 +79,12 @@ fn problems_to_error(problems: Vec<FieldProblem>) -> ApiError {
             || "invalid statement".to_owned(),
             |p| {
                 if problems.len() > 1 {
-                    format!("{}: {} (and {} more)", p.field, p.message, problems.len() - 1)
+                    format!(
+                        "{}: {} (and {} more)",
+                        p.field,
+                        p.message,
+                        problems.len() - 1
+                    )
                 } else {
                     format!("{}: {}", p.field, p.message)
                 }
@@ -152,7 +157,11 @@ pub fn check_statement(envelope: &Envelope) -> Result<Statement, ApiError> {
         },
     ];
     let empty = vec![];
-    for flow in p.get("data_flows").and_then(Value::as_array).unwrap_or(&empty) {
+    for flow in p
+        .get("data_flows")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty)
+    {
         if let Some(c) = flow.get("category").and_then(Value::as_str) {
             terms.push(SearchTerm {
                 kind: "category",
@@ -172,7 +181,11 @@ pub fn check_statement(envelope: &Envelope) -> Result<Statement, ApiError> {
                 countries.extend(c.as_str());
             }
         }
-        for pr in flow.get("processors").and_then(Value::as_array).unwrap_or(&empty) {
+        for pr in flow
+            .get("processors")
+            .and_then(Value::as_array)
+            .unwrap_or(&empty)
+        {
             countries.extend(pr.get("jurisdiction").and_then(Value::as_str));
         }
         for t in flow

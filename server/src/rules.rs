@@ -272,14 +272,26 @@ mod tests {
         let k = "vendor.example/attest+22c8ff26+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4";
         let mut e = Enrolments::default();
         e.apply(&row(0, "A AG", k, "enrol")).unwrap();
-        assert!(matches!(e.apply(&row(1, "A AG", k, "enrol")), Err(RuleError::Conflict(_))));
-        assert!(matches!(e.apply(&row(1, "B AG", k, "enrol")), Err(RuleError::Conflict(_))));
+        assert!(matches!(
+            e.apply(&row(1, "A AG", k, "enrol")),
+            Err(RuleError::Conflict(_))
+        ));
+        assert!(matches!(
+            e.apply(&row(1, "B AG", k, "enrol")),
+            Err(RuleError::Conflict(_))
+        ));
         assert!(e.check_signers("A AG", &["22c8ff26".into()]).is_ok());
         assert!(e.check_signers("B AG", &["22c8ff26".into()]).is_err());
         e.apply(&row(2, "A AG", k, "revoke")).unwrap();
         assert!(e.check_signers("A AG", &["22c8ff26".into()]).is_err());
-        assert!(matches!(e.apply(&row(3, "A AG", k, "revoke")), Err(RuleError::Conflict(_))));
-        assert!(matches!(e.apply(&row(3, "A AG", k, "enrol")), Err(RuleError::Conflict(_))));
+        assert!(matches!(
+            e.apply(&row(3, "A AG", k, "revoke")),
+            Err(RuleError::Conflict(_))
+        ));
+        assert!(matches!(
+            e.apply(&row(3, "A AG", k, "enrol")),
+            Err(RuleError::Conflict(_))
+        ));
         assert!(check_owner("x", "A", Some("B")).is_err());
         assert!(check_owner("x", "A", Some("A")).is_ok());
         assert!(check_owner("x", "A", None).is_ok());

@@ -98,9 +98,7 @@ impl SequencerHandle {
         }) {
             Ok(()) => Ok(rx),
             Err(TrySendError::Full(_)) => Err(SeqError::Unavailable("submission queue is full")),
-            Err(TrySendError::Disconnected(_)) => {
-                Err(SeqError::Unavailable("sequencer stopped"))
-            }
+            Err(TrySendError::Disconnected(_)) => Err(SeqError::Unavailable("sequencer stopped")),
         }
     }
 }
@@ -157,7 +155,6 @@ struct Sequencer {
     enrolments: Enrolments,
     settings: Settings,
 }
-
 
 /// Loads the right edge of the tree from storage: the frontier and the partial tile rows.
 fn load_edge(store: &dyn LogStore, size: u64) -> anyhow::Result<(Frontier, Vec<Vec<Hash>>)> {
@@ -310,14 +307,13 @@ impl Sequencer {
                 }
             }
             let index = frontier.size();
-            if let Err(err) = self.check_order(&job.admitted, index, &mut enrolments, &mut owners)
-            {
+            if let Err(err) = self.check_order(&job.admitted, index, &mut enrolments, &mut owners) {
                 outcomes.push(Outcome::Rejected(err));
                 continue;
             }
             in_batch.insert(e.leaf_hash, index);
             frontier.push(e.leaf_hash, |node: NodeId, h| {
-                if node.level % 8 != 0 {
+                if !node.level.is_multiple_of(8) {
                     return;
                 }
                 let level = usize::from(node.level / 8);
@@ -381,10 +377,10 @@ impl Sequencer {
                 if let Ok(mut g) = self.shared.published.write() {
                     *g = p.clone();
                 }
-                if batch.entries.iter().any(|e| e.enrolment.is_some()) {
-                    if let Ok(mut g) = self.shared.enrolments.write() {
-                        *g = Arc::new(self.enrolments.clone());
-                    }
+                if batch.entries.iter().any(|e| e.enrolment.is_some())
+                    && let Ok(mut g) = self.shared.enrolments.write()
+                {
+                    *g = Arc::new(self.enrolments.clone());
                 }
                 metrics::counter!("attestlog_entries_integrated_total")
                     .increment(new_size - old_size);

@@ -36,10 +36,10 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> 
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
+    if let Some(dir) = path.parent()
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
     }
     let _ = mode;
     Ok(())
@@ -95,7 +95,11 @@ pub fn load_identity(
             str::to_owned,
         );
         let k = SignerKey::from_seed(&name, TYPE_ED25519, &seed)?;
-        write_atomic(&path, format!("{}\n", k.to_secret_string()).as_bytes(), 0o600)?;
+        write_atomic(
+            &path,
+            format!("{}\n", k.to_secret_string()).as_bytes(),
+            0o600,
+        )?;
         (k, true)
     };
     let origin_path = data_dir.join(ORIGIN_FILE);
@@ -171,7 +175,8 @@ mod tests {
     use super::*;
 
     fn tmpdir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("attestlog-signer-{name}-{}", std::process::id()));
+        let d =
+            std::env::temp_dir().join(format!("attestlog-signer-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
@@ -190,7 +195,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let m = std::fs::metadata(d.join(KEY_FILE)).unwrap().permissions().mode();
+            let m = std::fs::metadata(d.join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(m & 0o777, 0o600);
         }
     }

@@ -74,10 +74,7 @@ impl<'a> StoreTiles<'a> {
     pub fn hash_tiles(&self, tiles: &[TileId]) -> Result<Vec<Arc<Vec<u8>>>, StoreError> {
         let mut out: Vec<Option<Arc<Vec<u8>>>> = tiles
             .iter()
-            .map(|t| {
-                self.cache
-                    .and_then(|c| c.get(&(t.level, t.index, t.width)))
-            })
+            .map(|t| self.cache.and_then(|c| c.get(&(t.level, t.index, t.width))))
             .collect();
         let missing: Vec<usize> = (0..tiles.len()).filter(|&i| out[i].is_none()).collect();
         if !missing.is_empty() {

@@ -1,1 +1,7 @@
-//! integration tests.
+//! The integration-test binary: the real server in-process on 127.0.0.1:0, driven over HTTP.
+
+mod bad_inputs;
+mod common;
+mod independent;
+mod large_log;
+mod submit;

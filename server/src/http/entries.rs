@@ -5,7 +5,7 @@ use std::time::Instant;
 use attestlog_proto::Hash;
 use attestlog_proto::api::{EntryResponse, SubmitResponse};
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -21,15 +21,23 @@ use crate::sequencer::{Admitted, Published};
 #[utoipa::path(post, path = "/v1/entries", request_body = String,
     responses((status = 201, description = "new entry"), (status = 200, description = "duplicate"),
       (status = 400), (status = 413), (status = 422), (status = 429), (status = 503)))]
-pub async fn submit(State(s): State<super::State>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Response, ApiError> {
     metrics::counter!("attestlog_submissions_total").increment(1);
+    let body = super::read_body(body).await?;
     let parsed = admission::parse(&body)?;
     // Dedup before any verification: the same envelope is never verified twice.
     let published = s.shared.published();
-    if let Some(index) = s.store.lookup_leaf(&parsed.leaf_hash)? {
-        if index < published.size {
-            return respond(&s, index, parsed.leaf_hash, &parsed.bytes, &published, false);
-        }
+    if let Some(index) = s.store.lookup_leaf(&parsed.leaf_hash)?
+        && index < published.size
+    {
+        return respond(
+            &s,
+            index,
+            parsed.leaf_hash,
+            &parsed.bytes,
+            &published,
+            false,
+        );
     }
     let st = admission::check_statement(&parsed.envelope)?;
     if let Err(wait) = s.quota.take(&st.meta.vendor, Instant::now()) {
@@ -81,9 +89,7 @@ fn check_supersedes(
         Some(m) if m.attestation_id == meta.attestation_id && m.vendor == meta.vendor => Ok(()),
         Some(_) => Err(ApiError::unprocessable(
             Some(field.into()),
-            format!(
-                "entry {target} is an attestation with a different attestation_id or vendor"
-            ),
+            format!("entry {target} is an attestation with a different attestation_id or vendor"),
         )),
         None => Err(ApiError::unprocessable(
             Some(field.into()),
@@ -113,7 +119,11 @@ pub fn respond(
         inclusion_proof,
         receipt,
     };
-    let status = if new { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(body)).into_response())
 }
 

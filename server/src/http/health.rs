@@ -25,7 +25,10 @@ pub async fn readyz(State(s): State<super::State>) -> Response {
 pub async fn metrics(State(s): State<super::State>) -> Response {
     let body = s.metrics.as_ref().map(|m| m.render()).unwrap_or_default();
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         body,
     )
         .into_response()

@@ -4,12 +4,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use attestlog_proto::Hash;
 use attestlog_proto::api::{
-    LogInfo, Limits, SearchHit, SearchResponse, Vendor, VendorKey, VendorList, VendorRequest,
+    Limits, LogInfo, SearchHit, SearchResponse, Vendor, VendorKey, VendorList, VendorRequest,
     VendorResponse,
 };
 use attestlog_proto::keys::VerifierKey;
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -57,7 +57,9 @@ pub async fn search(
     for (k, v) in &q {
         if let Some(kind) = SEARCH_KEYS.iter().find(|x| **x == k.as_str()) {
             if v.is_empty() || v.len() > 256 {
-                return Err(ApiError::bad_request(format!("{k} must be 1 to 256 characters")).at(k));
+                return Err(
+                    ApiError::bad_request(format!("{k} must be 1 to 256 characters")).at(k),
+                );
             }
             query.terms.push((kind, v.to_lowercase()));
         } else if k == "before" {
@@ -143,9 +145,10 @@ fn authorize(s: &super::AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 pub async fn enrol(
     State(s): State<super::State>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     authorize(&s, &headers)?;
+    let body = super::read_body(body).await?;
     let req: VendorRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid vendor request: {e}")))?;
     if req.vendor.trim().is_empty() || req.vendor.len() > 256 {

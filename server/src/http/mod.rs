@@ -75,11 +75,30 @@ pub fn router(state: State) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi::openapi))
         .fallback(static_path::not_found)
-        .layer(axum::extract::DefaultBodyLimit::max(
-            crate::admission::MAX_BODY_BYTES + 1,
-        ))
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .with_state(state)
+}
+
+/// Reads a request body of at most [`crate::admission::MAX_BODY_BYTES`].
+///
+/// # Errors
+/// 413 when larger, 400 when the body cannot be read.
+pub async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, error::ApiError> {
+    let max = crate::admission::MAX_BODY_BYTES;
+    axum::body::to_bytes(body, max).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.to_string().contains("length limit"))
+            || e.to_string().contains("length limit");
+        if too_large {
+            error::ApiError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body exceeds {max} bytes"),
+            )
+        } else {
+            error::ApiError::bad_request(format!("cannot read request body: {e}"))
+        }
+    })
 }
 
 /// Parses a plain decimal u64 query parameter (no sign, no leading `+`, no spaces).
@@ -92,10 +111,10 @@ pub fn parse_u64(name: &str, v: Option<&String>) -> Result<u64, error::ApiError>
     })?;
     if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) || (v.len() > 1 && v.starts_with('0'))
     {
-        return Err(
-            error::ApiError::bad_request(format!("{name} must be a decimal integer, got {v:?}"))
-                .at(name),
-        );
+        return Err(error::ApiError::bad_request(format!(
+            "{name} must be a decimal integer, got {v:?}"
+        ))
+        .at(name));
     }
     v.parse::<u64>().map_err(|_| {
         error::ApiError::bad_request(format!("{name} is out of range: {v:?}")).at(name)

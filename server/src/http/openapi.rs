@@ -6,7 +6,10 @@ use utoipa::OpenApi;
 /// The API description.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "attestlog", description = "Transparency log for vendor data-flow attestations. The static read path (/checkpoint, /tile/...) follows c2sp.org/tlog-tiles."),
+    info(
+        title = "attestlog",
+        description = "Transparency log for vendor data-flow attestations. The static read path (/checkpoint, /tile/...) follows c2sp.org/tlog-tiles."
+    ),
     paths(
         super::entries::submit,
         super::entries::get_entry,

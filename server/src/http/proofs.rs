@@ -10,10 +10,7 @@ use axum::extract::{Query, State};
 use super::error::ApiError;
 use super::parse_u64;
 
-fn check_known(
-    q: &HashMap<String, String>,
-    allowed: &[&str],
-) -> Result<(), ApiError> {
+fn check_known(q: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
     if let Some(k) = q.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(ApiError::bad_request(format!("unknown query parameter {k:?}")).at(k));
     }
@@ -33,7 +30,9 @@ pub async fn inclusion(
     let current = s.shared.published().size;
     let (index, leaf_hash) = match (q.get("index"), q.get("leaf_hash")) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request("give either index or leaf_hash, not both"));
+            return Err(ApiError::bad_request(
+                "give either index or leaf_hash, not both",
+            ));
         }
         (None, None) => return Err(ApiError::bad_request("missing index or leaf_hash")),
         (Some(_), None) => {
@@ -67,7 +66,9 @@ pub async fn inclusion(
                 .lookup_leaf(&leaf)?
                 .filter(|&i| i < size)
                 .ok_or_else(|| {
-                    ApiError::not_found(format!("no entry with leaf hash {h} in tree of size {size}"))
+                    ApiError::not_found(format!(
+                        "no entry with leaf hash {h} in tree of size {size}"
+                    ))
                 })?;
             (index, leaf)
         }

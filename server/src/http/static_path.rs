@@ -80,7 +80,9 @@ fn tile_inner(s: &super::AppState, path: &str) -> Result<Response, TextError> {
             (v.pop().unwrap_or_default(), t.width)
         }
         TilePath::Entries { index, width } => {
-            let end = index.checked_mul(256).and_then(|x| x.checked_add(u64::from(width)));
+            let end = index
+                .checked_mul(256)
+                .and_then(|x| x.checked_add(u64::from(width)));
             let ok = match end {
                 Some(e) if e <= size => {
                     width == 256 || e == size || s.store.checkpoint_at(e)?.is_some()
@@ -88,7 +90,10 @@ fn tile_inner(s: &super::AppState, path: &str) -> Result<Response, TextError> {
                 _ => false,
             };
             if !ok {
-                return Err(TextError(StatusCode::NOT_FOUND, "entry bundle not found".into()));
+                return Err(TextError(
+                    StatusCode::NOT_FOUND,
+                    "entry bundle not found".into(),
+                ));
             }
             (reader.entry_bundle(index, width)?, width)
         }

@@ -179,8 +179,10 @@ pub trait LogStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// Backend errors.
-    fn attestation_versions(&self, attestation_id: &str)
-    -> StoreResult<Vec<(u64, AttestationMeta)>>;
+    fn attestation_versions(
+        &self,
+        attestation_id: &str,
+    ) -> StoreResult<Vec<(u64, AttestationMeta)>>;
 
     /// The enrolment history, in index order.
     ///

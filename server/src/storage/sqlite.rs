@@ -8,9 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use attestlog_proto::Hash;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{
-    AttestationMeta, Batch, EnrolmentRow, LogStore, SearchQuery, StoreError, StoreResult,
-};
+use super::{AttestationMeta, Batch, EnrolmentRow, LogStore, SearchQuery, StoreError, StoreResult};
 
 const SCHEMA: &str = r"
 CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL);
@@ -41,7 +39,9 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -110,8 +110,10 @@ impl SqliteStore {
     /// Backend errors.
     pub fn meta(&self, key: &str) -> StoreResult<Option<String>> {
         self.with_reader(|c| {
-            Ok(c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-                .optional()?)
+            Ok(
+                c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                    .optional()?,
+            )
         })
     }
 
@@ -176,9 +178,11 @@ impl LogStore for SqliteStore {
     fn checkpoint_at(&self, size: u64) -> StoreResult<Option<Vec<u8>>> {
         let size = i64_of(size)?;
         self.with_reader(|c| {
-            Ok(c.query_row("SELECT note FROM checkpoints WHERE size = ?1", [size], |r| {
-                r.get(0)
-            })
+            Ok(c.query_row(
+                "SELECT note FROM checkpoints WHERE size = ?1",
+                [size],
+                |r| r.get(0),
+            )
             .optional()?)
         })
     }

@@ -1,0 +1,183 @@
+//! Test harness: start a server in-process, make vendor keys and signed attestations.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use attestlog_proto::dsse::Envelope;
+use attestlog_proto::keys::{SignerKey, TYPE_ED25519, VerifierKey};
+use attestlog_proto::predicate::{PAYLOAD_TYPE_INTOTO, statement_from_value};
+use attestlog_server::config::Config;
+use attestlog_server::http::AppState;
+use serde_json::{Value, json};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh, empty temporary directory.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("attestlog-it-{}-{name}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A running server.
+pub struct TestLog {
+    pub url: String,
+    pub http: reqwest::Client,
+    pub state: Arc<AppState>,
+    pub token: String,
+    pub dir: PathBuf,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    join: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestLog {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(f: impl FnOnce(&mut Config)) -> Self {
+        let dir = temp_dir("log");
+        let mut config = Config::with_data_dir(&dir);
+        config.admin_token = Some("test-admin-token".into());
+        config.max_wait = std::time::Duration::from_millis(2);
+        f(&mut config);
+        Self::start_in(dir, config).await
+    }
+
+    pub async fn start_in(dir: PathBuf, config: Config) -> Self {
+        let app = attestlog_server::App::open(&config).unwrap();
+        let state = app.state.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let join = tokio::spawn(app.serve(listener, async move {
+            let _ = rx.await;
+        }));
+        Self {
+            url,
+            http: reqwest::Client::new(),
+            state,
+            token: config.admin_token.unwrap_or_default(),
+            dir,
+            shutdown: Some(tx),
+            join: Some(join),
+        }
+    }
+
+    /// Stops the server and waits for the sequencer to finish.
+    pub async fn stop(mut self) -> PathBuf {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let dir = self.dir.clone();
+        let join = self.join.take();
+        drop(self);
+        if let Some(j) = join {
+            j.await.unwrap().unwrap();
+        }
+        dir
+    }
+
+    pub fn log_key(&self) -> VerifierKey {
+        self.state.log_key.clone()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let r = self.get(path).await;
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn vendors(&self, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}/v1/vendors", self.url))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Enrols `key` for `vendor`; returns the enrolment index.
+    pub async fn enrol(&self, vendor: &str, key: &VerifierKey) -> u64 {
+        let (status, body) = self
+            .vendors(&json!({"vendor": vendor, "key": key.to_string(), "action": "enrol"}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["index"].as_u64().unwrap()
+    }
+
+    pub async fn revoke(&self, vendor: &str, key: &VerifierKey) -> (u16, Value) {
+        self.vendors(&json!({"vendor": vendor, "key": key.to_string(), "action": "revoke"}))
+            .await
+    }
+
+    pub async fn submit(&self, body: &[u8]) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}/v1/entries", self.url))
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+impl Drop for TestLog {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A vendor signing key from a seed byte.
+pub fn vendor_key(seed: u8) -> SignerKey {
+    SignerKey::from_seed(
+        &format!("vendor{seed}.example/attest"),
+        TYPE_ED25519,
+        &[seed; 32],
+    )
+    .unwrap()
+}
+
+/// A valid statement (JSON value) for a vendor, attestation id and product.
+pub fn statement(vendor: &str, attestation_id: &str, product: &str) -> Value {
+    let mut v = attestlog_proto::predicate::template();
+    v["predicate"]["vendor"]["legal_name"] = json!(vendor);
+    v["predicate"]["attestation_id"] = json!(attestation_id);
+    v["predicate"]["product"]["name"] = json!(product);
+    v
+}
+
+/// A UUID-shaped attestation id from a number.
+pub fn att_id(n: u64) -> String {
+    format!("00000000-0000-4000-8000-{n:012x}")
+}
+
+/// Signs a statement value into canonical envelope bytes.
+pub fn sign_value(key: &SignerKey, v: &Value) -> Vec<u8> {
+    let st = statement_from_value(v.clone()).unwrap_or_else(|e| panic!("invalid statement: {e:?}"));
+    Envelope::sign(PAYLOAD_TYPE_INTOTO, &st.canonical_bytes(), &[key]).canonical_bytes()
+}
+
+/// Signs raw payload bytes into canonical envelope bytes (no validation).
+pub fn sign_raw(key: &SignerKey, payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    Envelope::sign(payload_type, payload, &[key]).canonical_bytes()
+}
