@@ -300,7 +300,7 @@ impl VerifiedReceipt {
         } else {
             list(self.witnesses.iter())
         };
-        line(&mut out, 0, &format!("Witnessed by: {witnesses}"));
+        line(&mut out, 0, &format!("Verified witnesses: {witnesses}"));
         match &self.claim {
             Claim::Enrolment(e) => {
                 let action = match e.action {
@@ -1332,6 +1332,7 @@ mod tests {
         let text = with_key(&good()).unwrap().render_text();
         for needle in [
             "Verified attestation at index 3 of log attestlog.test/receipt (tree size 5",
+            "Verified witnesses: none",
             "Vendor: Example AV AG (CH)",
             "parent: Example Holding Ltd (GB)",
             "Product: Example Endpoint Security, versions 12.0 to 12.9",
