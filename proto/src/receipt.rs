@@ -1,1 +1,1415 @@
-//! receipt (in progress).
+//! Offline verification of receipts (DESIGN.md §4, "Receipt").
+//!
+//! A [`Receipt`] carries an entry, its c2sp.org/tlog-proof and, for an attestation, the
+//! enrolment entry of the vendor key with its own proof against the same checkpoint. With
+//! only the log's verifier key (or a c2sp.org/tlog-policy) [`verify_receipt`] checks, as a
+//! pure function:
+//!
+//! 1. the entry is base64 of a canonical DSSE envelope;
+//! 2. the proof's checkpoint is signed by the log (and, with a policy, cosigned by a witness
+//!    quorum) and the entry's inclusion proof leads to its root;
+//! 3. for an attestation: the statement is valid; the enrolment entry is an enrolment
+//!    envelope signed by the log key, included in the *same* checkpoint at a lower index, and
+//!    enrols a key for exactly `predicate.vendor.legal_name`; that key's signature on the
+//!    entry verifies (`verify_strict`);
+//! 4. for an enrolment entry: it is signed by the log key (no enrolment part).
+//!
+//! Success yields a [`VerifiedReceipt`], a different type from the unverified [`Receipt`].
+//! Whether the key was revoked after the receipt's checkpoint is a monitor's question, and
+//! whether `valid_until` has passed is the caller's ([`VerifiedReceipt::expired_at`]): this
+//! module has no clock.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::api::Receipt;
+use crate::checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint};
+use crate::dsse::{DsseError, Envelope};
+use crate::enrolment::{Action, Enrolment, EnrolmentError, PAYLOAD_TYPE_ENROLMENT};
+use crate::hash::Hash;
+use crate::keys::{TYPE_ED25519, VerifierKey};
+use crate::policy::{Policy, PolicyError, verify_checkpoint_with_policy};
+use crate::predicate::{
+    Consent, DataFlow, EvidenceType, FieldError, PAYLOAD_TYPE_INTOTO, Role, Statement, Status,
+    Timestamp, Versions, parse_rfc3339, parse_statement,
+};
+use crate::proof::{ProofError, verify_inclusion};
+use crate::tlog_proof::{TlogProof, TlogProofError};
+
+/// What the verifier trusts: the log's verifier key, or a tlog-policy (log keys, witnesses
+/// and the witness quorum).
+#[derive(Debug, Clone, Copy)]
+pub enum Trust<'a> {
+    /// The log's Ed25519 verifier key; no witness requirement.
+    LogKey(&'a VerifierKey),
+    /// A policy: the checkpoint must be signed by one of its logs and cosigned by a quorum.
+    Policy(&'a Policy),
+}
+
+/// Why a receipt does not verify. Each check has its own variant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiptError {
+    /// `entry` is not standard padded base64.
+    #[error("entry is not valid base64")]
+    EntryBase64,
+    /// The entry bytes are not a canonical DSSE envelope.
+    #[error("entry is not a canonical dsse envelope: {0}")]
+    Entry(DsseError),
+    /// The entry's tlog-proof does not parse.
+    #[error("entry proof is malformed: {0}")]
+    Proof(TlogProofError),
+    /// The checkpoint is not signed by the trusted log key (or is malformed).
+    #[error("checkpoint does not verify against the log key: {0}")]
+    Checkpoint(CheckpointError),
+    /// The checkpoint's witness cosignatures do not satisfy the policy's quorum.
+    #[error("checkpoint does not satisfy the witness quorum of the policy")]
+    QuorumNotMet,
+    /// The policy rejected the checkpoint for another reason.
+    #[error("checkpoint does not satisfy the policy: {0}")]
+    Policy(PolicyError),
+    /// The entry's inclusion proof does not lead to the checkpoint's root.
+    #[error("entry inclusion proof does not verify: {0}")]
+    EntryInclusion(ProofError),
+    /// The entry is neither an attestation nor an enrolment.
+    #[error("unsupported payload type {0:?}")]
+    PayloadType(String),
+    /// The attestation's statement is invalid.
+    #[error("invalid statement: {}", join_errors(.0))]
+    Statement(Vec<FieldError>),
+    /// An attestation receipt without the enrolment part.
+    #[error("receipt has no enrolment for the attestation's signing key")]
+    MissingEnrolment,
+    /// An enrolment entry's receipt with an enrolment part (it must have none).
+    #[error("receipt of an enrolment entry must not have an enrolment part")]
+    UnexpectedEnrolment,
+    /// The enrolment entry is not standard padded base64.
+    #[error("enrolment entry is not valid base64")]
+    EnrolmentBase64,
+    /// The enrolment entry bytes are not a canonical DSSE envelope.
+    #[error("enrolment entry is not a canonical dsse envelope: {0}")]
+    EnrolmentEntry(DsseError),
+    /// The enrolment entry does not have the enrolment payload type.
+    #[error("enrolment entry has payload type {0:?}, expected {PAYLOAD_TYPE_ENROLMENT}")]
+    EnrolmentPayloadType(String),
+    /// The enrolment entry has no verifying signature by a trusted log key.
+    #[error("enrolment entry is not signed by the log key")]
+    EnrolmentNotSignedByLog,
+    /// The enrolment payload is malformed.
+    #[error("invalid enrolment payload: {0}")]
+    EnrolmentPayload(EnrolmentError),
+    /// The enrolment's tlog-proof does not parse.
+    #[error("enrolment proof is malformed: {0}")]
+    EnrolmentProof(TlogProofError),
+    /// The enrolment's proof is against another checkpoint than the entry's.
+    #[error("enrolment proof is against a different checkpoint than the entry proof")]
+    CheckpointMismatch,
+    /// The enrolment's inclusion proof does not lead to the checkpoint's root.
+    #[error("enrolment inclusion proof does not verify: {0}")]
+    EnrolmentInclusion(ProofError),
+    /// The enrolment entry revokes the key instead of enrolling it.
+    #[error("enrolment entry revokes the key instead of enrolling it")]
+    NotAnEnrolment,
+    /// The key is enrolled for another vendor than `predicate.vendor.legal_name`.
+    #[error("key is enrolled for vendor {enrolled:?}, but the statement names {claimed:?}")]
+    VendorMismatch {
+        /// Vendor of the enrolment.
+        enrolled: String,
+        /// `predicate.vendor.legal_name`.
+        claimed: String,
+    },
+    /// The enrolment is not at a lower index than the entry.
+    #[error("enrolment at index {enrolment} is not before the entry at index {entry}")]
+    EnrolmentNotBefore {
+        /// Index of the enrolment entry.
+        enrolment: u64,
+        /// Index of the entry.
+        entry: u64,
+    },
+    /// The entry has no signature whose keyid is the enrolled key's.
+    #[error("entry has no signature by the enrolled key {keyid}")]
+    NotSignedByEnrolledKey {
+        /// 8 hex digits of the enrolled key's ID.
+        keyid: String,
+    },
+    /// The enrolled key's signature on the entry does not verify.
+    #[error("signature by the enrolled key {keyid} does not verify")]
+    BadVendorSignature {
+        /// 8 hex digits of the enrolled key's ID.
+        keyid: String,
+    },
+}
+
+fn join_errors(errs: &[FieldError]) -> String {
+    errs.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What the entry says, once verified.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// A data-flow attestation.
+    Attestation(Box<Statement>),
+    /// A vendor key enrolment or revocation.
+    Enrolment(Box<Enrolment>),
+}
+
+/// A receipt that passed every check of [`verify_receipt`]. Only that function makes one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedReceipt {
+    index: u64,
+    leaf_hash: Hash,
+    checkpoint: SignedCheckpoint,
+    witnesses: BTreeSet<String>,
+    entry: Vec<u8>,
+    envelope: Envelope,
+    claim: Claim,
+    enrolment: Enrolment,
+    enrolment_index: u64,
+}
+
+impl VerifiedReceipt {
+    /// Log index of the entry.
+    #[must_use]
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// RFC 9162 leaf hash of the entry.
+    #[must_use]
+    pub fn leaf_hash(&self) -> Hash {
+        self.leaf_hash
+    }
+
+    /// The verified checkpoint (origin, size, root) the entry is included in.
+    #[must_use]
+    pub fn checkpoint(&self) -> &Checkpoint {
+        self.checkpoint.checkpoint()
+    }
+
+    /// The verified signed checkpoint (note, verified log keys, signature lines).
+    #[must_use]
+    pub fn signed_checkpoint(&self) -> &SignedCheckpoint {
+        &self.checkpoint
+    }
+
+    /// Policy names of the witnesses whose cosignatures verified (empty with
+    /// [`Trust::LogKey`]).
+    #[must_use]
+    pub fn witnesses(&self) -> &BTreeSet<String> {
+        &self.witnesses
+    }
+
+    /// The canonical entry bytes.
+    #[must_use]
+    pub fn entry(&self) -> &[u8] {
+        &self.entry
+    }
+
+    /// The entry's DSSE envelope.
+    #[must_use]
+    pub fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    /// The verified claim.
+    #[must_use]
+    pub fn claim(&self) -> &Claim {
+        &self.claim
+    }
+
+    /// The statement, for an attestation.
+    #[must_use]
+    pub fn statement(&self) -> Option<&Statement> {
+        match &self.claim {
+            Claim::Attestation(s) => Some(s),
+            Claim::Enrolment(_) => None,
+        }
+    }
+
+    /// For an attestation, the enrolment of the key that signed it; for an enrolment entry,
+    /// the entry itself.
+    #[must_use]
+    pub fn enrolment(&self) -> &Enrolment {
+        &self.enrolment
+    }
+
+    /// The vendor key: the enrolled key whose signature verified (for an enrolment entry, the
+    /// key it enrols or revokes).
+    #[must_use]
+    pub fn vendor_key(&self) -> &VerifierKey {
+        &self.enrolment.key
+    }
+
+    /// The vendor legal name the key is enrolled for.
+    #[must_use]
+    pub fn vendor(&self) -> &str {
+        &self.enrolment.vendor
+    }
+
+    /// Log index of the enrolment entry (for an enrolment entry, its own index).
+    #[must_use]
+    pub fn enrolment_index(&self) -> u64 {
+        self.enrolment_index
+    }
+
+    /// Whether the attestation's `valid_until` is at or before `now_unix` (seconds since the
+    /// Unix epoch, supplied by the caller). Always false for enrolment entries.
+    #[must_use]
+    pub fn expired_at(&self, now_unix: i64) -> bool {
+        let Some(s) = self.statement() else {
+            return false;
+        };
+        // The statement was validated, so `valid_until` parses; an unparsable one counts as
+        // expired rather than valid forever.
+        parse_rfc3339(&s.predicate.valid_until).is_none_or(|until| {
+            Timestamp {
+                unix_seconds: now_unix,
+                nanos: 0,
+            } >= until
+        })
+    }
+
+    /// A readable multi-line summary of the verified claim (what `attestlog verify` prints).
+    /// Text from the entry is shown with control characters escaped.
+    #[must_use]
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        let cp = self.checkpoint();
+        let kind = match &self.claim {
+            Claim::Attestation(_) => "attestation",
+            Claim::Enrolment(_) => "enrolment",
+        };
+        line(
+            &mut out,
+            0,
+            &format!(
+                "Verified {kind} at index {} of log {} (tree size {}, root {})",
+                self.index,
+                clean(&cp.origin),
+                cp.size,
+                cp.root.to_base64()
+            ),
+        );
+        let witnesses = if self.witnesses.is_empty() {
+            "none".to_owned()
+        } else {
+            list(self.witnesses.iter())
+        };
+        line(&mut out, 0, &format!("Verified witnesses: {witnesses}"));
+        match &self.claim {
+            Claim::Enrolment(e) => {
+                let action = match e.action {
+                    Action::Enrol => "enrols",
+                    Action::Revoke => "revokes",
+                };
+                line(
+                    &mut out,
+                    0,
+                    &format!(
+                        "The log {action} key {} for vendor {} (issued {})",
+                        clean(&e.key.to_string()),
+                        clean(&e.vendor),
+                        clean(&e.issued_at)
+                    ),
+                );
+            }
+            Claim::Attestation(s) => self.render_statement(&mut out, s),
+        }
+        out
+    }
+
+    fn render_statement(&self, out: &mut String, s: &Statement) {
+        let p = &s.predicate;
+        line(
+            out,
+            0,
+            &format!(
+                "Signed by key {} (enrolled at index {})",
+                clean(&self.vendor_key().to_string()),
+                self.enrolment_index
+            ),
+        );
+        line(
+            out,
+            0,
+            &format!(
+                "Vendor: {} ({})",
+                clean(&p.vendor.legal_name),
+                clean(&p.vendor.jurisdiction)
+            ),
+        );
+        for o in &p.vendor.ownership_chain {
+            line(
+                out,
+                2,
+                &format!(
+                    "{}: {} ({})",
+                    clean(&o.relationship),
+                    clean(&o.legal_name),
+                    clean(&o.jurisdiction)
+                ),
+            );
+        }
+        let status = match p.status {
+            Status::Active => "active",
+            Status::Revoked => "revoked",
+            Status::Withdrawn => "withdrawn",
+        };
+        line(
+            out,
+            0,
+            &format!("Attestation {} ({status})", clean(&p.attestation_id)),
+        );
+        if let Some(sup) = &p.supersedes {
+            line(
+                out,
+                2,
+                &format!(
+                    "supersedes {} at index {}",
+                    clean(&sup.attestation_id),
+                    sup.log_index
+                ),
+            );
+        }
+        line(
+            out,
+            0,
+            &format!(
+                "Valid from {} until {} (issued {})",
+                clean(&p.valid_from),
+                clean(&p.valid_until),
+                clean(&p.issued_at)
+            ),
+        );
+        let versions = match &p.product.versions {
+            Versions::Range { min, max } => format!("{} to {}", clean(min), clean(max)),
+            Versions::List(v) => list(v.iter()),
+        };
+        line(
+            out,
+            0,
+            &format!("Product: {}, versions {versions}", clean(&p.product.name)),
+        );
+        line(
+            out,
+            2,
+            &format!("platforms: {}", list(p.product.platforms.iter())),
+        );
+        if let Some(ch) = &p.product.update_channels {
+            line(out, 2, &format!("update channels: {}", list(ch.iter())));
+        }
+        for a in &p.product.artifacts {
+            line(
+                out,
+                2,
+                &format!("artifact {} sha256 {}", clean(&a.name), clean(&a.sha256)),
+            );
+        }
+        line(out, 0, "Data flows:");
+        for f in &p.data_flows {
+            render_flow(out, f);
+        }
+        let excluded = p
+            .excluded_jurisdictions
+            .as_ref()
+            .filter(|v| !v.is_empty())
+            .map_or_else(|| "none".to_owned(), |v| list(v.iter()));
+        line(out, 0, &format!("Excluded jurisdictions: {excluded}"));
+        match p.evidence.as_ref().filter(|v| !v.is_empty()) {
+            None => line(out, 0, "Evidence: none"),
+            Some(ev) => {
+                line(out, 0, "Evidence:");
+                for e in ev {
+                    line(
+                        out,
+                        2,
+                        &format!(
+                            "{} by {}, {} to {}, scope: {}",
+                            evidence_type(e.kind),
+                            clean(&e.issuer),
+                            clean(&e.period_start),
+                            clean(&e.period_end),
+                            clean(&e.scope)
+                        ),
+                    );
+                    line(
+                        out,
+                        4,
+                        &format!("{} (sha256 {})", clean(&e.uri), clean(&e.sha256)),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn render_flow(out: &mut String, f: &DataFlow) {
+    let items = f
+        .items
+        .as_ref()
+        .filter(|v| !v.is_empty())
+        .map(|v| format!(" ({})", list(v.iter())))
+        .unwrap_or_default();
+    let consent = match f.consent {
+        Consent::OptIn => "opt-in",
+        Consent::OptOut => "opt-out",
+        Consent::Required => "required",
+    };
+    line(
+        out,
+        2,
+        &format!(
+            "- {}{items} from users in {}, consent {consent}",
+            clean(&f.category.as_string()),
+            list(f.user_regions.iter())
+        ),
+    );
+    line(out, 4, &format!("purpose: {}", list(f.purpose.iter())));
+    let mut dests = Vec::new();
+    for d in &f.destinations {
+        let mut parts: Vec<String> = Vec::new();
+        parts.extend(d.hostnames.iter().flatten().map(|h| clean(h)));
+        parts.extend(d.ip_ranges.iter().flatten().map(|r| clean(r)));
+        let mut s = parts.join(", ");
+        if let Some(ports) = d.ports.as_ref().filter(|p| !p.is_empty()) {
+            let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+            let _ = write!(s, " port {}", ports.join(", "));
+        }
+        dests.push(s);
+    }
+    line(
+        out,
+        4,
+        &format!(
+            "-> {}",
+            if dests.is_empty() {
+                "no destinations".to_owned()
+            } else {
+                dests.join("; ")
+            }
+        ),
+    );
+    for (role, label) in [
+        (Role::Storage, "stored in"),
+        (Role::Processing, "processed in"),
+        (Role::Analysis, "analysed in"),
+    ] {
+        let places: Vec<String> = f
+            .processing_locations
+            .iter()
+            .filter(|l| l.role == role)
+            .map(|l| {
+                format!(
+                    "{} ({}, {})",
+                    clean(&l.country),
+                    clean(&l.city),
+                    clean(&l.facility_operator)
+                )
+            })
+            .collect();
+        if !places.is_empty() {
+            line(out, 4, &format!("{label}: {}", places.join("; ")));
+        }
+    }
+    let remote = if f.remote_access_jurisdictions.is_empty() {
+        "nowhere".to_owned()
+    } else {
+        list(f.remote_access_jurisdictions.iter())
+    };
+    line(out, 4, &format!("remote access from: {remote}"));
+    let processors: Vec<String> = f
+        .processors
+        .iter()
+        .map(|p| {
+            format!(
+                "{} ({}, {}, {})",
+                clean(&p.legal_name),
+                clean(&p.jurisdiction),
+                clean(&p.role),
+                clean(&p.service)
+            )
+        })
+        .collect();
+    line(
+        out,
+        4,
+        &format!(
+            "processors: {}",
+            if processors.is_empty() {
+                "none".to_owned()
+            } else {
+                processors.join("; ")
+            }
+        ),
+    );
+    if let Some(t) = f.onward_transfers.as_ref().filter(|v| !v.is_empty()) {
+        let t: Vec<String> = t
+            .iter()
+            .map(|t| format!("{} ({})", clean(&t.to_country), clean(&t.mechanism)))
+            .collect();
+        line(out, 4, &format!("onward transfers: {}", t.join("; ")));
+    }
+    line(out, 4, &format!("retention: {}", clean(&f.retention)));
+    if let Some(p) = f.protections.as_ref().filter(|v| !v.is_empty()) {
+        line(out, 4, &format!("protections: {}", list(p.iter())));
+    }
+}
+
+fn evidence_type(t: EvidenceType) -> &'static str {
+    match t {
+        EvidenceType::Soc2Type1 => "soc2_type1",
+        EvidenceType::Soc2Type2 => "soc2_type2",
+        EvidenceType::Iso27001 => "iso27001",
+        EvidenceType::SourceReview => "source_review",
+        EvidenceType::PenTest => "pen_test",
+        EvidenceType::NetworkMeasurement => "network_measurement",
+        EvidenceType::Other => "other",
+    }
+}
+
+fn line(out: &mut String, indent: usize, text: &str) {
+    out.push_str(&" ".repeat(indent));
+    out.push_str(text);
+    out.push('\n');
+}
+
+/// Escapes control characters so that entry text cannot drive a terminal.
+fn clean(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
+fn list<'a>(items: impl Iterator<Item = &'a String>) -> String {
+    items.map(|s| clean(s)).collect::<Vec<_>>().join(", ")
+}
+
+/// Verifies a receipt offline against `trust` (see the module docs for every check).
+///
+/// # Errors
+/// The [`ReceiptError`] of the first check that fails.
+pub fn verify_receipt(
+    receipt: &Receipt,
+    trust: Trust<'_>,
+) -> Result<VerifiedReceipt, ReceiptError> {
+    let entry = STANDARD
+        .decode(&receipt.entry)
+        .map_err(|_| ReceiptError::EntryBase64)?;
+    let envelope = Envelope::parse_entry(&entry).map_err(ReceiptError::Entry)?;
+    let proof = TlogProof::parse(receipt.proof.as_bytes()).map_err(ReceiptError::Proof)?;
+
+    let (checkpoint, witnesses) = verify_checkpoint(&proof, trust)?;
+    let log_keys = trusted_log_keys(trust, &checkpoint.checkpoint().origin);
+    let leaf_hash = Hash::leaf(&entry);
+    {
+        let cp = checkpoint.checkpoint();
+        verify_inclusion(&leaf_hash, proof.index, cp.size, &proof.proof, &cp.root)
+            .map_err(ReceiptError::EntryInclusion)?;
+    }
+    let index = proof.index;
+
+    let (claim, enrolment, enrolment_index) = match envelope.payload_type.as_str() {
+        PAYLOAD_TYPE_ENROLMENT => {
+            if receipt.enrolment.is_some() {
+                return Err(ReceiptError::UnexpectedEnrolment);
+            }
+            if !log_keys.iter().any(|k| envelope.verify_with(k)) {
+                return Err(ReceiptError::EnrolmentNotSignedByLog);
+            }
+            let e = Enrolment::parse(&envelope.payload).map_err(ReceiptError::EnrolmentPayload)?;
+            (Claim::Enrolment(Box::new(e.clone())), e, index)
+        }
+        PAYLOAD_TYPE_INTOTO => {
+            let statement = parse_statement(&envelope.payload).map_err(ReceiptError::Statement)?;
+            let part = receipt
+                .enrolment
+                .as_ref()
+                .ok_or(ReceiptError::MissingEnrolment)?;
+            let enrol_entry = STANDARD
+                .decode(&part.entry)
+                .map_err(|_| ReceiptError::EnrolmentBase64)?;
+            let enrol_env =
+                Envelope::parse_entry(&enrol_entry).map_err(ReceiptError::EnrolmentEntry)?;
+            if enrol_env.payload_type != PAYLOAD_TYPE_ENROLMENT {
+                return Err(ReceiptError::EnrolmentPayloadType(enrol_env.payload_type));
+            }
+            if !log_keys.iter().any(|k| enrol_env.verify_with(k)) {
+                return Err(ReceiptError::EnrolmentNotSignedByLog);
+            }
+            let e = Enrolment::parse(&enrol_env.payload).map_err(ReceiptError::EnrolmentPayload)?;
+            let enrol_proof =
+                TlogProof::parse(part.proof.as_bytes()).map_err(ReceiptError::EnrolmentProof)?;
+            // Same checkpoint body: its signatures were verified with the entry's proof.
+            if enrol_proof.note.text() != checkpoint.text() {
+                return Err(ReceiptError::CheckpointMismatch);
+            }
+            let cp = checkpoint.checkpoint();
+            verify_inclusion(
+                &Hash::leaf(&enrol_entry),
+                enrol_proof.index,
+                cp.size,
+                &enrol_proof.proof,
+                &cp.root,
+            )
+            .map_err(ReceiptError::EnrolmentInclusion)?;
+            if e.action != Action::Enrol {
+                return Err(ReceiptError::NotAnEnrolment);
+            }
+            let claimed = statement.vendor_legal_name();
+            if e.vendor != claimed {
+                return Err(ReceiptError::VendorMismatch {
+                    enrolled: e.vendor,
+                    claimed: claimed.to_owned(),
+                });
+            }
+            if enrol_proof.index >= index {
+                return Err(ReceiptError::EnrolmentNotBefore {
+                    enrolment: enrol_proof.index,
+                    entry: index,
+                });
+            }
+            let keyid = e.key.key_id_hex();
+            if !envelope.signatures.iter().any(|s| s.keyid == keyid) {
+                return Err(ReceiptError::NotSignedByEnrolledKey { keyid });
+            }
+            if !envelope.verify_with(&e.key) {
+                return Err(ReceiptError::BadVendorSignature { keyid });
+            }
+            (
+                Claim::Attestation(Box::new(statement)),
+                e,
+                enrol_proof.index,
+            )
+        }
+        other => return Err(ReceiptError::PayloadType(other.to_owned())),
+    };
+
+    Ok(VerifiedReceipt {
+        index,
+        leaf_hash,
+        checkpoint,
+        witnesses,
+        entry,
+        envelope,
+        claim,
+        enrolment,
+        enrolment_index,
+    })
+}
+
+fn verify_checkpoint(
+    proof: &TlogProof,
+    trust: Trust<'_>,
+) -> Result<(SignedCheckpoint, BTreeSet<String>), ReceiptError> {
+    match trust {
+        Trust::LogKey(key) => {
+            let cp = SignedCheckpoint::verify(proof.note.clone(), std::slice::from_ref(key))
+                .map_err(ReceiptError::Checkpoint)?;
+            Ok((cp, BTreeSet::new()))
+        }
+        Trust::Policy(policy) => {
+            let w =
+                verify_checkpoint_with_policy(policy, &proof.note.to_bytes()).map_err(
+                    |e| match e {
+                        PolicyError::Checkpoint(e) => ReceiptError::Checkpoint(e),
+                        PolicyError::QuorumNotMet => ReceiptError::QuorumNotMet,
+                        e => ReceiptError::Policy(e),
+                    },
+                )?;
+            Ok((w.checkpoint().clone(), w.witnesses().clone()))
+        }
+    }
+}
+
+/// The keys that may sign enrolment entries: the trusted Ed25519 log keys named after the
+/// checkpoint's origin (the same keys that may sign its checkpoints).
+fn trusted_log_keys(trust: Trust<'_>, origin: &str) -> Vec<VerifierKey> {
+    let keys = match trust {
+        Trust::LogKey(k) => vec![k.clone()],
+        Trust::Policy(p) => p.log_keys(),
+    };
+    keys.into_iter()
+        .filter(|k| k.key_type() == TYPE_ED25519 && k.name() == origin)
+        .collect()
+}
+
+/// The log key of the committed seed receipt in `fuzz/corpus/receipt` (test seed `0x71`), so
+/// that [`roundtrip_check`] reaches the deep checks on mutated valid receipts.
+const FUZZ_LOG_KEY: &str =
+    "attestlog.test/receipt+d030857f+AeL+Kjm3MmZCgn1tgtSXYizWwpf+eCcOqkNrAfCGtvPL";
+
+/// Fuzz and corpus check: if `data` parses as a [`Receipt`], its JSON serialization parses
+/// back to an equal receipt; it is then verified against the seed corpus's log key and, if it
+/// verifies, rendered. Must never panic otherwise.
+///
+/// # Panics
+/// On a serde round-trip mismatch.
+#[doc(hidden)]
+pub fn roundtrip_check(data: &[u8]) {
+    let Ok(r) = serde_json::from_slice::<Receipt>(data) else {
+        return;
+    };
+    let Ok(json) = serde_json::to_vec(&r) else {
+        panic!("receipt does not serialize");
+    };
+    let again: Receipt = match serde_json::from_slice(&json) {
+        Ok(a) => a,
+        Err(e) => panic!("serialized receipt does not parse: {e}"),
+    };
+    assert_eq!(again, r, "receipt round trip differs");
+    if let Ok(key) = VerifierKey::parse(FUZZ_LOG_KEY)
+        && let Ok(v) = verify_receipt(&r, Trust::LogKey(&key))
+    {
+        assert!(!v.render_text().is_empty());
+        let _ = v.expired_at(0);
+        assert_eq!(v.leaf_hash(), Hash::leaf(v.entry()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ReceiptEnrolment;
+    use crate::cosignature::cosign;
+    use crate::dsse::DsseSignature;
+    use crate::keys::{SignerKey, TYPE_COSIGNATURE_V1};
+    use crate::note::{Note, NoteError};
+    use crate::predicate::template;
+    use crate::proof::inclusion_proof;
+    use crate::tree::MemoryTree;
+
+    const VENDOR: &str = "Example AV AG";
+
+    fn log() -> SignerKey {
+        SignerKey::from_seed("attestlog.test/receipt", TYPE_ED25519, &[0x71; 32]).unwrap()
+    }
+    fn vendor() -> SignerKey {
+        SignerKey::from_seed("example-av.ch/attest", TYPE_ED25519, &[0x72; 32]).unwrap()
+    }
+    fn witness() -> SignerKey {
+        SignerKey::from_seed("witness.test/w1", TYPE_COSIGNATURE_V1, &[0x73; 32]).unwrap()
+    }
+    fn other_key(name: &str, seed: u8) -> SignerKey {
+        SignerKey::from_seed(name, TYPE_ED25519, &[seed; 32]).unwrap()
+    }
+
+    fn enrolment_entry(
+        vendor_name: &str,
+        key: &SignerKey,
+        action: Action,
+        by: &SignerKey,
+    ) -> Vec<u8> {
+        Enrolment {
+            vendor: vendor_name.to_owned(),
+            key: key.verifier(),
+            action,
+            issued_at: "2026-01-01T00:00:00Z".to_owned(),
+        }
+        .to_envelope(by)
+        .canonical_bytes()
+    }
+
+    fn statement_payload(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+        let mut v = template();
+        edit(&mut v);
+        serde_json_canonicalizer::to_vec(&v).unwrap()
+    }
+
+    fn attestation(signer: &SignerKey) -> Vec<u8> {
+        Envelope::sign(PAYLOAD_TYPE_INTOTO, &statement_payload(|_| {}), &[signer]).canonical_bytes()
+    }
+
+    fn good_enrolment() -> Vec<u8> {
+        enrolment_entry(VENDOR, &vendor(), Action::Enrol, &log())
+    }
+
+    fn filler(i: usize) -> Vec<u8> {
+        format!("filler entry {i}").into_bytes()
+    }
+
+    /// A log of `leaves` with a checkpoint signed by the log key (and cosigned by the witness
+    /// when `cosigned`); returns the tlog-proof text of each leaf.
+    fn proofs(leaves: &[Vec<u8>], cosigned: bool) -> Vec<String> {
+        let mut tree = MemoryTree::new();
+        for l in leaves {
+            tree.push(Hash::leaf(l));
+        }
+        let checkpoint = Checkpoint {
+            origin: log().name().to_owned(),
+            size: tree.size(),
+            root: tree.root(),
+            extensions: vec![],
+        };
+        let mut note = checkpoint.sign(&[log()]).unwrap();
+        if cosigned {
+            let text = note.text().to_owned();
+            note.add_signature(cosign(&witness(), 1_700_000_000, &text).unwrap())
+                .unwrap();
+        }
+        (0..tree.size())
+            .map(|i| {
+                let p = TlogProof {
+                    extra: None,
+                    index: i,
+                    proof: inclusion_proof(i, tree.size(), &tree).unwrap(),
+                    note: note.clone(),
+                    checkpoint: checkpoint.clone(),
+                };
+                String::from_utf8(p.to_bytes()).unwrap()
+            })
+            .collect()
+    }
+
+    /// A receipt for `leaves[entry]` with the enrolment `leaves[enrol]`, both against one
+    /// checkpoint.
+    fn receipt(leaves: &[Vec<u8>], entry: usize, enrol: Option<usize>, cosigned: bool) -> Receipt {
+        let p = proofs(leaves, cosigned);
+        Receipt {
+            entry: STANDARD.encode(&leaves[entry]),
+            proof: p[entry].clone(),
+            enrolment: enrol.map(|e| ReceiptEnrolment {
+                entry: STANDARD.encode(&leaves[e]),
+                proof: p[e].clone(),
+            }),
+        }
+    }
+
+    /// Standard layout: filler, enrolment at 1, filler, attestation at 3, filler.
+    fn layout(enrolment: Vec<u8>, attestation: Vec<u8>) -> Vec<Vec<u8>> {
+        vec![filler(0), enrolment, filler(2), attestation, filler(4)]
+    }
+
+    fn good() -> Receipt {
+        receipt(
+            &layout(good_enrolment(), attestation(&vendor())),
+            3,
+            Some(1),
+            true,
+        )
+    }
+
+    fn policy(witness_required: bool) -> Policy {
+        Policy::parse(&format!(
+            "log {}\nwitness W1 {}\nquorum {}\n",
+            log().verifier(),
+            witness().verifier(),
+            if witness_required { "W1" } else { "none" }
+        ))
+        .unwrap()
+    }
+
+    fn with_key(r: &Receipt) -> Result<VerifiedReceipt, ReceiptError> {
+        verify_receipt(r, Trust::LogKey(&log().verifier()))
+    }
+
+    /// The same envelope with one signature byte flipped.
+    fn flip_sig(entry: &[u8]) -> Vec<u8> {
+        let mut env = Envelope::parse_entry(entry).unwrap();
+        env.signatures[0].sig[10] ^= 1;
+        env.canonical_bytes()
+    }
+
+    #[test]
+    fn good_receipt_verifies_with_log_key_and_policy() {
+        let r = good();
+        let v = with_key(&r).unwrap();
+        assert_eq!(v.index(), 3);
+        assert_eq!(v.enrolment_index(), 1);
+        assert_eq!(v.checkpoint().size, 5);
+        assert_eq!(v.checkpoint().origin, "attestlog.test/receipt");
+        assert_eq!(v.entry(), attestation(&vendor()).as_slice());
+        assert_eq!(v.leaf_hash(), Hash::leaf(&attestation(&vendor())));
+        assert_eq!(v.vendor_key(), &vendor().verifier());
+        assert_eq!(v.vendor(), VENDOR);
+        assert!(v.witnesses().is_empty());
+        let st = v.statement().unwrap();
+        assert_eq!(st.vendor_legal_name(), VENDOR);
+        assert!(matches!(v.claim(), Claim::Attestation(_)));
+
+        let v = verify_receipt(&r, Trust::Policy(&policy(true))).unwrap();
+        assert_eq!(v.witnesses().iter().collect::<Vec<_>>(), ["W1"]);
+        assert_eq!(v.index(), 3);
+        // Without cosignatures, a policy without a quorum is still satisfied.
+        let bare = receipt(
+            &layout(good_enrolment(), attestation(&vendor())),
+            3,
+            Some(1),
+            false,
+        );
+        assert!(verify_receipt(&bare, Trust::Policy(&policy(false))).is_ok());
+        assert!(with_key(&bare).is_ok());
+    }
+
+    #[test]
+    fn enrolment_entry_receipt_verifies() {
+        let leaves = layout(good_enrolment(), attestation(&vendor()));
+        let r = receipt(&leaves, 1, None, true);
+        let v = with_key(&r).unwrap();
+        assert_eq!(v.index(), 1);
+        assert_eq!(v.enrolment_index(), 1);
+        assert!(v.statement().is_none());
+        assert!(matches!(v.claim(), Claim::Enrolment(e) if e.action == Action::Enrol));
+        assert_eq!(v.vendor_key(), &vendor().verifier());
+        assert!(!v.expired_at(i64::MAX));
+        assert!(v.render_text().contains("enrols key example-av.ch/attest+"));
+        assert!(verify_receipt(&r, Trust::Policy(&policy(true))).is_ok());
+
+        // An enrolment part is not allowed.
+        let r2 = receipt(&leaves, 1, Some(1), true);
+        assert_eq!(with_key(&r2), Err(ReceiptError::UnexpectedEnrolment));
+
+        // Signed by another key than the log's.
+        let forged = enrolment_entry(
+            VENDOR,
+            &vendor(),
+            Action::Enrol,
+            &other_key("attestlog.test/receipt", 0x79),
+        );
+        let r3 = receipt(&layout(forged, attestation(&vendor())), 1, None, true);
+        assert_eq!(with_key(&r3), Err(ReceiptError::EnrolmentNotSignedByLog));
+    }
+
+    #[test]
+    fn tampered_entry_is_rejected() {
+        // Other canonical bytes (another claim, properly signed): not in the tree.
+        let mut r = good();
+        let other = Envelope::sign(
+            PAYLOAD_TYPE_INTOTO,
+            &statement_payload(|v| v["predicate"]["product"]["name"] = "Other".into()),
+            &[&vendor()],
+        );
+        r.entry = STANDARD.encode(other.canonical_bytes());
+        assert!(matches!(
+            with_key(&r),
+            Err(ReceiptError::EntryInclusion(ProofError::RootMismatch))
+        ));
+
+        // Not base64.
+        let mut r = good();
+        r.entry.insert(0, '!');
+        assert_eq!(with_key(&r), Err(ReceiptError::EntryBase64));
+
+        // Same envelope, not canonical (pretty-printed JSON).
+        let mut r = good();
+        let bytes = STANDARD.decode(&r.entry).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        r.entry = STANDARD.encode(serde_json::to_vec_pretty(&v).unwrap());
+        assert_eq!(
+            with_key(&r),
+            Err(ReceiptError::Entry(DsseError::NotCanonical))
+        );
+    }
+
+    #[test]
+    fn wrong_log_key_and_broken_checkpoint_signature_are_rejected() {
+        let r = good();
+        let other = other_key("attestlog.test/receipt", 0x7a).verifier();
+        assert_eq!(
+            verify_receipt(&r, Trust::LogKey(&other)),
+            Err(ReceiptError::Checkpoint(CheckpointError::Note(
+                NoteError::NoKnownSignature
+            )))
+        );
+        let renamed = other_key("attestlog.test/other", 0x71).verifier();
+        assert!(matches!(
+            verify_receipt(&r, Trust::LogKey(&renamed)),
+            Err(ReceiptError::Checkpoint(CheckpointError::UnknownOrigin(_)))
+        ));
+
+        // Flip one bit of the log's checkpoint signature (in both proofs).
+        let mut proof = TlogProof::parse(r.proof.as_bytes()).unwrap();
+        let mut note = Note::new(proof.note.text()).unwrap();
+        for (i, s) in proof.note.signatures().iter().enumerate() {
+            let mut s = s.clone();
+            if i == 0 {
+                s.signature[0] ^= 1;
+            }
+            note.add_signature(s).unwrap();
+        }
+        proof.note = note;
+        let mut bad = r.clone();
+        bad.proof = String::from_utf8(proof.to_bytes()).unwrap();
+        let expected = Err(ReceiptError::Checkpoint(CheckpointError::Note(
+            NoteError::BadSignature {
+                name: "attestlog.test/receipt".into(),
+            },
+        )));
+        assert_eq!(with_key(&bad), expected);
+        assert_eq!(
+            verify_receipt(&bad, Trust::Policy(&policy(false))),
+            expected
+        );
+
+        // Malformed proof text.
+        let mut bad = r;
+        bad.proof = bad.proof.replacen("index 3", "index 03", 1);
+        assert!(matches!(with_key(&bad), Err(ReceiptError::Proof(_))));
+    }
+
+    #[test]
+    fn flipped_proof_hash_and_wrong_index_are_rejected() {
+        let r = good();
+        let mut proof = TlogProof::parse(r.proof.as_bytes()).unwrap();
+        proof.proof[1].0[5] ^= 0x80;
+        let mut bad = r.clone();
+        bad.proof = String::from_utf8(proof.to_bytes()).unwrap();
+        assert_eq!(
+            with_key(&bad),
+            Err(ReceiptError::EntryInclusion(ProofError::RootMismatch))
+        );
+
+        let mut proof = TlogProof::parse(r.proof.as_bytes()).unwrap();
+        proof.index = 2;
+        let mut bad = r.clone();
+        bad.proof = String::from_utf8(proof.to_bytes()).unwrap();
+        assert_eq!(
+            with_key(&bad),
+            Err(ReceiptError::EntryInclusion(ProofError::RootMismatch))
+        );
+        let mut proof = TlogProof::parse(r.proof.as_bytes()).unwrap();
+        proof.index = 5;
+        let mut bad = r;
+        bad.proof = String::from_utf8(proof.to_bytes()).unwrap();
+        assert!(matches!(
+            with_key(&bad),
+            Err(ReceiptError::EntryInclusion(ProofError::IndexOutOfRange {
+                index: 5,
+                size: 5
+            }))
+        ));
+    }
+
+    #[test]
+    fn missing_and_foreign_enrolments_are_rejected() {
+        let mut r = good();
+        r.enrolment = None;
+        assert_eq!(with_key(&r), Err(ReceiptError::MissingEnrolment));
+
+        // Enrolment for another vendor.
+        let e = enrolment_entry("Other AV AG", &vendor(), Action::Enrol, &log());
+        let r = receipt(&layout(e, attestation(&vendor())), 3, Some(1), true);
+        assert_eq!(
+            with_key(&r),
+            Err(ReceiptError::VendorMismatch {
+                enrolled: "Other AV AG".into(),
+                claimed: VENDOR.into()
+            })
+        );
+
+        // Enrolment of another key (for the right vendor).
+        let stranger = other_key("example-av.ch/other", 0x74);
+        let e = enrolment_entry(VENDOR, &stranger, Action::Enrol, &log());
+        let r = receipt(&layout(e, attestation(&vendor())), 3, Some(1), true);
+        assert_eq!(
+            with_key(&r),
+            Err(ReceiptError::NotSignedByEnrolledKey {
+                keyid: stranger.verifier().key_id_hex()
+            })
+        );
+
+        // Enrolment signed by a key that is not the log's (same name, other seed).
+        let e = enrolment_entry(
+            VENDOR,
+            &vendor(),
+            Action::Enrol,
+            &other_key("attestlog.test/receipt", 0x75),
+        );
+        let r = receipt(&layout(e, attestation(&vendor())), 3, Some(1), true);
+        assert_eq!(with_key(&r), Err(ReceiptError::EnrolmentNotSignedByLog));
+        // ... or by the vendor itself.
+        let e = enrolment_entry(VENDOR, &vendor(), Action::Enrol, &vendor());
+        let r = receipt(&layout(e, attestation(&vendor())), 3, Some(1), true);
+        assert_eq!(with_key(&r), Err(ReceiptError::EnrolmentNotSignedByLog));
+        // ... or with the log's keyid and a broken signature.
+        let e = flip_sig(&good_enrolment());
+        let r = receipt(&layout(e, attestation(&vendor())), 3, Some(1), true);
+        assert_eq!(with_key(&r), Err(ReceiptError::EnrolmentNotSignedByLog));
+
+        // Revocation instead of enrolment.
+        let e = enrolment_entry(VENDOR, &vendor(), Action::Revoke, &log());
+        let r = receipt(&layout(e, attestation(&vendor())), 3, Some(1), true);
+        assert_eq!(with_key(&r), Err(ReceiptError::NotAnEnrolment));
+
+        // The enrolment part holds an attestation.
+        let leaves = layout(good_enrolment(), attestation(&vendor()));
+        let r = receipt(&leaves, 3, Some(3), true);
+        assert_eq!(
+            with_key(&r),
+            Err(ReceiptError::EnrolmentPayloadType(
+                PAYLOAD_TYPE_INTOTO.into()
+            ))
+        );
+    }
+
+    #[test]
+    fn enrolment_after_the_entry_is_rejected() {
+        let leaves = vec![
+            filler(0),
+            filler(1),
+            attestation(&vendor()),
+            good_enrolment(),
+        ];
+        let r = receipt(&leaves, 2, Some(3), true);
+        assert_eq!(
+            with_key(&r),
+            Err(ReceiptError::EnrolmentNotBefore {
+                enrolment: 3,
+                entry: 2
+            })
+        );
+        // Enrolment directly below the entry, at index 0, is fine.
+        let leaves = vec![good_enrolment(), attestation(&vendor())];
+        let v = with_key(&receipt(&leaves, 1, Some(0), false)).unwrap();
+        assert_eq!((v.enrolment_index(), v.index()), (0, 1));
+    }
+
+    #[test]
+    fn enrolment_proof_against_another_checkpoint_is_rejected() {
+        let leaves = layout(good_enrolment(), attestation(&vendor()));
+        let mut r = good();
+        // A valid proof of the same enrolment, in a larger tree.
+        let mut bigger = leaves.clone();
+        bigger.push(filler(5));
+        let other = proofs(&bigger, true);
+        r.enrolment = Some(ReceiptEnrolment {
+            entry: STANDARD.encode(&leaves[1]),
+            proof: other[1].clone(),
+        });
+        assert_eq!(with_key(&r), Err(ReceiptError::CheckpointMismatch));
+
+        // Same checkpoint, wrong enrolment inclusion proof.
+        let mut r = good();
+        let part = r.enrolment.as_mut().unwrap();
+        let mut p = TlogProof::parse(part.proof.as_bytes()).unwrap();
+        p.proof.pop();
+        part.proof = String::from_utf8(p.to_bytes()).unwrap();
+        assert!(matches!(
+            with_key(&r),
+            Err(ReceiptError::EnrolmentInclusion(
+                ProofError::WrongLength { .. }
+            ))
+        ));
+
+        // Enrolment bytes not base64, not canonical.
+        let mut r = good();
+        r.enrolment.as_mut().unwrap().entry = "%%".into();
+        assert_eq!(with_key(&r), Err(ReceiptError::EnrolmentBase64));
+        let mut r = good();
+        r.enrolment.as_mut().unwrap().entry = STANDARD.encode(b"{}");
+        assert!(matches!(with_key(&r), Err(ReceiptError::EnrolmentEntry(_))));
+    }
+
+    #[test]
+    fn broken_vendor_signature_is_rejected() {
+        let r = receipt(
+            &layout(good_enrolment(), flip_sig(&attestation(&vendor()))),
+            3,
+            Some(1),
+            true,
+        );
+        assert_eq!(
+            with_key(&r),
+            Err(ReceiptError::BadVendorSignature {
+                keyid: vendor().verifier().key_id_hex()
+            })
+        );
+        // A second, verifying signature by another key does not help.
+        let stranger = other_key("example-av.ch/other", 0x76);
+        let mut env = Envelope::parse_entry(&flip_sig(&attestation(&vendor()))).unwrap();
+        let extra = Envelope::sign(PAYLOAD_TYPE_INTOTO, &env.payload, &[&stranger]);
+        env.signatures.extend(extra.signatures);
+        let r = receipt(
+            &layout(good_enrolment(), env.canonical_bytes()),
+            3,
+            Some(1),
+            true,
+        );
+        assert!(matches!(
+            with_key(&r),
+            Err(ReceiptError::BadVendorSignature { .. })
+        ));
+        // Whereas a valid vendor signature next to an unknown one verifies.
+        let mut env = Envelope::parse_entry(&attestation(&vendor())).unwrap();
+        env.signatures.push(DsseSignature {
+            keyid: "00000000".into(),
+            sig: vec![7; 64],
+        });
+        let r = receipt(
+            &layout(good_enrolment(), env.canonical_bytes()),
+            3,
+            Some(1),
+            true,
+        );
+        assert!(with_key(&r).is_ok());
+    }
+
+    #[test]
+    fn quorum_not_met_is_rejected() {
+        let bare = receipt(
+            &layout(good_enrolment(), attestation(&vendor())),
+            3,
+            Some(1),
+            false,
+        );
+        assert_eq!(
+            verify_receipt(&bare, Trust::Policy(&policy(true))),
+            Err(ReceiptError::QuorumNotMet)
+        );
+        // A cosignature by a witness the policy does not know does not count.
+        let w2 = SignerKey::from_seed("witness.test/w2", TYPE_COSIGNATURE_V1, &[0x77; 32]).unwrap();
+        let p2 = Policy::parse(&format!(
+            "log {}\nwitness W2 {}\nquorum W2\n",
+            log().verifier(),
+            w2.verifier()
+        ))
+        .unwrap();
+        assert_eq!(
+            verify_receipt(&good(), Trust::Policy(&p2)),
+            Err(ReceiptError::QuorumNotMet)
+        );
+        // A policy for another log.
+        let p3 = Policy::parse(&format!(
+            "log {}\nquorum none\n",
+            other_key("attestlog.test/receipt", 0x78).verifier()
+        ))
+        .unwrap();
+        assert!(matches!(
+            verify_receipt(&good(), Trust::Policy(&p3)),
+            Err(ReceiptError::Checkpoint(_))
+        ));
+    }
+
+    #[test]
+    fn other_payload_types_and_invalid_statements_are_rejected() {
+        let odd = Envelope::sign("text/plain", b"hello", &[&vendor()]).canonical_bytes();
+        let r = receipt(&layout(good_enrolment(), odd), 3, Some(1), true);
+        assert_eq!(
+            with_key(&r),
+            Err(ReceiptError::PayloadType("text/plain".into()))
+        );
+
+        let bad = Envelope::sign(
+            PAYLOAD_TYPE_INTOTO,
+            &statement_payload(|v| {
+                v["predicate"]["data_flows"][0]["processing_locations"][0]["country"] = "RU".into()
+            }),
+            &[&vendor()],
+        )
+        .canonical_bytes();
+        let r = receipt(&layout(good_enrolment(), bad), 3, Some(1), true);
+        match with_key(&r) {
+            Err(e @ ReceiptError::Statement(_)) => {
+                assert!(e.to_string().contains("excluded"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn expiry_is_decided_by_the_caller_time() {
+        let v = with_key(&good()).unwrap();
+        // valid_until = 2027-01-01T00:00:00Z = 1798761600.
+        assert!(!v.expired_at(1_798_761_599));
+        assert!(v.expired_at(1_798_761_600));
+        assert!(v.expired_at(1_900_000_000));
+        assert!(!v.expired_at(0));
+    }
+
+    #[test]
+    fn render_text_summarises_the_claim() {
+        let text = with_key(&good()).unwrap().render_text();
+        for needle in [
+            "Verified attestation at index 3 of log attestlog.test/receipt (tree size 5",
+            "Verified witnesses: none",
+            "Vendor: Example AV AG (CH)",
+            "parent: Example Holding Ltd (GB)",
+            "Product: Example Endpoint Security, versions 12.0 to 12.9",
+            "- threat_samples (file_hashes, suspicious_files) from users in EU, CH, consent opt-in",
+            "-> ksn-eu.vendor.example, 192.0.2.0/24 port 443",
+            "stored in: CH (Zurich, Example DC AG)",
+            "remote access from: CH",
+            "processors: Example DC AG (CH, sub-processor, colocation)",
+            "onward transfers: DE (adequacy)",
+            "retention: P1Y",
+            "Excluded jurisdictions: RU",
+            "soc2_type2 by Example Audit LLP",
+            "https://vendor.example/reports/soc2-2025.pdf",
+            "Valid from 2026-01-01T00:00:00Z until 2027-01-01T00:00:00Z",
+            "enrolled at index 1",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+        // Control characters from the entry are escaped.
+        let evil = Envelope::sign(
+            PAYLOAD_TYPE_INTOTO,
+            &statement_payload(|v| v["predicate"]["product"]["name"] = "A\u{1b}[2JB".into()),
+            &[&vendor()],
+        )
+        .canonical_bytes();
+        let r = receipt(&layout(good_enrolment(), evil), 3, Some(1), true);
+        let text = with_key(&r).unwrap().render_text();
+        assert!(!text.contains('\u{1b}'));
+        assert!(text.contains("A\\u{1b}[2JB"));
+    }
+
+    #[test]
+    fn errors_are_lowercase() {
+        let errs = [
+            ReceiptError::EntryBase64,
+            ReceiptError::MissingEnrolment,
+            ReceiptError::CheckpointMismatch,
+            ReceiptError::QuorumNotMet,
+            ReceiptError::NotAnEnrolment,
+            ReceiptError::EnrolmentNotBefore {
+                enrolment: 2,
+                entry: 1,
+            },
+        ];
+        for e in errs {
+            let s = e.to_string();
+            assert!(s.starts_with(|c: char| c.is_ascii_lowercase()), "{s}");
+        }
+    }
+
+    #[test]
+    fn fuzz_log_key_is_the_test_log_key() {
+        assert_eq!(FUZZ_LOG_KEY, log().verifier().to_string());
+    }
+
+    #[test]
+    fn roundtrip_check_accepts_good_and_garbage() {
+        let json = serde_json::to_vec(&good()).unwrap();
+        roundtrip_check(&json);
+        roundtrip_check(b"");
+        roundtrip_check(b"{\"entry\":\"\",\"proof\":\"\"}");
+        roundtrip_check(&json[..json.len() / 2]);
+    }
+
+    /// The valid seed of `fuzz/corpus/receipt`: deterministic (fixed seeds and cosignature
+    /// time). `ATTESTLOG_WRITE_CORPUS=1` rewrites it.
+    #[test]
+    fn corpus_seed_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/corpus/receipt/valid.json");
+        let mut json = serde_json::to_string_pretty(&good()).unwrap();
+        json.push('\n');
+        if std::env::var_os("ATTESTLOG_WRITE_CORPUS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &json).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(committed, json, "rerun with ATTESTLOG_WRITE_CORPUS=1");
+    }
+}
