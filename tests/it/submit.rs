@@ -52,7 +52,29 @@ async fn submit_returns_verifiable_receipt_and_dedups() {
     assert_eq!(ep.index, 0);
     ep.verify_with_log_keys(&enrolment_entry, &[log.log_key()])
         .unwrap();
-    // RECEIPT_VERIFY
+    let receipt = attestlog_proto::receipt::verify_receipt(
+        &resp.receipt,
+        attestlog_proto::receipt::Trust::LogKey(&log.log_key()),
+    )
+    .unwrap();
+    assert_eq!(receipt.index(), 1);
+    assert_eq!(receipt.enrolment_index(), 0);
+    assert_eq!(receipt.vendor(), "Example AV AG");
+    // The same receipt does not verify under another log key.
+    let other = attestlog_proto::keys::SignerKey::from_seed(
+        log.log_key().name(),
+        attestlog_proto::keys::TYPE_ED25519,
+        &[7; 32],
+    )
+    .unwrap()
+    .verifier();
+    assert!(
+        attestlog_proto::receipt::verify_receipt(
+            &resp.receipt,
+            attestlog_proto::receipt::Trust::LogKey(&other)
+        )
+        .is_err()
+    );
 
     // Same envelope again: 200 and the original index.
     let (status, body) = log.submit(&env).await;
