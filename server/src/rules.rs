@@ -254,7 +254,7 @@ mod tests {
     #[test]
     fn rfc3339_formatting() {
         assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(format_rfc3339(1_795_478_400), "2026-11-25T00:00:00Z");
+        assert_eq!(format_rfc3339(1_795_478_400), "2026-11-24T00:00:00Z");
         assert_eq!(format_rfc3339(951_782_400 + 3661), "2000-02-29T01:01:01Z");
     }
 
