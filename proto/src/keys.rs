@@ -92,20 +92,7 @@ impl VerifierKey {
     /// # Errors
     /// [`KeyError`] naming what is wrong.
     pub fn parse(s: &str) -> Result<Self, KeyError> {
-        // Names never contain '+', base64 may: split from the left.
-        let mut parts = s.splitn(3, '+');
-        let (Some(name), Some(hexid), Some(b64)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(KeyError::Malformed("expected name+id+key"));
-        };
-        let id = parse_key_id(hexid)?;
-        let raw = STANDARD
-            .decode(b64)
-            .map_err(|_| KeyError::Malformed("key is not base64"))?;
-        let (&t, key) = raw.split_first().ok_or(KeyError::Malformed("empty key"))?;
-        let key: [u8; 32] = key
-            .try_into()
-            .map_err(|_| KeyError::Malformed("ed25519 key must be 32 bytes"))?;
+        let (name, id, t, key) = split_key_string(s)?;
         let key = VerifyingKey::from_bytes(&key).map_err(|_| KeyError::PublicKey)?;
         let v = Self::new(name, t, key)?;
         if v.id != id {
@@ -171,6 +158,24 @@ impl std::fmt::Debug for VerifierKey {
     }
 }
 
+/// Splits `<name>+<8 hex id>+<base64(type ‖ 32 bytes)>` into its parts.
+fn split_key_string(s: &str) -> Result<(&str, KeyId, u8, [u8; 32]), KeyError> {
+    // Names never contain '+', base64 may: split from the left.
+    let mut parts = s.splitn(3, '+');
+    let (Some(name), Some(hexid), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(KeyError::Malformed("expected name+id+key"));
+    };
+    let id = parse_key_id(hexid)?;
+    let raw = STANDARD
+        .decode(b64)
+        .map_err(|_| KeyError::Malformed("key is not base64"))?;
+    let (&t, key) = raw.split_first().ok_or(KeyError::Malformed("empty key"))?;
+    let key: [u8; 32] = key
+        .try_into()
+        .map_err(|_| KeyError::Malformed("ed25519 key must be 32 bytes"))?;
+    Ok((name, id, t, key))
+}
+
 fn parse_key_id(hexid: &str) -> Result<KeyId, KeyError> {
     if hexid.len() != 8
         || !hexid
@@ -220,19 +225,7 @@ impl SignerKey {
             .trim()
             .strip_prefix("PRIVATE+KEY+")
             .ok_or(KeyError::Malformed("expected PRIVATE+KEY+ prefix"))?;
-        let mut parts = rest.splitn(3, '+');
-        let (Some(name), Some(hexid), Some(b64)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(KeyError::Malformed("expected name+id+key"));
-        };
-        let id = parse_key_id(hexid)?;
-        let raw = STANDARD
-            .decode(b64)
-            .map_err(|_| KeyError::Malformed("key is not base64"))?;
-        let (&t, seed) = raw.split_first().ok_or(KeyError::Malformed("empty key"))?;
-        let seed: [u8; 32] = seed
-            .try_into()
-            .map_err(|_| KeyError::Malformed("ed25519 seed must be 32 bytes"))?;
+        let (name, id, t, seed) = split_key_string(rest)?;
         let k = Self::from_seed(name, t, &seed)?;
         if k.verifier().key_id() != id {
             return Err(KeyError::KeyIdMismatch);

@@ -96,6 +96,21 @@ impl App {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!("cannot create data directory {}", config.data_dir.display())
         })?;
+        let Some(db) = config.sqlite_path() else {
+            bail!("PostgreSQL is not supported by this build yet; use the SQLite default");
+        };
+        let store: Arc<dyn LogStore> = Arc::new(SqliteStore::open(&db)?);
+        Self::open_with_store(config, store)
+    }
+
+    /// Opens the log described by `config` on an already opened store.
+    ///
+    /// # Errors
+    /// As [`App::open`].
+    pub fn open_with_store(config: &Config, store: Arc<dyn LogStore>) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("cannot create data directory {}", config.data_dir.display())
+        })?;
         let identity = signer::load_identity(
             &config.data_dir,
             config.key_file.as_deref(),
@@ -103,10 +118,6 @@ impl App {
         )?;
         let (admin_token, admin_token_path) =
             signer::admin_token(&config.data_dir, config.admin_token.as_deref())?;
-        let Some(db) = config.sqlite_path() else {
-            bail!("PostgreSQL is not supported by this build yet; use the SQLite default");
-        };
-        let store: Arc<dyn LogStore> = Arc::new(SqliteStore::open(&db)?);
         check_rollback(config, store.as_ref(), identity.signer.name())?;
         let (sequencer, shared, join) = sequencer::start(
             store.clone(),

@@ -457,3 +457,46 @@ impl Sequencer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::BatchEntry;
+
+    fn admitted(n: u8) -> Admitted {
+        Admitted {
+            entry: BatchEntry {
+                data: vec![n],
+                leaf_hash: Hash::leaf(&[n]),
+                terms: vec![],
+                attestation: None,
+                enrolment: None,
+            },
+            signer_key_ids: vec![],
+        }
+    }
+
+    #[test]
+    fn full_queue_is_unavailable_and_maps_to_503_with_retry_after() {
+        let (tx, _rx) = std::sync::mpsc::sync_channel(1);
+        let h = SequencerHandle { tx };
+        assert!(h.submit(admitted(0)).is_ok());
+        let err = h.submit(admitted(1)).unwrap_err();
+        assert!(matches!(err, SeqError::Unavailable(_)));
+        let resp =
+            axum::response::IntoResponse::into_response(crate::http::error::ApiError::from(err));
+        assert_eq!(resp.status(), 503);
+        assert!(resp.headers().contains_key("retry-after"));
+    }
+
+    #[test]
+    fn stopped_sequencer_is_unavailable() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        drop(rx);
+        let h = SequencerHandle { tx };
+        assert!(matches!(
+            h.submit(admitted(0)),
+            Err(SeqError::Unavailable("sequencer stopped"))
+        ));
+    }
+}

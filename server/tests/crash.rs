@@ -1,6 +1,8 @@
 //! Crash safety and the binary's behaviour, executing the real `attestlog-server`:
 //! SIGKILL under submission load, restart, and every acknowledged entry is still there.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -65,6 +67,17 @@ async fn start(dir: &Path) -> Server {
             };
         }
     }
+}
+
+async fn vendors(http: &reqwest::Client, s: &Server, key: &SignerKey, action: &str) -> u16 {
+    http.post(format!("{}/v1/vendors", s.url))
+        .bearer_auth(TOKEN)
+        .json(&json!({"vendor": "Crash AG", "key": key.verifier().to_string(), "action": action}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 fn envelope(key: &SignerKey, n: u64) -> Vec<u8> {
@@ -252,14 +265,7 @@ async fn backup_command_and_rollback_refusal() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let r = http
-        .post(format!("{}/v1/vendors", server.url))
-        .bearer_auth(TOKEN)
-        .json(&json!({"vendor": "Crash AG", "key": vendor.verifier().to_string(), "action": "revoke"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    assert_eq!(vendors(&http, &server, &vendor, "revoke").await, 201);
     server.child.start_kill().unwrap();
     server.child.wait().await.unwrap();
     // Restore the older copy: the server refuses to start.

@@ -13,7 +13,12 @@ use crate::common::*;
 
 const N: u64 = 70_100;
 
-async fn bulk_append(log: &TestLog, vendor: &str, key: &attestlog_proto::keys::SignerKey, n: u64) {
+pub async fn bulk_append(
+    log: &TestLog,
+    vendor: &str,
+    key: &attestlog_proto::keys::SignerKey,
+    n: u64,
+) {
     let keyid = key.verifier().key_id_hex();
     let seq = log.state.sequencer.clone();
     let mut start = 0;

@@ -399,3 +399,100 @@ impl LogStore for SqliteStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{BatchEntry, SearchTerm};
+
+    fn store(name: &str) -> SqliteStore {
+        let d =
+            std::env::temp_dir().join(format!("attestlog-sqlite-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        SqliteStore::open(&d.join("db")).unwrap()
+    }
+
+    fn entry(n: u8) -> BatchEntry {
+        BatchEntry {
+            data: vec![n; 3],
+            leaf_hash: Hash::leaf(&[n; 3]),
+            terms: vec![SearchTerm {
+                kind: "vendor",
+                value: "v".into(),
+            }],
+            attestation: Some(AttestationMeta {
+                attestation_id: format!("id{n}"),
+                vendor: "V".into(),
+                product: "P".into(),
+                status: "active".into(),
+                valid_until: "2030-01-01T00:00:00Z".into(),
+                supersedes: None,
+            }),
+            enrolment: None,
+        }
+    }
+
+    fn batch(old_size: u64, entries: Vec<BatchEntry>) -> Batch {
+        let new = old_size + entries.len() as u64;
+        Batch {
+            old_size,
+            entries,
+            tiles: vec![(0, 0, vec![7; 32 * usize::try_from(new).unwrap()])],
+            checkpoint: format!("cp {new}").into_bytes(),
+        }
+    }
+
+    #[test]
+    fn batches_are_compare_and_swap_on_the_tree_size() {
+        let s = store("cas");
+        s.commit_batch(&batch(0, vec![])).unwrap();
+        s.commit_batch(&batch(0, vec![entry(1), entry(2)])).unwrap();
+        // A second writer starting from the old size cannot extend the tree.
+        let err = s.commit_batch(&batch(0, vec![entry(3)])).unwrap_err();
+        assert!(matches!(
+            err,
+            StoreError::SizeConflict {
+                expected: 0,
+                stored: 2
+            }
+        ));
+        // Nothing of the failed batch was written.
+        assert_eq!(s.lookup_leaf(&Hash::leaf(&[3; 3])).unwrap(), None);
+        assert_eq!(s.read_entries(0, 10).unwrap().len(), 2);
+        // Dedup index is unique: the same leaf twice fails the whole batch.
+        assert!(s.commit_batch(&batch(2, vec![entry(1)])).is_err());
+        assert_eq!(s.latest_checkpoint().unwrap().unwrap().0, 2);
+        s.commit_batch(&batch(2, vec![entry(4)])).unwrap();
+        assert_eq!(s.lookup_leaf(&Hash::leaf(&[4; 3])).unwrap(), Some(2));
+        assert!(s.checkpoint_in_range(1, 3).unwrap());
+        assert!(!s.checkpoint_in_range(4, 10).unwrap());
+        assert_eq!(s.checkpoint_at(3).unwrap(), Some(b"cp 3".to_vec()));
+        assert_eq!(
+            s.read_tiles(&[(0, 0), (1, 0)]).unwrap()[1],
+            Vec::<u8>::new()
+        );
+        assert_eq!(s.attestation_owner("id1").unwrap().as_deref(), Some("V"));
+        let hits = s
+            .search(&SearchQuery {
+                terms: vec![("vendor", "v".into())],
+                before: None,
+                limit: 2,
+            })
+            .unwrap();
+        assert_eq!(hits, vec![2, 1]);
+    }
+
+    #[test]
+    fn backup_is_a_consistent_copy() {
+        let s = store("backup");
+        s.commit_batch(&batch(0, vec![])).unwrap();
+        s.commit_batch(&batch(0, vec![entry(1)])).unwrap();
+        let dest = s.path.with_file_name("copy");
+        let _ = std::fs::remove_file(&dest);
+        s.backup(&dest).unwrap();
+        let copy = SqliteStore::open(&dest).unwrap();
+        assert_eq!(copy.latest_checkpoint().unwrap().unwrap().0, 1);
+        assert_eq!(copy.read_entries(0, 1).unwrap(), vec![vec![1; 3]]);
+    }
+}

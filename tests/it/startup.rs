@@ -1,0 +1,97 @@
+//! Restart does no full rebuild: opening a log reads O(log n) tiles and no entries.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use attestlog_proto::Hash;
+use attestlog_server::storage::sqlite::SqliteStore;
+use attestlog_server::storage::{
+    AttestationMeta, Batch, EnrolmentRow, LogStore, SearchQuery, StoreResult,
+};
+
+use crate::common::*;
+
+/// A store that counts what is read from it.
+struct Counting {
+    inner: SqliteStore,
+    tiles: AtomicU64,
+    entries: AtomicU64,
+}
+
+impl LogStore for Counting {
+    fn latest_checkpoint(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
+        self.inner.latest_checkpoint()
+    }
+    fn checkpoint_in_range(&self, lo: u64, hi: u64) -> StoreResult<bool> {
+        self.inner.checkpoint_in_range(lo, hi)
+    }
+    fn checkpoint_at(&self, size: u64) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.checkpoint_at(size)
+    }
+    fn read_tiles(&self, tiles: &[(u8, u64)]) -> StoreResult<Vec<Vec<u8>>> {
+        self.tiles.fetch_add(tiles.len() as u64, Ordering::Relaxed);
+        self.inner.read_tiles(tiles)
+    }
+    fn read_entries(&self, start: u64, count: u64) -> StoreResult<Vec<Vec<u8>>> {
+        self.entries.fetch_add(count, Ordering::Relaxed);
+        self.inner.read_entries(start, count)
+    }
+    fn lookup_leaf(&self, leaf: &Hash) -> StoreResult<Option<u64>> {
+        self.inner.lookup_leaf(leaf)
+    }
+    fn attestation_owner(&self, id: &str) -> StoreResult<Option<String>> {
+        self.inner.attestation_owner(id)
+    }
+    fn attestation_at(&self, index: u64) -> StoreResult<Option<AttestationMeta>> {
+        self.inner.attestation_at(index)
+    }
+    fn attestation_versions(&self, id: &str) -> StoreResult<Vec<(u64, AttestationMeta)>> {
+        self.inner.attestation_versions(id)
+    }
+    fn enrolments(&self) -> StoreResult<Vec<EnrolmentRow>> {
+        self.inner.enrolments()
+    }
+    fn search(&self, q: &SearchQuery) -> StoreResult<Vec<u64>> {
+        self.inner.search(q)
+    }
+    fn commit_batch(&self, batch: &Batch) -> StoreResult<()> {
+        self.inner.commit_batch(batch)
+    }
+    fn backup(&self, dest: &Path) -> StoreResult<()> {
+        self.inner.backup(dest)
+    }
+    fn disk_usage(&self) -> StoreResult<(u64, u64)> {
+        self.inner.disk_usage()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopening_reads_only_the_right_edge() {
+    let log = TestLog::start_with(|c| c.max_batch = 2000).await;
+    let key = vendor_key(50);
+    log.enrol("Startup AG", &key.verifier()).await;
+    crate::large_log::bulk_append(&log, "Startup AG", &key, 3000).await;
+    let root = log.state.shared.published().root;
+    let dir = log.stop().await;
+
+    let counting = Arc::new(Counting {
+        inner: SqliteStore::open(&dir.join("attestlog.db")).unwrap(),
+        tiles: AtomicU64::new(0),
+        entries: AtomicU64::new(0),
+    });
+    let mut config = attestlog_server::config::Config::with_data_dir(&dir);
+    config.admin_token = Some("t".into());
+    let app = attestlog_server::App::open_with_store(&config, counting.clone()).unwrap();
+    let p = app.state.shared.published();
+    assert_eq!(p.size, 3001);
+    assert_eq!(p.root, root);
+    // 3001 = 0b1011_1011_1001: the frontier needs at most one tile per level and bit.
+    let tiles = counting.tiles.load(Ordering::Relaxed);
+    assert!(tiles <= 16, "startup read {tiles} tiles");
+    assert_eq!(
+        counting.entries.load(Ordering::Relaxed),
+        0,
+        "startup read entries"
+    );
+}
