@@ -1,0 +1,367 @@
+//! `submit` and `read`: HTTP load against a running server on a loopback address.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use serde_json::json;
+
+use crate::workload::{self, percentiles};
+
+/// `submit` arguments.
+#[derive(Debug, clap::Args)]
+pub struct SubmitArgs {
+    /// Log URL (loopback only).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Number of attestations to submit.
+    #[arg(long, default_value_t = 10_000)]
+    pub n: u64,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 128)]
+    pub concurrency: usize,
+    /// Number of vendors (each its own key and quota bucket).
+    #[arg(long, default_value_t = 8)]
+    pub vendors: usize,
+    /// Target rate in entries/s (open loop); 0 = as fast as possible.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// Stop after this many seconds whatever remains.
+    #[arg(long, default_value_t = 120)]
+    pub max_seconds: u64,
+    /// Admin token (to enrol the vendors).
+    #[arg(long, env = "ATTESTLOG_ADMIN_TOKEN")]
+    pub admin_token: String,
+    /// Also measure the Ed25519 verify_strict ceiling on all cores before the run.
+    #[arg(long)]
+    pub ceiling: bool,
+    /// Distinguishes runs against the same log (attestation ids and keys).
+    #[arg(long, default_value_t = 1)]
+    pub run: u64,
+}
+
+/// `read` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ReadArgs {
+    /// Log URL (loopback only).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// `checkpoint`, `tile`, `entries` or `inclusion`.
+    #[arg(long, default_value = "checkpoint")]
+    pub endpoint: String,
+    /// Number of requests.
+    #[arg(long, default_value_t = 100_000)]
+    pub n: u64,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Stop after this many seconds whatever remains.
+    #[arg(long, default_value_t = 60)]
+    pub max_seconds: u64,
+}
+
+/// Refuses anything but loopback targets.
+///
+/// # Errors
+/// A non-loopback URL.
+pub fn check_loopback(url: &str) -> anyhow::Result<()> {
+    let u = reqwest::Url::parse(url).context("invalid url")?;
+    match u.host() {
+        Some(url::Host::Ipv4(a)) if a.is_loopback() => Ok(()),
+        Some(url::Host::Ipv6(a)) if a.is_loopback() => Ok(()),
+        Some(url::Host::Domain("localhost")) => Ok(()),
+        _ => bail!("benchmarks only target loopback addresses, not {url}"),
+    }
+}
+
+fn client(concurrency: usize) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?)
+}
+
+/// Measures verify_strict throughput on every core for ~2 s.
+fn ceiling(envs: &[Vec<u8>], vendors: &[workload::Vendor]) -> anyhow::Result<f64> {
+    let threads = std::thread::available_parallelism().map_or(2, usize::from);
+    let keys: Vec<_> = vendors.iter().map(|v| v.key.verifier()).collect();
+    let parsed: Vec<attestlog_proto::dsse::Envelope> = envs
+        .iter()
+        .take(1000)
+        .map(|e| attestlog_proto::dsse::Envelope::from_json(e))
+        .collect::<Result<_, _>>()?;
+    let done = AtomicU64::new(0);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut n = 0u64;
+                while start.elapsed() < Duration::from_secs(2) {
+                    for e in &parsed {
+                        if keys.iter().any(|k| e.verify_with(k)) {
+                            n += 1;
+                        }
+                    }
+                }
+                done.fetch_add(n, Ordering::Relaxed);
+            });
+        }
+    });
+    #[allow(clippy::cast_precision_loss)]
+    Ok(done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
+}
+
+async fn scrape_batches(http: &reqwest::Client, url: &str) -> String {
+    let Ok(r) = http.get(format!("{url}/metrics")).send().await else {
+        return String::new();
+    };
+    let text = r.text().await.unwrap_or_default();
+    text.lines()
+        .filter(|l| {
+            l.starts_with("attestlog_batch_size") || l.starts_with("attestlog_batch_seconds")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Runs the submit benchmark.
+///
+/// # Errors
+/// Setup failures (generation, enrolment); request errors are counted, not fatal.
+pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
+    check_loopback(&a.url)?;
+    let vendors = workload::vendors(a.vendors, a.run)?;
+    eprintln!("signing {} attestations from {} vendors…", a.n, a.vendors);
+    let t = Instant::now();
+    let envs: Vec<Vec<u8>> = {
+        let vendors = &vendors;
+        let threads = std::thread::available_parallelism().map_or(2, usize::from) as u64;
+        let chunks: Vec<anyhow::Result<Vec<Vec<u8>>>> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..threads)
+                .map(|t| {
+                    s.spawn(move || {
+                        (t..a.n)
+                            .step_by(usize::try_from(threads).unwrap_or(1))
+                            .map(|i| {
+                                let v = &vendors[usize::try_from(i).unwrap_or(0) % vendors.len()];
+                                workload::envelope(v, a.run, i).map(|e| (i, e))
+                            })
+                            .collect::<anyhow::Result<Vec<(u64, Vec<u8>)>>>()
+                            .map(|mut v| {
+                                v.sort_by_key(|(i, _)| *i);
+                                v.into_iter().map(|(_, e)| e).collect()
+                            })
+                    })
+                })
+                .collect();
+            hs.into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("signer panicked")))
+                })
+                .collect()
+        });
+        let mut all = Vec::new();
+        for c in chunks {
+            all.extend(c?);
+        }
+        all
+    };
+    eprintln!("signed in {:.1}s", t.elapsed().as_secs_f64());
+    let http = client(a.concurrency)?;
+    for v in &vendors {
+        let r = http
+            .post(format!("{}/v1/vendors", a.url))
+            .bearer_auth(&a.admin_token)
+            .json(
+                &json!({"vendor": v.name, "key": v.key.verifier().to_string(), "action": "enrol"}),
+            )
+            .send()
+            .await?;
+        if !(r.status().as_u16() == 201 || r.status().as_u16() == 409) {
+            bail!("enrolment failed: {} {}", r.status(), r.text().await?);
+        }
+    }
+    let ceiling = if a.ceiling {
+        Some(ceiling(&envs, &vendors)?)
+    } else {
+        None
+    };
+    let envs = Arc::new(envs);
+    let next = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(a.max_seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..a.concurrency {
+        let (http, envs, next, url) = (http.clone(), envs.clone(), next.clone(), a.url.clone());
+        let rate = a.rate;
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors: BTreeMap<u16, u64> = BTreeMap::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(env) = envs.get(usize::try_from(i).unwrap_or(usize::MAX)) else {
+                    break;
+                };
+                if Instant::now() > deadline {
+                    break;
+                }
+                let scheduled = if rate > 0.0 {
+                    let at = start + Duration::from_secs_f64(i as f64 / rate);
+                    tokio::time::sleep_until(at.into()).await;
+                    at
+                } else {
+                    Instant::now()
+                };
+                match http
+                    .post(format!("{url}/v1/entries"))
+                    .body(env.clone())
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status().as_u16() == 201 || r.status().as_u16() == 200 => {
+                        let _ = r.bytes().await;
+                        lat.push(
+                            u64::try_from(scheduled.elapsed().as_micros()).unwrap_or(u64::MAX),
+                        );
+                    }
+                    Ok(r) => *errors.entry(r.status().as_u16()).or_default() += 1,
+                    Err(_) => *errors.entry(0).or_default() += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut errors: BTreeMap<u16, u64> = BTreeMap::new();
+    for t in tasks {
+        let (l, e) = t.await?;
+        lat.extend(l);
+        for (k, v) in e {
+            *errors.entry(k).or_default() += v;
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    #[allow(clippy::cast_precision_loss)]
+    let tput = lat.len() as f64 / elapsed;
+    println!(
+        "acknowledged: {} in {elapsed:.2}s = {tput:.0} appends/s",
+        lat.len()
+    );
+    if a.rate > 0.0 {
+        println!(
+            "target rate:  {:.0}/s (open loop; latency from scheduled send time)",
+            a.rate
+        );
+    }
+    for (name, ms) in percentiles(&lat) {
+        println!("latency {name}: {ms:.1} ms");
+    }
+    println!("errors: {errors:?} (0 = connection error)");
+    if let Some(c) = ceiling {
+        println!(
+            "verify_strict ceiling: {c:.0}/s on all cores; ratio {:.2}",
+            tput / c
+        );
+    }
+    println!("{}", scrape_batches(&http, &a.url).await);
+    Ok(())
+}
+
+/// Runs the read benchmark.
+///
+/// # Errors
+/// Setup failures.
+pub async fn read(a: ReadArgs) -> anyhow::Result<()> {
+    check_loopback(&a.url)?;
+    let http = client(a.concurrency)?;
+    let info: serde_json::Value = http
+        .get(format!("{}/v1/log", a.url))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let size = info["tree_size"].as_u64().context("tree_size")?;
+    let full_tiles = size / 256;
+    if (a.endpoint == "tile" || a.endpoint == "entries") && full_tiles == 0 {
+        bail!("the log has no full tile yet");
+    }
+    if size == 0 {
+        bail!("the log is empty");
+    }
+    let next = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(a.max_seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..a.concurrency {
+        let (http, next, url, ep, n) = (
+            http.clone(),
+            next.clone(),
+            a.url.clone(),
+            a.endpoint.clone(),
+            a.n,
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0u64;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n || Instant::now() > deadline {
+                    break;
+                }
+                // A multiplicative hash spreads requests over the log.
+                let r = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                let path = match ep.as_str() {
+                    "tile" => format!("/tile/0/{}", tile_index(r % full_tiles)),
+                    "entries" => format!("/tile/entries/{}", tile_index(r % full_tiles)),
+                    "inclusion" => {
+                        format!("/v1/proof/inclusion?index={}&tree_size={size}", r % size)
+                    }
+                    _ => "/checkpoint".to_owned(),
+                };
+                let t = Instant::now();
+                match http.get(format!("{url}{path}")).send().await {
+                    Ok(resp) if resp.status().is_success() => {
+                        let _ = resp.bytes().await;
+                        lat.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await?;
+        lat.extend(l);
+        errors += e;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    #[allow(clippy::cast_precision_loss)]
+    let rps = lat.len() as f64 / elapsed;
+    println!(
+        "{}: {} ok in {elapsed:.2}s = {rps:.0} requests/s, {errors} errors",
+        a.endpoint,
+        lat.len()
+    );
+    for (name, ms) in percentiles(&lat) {
+        println!("latency {name}: {ms:.2} ms");
+    }
+    Ok(())
+}
+
+/// tlog-tiles index path: 3-digit groups with `x` prefixes.
+fn tile_index(n: u64) -> String {
+    attestlog_proto::tiles::TilePath::Entries {
+        index: n,
+        width: 256,
+    }
+    .to_path()
+    .trim_start_matches("entries/")
+    .to_owned()
+}

@@ -1,0 +1,49 @@
+//! `attestlog-bench`: load generator and scale benchmark for attestlog.
+//!
+//! Every run is bounded in requests and time and only talks to loopback addresses.
+//!
+//! - `submit`: pre-generates and signs N realistic attestations from several vendors, enrols
+//!   the vendors, submits them over HTTP at a given concurrency, and reports throughput,
+//!   latency percentiles, errors, and the server's batch statistics from `/metrics`.
+//! - `read`: hammers `/checkpoint`, full tiles, entry bundles or the inclusion-proof endpoint.
+//! - `scale`: builds logs of the given sizes through the sequencer's bulk path, then starts the
+//!   real server binary on each and records startup time, RSS, proof latency and disk use.
+#![forbid(unsafe_code)]
+
+mod load;
+mod scale;
+mod workload;
+
+use clap::{Parser, Subcommand};
+
+/// attestlog benchmarks (loopback only).
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Submit N signed attestations over HTTP and report throughput and latency.
+    Submit(load::SubmitArgs),
+    /// Read benchmark for checkpoint, tiles, entry bundles and inclusion proofs.
+    Read(load::ReadArgs),
+    /// Build logs of several sizes and measure startup, memory, proofs and disk.
+    Scale(scale::ScaleArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        match cli.command {
+            Command::Submit(a) => load::submit(a).await,
+            Command::Read(a) => load::read(a).await,
+            Command::Scale(a) => scale::run(a).await,
+        }
+    })
+}

@@ -1,0 +1,238 @@
+//! `scale`: logs of growing size; startup time, RSS, proof latency and disk per entry.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use attestlog_server::admission;
+use attestlog_server::config::Config;
+use attestlog_server::sequencer::Admitted;
+use attestlog_server::storage::{BatchEntry, EnrolmentRow};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+
+use crate::workload::{self, percentiles};
+
+/// `scale` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ScaleArgs {
+    /// Log sizes to build, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000,100000,1000000")]
+    pub sizes: Vec<u64>,
+    /// Working directory (one data directory per size).
+    #[arg(long, default_value = "target/scale")]
+    pub dir: PathBuf,
+    /// The attestlog-server binary (default: next to this one).
+    #[arg(long)]
+    pub server: Option<PathBuf>,
+    /// Inclusion-proof requests per size.
+    #[arg(long, default_value_t = 2000)]
+    pub proofs: u64,
+}
+
+/// Builds a log of `size` entries (one enrolment + attestations) through the sequencer.
+async fn build(dir: &Path, size: u64) -> anyhow::Result<()> {
+    let mut config = Config::with_data_dir(dir);
+    config.admin_token = Some("scale".into());
+    config.quota_rate = 0.0;
+    config.queue = 20_000;
+    let app = attestlog_server::App::open(&config)?;
+    let seq = app.sequencer();
+    let vendor = workload::vendors(1, 7)?.remove(0);
+    let row = EnrolmentRow {
+        index: 0,
+        vendor: vendor.name.clone(),
+        key: vendor.key.verifier().to_string(),
+        action: "enrol".into(),
+    };
+    let data = attestlog_server::rules::enrolment_entry(
+        &app.state.signer,
+        &row,
+        "2026-01-01T00:00:00Z".into(),
+    )?;
+    let leaf_hash = attestlog_proto::Hash::leaf(&data);
+    seq.submit(Admitted {
+        entry: BatchEntry {
+            data,
+            leaf_hash,
+            terms: vec![],
+            attestation: None,
+            enrolment: Some(row),
+        },
+        signer_key_ids: vec![],
+    })?
+    .await??;
+    let keyid = vendor.key.verifier().key_id_hex();
+    let mut i = 1u64;
+    while i < size {
+        let end = (i + 16_384).min(size);
+        let entries: Vec<BatchEntry> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..2u64)
+                .map(|t| {
+                    let vendor = &vendor;
+                    s.spawn(move || {
+                        (i + t..end)
+                            .step_by(2)
+                            .map(|n| {
+                                let env = workload::envelope(vendor, 7, n)?;
+                                let parsed = admission::parse(&env)
+                                    .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+                                let st = admission::check_statement(&parsed.envelope)
+                                    .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+                                Ok(admission::attestation_entry(&parsed, st))
+                            })
+                            .collect::<anyhow::Result<Vec<_>>>()
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for h in hs {
+                out.push(
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("worker panicked"))),
+                );
+            }
+            out
+        })
+        .into_iter()
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+        let mut rxs = Vec::with_capacity(entries.len());
+        for entry in entries {
+            rxs.push(seq.submit(Admitted {
+                entry,
+                signer_key_ids: vec![keyid.clone()],
+            })?);
+        }
+        for rx in rxs {
+            rx.await??;
+        }
+        i = end;
+        eprint!("\r  built {i}/{size}");
+    }
+    eprintln!();
+    Ok(())
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = s
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .context("no VmRSS")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("VmRSS value")?
+        .parse()?)
+}
+
+fn disk_bytes(dir: &Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        if e.file_name().to_string_lossy().starts_with("attestlog.db") {
+            total += e.metadata()?.len();
+        }
+    }
+    Ok(total)
+}
+
+/// Runs the scale benchmark.
+///
+/// # Errors
+/// Build or server failures.
+pub async fn run(a: ScaleArgs) -> anyhow::Result<()> {
+    let server = match a.server {
+        Some(s) => s,
+        None => std::env::current_exe()?.with_file_name("attestlog-server"),
+    };
+    if !server.exists() {
+        bail!(
+            "{} not found; build it with cargo build --release -p attestlog-server",
+            server.display()
+        );
+    }
+    println!(
+        "| entries | build s | startup ms | RSS after start MiB | RSS after proofs MiB | proof p50 ms | proof p99 ms | disk bytes/entry |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for size in a.sizes {
+        let dir = a.dir.join(format!("log-{size}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let t = Instant::now();
+        build(&dir, size).await?;
+        let build_s = t.elapsed().as_secs_f64();
+
+        let started = Instant::now();
+        let mut child = tokio::process::Command::new(&server)
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&dir)
+            .env("ATTESTLOG_ADMIN_TOKEN", "scale")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let pid = child.id().context("server pid")?;
+        let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+        let url = loop {
+            let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+                .await??
+                .context("server exited")?;
+            if let Some(u) = line.strip_prefix("listening on  ") {
+                break u.trim().to_owned();
+            }
+        };
+        let http = reqwest::Client::new();
+        while !http
+            .get(format!("{url}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("server not ready after 60 s");
+            }
+            tokio::task::yield_now().await;
+        }
+        let startup_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let rss_start = rss_kib(pid)?;
+        let mut lat = Vec::new();
+        for i in 0..a.proofs {
+            let idx = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % size;
+            let t = Instant::now();
+            let r = http
+                .get(format!(
+                    "{url}/v1/proof/inclusion?index={idx}&tree_size={size}"
+                ))
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                bail!("proof request failed: {}", r.status());
+            }
+            let _ = r.bytes().await?;
+            lat.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+        }
+        lat.sort_unstable();
+        let p = percentiles(&lat);
+        let rss_after = rss_kib(pid)?;
+        child.start_kill()?;
+        let _ = child.wait().await;
+        #[allow(clippy::cast_precision_loss)]
+        let per_entry = disk_bytes(&dir)? as f64 / size as f64;
+        #[allow(clippy::cast_precision_loss)]
+        {
+            println!(
+                "| {size} | {build_s:.1} | {startup_ms:.0} | {:.1} | {:.1} | {:.2} | {:.2} | {per_entry:.0} |",
+                rss_start as f64 / 1024.0,
+                rss_after as f64 / 1024.0,
+                p[0].1,
+                p[2].1,
+            );
+        }
+    }
+    Ok(())
+}
