@@ -156,9 +156,9 @@ pub async fn run(a: ScaleArgs) -> anyhow::Result<()> {
         );
     }
     println!(
-        "| entries | build s | startup ms | RSS after start MiB | RSS after proofs MiB | proof p50 ms | proof p99 ms | disk bytes/entry |"
+        "| entries | build s | startup ms | RSS after start MiB | RSS after proofs MiB | proof p50 ms | proof p99 ms | disk bytes/entry | overhead bytes/entry | search index bytes/entry |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for size in a.sizes {
         let dir = a.dir.join(format!("log-{size}"));
         let _ = std::fs::remove_dir_all(&dir);
@@ -221,12 +221,23 @@ pub async fn run(a: ScaleArgs) -> anyhow::Result<()> {
         let rss_after = rss_kib(pid)?;
         child.start_kill()?;
         let _ = child.wait().await;
+        let store =
+            attestlog_server::storage::sqlite::SqliteStore::open(&dir.join("attestlog.db"))?;
+        store.checkpoint_wal()?;
+        let (_, search) = attestlog_server::storage::LogStore::disk_usage(&store)?;
+        let payload = store.entry_bytes()?;
+        drop(store);
+        let disk = disk_bytes(&dir)?;
         #[allow(clippy::cast_precision_loss)]
-        let per_entry = disk_bytes(&dir)? as f64 / size as f64;
+        let (per_entry, overhead, search_per_entry) = (
+            disk as f64 / size as f64,
+            (disk.saturating_sub(search).saturating_sub(payload)) as f64 / size as f64,
+            search as f64 / size as f64,
+        );
         #[allow(clippy::cast_precision_loss)]
         {
             println!(
-                "| {size} | {build_s:.1} | {startup_ms:.0} | {:.1} | {:.1} | {:.2} | {:.2} | {per_entry:.0} |",
+                "| {size} | {build_s:.1} | {startup_ms:.0} | {:.1} | {:.1} | {:.2} | {:.2} | {per_entry:.0} | {overhead:.0} | {search_per_entry:.0} |",
                 rss_start as f64 / 1024.0,
                 rss_after as f64 / 1024.0,
                 p[0].1,
