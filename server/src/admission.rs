@@ -17,6 +17,9 @@ pub const MAX_ENTRY_BYTES: usize = 65_535;
 /// Largest request body.
 pub const MAX_BODY_BYTES: usize = 128 * 1024;
 
+/// Most enrolled-key signature verifications one submission may cause.
+pub const MAX_SIGNATURE_CHECKS: usize = 4;
+
 /// In-toto payload type.
 pub const PAYLOAD_TYPE_INTOTO: &str = "application/vnd.in-toto+json";
 
@@ -218,26 +221,34 @@ pub fn check_signatures(
 ) -> Result<Vec<String>, ApiError> {
     let pae = attestlog_proto::dsse::pae(&envelope.payload_type, &envelope.payload);
     let mut verified = Vec::new();
-    let mut bad = false;
-    for sig in &envelope.signatures {
+    let mut checks = 0;
+    for (i, sig) in envelope.signatures.iter().enumerate() {
         for rec in enrolments.active_keys(&sig.keyid) {
             if rec.vendor != vendor {
                 continue;
             }
-            if rec.key.verify(&pae, &sig.sig) {
-                verified.push(sig.keyid.clone());
-            } else {
-                bad = true;
+            // Bounded work per request: a few enrolled keys per vendor at most.
+            checks += 1;
+            if checks > MAX_SIGNATURE_CHECKS {
+                return Err(ApiError::unprocessable(
+                    Some("signatures".into()),
+                    format!("more than {MAX_SIGNATURE_CHECKS} signatures name enrolled keys"),
+                ));
             }
+            // A signature that names an enrolled key must verify: no junk beside a good one.
+            if !rec.key.verify(&pae, &sig.sig) {
+                return Err(ApiError::unprocessable(
+                    Some(format!("signatures[{i}].sig")),
+                    format!(
+                        "signature does not verify under the enrolled key {} of {vendor:?}",
+                        sig.keyid
+                    ),
+                ));
+            }
+            verified.push(sig.keyid.clone());
         }
     }
     if verified.is_empty() {
-        if bad {
-            return Err(ApiError::unprocessable(
-                Some("signatures".into()),
-                format!("signature does not verify under the enrolled key of {vendor:?}"),
-            ));
-        }
         enrolments
             .check_signers(
                 vendor,

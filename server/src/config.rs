@@ -43,8 +43,8 @@ pub struct SequencerFileConfig {
     pub queue: Option<usize>,
 }
 
-/// Effective configuration.
-#[derive(Debug, Clone)]
+/// Effective configuration. `Debug` redacts the admin token.
+#[derive(Clone)]
 pub struct Config {
     /// Listen address.
     pub listen: SocketAddr,
@@ -68,6 +68,27 @@ pub struct Config {
     pub max_wait: std::time::Duration,
     /// Queue capacity.
     pub queue: usize,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database", &self.database.as_ref().map(|_| "<set>"))
+            .field("origin", &self.origin)
+            .field("key_file", &self.key_file)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("quota_rate", &self.quota_rate)
+            .field("quota_burst", &self.quota_burst)
+            .field("max_batch", &self.max_batch)
+            .field("max_wait", &self.max_wait)
+            .field("queue", &self.queue)
+            .finish()
+    }
 }
 
 impl Config {

@@ -74,15 +74,17 @@ fn check_rollback(config: &Config, store: &dyn LogStore, origin: &str) -> anyhow
             published.size
         );
     }
-    if let Some(note) = store.checkpoint_at(published.size)? {
-        let ours = String::from_utf8_lossy(&note);
-        let ours_body = ours.split("\n\n").next().unwrap_or_default();
-        if ours_body != body {
-            bail!(
-                "refusing to start: the database's checkpoint of size {} differs from the published one",
-                published.size
-            );
-        }
+    // The stored tree, cut at the published size, must have the published root.
+    let reader = tiles::StoreTiles::new(store);
+    let hashes = attestlog_proto::tiles::TileHashReader::new(published.size, &reader);
+    let root = attestlog_proto::tree::tree_root(published.size, &hashes)
+        .map_err(|e| anyhow::anyhow!("cannot read the stored tree: {e:?}"))?;
+    if !root.ct_eq(&published.root) {
+        bail!(
+            "refusing to start: the database's tree of size {} has a different root than the \
+             published checkpoint; this database holds another history",
+            published.size
+        );
     }
     Ok(())
 }

@@ -22,7 +22,12 @@ struct Cli {
     #[arg(long, env = "ATTESTLOG_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
     /// Database URL; default the SQLite file in the data directory.
-    #[arg(long, env = "ATTESTLOG_DATABASE_URL", global = true)]
+    #[arg(
+        long,
+        env = "ATTESTLOG_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     database: Option<String>,
     /// TOML config file (see deploy/server.example.toml).
     #[arg(long, env = "ATTESTLOG_CONFIG", global = true)]

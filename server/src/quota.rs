@@ -4,6 +4,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
+/// Buckets kept before full ones are forgotten.
+const MAX_BUCKETS: usize = 10_000;
+
 /// Token buckets keyed by vendor legal name.
 #[derive(Debug)]
 pub struct Quota {
@@ -34,6 +37,13 @@ impl Quota {
         let Ok(mut b) = self.buckets.lock() else {
             return Ok(());
         };
+        if b.len() >= MAX_BUCKETS && !b.contains_key(vendor) {
+            // Forget buckets that have refilled: they are equivalent to a new one.
+            let (rate, burst) = (self.rate, self.burst);
+            b.retain(|_, (t, last)| {
+                *t + now.saturating_duration_since(*last).as_secs_f64() * rate < burst
+            });
+        }
         let (tokens, last) = b.entry(vendor.to_owned()).or_insert((self.burst, now));
         let elapsed = now.saturating_duration_since(*last).as_secs_f64();
         *tokens = (*tokens + elapsed * self.rate).min(self.burst);

@@ -110,6 +110,8 @@ pub struct Shared {
     pub published: RwLock<Arc<Published>>,
     /// The enrolment history as of the latest published checkpoint.
     pub enrolments: RwLock<Arc<Enrolments>>,
+    /// Why the sequencer stopped integrating, if it did (readiness reports it).
+    pub failure: RwLock<Option<String>>,
 }
 
 impl Shared {
@@ -119,6 +121,19 @@ impl Shared {
         self.published
             .read()
             .map_or_else(|p| p.into_inner().clone(), |p| p.clone())
+    }
+
+    /// Why integration stopped, if it did.
+    #[must_use]
+    pub fn failure(&self) -> Option<String> {
+        self.failure.read().ok().and_then(|f| f.clone())
+    }
+
+    fn fail(&self, why: String) {
+        tracing::error!(reason = %why, "sequencer stopped integrating");
+        if let Ok(mut f) = self.failure.write() {
+            *f = Some(why);
+        }
     }
 
     /// The current enrolment state.
@@ -228,6 +243,7 @@ pub fn start(
     let shared = Arc::new(Shared {
         published: RwLock::new(published),
         enrolments: RwLock::new(Arc::new(enrolments.clone())),
+        failure: RwLock::new(None),
     });
     let (tx, rx) = std::sync::mpsc::sync_channel(settings.queue);
     let mut seq = Sequencer {
@@ -255,6 +271,10 @@ enum Outcome {
 impl Sequencer {
     fn run(&mut self, rx: &Receiver<Job>) {
         while let Ok(first) = rx.recv() {
+            if let Some(why) = self.shared.failure() {
+                let _ = first.reply.send(Err(SeqError::Storage(why)));
+                continue;
+            }
             let mut jobs = vec![first];
             let deadline = Instant::now() + self.settings.max_wait;
             while jobs.len() < self.settings.max_batch {
@@ -363,12 +383,17 @@ impl Sequencer {
         let committed = self.store.commit_batch(&batch);
         let published = match committed {
             Ok(()) => {
-                if let Err(e) = crate::signer::write_published(&self.settings.data_dir, &note) {
-                    tracing::error!(error = %e, "cannot write published-checkpoint file");
-                }
+                // The batch is durable: adopt it, even if it cannot be published below.
                 self.frontier = frontier;
                 self.rows = rows;
                 self.enrolments = enrolments;
+                if let Err(e) = crate::signer::write_published(&self.settings.data_dir, &note) {
+                    // Nobody may see a checkpoint the rollback guard does not know about.
+                    self.shared
+                        .fail(format!("cannot write the published-checkpoint file: {e}"));
+                    self.answer(jobs, outcomes, None);
+                    return;
+                }
                 let p = Arc::new(Published {
                     size: new_size,
                     root,
@@ -393,7 +418,8 @@ impl Sequencer {
             Err(e) => {
                 tracing::error!(error = %e, "batch commit failed; entries not integrated");
                 if matches!(e, StoreError::SizeConflict { .. }) {
-                    tracing::error!("another writer extended the tree; stopping integration");
+                    self.shared
+                        .fail(format!("another writer extended the tree: {e}"));
                 }
                 None
             }

@@ -142,8 +142,10 @@ pub fn admin_token(
         return Ok((t.to_owned(), None));
     }
     let path = data_dir.join(ADMIN_TOKEN_FILE);
-    if let Ok(t) = std::fs::read_to_string(&path) {
-        return Ok((t.trim().to_owned(), Some(path)));
+    match std::fs::read_to_string(&path) {
+        Ok(t) => return Ok((t.trim().to_owned(), Some(path))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => anyhow::bail!("cannot read admin token file {}: {e}", path.display()),
     }
     let token = hex::encode(random_seed()?);
     write_atomic(&path, format!("{token}\n").as_bytes(), 0o600)?;

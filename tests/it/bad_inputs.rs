@@ -199,6 +199,9 @@ async fn bad_tile_paths_and_proof_parameters() {
         assert_eq!(r.status(), 200, "width {w}");
         assert_eq!(r.bytes().await.unwrap().len(), 32 * w);
     }
+    let (s, b) = log.get_json("/v1/nothing").await;
+    assert_eq!(s, 404);
+    assert_eq!(b["error"]["code"], "not_found");
     let (_, b) = log.get_json("/v1/proof/consistency?first=0&second=4").await;
     assert_eq!(b["hashes"], json!([]));
 }

@@ -166,6 +166,31 @@ async fn enrolment_rules_and_revocation() {
 }
 
 #[tokio::test]
+async fn a_bad_signature_beside_a_good_one_is_refused() {
+    let log = TestLog::start().await;
+    let (k1, k2) = (vendor_key(15), vendor_key(16));
+    log.enrol("Two Keys AG", &k1.verifier()).await;
+    log.enrol("Two Keys AG", &k2.verifier()).await;
+    let good = sign_value(&k1, &statement("Two Keys AG", &att_id(1), "P"));
+    let mut env: serde_json::Value = serde_json::from_slice(&good).unwrap();
+    let sig = env["signatures"][0]["sig"].clone();
+    env["signatures"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"keyid": k2.verifier().key_id_hex(), "sig": sig}));
+    let (s, b) = log.submit(&serde_json::to_vec(&env).unwrap()).await;
+    assert_eq!(s, 422, "{b}");
+    assert!(
+        b["error"]["field"]
+            .as_str()
+            .unwrap()
+            .starts_with("signatures["),
+        "{b}"
+    );
+    assert_eq!(log.submit(&good).await.0, 201);
+}
+
+#[tokio::test]
 async fn attestation_ids_belong_to_their_first_vendor() {
     let log = TestLog::start().await;
     let (a, b) = (vendor_key(5), vendor_key(6));
@@ -308,6 +333,12 @@ async fn quota_answers_429_with_retry_after() {
     .await;
     let key = vendor_key(13);
     log.enrol("Quota AG", &key.verifier()).await;
+    // Submissions that fail verification do not drain the vendor's bucket.
+    let impostor = vendor_key(99);
+    for i in 10..15 {
+        let env = sign_value(&impostor, &statement("Quota AG", &att_id(i), "P"));
+        assert_eq!(log.submit(&env).await.0, 422);
+    }
     for i in 0..2 {
         let env = sign_value(&key, &statement("Quota AG", &att_id(i), "P"));
         assert_eq!(log.submit(&env).await.0, 201);
@@ -370,4 +401,20 @@ async fn restart_keeps_state_and_rollback_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("refusing to start"), "{err}");
+
+    // A longer database with another history (same key) is refused too: the stored tree,
+    // cut at the published size, must have the published root.
+    let published = std::fs::read(dir.join("published-checkpoint")).unwrap();
+    std::fs::remove_file(dir.join("published-checkpoint")).unwrap();
+    let log = TestLog::start_in(dir.clone(), config.clone()).await;
+    for i in 20..24 {
+        let env = sign_value(&key, &statement("Restart AG", &att_id(i), "Q"));
+        assert_eq!(log.submit(&env).await.0, 201);
+    }
+    let dir = log.stop().await;
+    std::fs::write(dir.join("published-checkpoint"), published).unwrap();
+    let err = attestlog_server::App::open(&config)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("different root"), "{err}");
 }

@@ -40,6 +40,9 @@ pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Respons
         );
     }
     let st = admission::check_statement(&parsed.envelope)?;
+    let enrolments = s.shared.enrolments();
+    let key_ids = admission::check_signatures(&parsed.envelope, &st.meta.vendor, &enrolments)?;
+    // Charged only once the vendor's own key has signed: nobody can drain another's quota.
     if let Err(wait) = s.quota.take(&st.meta.vendor, Instant::now()) {
         return Err(ApiError {
             retry_after: Some(wait),
@@ -49,8 +52,6 @@ pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Respons
             )
         });
     }
-    let enrolments = s.shared.enrolments();
-    let key_ids = admission::check_signatures(&parsed.envelope, &st.meta.vendor, &enrolments)?;
     check_supersedes(&s, &st.meta, published.size)?;
     let entry = admission::attestation_entry(&parsed, st);
     let rx = s.sequencer.submit(Admitted {

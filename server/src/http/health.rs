@@ -11,6 +11,13 @@ pub async fn healthz() -> &'static str {
 
 /// Readiness: storage answers and the published checkpoint is readable.
 pub async fn readyz(State(s): State<super::State>) -> Response {
+    if let Some(why) = s.shared.failure() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not integrating: {why}\n"),
+        )
+            .into_response();
+    }
     match s.store.latest_checkpoint() {
         Ok(Some(_)) => (StatusCode::OK, "ready\n").into_response(),
         Ok(None) => (StatusCode::SERVICE_UNAVAILABLE, "no checkpoint yet\n").into_response(),

@@ -126,8 +126,9 @@ fn authorize(s: &super::AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map_or("", |(_, token)| token.trim());
     let want = Hash::sha256(s.admin_token.as_bytes());
     // Compare digests in constant time, so neither length nor content leaks.
     if given.is_empty() || !Hash::sha256(given.as_bytes()).ct_eq(&want) {
@@ -198,6 +199,15 @@ pub async fn enrol(
     let done = rx
         .await
         .map_err(|_| ApiError::unavailable("sequencer stopped"))??;
+    if !done.new {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "this enrolment entry already exists at index {}",
+                done.index
+            ),
+        ));
+    }
     Ok((
         StatusCode::CREATED,
         Json(VendorResponse {

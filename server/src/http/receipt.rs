@@ -85,11 +85,13 @@ impl AppState {
         let v: serde_json::Value = serde_json::from_slice(&env.payload).ok()?;
         let vendor = v.pointer("/predicate/vendor/legal_name")?.as_str()?;
         let enrolments = self.shared.enrolments();
+        let pae = env.pae();
         env.signatures.iter().find_map(|sig| {
             enrolments
                 .records()
                 .filter(|r| r.key.key_id_hex() == sig.keyid && r.vendor == vendor)
-                .find(|r| r.enrolled_at < index && r.revoked_at.is_none_or(|x| x > index))
+                .filter(|r| r.enrolled_at < index && r.revoked_at.is_none_or(|x| x > index))
+                .find(|r| r.key.verify(&pae, &sig.sig))
                 .map(|r| r.enrolled_at)
         })
     }

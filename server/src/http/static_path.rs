@@ -24,9 +24,14 @@ pub async fn checkpoint(State(s): State<super::State>) -> Response {
         .into_response()
 }
 
-/// Unknown paths.
-pub async fn not_found() -> TextError {
-    TextError(StatusCode::NOT_FOUND, "not found".into())
+/// Unknown paths: JSON under `/v1`, plain text elsewhere.
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/v1/") {
+        super::error::ApiError::not_found(format!("no such endpoint {}", uri.path()))
+            .into_response()
+    } else {
+        TextError(StatusCode::NOT_FOUND, "not found".into()).into_response()
+    }
 }
 
 /// Whether a tile of `width` at (level, index) existed in some published checkpoint.

@@ -1,0 +1,152 @@
+//! Hot paths of the server: admission (parse, canonicalise, schema, `verify_strict`), batch
+//! integration through the sequencer into SQLite, tile reads through the cache, and proof
+//! generation from tiles. Run: `cargo bench -p attestlog-server --bench hot`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark setup
+
+use std::hint::black_box;
+
+use attestlog_proto::dsse::Envelope;
+use attestlog_proto::keys::{SignerKey, TYPE_ED25519};
+use attestlog_proto::predicate::{PAYLOAD_TYPE_INTOTO, statement_from_value, template};
+use attestlog_proto::tiles::TileId;
+use attestlog_server::admission;
+use attestlog_server::config::Config;
+use attestlog_server::rules::Enrolments;
+use attestlog_server::sequencer::Admitted;
+use attestlog_server::storage::EnrolmentRow;
+use attestlog_server::tiles::StoreTiles;
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::json;
+
+const VENDOR: &str = "Bench AG";
+
+fn vendor() -> SignerKey {
+    SignerKey::from_seed("bench.example/attest", TYPE_ED25519, &[9; 32]).unwrap()
+}
+
+fn envelope(key: &SignerKey, i: u64) -> Vec<u8> {
+    let mut v = template();
+    v["predicate"]["vendor"]["legal_name"] = json!(VENDOR);
+    v["predicate"]["attestation_id"] = json!(format!("00000000-0000-4000-8000-{i:012x}"));
+    let st = statement_from_value(v).unwrap();
+    Envelope::sign(PAYLOAD_TYPE_INTOTO, &st.canonical_bytes(), &[key]).canonical_bytes()
+}
+
+fn admitted(env: &[u8], keyid: &str) -> Admitted {
+    let parsed = admission::parse(env).unwrap();
+    let st = admission::check_statement(&parsed.envelope).unwrap();
+    Admitted {
+        entry: admission::attestation_entry(&parsed, st),
+        signer_key_ids: vec![keyid.to_owned()],
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let key = vendor();
+    let keyid = key.verifier().key_id_hex();
+    let env = envelope(&key, 1);
+    let mut enrolments = Enrolments::default();
+    enrolments
+        .apply(&EnrolmentRow {
+            index: 0,
+            vendor: VENDOR.into(),
+            key: key.verifier().to_string(),
+            action: "enrol".into(),
+        })
+        .unwrap();
+    c.bench_function("admission_parse_schema_verify", |b| {
+        b.iter(|| {
+            let parsed = admission::parse(black_box(&env)).unwrap();
+            let st = admission::check_statement(&parsed.envelope).unwrap();
+            admission::check_signatures(&parsed.envelope, &st.meta.vendor, &enrolments).unwrap()
+        })
+    });
+
+    // A log on SQLite with its sequencer, for integration, tiles and proofs.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("attestlog-bench-hot-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = Config::with_data_dir(&dir);
+    config.admin_token = Some("bench".into());
+    let app = attestlog_server::App::open(&config).unwrap();
+    let seq = app.sequencer();
+    let row = EnrolmentRow {
+        index: 0,
+        vendor: VENDOR.into(),
+        key: key.verifier().to_string(),
+        action: "enrol".into(),
+    };
+    let data = attestlog_server::rules::enrolment_entry(
+        &app.state.signer,
+        &row,
+        "2026-01-01T00:00:00Z".into(),
+    )
+    .unwrap();
+    let leaf_hash = attestlog_proto::Hash::leaf(&data);
+    rt.block_on(async {
+        seq.submit(Admitted {
+            entry: attestlog_server::storage::BatchEntry {
+                data,
+                leaf_hash,
+                terms: vec![],
+                attestation: None,
+                enrolment: Some(row),
+            },
+            signer_key_ids: vec![],
+        })
+        .unwrap()
+        .await
+        .unwrap()
+        .unwrap();
+    });
+    let mut next = 1u64;
+    let mut group = c.benchmark_group("integration");
+    group.sample_size(10);
+    group.bench_function("batch_of_1000", |b| {
+        b.iter_batched(
+            || {
+                let v: Vec<Admitted> = (next..next + 1000)
+                    .map(|i| admitted(&envelope(&key, i), &keyid))
+                    .collect();
+                next += 1000;
+                v
+            },
+            |batch| {
+                rt.block_on(async {
+                    let rxs: Vec<_> = batch.into_iter().map(|a| seq.submit(a).unwrap()).collect();
+                    for rx in rxs {
+                        rx.await.unwrap().unwrap();
+                    }
+                })
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+
+    let size = app.state.shared.published().size;
+    let tile = TileId::for_size(0, 0, size).unwrap();
+    c.bench_function("tile_read_cached", |b| {
+        let reader = StoreTiles::cached(app.state.store.as_ref(), &app.state.cache);
+        b.iter(|| reader.hash_tiles(black_box(&[tile])).unwrap())
+    });
+    c.bench_function("tile_read_uncached", |b| {
+        let reader = StoreTiles::new(app.state.store.as_ref());
+        b.iter(|| reader.hash_tiles(black_box(&[tile])).unwrap())
+    });
+    c.bench_function("inclusion_proof_from_tiles", |b| {
+        let mut i = 0u64;
+        b.iter(|| {
+            i = (i + 7919) % size;
+            app.state.inclusion_hashes(black_box(i), size).unwrap()
+        })
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(hot, benches);
+criterion_main!(hot);
