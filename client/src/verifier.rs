@@ -84,7 +84,7 @@ pub enum VerifyError {
 #[derive(Debug, Clone)]
 pub enum Trust {
     /// The log's verifier key.
-    LogKey(VerifierKey),
+    LogKey(Box<VerifierKey>),
     /// A tlog-policy: log keys, witnesses and quorum.
     Policy(Box<Policy>),
 }
@@ -117,7 +117,7 @@ impl Trust {
     #[must_use]
     pub fn log_keys(&self) -> Vec<VerifierKey> {
         match self {
-            Trust::LogKey(k) => vec![k.clone()],
+            Trust::LogKey(k) => vec![(**k).clone()],
             Trust::Policy(p) => p.log_keys(),
         }
     }

@@ -1,6 +1,7 @@
 //! The integration-test binary: the real server in-process on 127.0.0.1:0, driven over HTTP.
 
 mod bad_inputs;
+mod client_story;
 mod common;
 mod independent;
 mod large_log;

@@ -137,7 +137,7 @@ impl TrustArgs {
     /// The trust anchor; one of `--log-key` or `--policy` is required.
     pub(crate) fn trust(&self) -> anyhow::Result<Trust> {
         match (&self.log_key, &self.policy) {
-            (Some(k), _) => Ok(Trust::LogKey(parse_verifier_key(k)?)),
+            (Some(k), _) => Ok(Trust::LogKey(Box::new(parse_verifier_key(k)?))),
             (None, Some(p)) => {
                 let text = read_text(p)?;
                 let policy = Policy::parse(&text)
