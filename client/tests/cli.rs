@@ -22,7 +22,7 @@ fn stdout(o: &Output) -> String {
 fn temp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("attestlog-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
+    std::fs::create_dir_all(&d).expect("create temp dir");
     d
 }
 
