@@ -4,6 +4,7 @@
 
 mod bad_inputs;
 mod client_story;
+mod client_verifier;
 mod common;
 mod independent;
 mod large_log;
