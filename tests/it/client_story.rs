@@ -162,7 +162,28 @@ fn vendor_auditor_monitor_story() {
         r.as_object_mut().unwrap().remove("enrolment");
         r
     };
+    let enrolment_entry = {
+        let mut r = original.clone();
+        let mut e = STANDARD
+            .decode(r["enrolment"]["entry"].as_str().unwrap())
+            .unwrap();
+        let n = e.len() - 5;
+        e[n] ^= 1;
+        r["enrolment"]["entry"] = json!(STANDARD.encode(e));
+        r
+    };
+    let enrolment_proof = {
+        let mut r = original.clone();
+        let proof = r["enrolment"]["proof"]
+            .as_str()
+            .unwrap()
+            .replacen("index 0", "index 1", 1);
+        r["enrolment"]["proof"] = json!(proof);
+        r
+    };
     for (name, bad) in [
+        ("enrolment entry", enrolment_entry),
+        ("enrolment proof", enrolment_proof),
         ("entry", tampered_entry),
         ("proof", tampered_proof),
         ("enrolment", no_enrolment),
@@ -442,4 +463,83 @@ fn monitor_detects_fork_between_two_servers_with_one_key() {
     assert_eq!(code, EXIT_OK);
     assert!(!clean.join(EVIDENCE_FILE).exists());
     drop((a, b));
+}
+
+/// Splits a README command line like a shell would for the simple quoting it uses, dropping
+/// a trailing `# comment`.
+fn shell_words(line: &str) -> Vec<String> {
+    let line = line.split("  #").next().unwrap_or(line);
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => {
+                if !cur.is_empty() {
+                    words.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    words
+}
+
+/// The README's CLI walk-through, line by line, against a real server.
+#[test]
+fn readme_cli_walkthrough_runs() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let start = readme
+        .find("<!-- cli-walkthrough -->")
+        .expect("walk-through marker");
+    let end = readme
+        .find("<!-- /cli-walkthrough -->")
+        .expect("end marker");
+    let lines: Vec<&str> = readme[start..end]
+        .lines()
+        .filter(|l| l.starts_with("attestlog "))
+        .collect();
+    assert!(lines.len() >= 8, "{lines:?}");
+
+    let rt = server_runtime();
+    let log = rt.block_on(TestLog::start());
+    let dir = temp_dir("readme");
+    let log_key = log.log_key().to_string();
+    let mut vendor_key = String::new();
+    for line in lines {
+        let mut args: Vec<String> = vec!["--log".into(), log.url.clone()];
+        for w in shell_words(line).into_iter().skip(1) {
+            args.push(match w.as_str() {
+                "$LOG_KEY" => log_key.clone(),
+                "$VENDOR_KEY" => vendor_key.clone(),
+                w if w.ends_with(".key") || w.ends_with(".json") || w == "monitor-state" => {
+                    dir.join(w).to_str().unwrap().to_owned()
+                }
+                w => w.to_owned(),
+            });
+        }
+        if args.contains(&"vendor".to_owned()) {
+            // The README takes the token from ATTESTLOG_ADMIN_TOKEN.
+            args.extend(["--token".to_owned(), log.token.clone()]);
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = ok(&refs);
+        if line.starts_with("attestlog key generate") {
+            vendor_key = out.trim().to_owned();
+        }
+        if line.starts_with("attestlog monitor") {
+            let a = alerts(&out);
+            assert_eq!(a.len(), 1, "{out}");
+            assert_eq!(a[0].alert, "key_enrolled");
+        }
+        if line.starts_with("attestlog verify") {
+            assert!(out.contains("receipt verified"), "{out}");
+        }
+    }
+    drop(log);
 }
