@@ -119,8 +119,8 @@ impl Rules {
 /// One alert, written as a JSON line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {
-    /// `new_attestation`, `superseding_attestation`, `watched_country`, `key_enrolled`,
-    /// `key_revoked`, `entry_invalid` or `fork`.
+    /// `new_attestation`, `superseding_attestation`, `contradiction`, `watched_country`,
+    /// `key_enrolled`, `key_revoked`, `entry_invalid` or `fork`.
     pub alert: String,
     /// Log index of the entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -164,6 +164,31 @@ pub struct SeenAttestation {
     pub vendor: String,
     /// Product name.
     pub product: String,
+    /// Countries of storage, processing, remote access, processors and onward transfers.
+    #[serde(default)]
+    pub countries: BTreeSet<String>,
+    /// `excluded_jurisdictions`.
+    #[serde(default)]
+    pub excluded: BTreeSet<String>,
+}
+
+/// Countries a statement places data in or near (the ones `excluded_jurisdictions` rules
+/// out): processing locations, remote access, processors and onward transfers.
+#[must_use]
+pub fn statement_countries(st: &Statement) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for f in &st.predicate.data_flows {
+        out.extend(f.processing_locations.iter().map(|l| l.country.clone()));
+        out.extend(f.remote_access_jurisdictions.iter().cloned());
+        out.extend(f.processors.iter().map(|p| p.jurisdiction.clone()));
+        out.extend(
+            f.onward_transfers
+                .iter()
+                .flatten()
+                .map(|t| t.to_country.clone()),
+        );
+    }
+    out
 }
 
 /// What the monitor keeps across restarts.
@@ -493,6 +518,15 @@ impl Monitor {
             return;
         }
         let seen_before = self.owners.contains_key(&id);
+        let countries = statement_countries(st);
+        let excluded: BTreeSet<String> = st
+            .predicate
+            .excluded_jurisdictions
+            .iter()
+            .flatten()
+            .cloned()
+            .collect();
+        let contradictions = self.contradictions(&vendor, &product, &id, &countries, &excluded);
         self.owners
             .entry(id.clone())
             .or_insert_with(|| vendor.clone());
@@ -502,6 +536,8 @@ impl Monitor {
                 attestation_id: id.clone(),
                 vendor: vendor.clone(),
                 product: product.clone(),
+                countries,
+                excluded,
             },
         );
         let base = |kind: &str, message: String| Alert {
@@ -538,6 +574,11 @@ impl Monitor {
             };
             emit(&a);
         }
+        for (other, message) in contradictions {
+            let mut a = base("contradiction", message);
+            a.message = format!("{} (earlier claim at index {other})", a.message);
+            emit(&a);
+        }
         let mut hits: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for f in &st.predicate.data_flows {
             let cat = f.category.to_string();
@@ -567,6 +608,42 @@ impl Monitor {
             a.country = Some(country);
             emit(&a);
         }
+    }
+
+    /// Claims of other attestation ids (their latest versions) for the same vendor and
+    /// product that this one contradicts: one's countries in the other's excluded list.
+    fn contradictions(
+        &self,
+        vendor: &str,
+        product: &str,
+        id: &str,
+        countries: &BTreeSet<String>,
+        excluded: &BTreeSet<String>,
+    ) -> Vec<(u64, String)> {
+        let mut latest: BTreeMap<&str, (u64, &SeenAttestation)> = BTreeMap::new();
+        for (i, a) in &self.state.attestations {
+            if a.vendor == vendor && a.product == product && a.attestation_id != id {
+                latest.insert(a.attestation_id.as_str(), (*i, a));
+            }
+        }
+        let mut out = Vec::new();
+        for (other_id, (index, a)) in latest {
+            let ours: Vec<&String> = countries.intersection(&a.excluded).collect();
+            let theirs: Vec<&String> = a.countries.intersection(excluded).collect();
+            if !ours.is_empty() {
+                out.push((
+                    index,
+                    format!("places data in {ours:?}, which attestation {other_id} excludes"),
+                ));
+            }
+            if !theirs.is_empty() {
+                out.push((
+                    index,
+                    format!("excludes {theirs:?}, where attestation {other_id} places data"),
+                ));
+            }
+        }
+        out
     }
 
     fn invalid(&mut self, index: u64, message: String, emit: &mut dyn FnMut(&Alert)) {

@@ -254,6 +254,17 @@ fn vendor_auditor_monitor_story() {
     let receipt2 = sign_and_submit(&dir, &url, &key, &stmt2, "v2");
     ok(&["verify", p(&receipt2), "--log-key", &log_key]);
 
+    // A second claim for the same product that excludes DE contradicts the current v2.
+    let stmt_x = write_statement(&dir, "x.json", |v| {
+        v["predicate"]["product"]["name"] = json!("Endpoint");
+        v["predicate"]["excluded_jurisdictions"] = json!(["DE"]);
+        v["predicate"]["data_flows"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("onward_transfers");
+    });
+    sign_and_submit(&dir, &url, &key, &stmt_x, "x");
+
     // Auditor: status, diff, search, get, proofs.
     let out = ok(&["--log", &url, "status", &id, "--log-key", &log_key]);
     assert!(out.contains("index 2") && out.contains("active"), "{out}");
@@ -291,7 +302,7 @@ fn vendor_auditor_monitor_story() {
         &log_key,
     ]);
     let pr: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(pr["tree_size"], 3);
+    assert_eq!(pr["tree_size"], 4);
     assert_eq!(pr["verified"], true);
     let leaf = pr["leaf_hash"].as_str().unwrap();
     let leaf_hex = hex::encode(STANDARD.decode(leaf).unwrap());
@@ -331,11 +342,16 @@ fn vendor_auditor_monitor_story() {
         vec![
             ("superseding_attestation".to_owned(), Some(2)),
             ("watched_country".to_owned(), Some(2)),
-            ("key_revoked".to_owned(), Some(3)),
+            ("new_attestation".to_owned(), Some(3)),
+            ("contradiction".to_owned(), Some(3)),
+            ("watched_country".to_owned(), Some(3)),
+            ("key_revoked".to_owned(), Some(4)),
         ],
         "{out}"
     );
     assert_eq!(a[1].country.as_deref(), Some("DE"));
+    assert!(a[3].message.contains("index 2"), "{}", a[3].message);
+    assert_eq!(a[4].country.as_deref(), Some("CH"));
     // Nothing new: no alerts, no evidence.
     let (code, out) = monitor(&url);
     assert_eq!(code, EXIT_OK);

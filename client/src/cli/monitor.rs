@@ -14,7 +14,9 @@ use crate::monitor::{Monitor, Outcome, Rules};
 #[command(after_help = "\
 Alerts are JSON lines on standard output: {\"alert\": KIND, \"index\", \"vendor\", \"product\", \
 \"attestation_id\", \"country\", \"message\"} with KIND one of new_attestation, \
-superseding_attestation, watched_country, key_enrolled, key_revoked, entry_invalid, fork.
+superseding_attestation, watched_country, key_enrolled, key_revoked, entry_invalid, fork, and \
+contradiction (a claim for a product that places data where another current claim of the same \
+vendor for that product excludes it, or the reverse; always reported).
 
 Rules file (TOML, or JSON if it starts with '{'):
   vendors   = [\"Example AV AG\"]   # new or superseding attestations of these vendors
