@@ -30,6 +30,9 @@ pub const STATE_FILE: &str = "state.json";
 /// The fork-evidence file written into the state directory.
 pub const EVIDENCE_FILE: &str = "fork-evidence.json";
 
+/// Entries read per round trip batch while catching up (16 bundles).
+const CHUNK: u64 = 16 * 256;
+
 /// Errors of the monitor.
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorError {
@@ -424,13 +427,20 @@ impl Monitor {
         let to = new.size();
         let total = to - from;
         progress(0, total);
-        let entries = self
-            .verifier
-            .entries(&new, from, to, |done| progress(done, total))
-            .await?;
         let log_key = self.log_key(&new)?;
-        for (index, entry) in entries {
-            self.check_entry(index, &entry, &log_key, emit);
+        // Read and check in chunks so memory does not grow with the catch-up.
+        let mut at = from;
+        while at < to {
+            let end = to.min(at + CHUNK);
+            let base = at - from;
+            let entries = self
+                .verifier
+                .entries(&new, at, end, |done| progress(base + done, total))
+                .await?;
+            for (index, entry) in entries {
+                self.check_entry(index, &entry, &log_key, emit);
+            }
+            at = end;
         }
         self.state.checkpoint = Some(String::from_utf8_lossy(&new.to_bytes()).into_owned());
         self.save()?;

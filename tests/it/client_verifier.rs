@@ -181,3 +181,46 @@ async fn tampered_tiles_and_bundles_are_rejected() {
     ));
     assert_eq!(v.fetched(), 0);
 }
+
+#[tokio::test]
+async fn monitor_catches_up_across_bundles_and_resumes_from_state() {
+    use attestlog_client::monitor::{Monitor, Outcome, Rules};
+    let log = log_with(300).await;
+    let dir = temp_dir("monitor-300");
+    let rules = Rules {
+        vendors: vec![VENDOR.into()],
+        ..Rules::default()
+    };
+    let mut m = Monitor::open(verifier(&log.url, &log), &dir, rules.clone()).unwrap();
+    let mut alerts = Vec::new();
+    let mut last = (0, 0);
+    let outcome = m
+        .run_once(&mut |a| alerts.push(a.clone()), &mut |d, t| last = (d, t))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Advanced { from: 0, to: 300 });
+    assert_eq!(last, (300, 300));
+    assert_eq!(alerts.len(), 300);
+    assert_eq!(alerts[0].alert, "key_enrolled");
+    assert!(alerts[1..].iter().all(|a| a.alert == "new_attestation"));
+    assert_eq!(m.state().attestations.len(), 299);
+
+    // A restarted monitor continues from the stored checkpoint and enrolments.
+    let key = vendor_key(1);
+    let (s, body) = log
+        .submit(&sign_value(&key, &statement(VENDOR, &att_id(1000), "P")))
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let mut m = Monitor::open(verifier(&log.url, &log), &dir, rules).unwrap();
+    let mut alerts = Vec::new();
+    let outcome = m
+        .run_once(&mut |a| alerts.push(a.clone()), &mut |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Advanced { from: 300, to: 301 });
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].alert, "new_attestation");
+    assert_eq!(alerts[0].index, Some(300));
+    let outcome = m.run_once(&mut |_| {}, &mut |_, _| {}).await.unwrap();
+    assert_eq!(outcome, Outcome::UpToDate { size: 301 });
+}
