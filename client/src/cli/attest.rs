@@ -1,0 +1,202 @@
+//! `attestlog attest new|check|sign`: write, validate and sign data-flow statements.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use attestlog_proto::dsse::Envelope;
+use attestlog_proto::keys::SignerKey;
+use attestlog_proto::predicate::{
+    FieldError, PAYLOAD_TYPE_INTOTO, Statement, explain, parse_statement, template,
+};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::{Ctx, EXIT_FAILURE, EXIT_OK, read_bytes, read_text};
+
+/// `attestlog attest`.
+#[derive(Debug, Args)]
+pub struct AttestArgs {
+    #[command(subcommand)]
+    command: AttestCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AttestCommand {
+    /// Print a complete statement template with a fresh random attestation_id; edit every
+    /// value, then `attest check` and `attest sign` it.
+    New {
+        /// Instead of the template, document every field of the statement.
+        #[arg(long)]
+        explain: bool,
+        /// Write the template to FILE instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Validate a statement locally with the same field-path errors as the server; exits 1
+    /// if it is invalid.
+    Check {
+        /// The statement (in-toto Statement v1 JSON).
+        file: PathBuf,
+    },
+    /// Sign a statement: a DSSE envelope over the statement's canonical (JCS) bytes.
+    Sign {
+        /// The signer key file written by `key generate`.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The statement to sign (checked first).
+        statement: PathBuf,
+        /// Write the envelope to OUT instead of standard output.
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
+}
+
+pub(crate) fn run(args: AttestArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
+    match args.command {
+        AttestCommand::New { explain, output } => new(ctx, explain, output.as_deref()),
+        AttestCommand::Check { file } => check(ctx, &file),
+        AttestCommand::Sign {
+            key,
+            statement,
+            output,
+        } => sign(ctx, &key, &statement, output.as_deref()),
+    }
+}
+
+/// A random (version 4) UUID.
+pub(crate) fn random_uuid() -> anyhow::Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    ))
+}
+
+fn new(ctx: &mut Ctx<'_>, explain_fields: bool, output: Option<&Path>) -> anyhow::Result<u8> {
+    if explain_fields {
+        let fields = explain();
+        if ctx.json {
+            let v: Vec<_> = fields
+                .iter()
+                .map(|(f, d)| json!({"field": f, "doc": d}))
+                .collect();
+            ctx.print_json(&v)?;
+        } else {
+            let width = fields.iter().map(|(f, _)| f.len()).max().unwrap_or(0);
+            for (f, d) in fields {
+                writeln!(ctx.out, "{f:width$}  {d}")?;
+            }
+        }
+        return Ok(EXIT_OK);
+    }
+    let mut t = template();
+    t["predicate"]["attestation_id"] = json!(random_uuid()?);
+    let text = format!("{}\n", serde_json::to_string_pretty(&t)?);
+    match output {
+        Some(p) => {
+            std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))?;
+            if ctx.json {
+                ctx.print_json(
+                    &json!({"written": p, "attestation_id": t["predicate"]["attestation_id"]}),
+                )?;
+            } else {
+                writeln!(ctx.out, "wrote a statement template to {}", p.display())?;
+            }
+        }
+        None => ctx.out.write_all(text.as_bytes())?,
+    }
+    Ok(EXIT_OK)
+}
+
+fn report_errors(ctx: &mut Ctx<'_>, file: &Path, errors: &[FieldError]) -> anyhow::Result<()> {
+    if ctx.json {
+        let errs: Vec<_> = errors
+            .iter()
+            .map(|e| json!({"field": e.path, "message": e.message}))
+            .collect();
+        ctx.print_json(&json!({"valid": false, "errors": errs}))?;
+    } else {
+        writeln!(ctx.out, "{}: invalid statement", file.display())?;
+        for e in errors {
+            writeln!(ctx.out, "  {e}")?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads and validates a statement; on failure reports the errors and returns `None`.
+fn load_statement(ctx: &mut Ctx<'_>, file: &Path) -> anyhow::Result<Option<Statement>> {
+    let bytes = read_bytes(file)?;
+    match parse_statement(&bytes) {
+        Ok(s) => Ok(Some(s)),
+        Err(errors) => {
+            report_errors(ctx, file, &errors)?;
+            Ok(None)
+        }
+    }
+}
+
+fn check(ctx: &mut Ctx<'_>, file: &Path) -> anyhow::Result<u8> {
+    let Some(st) = load_statement(ctx, file)? else {
+        return Ok(EXIT_FAILURE);
+    };
+    if ctx.json {
+        ctx.print_json(&json!({
+            "valid": true,
+            "attestation_id": st.attestation_id(),
+            "vendor": st.vendor_legal_name(),
+            "product": st.predicate.product.name,
+        }))?;
+    } else {
+        writeln!(
+            ctx.out,
+            "{}: valid statement {} by {:?} for {:?}",
+            file.display(),
+            st.attestation_id(),
+            st.vendor_legal_name(),
+            st.predicate.product.name
+        )?;
+    }
+    Ok(EXIT_OK)
+}
+
+fn sign(
+    ctx: &mut Ctx<'_>,
+    key_file: &Path,
+    file: &Path,
+    output: Option<&Path>,
+) -> anyhow::Result<u8> {
+    let key = SignerKey::parse(read_text(key_file)?.trim())
+        .with_context(|| format!("{} does not hold a signer key", key_file.display()))?;
+    let Some(st) = load_statement(ctx, file)? else {
+        return Ok(EXIT_FAILURE);
+    };
+    let env = Envelope::sign(PAYLOAD_TYPE_INTOTO, &st.canonical_bytes(), &[&key]);
+    let mut bytes = env.canonical_bytes();
+    bytes.push(b'\n');
+    let keyid = key.verifier().key_id_hex();
+    match output {
+        Some(p) => {
+            std::fs::write(p, &bytes).with_context(|| format!("cannot write {}", p.display()))?;
+            if ctx.json {
+                ctx.print_json(&json!({"written": p, "keyid": keyid}))?;
+            } else {
+                writeln!(
+                    ctx.out,
+                    "wrote the envelope signed by key {keyid} to {}",
+                    p.display()
+                )?;
+            }
+        }
+        None => ctx.out.write_all(&bytes)?,
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,377 @@
+//! [`Client`]: typed access to every endpoint of an attestlog server (DESIGN.md §4).
+//!
+//! The client returns the protocol crate's JSON types unverified; the [`crate::verifier`]
+//! module checks what it reads against a signed checkpoint.
+
+use attestlog_proto::Hash;
+use attestlog_proto::api::{
+    ConsistencyProof, EntryResponse, ErrorBody, InclusionProof, LogInfo, SearchResponse,
+    SubmitResponse, VendorList, VendorRequest, VendorResponse,
+};
+use attestlog_proto::tiles::TilePath;
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+
+/// Errors talking to a log.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The base URL does not parse.
+    #[error("invalid log url {url:?}: {message}")]
+    Url {
+        /// The URL given.
+        url: String,
+        /// Why it is invalid.
+        message: String,
+    },
+    /// The request failed before an answer arrived (connection, TLS, timeout).
+    #[error("request to {url} failed: {source}")]
+    Transport {
+        /// The request URL.
+        url: String,
+        /// The transport error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server answered with an error status; `message` is its JSON error message (or
+    /// the plain-text body of the static path).
+    #[error("server answered {status} for {url}: {message}")]
+    Status {
+        /// The request URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The server's error code (`not_found`, `unprocessable`, …), if it sent a JSON body.
+        code: Option<String>,
+        /// The server's error message.
+        message: String,
+        /// The field path the error names, if any.
+        field: Option<String>,
+    },
+    /// The response body is not the expected JSON.
+    #[error("unexpected response from {url}: {message}")]
+    Decode {
+        /// The request URL.
+        url: String,
+        /// What did not parse.
+        message: String,
+    },
+}
+
+impl ClientError {
+    /// The HTTP status of a [`ClientError::Status`].
+    #[must_use]
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// The filters of `GET /v1/search`; `None` fields are not sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchQuery {
+    /// Vendor legal name.
+    pub vendor: Option<String>,
+    /// Product name.
+    pub product: Option<String>,
+    /// ISO 3166-1 alpha-2 country of storage, processing or remote access.
+    pub country: Option<String>,
+    /// Data category.
+    pub category: Option<String>,
+    /// Attestation id (UUID).
+    pub attestation_id: Option<String>,
+    /// Only entries below this index (pagination cursor: the previous answer's `next`).
+    pub before: Option<u64>,
+    /// Page size (1..=500).
+    pub limit: Option<u32>,
+}
+
+impl SearchQuery {
+    fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        for (k, v) in [
+            ("vendor", &self.vendor),
+            ("product", &self.product),
+            ("country", &self.country),
+            ("category", &self.category),
+            ("attestation_id", &self.attestation_id),
+        ] {
+            if let Some(v) = v {
+                out.push((k, v.clone()));
+            }
+        }
+        if let Some(b) = self.before {
+            out.push(("before", b.to_string()));
+        }
+        if let Some(l) = self.limit {
+            out.push(("limit", l.to_string()));
+        }
+        out
+    }
+}
+
+/// An HTTP client for one log (one origin).
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client for the log at `base_url` (e.g. `http://127.0.0.1:8080`).
+    ///
+    /// # Errors
+    /// [`ClientError::Url`] if the URL is not http(s).
+    pub fn new(base_url: &str) -> Result<Self, ClientError> {
+        let base = base_url.trim_end_matches('/').to_owned();
+        let parsed = reqwest::Url::parse(&base).map_err(|e| ClientError::Url {
+            url: base_url.to_owned(),
+            message: e.to_string(),
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(ClientError::Url {
+                url: base_url.to_owned(),
+                message: "scheme must be http or https".into(),
+            });
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("attestlog-client/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ClientError::Transport {
+                url: base.clone(),
+                source: e,
+            })?;
+        Ok(Self { base, http })
+    }
+
+    /// The base URL.
+    #[must_use]
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.base, path.trim_start_matches('/'))
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder, url: &str) -> Result<Vec<u8>, ClientError> {
+        let (status, body) = self.send_status(req, url).await?;
+        let _ = status;
+        Ok(body)
+    }
+
+    async fn send_status(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &str,
+    ) -> Result<(StatusCode, Vec<u8>), ClientError> {
+        let transport = |source| ClientError::Transport {
+            url: url.to_owned(),
+            source,
+        };
+        let resp = req.send().await.map_err(transport)?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(transport)?.to_vec();
+        if status.is_success() {
+            return Ok((status, body));
+        }
+        Err(match serde_json::from_slice::<ErrorBody>(&body) {
+            Ok(e) => ClientError::Status {
+                url: url.to_owned(),
+                status: status.as_u16(),
+                code: Some(e.error.code),
+                message: e.error.message,
+                field: e.error.field,
+            },
+            Err(_) => ClientError::Status {
+                url: url.to_owned(),
+                status: status.as_u16(),
+                code: None,
+                message: String::from_utf8_lossy(&body).trim().to_owned(),
+                field: None,
+            },
+        })
+    }
+
+    fn decode<T: DeserializeOwned>(url: &str, body: &[u8]) -> Result<T, ClientError> {
+        serde_json::from_slice(body).map_err(|e| ClientError::Decode {
+            url: url.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, ClientError> {
+        let base = self.url(path);
+        let url = reqwest::Url::parse_with_params(&base, query)
+            .map_err(|e| ClientError::Url {
+                url: base.clone(),
+                message: e.to_string(),
+            })?
+            .to_string();
+        let body = self.send(self.http.get(&url), &url).await?;
+        Self::decode(&url, &body)
+    }
+
+    /// `GET /checkpoint`: the signed checkpoint note, unverified.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn checkpoint(&self) -> Result<Vec<u8>, ClientError> {
+        let url = self.url("checkpoint");
+        self.send(self.http.get(&url), &url).await
+    }
+
+    /// `GET /tile/...`: a hash tile or entry bundle, unverified.
+    ///
+    /// # Errors
+    /// [`ClientError`] (404 for a tile the log does not serve).
+    pub async fn tile(&self, tile: &TilePath) -> Result<Vec<u8>, ClientError> {
+        let url = self.url(&tile.full_path());
+        self.send(self.http.get(&url), &url).await
+    }
+
+    /// `POST /v1/entries`: submits DSSE envelope JSON. Returns the answer and whether the
+    /// entry is new (201) rather than a duplicate (200).
+    ///
+    /// # Errors
+    /// [`ClientError::Status`] with the server's field path for rejected entries.
+    pub async fn submit(
+        &self,
+        envelope_json: &[u8],
+    ) -> Result<(SubmitResponse, bool), ClientError> {
+        let url = self.url("v1/entries");
+        let req = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(envelope_json.to_vec());
+        let (status, body) = self.send_status(req, &url).await?;
+        Ok((Self::decode(&url, &body)?, status == StatusCode::CREATED))
+    }
+
+    /// `GET /v1/entries/{index}`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn entry(&self, index: u64) -> Result<EntryResponse, ClientError> {
+        self.get_json(&format!("v1/entries/{index}"), &[]).await
+    }
+
+    /// `GET /v1/proof/inclusion?index=&tree_size=`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn inclusion_proof(
+        &self,
+        index: u64,
+        tree_size: u64,
+    ) -> Result<InclusionProof, ClientError> {
+        self.get_json(
+            "v1/proof/inclusion",
+            &[
+                ("index", index.to_string()),
+                ("tree_size", tree_size.to_string()),
+            ],
+        )
+        .await
+    }
+
+    /// `GET /v1/proof/inclusion?leaf_hash=&tree_size=`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn inclusion_proof_by_hash(
+        &self,
+        leaf_hash: &Hash,
+        tree_size: u64,
+    ) -> Result<InclusionProof, ClientError> {
+        self.get_json(
+            "v1/proof/inclusion",
+            &[
+                ("leaf_hash", leaf_hash.to_hex()),
+                ("tree_size", tree_size.to_string()),
+            ],
+        )
+        .await
+    }
+
+    /// `GET /v1/proof/consistency?first=&second=`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn consistency_proof(
+        &self,
+        first: u64,
+        second: u64,
+    ) -> Result<ConsistencyProof, ClientError> {
+        self.get_json(
+            "v1/proof/consistency",
+            &[("first", first.to_string()), ("second", second.to_string())],
+        )
+        .await
+    }
+
+    /// `GET /v1/log`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn log_info(&self) -> Result<LogInfo, ClientError> {
+        self.get_json("v1/log", &[]).await
+    }
+
+    /// `GET /v1/search` (one page; follow `next` with [`SearchQuery::before`]).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn search(&self, query: &SearchQuery) -> Result<SearchResponse, ClientError> {
+        self.get_json("v1/search", &query.pairs()).await
+    }
+
+    /// Every page of `GET /v1/search`, newest first.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn search_all(
+        &self,
+        query: &SearchQuery,
+    ) -> Result<Vec<attestlog_proto::api::SearchHit>, ClientError> {
+        let mut q = query.clone();
+        let mut out = Vec::new();
+        loop {
+            let page = self.search(&q).await?;
+            out.extend(page.entries);
+            match page.next {
+                Some(n) if q.before != Some(n) => q.before = Some(n),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// `GET /v1/vendors`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn vendors(&self) -> Result<VendorList, ClientError> {
+        self.get_json("v1/vendors", &[]).await
+    }
+
+    /// `POST /v1/vendors` with the admin token: enrols or revokes a vendor key.
+    ///
+    /// # Errors
+    /// [`ClientError::Status`] (401 bad token, 409 conflict, …).
+    pub async fn vendor_action(
+        &self,
+        admin_token: &str,
+        request: &VendorRequest,
+    ) -> Result<VendorResponse, ClientError> {
+        let url = self.url("v1/vendors");
+        let req = self.http.post(&url).bearer_auth(admin_token).json(request);
+        let body = self.send(req, &url).await?;
+        Self::decode(&url, &body)
+    }
+}

@@ -1,0 +1,675 @@
+//! [`Monitor`]: follows a log through verified tiles, checks that every new checkpoint is
+//! consistent with the stored one, verifies every entry with the enrolment rules of
+//! DESIGN.md §3 (replaying the enrolment history from the log itself), keeps its state in a
+//! directory across restarts (atomic writes) and emits [`Alert`]s for [`Rules`].
+//!
+//! On an inconsistency it writes a [`ForkEvidence`] file into the state directory and
+//! reports [`Outcome::Fork`]; the stored state is left as it was.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use attestlog_proto::Hash;
+use attestlog_proto::dsse::Envelope;
+use attestlog_proto::enrolment::{
+    Action, Admission, Enrolment, EnrolmentState, check_entry_admission, check_ownership,
+};
+use attestlog_proto::keys::VerifierKey;
+use attestlog_proto::predicate::Statement;
+use attestlog_proto::proof::verify_consistency;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+
+use crate::fork::{FORMAT, ForkEvidence};
+use crate::verifier::{VerifiedCheckpoint, Verifier, VerifyError};
+
+/// The state file inside the state directory.
+pub const STATE_FILE: &str = "state.json";
+/// The fork-evidence file written into the state directory.
+pub const EVIDENCE_FILE: &str = "fork-evidence.json";
+
+/// Entries read per round trip batch while catching up (16 bundles).
+const CHUNK: u64 = 16 * 256;
+
+/// Errors of the monitor.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    /// Reading or verifying the log failed.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// Reading or writing the state directory failed.
+    #[error("state directory {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The stored state does not parse or does not match this log.
+    #[error("stored state in {path} is invalid: {message}")]
+    State {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The rules file does not parse.
+    #[error("rules file {path}: {message}")]
+    Rules {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// No trusted log key is named after the checkpoint's origin.
+    #[error("no trusted log key for origin {0:?}")]
+    NoLogKey(String),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> MonitorError + '_ {
+    move |source| MonitorError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Alert rules. An empty list watches nothing of that kind; key enrolments, revocations and
+/// entries that fail verification always alert.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rules {
+    /// Vendor legal names: alert on their new and superseding attestations.
+    #[serde(default)]
+    pub vendors: Vec<String>,
+    /// Product names: alert on their new and superseding attestations.
+    #[serde(default)]
+    pub products: Vec<String>,
+    /// ISO 3166-1 alpha-2 countries: alert on any flow stored, processed, analysed or
+    /// remotely accessed there, or transferred onward to there.
+    #[serde(default)]
+    pub countries: Vec<String>,
+}
+
+impl Rules {
+    /// Loads rules from a TOML or JSON file (JSON if it starts with `{`).
+    ///
+    /// # Errors
+    /// [`MonitorError::Io`] or [`MonitorError::Rules`].
+    pub fn load(path: &Path) -> Result<Self, MonitorError> {
+        let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+        Self::parse(&text).map_err(|message| MonitorError::Rules {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses rules from TOML or JSON text.
+    ///
+    /// # Errors
+    /// The parser's message.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.trim_start().starts_with('{') {
+            serde_json::from_str(text).map_err(|e| e.to_string())
+        } else {
+            toml::from_str(text).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// One alert, written as a JSON line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// `new_attestation`, `superseding_attestation`, `contradiction`, `watched_country`,
+    /// `key_enrolled`, `key_revoked`, `entry_invalid` or `fork`.
+    pub alert: String,
+    /// Log index of the entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u64>,
+    /// Vendor legal name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    /// Product name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    /// Attestation id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation_id: Option<String>,
+    /// Country (for `watched_country`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// What happened.
+    pub message: String,
+}
+
+impl Alert {
+    fn new(alert: &str, index: u64, message: String) -> Self {
+        Self {
+            alert: alert.to_owned(),
+            index: Some(index),
+            vendor: None,
+            product: None,
+            attestation_id: None,
+            country: None,
+            message,
+        }
+    }
+}
+
+/// An attestation the monitor has seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenAttestation {
+    /// Attestation id.
+    pub attestation_id: String,
+    /// Vendor legal name.
+    pub vendor: String,
+    /// Product name.
+    pub product: String,
+    /// Countries of storage, processing, remote access, processors and onward transfers.
+    #[serde(default)]
+    pub countries: BTreeSet<String>,
+    /// `excluded_jurisdictions`.
+    #[serde(default)]
+    pub excluded: BTreeSet<String>,
+}
+
+/// Countries a statement places data in or near (the ones `excluded_jurisdictions` rules
+/// out): processing locations, remote access, processors and onward transfers.
+#[must_use]
+pub fn statement_countries(st: &Statement) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for f in &st.predicate.data_flows {
+        out.extend(f.processing_locations.iter().map(|l| l.country.clone()));
+        out.extend(f.remote_access_jurisdictions.iter().cloned());
+        out.extend(f.processors.iter().map(|p| p.jurisdiction.clone()));
+        out.extend(
+            f.onward_transfers
+                .iter()
+                .flatten()
+                .map(|t| t.to_country.clone()),
+        );
+    }
+    out
+}
+
+/// What the monitor keeps across restarts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MonitorState {
+    /// The latest verified checkpoint (signed note text); `None` before the first run.
+    pub checkpoint: Option<String>,
+    /// Every valid enrolment entry so far: index → entry bytes (base64), replayed on start.
+    pub enrolments: BTreeMap<u64, String>,
+    /// Every valid attestation so far, by index.
+    pub attestations: BTreeMap<u64, SeenAttestation>,
+    /// Entries that failed verification, by index.
+    pub invalid: BTreeSet<u64>,
+}
+
+/// What one round of [`Monitor::run_once`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The log did not grow.
+    UpToDate {
+        /// Tree size.
+        size: u64,
+    },
+    /// The log grew consistently; every new entry was checked.
+    Advanced {
+        /// Previous size.
+        from: u64,
+        /// New size.
+        to: u64,
+    },
+    /// The new checkpoint is inconsistent with the stored one; evidence was written.
+    Fork {
+        /// The evidence file.
+        evidence: PathBuf,
+        /// Summary.
+        reason: String,
+    },
+}
+
+/// Follows one log.
+#[derive(Debug)]
+pub struct Monitor {
+    verifier: Verifier,
+    dir: PathBuf,
+    rules: Rules,
+    state: MonitorState,
+    enrolment: EnrolmentState,
+    /// attestation id → first vendor.
+    owners: BTreeMap<String, String>,
+}
+
+/// Writes `data` to `path` atomically: temporary file, fsync, rename, fsync of the directory.
+///
+/// # Errors
+/// The I/O error.
+pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+impl Monitor {
+    /// Opens (or creates) the state directory `dir` and replays the stored enrolments.
+    ///
+    /// # Errors
+    /// [`MonitorError::Io`] or [`MonitorError::State`].
+    pub fn open(verifier: Verifier, dir: &Path, rules: Rules) -> Result<Self, MonitorError> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let path = dir.join(STATE_FILE);
+        let state_err = |message: String| MonitorError::State {
+            path: path.clone(),
+            message,
+        };
+        let state: MonitorState = match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| state_err(e.to_string()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => MonitorState::default(),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let mut enrolment = EnrolmentState::new();
+        for (index, entry) in &state.enrolments {
+            let bytes = STANDARD
+                .decode(entry)
+                .map_err(|e| state_err(e.to_string()))?;
+            let env = Envelope::parse_entry(&bytes).map_err(|e| state_err(e.to_string()))?;
+            let e = Enrolment::parse(&env.payload).map_err(|e| state_err(e.to_string()))?;
+            enrolment
+                .apply(*index, &e)
+                .map_err(|e| state_err(e.to_string()))?;
+        }
+        let mut owners = BTreeMap::new();
+        for a in state.attestations.values() {
+            owners
+                .entry(a.attestation_id.clone())
+                .or_insert_with(|| a.vendor.clone());
+        }
+        Ok(Self {
+            verifier,
+            dir: dir.to_owned(),
+            rules,
+            state,
+            enrolment,
+            owners,
+        })
+    }
+
+    /// The stored state.
+    #[must_use]
+    pub fn state(&self) -> &MonitorState {
+        &self.state
+    }
+
+    /// The verifier.
+    #[must_use]
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    fn save(&self) -> Result<(), MonitorError> {
+        let path = self.dir.join(STATE_FILE);
+        let data = serde_json::to_vec_pretty(&self.state).map_err(|e| MonitorError::State {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        write_atomic(&path, &data).map_err(io_err(&path))
+    }
+
+    fn write_evidence(
+        &self,
+        old: &VerifiedCheckpoint,
+        new: &VerifiedCheckpoint,
+        proof: Vec<Hash>,
+        reason: String,
+    ) -> Result<Outcome, MonitorError> {
+        let evidence = ForkEvidence {
+            format: FORMAT.to_owned(),
+            origin: old.checkpoint().origin.clone(),
+            first: String::from_utf8_lossy(&old.to_bytes()).into_owned(),
+            second: String::from_utf8_lossy(&new.to_bytes()).into_owned(),
+            consistency_proof: proof,
+            source: Some(self.verifier.client().base_url().to_owned()),
+            reason: reason.clone(),
+        };
+        let path = self.dir.join(EVIDENCE_FILE);
+        let data = serde_json::to_vec_pretty(&evidence).map_err(|e| MonitorError::State {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        write_atomic(&path, &data).map_err(io_err(&path))?;
+        Ok(Outcome::Fork {
+            evidence: path,
+            reason,
+        })
+    }
+
+    /// One round: fetch and verify the checkpoint, check consistency with the stored one,
+    /// verify and check every new entry (calling `emit` for each alert and
+    /// `progress(done, total)` as entries are read), then store the new state.
+    ///
+    /// # Errors
+    /// [`MonitorError`] for I/O and for a log that cannot be read or whose tiles do not
+    /// verify (a fork is not an error: it is [`Outcome::Fork`]).
+    pub async fn run_once(
+        &mut self,
+        emit: &mut dyn FnMut(&Alert),
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Outcome, MonitorError> {
+        let new = self.verifier.checkpoint().await?;
+        let old = match &self.state.checkpoint {
+            Some(text) => Some(
+                self.verifier
+                    .trust()
+                    .open_checkpoint(text.as_bytes())
+                    .map_err(|e| MonitorError::State {
+                        path: self.dir.join(STATE_FILE),
+                        message: format!("stored checkpoint: {e}"),
+                    })?,
+            ),
+            None => None,
+        };
+        let from = old.as_ref().map_or(0, VerifiedCheckpoint::size);
+        if let Some(old) = &old {
+            if old.checkpoint().origin != new.checkpoint().origin {
+                return Err(MonitorError::State {
+                    path: self.dir.join(STATE_FILE),
+                    message: format!(
+                        "stored checkpoint is for origin {:?}, the log serves {:?}",
+                        old.checkpoint().origin,
+                        new.checkpoint().origin
+                    ),
+                });
+            }
+            if new.size() == old.size() {
+                if new.root().ct_eq(&old.root()) {
+                    return Ok(Outcome::UpToDate { size: new.size() });
+                }
+                let reason = format!("two different roots signed for tree size {}", new.size());
+                emit(&fork_alert(&reason));
+                return self.write_evidence(old, &new, Vec::new(), reason);
+            }
+            if new.size() < old.size() {
+                let reason = format!(
+                    "the log now serves tree size {} after signing size {}",
+                    new.size(),
+                    old.size()
+                );
+                emit(&fork_alert(&reason));
+                return self.write_evidence(old, &new, Vec::new(), reason);
+            }
+            // Compute the proof from tiles verified against the new checkpoint and check it
+            // against the stored root.
+            let proof = self.consistency_hashes(&new, old.size()).await?;
+            if let Err(e) =
+                verify_consistency(old.size(), new.size(), &proof, &old.root(), &new.root())
+            {
+                let reason = format!(
+                    "tree size {} is not consistent with stored tree size {}: {e}",
+                    new.size(),
+                    old.size()
+                );
+                emit(&fork_alert(&reason));
+                return self.write_evidence(old, &new, proof, reason);
+            }
+        }
+        let to = new.size();
+        let total = to - from;
+        progress(0, total);
+        let log_key = self.log_key(&new)?;
+        // Read and check in chunks so memory does not grow with the catch-up.
+        let mut at = from;
+        while at < to {
+            let end = to.min(at + CHUNK);
+            let base = at - from;
+            let entries = self
+                .verifier
+                .entries(&new, at, end, |done| progress(base + done, total))
+                .await?;
+            for (index, entry) in entries {
+                self.check_entry(index, &entry, &log_key, emit);
+            }
+            at = end;
+        }
+        self.state.checkpoint = Some(String::from_utf8_lossy(&new.to_bytes()).into_owned());
+        self.save()?;
+        Ok(Outcome::Advanced { from, to })
+    }
+
+    async fn consistency_hashes(
+        &mut self,
+        cp: &VerifiedCheckpoint,
+        first: u64,
+    ) -> Result<Vec<Hash>, MonitorError> {
+        Ok(self.verifier.consistency_hashes(cp, first).await?)
+    }
+
+    fn log_key(&self, cp: &VerifiedCheckpoint) -> Result<VerifierKey, MonitorError> {
+        let origin = &cp.checkpoint().origin;
+        self.verifier
+            .trust()
+            .log_keys()
+            .into_iter()
+            .find(|k| k.name() == origin)
+            .ok_or_else(|| MonitorError::NoLogKey(origin.clone()))
+    }
+
+    fn check_entry(
+        &mut self,
+        index: u64,
+        entry: &[u8],
+        log_key: &VerifierKey,
+        emit: &mut dyn FnMut(&Alert),
+    ) {
+        let env = match Envelope::parse_entry(entry) {
+            Ok(e) => e,
+            Err(e) => {
+                self.invalid(
+                    index,
+                    format!("entry is not a canonical dsse envelope: {e}"),
+                    emit,
+                );
+                return;
+            }
+        };
+        match check_entry_admission(&env, &self.enrolment, log_key) {
+            Ok(Admission::Enrolment(e)) => {
+                if let Err(err) = self.enrolment.apply(index, &e) {
+                    self.invalid(index, format!("enrolment does not apply: {err}"), emit);
+                    return;
+                }
+                self.state.enrolments.insert(index, STANDARD.encode(entry));
+                let (kind, verb) = match e.action {
+                    Action::Enrol => ("key_enrolled", "enrolled"),
+                    Action::Revoke => ("key_revoked", "revoked"),
+                };
+                let mut a = Alert::new(
+                    kind,
+                    index,
+                    format!("key {} {verb} for vendor {:?}", e.key, e.vendor),
+                );
+                a.vendor = Some(e.vendor.clone());
+                emit(&a);
+            }
+            Ok(Admission::Attestation { statement, .. }) => {
+                self.check_attestation(index, &statement, emit);
+            }
+            Err(e) => self.invalid(index, format!("entry fails verification: {e}"), emit),
+        }
+    }
+
+    fn check_attestation(&mut self, index: u64, st: &Statement, emit: &mut dyn FnMut(&Alert)) {
+        let vendor = st.vendor_legal_name().to_owned();
+        let id = st.attestation_id().to_owned();
+        let product = st.predicate.product.name.clone();
+        let superseded = st
+            .predicate
+            .supersedes
+            .as_ref()
+            .and_then(|s| self.state.attestations.get(&s.log_index))
+            .map(|a| (a.attestation_id.as_str(), a.vendor.as_str()));
+        if let Err(e) = check_ownership(st, self.owners.get(&id).map(String::as_str), superseded) {
+            self.invalid(
+                index,
+                format!("attestation violates ownership rules: {e}"),
+                emit,
+            );
+            return;
+        }
+        let seen_before = self.owners.contains_key(&id);
+        let countries = statement_countries(st);
+        let excluded: BTreeSet<String> = st
+            .predicate
+            .excluded_jurisdictions
+            .iter()
+            .flatten()
+            .cloned()
+            .collect();
+        let contradictions = self.contradictions(&vendor, &product, &id, &countries, &excluded);
+        self.owners
+            .entry(id.clone())
+            .or_insert_with(|| vendor.clone());
+        self.state.attestations.insert(
+            index,
+            SeenAttestation {
+                attestation_id: id.clone(),
+                vendor: vendor.clone(),
+                product: product.clone(),
+                countries,
+                excluded,
+            },
+        );
+        let base = |kind: &str, message: String| Alert {
+            alert: kind.to_owned(),
+            index: Some(index),
+            vendor: Some(vendor.clone()),
+            product: Some(product.clone()),
+            attestation_id: Some(id.clone()),
+            country: None,
+            message,
+        };
+        if self.rules.vendors.contains(&vendor) || self.rules.products.contains(&product) {
+            let status = format!("{:?}", st.predicate.status).to_lowercase();
+            let a = match &st.predicate.supersedes {
+                Some(s) => base(
+                    "superseding_attestation",
+                    format!(
+                        "{vendor:?} replaced the attestation at index {} for {product:?} (status {status})",
+                        s.log_index
+                    ),
+                ),
+                None if seen_before => base(
+                    "superseding_attestation",
+                    format!(
+                        "{vendor:?} published a new version of {id} for {product:?} (status {status})"
+                    ),
+                ),
+                None => base(
+                    "new_attestation",
+                    format!(
+                        "{vendor:?} published a new attestation for {product:?} (status {status})"
+                    ),
+                ),
+            };
+            emit(&a);
+        }
+        for (other, message) in contradictions {
+            let mut a = base("contradiction", message);
+            a.message = format!("{} (earlier claim at index {other})", a.message);
+            emit(&a);
+        }
+        let mut hits: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for f in &st.predicate.data_flows {
+            let cat = f.category.to_string();
+            let mut add = |country: &str, how: String| {
+                if self.rules.countries.iter().any(|c| c == country) {
+                    hits.entry(country.to_owned()).or_default().insert(how);
+                }
+            };
+            for l in &f.processing_locations {
+                add(&l.country, format!("{cat}: {:?}", l.role).to_lowercase());
+            }
+            for c in &f.remote_access_jurisdictions {
+                add(c, format!("{cat}: remote access"));
+            }
+            for t in f.onward_transfers.iter().flatten() {
+                add(&t.to_country, format!("{cat}: onward transfer"));
+            }
+        }
+        for (country, how) in hits {
+            let mut a = base(
+                "watched_country",
+                format!(
+                    "data in watched country {country}: {}",
+                    how.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            );
+            a.country = Some(country);
+            emit(&a);
+        }
+    }
+
+    /// Claims of other attestation ids (their latest versions) for the same vendor and
+    /// product that this one contradicts: one's countries in the other's excluded list.
+    fn contradictions(
+        &self,
+        vendor: &str,
+        product: &str,
+        id: &str,
+        countries: &BTreeSet<String>,
+        excluded: &BTreeSet<String>,
+    ) -> Vec<(u64, String)> {
+        let mut latest: BTreeMap<&str, (u64, &SeenAttestation)> = BTreeMap::new();
+        for (i, a) in &self.state.attestations {
+            if a.vendor == vendor && a.product == product && a.attestation_id != id {
+                latest.insert(a.attestation_id.as_str(), (*i, a));
+            }
+        }
+        let mut out = Vec::new();
+        for (other_id, (index, a)) in latest {
+            let ours: Vec<&String> = countries.intersection(&a.excluded).collect();
+            let theirs: Vec<&String> = a.countries.intersection(excluded).collect();
+            if !ours.is_empty() {
+                out.push((
+                    index,
+                    format!("places data in {ours:?}, which attestation {other_id} excludes"),
+                ));
+            }
+            if !theirs.is_empty() {
+                out.push((
+                    index,
+                    format!("excludes {theirs:?}, where attestation {other_id} places data"),
+                ));
+            }
+        }
+        out
+    }
+
+    fn invalid(&mut self, index: u64, message: String, emit: &mut dyn FnMut(&Alert)) {
+        self.state.invalid.insert(index);
+        emit(&Alert::new("entry_invalid", index, message));
+    }
+}
+
+fn fork_alert(reason: &str) -> Alert {
+    Alert {
+        alert: "fork".into(),
+        index: None,
+        vendor: None,
+        product: None,
+        attestation_id: None,
+        country: None,
+        message: reason.to_owned(),
+    }
+}
