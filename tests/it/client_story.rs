@@ -214,6 +214,27 @@ fn vendor_auditor_monitor_story() {
         format!("vendors = [\"{VENDOR}\"]\ncountries = [\"CH\", \"DE\"]\n"),
     )
     .unwrap();
+    // A webhook receiver on loopback collects what the monitor posts.
+    let received: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
+    let hook = {
+        let received = received.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
+                let received = received.clone();
+                async move {
+                    received.lock().unwrap().push(v);
+                    "ok"
+                }
+            }),
+        );
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        rt.spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/hook")
+    };
     let monitor = |url: &str| {
         run(&[
             "--log",
@@ -226,11 +247,24 @@ fn vendor_auditor_monitor_story() {
             "--rules",
             p(&rules),
             "--once",
+            "--webhook",
+            &hook,
         ])
     };
     let (code, out) = monitor(&url);
     assert_eq!(code, EXIT_OK, "{out}");
     let a = alerts(&out);
+    let posted: Vec<Alert> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|v| serde_json::from_value(v.clone()).unwrap())
+        .collect();
+    assert_eq!(
+        kinds(&posted),
+        kinds(&a),
+        "webhook got the same alerts as stdout"
+    );
     assert_eq!(
         kinds(&a),
         vec![

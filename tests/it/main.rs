@@ -1,7 +1,5 @@
 //! The integration-test binary: the real server in-process on 127.0.0.1:0, driven over HTTP.
 // Test helpers outside #[test] functions (harness, statement builders) unwrap too.
-#![allow(clippy::unwrap_used)]
-
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bad_inputs;

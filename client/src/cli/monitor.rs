@@ -42,6 +42,24 @@ pub struct MonitorArgs {
     /// Seconds between polls when following.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     interval: u64,
+    /// Also POST every alert as a JSON object to this URL (after each round, in order).
+    #[arg(long, value_name = "URL")]
+    webhook: Option<String>,
+}
+
+/// Posts alerts to a webhook, in order; stops at the first failure and says so on stderr
+/// (the alerts are on standard output regardless).
+async fn post_alerts(url: &str, alerts: &[crate::monitor::Alert]) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    for a in alerts {
+        let r = http.post(url).json(a).send().await?;
+        if !r.status().is_success() {
+            anyhow::bail!("webhook answered {}", r.status());
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn run(args: MonitorArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
@@ -55,8 +73,12 @@ pub(crate) fn run(args: MonitorArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
     loop {
         let mut bar: Option<ProgressBar> = None;
         let mut write_err = None;
+        let mut sent = Vec::new();
         let out = &mut *ctx.out;
         let mut emit = |a: &crate::monitor::Alert| {
+            if args.webhook.is_some() {
+                sent.push(a.clone());
+            }
             let line = serde_json::to_string(a).unwrap_or_default();
             if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
                 write_err.get_or_insert(e);
@@ -80,6 +102,11 @@ pub(crate) fn run(args: MonitorArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
         }
         if let Some(e) = write_err {
             return Err(e.into());
+        }
+        if let Some(url) = &args.webhook
+            && let Err(e) = rt.block_on(post_alerts(url, &sent))
+        {
+            eprintln!("warning: webhook {url}: {e:#}");
         }
         match outcome? {
             Outcome::Fork { evidence, reason } => {
