@@ -37,6 +37,7 @@ pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Respons
             &parsed.bytes,
             &published,
             false,
+            None,
         );
     }
     let st = admission::check_statement(&parsed.envelope)?;
@@ -56,7 +57,7 @@ pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Respons
     let entry = admission::attestation_entry(&parsed, st);
     let rx = s.sequencer.submit(Admitted {
         entry,
-        signer_key_ids: key_ids,
+        signer_key_ids: key_ids.clone(),
     })?;
     let done = rx
         .await
@@ -68,6 +69,7 @@ pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Respons
         &parsed.bytes,
         &done.published,
         done.new,
+        Some(&key_ids),
     )
 }
 
@@ -110,9 +112,16 @@ pub fn respond(
     entry: &[u8],
     p: &Published,
     new: bool,
+    verified: Option<&[String]>,
 ) -> Result<Response, ApiError> {
-    let inclusion_proof = s.inclusion_proof(index, leaf_hash, p)?;
-    let receipt = s.receipt(index, entry, p)?;
+    let hashes = s.inclusion_hashes(index, p.size)?;
+    let receipt = s.receipt_with(index, entry, p, &hashes, verified)?;
+    let inclusion_proof = attestlog_proto::api::InclusionProof {
+        index,
+        tree_size: p.size,
+        leaf_hash,
+        hashes,
+    };
     let body = SubmitResponse {
         index,
         leaf_hash,

@@ -2,7 +2,7 @@
 //! tiles the static path serves, so the views cannot disagree.
 
 use attestlog_proto::Hash;
-use attestlog_proto::api::{InclusionProof, Receipt, ReceiptEnrolment};
+use attestlog_proto::api::{Receipt, ReceiptEnrolment};
 use attestlog_proto::tiles::TileHashReader;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -54,33 +54,21 @@ impl AppState {
             .ok_or_else(|| ApiError::not_found(format!("no entry at index {index}")))
     }
 
-    /// The inclusion proof object of an entry against a checkpoint.
-    ///
-    /// # Errors
-    /// As [`Self::inclusion_hashes`].
-    pub fn inclusion_proof(
-        &self,
-        index: u64,
-        leaf_hash: Hash,
-        p: &Published,
-    ) -> Result<InclusionProof, ApiError> {
-        Ok(InclusionProof {
-            index,
-            tree_size: p.size,
-            leaf_hash,
-            hashes: self.inclusion_hashes(index, p.size)?,
-        })
-    }
-
     fn tlog_proof(&self, index: u64, p: &Published) -> Result<String, ApiError> {
         let hashes = self.inclusion_hashes(index, p.size)?;
         Ok(crate::rules::tlog_proof_text(index, &hashes, &p.note))
     }
 
     /// The index of the enrolment entry that authorised the entry at `index`, if it is an
-    /// attestation.
+    /// attestation. `verified` lists key IDs whose signatures admission already verified
+    /// (the submit path); otherwise each candidate signature is verified here.
     #[must_use]
-    pub fn enrolment_index_for(&self, entry: &[u8], index: u64) -> Option<u64> {
+    pub fn enrolment_index_for(
+        &self,
+        entry: &[u8],
+        index: u64,
+        verified: Option<&[String]>,
+    ) -> Option<u64> {
         let env = attestlog_proto::dsse::Envelope::from_json(entry).ok()?;
         let v: serde_json::Value = serde_json::from_slice(&env.payload).ok()?;
         let vendor = v.pointer("/predicate/vendor/legal_name")?.as_str()?;
@@ -91,7 +79,10 @@ impl AppState {
                 .records()
                 .filter(|r| r.key.key_id_hex() == sig.keyid && r.vendor == vendor)
                 .filter(|r| r.enrolled_at < index && r.revoked_at.is_none_or(|x| x > index))
-                .find(|r| r.key.verify(&pae, &sig.sig))
+                .find(|r| match verified {
+                    Some(ids) => ids.contains(&sig.keyid),
+                    None => r.key.verify(&pae, &sig.sig),
+                })
                 .map(|r| r.enrolled_at)
         })
     }
@@ -101,7 +92,24 @@ impl AppState {
     /// # Errors
     /// Storage errors.
     pub fn receipt(&self, index: u64, entry: &[u8], p: &Published) -> Result<Receipt, ApiError> {
-        let enrolment = match self.enrolment_index_for(entry, index) {
+        let hashes = self.inclusion_hashes(index, p.size)?;
+        self.receipt_with(index, entry, p, &hashes, None)
+    }
+
+    /// The receipt, given the entry's inclusion proof against `p` and, on the submit path,
+    /// the key IDs admission verified.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn receipt_with(
+        &self,
+        index: u64,
+        entry: &[u8],
+        p: &Published,
+        hashes: &[Hash],
+        verified: Option<&[String]>,
+    ) -> Result<Receipt, ApiError> {
+        let enrolment = match self.enrolment_index_for(entry, index, verified) {
             Some(ei) => Some(ReceiptEnrolment {
                 entry: STANDARD.encode(self.entry(ei)?),
                 proof: self.tlog_proof(ei, p)?,
@@ -110,7 +118,7 @@ impl AppState {
         };
         Ok(Receipt {
             entry: STANDARD.encode(entry),
-            proof: self.tlog_proof(index, p)?,
+            proof: crate::rules::tlog_proof_text(index, hashes, &p.note),
             enrolment,
         })
     }
