@@ -459,6 +459,50 @@ impl<'a, T: ?Sized> TileHashReader<'a, T> {
     }
 }
 
+/// Where a node's hash comes from: the tile (as of a tree size), the node's row inside the
+/// tile (0 = the tile's own hashes, r = subtrees of 2^r of them) and its position in that row.
+/// `None` when the node is not a complete subtree of the tree of `size`.
+#[must_use]
+pub fn node_location(node: NodeId, size: u64) -> Option<(TileId, u8, usize)> {
+    let s = node_source(node, size)?;
+    let r = node.level % TILE_HEIGHT;
+    Some((s.tile, r, s.offset >> r))
+}
+
+/// Every complete subtree hash inside one tile: row 0 is the tile's hashes, row r the hashes
+/// of aligned groups of 2^r of them. Computing it once per tile lets a server answer proofs
+/// without rehashing (a tile of width W costs W−1 node hashes, once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TileTree {
+    rows: Vec<Vec<Hash>>,
+}
+
+impl TileTree {
+    /// Builds the rows from a tile's hashes.
+    #[must_use]
+    pub fn new(hashes: Vec<Hash>) -> Self {
+        let mut rows = vec![hashes];
+        while rows.len() < usize::from(TILE_HEIGHT) {
+            let Some(prev) = rows.last() else { break };
+            if prev.len() < 2 {
+                break;
+            }
+            let next: Vec<Hash> = prev
+                .chunks_exact(2)
+                .map(|p| Hash::node(&p[0], &p[1]))
+                .collect();
+            rows.push(next);
+        }
+        Self { rows }
+    }
+
+    /// The hash at `row`, `position`, if that subtree is complete in this tile.
+    #[must_use]
+    pub fn get(&self, row: u8, position: usize) -> Option<Hash> {
+        self.rows.get(usize::from(row))?.get(position).copied()
+    }
+}
+
 /// Where a node's hash comes from: `count` hashes at `offset` of `tile`.
 struct NodeSource {
     tile: TileId,
@@ -1163,5 +1207,36 @@ mod tests {
             .read_hashes(&tile_root_proof_indexes(&old, 600).unwrap())
             .unwrap();
         verify_tile_with_hashes(&old, &data, 600, &root, &hashes).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod tile_tree_tests {
+    use super::*;
+    use crate::tree::{MemoryTree, NodeId};
+
+    #[test]
+    fn tile_tree_rows_match_the_tree() {
+        let mut t = MemoryTree::new();
+        for i in 0..300u32 {
+            t.push(Hash::leaf(&i.to_be_bytes()));
+        }
+        for (tile_index, width) in [(0u64, 256usize), (1, 44)] {
+            let hashes: Vec<Hash> = (0..width)
+                .map(|i| t.get(NodeId::new(0, tile_index * 256 + i as u64)).unwrap())
+                .collect();
+            let tree = TileTree::new(hashes);
+            for level in 0..8u8 {
+                for pos in 0..(width >> level) {
+                    let node = NodeId::new(level, ((tile_index * 256) >> level) + pos as u64);
+                    let (tile, row, position) = node_location(node, 300).unwrap();
+                    assert_eq!(tile.index, tile_index);
+                    assert_eq!((row, position), (level, pos));
+                    assert_eq!(tree.get(row, position), t.get(node), "{node:?}");
+                }
+                assert_eq!(tree.get(level, width >> level), None);
+            }
+        }
+        assert_eq!(node_location(NodeId::new(2, 75), 300), None);
     }
 }

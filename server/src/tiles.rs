@@ -6,7 +6,11 @@
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
-use attestlog_proto::tiles::{TileId, TileReader};
+use std::collections::HashMap;
+
+use attestlog_proto::Hash;
+use attestlog_proto::tiles::{TileId, TileReader, TileTree, node_location, tile_hashes};
+use attestlog_proto::tree::{HashReader, NodeId};
 use lru::LruCache;
 
 use crate::storage::{LogStore, StoreError};
@@ -21,6 +25,7 @@ pub const ENTRIES_LEVEL: u8 = u8::MAX;
 #[derive(Debug)]
 pub struct TileCache {
     inner: Mutex<LruCache<Key, Arc<Vec<u8>>>>,
+    trees: Mutex<LruCache<Key, Arc<TileTree>>>,
 }
 
 impl TileCache {
@@ -31,6 +36,19 @@ impl TileCache {
             inner: Mutex::new(LruCache::new(
                 NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN),
             )),
+            trees: Mutex::new(LruCache::new(
+                NonZeroUsize::new(capacity / 4).unwrap_or(NonZeroUsize::MIN),
+            )),
+        }
+    }
+
+    fn tree(&self, k: &Key) -> Option<Arc<TileTree>> {
+        self.trees.lock().ok()?.get(k).cloned()
+    }
+
+    fn put_tree(&self, k: Key, v: Arc<TileTree>) {
+        if let Ok(mut c) = self.trees.lock() {
+            c.put(k, v);
         }
     }
 
@@ -141,5 +159,67 @@ impl TileReader for StoreTiles<'_> {
             .into_iter()
             .map(|a| a.as_ref().clone())
             .collect())
+    }
+}
+
+/// Reads stored subtree hashes of the tree of `size` for proofs, through cached [`TileTree`]s:
+/// every subtree hash inside a tile is computed once per (tile, width), not per proof.
+pub struct TreeReader<'a> {
+    size: u64,
+    store: &'a dyn LogStore,
+    cache: &'a TileCache,
+}
+
+impl<'a> TreeReader<'a> {
+    /// The tree of `size` leaves.
+    #[must_use]
+    pub fn new(size: u64, store: &'a dyn LogStore, cache: &'a TileCache) -> Self {
+        Self { size, store, cache }
+    }
+}
+
+impl HashReader for TreeReader<'_> {
+    type Error = StoreError;
+
+    fn read_hashes(&self, nodes: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
+        let mut locations = Vec::with_capacity(nodes.len());
+        let mut trees: HashMap<TileId, Option<Arc<TileTree>>> = HashMap::new();
+        for &n in nodes {
+            let loc = node_location(n, self.size).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "node {n:?} is not in the tree of size {}",
+                    self.size
+                ))
+            })?;
+            trees
+                .entry(loc.0)
+                .or_insert_with(|| self.cache.tree(&(loc.0.level, loc.0.index, loc.0.width)));
+            locations.push(loc);
+        }
+        let missing: Vec<TileId> = trees
+            .iter()
+            .filter(|(_, t)| t.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        if !missing.is_empty() {
+            let data = StoreTiles::cached(self.store, self.cache).hash_tiles(&missing)?;
+            for (id, d) in missing.iter().zip(data) {
+                let hashes = tile_hashes(id, &d).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let tree = Arc::new(TileTree::new(hashes));
+                self.cache
+                    .put_tree((id.level, id.index, id.width), tree.clone());
+                trees.insert(*id, Some(tree));
+            }
+        }
+        locations
+            .iter()
+            .map(|(id, row, pos)| {
+                trees
+                    .get(id)
+                    .and_then(Option::as_ref)
+                    .and_then(|t| t.get(*row, *pos))
+                    .ok_or_else(|| StoreError::Corrupt(format!("tile {id:?} lacks row {row}")))
+            })
+            .collect()
     }
 }

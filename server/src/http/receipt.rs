@@ -3,14 +3,13 @@
 
 use attestlog_proto::Hash;
 use attestlog_proto::api::{Receipt, ReceiptEnrolment};
-use attestlog_proto::tiles::TileHashReader;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use super::AppState;
 use super::error::ApiError;
 use crate::sequencer::Published;
-use crate::tiles::StoreTiles;
+use crate::tiles::TreeReader;
 
 fn prove_err<E: std::fmt::Debug>(e: attestlog_proto::proof::ProveError<E>) -> ApiError {
     match e {
@@ -28,8 +27,7 @@ impl AppState {
     /// # Errors
     /// 400 for `index ≥ size`, 503 for storage errors.
     pub fn inclusion_hashes(&self, index: u64, size: u64) -> Result<Vec<Hash>, ApiError> {
-        let reader = StoreTiles::cached(self.store.as_ref(), &self.cache);
-        let hr = TileHashReader::new(size, &reader);
+        let hr = TreeReader::new(size, self.store.as_ref(), &self.cache);
         attestlog_proto::proof::inclusion_proof(index, size, &hr).map_err(prove_err)
     }
 
@@ -38,8 +36,7 @@ impl AppState {
     /// # Errors
     /// 400 for `first > second`, 503 for storage errors.
     pub fn consistency_hashes(&self, first: u64, second: u64) -> Result<Vec<Hash>, ApiError> {
-        let reader = StoreTiles::cached(self.store.as_ref(), &self.cache);
-        let hr = TileHashReader::new(second, &reader);
+        let hr = TreeReader::new(second, self.store.as_ref(), &self.cache);
         attestlog_proto::proof::consistency_proof(first, second, &hr).map_err(prove_err)
     }
 
