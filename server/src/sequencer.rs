@@ -309,22 +309,40 @@ impl Sequencer {
         let mut changed: Vec<(u8, u64, Vec<u8>)> = Vec::new();
         let mut touched = [false; 8];
         let mut outcomes = Vec::with_capacity(jobs.len());
+        // One round trip each for the whole batch: stored duplicates and id owners.
+        let leaves: Vec<Hash> = jobs.iter().map(|j| j.admitted.entry.leaf_hash).collect();
+        let ids: Vec<&str> = jobs
+            .iter()
+            .filter_map(|j| j.admitted.entry.attestation.as_ref())
+            .map(|a| a.attestation_id.as_str())
+            .collect();
+        let prefetched = self
+            .store
+            .lookup_leaves(&leaves)
+            .and_then(|l| Ok((l, self.store.attestation_owners(&ids)?)));
+        let (stored, stored_owners) = match prefetched {
+            Ok(p) => p,
+            Err(e) => {
+                let err = SeqError::Storage(e.to_string());
+                let outcomes = jobs
+                    .iter()
+                    .map(|_| Outcome::Rejected(err.clone()))
+                    .collect();
+                self.answer(jobs, outcomes, None);
+                return;
+            }
+        };
+        for (id, vendor) in stored_owners {
+            owners.insert(id, vendor);
+        }
         for job in &jobs {
             let e = &job.admitted.entry;
-            if let Some(&i) = in_batch.get(&e.leaf_hash) {
+            if let Some(&i) = in_batch
+                .get(&e.leaf_hash)
+                .or_else(|| stored.get(&e.leaf_hash))
+            {
                 outcomes.push(Outcome::Duplicate(i));
                 continue;
-            }
-            match self.store.lookup_leaf(&e.leaf_hash) {
-                Ok(Some(i)) => {
-                    outcomes.push(Outcome::Duplicate(i));
-                    continue;
-                }
-                Ok(None) => {}
-                Err(err) => {
-                    outcomes.push(Outcome::Rejected(SeqError::Storage(err.to_string())));
-                    continue;
-                }
             }
             let index = frontier.size();
             if let Err(err) = self.check_order(&job.admitted, index, &mut enrolments, &mut owners) {
@@ -442,15 +460,15 @@ impl Sequencer {
         }
         if let Some(meta) = &a.entry.attestation {
             enrolments.check_signers(&meta.vendor, &a.signer_key_ids)?;
-            let owner = match owners.get(&meta.attestation_id) {
-                Some(o) => Some(o.clone()),
-                None => self
-                    .store
-                    .attestation_owner(&meta.attestation_id)
-                    .map_err(|e| SeqError::Storage(e.to_string()))?,
-            };
-            rules::check_owner(&meta.attestation_id, &meta.vendor, owner.as_deref())?;
-            owners.insert(meta.attestation_id.clone(), meta.vendor.clone());
+            // `owners` holds the stored owners of this batch's ids and the batch's own claims.
+            rules::check_owner(
+                &meta.attestation_id,
+                &meta.vendor,
+                owners.get(&meta.attestation_id).map(String::as_str),
+            )?;
+            owners
+                .entry(meta.attestation_id.clone())
+                .or_insert_with(|| meta.vendor.clone());
         }
         Ok(())
     }

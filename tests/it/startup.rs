@@ -1,5 +1,6 @@
 //! Restart does no full rebuild: opening a log reads O(log n) tiles and no entries.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +40,12 @@ impl LogStore for Counting {
     }
     fn lookup_leaf(&self, leaf: &Hash) -> StoreResult<Option<u64>> {
         self.inner.lookup_leaf(leaf)
+    }
+    fn lookup_leaves(&self, leaves: &[Hash]) -> StoreResult<HashMap<Hash, u64>> {
+        self.inner.lookup_leaves(leaves)
+    }
+    fn attestation_owners(&self, ids: &[&str]) -> StoreResult<HashMap<String, String>> {
+        self.inner.attestation_owners(ids)
     }
     fn attestation_owner(&self, id: &str) -> StoreResult<Option<String>> {
         self.inner.attestation_owner(id)

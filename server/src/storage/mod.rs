@@ -7,6 +7,8 @@
 
 pub mod sqlite;
 
+use std::collections::HashMap;
+
 use attestlog_proto::Hash;
 use attestlog_proto::tiles::TileId;
 
@@ -162,6 +164,19 @@ pub trait LogStore: Send + Sync + 'static {
     /// # Errors
     /// Backend errors.
     fn lookup_leaf(&self, leaf: &Hash) -> StoreResult<Option<u64>>;
+
+    /// Indexes of the entries with these leaf hashes (one round trip; the sequencer's
+    /// per-batch dedup check). Missing hashes are absent from the map.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn lookup_leaves(&self, leaves: &[Hash]) -> StoreResult<HashMap<Hash, u64>>;
+
+    /// Owners (first vendor) of these attestation ids, in one round trip.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn attestation_owners(&self, ids: &[&str]) -> StoreResult<HashMap<String, String>>;
 
     /// The vendor owning an attestation id and the metadata of an entry.
     ///

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use std::collections::HashMap;
+
 use attestlog_proto::Hash;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
@@ -250,6 +252,52 @@ impl LogStore for SqliteStore {
             let mut st = c.prepare_cached("SELECT idx FROM leaves WHERE leaf_hash = ?1")?;
             let v: Option<i64> = st.query_row([&leaf.0[..]], |r| r.get(0)).optional()?;
             v.map(u64_of).transpose()
+        })
+    }
+
+    fn lookup_leaves(&self, leaves: &[Hash]) -> StoreResult<HashMap<Hash, u64>> {
+        // On the writer connection: only the sequencer calls this, and it sees its own commits.
+        self.with_writer(|c| {
+            let mut out = HashMap::new();
+            for chunk in leaves.chunks(500) {
+                let sql = format!(
+                    "SELECT leaf_hash, idx FROM leaves WHERE leaf_hash IN ({})",
+                    vec!["?"; chunk.len()].join(",")
+                );
+                let mut st = c.prepare_cached(&sql)?;
+                let rows = st.query_map(
+                    rusqlite::params_from_iter(chunk.iter().map(|h| h.0.to_vec())),
+                    |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)),
+                )?;
+                for row in rows {
+                    let (h, i) = row?;
+                    let h = Hash::from_slice(&h).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    out.insert(h, u64_of(i)?);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn attestation_owners(&self, ids: &[&str]) -> StoreResult<HashMap<String, String>> {
+        self.with_writer(|c| {
+            let mut out = HashMap::new();
+            for chunk in ids.chunks(500) {
+                let sql = format!(
+                    "SELECT attestation_id, vendor FROM attestations a WHERE attestation_id IN ({}) \
+                     AND idx = (SELECT MIN(idx) FROM attestations b WHERE b.attestation_id = a.attestation_id)",
+                    vec!["?"; chunk.len()].join(",")
+                );
+                let mut st = c.prepare_cached(&sql)?;
+                let rows = st.query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })?;
+                for row in rows {
+                    let (id, vendor) = row?;
+                    out.insert(id, vendor);
+                }
+            }
+            Ok(out)
         })
     }
 
@@ -504,6 +552,15 @@ mod tests {
             Vec::<u8>::new()
         );
         assert_eq!(s.attestation_owner("id1").unwrap().as_deref(), Some("V"));
+        let found = s
+            .lookup_leaves(&[Hash::leaf(&[1; 3]), Hash::leaf(&[3; 3]), Hash::leaf(&[4; 3])])
+            .unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[&Hash::leaf(&[1; 3])], 0);
+        assert_eq!(found[&Hash::leaf(&[4; 3])], 2);
+        let owners = s.attestation_owners(&["id1", "nope", "id4"]).unwrap();
+        assert_eq!(owners.len(), 2);
+        assert_eq!(owners["id4"], "V");
         let hits = s
             .search(&SearchQuery {
                 terms: vec![("vendor", "v".into())],
