@@ -553,7 +553,11 @@ mod tests {
         );
         assert_eq!(s.attestation_owner("id1").unwrap().as_deref(), Some("V"));
         let found = s
-            .lookup_leaves(&[Hash::leaf(&[1; 3]), Hash::leaf(&[3; 3]), Hash::leaf(&[4; 3])])
+            .lookup_leaves(&[
+                Hash::leaf(&[1; 3]),
+                Hash::leaf(&[3; 3]),
+                Hash::leaf(&[4; 3]),
+            ])
             .unwrap();
         assert_eq!(found.len(), 2);
         assert_eq!(found[&Hash::leaf(&[1; 3])], 0);
