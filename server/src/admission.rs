@@ -5,8 +5,8 @@
 use attestlog_proto::Hash;
 use attestlog_proto::api::FieldProblem;
 use attestlog_proto::dsse::Envelope;
+use attestlog_proto::predicate::Status;
 use axum::http::StatusCode;
-use serde_json::Value;
 
 use crate::http::error::ApiError;
 use crate::rules::Enrolments;
@@ -98,14 +98,6 @@ fn problems_to_error(problems: Vec<FieldProblem>) -> ApiError {
     e
 }
 
-fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    let mut cur = v;
-    for p in path {
-        cur = cur.get(p)?;
-    }
-    cur.as_str()
-}
-
 /// Validates an attestation payload (payload type, statement, predicate).
 ///
 /// # Errors
@@ -120,88 +112,55 @@ pub fn check_statement(envelope: &Envelope) -> Result<Statement, ApiError> {
             ),
         ));
     }
-    attestlog_proto::predicate::parse_statement(&envelope.payload).map_err(|errs| {
-        problems_to_error(
-            errs.into_iter()
-                .map(|e| FieldProblem {
-                    field: e.path,
-                    message: e.message,
-                })
-                .collect(),
-        )
-    })?;
-    let v: Value = serde_json::from_slice(&envelope.payload)
-        .map_err(|e| ApiError::unprocessable(Some("payload".into()), e.to_string()))?;
-    let p = v.get("predicate").cloned().unwrap_or(Value::Null);
-    let s = |path: &[&str]| str_at(&p, path).unwrap_or_default().to_owned();
+    let statement =
+        attestlog_proto::predicate::parse_statement(&envelope.payload).map_err(|errs| {
+            problems_to_error(
+                errs.into_iter()
+                    .map(|e| FieldProblem {
+                        field: e.path,
+                        message: e.message,
+                    })
+                    .collect(),
+            )
+        })?;
+    let p = &statement.predicate;
+    let status = match p.status {
+        Status::Active => "active",
+        Status::Revoked => "revoked",
+        Status::Withdrawn => "withdrawn",
+    };
     let meta = AttestationMeta {
-        attestation_id: s(&["attestation_id"]),
-        vendor: s(&["vendor", "legal_name"]),
-        product: s(&["product", "name"]),
-        status: s(&["status"]),
-        valid_until: s(&["valid_until"]),
-        supersedes: p
-            .get("supersedes")
-            .and_then(|x| x.get("log_index"))
-            .and_then(Value::as_u64),
+        attestation_id: p.attestation_id.clone(),
+        vendor: p.vendor.legal_name.clone(),
+        product: p.product.name.clone(),
+        status: status.to_owned(),
+        valid_until: p.valid_until.clone(),
+        supersedes: p.supersedes.as_ref().map(|x| x.log_index),
+    };
+    let term = |kind: &'static str, value: &str| SearchTerm {
+        kind,
+        value: value.to_lowercase(),
     };
     let mut terms = vec![
-        SearchTerm {
-            kind: "vendor",
-            value: meta.vendor.to_lowercase(),
-        },
-        SearchTerm {
-            kind: "product",
-            value: meta.product.to_lowercase(),
-        },
-        SearchTerm {
-            kind: "attestation_id",
-            value: meta.attestation_id.to_lowercase(),
-        },
+        term("vendor", &meta.vendor),
+        term("product", &meta.product),
+        term("attestation_id", &meta.attestation_id),
     ];
-    let empty = vec![];
-    for flow in p
-        .get("data_flows")
-        .and_then(Value::as_array)
-        .unwrap_or(&empty)
-    {
-        if let Some(c) = flow.get("category").and_then(Value::as_str) {
-            terms.push(SearchTerm {
-                kind: "category",
-                value: c.to_lowercase(),
-            });
-        }
-        let mut countries: Vec<&str> = Vec::new();
-        for loc in flow
-            .get("processing_locations")
-            .and_then(Value::as_array)
-            .unwrap_or(&empty)
-        {
-            countries.extend(loc.get("country").and_then(Value::as_str));
-        }
-        for key in ["remote_access_jurisdictions"] {
-            for c in flow.get(key).and_then(Value::as_array).unwrap_or(&empty) {
-                countries.extend(c.as_str());
-            }
-        }
-        for pr in flow
-            .get("processors")
-            .and_then(Value::as_array)
-            .unwrap_or(&empty)
-        {
-            countries.extend(pr.get("jurisdiction").and_then(Value::as_str));
-        }
-        for t in flow
-            .get("onward_transfers")
-            .and_then(Value::as_array)
-            .unwrap_or(&empty)
-        {
-            countries.extend(t.get("to_country").and_then(Value::as_str));
-        }
-        terms.extend(countries.into_iter().map(|c| SearchTerm {
-            kind: "country",
-            value: c.to_lowercase(),
-        }));
+    for flow in &p.data_flows {
+        terms.push(term("category", &flow.category.as_string()));
+        let countries = flow
+            .processing_locations
+            .iter()
+            .map(|l| &l.country)
+            .chain(&flow.remote_access_jurisdictions)
+            .chain(flow.processors.iter().map(|x| &x.jurisdiction))
+            .chain(
+                flow.onward_transfers
+                    .iter()
+                    .flatten()
+                    .map(|t| &t.to_country),
+            );
+        terms.extend(countries.map(|c| term("country", c)));
     }
     terms.sort_by(|a, b| (a.kind, &a.value).cmp(&(b.kind, &b.value)));
     terms.dedup();
