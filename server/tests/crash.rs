@@ -135,16 +135,7 @@ async fn sigkill_under_load_loses_no_acknowledged_entry() {
     let http = reqwest::Client::new();
     let vendor = SignerKey::from_seed("crash.example/attest", TYPE_ED25519, &[42; 32]).unwrap();
     let mut server = start(&dir).await;
-    let r = http
-        .post(format!("{}/v1/vendors", server.url))
-        .bearer_auth(TOKEN)
-        .json(
-            &json!({"vendor": "Crash AG", "key": vendor.verifier().to_string(), "action": "enrol"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    assert_eq!(vendors(&http, &server, &vendor, "enrol").await, 201);
 
     let acked: Arc<Mutex<Vec<(u64, Hash)>>> = Arc::new(Mutex::new(Vec::new()));
     let mut last_size = 1;
@@ -233,16 +224,7 @@ async fn backup_command_and_rollback_refusal() {
     let http = reqwest::Client::new();
     let mut server = start(&dir).await;
     let vendor = SignerKey::from_seed("backup.example/attest", TYPE_ED25519, &[43; 32]).unwrap();
-    let r = http
-        .post(format!("{}/v1/vendors", server.url))
-        .bearer_auth(TOKEN)
-        .json(
-            &json!({"vendor": "Crash AG", "key": vendor.verifier().to_string(), "action": "enrol"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    assert_eq!(vendors(&http, &server, &vendor, "enrol").await, 201);
     // Online backup of the live database.
     let dest = dir.join("copy.db");
     let out = Command::new(env!("CARGO_BIN_EXE_attestlog-server"))
