@@ -8,7 +8,7 @@ use anyhow::{Context as _, bail};
 use attestlog_server::admission;
 use attestlog_server::config::Config;
 use attestlog_server::sequencer::Admitted;
-use attestlog_server::storage::{BatchEntry, EnrolmentRow};
+use attestlog_server::storage::EnrolmentRow;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 use crate::workload::{self, percentiles};
@@ -45,41 +45,27 @@ async fn build(dir: &Path, size: u64) -> anyhow::Result<()> {
         key: vendor.key.verifier().to_string(),
         action: "enrol".into(),
     };
-    let data = attestlog_server::rules::enrolment_entry(
+    seq.submit(admission::enrolment(
         &app.state.signer,
-        &row,
+        row,
         "2026-01-01T00:00:00Z".into(),
-    )?;
-    let leaf_hash = attestlog_proto::Hash::leaf(&data);
-    seq.submit(Admitted {
-        entry: BatchEntry {
-            data,
-            leaf_hash,
-            terms: vec![],
-            attestation: None,
-            enrolment: Some(row),
-        },
-        signer_key_ids: vec![],
-    })?
+    )?)?
     .await??;
     let keyid = vendor.key.verifier().key_id_hex();
     let mut i = 1u64;
     while i < size {
         let end = (i + 16_384).min(size);
-        let entries: Vec<BatchEntry> = std::thread::scope(|s| {
+        let entries: Vec<Admitted> = std::thread::scope(|s| {
             let hs: Vec<_> = (0..2u64)
                 .map(|t| {
-                    let vendor = &vendor;
+                    let (vendor, keyid) = (&vendor, &keyid);
                     s.spawn(move || {
                         (i + t..end)
                             .step_by(2)
                             .map(|n| {
                                 let env = workload::envelope(vendor, 7, n)?;
-                                let parsed = admission::parse(&env)
-                                    .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-                                let st = admission::check_statement(&parsed.envelope)
-                                    .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-                                Ok(admission::attestation_entry(&parsed, st))
+                                admission::bulk_attestation(&env, keyid)
+                                    .map_err(|e| anyhow::anyhow!("{}", e.message))
                             })
                             .collect::<anyhow::Result<Vec<_>>>()
                     })
@@ -100,11 +86,8 @@ async fn build(dir: &Path, size: u64) -> anyhow::Result<()> {
         .flatten()
         .collect();
         let mut rxs = Vec::with_capacity(entries.len());
-        for entry in entries {
-            rxs.push(seq.submit(Admitted {
-                entry,
-                signer_key_ids: vec![keyid.clone()],
-            })?);
+        for admitted in entries {
+            rxs.push(seq.submit(admitted)?);
         }
         for rx in rxs {
             rx.await??;

@@ -33,15 +33,6 @@ fn envelope(key: &SignerKey, i: u64) -> Vec<u8> {
     Envelope::sign(PAYLOAD_TYPE_INTOTO, &st.canonical_bytes(), &[key]).canonical_bytes()
 }
 
-fn admitted(env: &[u8], keyid: &str) -> Admitted {
-    let parsed = admission::parse(env).unwrap();
-    let st = admission::check_statement(&parsed.envelope).unwrap();
-    Admitted {
-        entry: admission::attestation_entry(&parsed, st),
-        signer_key_ids: vec![keyid.to_owned()],
-    }
-}
-
 fn benches(c: &mut Criterion) {
     let key = vendor();
     let keyid = key.verifier().key_id_hex();
@@ -80,28 +71,10 @@ fn benches(c: &mut Criterion) {
         key: key.verifier().to_string(),
         action: "enrol".into(),
     };
-    let data = attestlog_server::rules::enrolment_entry(
-        &app.state.signer,
-        &row,
-        "2026-01-01T00:00:00Z".into(),
-    )
-    .unwrap();
-    let leaf_hash = attestlog_proto::Hash::leaf(&data);
+    let enrolment =
+        admission::enrolment(&app.state.signer, row, "2026-01-01T00:00:00Z".into()).unwrap();
     rt.block_on(async {
-        seq.submit(Admitted {
-            entry: attestlog_server::storage::BatchEntry {
-                data,
-                leaf_hash,
-                terms: vec![],
-                attestation: None,
-                enrolment: Some(row),
-            },
-            signer_key_ids: vec![],
-        })
-        .unwrap()
-        .await
-        .unwrap()
-        .unwrap();
+        seq.submit(enrolment).unwrap().await.unwrap().unwrap();
     });
     let mut next = 1u64;
     let mut group = c.benchmark_group("integration");
@@ -110,7 +83,7 @@ fn benches(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let v: Vec<Admitted> = (next..next + 1000)
-                    .map(|i| admitted(&envelope(&key, i), &keyid))
+                    .map(|i| admission::bulk_attestation(&envelope(&key, i), &keyid).unwrap())
                     .collect();
                 next += 1000;
                 v

@@ -9,8 +9,11 @@ use attestlog_proto::predicate::Status;
 use axum::http::StatusCode;
 
 use crate::http::error::ApiError;
-use crate::rules::Enrolments;
-use crate::storage::{AttestationMeta, BatchEntry, SearchTerm};
+use attestlog_proto::keys::SignerKey;
+
+use crate::rules::{Enrolments, RuleError};
+use crate::sequencer::Admitted;
+use crate::storage::{AttestationMeta, BatchEntry, EnrolmentRow, SearchTerm};
 
 /// Largest entry (the tlog-tiles limit).
 pub const MAX_ENTRY_BYTES: usize = 65_535;
@@ -236,4 +239,41 @@ pub fn attestation_entry(parsed: &Parsed, st: Statement) -> BatchEntry {
         attestation: Some(st.meta),
         enrolment: None,
     }
+}
+
+/// The sequencer submission of an enrolment or revocation: the entry signed by the log key.
+///
+/// # Errors
+/// A malformed row.
+pub fn enrolment(
+    signer: &SignerKey,
+    row: EnrolmentRow,
+    issued_at: String,
+) -> Result<Admitted, RuleError> {
+    let data = crate::rules::enrolment_entry(signer, &row, issued_at)?;
+    Ok(Admitted {
+        entry: BatchEntry {
+            leaf_hash: Hash::leaf(&data),
+            data,
+            terms: vec![],
+            attestation: None,
+            enrolment: Some(row),
+        },
+        signer_key_ids: vec![],
+    })
+}
+
+/// An attestation for the sequencer's bulk path (tests, benchmarks): every admission check but
+/// the signature, which the caller vouches for with `signer_key_id`; the sequencer still
+/// applies the enrolment rules to that key.
+///
+/// # Errors
+/// As [`parse`] and [`check_statement`].
+pub fn bulk_attestation(envelope: &[u8], signer_key_id: &str) -> Result<Admitted, ApiError> {
+    let parsed = parse(envelope)?;
+    let st = check_statement(&parsed.envelope)?;
+    Ok(Admitted {
+        entry: attestation_entry(&parsed, st),
+        signer_key_ids: vec![signer_key_id.to_owned()],
+    })
 }

@@ -7,7 +7,6 @@ use attestlog_proto::checkpoint::SignedCheckpoint;
 use attestlog_proto::proof::{verify_consistency, verify_inclusion};
 use attestlog_proto::tree::Frontier;
 use attestlog_server::admission;
-use attestlog_server::sequencer::Admitted;
 
 use crate::common::*;
 
@@ -27,15 +26,9 @@ pub async fn bulk_append(
         let mut rxs = Vec::new();
         for i in start..end {
             let env = sign_value(key, &statement(vendor, &att_id(i), "Bulk"));
-            let parsed = admission::parse(&env).unwrap();
-            let st = admission::check_statement(&parsed.envelope).unwrap();
-            let entry = admission::attestation_entry(&parsed, st);
             rxs.push(
-                seq.submit(Admitted {
-                    entry,
-                    signer_key_ids: vec![keyid.clone()],
-                })
-                .unwrap(),
+                seq.submit(admission::bulk_attestation(&env, &keyid).unwrap())
+                    .unwrap(),
             );
         }
         for rx in rxs {

@@ -17,8 +17,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 use super::parse_u64;
 use crate::admission::{MAX_BODY_BYTES, MAX_ENTRY_BYTES};
-use crate::sequencer::Admitted;
-use crate::storage::{BatchEntry, EnrolmentRow, SearchQuery};
+use crate::storage::{EnrolmentRow, SearchQuery};
 
 /// `GET /v1/log`.
 #[utoipa::path(get, path = "/v1/log", responses((status = 200)))]
@@ -181,21 +180,9 @@ pub async fn enrol(
     };
     // Fast 409 against the current state; the sequencer re-checks in index order.
     s.shared.enrolments().check(&row)?;
-    let bytes = crate::rules::enrolment_entry(&s.signer, &row, crate::rules::now_rfc3339())?;
-    let leaf_hash = Hash::leaf(&bytes);
-    let rx = s.sequencer.submit(Admitted {
-        entry: BatchEntry {
-            data: bytes,
-            leaf_hash,
-            terms: vec![crate::storage::SearchTerm {
-                kind: "vendor",
-                value: req.vendor.to_lowercase(),
-            }],
-            attestation: None,
-            enrolment: Some(row),
-        },
-        signer_key_ids: vec![],
-    })?;
+    let admitted = crate::admission::enrolment(&s.signer, row, crate::rules::now_rfc3339())?;
+    let leaf_hash = admitted.entry.leaf_hash;
+    let rx = s.sequencer.submit(admitted)?;
     let done = rx
         .await
         .map_err(|_| ApiError::unavailable("sequencer stopped"))??;
