@@ -110,6 +110,12 @@ impl Enrolments {
             .collect()
     }
 
+    /// Every key (enrolled or revoked) with this key ID.
+    #[must_use]
+    pub fn keys_by_id(&self, key_id: &str) -> Vec<&KeyRecord> {
+        self.0.keys_by_id(key_id)
+    }
+
     /// All records.
     pub fn records(&self) -> impl Iterator<Item = &KeyRecord> {
         self.0.vendors().into_iter().flat_map(|(_, keys)| keys)

@@ -54,6 +54,7 @@ pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Respons
         });
     }
     check_supersedes(&s, &st.meta, published.size)?;
+    let vendor = st.meta.vendor.clone();
     let entry = admission::attestation_entry(&parsed, st);
     let rx = s.sequencer.submit(Admitted {
         entry,
@@ -69,7 +70,10 @@ pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Respons
         &parsed.bytes,
         &done.published,
         done.new,
-        Some(&key_ids),
+        Some(super::receipt::Verified {
+            vendor: &vendor,
+            key_ids: &key_ids,
+        }),
     )
 }
 
@@ -112,7 +116,7 @@ pub fn respond(
     entry: &[u8],
     p: &Published,
     new: bool,
-    verified: Option<&[String]>,
+    verified: Option<super::receipt::Verified<'_>>,
 ) -> Result<Response, ApiError> {
     let hashes = s.inclusion_hashes(index, p.size)?;
     let receipt = s.receipt_with(index, entry, p, &hashes, verified)?;

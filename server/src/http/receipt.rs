@@ -8,8 +8,19 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::rules::KeyRecord;
 use crate::sequencer::Published;
 use crate::tiles::TreeReader;
+
+/// What admission verified about a submission: its vendor and the key IDs whose signatures
+/// verified.
+#[derive(Debug, Clone, Copy)]
+pub struct Verified<'a> {
+    /// `predicate.vendor.legal_name`
+    pub vendor: &'a str,
+    /// verified signature key IDs
+    pub key_ids: &'a [String],
+}
 
 fn prove_err<E: std::fmt::Debug>(e: attestlog_proto::proof::ProveError<E>) -> ApiError {
     match e {
@@ -57,29 +68,38 @@ impl AppState {
     }
 
     /// The index of the enrolment entry that authorised the entry at `index`, if it is an
-    /// attestation. `verified` lists key IDs whose signatures admission already verified
-    /// (the submit path); otherwise each candidate signature is verified here.
+    /// attestation. On the submit path admission already knows the vendor and the verified key
+    /// IDs; otherwise the entry is parsed and each candidate signature verified here.
     #[must_use]
     pub fn enrolment_index_for(
         &self,
         entry: &[u8],
         index: u64,
-        verified: Option<&[String]>,
+        verified: Option<Verified<'_>>,
     ) -> Option<u64> {
+        let enrolments = self.shared.enrolments();
+        let in_force = |r: &&KeyRecord, vendor: &str| {
+            r.vendor == vendor && r.enrolled_at < index && r.revoked_at.is_none_or(|x| x > index)
+        };
+        if let Some(v) = verified {
+            return v.key_ids.iter().find_map(|id| {
+                enrolments
+                    .keys_by_id(id)
+                    .into_iter()
+                    .find(|r| in_force(r, v.vendor))
+                    .map(|r| r.enrolled_at)
+            });
+        }
         let env = attestlog_proto::dsse::Envelope::from_json(entry).ok()?;
         let v: serde_json::Value = serde_json::from_slice(&env.payload).ok()?;
         let vendor = v.pointer("/predicate/vendor/legal_name")?.as_str()?;
-        let enrolments = self.shared.enrolments();
         let pae = env.pae();
         env.signatures.iter().find_map(|sig| {
             enrolments
-                .records()
-                .filter(|r| r.key.key_id_hex() == sig.keyid && r.vendor == vendor)
-                .filter(|r| r.enrolled_at < index && r.revoked_at.is_none_or(|x| x > index))
-                .find(|r| match verified {
-                    Some(ids) => ids.contains(&sig.keyid),
-                    None => r.key.verify(&pae, &sig.sig),
-                })
+                .keys_by_id(&sig.keyid)
+                .into_iter()
+                .filter(|r| in_force(r, vendor))
+                .find(|r| r.key.verify(&pae, &sig.sig))
                 .map(|r| r.enrolled_at)
         })
     }
@@ -104,7 +124,7 @@ impl AppState {
         entry: &[u8],
         p: &Published,
         hashes: &[Hash],
-        verified: Option<&[String]>,
+        verified: Option<Verified<'_>>,
     ) -> Result<Receipt, ApiError> {
         let enrolment = match self.enrolment_index_for(entry, index, verified) {
             Some(ei) => Some(ReceiptEnrolment {
