@@ -65,6 +65,9 @@ impl LogStore for Counting {
     fn commit_batch(&self, batch: &Batch) -> StoreResult<()> {
         self.inner.commit_batch(batch)
     }
+    fn set_checkpoint_note(&self, size: u64, note: &[u8]) -> StoreResult<()> {
+        self.inner.set_checkpoint_note(size, note)
+    }
     fn backup(&self, dest: &Path) -> StoreResult<()> {
         self.inner.backup(dest)
     }

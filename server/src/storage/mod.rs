@@ -217,6 +217,13 @@ pub trait LogStore: Send + Sync + 'static {
     /// [`StoreError::SizeConflict`] or backend errors; on error nothing is written.
     fn commit_batch(&self, batch: &Batch) -> StoreResult<()>;
 
+    /// Replaces the note of an already stored checkpoint of `size` (the same signed body
+    /// with witness cosignatures added). Readers see either the old or the new note.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when no checkpoint of `size` is stored; backend errors.
+    fn set_checkpoint_note(&self, size: u64, note: &[u8]) -> StoreResult<()>;
+
     /// Writes a consistent online copy of the store to `dest`.
     ///
     /// # Errors

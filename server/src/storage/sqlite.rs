@@ -448,6 +448,20 @@ impl LogStore for SqliteStore {
         })
     }
 
+    fn set_checkpoint_note(&self, size: u64, note: &[u8]) -> StoreResult<()> {
+        let size = i64_of(size)?;
+        self.with_writer(|c| {
+            let n = c.execute(
+                "UPDATE checkpoints SET note = ?2 WHERE size = ?1",
+                params![size, note],
+            )?;
+            if n == 0 {
+                return Err(StoreError::Corrupt(format!("no checkpoint of size {size}")));
+            }
+            Ok(())
+        })
+    }
+
     fn backup(&self, dest: &Path) -> StoreResult<()> {
         self.with_reader(|c| {
             let mut out = Connection::open(dest)?;
@@ -547,6 +561,12 @@ mod tests {
         assert!(s.checkpoint_in_range(1, 3).unwrap());
         assert!(!s.checkpoint_in_range(4, 10).unwrap());
         assert_eq!(s.checkpoint_at(3).unwrap(), Some(b"cp 3".to_vec()));
+        s.set_checkpoint_note(3, b"cp 3 cosigned").unwrap();
+        assert_eq!(s.checkpoint_at(3).unwrap(), Some(b"cp 3 cosigned".to_vec()));
+        assert!(matches!(
+            s.set_checkpoint_note(99, b"x"),
+            Err(StoreError::Corrupt(_))
+        ));
         assert_eq!(
             s.read_tiles(&[(0, 0), (1, 0)]).unwrap()[1],
             Vec::<u8>::new()
