@@ -119,6 +119,7 @@ async fn large_log_is_consistent_everywhere() {
             .await;
         assert_eq!(s, 200);
         let p: attestlog_proto::api::InclusionProof = serde_json::from_value(b).unwrap();
+        assert_eq!(p.leaf_hash, leaves[usize::try_from(i).unwrap()], "leaf {i}");
         verify_inclusion(
             &leaves[usize::try_from(i).unwrap()],
             i,

@@ -48,8 +48,13 @@ pub async fn inclusion(
                 ))
                 .at("index"));
             }
-            let entry = s.entry(index)?;
-            (index, Hash::leaf(&entry))
+            let (leaf_hash, hashes) = s.leaf_and_inclusion(index, size)?;
+            return Ok(Json(InclusionProof {
+                index,
+                tree_size: size,
+                leaf_hash,
+                hashes,
+            }));
         }
         (None, Some(h)) => {
             let leaf = Hash::from_hex(h).map_err(|e| {

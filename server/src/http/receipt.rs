@@ -42,6 +42,32 @@ impl AppState {
         attestlog_proto::proof::inclusion_proof(index, size, &hr).map_err(prove_err)
     }
 
+    /// The leaf hash of `index` and its inclusion proof in the tree of `size`, from one read
+    /// of the (cached) tiles: the leaf hash sits in the level-0 tile, so the entry itself is
+    /// not read.
+    ///
+    /// # Errors
+    /// 400 for `index ≥ size`, 503 for storage errors.
+    pub fn leaf_and_inclusion(&self, index: u64, size: u64) -> Result<(Hash, Vec<Hash>), ApiError> {
+        use attestlog_proto::proof::{inclusion_from_hashes, inclusion_indexes};
+        use attestlog_proto::tree::{HashReader as _, NodeId};
+        let bad = |e: attestlog_proto::proof::ProofError| ApiError::bad_request(e.to_string());
+        let mut nodes = inclusion_indexes(index, size).map_err(bad)?;
+        nodes.push(NodeId::new(0, index));
+        let hr = TreeReader::new(size, self.store.as_ref(), &self.cache);
+        let mut hashes = hr.read_hashes(&nodes).map_err(|e| {
+            tracing::error!(error = ?e, "tile read failed while proving");
+            ApiError::unavailable("storage is unavailable")
+        })?;
+        let leaf = hashes
+            .pop()
+            .ok_or_else(|| ApiError::unavailable("storage returned no hashes"))?;
+        Ok((
+            leaf,
+            inclusion_from_hashes(index, size, &hashes).map_err(bad)?,
+        ))
+    }
+
     /// Consistency proof hashes between two sizes (both ≤ published size).
     ///
     /// # Errors
