@@ -229,6 +229,33 @@ pub fn check_signatures(
     Ok(verified)
 }
 
+/// Keeps only the signatures that verified under the vendor's enrolled keys. A signature
+/// with an unknown key ID is ignored for admission (DESIGN.md §3) and is not logged either:
+/// otherwise anyone could append a junk signature to a vendor's old envelope and log its
+/// statement again at a new index, replaying a superseded claim as the latest one. With the
+/// extra signatures dropped, such a replay is the same entry and dedups to the original.
+///
+/// # Errors
+/// 413 if re-encoding exceeds the entry limit (it cannot grow, so never in practice).
+pub fn keep_verified_signatures(parsed: Parsed, verified: &[String]) -> Result<Parsed, ApiError> {
+    if parsed
+        .envelope
+        .signatures
+        .iter()
+        .all(|s| verified.contains(&s.keyid))
+    {
+        return Ok(parsed);
+    }
+    let mut envelope = parsed.envelope;
+    envelope.signatures.retain(|s| verified.contains(&s.keyid));
+    let bytes = envelope.canonical_bytes();
+    Ok(Parsed {
+        leaf_hash: Hash::leaf(&bytes),
+        envelope,
+        bytes,
+    })
+}
+
 /// Builds the storage record of an attestation.
 #[must_use]
 pub fn attestation_entry(parsed: &Parsed, st: Statement) -> BatchEntry {

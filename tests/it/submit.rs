@@ -191,6 +191,42 @@ async fn a_bad_signature_beside_a_good_one_is_refused() {
 }
 
 #[tokio::test]
+async fn junk_signatures_cannot_replay_a_logged_statement() {
+    let log = TestLog::start().await;
+    let k = vendor_key(17);
+    log.enrol("Replay AG", &k.verifier()).await;
+    let v1 = sign_value(&k, &statement("Replay AG", &att_id(1), "P"));
+    let (s, first) = log.submit(&v1).await;
+    assert_eq!(s, 201, "{first}");
+    // A third party appends signatures under unknown key IDs to the vendor's envelope.
+    let mut env: serde_json::Value = serde_json::from_slice(&v1).unwrap();
+    for junk in ["00000000", "ffffffff"] {
+        env["signatures"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"keyid": junk, "sig": STANDARD.encode([7u8; 64])}));
+    }
+    let (s, again) = log.submit(&serde_json::to_vec(&env).unwrap()).await;
+    assert_eq!(s, 200, "a replay is the original entry: {again}");
+    assert_eq!(again["index"], first["index"]);
+    assert_eq!(again["leaf_hash"], first["leaf_hash"]);
+    // A new statement with a junk signature beside the vendor's is logged without it.
+    let v2 = sign_value(&k, &statement("Replay AG", &att_id(2), "P"));
+    let mut env: serde_json::Value = serde_json::from_slice(&v2).unwrap();
+    env["signatures"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"keyid": "00000000", "sig": STANDARD.encode([7u8; 64])}));
+    let (s, b) = log.submit(&serde_json::to_vec(&env).unwrap()).await;
+    assert_eq!(s, 201, "{b}");
+    let logged = STANDARD
+        .decode(b["receipt"]["entry"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(logged, v2, "only the vendor's own signature is logged");
+    assert_eq!(log.submit(&v2).await.0, 200);
+}
+
+#[tokio::test]
 async fn attestation_ids_belong_to_their_first_vendor() {
     let log = TestLog::start().await;
     let (a, b) = (vendor_key(5), vendor_key(6));

@@ -27,22 +27,19 @@ pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Respons
     let parsed = admission::parse(&body)?;
     // Dedup before any verification: the same envelope is never verified twice.
     let published = s.shared.published();
-    if let Some(index) = s.store.lookup_leaf(&parsed.leaf_hash)?
-        && index < published.size
-    {
-        return respond(
-            &s,
-            index,
-            parsed.leaf_hash,
-            &parsed.bytes,
-            &published,
-            false,
-            None,
-        );
+    if let Some(r) = answer_duplicate(&s, &parsed, &published)? {
+        return Ok(r);
     }
     let st = admission::check_statement(&parsed.envelope)?;
     let enrolments = s.shared.enrolments();
     let key_ids = admission::check_signatures(&parsed.envelope, &st.meta.vendor, &enrolments)?;
+    let before = parsed.leaf_hash;
+    let parsed = admission::keep_verified_signatures(parsed, &key_ids)?;
+    if !parsed.leaf_hash.ct_eq(&before)
+        && let Some(r) = answer_duplicate(&s, &parsed, &published)?
+    {
+        return Ok(r);
+    }
     // Charged only once the vendor's own key has signed: nobody can drain another's quota.
     if let Err(wait) = s.quota.take(&st.meta.vendor, Instant::now()) {
         return Err(ApiError {
@@ -75,6 +72,27 @@ pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Respons
             key_ids: &key_ids,
         }),
     )
+}
+
+/// The 200 answer for an entry already in the published tree, if it is.
+fn answer_duplicate(
+    s: &super::State,
+    parsed: &admission::Parsed,
+    published: &Published,
+) -> Result<Option<Response>, ApiError> {
+    match s.store.lookup_leaf(&parsed.leaf_hash)? {
+        Some(index) if index < published.size => respond(
+            s,
+            index,
+            parsed.leaf_hash,
+            &parsed.bytes,
+            published,
+            false,
+            None,
+        )
+        .map(Some),
+        _ => Ok(None),
+    }
 }
 
 fn check_supersedes(
