@@ -78,6 +78,25 @@ pub struct VerifiedInclusion {
     pub witnesses: BTreeSet<String>,
 }
 
+/// Encodes a tlog-proof from its parts, with the signed checkpoint note given as the bytes
+/// it was published as (a log serving proofs need not parse its own note for each one).
+#[must_use]
+pub fn encode(extra: Option<&[u8]>, index: u64, proof: &[Hash], note: &[u8]) -> Vec<u8> {
+    let mut s = format!("{HEADER}\n");
+    if let Some(e) = extra {
+        s.push_str(&format!("extra {}\n", STANDARD.encode(e)));
+    }
+    s.push_str(&format!("index {index}\n"));
+    for h in proof {
+        s.push_str(&h.to_base64());
+        s.push('\n');
+    }
+    s.push('\n');
+    let mut out = s.into_bytes();
+    out.extend_from_slice(note);
+    out
+}
+
 impl TlogProof {
     /// Parses a proof strictly (canonical decimal index, base64 hashes of 32 bytes, non-empty
     /// base64 extra, a well-formed checkpoint note).
@@ -139,19 +158,12 @@ impl TlogProof {
     /// The proof text.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut s = format!("{HEADER}\n");
-        if let Some(e) = &self.extra {
-            s.push_str(&format!("extra {}\n", STANDARD.encode(e)));
-        }
-        s.push_str(&format!("index {}\n", self.index));
-        for h in &self.proof {
-            s.push_str(&h.to_base64());
-            s.push('\n');
-        }
-        s.push('\n');
-        let mut out = s.into_bytes();
-        out.extend_from_slice(&self.note.to_bytes());
-        out
+        encode(
+            self.extra.as_deref(),
+            self.index,
+            &self.proof,
+            &self.note.to_bytes(),
+        )
     }
 
     /// Verifies that `entry` is in the log: the checkpoint is signed by a policy log and

@@ -232,25 +232,11 @@ pub fn format_rfc3339(secs: u64) -> String {
     )
 }
 
-/// The c2sp.org/tlog-proof@v1 text for an entry.
+/// The c2sp.org/tlog-proof@v1 text for an entry, with the published checkpoint note as is.
 #[must_use]
 pub fn tlog_proof_text(index: u64, hashes: &[Hash], checkpoint: &[u8]) -> String {
-    let text = String::from_utf8_lossy(checkpoint);
-    let body = text.split("\n\n").next().unwrap_or_default();
-    let (Ok(note), Ok(cp)) = (
-        attestlog_proto::note::Note::parse(checkpoint),
-        attestlog_proto::checkpoint::Checkpoint::parse(&format!("{body}\n")),
-    ) else {
-        return String::new();
-    };
-    let p = attestlog_proto::tlog_proof::TlogProof {
-        extra: None,
-        index,
-        proof: hashes.to_vec(),
-        note,
-        checkpoint: cp,
-    };
-    String::from_utf8_lossy(&p.to_bytes()).into_owned()
+    let bytes = attestlog_proto::tlog_proof::encode(None, index, hashes, checkpoint);
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 #[cfg(test)]
