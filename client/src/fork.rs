@@ -2,13 +2,16 @@
 //! cannot both be views of one append-only log, and the proof that shows it.
 //!
 //! A file proves a fork when both checkpoints verify under the log key and either they have
-//! the same size and different roots, or the consistency proof from the smaller to the larger
-//! fails to verify.
+//! the same size and different roots, or a consistency proof leads to the larger checkpoint's
+//! root while implying a different root for the smaller size than the smaller checkpoint
+//! signs. That root is carried as `prefix_root` (computed from the larger tree's tiles); when
+//! the smaller size is not a power of two it can also be derived from the proof itself. A
+//! proof that merely fails to verify proves nothing: anyone can write a wrong proof.
 
 use attestlog_proto::Hash;
 use attestlog_proto::checkpoint::{CheckpointError, SignedCheckpoint};
 use attestlog_proto::keys::VerifierKey;
-use attestlog_proto::proof::verify_consistency;
+use attestlog_proto::proof::{prefix_root_from_consistency, verify_consistency};
 use serde::{Deserialize, Serialize};
 
 /// The `format` value of evidence files.
@@ -35,6 +38,9 @@ pub enum ForkError {
     /// The two checkpoints are consistent: no fork is shown.
     #[error("no fork: {0}")]
     Consistent(String),
+    /// The file does not prove what it claims.
+    #[error("evidence does not prove a fork: {0}")]
+    Unproven(String),
 }
 
 /// A fork-evidence file.
@@ -48,9 +54,13 @@ pub struct ForkEvidence {
     pub first: String,
     /// The conflicting checkpoint (signed note text).
     pub second: String,
-    /// The consistency proof the log offered from the smaller tree to the larger (base64
-    /// hashes; empty for equal sizes).
+    /// A consistency proof from the smaller tree to the larger, computed from the larger
+    /// tree (base64 hashes; empty for equal sizes).
     pub consistency_proof: Vec<Hash>,
+    /// The root of the larger tree's first `smaller size` leaves, which the proof ties to the
+    /// larger checkpoint's root (needed when the smaller size is a power of two).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_root: Option<Hash>,
     /// Where the second checkpoint came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
@@ -144,22 +154,150 @@ impl ForkEvidence {
             };
         }
         let (small, large) = if a.size < b.size { (a, b) } else { (b, a) };
-        match verify_consistency(
-            small.size,
-            large.size,
-            &self.consistency_proof,
-            &small.root,
-            &large.root,
-        ) {
-            Ok(()) => Err(ForkError::Consistent(format!(
-                "the consistency proof from {} to {} verifies",
-                small.size, large.size
-            ))),
-            Err(e) => Ok(ForkProof::Inconsistent {
-                first: small.size,
-                second: large.size,
-                reason: e.to_string(),
-            }),
+        let (m, n, proof) = (small.size, large.size, &self.consistency_proof);
+        let prefix = match self.prefix_root {
+            Some(r) => verify_consistency(m, n, proof, &r, &large.root)
+                .map(|()| r)
+                .map_err(|e| {
+                    ForkError::Unproven(format!(
+                        "the proof does not tie prefix_root to the tree of size {n}: {e}"
+                    ))
+                })?,
+            None => prefix_root_from_consistency(m, n, proof, &large.root)
+                .map_err(|e| {
+                    ForkError::Unproven(format!(
+                        "the consistency proof does not lead to the root of size {n}: {e}"
+                    ))
+                })?
+                .ok_or_else(|| {
+                    if m == 0 {
+                        ForkError::Consistent("every tree extends the empty tree".into())
+                    } else {
+                        ForkError::Unproven(format!(
+                            "size {m} is a power of two: the file must give prefix_root"
+                        ))
+                    }
+                })?,
+        };
+        if prefix.ct_eq(&small.root) {
+            return Err(ForkError::Consistent(format!(
+                "the tree of size {n} extends the tree of size {m}"
+            )));
         }
+        Ok(ForkProof::Inconsistent {
+            first: m,
+            second: n,
+            reason: format!(
+                "its first {m} leaves have root {}, the checkpoint of size {m} signs {}",
+                prefix.to_base64(),
+                small.root.to_base64()
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use attestlog_proto::checkpoint::Checkpoint;
+    use attestlog_proto::keys::{SignerKey, TYPE_ED25519};
+    use attestlog_proto::proof::consistency_proof;
+    use attestlog_proto::tree::{MemoryTree, tree_root};
+
+    const ORIGIN: &str = "fork.test/log";
+
+    fn tree(n: u64, salt: u64) -> MemoryTree {
+        let mut t = MemoryTree::new();
+        for i in 0..n {
+            t.push(Hash::leaf(&(i ^ salt).to_be_bytes()));
+        }
+        t
+    }
+
+    fn signed(key: &SignerKey, t: &MemoryTree, size: u64) -> String {
+        let cp = Checkpoint {
+            origin: ORIGIN.into(),
+            size,
+            root: tree_root(size, t).unwrap(),
+            extensions: Vec::new(),
+        };
+        String::from_utf8(cp.sign(std::slice::from_ref(key)).unwrap().to_bytes()).unwrap()
+    }
+
+    /// Evidence that a log signed size `m` of one history and size `n` of another.
+    fn evidence(m: u64, n: u64, with_prefix: bool) -> (ForkEvidence, VerifierKey) {
+        let key = SignerKey::from_seed(ORIGIN, TYPE_ED25519, &[5; 32]).unwrap();
+        let (honest, forked) = (tree(n, 0), tree(n, 1));
+        let e = ForkEvidence {
+            format: FORMAT.into(),
+            origin: ORIGIN.into(),
+            first: signed(&key, &honest, m),
+            second: signed(&key, &forked, n),
+            consistency_proof: consistency_proof(m, n, &forked).unwrap(),
+            prefix_root: with_prefix.then(|| tree_root(m, &forked).unwrap()),
+            source: None,
+            reason: String::new(),
+        };
+        (e, key.verifier())
+    }
+
+    #[test]
+    fn a_proof_from_the_larger_tree_proves_the_fork() {
+        for (m, n) in [(3, 7), (5, 6), (2, 9), (4, 5)] {
+            let (e, key) = evidence(m, n, true);
+            assert!(
+                matches!(e.verify(std::slice::from_ref(&key)), Ok(ForkProof::Inconsistent { first, second, .. }) if first == m && second == n),
+                "{m} {n}"
+            );
+            // Without prefix_root the proof implies it, unless m is a power of two.
+            let (e, _) = evidence(m, n, false);
+            assert_eq!(e.verify(&[key]).is_ok(), !m.is_power_of_two(), "{m} {n}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_or_forged_proof_proves_nothing() {
+        let (e, key) = evidence(3, 7, true);
+        // Any hash changed: the proof no longer leads to the larger root.
+        for i in 0..e.consistency_proof.len() {
+            let mut bad = e.clone();
+            bad.consistency_proof[i].0[0] ^= 1;
+            assert!(
+                matches!(
+                    bad.verify(std::slice::from_ref(&key)),
+                    Err(ForkError::Unproven(_))
+                ),
+                "{i}"
+            );
+            bad.prefix_root = None;
+            assert!(
+                matches!(
+                    bad.verify(std::slice::from_ref(&key)),
+                    Err(ForkError::Unproven(_))
+                ),
+                "{i}"
+            );
+        }
+        let mut bad = e.clone();
+        bad.consistency_proof.clear();
+        assert!(matches!(
+            bad.verify(std::slice::from_ref(&key)),
+            Err(ForkError::Unproven(_))
+        ));
+        // A prefix root the proof does not support.
+        let mut bad = e.clone();
+        bad.prefix_root = Some(Hash([9; 32]));
+        assert!(matches!(
+            bad.verify(std::slice::from_ref(&key)),
+            Err(ForkError::Unproven(_))
+        ));
+        // Two views of one history are no fork, whatever the file claims.
+        let honest = tree(7, 0);
+        let k = SignerKey::from_seed(ORIGIN, TYPE_ED25519, &[5; 32]).unwrap();
+        let mut same = e;
+        same.second = signed(&k, &honest, 7);
+        same.consistency_proof = consistency_proof(3, 7, &honest).unwrap();
+        same.prefix_root = Some(tree_root(3, &honest).unwrap());
+        assert!(matches!(same.verify(&[key]), Err(ForkError::Consistent(_))));
     }
 }

@@ -17,7 +17,6 @@ use attestlog_proto::enrolment::{
 };
 use attestlog_proto::keys::VerifierKey;
 use attestlog_proto::predicate::Statement;
-use attestlog_proto::proof::verify_consistency;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
@@ -222,6 +221,15 @@ pub enum Outcome {
         /// New size.
         to: u64,
     },
+    /// The log serves a smaller tree than one it signed before: a stale or rolled-back view.
+    /// Not by itself proof of a fork (the smaller tree may be a prefix); the stored state is
+    /// kept and the next round checks again.
+    RolledBack {
+        /// Size served now.
+        size: u64,
+        /// Size of the stored, earlier verified checkpoint.
+        signed: u64,
+    },
     /// The new checkpoint is inconsistent with the stored one; evidence was written.
     Fork {
         /// The evidence file.
@@ -332,6 +340,7 @@ impl Monitor {
         old: &VerifiedCheckpoint,
         new: &VerifiedCheckpoint,
         proof: Vec<Hash>,
+        prefix_root: Option<Hash>,
         reason: String,
     ) -> Result<Outcome, MonitorError> {
         let evidence = ForkEvidence {
@@ -340,6 +349,7 @@ impl Monitor {
             first: String::from_utf8_lossy(&old.to_bytes()).into_owned(),
             second: String::from_utf8_lossy(&new.to_bytes()).into_owned(),
             consistency_proof: proof,
+            prefix_root,
             source: Some(self.verifier.client().base_url().to_owned()),
             reason: reason.clone(),
         };
@@ -397,8 +407,8 @@ impl Monitor {
                     return Ok(Outcome::UpToDate { size: new.size() });
                 }
                 let reason = format!("two different roots signed for tree size {}", new.size());
-                emit(&fork_alert(&reason));
-                return self.write_evidence(old, &new, Vec::new(), reason);
+                emit(&fork_alert("fork", &reason));
+                return self.write_evidence(old, &new, Vec::new(), None, reason);
             }
             if new.size() < old.size() {
                 let reason = format!(
@@ -406,22 +416,27 @@ impl Monitor {
                     new.size(),
                     old.size()
                 );
-                emit(&fork_alert(&reason));
-                return self.write_evidence(old, &new, Vec::new(), reason);
+                emit(&fork_alert("rollback", &reason));
+                return Ok(Outcome::RolledBack {
+                    size: new.size(),
+                    signed: old.size(),
+                });
             }
-            // Compute the proof from tiles verified against the new checkpoint and check it
-            // against the stored root.
-            let proof = self.consistency_hashes(&new, old.size()).await?;
-            if let Err(e) =
-                verify_consistency(old.size(), new.size(), &proof, &old.root(), &new.root())
-            {
+            // From tiles verified against the new checkpoint: the root its tree had at the
+            // stored size, and the proof tying that root to the new one.
+            let (prefix, _, proof) = self
+                .verifier
+                .prove_consistency(&new, old.size(), new.size())
+                .await?;
+            if !prefix.ct_eq(&old.root()) {
                 let reason = format!(
-                    "tree size {} is not consistent with stored tree size {}: {e}",
+                    "tree size {} does not extend stored tree size {}: its first {} leaves have another root",
                     new.size(),
+                    old.size(),
                     old.size()
                 );
-                emit(&fork_alert(&reason));
-                return self.write_evidence(old, &new, proof, reason);
+                emit(&fork_alert("fork", &reason));
+                return self.write_evidence(old, &new, proof, Some(prefix), reason);
             }
         }
         let to = new.size();
@@ -445,14 +460,6 @@ impl Monitor {
         self.state.checkpoint = Some(String::from_utf8_lossy(&new.to_bytes()).into_owned());
         self.save()?;
         Ok(Outcome::Advanced { from, to })
-    }
-
-    async fn consistency_hashes(
-        &mut self,
-        cp: &VerifiedCheckpoint,
-        first: u64,
-    ) -> Result<Vec<Hash>, MonitorError> {
-        Ok(self.verifier.consistency_hashes(cp, first).await?)
     }
 
     fn log_key(&self, cp: &VerifiedCheckpoint) -> Result<VerifierKey, MonitorError> {
@@ -662,9 +669,9 @@ impl Monitor {
     }
 }
 
-fn fork_alert(reason: &str) -> Alert {
+fn fork_alert(kind: &str, reason: &str) -> Alert {
     Alert {
-        alert: "fork".into(),
+        alert: kind.into(),
         index: None,
         vendor: None,
         product: None,

@@ -485,6 +485,24 @@ pub fn verify_consistency(
         }
         return Ok(());
     }
+    let (fr, sr) = consistency_roots(first, second, proof, Some(first_root))?;
+    if fr.ct_eq(first_root) && sr.ct_eq(second_root) {
+        Ok(())
+    } else {
+        Err(ProofError::RootMismatch)
+    }
+}
+
+/// The roots `(first_root, second_root)` a consistency proof for `0 < first < second`
+/// implies, by the RFC 9162 §2.1.4.2 algorithm. When `first` is a power of two the proof does
+/// not contain the first root: it is the given `first_root` (and [`ProofError::RootMismatch`]
+/// without one).
+fn consistency_roots(
+    first: u64,
+    second: u64,
+    proof: &[Hash],
+    first_root: Option<&Hash>,
+) -> Result<(Hash, Hash), ProofError> {
     // Expected length: if first is a power of two... computed by the algorithm below.
     let expected = consistency_len(first, second);
     if proof.len() != expected {
@@ -495,7 +513,7 @@ pub fn verify_consistency(
     }
     let mut path: Vec<Hash> = Vec::with_capacity(proof.len() + 1);
     if first.is_power_of_two() {
-        path.push(*first_root);
+        path.push(*first_root.ok_or(ProofError::RootMismatch)?);
     }
     path.extend_from_slice(proof);
     let mut fn_ = first - 1;
@@ -541,8 +559,33 @@ pub fn verify_consistency(
             got: proof.len(),
         });
     }
-    if fr.ct_eq(first_root) && sr.ct_eq(second_root) {
-        Ok(())
+    Ok((fr, sr))
+}
+
+/// The root of the first `first` leaves of the tree of `second` leaves, as a consistency proof
+/// from `first` to `second` that leads to `second_root` implies it: `None` when `first` is a
+/// power of two (the proof then holds no trace of that root) or `first` is 0 or `second`.
+/// Fork evidence uses it: a proof that leads to the larger checkpoint's root but implies a
+/// different root for the smaller size shows that the larger tree does not extend it.
+///
+/// # Errors
+/// [`ProofError`] for `first > second`, a wrong proof length, or a proof that does not lead
+/// to `second_root`.
+pub fn prefix_root_from_consistency(
+    first: u64,
+    second: u64,
+    proof: &[Hash],
+    second_root: &Hash,
+) -> Result<Option<Hash>, ProofError> {
+    if first > second {
+        return Err(ProofError::FirstAfterSecond { first, second });
+    }
+    if first == 0 || first == second || first.is_power_of_two() {
+        return Ok(None);
+    }
+    let (fr, sr) = consistency_roots(first, second, proof, None)?;
+    if sr.ct_eq(second_root) {
+        Ok(Some(fr))
     } else {
         Err(ProofError::RootMismatch)
     }
@@ -981,6 +1024,44 @@ mod tests {
 
     fn tree_root_of(t: &MemoryTree, n: u64) -> Hash {
         crate::tree::tree_root(n, t).unwrap()
+    }
+
+    #[test]
+    fn prefix_roots_from_consistency_proofs() {
+        let big = tree(40);
+        // Another history: the same first leaves but one, so every prefix root differs.
+        let mut fork = MemoryTree::new();
+        for i in 0..40u64 {
+            fork.push(Hash::leaf(&(i + u64::from(i == 0)).to_be_bytes()));
+        }
+        for n in 1..=40u64 {
+            let r = tree_root_of(&big, n);
+            for m in 0..=n {
+                let p = consistency_proof(m, n, &big).unwrap();
+                let got = prefix_root_from_consistency(m, n, &p, &r).unwrap();
+                if m == 0 || m == n || m.is_power_of_two() {
+                    assert_eq!(got, None, "{m} {n}");
+                    continue;
+                }
+                assert_eq!(got, Some(tree_root_of(&big, m)), "{m} {n}");
+                // The forked tree's proof leads to its own root and implies its own prefix.
+                let fr = tree_root_of(&fork, n);
+                let fp = consistency_proof(m, n, &fork).unwrap();
+                let forked = prefix_root_from_consistency(m, n, &fp, &fr)
+                    .unwrap()
+                    .unwrap();
+                assert!(!forked.ct_eq(&tree_root_of(&big, m)));
+                // A proof that does not lead to the given root implies nothing.
+                assert_eq!(
+                    prefix_root_from_consistency(m, n, &p, &fr),
+                    Err(ProofError::RootMismatch)
+                );
+                let mut short = p.clone();
+                short.pop();
+                assert!(prefix_root_from_consistency(m, n, &short, &r).is_err());
+            }
+        }
+        assert!(prefix_root_from_consistency(3, 2, &[], &Hash::EMPTY_ROOT).is_err());
     }
 
     #[test]

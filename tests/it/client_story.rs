@@ -475,6 +475,21 @@ fn monitor_detects_fork_between_two_servers_with_one_key() {
     assert!(evidence.exists());
     let out = ok(&["verify-fork", p(&evidence), "--log-key", &log_key]);
     assert!(out.contains("fork proven"), "{out}");
+    // Size 2 is a power of two: the file carries the root B's tree had at size 2, and a
+    // consistency proof tying it to B's checkpoint. Without either, nothing is proven.
+    let good: Value = serde_json::from_slice(&std::fs::read(&evidence).unwrap()).unwrap();
+    assert!(good["prefix_root"].is_string(), "{good}");
+    for tamper in ["prefix_root", "consistency_proof"] {
+        let mut e = good.clone();
+        e.as_object_mut().unwrap().remove(tamper);
+        if tamper == "consistency_proof" {
+            e[tamper] = serde_json::json!([]);
+        }
+        let f = dir.join(format!("no-{tamper}.json"));
+        std::fs::write(&f, serde_json::to_vec(&e).unwrap()).unwrap();
+        let (code, out) = run(&["verify-fork", p(&f), "--log-key", &log_key]);
+        assert_eq!(code, EXIT_FAILURE, "{tamper}: {out}");
+    }
     // The stored state still follows A, so A stays clean.
     std::fs::remove_file(&evidence).unwrap();
     let (code, _) = monitor(&a.url, &state);
@@ -506,6 +521,18 @@ fn monitor_detects_fork_between_two_servers_with_one_key() {
     std::fs::write(&same, serde_json::to_vec(&e).unwrap()).unwrap();
     let (code, out) = run(&["verify-fork", p(&same), "--log-key", &log_key]);
     assert_eq!(code, EXIT_FAILURE, "{out}");
+
+    // A log with the same key serving a smaller tree: a rollback alert, not a fork.
+    std::fs::remove_file(&evidence).unwrap();
+    let dir_c = clone_identity(&a.dir);
+    let mut config = Config::with_data_dir(&dir_c);
+    config.admin_token = Some("test-admin-token".into());
+    let c = rt.block_on(TestLog::start_in(dir_c, config));
+    let (code, out) = monitor(&c.url, &state);
+    assert_eq!(code, EXIT_FAILURE, "{out}");
+    assert!(alerts(&out).iter().any(|a| a.alert == "rollback"), "{out}");
+    assert!(!evidence.exists());
+    drop(c);
 
     // A clean log followed from scratch by a fresh monitor: no evidence.
     let clean = dir.join("clean");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{Ctx, EXIT_FORK, EXIT_OK, TrustArgs};
+use super::{Ctx, EXIT_FAILURE, EXIT_FORK, EXIT_OK, TrustArgs};
 use crate::monitor::{Monitor, Outcome, Rules};
 
 /// `attestlog monitor`.
@@ -112,6 +112,15 @@ pub(crate) fn run(args: MonitorArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
             Outcome::Fork { evidence, reason } => {
                 eprintln!("FORK: {reason}; evidence written to {}", evidence.display());
                 return Ok(EXIT_FORK);
+            }
+            Outcome::RolledBack { size, signed } => {
+                eprintln!(
+                    "WARNING: the log serves tree size {size} after signing size {signed}; \
+                     keeping the stored checkpoint"
+                );
+                if args.once {
+                    return Ok(EXIT_FAILURE);
+                }
             }
             Outcome::UpToDate { size } => eprintln!("up to date at tree size {size}"),
             Outcome::Advanced { from, to } => {

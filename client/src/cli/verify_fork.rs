@@ -12,8 +12,10 @@ use crate::fork::ForkEvidence;
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Accepts the file (exit 0) when both checkpoints are validly signed by the log key and either \
-have the same size and different roots, or the consistency proof between them fails. \
-Exits 1 otherwise.")]
+have the same size and different roots, or the file's consistency proof leads to the larger \
+checkpoint's root while implying another root for the smaller size than the smaller \
+checkpoint signs (`prefix_root`, required when that size is a power of two). A proof that \
+merely fails to verify proves nothing. Exits 1 otherwise.")]
 pub struct VerifyForkArgs {
     /// The fork-evidence file written by `attestlog monitor`.
     file: PathBuf,
