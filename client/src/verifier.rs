@@ -219,6 +219,44 @@ impl TileReader for CacheReader<'_> {
 }
 
 type Reader<'a> = TileHashReader<'a, CacheReader<'a>>;
+/// The part `[start, end)` of the leaves that one level-0 tile holds.
+struct Span {
+    tile: TileId,
+    start: u64,
+    end: u64,
+}
+
+impl Span {
+    /// `(leaf index, offset in the tile)` for each leaf of the span.
+    fn offsets(&self) -> impl Iterator<Item = (u64, usize)> + use<> {
+        let first = self.tile.index * u64::from(TILE_WIDTH);
+        (self.start..self.end).map(move |j| (j, usize::try_from(j - first).unwrap_or(usize::MAX)))
+    }
+}
+
+/// The level-0 tiles of a tree of `size` that cover the leaves `[start, end)`, in order.
+fn level0_spans(start: u64, end: u64, size: u64) -> Result<Vec<Span>, VerifyError> {
+    let w = u64::from(TILE_WIDTH);
+    let mut spans = Vec::new();
+    let mut i = start;
+    while i < end {
+        let k = i / w;
+        let tile = TileId::for_size(0, k, size).ok_or(VerifyError::Beyond {
+            what: "index",
+            value: i,
+            size,
+        })?;
+        let tile_end = (k * w + u64::from(tile.width)).min(end);
+        spans.push(Span {
+            tile,
+            start: i,
+            end: tile_end,
+        });
+        i = tile_end;
+    }
+    Ok(spans)
+}
+
 type ProveResult<T> = Result<T, ProveError<TileReadError<Missing>>>;
 
 /// Bound on fetch-and-retry rounds of one computation (each round adds tiles; a tree has at
@@ -416,34 +454,22 @@ impl Verifier {
     ) -> Result<Vec<Hash>, VerifyError> {
         Self::check_size("end", end, cp)?;
         let mut out = Vec::new();
-        let w = u64::from(TILE_WIDTH);
-        let mut i = start;
-        while i < end {
-            let k = i / w;
-            let tile = TileId::for_size(0, k, cp.size()).ok_or(VerifyError::Beyond {
-                what: "index",
-                value: i,
-                size: cp.size(),
-            })?;
-            self.ensure_verified(cp, tile).await?;
+        for span in level0_spans(start, end, cp.size())? {
+            self.ensure_verified(cp, span.tile).await?;
             let data = self
                 .verified
-                .get(&tile)
+                .get(&span.tile)
                 .map(Vec::as_slice)
                 .unwrap_or_default();
-            let hashes = tile_hashes(&tile, data).map_err(|source| VerifyError::Tile {
-                tile: TilePath::Hashes(tile).full_path(),
+            let hashes = tile_hashes(&span.tile, data).map_err(|source| VerifyError::Tile {
+                tile: TilePath::Hashes(span.tile).full_path(),
                 size: cp.size(),
                 source,
             })?;
-            let tile_end = (k * w + u64::from(tile.width)).min(end);
-            for j in i..tile_end {
-                let off = usize::try_from(j - k * w).unwrap_or(usize::MAX);
-                if let Some(h) = hashes.get(off) {
-                    out.push(*h);
-                }
-            }
-            i = tile_end;
+            out.extend(
+                span.offsets()
+                    .filter_map(|(_, off)| hashes.get(off).copied()),
+            );
         }
         Ok(out)
     }
@@ -483,32 +509,23 @@ impl Verifier {
         mut progress: impl FnMut(u64),
     ) -> Result<Vec<(u64, Vec<u8>)>, VerifyError> {
         Self::check_size("end", end, cp)?;
-        let w = u64::from(TILE_WIDTH);
         let mut out = Vec::new();
-        let mut i = start;
-        while i < end {
-            let k = i / w;
-            let tile = TileId::for_size(0, k, cp.size()).ok_or(VerifyError::Beyond {
-                what: "index",
-                value: i,
-                size: cp.size(),
-            })?;
+        for span in level0_spans(start, end, cp.size())? {
+            let (k, width) = (span.tile.index, span.tile.width);
+            let first = k * u64::from(TILE_WIDTH);
             let leaves = self
-                .leaf_hashes(cp, k * w, k * w + u64::from(tile.width))
+                .leaf_hashes(cp, first, first + u64::from(width))
                 .await?;
-            let data = self.fetch_bundle(k, tile.width).await?;
+            let data = self.fetch_bundle(k, width).await?;
             let bundle_err = |message: String| VerifyError::Bundle { bundle: k, message };
             let entries = decode_bundle(&data).map_err(|e| bundle_err(e.to_string()))?;
-            if entries.len() < usize::from(tile.width) {
+            if entries.len() < usize::from(width) {
                 return Err(bundle_err(format!(
-                    "{} entries, expected {}",
-                    entries.len(),
-                    tile.width
+                    "{} entries, expected {width}",
+                    entries.len()
                 )));
             }
-            let tile_end = (k * w + u64::from(tile.width)).min(end);
-            for j in i..tile_end {
-                let off = usize::try_from(j - k * w).unwrap_or(usize::MAX);
+            for (j, off) in span.offsets() {
                 let (Some(e), Some(h)) = (entries.get(off), leaves.get(off)) else {
                     return Err(bundle_err(format!("entry {j} missing")));
                 };
@@ -519,8 +536,7 @@ impl Verifier {
                 }
                 out.push((j, e.to_vec()));
             }
-            i = tile_end;
-            progress(i - start);
+            progress(span.end - start);
         }
         Ok(out)
     }

@@ -1,5 +1,5 @@
 //! Entry bundles: decoding never panics, and whatever decodes encodes back to the same
-//! bytes. Also run over `corpus/entry_bundle` by proto/tests/fuzz_corpus.rs.
+//! bytes. Also run over `corpus/entry_bundle` by proto/tests/fuzz_corpus/ (one test binary).
 #![no_main]
 
 use attestlog_proto::tiles::{decode_bundle, encode_bundle};

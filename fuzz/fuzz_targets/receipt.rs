@@ -1,7 +1,7 @@
 //! Fuzz the receipt JSON parser and the offline receipt verifier: parsing never panics, what
 //! parses serializes back to an equal receipt, and verification (against the seed corpus's
 //! log key) and rendering never panic. Also run over `corpus/receipt` by
-//! proto/tests/fuzz_corpus_receipt.rs.
+//! proto/tests/fuzz_corpus/receipt.rs.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

@@ -1,5 +1,5 @@
 //! Tile paths: parsing never panics, and whatever parses serializes back to the same text
-//! (one spelling per tile). Also run over `corpus/tile_path` by proto/tests/fuzz_corpus.rs.
+//! (one spelling per tile). Also run over `corpus/tile_path` by proto/tests/fuzz_corpus/ (one test binary).
 #![no_main]
 
 use attestlog_proto::tiles::TilePath;

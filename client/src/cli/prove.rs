@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::{Ctx, EXIT_OK, TrustArgs};
+use crate::verifier::VerifiedCheckpoint;
 
 /// `attestlog prove`.
 #[derive(Debug, Args)]
@@ -77,58 +78,60 @@ pub(crate) fn run(args: ProveArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
                 (None, None) => anyhow::bail!("give an INDEX or --leaf-hash"),
             };
             let (leaf, proof) = rt.block_on(v.prove_inclusion(&cp, index))?;
-            if ctx.json {
-                ctx.print_json(&json!({
-                    "index": index,
-                    "tree_size": cp.size(),
-                    "leaf_hash": leaf,
-                    "root": cp.root(),
-                    "hashes": b64(&proof),
-                    "checkpoint": String::from_utf8_lossy(&cp.to_bytes()),
-                    "verified": true,
-                }))?;
-            } else {
-                writeln!(
-                    ctx.out,
-                    "entry {index} (leaf hash {}) is included in tree size {} with root {}",
-                    leaf.to_hex(),
-                    cp.size(),
-                    cp.root()
-                )?;
-                writeln!(ctx.out, "proof ({} hashes, verified):", proof.len())?;
-                for h in &proof {
-                    writeln!(ctx.out, "  {h}")?;
-                }
-            }
+            let head = format!(
+                "entry {index} (leaf hash {}) is included in tree size {} with root {}\n\
+                 proof ({} hashes, verified):",
+                leaf.to_hex(),
+                cp.size(),
+                cp.root(),
+                proof.len()
+            );
+            let fields = json!({
+                "index": index,
+                "tree_size": cp.size(),
+                "leaf_hash": leaf,
+                "root": cp.root(),
+            });
+            print_proof(ctx, fields, &head, &proof, &cp)?;
         }
         ProveCommand::Consistency { first, second, .. } => {
             let (r1, r2, proof) = rt.block_on(v.prove_consistency(&cp, first, second))?;
-            if ctx.json {
-                ctx.print_json(&json!({
-                    "first": first,
-                    "second": second,
-                    "first_root": r1,
-                    "second_root": r2,
-                    "hashes": b64(&proof),
-                    "checkpoint": String::from_utf8_lossy(&cp.to_bytes()),
-                    "verified": true,
-                }))?;
-            } else {
-                writeln!(
-                    ctx.out,
-                    "tree size {second} (root {r2}) extends tree size {first} (root {r1})"
-                )?;
-                writeln!(
-                    ctx.out,
-                    "proof ({} hashes, verified against checkpoint size {}):",
-                    proof.len(),
-                    cp.size()
-                )?;
-                for h in &proof {
-                    writeln!(ctx.out, "  {h}")?;
-                }
-            }
+            let head = format!(
+                "tree size {second} (root {r2}) extends tree size {first} (root {r1})\n\
+                 proof ({} hashes, verified against checkpoint size {}):",
+                proof.len(),
+                cp.size()
+            );
+            let fields = json!({
+                "first": first,
+                "second": second,
+                "first_root": r1,
+                "second_root": r2,
+            });
+            print_proof(ctx, fields, &head, &proof, &cp)?;
         }
     }
     Ok(EXIT_OK)
+}
+
+/// Prints a verified proof: as JSON (`fields` plus the hashes and the checkpoint), or as the
+/// `head` line(s) followed by one hash per line.
+fn print_proof(
+    ctx: &mut Ctx<'_>,
+    mut fields: serde_json::Value,
+    head: &str,
+    proof: &[Hash],
+    cp: &VerifiedCheckpoint,
+) -> anyhow::Result<()> {
+    if ctx.json {
+        fields["hashes"] = json!(b64(proof));
+        fields["checkpoint"] = json!(String::from_utf8_lossy(&cp.to_bytes()));
+        fields["verified"] = json!(true);
+        return ctx.print_json(&fields);
+    }
+    writeln!(ctx.out, "{head}")?;
+    for h in proof {
+        writeln!(ctx.out, "  {h}")?;
+    }
+    Ok(())
 }

@@ -1,29 +1,9 @@
 //! Runs the fuzz targets' checks (fuzz/fuzz_targets/*.rs) over their committed seed corpora,
 //! so CI exercises them without cargo-fuzz.
 
-#![allow(clippy::unwrap_used)] // test helpers
-
-use std::path::PathBuf;
+use super::corpus;
 
 use attestlog_proto::tiles::{TilePath, decode_bundle, encode_bundle};
-
-fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .map(|p| {
-            let data = std::fs::read(&p).unwrap();
-            (p, data)
-        })
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no corpus in {}", dir.display());
-    files
-}
 
 /// The body of fuzz/fuzz_targets/tile_path.rs; returns whether the input parsed.
 fn tile_path(data: &[u8]) -> bool {

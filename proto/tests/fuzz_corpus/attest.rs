@@ -1,29 +1,7 @@
 //! Runs the DSSE and predicate fuzz targets' functions over their committed seed corpora, so CI
 //! exercises them without cargo-fuzz.
 
-use std::path::PathBuf;
-
-fn corpus(name: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(name);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| {
-            e.unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-                .path()
-        })
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let data = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            (p, data)
-        })
-        .collect()
-}
+use super::corpus;
 
 #[test]
 fn envelope_corpus() {
@@ -35,7 +13,7 @@ fn envelope_corpus() {
         if attestlog_proto::dsse::Envelope::from_json(data).is_ok() {
             parsed += 1;
         }
-        eprintln!("ok {}", path.display());
+        eprintln!("ok {path}");
     }
     // The corpus holds valid envelopes as well as broken ones.
     assert!(
@@ -60,7 +38,7 @@ fn predicate_corpus() {
         if attestlog_proto::predicate::parse_statement(data).is_ok() {
             parsed += 1;
         }
-        eprintln!("ok {}", path.display());
+        eprintln!("ok {path}");
     }
     assert!(
         parsed >= 2 && parsed < files.len(),

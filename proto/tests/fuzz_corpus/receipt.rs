@@ -2,9 +2,7 @@
 //! seed corpus, so CI exercises it without cargo-fuzz, and checks that the corpus holds both
 //! receipts that verify and receipts that fail for the expected reason.
 
-#![allow(clippy::unwrap_used)] // test helpers
-
-use std::path::PathBuf;
+use super::corpus;
 
 use attestlog_proto::api::Receipt;
 use attestlog_proto::keys::VerifierKey;
@@ -14,21 +12,6 @@ use attestlog_proto::receipt::{ReceiptError, Trust, verify_receipt};
 const LOG_KEY: &str =
     "attestlog.test/receipt+d030857f+AeL+Kjm3MmZCgn1tgtSXYizWwpf+eCcOqkNrAfCGtvPL";
 
-fn corpus() -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/receipt");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .map(|p| {
-            let data = std::fs::read(&p).unwrap();
-            (p.file_name().unwrap().to_string_lossy().into_owned(), data)
-        })
-        .collect();
-    files.sort();
-    files
-}
-
 fn verify(data: &[u8]) -> Option<Result<u64, ReceiptError>> {
     let key = VerifierKey::parse(LOG_KEY).unwrap();
     let r: Receipt = serde_json::from_slice(data).ok()?;
@@ -37,7 +20,7 @@ fn verify(data: &[u8]) -> Option<Result<u64, ReceiptError>> {
 
 #[test]
 fn receipt_corpus() {
-    let files = corpus();
+    let files = corpus("receipt");
     assert!(files.len() >= 8, "seed corpus is missing");
     for (name, data) in &files {
         attestlog_proto::receipt::roundtrip_check(data);

@@ -2,30 +2,9 @@
 //! `fuzz/corpus/<target>/`, so CI exercises them without cargo-fuzz. Files named `invalid-*`
 //! must be rejected by the target's parser; every other file must parse.
 
-use std::path::PathBuf;
+use super::corpus;
 
 use attestlog_proto::{checkpoint, note, policy, tlog_proof, witness};
-
-fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| {
-            let path = e.expect("corpus dir entry").path();
-            let name = path
-                .file_name()
-                .expect("file name")
-                .to_string_lossy()
-                .into_owned();
-            (name, std::fs::read(&path).expect("corpus file"))
-        })
-        .collect();
-    files.sort();
-    assert!(files.len() >= 2, "corpus {target} has too few files");
-    files
-}
 
 fn run(target: &str, check: fn(&[u8]), parses: fn(&[u8]) -> bool) {
     for (name, data) in corpus(target) {
