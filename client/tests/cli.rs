@@ -15,6 +15,13 @@ fn attestlog(args: &[&str]) -> Output {
         .expect("run attestlog")
 }
 
+/// `attestlog [global...] key generate --name NAME --out OUT`.
+fn key_generate(global: &[&str], name: &str, out: &str) -> Output {
+    let mut args = global.to_vec();
+    args.extend(["key", "generate", "--name", name, "--out", out]);
+    attestlog(&args)
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -115,14 +122,7 @@ fn failures_exit_1_with_a_reason() {
 
     // A receipt that is not one, with a well-formed key: exit 1 with the reason.
     let key = d.join("k");
-    let vkey = stdout(&attestlog(&[
-        "key",
-        "generate",
-        "--name",
-        "example/log",
-        "--out",
-        key.to_str().unwrap(),
-    ]));
+    let vkey = stdout(&key_generate(&[], "example/log", key.to_str().unwrap()));
     let o = attestlog(&["verify", bad.to_str().unwrap(), "--log-key", vkey.trim()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("does NOT verify"), "{}", stdout(&o));
@@ -130,23 +130,9 @@ fn failures_exit_1_with_a_reason() {
     let o = attestlog(&["verify", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     // A bad key name, and refusing to overwrite a key file.
-    let o = attestlog(&[
-        "key",
-        "generate",
-        "--name",
-        "bad name",
-        "--out",
-        "/dev/null",
-    ]);
+    let o = key_generate(&[], "bad name", "/dev/null");
     assert_eq!(o.status.code(), Some(1));
-    let o = attestlog(&[
-        "key",
-        "generate",
-        "--name",
-        "example/log",
-        "--out",
-        key.to_str().unwrap(),
-    ]);
+    let o = key_generate(&[], "example/log", key.to_str().unwrap());
     assert_eq!(o.status.code(), Some(1));
     // No server listening: a network error is exit 1, not a panic.
     let o = attestlog(&["get", "0"]);
@@ -164,15 +150,7 @@ fn failures_exit_1_with_a_reason() {
 fn offline_vendor_commands() {
     let d = temp("vendor");
     let key = d.join("vendor.key");
-    let o = attestlog(&[
-        "--json",
-        "key",
-        "generate",
-        "--name",
-        "example-av.ch/attest",
-        "--out",
-        key.to_str().unwrap(),
-    ]);
+    let o = key_generate(&["--json"], "example-av.ch/attest", key.to_str().unwrap());
     assert_eq!(o.status.code(), Some(0));
     let k: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(

@@ -1058,32 +1058,26 @@ mod tests {
         assert!(matches!(with_key(&bad), Err(ReceiptError::Proof(_))));
     }
 
+    /// `r` with its entry proof changed by `f`.
+    fn with_proof(r: &Receipt, f: impl FnOnce(&mut TlogProof)) -> Receipt {
+        let mut proof = TlogProof::parse(r.proof.as_bytes()).unwrap();
+        f(&mut proof);
+        let mut bad = r.clone();
+        bad.proof = String::from_utf8(proof.to_bytes()).unwrap();
+        bad
+    }
+
     #[test]
     fn flipped_proof_hash_and_wrong_index_are_rejected() {
         let r = good();
-        let mut proof = TlogProof::parse(r.proof.as_bytes()).unwrap();
-        proof.proof[1].0[5] ^= 0x80;
-        let mut bad = r.clone();
-        bad.proof = String::from_utf8(proof.to_bytes()).unwrap();
+        let mismatch = Err(ReceiptError::EntryInclusion(ProofError::RootMismatch));
         assert_eq!(
-            with_key(&bad),
-            Err(ReceiptError::EntryInclusion(ProofError::RootMismatch))
+            with_key(&with_proof(&r, |p| p.proof[1].0[5] ^= 0x80)),
+            mismatch
         );
-
-        let mut proof = TlogProof::parse(r.proof.as_bytes()).unwrap();
-        proof.index = 2;
-        let mut bad = r.clone();
-        bad.proof = String::from_utf8(proof.to_bytes()).unwrap();
-        assert_eq!(
-            with_key(&bad),
-            Err(ReceiptError::EntryInclusion(ProofError::RootMismatch))
-        );
-        let mut proof = TlogProof::parse(r.proof.as_bytes()).unwrap();
-        proof.index = 5;
-        let mut bad = r;
-        bad.proof = String::from_utf8(proof.to_bytes()).unwrap();
+        assert_eq!(with_key(&with_proof(&r, |p| p.index = 2)), mismatch);
         assert!(matches!(
-            with_key(&bad),
+            with_key(&with_proof(&r, |p| p.index = 5)),
             Err(ReceiptError::EntryInclusion(ProofError::IndexOutOfRange {
                 index: 5,
                 size: 5

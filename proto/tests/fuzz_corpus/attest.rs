@@ -3,24 +3,29 @@
 
 use super::corpus;
 
-#[test]
-fn envelope_corpus() {
-    let files = corpus("envelope");
-    assert!(files.len() >= 10, "seed corpus is missing");
+/// Runs `check` over a corpus and asserts it holds valid inputs as well as broken ones.
+fn run(target: &str, check: fn(&[u8]), parses: fn(&[u8]) -> bool) -> Vec<(String, Vec<u8>)> {
+    let files = corpus(target);
+    assert!(files.len() >= 10, "seed corpus {target} is missing");
     let mut parsed = 0;
-    for (path, data) in &files {
-        attestlog_proto::dsse::roundtrip_check(data);
-        if attestlog_proto::dsse::Envelope::from_json(data).is_ok() {
-            parsed += 1;
-        }
-        eprintln!("ok {path}");
+    for (name, data) in &files {
+        check(data);
+        parsed += usize::from(parses(data));
+        eprintln!("ok {target}/{name}");
     }
-    // The corpus holds valid envelopes as well as broken ones.
     assert!(
         parsed >= 2 && parsed < files.len(),
-        "{parsed} of {}",
+        "{target}: {parsed} of {} parse",
         files.len()
     );
+    files
+}
+
+#[test]
+fn envelope_corpus() {
+    let files = run("envelope", attestlog_proto::dsse::roundtrip_check, |d| {
+        attestlog_proto::dsse::Envelope::from_json(d).is_ok()
+    });
     let vector = files
         .iter()
         .find(|(p, _)| p.ends_with("vector_entry.json"))
@@ -30,25 +35,13 @@ fn envelope_corpus() {
 
 #[test]
 fn predicate_corpus() {
-    let files = corpus("predicate");
-    assert!(files.len() >= 10, "seed corpus is missing");
-    let mut parsed = 0;
-    for (path, data) in &files {
-        attestlog_proto::predicate::roundtrip_check(data);
-        if attestlog_proto::predicate::parse_statement(data).is_ok() {
-            parsed += 1;
-        }
-        eprintln!("ok {path}");
-    }
-    assert!(
-        parsed >= 2 && parsed < files.len(),
-        "{parsed} of {}",
-        files.len()
+    run(
+        "predicate",
+        attestlog_proto::predicate::roundtrip_check,
+        |d| attestlog_proto::predicate::parse_statement(d).is_ok(),
     );
 }
 
-/// Deterministic mutations of every seed (truncations and byte substitutions), a poor man's
-/// fuzzing run that needs no cargo-fuzz: the round-trip checks must never panic.
 #[test]
 fn mutated_corpus_never_panics() {
     for (name, check) in [
