@@ -315,7 +315,8 @@ async function checkConsistency(t, opened, noteText, checks) {
 function showForkAlert() {
   const box = document.getElementById('log-check');
   if (!fork || box.querySelector('#fork-alert')) return;
-  const blob = new Blob([JSON.stringify(fork, null, 2) + '\n'], { type: 'application/json' });
+  const text = JSON.stringify(fork, null, 2) + '\n';
+  const blob = new Blob([text], { type: 'application/json' });
   const a = h('a', { id: 'fork-evidence', href: URL.createObjectURL(blob), download: 'attestlog-fork-evidence.json' }, 'Download the fork evidence');
   box.replaceChildren(
     h(
@@ -325,6 +326,7 @@ function showForkAlert() {
       h('p', {}, fork.reason),
       h('p', {}, 'Both checkpoints are signed by the log key. Whatever this log shows now may differ from what it shows to others. Keep the evidence and report it; anyone can check it offline with ', h('code', {}, 'attestlog verify-fork FILE --log-key KEY'), '.'),
       h('p', {}, a),
+      h('details', {}, h('summary', {}, 'Show the evidence'), h('pre', { id: 'fork-evidence-text' }, text)),
     ),
   );
 }
@@ -928,7 +930,12 @@ async function route() {
   const hash = location.hash.replace(/^#/, '') || '/';
   const [path, query] = hash.split('?');
   const params = new URLSearchParams(query ?? '');
-  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  let parts;
+  try {
+    parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    parts = ['not-found'];
+  }
   for (const a of document.querySelectorAll('nav a')) {
     const target = a.getAttribute('href').slice(1);
     if (target === `/${parts[0] ?? ''}` || (target === '/' && parts.length === 0)) a.setAttribute('aria-current', 'page');
