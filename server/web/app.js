@@ -652,7 +652,7 @@ function diffSection(oldP, newP) {
     'ul',
     { class: 'diff', id: 'diff' },
     changes.map(([name, added, removed]) =>
-      h('li', {}, h('strong', {}, name.replace(/_/g, ' ')), h('ul', {}, added.map((x) => h('li', { class: 'added' }, x)), removed.map((x) => h('li', { class: 'removed' }, x)))),
+      h('li', {}, h('strong', {}, name.replace(/_/g, ' ')), h('ul', {}, added.map((x) => h('li', { class: 'added' }, h('strong', {}, '+ added: '), x)), removed.map((x) => h('li', { class: 'removed' }, h('strong', {}, '− removed: '), x)))),
     ),
   );
 }
