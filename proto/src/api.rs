@@ -228,6 +228,25 @@ pub struct SearchResponse {
     pub next: Option<u64>,
 }
 
+/// One stored checkpoint in `GET /v1/checkpoints`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCheckpoint {
+    /// Tree size.
+    pub size: u64,
+    /// The signed checkpoint note, with the cosignatures it was published with.
+    pub note: String,
+}
+
+/// `GET /v1/checkpoints` answer: the log's growth, from its stored checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointList {
+    /// Checkpoints, largest first.
+    pub checkpoints: Vec<StoredCheckpoint>,
+    /// Cursor for the next page (`before=`), if there may be more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<u64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

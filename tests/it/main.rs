@@ -7,6 +7,7 @@ mod client_story;
 mod client_verifier;
 mod common;
 mod endpoints;
+mod explorer;
 mod independent;
 mod large_log;
 mod startup;

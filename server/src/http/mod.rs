@@ -2,6 +2,7 @@
 
 pub mod entries;
 pub mod error;
+pub mod explorer;
 pub mod health;
 pub mod log;
 pub mod openapi;
@@ -74,6 +75,9 @@ pub fn router(state: State) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi::openapi))
+        .route("/", get(explorer::index))
+        .route("/assets/{name}", get(explorer::asset))
+        .route("/v1/checkpoints", get(explorer::checkpoints))
         .fallback(static_path::not_found)
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(tower_http::catch_panic::CatchPanicLayer::new())

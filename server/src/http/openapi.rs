@@ -19,6 +19,7 @@ use utoipa::OpenApi;
         super::log::search,
         super::log::vendors,
         super::log::enrol,
+        super::explorer::checkpoints,
     )
 )]
 pub struct ApiDoc;

@@ -1,0 +1,178 @@
+//! The web explorer: static assets embedded in the binary, served at `/` with a strict
+//! Content-Security-Policy, and `GET /v1/checkpoints` (the log's growth) that its overview
+//! page reads. The explorer verifies what it shows in the browser (`web/verify.js`).
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use attestlog_proto::Hash;
+use attestlog_proto::api::{CheckpointList, StoredCheckpoint};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::error::{ApiError, TextError};
+use super::parse_u64;
+
+/// The Content-Security-Policy of every explorer response: same-origin scripts, styles and
+/// requests only; no inline code, no frames, no plugins.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; \
+frame-ancestors 'none'";
+
+/// One embedded asset.
+#[derive(Debug)]
+pub struct Asset {
+    /// URL path under `/`.
+    pub path: &'static str,
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// The bytes.
+    pub body: &'static [u8],
+}
+
+/// Every asset of the explorer, by URL path.
+pub const ASSETS: &[Asset] = &[
+    Asset {
+        path: "/",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../web/index.html"),
+    },
+    Asset {
+        path: "/assets/app.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/app.js"),
+    },
+    Asset {
+        path: "/assets/verify.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/verify.js"),
+    },
+    Asset {
+        path: "/assets/style.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../web/style.css"),
+    },
+    Asset {
+        path: "/assets/icon.svg",
+        content_type: "image/svg+xml",
+        body: include_bytes!("../../web/icon.svg"),
+    },
+];
+
+/// Strong ETags (SHA-256 of the content), computed once.
+static ETAGS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    ASSETS
+        .iter()
+        .map(|a| format!("\"{}\"", &Hash::sha256(a.body).to_hex()[..32]))
+        .collect()
+});
+
+fn serve(i: usize, headers: &HeaderMap) -> Response {
+    let (Some(asset), Some(etag)) = (ASSETS.get(i), ETAGS.get(i)) else {
+        return TextError(StatusCode::NOT_FOUND, "not found".into()).into_response();
+    };
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut r = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, asset.content_type)], asset.body).into_response()
+    };
+    let h = r.headers_mut();
+    // Asset URLs are not content-addressed: revalidate every time (a 304 is cheap).
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    r
+}
+
+/// `GET /`: the explorer page.
+pub async fn index(headers: HeaderMap) -> Response {
+    serve(0, &headers)
+}
+
+/// `GET /assets/{name}`: a script, style sheet or icon of the explorer; unknown names → 404.
+pub async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
+    let path = format!("/assets/{name}");
+    match ASSETS.iter().position(|a| a.path == path) {
+        Some(i) => serve(i, &headers),
+        None => TextError(StatusCode::NOT_FOUND, "no such asset".into()).into_response(),
+    }
+}
+
+/// Most checkpoints in one `GET /v1/checkpoints` page.
+pub const MAX_CHECKPOINTS: u64 = 64;
+
+/// `GET /v1/checkpoints?before=&limit=`: stored checkpoints with size < `before` (default:
+/// all), largest first, at most `limit` (default 20, at most 64). Each is found by a binary
+/// search over sizes (`O(log size)` indexed lookups), so a page costs the same on any log.
+#[utoipa::path(get, path = "/v1/checkpoints",
+    params(("before" = Option<u64>, Query), ("limit" = Option<u32>, Query)),
+    responses((status = 200), (status = 400)))]
+pub async fn checkpoints(
+    State(s): State<super::State>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<CheckpointList>, ApiError> {
+    if let Some(k) = q.keys().find(|k| *k != "before" && *k != "limit") {
+        return Err(ApiError::bad_request(format!("unknown query parameter {k:?}")).at(k));
+    }
+    let published = s.shared.published().size;
+    let mut before = match q.get("before") {
+        Some(_) => parse_u64("before", q.get("before"))?.min(published + 1),
+        None => published + 1,
+    };
+    let limit = match q.get("limit") {
+        Some(_) => parse_u64("limit", q.get("limit"))?,
+        None => 20,
+    };
+    if !(1..=MAX_CHECKPOINTS).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {MAX_CHECKPOINTS}"
+        ))
+        .at("limit"));
+    }
+    let mut checkpoints = Vec::new();
+    while (checkpoints.len() as u64) < limit && before > 0 {
+        if !s.store.checkpoint_in_range(0, before)? {
+            before = 0;
+            break;
+        }
+        // Largest stored size in [0, before): some exists in [lo, hi), none in [hi, before).
+        let (mut lo, mut hi) = (0u64, before);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if s.store.checkpoint_in_range(mid, hi)? {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        if let Some(note) = s.store.checkpoint_at(lo)? {
+            checkpoints.push(StoredCheckpoint {
+                size: lo,
+                note: String::from_utf8_lossy(&note).into_owned(),
+            });
+        }
+        before = lo;
+    }
+    let next = (before > 0 && checkpoints.len() as u64 == limit).then_some(before);
+    Ok(Json(CheckpointList { checkpoints, next }))
+}

@@ -1,0 +1,1059 @@
+//! The web explorer: served assets and headers, `GET /v1/checkpoints`, and the pages in headless
+//! Chromium (driven over the DevTools Protocol) against real servers populated with realistic
+//! attestations: verified state, tampered proof, wrong pinned key, witness cosignatures, fork.
+//! Screenshots of every page go to `target/explorer-screenshots/` for a person to look at.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use attestlog_client::fork::{ForkEvidence, ForkProof};
+use attestlog_proto::cosignature::cosign;
+use attestlog_proto::keys::{SignerKey, TYPE_COSIGNATURE_V1, TYPE_ED25519};
+use attestlog_server::config::Config;
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::common::{TestLog, att_id, sign_value, statement, temp_dir, vendor_key};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+// ---------------------------------------------------------------------------------------------
+// Server side: assets, headers, growth endpoint
+
+#[tokio::test]
+async fn assets_are_embedded_with_strict_headers_and_no_external_urls() {
+    let log = TestLog::start().await;
+    for (path, ctype) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/assets/app.js", "text/javascript; charset=utf-8"),
+        ("/assets/verify.js", "text/javascript; charset=utf-8"),
+        ("/assets/style.css", "text/css; charset=utf-8"),
+        ("/assets/icon.svg", "image/svg+xml"),
+    ] {
+        let r = log.get(path).await;
+        assert_eq!(r.status(), 200, "{path}");
+        let h = r.headers().clone();
+        assert_eq!(h["content-type"], ctype, "{path}");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "connect-src 'self'",
+            "img-src 'self' data:",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        let etag = h["etag"].to_str().unwrap().to_owned();
+        assert!(h["cache-control"].to_str().unwrap().contains("no-cache"));
+        let body = r.text().await.unwrap();
+        assert!(!body.is_empty());
+        // Revalidation answers 304 without a body.
+        let again = log
+            .http
+            .get(format!("{}{path}", log.url))
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304, "{path}");
+        assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+        assert_no_external_urls(path, &body);
+        if path == "/" {
+            // No inline scripts or styles (the CSP would block them).
+            assert!(!body.contains("<style"), "inline style");
+            assert!(!body.contains("style="), "inline style attribute");
+            for script in body.split("<script").skip(1) {
+                assert!(script.contains("src=\"/assets/"), "inline script: {script}");
+            }
+        } else if path.ends_with(".js") {
+            assert!(!body.contains("innerHTML"), "{path} must render text only");
+            assert!(!body.contains("eval("), "{path}");
+        }
+    }
+    for bad in [
+        "/assets/nope.js",
+        "/assets/..%2Fapp.js",
+        "/assets/",
+        "/index.html",
+    ] {
+        let r = log.get(bad).await;
+        assert_eq!(r.status(), 404, "{bad}");
+    }
+}
+
+/// Every `http://`/`https://` in an asset is an XML namespace or text a person reads; nothing
+/// is loaded from elsewhere.
+fn assert_no_external_urls(path: &str, body: &str) {
+    const ALLOWED: [&str; 1] = ["http://www.w3.org/2000/svg"];
+    let mut rest = body;
+    while let Some(i) = rest.find("http") {
+        let tail = &rest[i..];
+        if tail.starts_with("http://") || tail.starts_with("https://") {
+            assert!(
+                ALLOWED.iter().any(|a| tail.starts_with(a)),
+                "{path} references an external URL: {}",
+                tail.chars().take(60).collect::<String>()
+            );
+        }
+        rest = &rest[i + 4..];
+    }
+}
+
+#[tokio::test]
+async fn checkpoints_endpoint_pages_through_stored_checkpoints() {
+    let log = TestLog::start().await;
+    let k = vendor_key(61);
+    log.enrol("Growth AG", &k.verifier()).await;
+    for n in 0..4 {
+        let (s, b) = log
+            .submit(&sign_value(
+                &k,
+                &statement("Growth AG", &att_id(6100 + n), "Grower"),
+            ))
+            .await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let (s, all) = log.get_json("/v1/checkpoints?limit=64").await;
+    assert_eq!(s, 200, "{all}");
+    let sizes: Vec<u64> = all["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["size"].as_u64().unwrap())
+        .collect();
+    let current = log.state.shared.published().size;
+    assert_eq!(sizes.first(), Some(&current));
+    assert!(sizes.windows(2).all(|w| w[0] > w[1]), "{sizes:?}");
+    assert!(sizes.len() >= 5, "one checkpoint per batch: {sizes:?}");
+    // Each note is the stored checkpoint of that size.
+    let key = log.log_key();
+    for c in all["checkpoints"].as_array().unwrap() {
+        let cp = attestlog_proto::checkpoint::SignedCheckpoint::open(
+            c["note"].as_str().unwrap().as_bytes(),
+            std::slice::from_ref(&key),
+        )
+        .unwrap();
+        assert_eq!(cp.checkpoint().size, c["size"].as_u64().unwrap());
+    }
+    // Pages of two, following `next`, give the same sizes.
+    let mut paged = Vec::new();
+    let mut path = "/v1/checkpoints?limit=2".to_owned();
+    loop {
+        let (s, page) = log.get_json(&path).await;
+        assert_eq!(s, 200);
+        paged.extend(
+            page["checkpoints"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["size"].as_u64().unwrap()),
+        );
+        match page["next"].as_u64() {
+            Some(n) => path = format!("/v1/checkpoints?limit=2&before={n}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, sizes);
+    for bad in [
+        "/v1/checkpoints?limit=0",
+        "/v1/checkpoints?limit=65",
+        "/v1/checkpoints?before=-1",
+        "/v1/checkpoints?before=x",
+        "/v1/checkpoints?size=1",
+    ] {
+        let (s, b) = log.get_json(bad).await;
+        assert_eq!(s, 400, "{bad}: {b}");
+        assert_eq!(b["error"]["code"], "bad_request");
+    }
+    let (_, api) = log.get_json("/openapi.json").await;
+    assert!(api["paths"]["/v1/checkpoints"]["get"].is_object());
+}
+
+// ---------------------------------------------------------------------------------------------
+// A realistic log
+
+/// What a populated log holds, for assertions.
+struct Populated {
+    /// A current, active attestation.
+    good: u64,
+    /// Its superseded first version.
+    superseded: u64,
+    /// An attestation signed by a key that was revoked later.
+    by_revoked_key: u64,
+}
+
+fn flow(category: &str, host: &str, storage: (&str, &str), remote: &[&str]) -> Value {
+    json!({
+        "category": category,
+        "items": ["file_hashes", "product_version"],
+        "purpose": ["threat_detection"],
+        "consent": "opt_out",
+        "user_regions": ["EU", "CH"],
+        "destinations": [{"hostnames": [host], "ip_ranges": ["198.51.100.0/24"], "ports": [443]}],
+        "processing_locations": [
+            {"country": storage.0, "city": storage.1, "facility_operator": "Colo Services AG", "role": "storage"},
+            {"country": storage.0, "city": storage.1, "facility_operator": "Colo Services AG", "role": "processing"}
+        ],
+        "remote_access_jurisdictions": remote,
+        "processors": [{"legal_name": "Colo Services AG", "jurisdiction": storage.0, "role": "sub-processor", "service": "hosting"}],
+        "retention": "P90D",
+        "protections": ["tls1.3", "encryption_at_rest", "pseudonymisation"]
+    })
+}
+
+fn attestation(vendor: &str, n: u64, product: &str, flows: Vec<Value>, excluded: &[&str]) -> Value {
+    let mut v = statement(vendor, &att_id(n), product);
+    v["predicate"]["data_flows"] = Value::Array(flows);
+    v["predicate"]["excluded_jurisdictions"] = json!(excluded);
+    v["predicate"]["valid_until"] = json!("2099-01-01T00:00:00Z");
+    v
+}
+
+/// Enrols three vendors and submits their attestations: several products, a superseding
+/// version that moves storage from Germany to Switzerland, and a key revoked after use.
+async fn populate(log: &TestLog) -> Populated {
+    let (av, cloud, vpn, vpn_new) = (
+        vendor_key(71),
+        vendor_key(72),
+        vendor_key(73),
+        vendor_key(74),
+    );
+    log.enrol("Example AV AG", &av.verifier()).await;
+    log.enrol("Nimbus Cloud Security GmbH", &cloud.verifier())
+        .await;
+    log.enrol("Tunnel VPN Ltd", &vpn.verifier()).await;
+    let submit = |key: &SignerKey, v: Value| {
+        let body = sign_value(key, &v);
+        async move {
+            let (s, b) = log.submit(&body).await;
+            assert_eq!(s, 201, "{b}");
+            b["index"].as_u64().unwrap()
+        }
+    };
+    let first = attestation(
+        "Example AV AG",
+        7001,
+        "Example Endpoint Security",
+        vec![
+            flow(
+                "threat_samples",
+                "ksn-eu.example-av.test",
+                ("DE", "Frankfurt"),
+                &["DE", "CH"],
+            ),
+            flow(
+                "telemetry",
+                "telemetry.example-av.test",
+                ("DE", "Frankfurt"),
+                &["DE"],
+            ),
+        ],
+        &["RU", "CN"],
+    );
+    let superseded = submit(&av, first.clone()).await;
+    let mut second = first;
+    second["predicate"]["data_flows"][0] = flow(
+        "threat_samples",
+        "ksn-ch.example-av.test",
+        ("CH", "Zurich"),
+        &["CH"],
+    );
+    second["predicate"]["supersedes"] =
+        json!({"attestation_id": att_id(7001), "log_index": superseded});
+    second["predicate"]["issued_at"] = json!("2026-06-01T00:00:00Z");
+    let good = submit(&av, second).await;
+    submit(
+        &av,
+        attestation(
+            "Example AV AG",
+            7002,
+            "Example Mobile Security",
+            vec![flow(
+                "url_reputation",
+                "url.example-av.test",
+                ("CH", "Geneva"),
+                &["CH"],
+            )],
+            &["RU"],
+        ),
+    )
+    .await;
+    submit(
+        &cloud,
+        attestation(
+            "Nimbus Cloud Security GmbH",
+            7101,
+            "Nimbus Gateway",
+            vec![flow(
+                "diagnostic_logs",
+                "logs.nimbus.test",
+                ("AT", "Vienna"),
+                &["AT", "IE"],
+            )],
+            &[],
+        ),
+    )
+    .await;
+    let by_revoked_key = submit(
+        &vpn,
+        attestation(
+            "Tunnel VPN Ltd",
+            7201,
+            "Tunnel VPN",
+            vec![flow(
+                "license_account",
+                "acct.tunnel.test",
+                ("IS", "Reykjavik"),
+                &["IS"],
+            )],
+            &["US"],
+        ),
+    )
+    .await;
+    let (s, b) = log.revoke("Tunnel VPN Ltd", &vpn.verifier()).await;
+    assert_eq!(s, 201, "{b}");
+    log.enrol("Tunnel VPN Ltd", &vpn_new.verifier()).await;
+    Populated {
+        good,
+        superseded,
+        by_revoked_key,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A rewriting proxy in front of a real server
+
+/// A loopback HTTP proxy: forwards GETs to a switchable upstream and applies string
+/// replacements to the answers (to tamper with proofs, add cosignatures, or show a fork).
+#[derive(Clone)]
+struct Proxy {
+    url: String,
+    upstream: Arc<Mutex<String>>,
+    replace: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: &str) -> Self {
+        let upstream = Arc::new(Mutex::new(upstream.to_owned()));
+        let replace: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (up, rep) = (upstream.clone(), replace.clone());
+        let http = reqwest::Client::new();
+        let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+            let (up, rep, http) = (up.clone(), rep.clone(), http.clone());
+            async move {
+                let base = up.lock().unwrap().clone();
+                let target = format!("{base}{}", uri.path_and_query().map_or("/", |p| p.as_str()));
+                let r = http.get(target).send().await.unwrap();
+                let status = r.status().as_u16();
+                let ctype = r
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("application/octet-stream")
+                    .to_owned();
+                let mut body = r.text().await.unwrap_or_default();
+                for (from, to) in rep.lock().unwrap().iter() {
+                    body = body.replace(from, to);
+                }
+                (
+                    axum::http::StatusCode::from_u16(status).unwrap(),
+                    [("content-type", ctype)],
+                    body,
+                )
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            url,
+            upstream,
+            replace,
+        }
+    }
+
+    fn set_upstream(&self, url: &str) {
+        *self.upstream.lock().unwrap() = url.to_owned();
+    }
+
+    /// Replaces `from` by `to` in answers, both as plain text and inside JSON strings.
+    fn set_replacements(&self, pairs: &[(&str, &str)]) {
+        let esc = |s: &str| {
+            let j = serde_json::to_string(s).unwrap();
+            j[1..j.len() - 1].to_owned()
+        };
+        let mut r = Vec::new();
+        for (from, to) in pairs {
+            r.push((esc(from), esc(to)));
+            if esc(from) != *from {
+                r.push(((*from).to_owned(), (*to).to_owned()));
+            }
+        }
+        *self.replace.lock().unwrap() = r;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Headless Chromium over the DevTools Protocol
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// One headless Chromium with one page, driven over the DevTools Protocol.
+struct Browser {
+    child: tokio::process::Child,
+    ws: Ws,
+    next: u64,
+    _profile: PathBuf,
+}
+
+/// Whether Chromium is there; without it the browser tests fail on CI and are skipped locally.
+fn have_chromium() -> bool {
+    if Path::new(CHROMIUM).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{CHROMIUM} is missing (scripts/test installs Debian's chromium)"
+    );
+    eprintln!("note: {CHROMIUM} is missing; skipping the browser tests (apt-get install chromium)");
+    false
+}
+
+async fn poll<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl Browser {
+    async fn launch() -> Self {
+        let profile = temp_dir("chromium");
+        let child = tokio::process::Command::new(CHROMIUM)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+                "--window-size=1280,900",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg("about:blank")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        // Chromium writes its DevTools port into the profile once it listens.
+        let port_file = profile.join("DevToolsActivePort");
+        let port: u16 = poll("DevToolsActivePort", Duration::from_secs(60), || {
+            let f = port_file.clone();
+            async move {
+                let s = std::fs::read_to_string(f).ok()?;
+                s.lines().next()?.trim().parse().ok()
+            }
+        })
+        .await;
+        let http = reqwest::Client::new();
+        let ws_url: String = poll("a page target", Duration::from_secs(30), || {
+            let http = http.clone();
+            async move {
+                let list: Value = http
+                    .get(format!("http://127.0.0.1:{port}/json/list"))
+                    .send()
+                    .await
+                    .ok()?
+                    .json()
+                    .await
+                    .ok()?;
+                list.as_array()?
+                    .iter()
+                    .find(|t| t["type"] == "page")
+                    .and_then(|t| t["webSocketDebuggerUrl"].as_str())
+                    .map(str::to_owned)
+            }
+        })
+        .await;
+        let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+            .await
+            .unwrap();
+        Self {
+            child,
+            ws,
+            next: 0,
+            _profile: profile,
+        }
+    }
+
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next += 1;
+        let id = self.next;
+        let msg = json!({"id": id, "method": method, "params": params}).to_string();
+        self.ws.send(Message::Text(msg.into())).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let m = tokio::time::timeout(left, self.ws.next())
+                .await
+                .unwrap_or_else(|_| panic!("no answer to {method}"))
+                .expect("devtools connection closed")
+                .unwrap();
+            let Message::Text(t) = m else { continue };
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            if v["id"] == id {
+                assert!(v["error"].is_null(), "{method}: {}", v["error"]);
+                return v["result"].clone();
+            }
+        }
+    }
+
+    /// Evaluates a JS expression (awaiting promises) and returns its JSON value.
+    async fn eval(&mut self, expr: &str) -> Value {
+        let r = self
+            .call(
+                "Runtime.evaluate",
+                json!({"expression": expr, "returnByValue": true, "awaitPromise": true}),
+            )
+            .await;
+        assert!(
+            r["exceptionDetails"].is_null(),
+            "{expr}: {}",
+            r["exceptionDetails"]
+        );
+        r["result"]["value"].clone()
+    }
+
+    /// Loads `url` afresh (a new document, so every check runs again).
+    async fn open(&mut self, url: &str) {
+        self.call("Page.navigate", json!({"url": "about:blank"}))
+            .await;
+        self.call("Page.navigate", json!({"url": url})).await;
+        let expr = format!(
+            "location.href === {} && document.readyState === 'complete' && !document.getElementById('loading')",
+            serde_json::to_string(url).unwrap()
+        );
+        self.wait_for(&format!("{url} to load"), &expr).await;
+    }
+
+    /// Waits until `expr` is a non-null, non-false value and returns it.
+    async fn wait_for(&mut self, what: &str, expr: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = self.eval(expr).await;
+            if !v.is_null() && v != json!(false) && v != json!("") {
+                return v;
+            }
+            if Instant::now() >= deadline {
+                let text = self.eval("document.body.innerText").await;
+                panic!("timed out waiting for {what}; page text:\n{text}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The `data-state` of an element once it is no longer pending, with its text.
+    async fn settled(&mut self, selector: &str) -> (String, String) {
+        let sel = serde_json::to_string(selector).unwrap();
+        let v = self
+            .wait_for(
+                &format!("{selector} to settle"),
+                &format!(
+                    "(() => {{ const e = document.querySelector({sel}); \
+                     return e && e.dataset.state !== 'pending' ? [e.dataset.state, e.innerText] : null; }})()"
+                ),
+            )
+            .await;
+        (
+            v[0].as_str().unwrap().to_owned(),
+            v[1].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Saves a full-page PNG of the current page at `width` CSS pixels.
+    async fn screenshot(&mut self, name: &str, width: u32) {
+        let mobile = width < 600;
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": mobile}),
+        )
+        .await;
+        let height = self
+            .eval("document.documentElement.scrollHeight")
+            .await
+            .as_u64()
+            .unwrap_or(900)
+            .clamp(600, 6000);
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}),
+        )
+        .await;
+        let r = self
+            .call("Page.captureScreenshot", json!({"format": "png"}))
+            .await;
+        let png = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            r["data"].as_str().unwrap(),
+        )
+        .unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{name} is not a PNG");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/explorer-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+        self.call("Emulation.clearDeviceMetricsOverride", json!({}))
+            .await;
+    }
+
+    async fn close(mut self) {
+        let msg = json!({"id": 0, "method": "Browser.close", "params": {}}).to_string();
+        let _ = self.ws.send(Message::Text(msg.into())).await;
+        if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pages in Chromium
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_verify_in_the_browser_and_show_every_failure() {
+    if !have_chromium() {
+        return;
+    }
+    let log = TestLog::start().await;
+    let p = populate(&log).await;
+    let proxy = Proxy::start(&log.url).await;
+    let base = proxy.url.clone();
+    let mut b = Browser::launch().await;
+
+    // Overview: the checkpoint verifies, no witness policy is stated, growth is shown.
+    b.open(&format!("{base}/#/")).await;
+    let (state, text) = b.settled("#checkpoint-verification").await;
+    assert_eq!(state, "verified", "{text}");
+    assert!(text.contains("Checkpoint signature"), "{text}");
+    let policy = b
+        .eval("document.getElementById('witness-policy').innerText")
+        .await;
+    assert!(
+        policy.as_str().unwrap().contains("No witness policy"),
+        "{policy}"
+    );
+    b.wait_for(
+        "growth table",
+        "document.querySelector('#growth-h ~ table')",
+    )
+    .await;
+    let (state, text) = b.settled("#log-status").await;
+    assert_eq!(state, "verified", "{text}");
+    b.screenshot("overview", 1280).await;
+    let before = log.state.shared.published().size;
+
+    // The log grows; the next visit checks the new checkpoint extends the one remembered.
+    let k = vendor_key(72);
+    let (s, body) = log
+        .submit(&sign_value(
+            &k,
+            &attestation(
+                "Nimbus Cloud Security GmbH",
+                7102,
+                "Nimbus Mail Filter",
+                vec![flow(
+                    "content_data",
+                    "mail.nimbus.test",
+                    ("IE", "Dublin"),
+                    &["IE"],
+                )],
+                &["RU"],
+            ),
+        ))
+        .await;
+    assert_eq!(s, 201, "{body}");
+
+    // A good entry: every check passes, the flows and the diff are rendered.
+    b.open(&format!("{base}/#/entry/{}", p.good)).await;
+    let (state, text) = b.settled("#entry-verification").await;
+    assert_eq!(state, "verified", "{text}");
+    for check in [
+        "Trusted log key",
+        "Checkpoint signature",
+        "Inclusion proof",
+        "Vendor signature and enrolment",
+        "Consistency",
+    ] {
+        assert!(text.contains(check), "{check} missing: {text}");
+    }
+    assert!(!text.contains("FAILED"), "{text}");
+    assert!(
+        text.contains(&format!("extends the tree of size {before}")),
+        "{text}"
+    );
+    let body = b.eval("document.getElementById('main').innerText").await;
+    let body = body.as_str().unwrap();
+    for shown in [
+        "threat samples → ksn-ch.example-av.test",
+        "Zurich",
+        "Remote access from",
+        "Colo Services AG",
+        "90 days (P90D)",
+        "Russia (RU)",
+        "soc2_type2",
+        "Excluded jurisdictions",
+    ] {
+        assert!(body.contains(shown), "{shown:?} not shown:\n{body}");
+    }
+    let diff = b
+        .wait_for("the diff", "document.getElementById('diff')?.innerText")
+        .await;
+    let diff = diff.as_str().unwrap();
+    assert!(diff.contains("countries.storage"), "{diff}");
+    assert!(diff.contains("+ added: CH"), "{diff}");
+    assert!(
+        diff.contains("− removed: threat_samples: ksn-eu.example-av.test"),
+        "{diff}"
+    );
+    let status = b
+        .wait_for(
+            "status",
+            "document.querySelector('#entry-status .badge')?.innerText",
+        )
+        .await;
+    assert!(status.as_str().unwrap().contains("active"), "{status}");
+    b.screenshot("attestation", 1280).await;
+    b.screenshot("attestation-phone", 390).await;
+
+    // The superseded version says so and links to the current one.
+    b.open(&format!("{base}/#/entry/{}", p.superseded)).await;
+    let status = b
+        .wait_for(
+            "status",
+            "document.querySelector('#entry-status')?.innerText.includes('current version') && document.getElementById('entry-status').innerText",
+        )
+        .await;
+    assert!(status.as_str().unwrap().contains("superseded"), "{status}");
+    let (state, _) = b.settled("#entry-verification").await;
+    assert_eq!(state, "verified");
+
+    // An attestation signed before its key was revoked still verifies (enrolment at the time).
+    b.open(&format!("{base}/#/entry/{}", p.by_revoked_key))
+        .await;
+    let (state, text) = b.settled("#entry-verification").await;
+    assert_eq!(state, "verified", "{text}");
+
+    // Vendors: enrolled and revoked keys, linked to their enrolment entries.
+    b.open(&format!("{base}/#/vendors")).await;
+    let text = b
+        .wait_for("vendors", "document.querySelector('main table')?.innerText")
+        .await;
+    let text = text.as_str().unwrap();
+    assert!(
+        text.contains("Tunnel VPN Ltd") && text.contains("revoked"),
+        "{text}"
+    );
+    assert!(text.contains("enrolled at entry 0"), "{text}");
+    b.screenshot("vendors", 1280).await;
+
+    // A vendor: products with the status of their attestations.
+    b.open(&format!("{base}/#/vendor/Example%20AV%20AG")).await;
+    let text = b
+        .wait_for(
+            "products",
+            "document.querySelector('section.product') && document.getElementById('main').innerText",
+        )
+        .await;
+    let text = text.as_str().unwrap();
+    assert!(text.contains("Example Endpoint Security"), "{text}");
+    assert!(text.contains("Example Mobile Security"), "{text}");
+    assert!(
+        text.contains("superseded") && text.contains("active"),
+        "{text}"
+    );
+    b.screenshot("vendor", 1280).await;
+
+    // Search by country: storage in Austria is only Nimbus.
+    b.open(&format!("{base}/#/search?country=AT")).await;
+    let text = b
+        .wait_for(
+            "results",
+            "document.querySelector('#results table')?.innerText",
+        )
+        .await;
+    let text = text.as_str().unwrap();
+    assert!(text.contains("Nimbus Gateway"), "{text}");
+    assert!(!text.contains("Tunnel VPN"), "{text}");
+    b.screenshot("search", 1280).await;
+
+    // Entry by index, through the header form with the keyboard.
+    b.open(&format!("{base}/#/")).await;
+    b.eval(&format!(
+        "document.getElementById('goto-index').value = '{}'; \
+         document.getElementById('goto').requestSubmit(); true",
+        p.superseded
+    ))
+    .await;
+    b.wait_for(
+        "entry page",
+        &format!("location.hash === '#/entry/{}'", p.superseded),
+    )
+    .await;
+    let (state, _) = b.settled("#entry-verification").await;
+    assert_eq!(state, "verified");
+
+    // A tampered inclusion proof fails, naming the inclusion proof.
+    let e: Value = log
+        .http
+        .get(format!("{}/v1/entries/{}", log.url, p.good))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let proof = e["receipt"]["proof"].as_str().unwrap();
+    let first_hash = proof.lines().nth(2).unwrap().to_owned();
+    let mut tampered = first_hash.clone().into_bytes();
+    tampered[0] = if tampered[0] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let proof_lines = format!("index {}\n{first_hash}\n", p.good);
+    let bad_lines = format!("index {}\n{tampered}\n", p.good);
+    proxy.set_replacements(&[(&proof_lines, &bad_lines)]);
+    b.open(&format!("{base}/#/entry/{}", p.good)).await;
+    let (state, text) = b.settled("#entry-verification").await;
+    assert_eq!(state, "failed", "{text}");
+    assert!(text.contains("Verification FAILED"), "{text}");
+    let failed_line = b
+        .eval("[...document.querySelectorAll('.checks li.fail')].map(l => l.innerText).join('\\n')")
+        .await;
+    assert!(
+        failed_line.as_str().unwrap().contains("Inclusion proof"),
+        "{failed_line}"
+    );
+    let alert = b
+        .eval("document.querySelector('#entry-verification [role=alert]')?.innerText ?? ''")
+        .await;
+    assert!(alert.as_str().unwrap().contains("FAILED"), "{alert}");
+    b.screenshot("attestation-tampered-proof", 1280).await;
+    proxy.set_replacements(&[]);
+
+    // Witness cosignatures against the policy the page shows: a good one meets the quorum, a
+    // bad one fails the checkpoint.
+    let witness =
+        SignerKey::from_seed("witness.test/w1", TYPE_COSIGNATURE_V1, &[0x57; 32]).unwrap();
+    let note = String::from_utf8(log.state.shared.published().note.clone()).unwrap();
+    let text_part = note.split("\n\n").next().unwrap().to_owned() + "\n";
+    let cosig = cosign(&witness, 1_790_000_000, &text_part)
+        .unwrap()
+        .to_line();
+    let cosigned = format!("{note}{cosig}\n");
+    let policy = format!(
+        "log {}\nwitness w1 {}\nquorum w1\n",
+        log.log_key(),
+        witness.verifier()
+    );
+    let policy_json = format!(
+        "\"witness_policy\":{}",
+        serde_json::to_string(&policy).unwrap()
+    );
+    proxy.set_replacements(&[
+        (note.as_str(), cosigned.as_str()),
+        ("\"witness_policy\":null", policy_json.as_str()),
+    ]);
+    b.open(&format!("{base}/#/entry/{}", p.good)).await;
+    let (state, text) = b.settled("#entry-verification").await;
+    assert_eq!(state, "verified", "{text}");
+    assert!(text.contains("quorum w1 met by 1 of 1 witnesses"), "{text}");
+    assert!(text.contains("witness.test/w1 at 2026-"), "{text}");
+    b.open(&format!("{base}/#/")).await;
+    let (state, text) = b.settled("#checkpoint-verification").await;
+    assert_eq!(state, "verified", "{text}");
+    let shown = b
+        .eval("document.getElementById('witness-policy').innerText")
+        .await;
+    assert!(shown.as_str().unwrap().contains("quorum w1"), "{shown}");
+    b.wait_for(
+        "growth table",
+        "document.querySelector('#growth-h ~ table')",
+    )
+    .await;
+    b.screenshot("overview-witnessed", 1280).await;
+    let mut bad_cosig = cosig.clone().into_bytes();
+    // A byte inside the Ed25519 signature (not the base64 padding).
+    let last = bad_cosig.len() - 20;
+    bad_cosig[last] = if bad_cosig[last] == b'A' { b'B' } else { b'A' };
+    let bad_cosigned = format!("{note}{}\n", String::from_utf8(bad_cosig).unwrap());
+    proxy.set_replacements(&[
+        (note.as_str(), bad_cosigned.as_str()),
+        ("\"witness_policy\":null", policy_json.as_str()),
+    ]);
+    b.open(&format!("{base}/#/entry/{}", p.good)).await;
+    let (state, text) = b.settled("#entry-verification").await;
+    assert_eq!(state, "failed", "{text}");
+    assert!(
+        text.contains("cosignature by witness.test/w1 does not verify"),
+        "{text}"
+    );
+    proxy.set_replacements(&[]);
+
+    // A wrong pinned key (same name, another key), entered in the settings form: every
+    // checkpoint fails, and the page says the pin differs from the served key.
+    let wrong = SignerKey::from_seed(log.log_key().name(), TYPE_ED25519, &[0x66; 32])
+        .unwrap()
+        .verifier()
+        .to_string();
+    b.open(&format!("{base}/#/settings")).await;
+    b.eval(&format!(
+        "document.getElementById('pin-key').value = {}; \
+         document.getElementById('pin-form').requestSubmit(); true",
+        serde_json::to_string(&wrong).unwrap()
+    ))
+    .await;
+    let msg = b
+        .wait_for(
+            "pin message",
+            "document.getElementById('pin-message').innerText",
+        )
+        .await;
+    assert!(msg.as_str().unwrap().contains("Pinned"), "{msg}");
+    b.screenshot("settings", 1280).await;
+    b.open(&format!("{base}/#/entry/{}", p.good)).await;
+    let (state, text) = b.settled("#entry-verification").await;
+    assert_eq!(state, "failed", "{text}");
+    assert!(text.contains("is not the key this page serves"), "{text}");
+    assert!(text.contains("Checkpoint signature"), "{text}");
+    let (state, _) = b.settled("#log-status").await;
+    assert_eq!(state, "failed");
+    b.screenshot("attestation-wrong-pinned-key", 1280).await;
+    // Pinning the right key restores the verified state.
+    b.eval(&format!(
+        "localStorage.setItem('attestlog.v1.pinned-log-key', {}); true",
+        serde_json::to_string(&log.log_key().to_string()).unwrap()
+    ))
+    .await;
+    b.open(&format!("{base}/#/entry/{}", p.good)).await;
+    let (state, text) = b.settled("#entry-verification").await;
+    assert_eq!(state, "verified", "{text}");
+    assert!(text.contains("pinned by you"), "{text}");
+    b.close().await;
+}
+
+/// Starts a log on `dir` with a shared log key and origin.
+async fn log_with_key(key_file: &Path, origin: &str) -> TestLog {
+    let (key_file, origin) = (key_file.to_owned(), origin.to_owned());
+    TestLog::start_with(move |c: &mut Config| {
+        c.key_file = Some(key_file);
+        c.origin = Some(origin);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forked_log_raises_an_alert_with_verifiable_evidence() {
+    if !have_chromium() {
+        return;
+    }
+    // Two servers with the same key and origin but different histories, behind one proxy
+    // port, so the browser's local storage (per origin) carries over between visits.
+    let origin = "fork.test/log";
+    let signer = SignerKey::from_seed(origin, TYPE_ED25519, &[0x42; 32]).unwrap();
+    let key_dir = temp_dir("fork-key");
+    let key_file = key_dir.join("log-key");
+    std::fs::write(&key_file, signer.to_secret_string()).unwrap();
+    let a = log_with_key(&key_file, origin).await;
+    let b_log = log_with_key(&key_file, origin).await;
+    let k = vendor_key(81);
+    a.enrol("Honest AG", &k.verifier()).await;
+    b_log.enrol("Other AG", &k.verifier()).await;
+    for n in 0..3 {
+        let (s, body) = b_log
+            .submit(&sign_value(
+                &k,
+                &statement("Other AG", &att_id(8100 + n), "Other"),
+            ))
+            .await;
+        assert_eq!(s, 201, "{body}");
+    }
+    assert!(b_log.state.shared.published().size > a.state.shared.published().size);
+    let proxy = Proxy::start(&a.url).await;
+    let mut b = Browser::launch().await;
+    b.open(&format!("{}/#/", proxy.url)).await;
+    let (state, text) = b.settled("#log-status").await;
+    assert_eq!(state, "verified", "{text}");
+
+    proxy.set_upstream(&b_log.url);
+    b.open(&format!("{}/#/", proxy.url)).await;
+    let alert = b
+        .wait_for(
+            "the fork alert",
+            "document.querySelector('#fork-alert[role=alert]')?.innerText",
+        )
+        .await;
+    let alert = alert.as_str().unwrap();
+    assert!(alert.contains("fork"), "{alert}");
+    assert!(alert.contains("Download the fork evidence"), "{alert}");
+    let (state, text) = b.settled("#checkpoint-verification").await;
+    assert_eq!(state, "failed", "{text}");
+    b.screenshot("fork-warning", 1280).await;
+    let link = b
+        .eval("[document.getElementById('fork-evidence').href, document.getElementById('fork-evidence').download]")
+        .await;
+    assert!(link[0].as_str().unwrap().starts_with("blob:"), "{link}");
+    assert_eq!(link[1], "attestlog-fork-evidence.json");
+    // The file's content is also shown on the page (the CSP keeps blob: out of fetch).
+    let evidence = b
+        .eval("document.getElementById('fork-evidence-text').textContent")
+        .await;
+    let evidence = ForkEvidence::from_json(evidence.as_str().unwrap().as_bytes()).unwrap();
+    match evidence.verify(&[signer.verifier()]).unwrap() {
+        ForkProof::Inconsistent { first, second, .. } => {
+            assert_eq!(first, a.state.shared.published().size);
+            assert_eq!(second, b_log.state.shared.published().size);
+        }
+        other => panic!("unexpected proof {other:?}"),
+    }
+    // The same file through the CLI.
+    let file = key_dir.join("fork-evidence.json");
+    std::fs::write(&file, serde_json::to_vec(&evidence).unwrap()).unwrap();
+    let mut out = Vec::new();
+    let code = attestlog_client::cli::run(
+        [
+            "attestlog",
+            "verify-fork",
+            file.to_str().unwrap(),
+            "--log-key",
+            &signer.verifier().to_string(),
+        ]
+        .map(String::from),
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out));
+    assert!(String::from_utf8_lossy(&out).contains("fork proven"));
+    b.close().await;
+}
