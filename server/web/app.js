@@ -299,17 +299,39 @@ async function checkConsistency(t, opened, noteText, checks) {
     checks.ok('Consistency', `the tree of size ${size} extends the tree of size ${a.size} this browser verified on ${seen.seen_at ?? 'an earlier visit'} (RFC 9162 consistency proof recomputed)`);
     return;
   }
+  // A failing proof alone proves nothing (anyone can write one): the evidence carries the
+  // root the larger tree has at the smaller size, tied to its checkpoint by the log's own
+  // answers (docs/protocol-notes.md). Without it the page still warns.
+  const prefix = a.size !== 0n && a.size < size ? await provenPrefix(a, size, proof, opened.checkpoint.root) : null;
   fork = {
     format: 'attestlog-fork-evidence/v1',
     origin,
     first: seen.note,
     second: noteText,
     consistency_proof: proof.map(v.b64encode),
+    ...(prefix ? { prefix_root: v.b64encode(prefix) } : {}),
     source: location.origin,
-    reason: `checkpoint of size ${size} is not consistent with the checkpoint of size ${a.size} seen on ${seen.seen_at ?? 'an earlier visit'}: ${reason}`,
+    reason:
+      `checkpoint of size ${size} is not consistent with the checkpoint of size ${a.size} seen on ${seen.seen_at ?? 'an earlier visit'}: ${reason}` +
+      (prefix || a.size === size ? '' : ' (the log\'s answers do not prove a fork by themselves)'),
   };
   checks.fail('Consistency', fork.reason);
   showForkAlert();
+}
+
+/** The larger tree's root at the smaller size, if the log's answers tie it to `root` and it differs. */
+async function provenPrefix(a, size, proof, root) {
+  try {
+    let leaf0 = null;
+    if ((a.size & (a.size - 1n)) === 0n) {
+      const p = await getJSON(`/v1/proof/inclusion?index=0&tree_size=${size}`);
+      leaf0 = { leaf: v.b64decode(p.leaf_hash), proof: v.decodeHashes(p.hashes) };
+    }
+    const prefix = await v.prefixRoot(a.size, size, proof, root, leaf0);
+    return v.equalBytes(prefix, a.root) ? null : prefix;
+  } catch {
+    return null;
+  }
 }
 
 function showForkAlert() {

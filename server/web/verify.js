@@ -422,6 +422,17 @@ export async function verifyConsistency(first, second, proof, firstRoot, secondR
     if (first === 0n && b64encode(firstRoot) !== EMPTY_ROOT) fail('the empty tree has another root');
     return;
   }
+  const { fr, sr } = await consistencyRoots(first, second, proof, firstRoot);
+  if (!equalBytes(fr, firstRoot) || !equalBytes(sr, secondRoot)) {
+    fail('the larger tree does not extend the smaller one');
+  }
+}
+
+/**
+ * The roots {fr, sr} an RFC 9162 consistency proof for 0 < first < second implies. When
+ * `first` is a power of two the proof holds no trace of the first root: it is `firstRoot`.
+ */
+async function consistencyRoots(first, second, proof, firstRoot) {
   const expected = consistencyLength(first, second);
   if (proof.length !== expected) fail(`consistency proof has ${proof.length} hashes, expected ${expected}`);
   const path = (first & (first - 1n)) === 0n ? [firstRoot, ...proof] : [...proof];
@@ -451,9 +462,28 @@ export async function verifyConsistency(first, second, proof, firstRoot, secondR
     sn >>= 1n;
   }
   if (sn !== 0n) fail('consistency proof is too short');
-  if (!equalBytes(fr, firstRoot) || !equalBytes(sr, secondRoot)) {
-    fail('the larger tree does not extend the smaller one');
+  return { fr, sr };
+}
+
+/**
+ * The root of the first `first` leaves of the tree of `second` leaves (0 < first < second),
+ * as the log's own answers tie it to `secondRoot` — what fork evidence needs
+ * (docs/protocol-notes.md). When `first` is not a power of two the consistency proof gives
+ * it; otherwise it is the hash of the leftmost complete subtree of `first` leaves, folded from
+ * the inclusion proof of leaf 0 (`leaf0` = {leaf, proof}, verified against `secondRoot`).
+ */
+export async function prefixRoot(first, second, proof, secondRoot, leaf0) {
+  if ((first & (first - 1n)) !== 0n) {
+    const { fr, sr } = await consistencyRoots(first, second, proof, null);
+    if (!equalBytes(sr, secondRoot)) fail('the consistency proof does not lead to the larger root');
+    return fr;
   }
+  await verifyInclusion(leaf0.leaf, 0n, second, leaf0.proof, secondRoot);
+  let node = leaf0.leaf;
+  for (let size = 1n, i = 0; size < first; size <<= 1n, i++) node = await nodeHash(node, leaf0.proof[i]);
+  // The prefix root must also be what the consistency proof starts from.
+  await verifyConsistency(first, second, proof, node, secondRoot);
+  return node;
 }
 
 // ---------------------------------------------------------------------------------------------
