@@ -11,11 +11,13 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use attestlog_proto::Hash;
+use attestlog_proto::checkpoint::SignedCheckpoint;
 use attestlog_proto::dsse::Envelope;
 use attestlog_proto::enrolment::{
     Action, Admission, Enrolment, EnrolmentState, check_entry_admission, check_ownership,
 };
 use attestlog_proto::keys::VerifierKey;
+use attestlog_proto::policy::PolicyError;
 use attestlog_proto::predicate::Statement;
 use attestlog_proto::proof::verify_consistency;
 use base64::Engine as _;
@@ -367,7 +369,12 @@ impl Monitor {
         emit: &mut dyn FnMut(&Alert),
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Outcome, MonitorError> {
-        let new = self.verifier.checkpoint().await?;
+        let note = self
+            .verifier
+            .client()
+            .checkpoint()
+            .await
+            .map_err(VerifyError::from)?;
         let old = match &self.state.checkpoint {
             Some(text) => Some(
                 self.verifier
@@ -380,48 +387,31 @@ impl Monitor {
             ),
             None => None,
         };
+        let new = match self.verifier.trust().open_checkpoint(&note) {
+            Ok(c) => c,
+            Err(e @ VerifyError::Policy(PolicyError::QuorumNotMet)) => {
+                // Not witnessed enough to follow, but signed by the log: if it conflicts with
+                // the stored (witnessed) checkpoint, that is fork evidence all the same.
+                if let (Some(old), Ok(signed)) = (
+                    &old,
+                    SignedCheckpoint::open(&note, &self.verifier.trust().log_keys()),
+                ) {
+                    let unwitnessed = VerifiedCheckpoint::log_signed(signed);
+                    if let Some(fork) = self.compare(old, &unwitnessed, emit).await? {
+                        return Ok(fork);
+                    }
+                }
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let from = old.as_ref().map_or(0, VerifiedCheckpoint::size);
         if let Some(old) = &old {
-            if old.checkpoint().origin != new.checkpoint().origin {
-                return Err(MonitorError::State {
-                    path: self.dir.join(STATE_FILE),
-                    message: format!(
-                        "stored checkpoint is for origin {:?}, the log serves {:?}",
-                        old.checkpoint().origin,
-                        new.checkpoint().origin
-                    ),
-                });
+            if let Some(fork) = self.compare(old, &new, emit).await? {
+                return Ok(fork);
             }
             if new.size() == old.size() {
-                if new.root().ct_eq(&old.root()) {
-                    return Ok(Outcome::UpToDate { size: new.size() });
-                }
-                let reason = format!("two different roots signed for tree size {}", new.size());
-                emit(&fork_alert(&reason));
-                return self.write_evidence(old, &new, Vec::new(), reason);
-            }
-            if new.size() < old.size() {
-                let reason = format!(
-                    "the log now serves tree size {} after signing size {}",
-                    new.size(),
-                    old.size()
-                );
-                emit(&fork_alert(&reason));
-                return self.write_evidence(old, &new, Vec::new(), reason);
-            }
-            // Compute the proof from tiles verified against the new checkpoint and check it
-            // against the stored root.
-            let proof = self.consistency_hashes(&new, old.size()).await?;
-            if let Err(e) =
-                verify_consistency(old.size(), new.size(), &proof, &old.root(), &new.root())
-            {
-                let reason = format!(
-                    "tree size {} is not consistent with stored tree size {}: {e}",
-                    new.size(),
-                    old.size()
-                );
-                emit(&fork_alert(&reason));
-                return self.write_evidence(old, &new, proof, reason);
+                return Ok(Outcome::UpToDate { size: new.size() });
             }
         }
         let to = new.size();
@@ -445,6 +435,61 @@ impl Monitor {
         self.state.checkpoint = Some(String::from_utf8_lossy(&new.to_bytes()).into_owned());
         self.save()?;
         Ok(Outcome::Advanced { from, to })
+    }
+
+    /// Compares a new checkpoint with the stored one: `Some(Outcome::Fork)` (evidence written)
+    /// when they cannot both be views of one append-only log.
+    async fn compare(
+        &mut self,
+        old: &VerifiedCheckpoint,
+        new: &VerifiedCheckpoint,
+        emit: &mut dyn FnMut(&Alert),
+    ) -> Result<Option<Outcome>, MonitorError> {
+        if old.checkpoint().origin != new.checkpoint().origin {
+            return Err(MonitorError::State {
+                path: self.dir.join(STATE_FILE),
+                message: format!(
+                    "stored checkpoint is for origin {:?}, the log serves {:?}",
+                    old.checkpoint().origin,
+                    new.checkpoint().origin
+                ),
+            });
+        }
+        let (proof, reason) = if new.size() == old.size() {
+            if new.root().ct_eq(&old.root()) {
+                return Ok(None);
+            }
+            (
+                Vec::new(),
+                format!("two different roots signed for tree size {}", new.size()),
+            )
+        } else if new.size() < old.size() {
+            (
+                Vec::new(),
+                format!(
+                    "the log now serves tree size {} after signing size {}",
+                    new.size(),
+                    old.size()
+                ),
+            )
+        } else {
+            // Compute the proof from tiles verified against the new checkpoint and check it
+            // against the stored root.
+            let proof = self.consistency_hashes(new, old.size()).await?;
+            match verify_consistency(old.size(), new.size(), &proof, &old.root(), &new.root()) {
+                Ok(()) => return Ok(None),
+                Err(e) => {
+                    let reason = format!(
+                        "tree size {} is not consistent with stored tree size {}: {e}",
+                        new.size(),
+                        old.size()
+                    );
+                    (proof, reason)
+                }
+            }
+        };
+        emit(&fork_alert(&reason));
+        self.write_evidence(old, new, proof, reason).map(Some)
     }
 
     async fn consistency_hashes(

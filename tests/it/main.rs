@@ -11,3 +11,4 @@ mod independent;
 mod large_log;
 mod startup;
 mod submit;
+mod witness;
