@@ -428,7 +428,7 @@ mod tests {
 
     fn note(key: &SignerKey, size: u64, root: Hash) -> Vec<u8> {
         Checkpoint {
-            origin: "log.test/w".into(),
+            origin: key.name().to_owned(),
             size,
             root,
             extensions: vec![],
