@@ -10,9 +10,10 @@
 //!   itself, keeps state across restarts, emits alerts and writes fork evidence;
 //! - [`fork`]: portable fork-evidence files and their offline verification;
 //! - [`diff`]: what changed between two versions of an attestation;
+//! - [`witness`]: a c2sp.org/tlog-witness server (`attestlog witness serve`);
 //! - [`cli`]: the `attestlog` command line, callable from tests through [`cli::run`].
 //!
-//! Out of scope: the protocol itself (in `attestlog-proto`), serving a log, witnessing.
+//! Out of scope: the protocol itself (in `attestlog-proto`), serving a log.
 #![forbid(unsafe_code)]
 
 pub mod cli;
@@ -21,6 +22,7 @@ pub mod diff;
 pub mod fork;
 pub mod monitor;
 pub mod verifier;
+pub mod witness;
 
 pub use client::{Client, ClientError, SearchQuery};
 pub use verifier::{Trust, VerifiedCheckpoint, Verifier, VerifyError};

@@ -11,11 +11,13 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use attestlog_proto::Hash;
+use attestlog_proto::checkpoint::SignedCheckpoint;
 use attestlog_proto::dsse::Envelope;
 use attestlog_proto::enrolment::{
     Action, Admission, Enrolment, EnrolmentState, check_entry_admission, check_ownership,
 };
 use attestlog_proto::keys::VerifierKey;
+use attestlog_proto::policy::PolicyError;
 use attestlog_proto::predicate::Statement;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -377,7 +379,12 @@ impl Monitor {
         emit: &mut dyn FnMut(&Alert),
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Outcome, MonitorError> {
-        let new = self.verifier.checkpoint().await?;
+        let note = self
+            .verifier
+            .client()
+            .checkpoint()
+            .await
+            .map_err(VerifyError::from)?;
         let old = match &self.state.checkpoint {
             Some(text) => Some(
                 self.verifier
@@ -390,53 +397,31 @@ impl Monitor {
             ),
             None => None,
         };
+        let new = match self.verifier.trust().open_checkpoint(&note) {
+            Ok(c) => c,
+            Err(e @ VerifyError::Policy(PolicyError::QuorumNotMet)) => {
+                // Not witnessed enough to follow, but signed by the log: if it conflicts with
+                // the stored (witnessed) checkpoint, that is fork evidence all the same.
+                if let (Some(old), Ok(signed)) = (
+                    &old,
+                    SignedCheckpoint::open(&note, &self.verifier.trust().log_keys()),
+                ) {
+                    let unwitnessed = VerifiedCheckpoint::log_signed(signed);
+                    if let Some(fork) = self.compare(old, &unwitnessed, emit).await? {
+                        return Ok(fork);
+                    }
+                }
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let from = old.as_ref().map_or(0, VerifiedCheckpoint::size);
         if let Some(old) = &old {
-            if old.checkpoint().origin != new.checkpoint().origin {
-                return Err(MonitorError::State {
-                    path: self.dir.join(STATE_FILE),
-                    message: format!(
-                        "stored checkpoint is for origin {:?}, the log serves {:?}",
-                        old.checkpoint().origin,
-                        new.checkpoint().origin
-                    ),
-                });
+            if let Some(fork) = self.compare(old, &new, emit).await? {
+                return Ok(fork);
             }
             if new.size() == old.size() {
-                if new.root().ct_eq(&old.root()) {
-                    return Ok(Outcome::UpToDate { size: new.size() });
-                }
-                let reason = format!("two different roots signed for tree size {}", new.size());
-                emit(&fork_alert("fork", &reason));
-                return self.write_evidence(old, &new, Vec::new(), None, reason);
-            }
-            if new.size() < old.size() {
-                let reason = format!(
-                    "the log now serves tree size {} after signing size {}",
-                    new.size(),
-                    old.size()
-                );
-                emit(&fork_alert("rollback", &reason));
-                return Ok(Outcome::RolledBack {
-                    size: new.size(),
-                    signed: old.size(),
-                });
-            }
-            // From tiles verified against the new checkpoint: the root its tree had at the
-            // stored size, and the proof tying that root to the new one.
-            let (prefix, _, proof) = self
-                .verifier
-                .prove_consistency(&new, old.size(), new.size())
-                .await?;
-            if !prefix.ct_eq(&old.root()) {
-                let reason = format!(
-                    "tree size {} does not extend stored tree size {}: its first {} leaves have another root",
-                    new.size(),
-                    old.size(),
-                    old.size()
-                );
-                emit(&fork_alert("fork", &reason));
-                return self.write_evidence(old, &new, proof, Some(prefix), reason);
+                return Ok(Outcome::UpToDate { size: new.size() });
             }
         }
         let to = new.size();
@@ -460,6 +445,68 @@ impl Monitor {
         self.state.checkpoint = Some(String::from_utf8_lossy(&new.to_bytes()).into_owned());
         self.save()?;
         Ok(Outcome::Advanced { from, to })
+    }
+
+    /// Compares a new checkpoint with the stored one: `Some(Outcome::Fork)` (evidence written)
+    /// when they cannot both be views of one append-only log, `Some(Outcome::RolledBack)` when
+    /// the log serves a smaller tree than before.
+    async fn compare(
+        &mut self,
+        old: &VerifiedCheckpoint,
+        new: &VerifiedCheckpoint,
+        emit: &mut dyn FnMut(&Alert),
+    ) -> Result<Option<Outcome>, MonitorError> {
+        if old.checkpoint().origin != new.checkpoint().origin {
+            return Err(MonitorError::State {
+                path: self.dir.join(STATE_FILE),
+                message: format!(
+                    "stored checkpoint is for origin {:?}, the log serves {:?}",
+                    old.checkpoint().origin,
+                    new.checkpoint().origin
+                ),
+            });
+        }
+        let (proof, prefix, reason) = if new.size() == old.size() {
+            if new.root().ct_eq(&old.root()) {
+                return Ok(None);
+            }
+            (
+                Vec::new(),
+                None,
+                format!("two different roots signed for tree size {}", new.size()),
+            )
+        } else if new.size() < old.size() {
+            let reason = format!(
+                "the log now serves tree size {} after signing size {}",
+                new.size(),
+                old.size()
+            );
+            emit(&fork_alert("rollback", &reason));
+            return Ok(Some(Outcome::RolledBack {
+                size: new.size(),
+                signed: old.size(),
+            }));
+        } else {
+            // From tiles verified against the new checkpoint: the root its tree had at the
+            // stored size, and the proof tying that root to the new one.
+            let (prefix, _, proof) = self
+                .verifier
+                .prove_consistency(new, old.size(), new.size())
+                .await?;
+            if prefix.ct_eq(&old.root()) {
+                return Ok(None);
+            }
+            let reason = format!(
+                "tree size {} does not extend stored tree size {}: its first {} leaves have another root",
+                new.size(),
+                old.size(),
+                old.size()
+            );
+            (proof, Some(prefix), reason)
+        };
+        emit(&fork_alert("fork", &reason));
+        self.write_evidence(old, new, proof, prefix, reason)
+            .map(Some)
     }
 
     fn log_key(&self, cp: &VerifiedCheckpoint) -> Result<VerifierKey, MonitorError> {

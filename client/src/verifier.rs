@@ -131,6 +131,15 @@ pub struct VerifiedCheckpoint {
 }
 
 impl VerifiedCheckpoint {
+    /// A checkpoint verified by its log signature only (no witness quorum): for comparing
+    /// with a trusted one, never for following the log.
+    pub(crate) fn log_signed(signed: SignedCheckpoint) -> Self {
+        Self {
+            signed,
+            witnesses: BTreeSet::new(),
+        }
+    }
+
     /// The checkpoint body.
     #[must_use]
     pub fn checkpoint(&self) -> &Checkpoint {

@@ -171,8 +171,13 @@ pub struct Limits {
 pub struct LogInfo {
     /// Log origin.
     pub origin: String,
-    /// Log verifier key string.
+    /// Log verifier key string (the current key).
     pub verifier_key: String,
+    /// Every key that signs checkpoints now: the current key first, then the previous keys
+    /// of a key rotation until its overlap ends. Verifiers that know any of them accept the
+    /// checkpoints.
+    #[serde(default)]
+    pub verifier_keys: Vec<String>,
     /// Current tree size.
     pub tree_size: u64,
     /// tlog-policy text the log is configured with (witnesses, quorum), if any.

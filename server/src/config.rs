@@ -26,9 +26,43 @@ pub struct FileConfig {
     pub quota_rate: Option<f64>,
     /// Per-vendor quota: burst.
     pub quota_burst: Option<f64>,
+    /// Path of the tlog-policy file naming the witnesses and the quorum.
+    pub witness_policy: Option<PathBuf>,
     /// Sequencer settings.
     #[serde(default)]
     pub sequencer: SequencerFileConfig,
+    /// Witnessing settings.
+    #[serde(default)]
+    pub witnessing: WitnessingFileConfig,
+    /// Log key rotation.
+    #[serde(default)]
+    pub key_rotation: KeyRotationFileConfig,
+}
+
+/// `[witnessing]` table.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessingFileConfig {
+    /// Time allowed for one round of cosigning requests, in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// How often a withheld checkpoint is offered again, in milliseconds.
+    pub retry_ms: Option<u64>,
+    /// Publish only checkpoints cosigned by the policy's quorum.
+    pub require_quorum: Option<bool>,
+    /// Start, serving reads only, when no quorum answers at start (false: refuse to start).
+    pub start_without_quorum: Option<bool>,
+}
+
+/// `[key_rotation]` table.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRotationFileConfig {
+    /// Previous log key files: they keep signing checkpoints beside `key_file` until
+    /// `overlap_until`.
+    #[serde(default)]
+    pub previous_key_files: Vec<PathBuf>,
+    /// RFC 3339 time at which the previous keys stop signing.
+    pub overlap_until: Option<String>,
 }
 
 /// `[sequencer]` table.
@@ -68,6 +102,20 @@ pub struct Config {
     pub max_wait: std::time::Duration,
     /// Queue capacity.
     pub queue: usize,
+    /// tlog-policy file of the witnesses; None = no witnessing.
+    pub witness_policy: Option<PathBuf>,
+    /// Time allowed for one round of cosigning requests.
+    pub witness_timeout: std::time::Duration,
+    /// How often a withheld checkpoint is offered to the witnesses again.
+    pub witness_retry: std::time::Duration,
+    /// Publish only checkpoints cosigned by the policy's quorum.
+    pub require_quorum: bool,
+    /// Start (serving reads, publishing nothing new) when no quorum answers at start.
+    pub start_without_quorum: bool,
+    /// Previous log key files that keep signing during a key rotation.
+    pub previous_key_files: Vec<PathBuf>,
+    /// RFC 3339 time at which the previous keys stop signing (None: they sign until removed).
+    pub overlap_until: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -87,7 +135,13 @@ impl std::fmt::Debug for Config {
             .field("max_batch", &self.max_batch)
             .field("max_wait", &self.max_wait)
             .field("queue", &self.queue)
-            .finish()
+            .field("witness_policy", &self.witness_policy)
+            .field("witness_timeout", &self.witness_timeout)
+            .field("require_quorum", &self.require_quorum)
+            .field("start_without_quorum", &self.start_without_quorum)
+            .field("previous_key_files", &self.previous_key_files)
+            .field("overlap_until", &self.overlap_until)
+            .finish_non_exhaustive()
     }
 }
 
@@ -107,6 +161,13 @@ impl Config {
             max_batch: 4096,
             max_wait: std::time::Duration::from_millis(5),
             queue: 65536,
+            witness_policy: None,
+            witness_timeout: std::time::Duration::from_secs(5),
+            witness_retry: std::time::Duration::from_secs(1),
+            require_quorum: true,
+            start_without_quorum: true,
+            previous_key_files: Vec::new(),
+            overlap_until: None,
         }
     }
 
@@ -143,6 +204,67 @@ impl Config {
         if let Some(v) = f.sequencer.queue {
             self.queue = v.max(1);
         }
+        if f.witness_policy.is_some() {
+            self.witness_policy.clone_from(&f.witness_policy);
+        }
+        let w = &f.witnessing;
+        if let Some(v) = w.timeout_ms {
+            self.witness_timeout = std::time::Duration::from_millis(v.max(1));
+        }
+        if let Some(v) = w.retry_ms {
+            self.witness_retry = std::time::Duration::from_millis(v.max(1));
+        }
+        if let Some(v) = w.require_quorum {
+            self.require_quorum = v;
+        }
+        if let Some(v) = w.start_without_quorum {
+            self.start_without_quorum = v;
+        }
+        let r = &f.key_rotation;
+        self.previous_key_files.clone_from(&r.previous_key_files);
+        if r.overlap_until.is_some() {
+            self.overlap_until.clone_from(&r.overlap_until);
+        }
+    }
+
+    /// The end of the key-rotation overlap in Unix seconds.
+    ///
+    /// # Errors
+    /// An `overlap_until` that is not an RFC 3339 time.
+    pub fn overlap_until_unix(&self) -> anyhow::Result<Option<u64>> {
+        self.overlap_until
+            .as_deref()
+            .map(|t| {
+                attestlog_proto::predicate::parse_rfc3339(t)
+                    .and_then(|ts| u64::try_from(ts.unix_seconds).ok())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "key_rotation.overlap_until must be an RFC 3339 time, got {t:?}"
+                        )
+                    })
+            })
+            .transpose()
+    }
+
+    /// The witness client for the configured policy, if any.
+    ///
+    /// # Errors
+    /// An unreadable or invalid policy file.
+    pub fn witnessing(&self) -> anyhow::Result<Option<crate::witness::Witnessing>> {
+        let Some(path) = &self.witness_policy else {
+            return Ok(None);
+        };
+        let policy_text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read witness policy {}: {e}", path.display()))?;
+        let w = crate::witness::Witnessing::new(crate::witness::Settings {
+            policy_text,
+            timeout: self.witness_timeout,
+            retry: self.witness_retry,
+            require_quorum: self.require_quorum,
+            start_without_quorum: self.start_without_quorum,
+        })
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok(Some(w))
     }
 
     /// The SQLite file path, when the database is SQLite.
@@ -177,6 +299,16 @@ mod tests {
         let mut c = Config::with_data_dir(Path::new("x"));
         c.apply_file(&f);
         assert_eq!(c.listen.port(), 8080);
+        assert_eq!(
+            c.witness_policy,
+            Some(PathBuf::from("/etc/attestlog/witness-policy"))
+        );
+        assert_eq!(c.witness_timeout, std::time::Duration::from_millis(5000));
+        assert!(c.require_quorum);
+        assert!(c.start_without_quorum);
+        assert_eq!(c.overlap_until_unix().unwrap(), Some(1_798_761_600));
+        c.overlap_until = Some("soon".into());
+        assert!(c.overlap_until_unix().is_err());
         assert_eq!(c.data_dir, PathBuf::from("/var/lib/attestlog"));
         assert!((c.quota_rate - 100.0).abs() < f64::EPSILON);
         assert_eq!(c.max_batch, 4096);

@@ -17,12 +17,14 @@ pub mod sequencer;
 pub mod signer;
 pub mod storage;
 pub mod tiles;
+pub mod witness;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use attestlog_proto::checkpoint::Checkpoint;
+use attestlog_proto::keys::SignerKey;
 
 use crate::config::Config;
 use crate::http::AppState;
@@ -121,14 +123,18 @@ impl App {
         let (admin_token, admin_token_path) =
             signer::admin_token(&config.data_dir, config.admin_token.as_deref())?;
         check_rollback(config, store.as_ref(), identity.signer.name())?;
+        let witnessing = config.witnessing()?.map(Arc::new);
+        let signers = signer::rotation_signers(&identity.signer, &config.previous_key_files)?;
         let (sequencer, shared, join) = sequencer::start(
             store.clone(),
-            vec![identity.signer.clone()],
+            signers.clone(),
             Settings {
                 max_batch: config.max_batch,
                 max_wait: config.max_wait,
                 queue: config.queue,
                 data_dir: config.data_dir.clone(),
+                witnessing: witnessing.clone(),
+                overlap_until: config.overlap_until_unix()?,
             },
         )?;
         let state = Arc::new(AppState {
@@ -142,7 +148,8 @@ impl App {
             cache: tiles::TileCache::new(16_384),
             metrics: install_metrics(),
             quota_settings: (config.quota_rate, config.quota_burst),
-            witness_policy: None,
+            witness_policy: witnessing.map(|w| w.settings().policy_text.clone()),
+            verifier_keys: signers.iter().map(SignerKey::verifier).collect(),
         });
         Ok(Self {
             state,

@@ -41,6 +41,14 @@ struct Cli {
     /// Per-vendor quota burst.
     #[arg(long, env = "ATTESTLOG_QUOTA_BURST", global = true)]
     quota_burst: Option<f64>,
+    /// tlog-policy file naming the witnesses that cosign each checkpoint and the quorum.
+    #[arg(
+        long,
+        env = "ATTESTLOG_WITNESS_POLICY",
+        global = true,
+        value_name = "FILE"
+    )]
+    witness_policy: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -78,6 +86,9 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     }
     if let Some(v) = cli.quota_burst {
         c.quota_burst = v;
+    }
+    if cli.witness_policy.is_some() {
+        c.witness_policy.clone_from(&cli.witness_policy);
     }
     c.admin_token = std::env::var("ATTESTLOG_ADMIN_TOKEN").ok();
     Ok(c)

@@ -156,6 +156,11 @@ pub struct Settings {
     pub queue: usize,
     /// Data directory (published-checkpoint file).
     pub data_dir: PathBuf,
+    /// Witnesses that cosign each checkpoint before it is published (None: publish the
+    /// log-signed checkpoint).
+    pub witnessing: Option<Arc<crate::witness::Witnessing>>,
+    /// Key rotation: after this Unix time only the first signer signs checkpoints.
+    pub overlap_until: Option<u64>,
 }
 
 /// The sequencer's private state.
@@ -169,6 +174,8 @@ struct Sequencer {
     rows: Vec<Vec<Hash>>,
     enrolments: Enrolments,
     settings: Settings,
+    /// A committed checkpoint kept from readers until a witness quorum cosigns it.
+    withheld: Option<Arc<Published>>,
 }
 
 /// Loads the right edge of the tree from storage: the frontier and the partial tile rows.
@@ -239,6 +246,10 @@ pub fn start(
         root: frontier.root(),
         note,
     });
+    let (published, withheld) = match &settings.witnessing {
+        Some(w) => crate::witness::on_start(w, &store, &settings.data_dir, published)?,
+        None => (published, None),
+    };
     crate::signer::write_published(&settings.data_dir, &published.note)?;
     let shared = Arc::new(Shared {
         published: RwLock::new(published),
@@ -255,6 +266,7 @@ pub fn start(
         rows,
         enrolments,
         settings,
+        withheld,
     };
     let join = std::thread::Builder::new()
         .name("sequencer".into())
@@ -270,7 +282,7 @@ enum Outcome {
 
 impl Sequencer {
     fn run(&mut self, rx: &Receiver<Job>) {
-        while let Ok(first) = rx.recv() {
+        while let Some(first) = self.next_job(rx) {
             if let Some(why) = self.shared.failure() {
                 let _ = first.reply.send(Err(SeqError::Storage(why)));
                 continue;
@@ -384,7 +396,8 @@ impl Sequencer {
             }
         }
         let root = frontier.root();
-        let note = match rules::sign_checkpoint(&self.signers, &self.origin, new_size, &root) {
+        let signers = self.active_signers();
+        let note = match rules::sign_checkpoint(&signers, &self.origin, new_size, &root) {
             Ok(n) => n,
             Err(e) => {
                 tracing::error!(error = %e, "cannot sign checkpoint");
@@ -405,6 +418,10 @@ impl Sequencer {
                 self.frontier = frontier;
                 self.rows = rows;
                 self.enrolments = enrolments;
+                let Some(note) = self.cosign_for_publication(new_size, root, note) else {
+                    self.answer(jobs, withheld(outcomes), None);
+                    return;
+                };
                 if let Err(e) = crate::signer::write_published(&self.settings.data_dir, &note) {
                     // Nobody may see a checkpoint the rollback guard does not know about.
                     self.shared
@@ -499,6 +516,107 @@ impl Sequencer {
             };
             let _ = job.reply.send(result);
         }
+    }
+}
+
+/// What a submitter whose entry is stored, but whose checkpoint is withheld, is told.
+const WITHHELD: &str = "the entry is stored, but its checkpoint is not yet cosigned by a witness \
+quorum; submit it again later to get its receipt";
+
+/// The outcomes of a batch whose checkpoint is withheld: new entries are stored, not answered.
+fn withheld(outcomes: Vec<Outcome>) -> Vec<Outcome> {
+    outcomes
+        .into_iter()
+        .map(|o| match o {
+            Outcome::New(_) => Outcome::Rejected(SeqError::Unavailable(WITHHELD)),
+            o => o,
+        })
+        .collect()
+}
+
+/// Witnessing and key rotation around the commit path (see [`crate::witness`]).
+impl Sequencer {
+    /// The next submission; while a checkpoint is withheld, retries witnessing when idle.
+    fn next_job(&mut self, rx: &Receiver<Job>) -> Option<Job> {
+        loop {
+            let retry = self
+                .withheld
+                .as_ref()
+                .and(self.settings.witnessing.as_ref())
+                .map(|w| w.settings().retry);
+            let Some(retry) = retry else {
+                return rx.recv().ok();
+            };
+            match rx.recv_timeout(retry) {
+                Ok(j) => return Some(j),
+                Err(RecvTimeoutError::Timeout) => self.retry_withheld(),
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    /// The keys that sign new checkpoints: all of them until the rotation overlap ends, then
+    /// the first (current) one.
+    fn active_signers(&self) -> Vec<SignerKey> {
+        let ended = self
+            .settings
+            .overlap_until
+            .is_some_and(|t| crate::witness::unix_now() >= t);
+        if ended {
+            self.signers.iter().take(1).cloned().collect()
+        } else {
+            self.signers.clone()
+        }
+    }
+
+    /// Has a committed checkpoint cosigned: the note to publish, or `None` when it is
+    /// withheld for lack of a quorum (kept for [`Self::retry_withheld`]).
+    fn cosign_for_publication(&mut self, size: u64, root: Hash, note: Vec<u8>) -> Option<Vec<u8>> {
+        let Some(w) = self.settings.witnessing.clone() else {
+            return Some(note);
+        };
+        match crate::witness::cosign_committed(&w, &self.store, size, &note) {
+            Some(cosigned) => {
+                if self.withheld.take().is_some()
+                    && let Ok(mut g) = self.shared.enrolments.write()
+                {
+                    *g = Arc::new(self.enrolments.clone());
+                }
+                Some(cosigned)
+            }
+            None => {
+                self.withheld = Some(Arc::new(Published { size, root, note }));
+                None
+            }
+        }
+    }
+
+    /// Asks the witnesses again for the withheld checkpoint and publishes it on a quorum.
+    fn retry_withheld(&mut self) {
+        let Some(p) = self.withheld.take() else {
+            return;
+        };
+        let Some(note) = self.cosign_for_publication(p.size, p.root, p.note.clone()) else {
+            return;
+        };
+        if let Err(e) = crate::signer::write_published(&self.settings.data_dir, &note) {
+            self.shared
+                .fail(format!("cannot write the published-checkpoint file: {e}"));
+            return;
+        }
+        let published = Arc::new(Published {
+            size: p.size,
+            root: p.root,
+            note,
+        });
+        if let Ok(mut g) = self.shared.published.write() {
+            *g = published;
+        }
+        if let Ok(mut g) = self.shared.enrolments.write() {
+            *g = Arc::new(self.enrolments.clone());
+        }
+        metrics::gauge!("attestlog_tree_size").set(p.size as f64);
+        tracing::info!(size = p.size, "published the withheld checkpoint");
     }
 }
 

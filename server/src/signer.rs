@@ -129,6 +129,33 @@ pub fn load_identity(
     Ok(Identity { signer, generated })
 }
 
+/// The checkpoint signers during a key rotation: `current` first, then each previous key
+/// file's key, renamed to the origin (key name = origin) and distinct from the others.
+///
+/// # Errors
+/// An unreadable or malformed key file, or a key listed twice.
+pub fn rotation_signers(
+    current: &SignerKey,
+    previous_key_files: &[PathBuf],
+) -> anyhow::Result<Vec<SignerKey>> {
+    let mut out = vec![current.clone()];
+    for path in previous_key_files {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read previous log key {}", path.display()))?;
+        let k = SignerKey::parse(text.trim())
+            .map_err(|e| anyhow::anyhow!("invalid previous log key {}: {e}", path.display()))?
+            .renamed(current.name())?;
+        if k.verifier().key_type() != TYPE_ED25519 {
+            bail!("previous log key {} is not an Ed25519 key", path.display());
+        }
+        if out.iter().any(|o| o.public_key() == k.public_key()) {
+            bail!("previous log key {} is already a signer", path.display());
+        }
+        out.push(k);
+    }
+    Ok(out)
+}
+
 /// Returns the admin token: from the environment, or read from / generated into
 /// `<data-dir>/admin-token` (mode 0600). The second value is the file path when a file is used.
 ///

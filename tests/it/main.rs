@@ -12,3 +12,4 @@ mod independent;
 mod large_log;
 mod startup;
 mod submit;
+mod witness;

@@ -36,15 +36,35 @@ enum KeyCommand {
 
 pub(crate) fn run(args: KeyArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
     let KeyCommand::Generate { name, out, force } = args.command;
+    generate(
+        ctx,
+        &name,
+        TYPE_ED25519,
+        &out,
+        force,
+        "give the verifier key above to the log operator",
+    )
+}
+
+/// Generates a key of `key_type` named `name`, writes its signer-key string to `out` (mode
+/// 0600) and prints the verifier key (`hint` says what to do with it).
+pub(crate) fn generate(
+    ctx: &mut Ctx<'_>,
+    name: &str,
+    key_type: u8,
+    out: &std::path::Path,
+    force: bool,
+    hint: &str,
+) -> anyhow::Result<u8> {
     anyhow::ensure!(
-        valid_key_name(&name),
+        valid_key_name(name),
         "invalid key name {name:?}: it must be non-empty, without spaces or '+'"
     );
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    let key = SignerKey::from_seed(&name, TYPE_ED25519, &seed)?;
+    let key = SignerKey::from_seed(name, key_type, &seed)?;
     write_secret(
-        &out,
+        out,
         format!("{}\n", key.to_secret_string()).as_bytes(),
         force,
     )
@@ -59,7 +79,7 @@ pub(crate) fn run(args: KeyArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
     } else {
         writeln!(ctx.out, "{vkey}")?;
         eprintln!(
-            "wrote the signer key to {} (keep it secret); give the verifier key above to the log operator",
+            "wrote the signer key to {} (keep it secret); {hint}",
             out.display()
         );
     }

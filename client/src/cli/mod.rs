@@ -27,6 +27,7 @@ mod submit;
 mod vendor;
 mod verify;
 mod verify_fork;
+mod witness;
 
 /// Success.
 pub const EXIT_OK: u8 = 0;
@@ -42,6 +43,7 @@ Roles:
   vendors    key generate, attest new|check|sign, submit
   auditors   verify (offline), status, get, search, prove, diff
   monitors   monitor, verify-fork
+  witnesses  witness serve, witness key generate
   operators  vendor enrol|revoke
 
 Exit status: 0 ok, 1 a check failed (or an error), 2 bad usage, 3 fork detected.";
@@ -98,6 +100,8 @@ pub enum Command {
     Monitor(monitor::MonitorArgs),
     /// Check a fork-evidence file offline.
     VerifyFork(verify_fork::VerifyForkArgs),
+    /// Run a c2sp.org/tlog-witness that cosigns consistent checkpoints.
+    Witness(witness::WitnessArgs),
 }
 
 /// What every subcommand gets: the global options and the output.
@@ -238,6 +242,7 @@ where
         Command::Vendor(a) => vendor::run(a, &mut ctx),
         Command::Monitor(a) => monitor::run(a, &mut ctx),
         Command::VerifyFork(a) => verify_fork::run(a, &mut ctx),
+        Command::Witness(a) => witness::run(a, &mut ctx),
     }
 }
 

@@ -25,6 +25,7 @@ pub async fn info(State(s): State<super::State>) -> Json<LogInfo> {
     Json(LogInfo {
         origin: s.log_key.name().to_owned(),
         verifier_key: s.log_key.to_string(),
+        verifier_keys: s.verifier_keys.iter().map(ToString::to_string).collect(),
         tree_size: s.shared.published().size,
         witness_policy: s.witness_policy.clone(),
         limits: Limits {

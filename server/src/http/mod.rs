@@ -46,6 +46,8 @@ pub struct AppState {
     pub quota_settings: (f64, f64),
     /// Witness policy text, for `/v1/log`.
     pub witness_policy: Option<String>,
+    /// Keys signing checkpoints (current first, then previous keys of a rotation).
+    pub verifier_keys: Vec<VerifierKey>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -1,0 +1,625 @@
+//! Witnessing (DESIGN.md §2, §6): in-process c2sp.org/tlog-witness servers cosign the log's
+//! checkpoints; receipts and monitors enforce a policy's quorum; every add-checkpoint status
+//! code over HTTP; a restored old backup (split view) is refused by the witnesses, by the
+//! server at start and at publication, and caught by a monitor as fork evidence.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use attestlog_client::fork::{ForkError, ForkEvidence, ForkProof};
+use attestlog_client::monitor::{Monitor, Outcome, Rules};
+use attestlog_client::witness::Witness;
+use attestlog_client::{Client, Trust, Verifier};
+use attestlog_proto::Hash;
+use attestlog_proto::checkpoint::Checkpoint;
+use attestlog_proto::keys::{SignerKey, TYPE_COSIGNATURE_V1, TYPE_ED25519, VerifierKey};
+use attestlog_proto::policy::{Policy, verify_checkpoint_with_policy};
+use attestlog_proto::tree::MemoryTree;
+use attestlog_proto::witness::{AddCheckpointRequest, CONTENT_TYPE_TLOG_SIZE};
+use attestlog_server::config::Config;
+
+use crate::common::*;
+
+const VENDOR: &str = "Witnessed AV AG";
+
+/// A log key of a fixed origin, written to a key file (the witnesses must know it before the
+/// log starts).
+fn log_key_file(dir: &Path, origin: &str, seed: u8) -> (SignerKey, PathBuf) {
+    let key = SignerKey::from_seed(origin, TYPE_ED25519, &[seed; 32]).unwrap();
+    let path = dir.join("log.key");
+    std::fs::write(&path, format!("{}\n", key.to_secret_string())).unwrap();
+    (key, path)
+}
+
+fn witness_key(name: &str, seed: u8) -> SignerKey {
+    SignerKey::from_seed(
+        &format!("{name}.witness.test"),
+        TYPE_COSIGNATURE_V1,
+        &[seed; 32],
+    )
+    .unwrap()
+}
+
+/// An in-process witness on 127.0.0.1.
+struct TestWitness {
+    url: String,
+    witness: Arc<Witness>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    join: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestWitness {
+    /// Serves a witness with `key` for `log`, with its state in `dir`, on `listener`.
+    fn serve(
+        listener: tokio::net::TcpListener,
+        key: SignerKey,
+        log: &VerifierKey,
+        dir: &Path,
+    ) -> Self {
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let policy = Policy::parse(&format!("log {log}\nquorum none\n")).unwrap();
+        let witness = Arc::new(Witness::open(key, &policy, dir).unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let join = tokio::spawn(attestlog_client::witness::serve(
+            listener,
+            witness.clone(),
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        Self {
+            url,
+            witness,
+            shutdown: Some(tx),
+            join: Some(join),
+        }
+    }
+
+    async fn start(key: SignerKey, log: &VerifierKey, dir: &Path) -> Self {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(l, key, log, dir)
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(j) = self.join.take() {
+            j.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// A policy for `log` with witnesses (name, key, url) and a group of `k` of them as quorum.
+fn policy(log: &VerifierKey, witnesses: &[(&str, VerifierKey, &str)], k: usize) -> String {
+    let mut s = format!("log {log}\n");
+    let mut names = Vec::new();
+    for (n, key, url) in witnesses {
+        s.push_str(&format!("witness {n} {key} {url}\n"));
+        names.push(*n);
+    }
+    s.push_str(&format!("group Q {k} {}\nquorum Q\n", names.join(" ")));
+    s
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Runs the `attestlog` CLI on a blocking thread; returns the exit status (1 for an error)
+/// and the output, or the error's text.
+async fn cli(args: &[&str]) -> (u8, String) {
+    let mut argv = vec!["attestlog".to_owned()];
+    argv.extend(args.iter().map(|s| (*s).to_owned()));
+    tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        match attestlog_client::cli::run(argv, &mut out) {
+            Ok(code) => (code, String::from_utf8_lossy(&out).into_owned()),
+            Err(e) => (1, format!("{e:#}")),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+/// Waits until `/metrics` of `log` contains every string of `wanted`.
+async fn wait_for_metrics(log: &TestLog, wanted: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = log.get("/metrics").await.text().await.unwrap();
+        if wanted.iter().all(|w| text.contains(w)) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics never showed {wanted:?}:\n{text}"
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn config(dir: &Path, key_file: &Path, origin: &str, policy: Option<&Path>) -> Config {
+    let mut c = Config::with_data_dir(dir);
+    c.admin_token = Some("test-admin-token".into());
+    c.max_wait = Duration::from_millis(2);
+    c.key_file = Some(key_file.to_owned());
+    c.origin = Some(origin.to_owned());
+    c.witness_policy = policy.map(Path::to_owned);
+    c.witness_timeout = Duration::from_millis(400);
+    c.witness_retry = Duration::from_millis(100);
+    c
+}
+
+async fn attest(log: &TestLog, key: &SignerKey, n: u64, product: &str) -> (u16, serde_json::Value) {
+    log.submit(&sign_value(key, &statement(VENDOR, &att_id(n), product)))
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_carry_cosignatures_and_receipts_need_the_quorum() {
+    let dir = temp_dir("witnessed");
+    let origin = "witnessed.test/log";
+    let (log_key, key_file) = log_key_file(&dir, origin, 0x61);
+    let vk = log_key.verifier();
+    let (k1, k2, k3) = (
+        witness_key("q1", 1),
+        witness_key("q2", 2),
+        witness_key("q3", 3),
+    );
+    let w1 = TestWitness::start(k1.clone(), &vk, &dir.join("w1")).await;
+    let w2 = TestWitness::start(k2.clone(), &vk, &dir.join("w2")).await;
+    // The third witness is down: its port accepts connections but nobody answers.
+    let down = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let down_url = format!("http://{}", down.local_addr().unwrap());
+    let ws = [
+        ("Q1", k1.verifier(), w1.url.as_str()),
+        ("Q2", k2.verifier(), w2.url.as_str()),
+        ("Q3", k3.verifier(), down_url.as_str()),
+    ];
+    let p23 = policy(&vk, &ws, 2);
+    let p33 = policy(&vk, &ws, 3);
+    let p23_file = write(&dir, "p23", &p23);
+    let p33_file = write(&dir, "p33", &p33);
+
+    let data = dir.join("data");
+    let log = TestLog::start_in(
+        data.clone(),
+        config(&data, &key_file, origin, Some(&p23_file)),
+    )
+    .await;
+    let (_, info) = log.get_json("/v1/log").await;
+    assert_eq!(info["witness_policy"].as_str(), Some(p23.as_str()));
+
+    let vendor = vendor_key(71);
+    log.enrol(VENDOR, &vendor.verifier()).await;
+    let (status, body) = attest(&log, &vendor, 1, "Witnessed Endpoint").await;
+    assert_eq!(status, 201, "{body}");
+
+    // The published checkpoint carries the two live witnesses' cosignatures.
+    let note = log.get("/checkpoint").await.bytes().await.unwrap();
+    let p = Policy::parse(&p23).unwrap();
+    let v = verify_checkpoint_with_policy(&p, &note).unwrap();
+    assert_eq!(v.checkpoint().checkpoint().size, 2);
+    assert_eq!(
+        v.witnesses().iter().map(String::as_str).collect::<Vec<_>>(),
+        ["Q1", "Q2"]
+    );
+    assert!(verify_checkpoint_with_policy(&Policy::parse(&p33).unwrap(), &note).is_err());
+    // The witnesses persisted what they cosigned.
+    assert_eq!(w1.witness.latest(origin).unwrap().unwrap().size, 2);
+
+    // The receipt verifies offline with 2-of-3 and fails with 3-of-3 (one witness is down).
+    let receipt = write(&dir, "receipt.json", &body["receipt"].to_string());
+    let r = receipt.to_str().unwrap();
+    let (code, out) = cli(&["verify", r, "--policy", p23_file.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = cli(&["verify", r, "--policy", p33_file.to_str().unwrap()]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("quorum"), "{out}");
+
+    // The monitor enforces the quorum too.
+    let (code, out) = cli(&[
+        "--log",
+        &log.url,
+        "monitor",
+        "--once",
+        "--policy",
+        p23_file.to_str().unwrap(),
+        "--state",
+        dir.join("mon23").to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{out}");
+    let (code, err) = cli(&[
+        "--log",
+        &log.url,
+        "monitor",
+        "--once",
+        "--policy",
+        p33_file.to_str().unwrap(),
+        "--state",
+        dir.join("mon33").to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("quorum"), "{err}");
+
+    // Metrics count successes and failures per witness, and latency.
+    let text = wait_for_metrics(
+        &log,
+        &[
+            "attestlog_witness_requests_total{witness=\"Q1\",result=\"cosigned\"}",
+            "attestlog_witness_requests_total{witness=\"Q3\",result=\"error\"}",
+            "attestlog_witness_seconds",
+        ],
+    )
+    .await;
+    assert!(text.contains("witness=\"Q2\""), "{text}");
+
+    log.stop().await;
+    w1.stop().await;
+    w2.stop().await;
+    drop(down);
+}
+
+/// A signed checkpoint of `tree` by `key`.
+fn note(key: &SignerKey, tree: &MemoryTree) -> Vec<u8> {
+    Checkpoint {
+        origin: key.name().to_owned(),
+        size: tree.size(),
+        root: tree.root(),
+        extensions: vec![],
+    }
+    .sign(std::slice::from_ref(key))
+    .unwrap()
+    .to_bytes()
+}
+
+fn tree(n: u8, base: u8) -> MemoryTree {
+    let mut t = MemoryTree::new();
+    for i in 0..n {
+        t.push(Hash::leaf(&[base.wrapping_add(i)]));
+    }
+    t
+}
+
+#[tokio::test]
+async fn witness_answers_every_status_code_over_http() {
+    let dir = temp_dir("witness-codes");
+    let log = SignerKey::from_seed("codes.test/log", TYPE_ED25519, &[0x62; 32]).unwrap();
+    let w = TestWitness::start(witness_key("codes", 9), &log.verifier(), &dir).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/add-checkpoint", w.url);
+    let post = |old: u64, proof: Vec<Hash>, checkpoint: Vec<u8>| {
+        let body = AddCheckpointRequest {
+            old,
+            proof,
+            checkpoint,
+        }
+        .to_bytes();
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            let r = http.post(url).body(body).send().await.unwrap();
+            let status = r.status().as_u16();
+            let ct = r
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            (status, ct, r.text().await.unwrap())
+        }
+    };
+    let (t4, t7, fork7) = (tree(4, 0), tree(7, 0), tree(7, 50));
+    let proof =
+        |t: &MemoryTree, old| attestlog_proto::proof::consistency_proof(old, t.size(), t).unwrap();
+
+    // 404: a log the witness does not know.
+    let stranger = SignerKey::from_seed("stranger.test/log", TYPE_ED25519, &[1; 32]).unwrap();
+    assert_eq!(post(0, vec![], note(&stranger, &t4)).await.0, 404);
+    // 403: the right origin, signed by another key.
+    let impostor = SignerKey::from_seed("codes.test/log", TYPE_ED25519, &[2; 32]).unwrap();
+    assert_eq!(post(0, vec![], note(&impostor, &t4)).await.0, 403);
+    // 400: old > size, and a malformed body.
+    assert_eq!(post(5, vec![], note(&log, &t4)).await.0, 400);
+    let r = http.post(&url).body("old x\n\n").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    // 200: first checkpoint from old 0, a cosignature/v1 line with a timestamp.
+    let (s, _, body) = post(0, vec![], note(&log, &t4)).await;
+    assert_eq!(s, 200, "{body}");
+    let sigs = attestlog_proto::witness::parse_cosignature_response(body.as_bytes()).unwrap();
+    let text = Checkpoint::parse(
+        attestlog_proto::note::Note::parse(&note(&log, &t4))
+            .unwrap()
+            .text(),
+    )
+    .unwrap()
+    .to_text();
+    let ts = attestlog_proto::cosignature::verify_cosignature(
+        &w.witness.verifier_key(),
+        &text,
+        &sigs[0],
+    )
+    .unwrap();
+    assert!(ts > 1_700_000_000, "timestamp {ts}");
+    // 409 with a text/x.tlog.size body: old is not the latest size.
+    let (s, ct, body) = post(0, vec![], note(&log, &t7)).await;
+    assert_eq!(
+        (s, ct.as_str(), body.as_str()),
+        (409, CONTENT_TYPE_TLOG_SIZE, "4\n")
+    );
+    // 422: the proof does not lead from what it cosigned.
+    assert_eq!(post(4, proof(&t7, 4), note(&log, &fork7)).await.0, 422);
+    // 200 with a good proof; then 409 for the same size with a different root (v1.0.0).
+    assert_eq!(post(4, proof(&t7, 4), note(&log, &t7)).await.0, 200);
+    let (s, ct, body) = post(7, vec![], note(&log, &fork7)).await;
+    assert_eq!(
+        (s, ct.as_str(), body.as_str()),
+        (409, CONTENT_TYPE_TLOG_SIZE, "7\n")
+    );
+    // 413: an oversized body.
+    let big = vec![b'a'; attestlog_proto::witness::MAX_REQUEST_SIZE + 10];
+    assert_eq!(
+        http.post(&url).body(big).send().await.unwrap().status(),
+        413
+    );
+    // Both refusals of validly signed checkpoints were recorded. Two roots for size 7 prove a
+    // fork (verify-fork accepts the file); a proof that does not lead from size 4 proves
+    // nothing by itself (anyone can send a wrong proof), and verify-fork says so.
+    let files = w.witness.evidence_files().unwrap();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let mut proven = 0;
+    for f in &files {
+        let e = ForkEvidence::from_json(&std::fs::read(f).unwrap()).unwrap();
+        let (code, out) = cli(&[
+            "verify-fork",
+            f.to_str().unwrap(),
+            "--log-key",
+            &log.verifier().to_string(),
+        ])
+        .await;
+        if e.first == e.second || e.reason.contains("different root") || code == 0 {
+            assert!(
+                matches!(
+                    e.verify(&[log.verifier()]),
+                    Ok(ForkProof::SameSizeDifferentRoots { size: 7 })
+                ),
+                "{out}"
+            );
+            assert_eq!(code, 0, "{out}");
+            proven += 1;
+        } else {
+            assert_eq!(code, 1, "{out}");
+            assert!(out.contains("does not prove a fork"), "{out}");
+        }
+    }
+    assert_eq!(proven, 1);
+    w.stop().await;
+}
+
+/// A monitor of `url` (log-key trust) with its state in `dir`; one round.
+async fn monitor_once(url: &str, key: &VerifierKey, dir: &Path) -> Outcome {
+    let v = Verifier::new(
+        Client::new(url).unwrap(),
+        Trust::LogKey(Box::new(key.clone())),
+    );
+    let mut m = Monitor::open(v, dir, Rules::default()).unwrap();
+    m.run_once(&mut |_| {}, &mut |_, _| {}).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_view_from_a_restored_backup_is_refused_and_detected() {
+    let dir = temp_dir("split");
+    let origin = "split.test/log";
+    let (log_key, key_file) = log_key_file(&dir, origin, 0x63);
+    let vk = log_key.verifier();
+    let keys = [
+        witness_key("s1", 11),
+        witness_key("s2", 12),
+        witness_key("s3", 13),
+    ];
+    let wdirs: Vec<PathBuf> = (0..3).map(|i| dir.join(format!("w{i}"))).collect();
+    let mut ws = Vec::new();
+    for (k, d) in keys.iter().zip(&wdirs) {
+        ws.push(TestWitness::start(k.clone(), &vk, d).await);
+    }
+    let names = ["SV1", "SV2", "SV3"];
+    let entries: Vec<(&str, VerifierKey, &str)> = (0..3)
+        .map(|i| (names[i], keys[i].verifier(), ws[i].url.as_str()))
+        .collect();
+    let p = write(&dir, "policy", &policy(&vk, &entries, 2));
+
+    // History A: 4 entries, cosigned; a backup taken at size 2; a monitor follows to 4.
+    let data_a = dir.join("a");
+    let a = TestLog::start_in(data_a.clone(), config(&data_a, &key_file, origin, Some(&p))).await;
+    let vendor = vendor_key(72);
+    a.enrol(VENDOR, &vendor.verifier()).await;
+    assert_eq!(attest(&a, &vendor, 1, "A").await.0, 201);
+    let backup = dir.join("backup.db");
+    a.state.store.backup(&backup).unwrap();
+    assert_eq!(attest(&a, &vendor, 2, "A").await.0, 201);
+    assert_eq!(attest(&a, &vendor, 3, "A").await.0, 201);
+    let mon = dir.join("monitor");
+    assert_eq!(
+        monitor_once(&a.url, &vk, &mon).await,
+        Outcome::Advanced { from: 0, to: 4 }
+    );
+    a.stop().await;
+    for w in ws {
+        w.stop().await;
+    }
+
+    // Restore the backup elsewhere (the published-checkpoint file is lost with the machine).
+    let data_b = dir.join("b");
+    std::fs::create_dir_all(&data_b).unwrap();
+    std::fs::copy(&backup, data_b.join("attestlog.db")).unwrap();
+    // The witnesses are unreachable at first: the server starts but publishes nothing new.
+    let listeners: Vec<tokio::net::TcpListener> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
+        }
+        v
+    };
+    let urls: Vec<String> = listeners
+        .iter()
+        .map(|l| format!("http://{}", l.local_addr().unwrap()))
+        .collect();
+    let entries: Vec<(&str, VerifierKey, &str)> = (0..3)
+        .map(|i| (names[i], keys[i].verifier(), urls[i].as_str()))
+        .collect();
+    let p2 = write(&dir, "policy2", &policy(&vk, &entries, 2));
+    let b = TestLog::start_in(
+        data_b.clone(),
+        config(&data_b, &key_file, origin, Some(&p2)),
+    )
+    .await;
+    let before = b.get("/checkpoint").await.bytes().await.unwrap();
+    let (status, body) = attest(&b, &vendor, 20, "B").await;
+    assert_eq!(status, 503, "{body}");
+    // The witnesses come back: they refuse the other history, and nothing is published.
+    let mut ws = Vec::new();
+    for ((l, k), d) in listeners.into_iter().zip(&keys).zip(&wdirs) {
+        ws.push(TestWitness::serve(l, k.clone(), &vk, d));
+    }
+    wait_for_metrics(
+        &b,
+        &[
+            "attestlog_witness_requests_total{witness=\"SV1\",result=\"conflict\"}",
+            "attestlog_witness_requests_total{witness=\"SV2\",result=\"conflict\"}",
+        ],
+    )
+    .await;
+    assert_eq!(b.get("/checkpoint").await.bytes().await.unwrap(), before);
+    assert_ne!(attest(&b, &vendor, 20, "B").await.0 / 100, 2);
+    let stored = b.state.store.latest_checkpoint().unwrap().unwrap().0;
+    assert_eq!(stored, 3, "the withheld batch is stored");
+    b.stop().await;
+
+    // Restarting it with its witnesses reachable: refused, naming a witness.
+    let cfg = config(&data_b, &key_file, origin, Some(&p2));
+    let err = attestlog_server::App::open(&cfg).unwrap_err().to_string();
+    assert!(
+        err.contains("refusing to start") && err.contains("witness SV"),
+        "{err}"
+    );
+    assert!(err.contains("cosigned tree size 4"), "{err}");
+
+    // An operator bypasses the witnesses and grows the other history past A's size.
+    let b = TestLog::start_in(data_b.clone(), config(&data_b, &key_file, origin, None)).await;
+    assert_eq!(attest(&b, &vendor, 21, "B").await.0, 201);
+    assert_eq!(attest(&b, &vendor, 22, "B").await.0, 201);
+    assert_eq!(b.state.shared.published().size, 5);
+    // A monitor that saw history A is shown history B: fork evidence, accepted offline.
+    let Outcome::Fork { evidence, .. } = monitor_once(&b.url, &vk, &mon).await else {
+        panic!("no fork detected");
+    };
+    let (code, out) = cli(&[
+        "verify-fork",
+        evidence.to_str().unwrap(),
+        "--log-key",
+        &vk.to_string(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{out}");
+    b.stop().await;
+
+    // With its witnesses again, B cannot start: they reject the proof from 4 (422).
+    let err = attestlog_server::App::open(&cfg).unwrap_err().to_string();
+    assert!(
+        err.contains("refusing to start") && err.contains("refuses"),
+        "{err}"
+    );
+    // And they kept the conflicting checkpoint. Their record holds B's checkpoint and B's own
+    // proof from size 4; size 4 is a power of two, so that proof does not carry the root B's
+    // tree has at 4 and the record alone is not a proof (the monitor's evidence above is).
+    let evidence = ws[0].witness.evidence_files().unwrap();
+    assert!(!evidence.is_empty());
+    let e = ForkEvidence::from_json(&std::fs::read(&evidence[0]).unwrap()).unwrap();
+    assert!(matches!(
+        e.verify(std::slice::from_ref(&vk)),
+        Err(ForkError::Unproven(_))
+    ));
+    for w in ws {
+        w.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn key_rotation_signs_with_both_keys_during_the_overlap() {
+    let dir = temp_dir("rotation");
+    let origin = "rotation.test/log";
+    let (new_key, new_file) = log_key_file(&dir, origin, 0x64);
+    let old_dir = dir.join("old");
+    std::fs::create_dir_all(&old_dir).unwrap();
+    let (old_key, old_file) = log_key_file(&old_dir, origin, 0x65);
+    let (new_vk, old_vk) = (new_key.verifier(), old_key.verifier());
+    let opened = |note: &[u8], k: &VerifierKey| {
+        attestlog_proto::checkpoint::SignedCheckpoint::open(note, std::slice::from_ref(k)).is_ok()
+    };
+
+    // During the overlap every checkpoint verifies with either key alone.
+    let data = dir.join("data");
+    let mut c = config(&data, &new_file, origin, None);
+    c.previous_key_files = vec![old_file.clone()];
+    c.overlap_until = Some("2999-01-01T00:00:00Z".into());
+    let log = TestLog::start_in(data.clone(), c).await;
+    let vendor = vendor_key(73);
+    log.enrol(VENDOR, &vendor.verifier()).await;
+    let (status, body) = attest(&log, &vendor, 1, "Rotated").await;
+    assert_eq!(status, 201, "{body}");
+    let note = log.get("/checkpoint").await.bytes().await.unwrap();
+    assert!(opened(&note, &new_vk) && opened(&note, &old_vk));
+    let (_, info) = log.get_json("/v1/log").await;
+    assert_eq!(
+        info["verifier_key"].as_str(),
+        Some(new_vk.to_string().as_str())
+    );
+    assert_eq!(
+        info["verifier_keys"],
+        serde_json::json!([new_vk.to_string(), old_vk.to_string()])
+    );
+    // Receipts verify offline with the old key as well as the new one.
+    let receipt = write(&dir, "receipt.json", &body["receipt"].to_string());
+    let policy = write(
+        &dir,
+        "both",
+        &format!("log {old_vk}\nlog {new_vk}\nquorum none\n"),
+    );
+    for k in [old_vk.to_string(), new_vk.to_string()] {
+        let trust = Trust::LogKey(Box::new(VerifierKey::parse(&k).unwrap()));
+        let cp = trust.open_checkpoint(&note).unwrap();
+        assert_eq!(cp.size(), 2);
+    }
+    let (code, out) = cli(&[
+        "verify",
+        receipt.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{out}");
+    log.stop().await;
+
+    // After the overlap only the new key signs new checkpoints.
+    let mut c = config(&data, &new_file, origin, None);
+    c.previous_key_files = vec![old_file];
+    c.overlap_until = Some("2001-01-01T00:00:00Z".into());
+    let log = TestLog::start_in(data.clone(), c).await;
+    assert_eq!(attest(&log, &vendor, 2, "Rotated").await.0, 201);
+    let note = log.get("/checkpoint").await.bytes().await.unwrap();
+    assert!(opened(&note, &new_vk));
+    assert!(!opened(&note, &old_vk));
+    log.stop().await;
+
+    // A previous key that does not parse is refused at start.
+    let bad = write(&dir, "bad.key", "PRIVATE+KEY+nonsense\n");
+    let mut c = config(&data, &new_file, origin, None);
+    c.previous_key_files = vec![bad];
+    let err = attestlog_server::App::open(&c).unwrap_err().to_string();
+    assert!(err.contains("previous log key"), "{err}");
+}
