@@ -9,5 +9,7 @@ mod common;
 mod endpoints;
 mod independent;
 mod large_log;
+#[path = "../../server/tests/pg_support/mod.rs"]
+mod pg_support;
 mod startup;
 mod submit;

@@ -45,6 +45,8 @@ pub struct AppState {
     pub quota_settings: (f64, f64),
     /// Witness policy text, for `/v1/log`.
     pub witness_policy: Option<String>,
+    /// This replica's role, when several replicas share a PostgreSQL database.
+    pub replica: Option<Arc<crate::replica::ReplicaStatus>>,
 }
 
 impl std::fmt::Debug for AppState {
