@@ -29,7 +29,7 @@ fn entry(n: u8, vendor: &str, terms: &[(&'static str, &str)]) -> BatchEntry {
             product: "P".into(),
             status: "active".into(),
             valid_until: "2030-01-01T00:00:00Z".into(),
-            supersedes: (n > 4).then_some(u64::from(n) - 4),
+            supersedes: (n > 4).then(|| u64::from(n) - 4),
         }),
         enrolment: None,
     }
