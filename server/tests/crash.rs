@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use attestlog_proto::Hash;
 use attestlog_proto::keys::{SignerKey, TYPE_ED25519};
-use bin_support::{TOKEN, envelope, start, temp_dir, vendors, verify_log};
+use bin_support::{envelope, start, temp_dir, vendors, verify_log};
 use tokio::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -45,14 +45,14 @@ async fn readyz(http: &reqwest::Client, url: &str) -> String {
     }
 }
 
-/// Polls every replica's readiness until exactly one holds the lease.
-async fn leader(http: &reqwest::Client, replicas: &[Replica]) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(30);
+/// Polls the readiness of every replica but `except` until exactly one holds the lease.
+async fn leader(http: &reqwest::Client, replicas: &[Replica], except: Option<usize>) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(10);
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     loop {
         let mut holders = Vec::new();
         for (i, r) in replicas.iter().enumerate() {
-            if readyz(http, &r.server.url).await.contains("sequencer") {
+            if Some(i) != except && readyz(http, &r.server.url).await.contains("sequencer") {
                 holders.push(i);
             }
         }
@@ -104,6 +104,19 @@ async fn replicas_survive_killing_the_lease_holder() {
     );
 
     let urls: Vec<String> = replicas.iter().map(|r| r.server.url.clone()).collect();
+    // Followers pick the enrolment up from the database within their refresh interval.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    for url in &urls {
+        loop {
+            let list = http.get(format!("{url}/v1/vendors")).send().await.unwrap();
+            if list.text().await.unwrap().contains("Crash AG") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{url} never saw the enrolment");
+            tick.tick().await;
+        }
+    }
     let acked: Arc<Mutex<Vec<(u64, Hash)>>> = Arc::default();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
@@ -157,11 +170,13 @@ async fn replicas_survive_killing_the_lease_holder() {
             assert!(Instant::now() < deadline, "round {round}: no progress");
             tick.tick().await;
         }
-        let l = leader(&http, &replicas).await;
+        let l = leader(&http, &replicas, None).await;
         seen_leaders.insert(l);
+        replicas[l].server.child.start_kill().unwrap(); // SIGKILL
+        replicas[l].server.child.wait().await.unwrap();
+        // Another replica takes over within seconds (the deadline of `leader`).
+        seen_leaders.insert(leader(&http, &replicas, Some(l)).await);
         let r = &mut replicas[l];
-        r.server.child.start_kill().unwrap(); // SIGKILL
-        r.server.child.wait().await.unwrap();
         r.server = launch(&r.dir, &r.listen, &db.url, &key_file).await;
     }
     // After the last kill, the log still makes progress under a new holder.
