@@ -34,7 +34,7 @@ fn free_port() -> String {
     l.local_addr().unwrap().to_string()
 }
 
-async fn launch(dir: &PathBuf, listen: &str, db: &str, key: &str) -> Server {
+async fn launch(dir: &std::path::Path, listen: &str, db: &str, key: &str) -> Server {
     start_with(dir, listen, &["--database", db, "--key-file", key]).await
 }
 

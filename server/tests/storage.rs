@@ -57,7 +57,7 @@ fn batch(old_size: u64, entries: Vec<BatchEntry>) -> Batch {
         entries,
         tiles: vec![
             (0, 0, vec![7; 32 * usize::try_from(new).unwrap()]),
-            (1, 0, vec![new as u8; 32]),
+            (1, 0, vec![u8::try_from(new).unwrap(); 32]),
         ],
         checkpoint: format!("cp {new}").into_bytes(),
     }
