@@ -1,8 +1,9 @@
 //! # attestlog-server
 //!
 //! The attestlog log server: admission of DSSE data-flow attestations, the single-writer
-//! sequencer, SQLite storage (PostgreSQL is planned behind the same [`storage::LogStore`]
-//! trait), the c2sp.org/tlog-tiles static read path and the `/v1` JSON API.
+//! sequencer, SQLite and PostgreSQL storage behind one [`storage::LogStore`] trait (several
+//! replicas on one PostgreSQL database: [`replica`]), the c2sp.org/tlog-tiles static read path
+//! and the `/v1` JSON API.
 //!
 //! [`App::open`] loads or creates a log from a [`config::Config`]; [`run`] serves it on a
 //! listener until a shutdown future resolves, so tests bind `127.0.0.1:0` in-process.
@@ -12,6 +13,7 @@ pub mod admission;
 pub mod config;
 pub mod http;
 pub mod quota;
+pub mod replica;
 pub mod rules;
 pub mod sequencer;
 pub mod signer;
@@ -30,6 +32,7 @@ use crate::config::Config;
 use crate::http::AppState;
 use crate::sequencer::{SequencerHandle, Settings};
 use crate::storage::LogStore;
+use crate::storage::postgres::{PostgresStore, is_postgres_url, redact_url};
 use crate::storage::sqlite::SqliteStore;
 
 /// A loaded log: state for the router, plus the sequencer thread.
@@ -100,11 +103,30 @@ impl App {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!("cannot create data directory {}", config.data_dir.display())
         })?;
+        if let Some(url) = config.database.as_deref().filter(|u| is_postgres_url(u)) {
+            let store = PostgresStore::connect(url)
+                .with_context(|| format!("cannot open the database {}", redact_url(url)))?;
+            return Self::open_replica(config, Arc::new(store));
+        }
         let Some(db) = config.sqlite_path() else {
-            bail!("PostgreSQL is not supported by this build yet; use the SQLite default");
+            bail!("unsupported database URL");
         };
         let store: Arc<dyn LogStore> = Arc::new(SqliteStore::open(&db)?);
         Self::open_with_store(config, store)
+    }
+
+    /// Opens one replica of a log on PostgreSQL: it serves reads at once and sequences
+    /// while it holds the lease (see [`replica`]).
+    ///
+    /// # Errors
+    /// As [`App::open`]; a database whose checkpoints another log key signed.
+    pub fn open_replica(config: &Config, store: Arc<PostgresStore>) -> anyhow::Result<Self> {
+        Self::open_inner(config, store.clone(), |signers, settings| {
+            let (handle, rx) = sequencer::SequencerHandle::channel(config.queue);
+            let (shared, status, join) =
+                replica::start(store, signers, settings, rx, replica::Timings::default())?;
+            Ok((handle, shared, join, Some(status)))
+        })
     }
 
     /// Opens the log described by `config` on an already opened store.
@@ -112,6 +134,27 @@ impl App {
     /// # Errors
     /// As [`App::open`].
     pub fn open_with_store(config: &Config, store: Arc<dyn LogStore>) -> anyhow::Result<Self> {
+        let seq_store = store.clone();
+        Self::open_inner(config, store, |signers, settings| {
+            let (handle, shared, join) = sequencer::start(seq_store, signers, settings)?;
+            Ok((handle, shared, join, None))
+        })
+    }
+
+    /// Identity, rollback check, then the sequencing part `start` builds.
+    fn open_inner(
+        config: &Config,
+        store: Arc<dyn LogStore>,
+        start: impl FnOnce(
+            Vec<SignerKey>,
+            Settings,
+        ) -> anyhow::Result<(
+            SequencerHandle,
+            Arc<sequencer::Shared>,
+            std::thread::JoinHandle<()>,
+            Option<Arc<replica::ReplicaStatus>>,
+        )>,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!("cannot create data directory {}", config.data_dir.display())
         })?;
@@ -125,8 +168,7 @@ impl App {
         check_rollback(config, store.as_ref(), identity.signer.name())?;
         let witnessing = config.witnessing()?.map(Arc::new);
         let signers = signer::rotation_signers(&identity.signer, &config.previous_key_files)?;
-        let (sequencer, shared, join) = sequencer::start(
-            store.clone(),
+        let (sequencer, shared, join, replica) = start(
             signers.clone(),
             Settings {
                 max_batch: config.max_batch,
@@ -150,6 +192,7 @@ impl App {
             quota_settings: (config.quota_rate, config.quota_burst),
             witness_policy: witnessing.map(|w| w.settings().policy_text.clone()),
             verifier_keys: signers.iter().map(SignerKey::verifier).collect(),
+            replica,
         });
         Ok(Self {
             state,

@@ -21,7 +21,8 @@ struct Cli {
     /// Data directory (key, origin, admin token, published checkpoint, SQLite database).
     #[arg(long, env = "ATTESTLOG_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
-    /// Database URL; default the SQLite file in the data directory.
+    /// Database URL: default the SQLite file in the data directory; `postgres://user:pass@host/db`
+    /// selects PostgreSQL, where several replicas (same key file) share one log.
     #[arg(
         long,
         env = "ATTESTLOG_DATABASE_URL",
@@ -35,6 +36,10 @@ struct Cli {
     /// Log origin (first start only; must match the stored origin afterwards).
     #[arg(long, env = "ATTESTLOG_ORIGIN", global = true)]
     origin: Option<String>,
+    /// Log signer key file (default `<data-dir>/log.key`, generated on first start); every
+    /// replica of a PostgreSQL log uses the same one.
+    #[arg(long, env = "ATTESTLOG_KEY_FILE", global = true)]
+    key_file: Option<PathBuf>,
     /// Per-vendor quota, entries per second (0 = none).
     #[arg(long, env = "ATTESTLOG_QUOTA_RATE", global = true)]
     quota_rate: Option<f64>,
@@ -80,6 +85,9 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     }
     if cli.origin.is_some() {
         c.origin.clone_from(&cli.origin);
+    }
+    if cli.key_file.is_some() {
+        c.key_file.clone_from(&cli.key_file);
     }
     if let Some(v) = cli.quota_rate {
         c.quota_rate = v;

@@ -69,10 +69,11 @@ pub enum SeqError {
     Unavailable(&'static str),
 }
 
-struct Job {
-    admitted: Admitted,
-    reply: oneshot::Sender<Result<Integrated, SeqError>>,
-    queued: Instant,
+/// A queued submission and where to send its answer.
+pub(crate) struct Job {
+    pub(crate) admitted: Admitted,
+    pub(crate) reply: oneshot::Sender<Result<Integrated, SeqError>>,
+    pub(crate) queued: Instant,
 }
 
 /// Handle used by request handlers to submit.
@@ -82,6 +83,23 @@ pub struct SequencerHandle {
 }
 
 impl SequencerHandle {
+    /// A handle and the receiving end of its bounded queue.
+    pub(crate) fn channel(capacity: usize) -> (Self, Receiver<Job>) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(capacity);
+        (Self { tx }, rx)
+    }
+
+    /// Passes on an already queued job (replicas hand jobs to their sequencer); a full or
+    /// closed queue answers the job itself.
+    pub(crate) fn forward(&self, job: Job) {
+        let err = match self.tx.try_send(job) {
+            Ok(()) => return,
+            Err(TrySendError::Full(j)) => (j, SeqError::Unavailable("submission queue is full")),
+            Err(TrySendError::Disconnected(j)) => (j, SeqError::Unavailable("sequencer stopped")),
+        };
+        let _ = err.0.reply.send(Err(err.1));
+    }
+
     /// Queues a submission; the receiver resolves when it is in a published checkpoint.
     ///
     /// # Errors
@@ -129,7 +147,7 @@ impl Shared {
         self.failure.read().ok().and_then(|f| f.clone())
     }
 
-    fn fail(&self, why: String) {
+    pub(crate) fn fail(&self, why: String) {
         tracing::error!(reason = %why, "sequencer stopped integrating");
         if let Ok(mut f) = self.failure.write() {
             *f = Some(why);
@@ -222,6 +240,34 @@ pub fn start(
     signers: Vec<SignerKey>,
     settings: Settings,
 ) -> anyhow::Result<(SequencerHandle, Arc<Shared>, std::thread::JoinHandle<()>)> {
+    let shared = Arc::new(Shared {
+        published: RwLock::new(Arc::new(Published {
+            size: 0,
+            root: Hash::EMPTY_ROOT,
+            note: Vec::new(),
+        })),
+        enrolments: RwLock::new(Arc::new(Enrolments::default())),
+        failure: RwLock::new(None),
+    });
+    let (handle, rx) = SequencerHandle::channel(settings.queue);
+    let join = resume(store, signers, settings, shared.clone(), rx)?;
+    Ok((handle, shared, join))
+}
+
+/// Loads the tree's right edge and the enrolment history from storage (signing the empty
+/// tree of a new log), publishes them into `shared` and starts the sequencer thread on `rx`.
+/// A replica calls this each time it acquires the sequencer lease: the tree may have grown
+/// under another holder.
+///
+/// # Errors
+/// As [`start`].
+pub(crate) fn resume(
+    store: Arc<dyn LogStore>,
+    signers: Vec<SignerKey>,
+    settings: Settings,
+    shared: Arc<Shared>,
+    rx: Receiver<Job>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
     let origin = signers
         .first()
         .map(|s| s.name().to_owned())
@@ -251,15 +297,15 @@ pub fn start(
         None => (published, None),
     };
     crate::signer::write_published(&settings.data_dir, &published.note)?;
-    let shared = Arc::new(Shared {
-        published: RwLock::new(published),
-        enrolments: RwLock::new(Arc::new(enrolments.clone())),
-        failure: RwLock::new(None),
-    });
-    let (tx, rx) = std::sync::mpsc::sync_channel(settings.queue);
+    if let Ok(mut g) = shared.enrolments.write() {
+        *g = Arc::new(enrolments.clone());
+    }
+    if let Ok(mut g) = shared.published.write() {
+        *g = published;
+    }
     let mut seq = Sequencer {
         store,
-        shared: shared.clone(),
+        shared,
         signers,
         origin,
         frontier,
@@ -271,7 +317,7 @@ pub fn start(
     let join = std::thread::Builder::new()
         .name("sequencer".into())
         .spawn(move || seq.run(&rx))?;
-    Ok((SequencerHandle { tx }, shared, join))
+    Ok(join)
 }
 
 enum Outcome {

@@ -6,9 +6,8 @@ use serde_json::json;
 
 use crate::common::*;
 
-#[tokio::test]
-async fn bad_submissions_table() {
-    let log = TestLog::start().await;
+async fn bad_submissions_table(backend: Backend) {
+    let log = TestLog::start_on(backend).await;
     let key = vendor_key(20);
     log.enrol("Bad AG", &key.verifier()).await;
     let good = statement("Bad AG", &att_id(1), "P");
@@ -129,9 +128,8 @@ async fn bad_submissions_table() {
     assert_eq!(info["tree_size"], 1);
 }
 
-#[tokio::test]
-async fn bad_tile_paths_and_proof_parameters() {
-    let log = TestLog::start().await;
+async fn bad_tile_paths_and_proof_parameters(backend: Backend) {
+    let log = TestLog::start_on(backend).await;
     let key = vendor_key(21);
     log.enrol("Tiles AG", &key.verifier()).await;
     for i in 0..3 {
@@ -205,3 +203,5 @@ async fn bad_tile_paths_and_proof_parameters() {
     let (_, b) = log.get_json("/v1/proof/consistency?first=0&second=4").await;
     assert_eq!(b["hashes"], json!([]));
 }
+
+crate::both_backends!(bad_submissions_table, bad_tile_paths_and_proof_parameters);

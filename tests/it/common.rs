@@ -22,6 +22,35 @@ pub fn temp_dir(name: &str) -> PathBuf {
     d
 }
 
+/// The storage backend a test log runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default.
+    Sqlite,
+    /// A throwaway database on the test PostgreSQL server (one replica).
+    Postgres,
+}
+
+/// Generates, for each named `async fn NAME(backend: Backend)`, a module `NAME` with the
+/// tests `sqlite` and `postgres`: one test body, two backends.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if $crate::pg_support::admin_url(concat!(stringify!($name), "::postgres")).is_some() {
+                    super::$name($crate::common::Backend::Postgres).await;
+                }
+            }
+        }
+    )*};
+}
+
 /// A running server.
 pub struct TestLog {
     pub url: String,
@@ -31,11 +60,36 @@ pub struct TestLog {
     pub dir: PathBuf,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     join: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// The PostgreSQL database of a `Backend::Postgres` log, dropped after the server.
+    scratch: Option<crate::pg_support::ScratchDb>,
 }
 
 impl TestLog {
     pub async fn start() -> Self {
         Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_on(backend: Backend) -> Self {
+        Self::start_on_with(backend, |_| {}).await
+    }
+
+    /// A log on `backend`, with `f` applied to its config.
+    pub async fn start_on_with(backend: Backend, f: impl FnOnce(&mut Config)) -> Self {
+        let scratch = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let admin = crate::pg_support::admin_url("TestLog").expect("PostgreSQL test URL");
+                Some(crate::pg_support::ScratchDb::create(&admin))
+            }
+        };
+        let database = scratch.as_ref().map(|s| s.url.clone());
+        let mut log = Self::start_with(|c| {
+            c.database = database;
+            f(c);
+        })
+        .await;
+        log.scratch = scratch;
+        log
     }
 
     pub async fn start_with(f: impl FnOnce(&mut Config)) -> Self {
@@ -64,6 +118,7 @@ impl TestLog {
             dir,
             shutdown: Some(tx),
             join: Some(join),
+            scratch: None,
         }
     }
 

@@ -2,9 +2,8 @@
 
 use crate::common::*;
 
-#[tokio::test]
-async fn static_path_headers_and_json_endpoints() {
-    let log = TestLog::start().await;
+async fn static_path_headers_and_json_endpoints(backend: Backend) {
+    let log = TestLog::start_on(backend).await;
     let key = vendor_key(40);
     log.enrol("Headers AG", &key.verifier()).await;
     let env = sign_value(&key, &statement("Headers AG", &att_id(1), "P"));
@@ -121,3 +120,5 @@ async fn graceful_shutdown_finishes_in_flight_submissions() {
         );
     }
 }
+
+crate::both_backends!(static_path_headers_and_json_endpoints);

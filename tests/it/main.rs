@@ -10,6 +10,8 @@ mod endpoints;
 mod explorer;
 mod independent;
 mod large_log;
+#[path = "../../server/tests/pg_support/mod.rs"]
+mod pg_support;
 mod startup;
 mod submit;
 mod witness;

@@ -11,9 +11,8 @@ use serde_json::json;
 
 use crate::common::*;
 
-#[tokio::test]
-async fn submit_returns_verifiable_receipt_and_dedups() {
-    let log = TestLog::start().await;
+async fn submit_returns_verifiable_receipt_and_dedups(backend: Backend) {
+    let log = TestLog::start_on(backend).await;
     let key = vendor_key(1);
     let enrol_index = log.enrol("Example AV AG", &key.verifier()).await;
     assert_eq!(enrol_index, 0);
@@ -94,9 +93,8 @@ async fn submit_returns_verifiable_receipt_and_dedups() {
     assert_eq!(body["payload"]["action"], "enrol");
 }
 
-#[tokio::test]
-async fn enrolment_rules_and_revocation() {
-    let log = TestLog::start().await;
+async fn enrolment_rules_and_revocation(backend: Backend) {
+    let log = TestLog::start_on(backend).await;
     let key = vendor_key(2);
     log.enrol("Vendor Two AG", &key.verifier()).await;
     // A key is enrolled at most once, for one vendor, ever.
@@ -165,9 +163,8 @@ async fn enrolment_rules_and_revocation() {
     assert_eq!(s, 422, "{b}");
 }
 
-#[tokio::test]
-async fn a_bad_signature_beside_a_good_one_is_refused() {
-    let log = TestLog::start().await;
+async fn a_bad_signature_beside_a_good_one_is_refused(backend: Backend) {
+    let log = TestLog::start_on(backend).await;
     let (k1, k2) = (vendor_key(15), vendor_key(16));
     log.enrol("Two Keys AG", &k1.verifier()).await;
     log.enrol("Two Keys AG", &k2.verifier()).await;
@@ -190,9 +187,8 @@ async fn a_bad_signature_beside_a_good_one_is_refused() {
     assert_eq!(log.submit(&good).await.0, 201);
 }
 
-#[tokio::test]
-async fn junk_signatures_cannot_replay_a_logged_statement() {
-    let log = TestLog::start().await;
+async fn junk_signatures_cannot_replay_a_logged_statement(backend: Backend) {
+    let log = TestLog::start_on(backend).await;
     let k = vendor_key(17);
     log.enrol("Replay AG", &k.verifier()).await;
     let v1 = sign_value(&k, &statement("Replay AG", &att_id(1), "P"));
@@ -226,9 +222,8 @@ async fn junk_signatures_cannot_replay_a_logged_statement() {
     assert_eq!(log.submit(&v2).await.0, 200);
 }
 
-#[tokio::test]
-async fn attestation_ids_belong_to_their_first_vendor() {
-    let log = TestLog::start().await;
+async fn attestation_ids_belong_to_their_first_vendor(backend: Backend) {
+    let log = TestLog::start_on(backend).await;
     let (a, b) = (vendor_key(5), vendor_key(6));
     log.enrol("A AG", &a.verifier()).await;
     log.enrol("B AG", &b.verifier()).await;
@@ -260,9 +255,8 @@ async fn attestation_ids_belong_to_their_first_vendor() {
     assert_eq!(s, 422, "{body}");
 }
 
-#[tokio::test]
-async fn concurrent_submitters_get_distinct_indexes() {
-    let log = std::sync::Arc::new(TestLog::start().await);
+async fn concurrent_submitters_get_distinct_indexes(backend: Backend) {
+    let log = std::sync::Arc::new(TestLog::start_on(backend).await);
     let key = vendor_key(10);
     log.enrol("Busy AG", &key.verifier()).await;
     let mut tasks = Vec::new();
@@ -290,9 +284,8 @@ async fn concurrent_submitters_get_distinct_indexes() {
     assert_eq!(info["tree_size"], 201);
 }
 
-#[tokio::test]
-async fn revoke_racing_attestations_is_decided_by_index_order() {
-    let log = std::sync::Arc::new(TestLog::start().await);
+async fn revoke_racing_attestations_is_decided_by_index_order(backend: Backend) {
+    let log = std::sync::Arc::new(TestLog::start_on(backend).await);
     let key = vendor_key(11);
     log.enrol("Race AG", &key.verifier()).await;
     let mut tasks = Vec::new();
@@ -317,9 +310,8 @@ async fn revoke_racing_attestations_is_decided_by_index_order() {
     }
 }
 
-#[tokio::test]
-async fn search_by_every_field() {
-    let log = TestLog::start().await;
+async fn search_by_every_field(backend: Backend) {
+    let log = TestLog::start_on(backend).await;
     let key = vendor_key(12);
     log.enrol("Search AG", &key.verifier()).await;
     let mut v = statement("Search AG", &att_id(1), "Scanner");
@@ -360,9 +352,8 @@ async fn search_by_every_field() {
     assert_eq!(s, 400);
 }
 
-#[tokio::test]
-async fn quota_answers_429_with_retry_after() {
-    let log = TestLog::start_with(|c| {
+async fn quota_answers_429_with_retry_after(backend: Backend) {
+    let log = TestLog::start_on_with(backend, |c| {
         c.quota_rate = 0.01;
         c.quota_burst = 2.0;
     })
@@ -454,3 +445,15 @@ async fn restart_keeps_state_and_rollback_is_refused() {
         .to_string();
     assert!(err.contains("different root"), "{err}");
 }
+
+crate::both_backends!(
+    submit_returns_verifiable_receipt_and_dedups,
+    enrolment_rules_and_revocation,
+    a_bad_signature_beside_a_good_one_is_refused,
+    junk_signatures_cannot_replay_a_logged_statement,
+    attestation_ids_belong_to_their_first_vendor,
+    concurrent_submitters_get_distinct_indexes,
+    revoke_racing_attestations_is_decided_by_index_order,
+    search_by_every_field,
+    quota_answers_429_with_retry_after
+);

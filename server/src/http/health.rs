@@ -9,7 +9,8 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Readiness: storage answers and the published checkpoint is readable.
+/// Readiness: storage answers and the published checkpoint is readable. A replica on
+/// PostgreSQL names its role: `ready (sequencer)` or `ready (follower)`.
 pub async fn readyz(State(s): State<super::State>) -> Response {
     if let Some(why) = s.shared.failure() {
         return (
@@ -19,7 +20,10 @@ pub async fn readyz(State(s): State<super::State>) -> Response {
             .into_response();
     }
     match s.store.latest_checkpoint() {
-        Ok(Some(_)) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(Some(_)) => match &s.replica {
+            Some(r) => (StatusCode::OK, format!("ready ({})\n", r.role().as_str())).into_response(),
+            None => (StatusCode::OK, "ready\n").into_response(),
+        },
         Ok(None) => (StatusCode::SERVICE_UNAVAILABLE, "no checkpoint yet\n").into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");

@@ -48,6 +48,8 @@ pub struct AppState {
     pub witness_policy: Option<String>,
     /// Keys signing checkpoints (current first, then previous keys of a rotation).
     pub verifier_keys: Vec<VerifierKey>,
+    /// This replica's role, when several replicas share a PostgreSQL database.
+    pub replica: Option<Arc<crate::replica::ReplicaStatus>>,
 }
 
 impl std::fmt::Debug for AppState {

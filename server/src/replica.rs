@@ -1,0 +1,728 @@
+//! Several stateless replicas on one PostgreSQL database (DESIGN.md §5).
+//!
+//! Every replica admits submissions and serves every read. One replica at a time holds the
+//! **sequencer lease**, a session-level advisory lock on a dedicated connection, and runs the
+//! [`crate::sequencer`] on it; it loads the right edge of the tree from the database when it
+//! acquires the lease (the tree may have grown under another holder). Batches stay
+//! compare-and-swap on the stored tree size, so even two holders could never extend the tree
+//! twice.
+//!
+//! A replica without the lease writes each validated submission to the `pending` table and
+//! waits for its outcome in `pending_results`. The holder drains `pending` into its batches;
+//! a batch that integrates a pending row deletes it and records the outcome in the same
+//! transaction (nothing lost, nothing doubled), and duplicates or rule refusals are recorded
+//! with the original index or the error. A submitter that gets no outcome in time gets 503 with
+//! `Retry-After` (the entry may still be integrated later; resubmitting it is answered as a
+//! duplicate).
+//!
+//! Every replica follows the latest checkpoint and the enrolment history in the database, so
+//! reads and receipts agree across replicas, and records each checkpoint it publishes in its
+//! own `published-checkpoint` file (the rollback guard) before serving it.
+//!
+//! When the holder dies its session ends, the lock is released, and another replica's next
+//! attempt (every [`Timings::lease_retry`]) takes over.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use attestlog_proto::Hash;
+use attestlog_proto::checkpoint::SignedCheckpoint;
+use attestlog_proto::keys::SignerKey;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{oneshot, watch};
+use tokio_postgres::NoTls;
+
+use crate::rules::{Enrolments, RuleError};
+use crate::sequencer::{
+    self, Admitted, Integrated, Job, Published, SeqError, SequencerHandle, Settings, Shared,
+};
+use crate::storage::postgres::{Db, PendingOutcome, PendingRow, PostgresStore, TRY_LEASE};
+use crate::storage::{
+    AttestationMeta, Batch, BatchEntry, EnrolmentRow, LogStore, SearchTerm, StoreError,
+};
+
+/// Advisory lock key of the sequencer lease ("attestlg").
+pub const LEASE_KEY: i64 = 0x6174_7465_7374_6c67;
+
+/// This replica's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Holds the lease and runs the sequencer.
+    Sequencer,
+    /// Hands submissions to the lease holder through the database.
+    Follower,
+}
+
+impl Role {
+    /// `sequencer` or `follower`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Sequencer => "sequencer",
+            Role::Follower => "follower",
+        }
+    }
+}
+
+/// What readiness reports about a replica.
+#[derive(Debug, Default)]
+pub struct ReplicaStatus {
+    leader: AtomicBool,
+}
+
+impl ReplicaStatus {
+    /// The current role.
+    #[must_use]
+    pub fn role(&self) -> Role {
+        if self.leader.load(Ordering::Acquire) {
+            Role::Sequencer
+        } else {
+            Role::Follower
+        }
+    }
+}
+
+/// How often replicas poll; tests shorten nothing, the defaults already take over in about a
+/// second.
+#[derive(Debug, Clone)]
+pub struct Timings {
+    /// How often a follower tries the lease, and the holder checks its lease connection.
+    pub lease_retry: Duration,
+    /// How often pending rows and outcomes are polled.
+    pub poll: Duration,
+    /// How often a follower reloads the latest checkpoint.
+    pub refresh: Duration,
+    /// How long a submitter waits for the lease holder.
+    pub submit_timeout: Duration,
+    /// How long uncollected outcomes are kept.
+    pub result_ttl: Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Self {
+            lease_retry: Duration::from_millis(500),
+            poll: Duration::from_millis(5),
+            refresh: Duration::from_millis(100),
+            submit_timeout: Duration::from_secs(30),
+            result_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Serialised form of what the sequencer needs besides the entry bytes.
+#[derive(Debug, Serialize, Deserialize)]
+struct PendingMeta {
+    terms: Vec<(String, String)>,
+    attestation: Option<PendingAttestation>,
+    enrolment: Option<(String, String, String)>,
+    signer_key_ids: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct PendingAttestation {
+    attestation_id: String,
+    vendor: String,
+    product: String,
+    status: String,
+    valid_until: String,
+    supersedes: Option<u64>,
+}
+
+/// Search-term kinds (the `&'static str`s of [`SearchTerm`]).
+const TERM_KINDS: [&str; 5] = ["vendor", "product", "country", "category", "attestation_id"];
+
+fn encode_meta(a: &Admitted) -> Result<String, serde_json::Error> {
+    let e = &a.entry;
+    serde_json::to_string(&PendingMeta {
+        terms: e
+            .terms
+            .iter()
+            .map(|t| (t.kind.to_owned(), t.value.clone()))
+            .collect(),
+        attestation: e.attestation.as_ref().map(|m| PendingAttestation {
+            attestation_id: m.attestation_id.clone(),
+            vendor: m.vendor.clone(),
+            product: m.product.clone(),
+            status: m.status.clone(),
+            valid_until: m.valid_until.clone(),
+            supersedes: m.supersedes,
+        }),
+        enrolment: e
+            .enrolment
+            .as_ref()
+            .map(|r| (r.vendor.clone(), r.key.clone(), r.action.clone())),
+        signer_key_ids: a.signer_key_ids.clone(),
+    })
+}
+
+fn decode_meta(row: &PendingRow) -> Result<Admitted, String> {
+    let m: PendingMeta = serde_json::from_str(&row.meta).map_err(|e| e.to_string())?;
+    if Hash::leaf(&row.data) != row.leaf_hash {
+        return Err("leaf hash does not match the entry".into());
+    }
+    let terms = m
+        .terms
+        .into_iter()
+        .map(|(k, value)| {
+            TERM_KINDS
+                .iter()
+                .find(|x| **x == k)
+                .map(|kind| SearchTerm { kind, value })
+                .ok_or_else(|| format!("unknown search term kind {k:?}"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Admitted {
+        entry: BatchEntry {
+            data: row.data.clone(),
+            leaf_hash: row.leaf_hash,
+            terms,
+            attestation: m.attestation.map(|a| AttestationMeta {
+                attestation_id: a.attestation_id,
+                vendor: a.vendor,
+                product: a.product,
+                status: a.status,
+                valid_until: a.valid_until,
+                supersedes: a.supersedes,
+            }),
+            enrolment: m.enrolment.map(|(vendor, key, action)| EnrolmentRow {
+                index: 0,
+                vendor,
+                key,
+                action,
+            }),
+        },
+        signer_key_ids: m.signer_key_ids,
+    })
+}
+
+fn rejected(e: &RuleError) -> PendingOutcome {
+    match e {
+        RuleError::Conflict(m) => PendingOutcome::Rejected {
+            code: 409,
+            field: None,
+            message: m.clone(),
+        },
+        RuleError::Unprocessable { field, message } => PendingOutcome::Rejected {
+            code: 422,
+            field: field.clone(),
+            message: message.clone(),
+        },
+    }
+}
+
+fn storage(e: &StoreError) -> SeqError {
+    SeqError::Storage(e.to_string())
+}
+
+/// A replica's running parts.
+struct Ctx {
+    store: Arc<PostgresStore>,
+    db: Db,
+    signers: Vec<SignerKey>,
+    settings: Settings,
+    shared: Arc<Shared>,
+    status: Arc<ReplicaStatus>,
+    timings: Timings,
+    /// The local sequencer's queue while this replica holds the lease.
+    leader: Mutex<Option<SequencerHandle>>,
+    sequencer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Submitters waiting for the outcome of their pending row.
+    waiters: Mutex<HashMap<i64, oneshot::Sender<PendingOutcome>>>,
+    refresh_lock: tokio::sync::Mutex<()>,
+    stop: watch::Sender<bool>,
+}
+
+/// The published checkpoint in storage, verified with the log key: (published, enrolments).
+fn verified_published(
+    signer: &SignerKey,
+    size: u64,
+    note: Vec<u8>,
+    rows: &[EnrolmentRow],
+) -> anyhow::Result<(Published, Enrolments)> {
+    let cp = SignedCheckpoint::open(&note, &[signer.verifier()]).map_err(|e| {
+        anyhow::anyhow!(
+            "the database's checkpoint of size {size} does not verify with this replica's log \
+             key ({e}); every replica must use the same key file"
+        )
+    })?;
+    let cp = cp.checkpoint();
+    anyhow::ensure!(
+        cp.size == size,
+        "checkpoint of size {} stored as size {size}",
+        cp.size
+    );
+    let rows: Vec<EnrolmentRow> = rows.iter().filter(|r| r.index < size).cloned().collect();
+    Ok((
+        Published {
+            size,
+            root: cp.root,
+            note,
+        },
+        Enrolments::from_rows(&rows)?,
+    ))
+}
+
+/// Starts a replica: publishes the stored checkpoint (creating the empty tree's for a new
+/// log), then consumes `rx` (handing jobs to the local sequencer while this replica holds the
+/// lease, through the database otherwise) and runs the lease, outcome and refresh tasks on the
+/// store's runtime. The returned thread ends when every handle of `rx`'s queue is dropped.
+///
+/// # Errors
+/// Storage errors; a stored checkpoint that this replica's log key did not sign.
+pub(crate) fn start(
+    store: Arc<PostgresStore>,
+    signers: Vec<SignerKey>,
+    settings: Settings,
+    rx: Receiver<Job>,
+    timings: Timings,
+) -> anyhow::Result<(Arc<Shared>, Arc<ReplicaStatus>, std::thread::JoinHandle<()>)> {
+    let signer = signers
+        .first()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no log signer"))?;
+    if store.latest_checkpoint()?.is_none() {
+        let note = crate::rules::sign_checkpoint(&signers, signer.name(), 0, &Hash::EMPTY_ROOT)?;
+        let empty = Batch {
+            old_size: 0,
+            entries: vec![],
+            tiles: vec![],
+            checkpoint: note,
+        };
+        // Replicas starting together: one of them writes it; the others see it below.
+        if let Err(e) = store.commit_batch(&empty) {
+            tracing::debug!(error = %e, "another replica created the log");
+        }
+    }
+    let (size, note) = store
+        .latest_checkpoint()?
+        .ok_or_else(|| anyhow::anyhow!("the database holds no checkpoint"))?;
+    let (published, enrolments) = verified_published(&signer, size, note, &store.enrolments()?)?;
+    crate::signer::write_published(&settings.data_dir, &published.note)?;
+    let shared = Arc::new(Shared {
+        published: RwLock::new(Arc::new(published)),
+        enrolments: RwLock::new(Arc::new(enrolments)),
+        failure: RwLock::new(None),
+    });
+    let status = Arc::new(ReplicaStatus::default());
+    let (stop, _) = watch::channel(false);
+    let ctx = Arc::new(Ctx {
+        db: store.db(),
+        store,
+        signers,
+        settings,
+        shared: shared.clone(),
+        status: status.clone(),
+        timings,
+        leader: Mutex::new(None),
+        sequencer_thread: Mutex::new(None),
+        waiters: Mutex::new(HashMap::new()),
+        refresh_lock: tokio::sync::Mutex::new(()),
+        stop,
+    });
+    let rt = ctx.store.handle();
+    rt.spawn(ctx.clone().lease());
+    rt.spawn(ctx.clone().collect_outcomes());
+    rt.spawn(ctx.clone().follow_checkpoints());
+    let join = std::thread::Builder::new()
+        .name("replica".into())
+        .spawn(move || ctx.dispatch(&rx))?;
+    Ok((shared, status, join))
+}
+
+impl Ctx {
+    fn leader_handle(&self) -> Option<SequencerHandle> {
+        self.leader.lock().ok().and_then(|g| g.clone())
+    }
+
+    fn stopped(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Sleeps `d`, or returns true once the replica stops.
+    async fn pause(&self, d: Duration) -> bool {
+        let mut stop = self.stop.subscribe();
+        if *stop.borrow() {
+            return true;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(d) => false,
+            _ = stop.changed() => true,
+        }
+    }
+
+    /// The replica's queue consumer; on shutdown stops the tasks and the local sequencer.
+    fn dispatch(self: Arc<Self>, rx: &Receiver<Job>) {
+        while let Ok(job) = rx.recv() {
+            match self.leader_handle() {
+                Some(h) => h.forward(job),
+                None => {
+                    let ctx = self.clone();
+                    self.store.handle().spawn(async move {
+                        let result = ctx.hand_over(&job.admitted).await;
+                        let _ = job.reply.send(result);
+                    });
+                }
+            }
+        }
+        let _ = self.stop.send(true);
+        if let Ok(mut g) = self.leader.lock() {
+            g.take();
+        }
+        let thread = self.sequencer_thread.lock().ok().and_then(|mut g| g.take());
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+
+    /// Follower path: queue the submission in the database and wait for its outcome.
+    async fn hand_over(&self, a: &Admitted) -> Result<Integrated, SeqError> {
+        let meta = encode_meta(a).map_err(|e| SeqError::Storage(e.to_string()))?;
+        let id = self
+            .db
+            .insert_pending(&a.entry.leaf_hash, &a.entry.data, &meta)
+            .await
+            .map_err(|e| storage(&e))?;
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut w) = self.waiters.lock() {
+            w.insert(id, tx);
+        }
+        let outcome = match tokio::time::timeout(self.timings.submit_timeout, rx).await {
+            Ok(Ok(o)) => o,
+            _ => {
+                if let Ok(mut w) = self.waiters.lock() {
+                    w.remove(&id);
+                }
+                return Err(SeqError::Unavailable(
+                    "no sequencer integrated the entry in time",
+                ));
+            }
+        };
+        let (index, new) = match outcome {
+            PendingOutcome::New(i) => (i, true),
+            PendingOutcome::Duplicate(i) => (i, false),
+            PendingOutcome::Rejected {
+                code,
+                field,
+                message,
+            } => {
+                return Err(SeqError::Rule(if code == 409 {
+                    RuleError::Conflict(message)
+                } else {
+                    RuleError::Unprocessable { field, message }
+                }));
+            }
+        };
+        self.refresh()
+            .await
+            .map_err(|e| SeqError::Storage(e.to_string()))?;
+        let published = self.shared.published();
+        if published.size <= index {
+            return Err(SeqError::Storage(
+                "the integrating checkpoint is not readable yet".into(),
+            ));
+        }
+        Ok(Integrated {
+            index,
+            new,
+            published,
+        })
+    }
+
+    /// Delivers outcomes to waiting submitters.
+    async fn collect_outcomes(self: Arc<Self>) {
+        while !self.pause(self.timings.poll).await {
+            let ids: Vec<i64> = self
+                .waiters
+                .lock()
+                .map(|w| w.keys().copied().collect())
+                .unwrap_or_default();
+            if ids.is_empty() {
+                continue;
+            }
+            match self.db.take_results(&ids).await {
+                Ok(results) => {
+                    let Ok(mut w) = self.waiters.lock() else {
+                        continue;
+                    };
+                    for (id, outcome) in results {
+                        if let Some(tx) = w.remove(&id) {
+                            let _ = tx.send(outcome);
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read submission outcomes"),
+            }
+        }
+    }
+
+    /// Followers reload the latest checkpoint and enrolments periodically.
+    async fn follow_checkpoints(self: Arc<Self>) {
+        while !self.pause(self.timings.refresh).await {
+            if self.status.role() == Role::Follower
+                && let Err(e) = self.refresh().await
+            {
+                tracing::warn!(error = %e, "cannot follow the latest checkpoint");
+            }
+        }
+    }
+
+    /// Publishes the database's latest checkpoint if it is newer than (or a cosigned form of)
+    /// the published one: the published-checkpoint file first, then readers.
+    async fn refresh(&self) -> anyhow::Result<()> {
+        let _g = self.refresh_lock.lock().await;
+        let Some((size, note)) = self.db.latest_checkpoint().await? else {
+            return Ok(());
+        };
+        let current = self.shared.published();
+        if size < current.size || (size == current.size && note == current.note) {
+            return Ok(());
+        }
+        let rows = self.db.enrolments().await?;
+        let signer = self
+            .signers
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("no log signer"))?;
+        let (published, enrolments) = verified_published(signer, size, note, &rows)?;
+        let dir = self.settings.data_dir.clone();
+        let file_note = published.note.clone();
+        tokio::task::spawn_blocking(move || crate::signer::write_published(&dir, &file_note))
+            .await??;
+        if let Ok(mut g) = self.shared.enrolments.write() {
+            *g = Arc::new(enrolments);
+        }
+        if let Ok(mut g) = self.shared.published.write()
+            && g.size <= published.size
+        {
+            *g = Arc::new(published);
+        }
+        Ok(())
+    }
+
+    /// Tries the lease until it is held; then checks the lease connection and drains pending
+    /// submissions into the local sequencer.
+    async fn lease(self: Arc<Self>) {
+        let mut conn: Option<tokio_postgres::Client> = None;
+        let mut held = false;
+        loop {
+            if conn.as_ref().is_none_or(tokio_postgres::Client::is_closed) {
+                if held {
+                    self.step_down("the lease connection closed");
+                    held = false;
+                }
+                conn = match tokio_postgres::connect(self.store.url(), NoTls).await {
+                    Ok((client, connection)) => {
+                        tokio::spawn(async move {
+                            let _ = connection.await;
+                        });
+                        Some(client)
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot open the lease connection");
+                        None
+                    }
+                };
+            }
+            if let Some(c) = &conn {
+                if held {
+                    if let Err(e) = c.simple_query("SELECT 1").await {
+                        self.step_down(&format!("the lease connection failed: {e}"));
+                        held = false;
+                        conn = None;
+                    }
+                } else {
+                    match c.query_one(TRY_LEASE, &[&LEASE_KEY]).await {
+                        Ok(r) if r.get::<_, bool>(0) => match self.clone().take_over().await {
+                            Ok(()) => held = true,
+                            Err(e) => {
+                                tracing::error!(error = %e, "cannot start the sequencer");
+                                // Closing the session releases the lock for another replica.
+                                conn = None;
+                            }
+                        },
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot try the sequencer lease");
+                            conn = None;
+                        }
+                    }
+                }
+            }
+            if self.pause(self.timings.lease_retry).await {
+                break;
+            }
+        }
+    }
+
+    /// Starts the sequencer from the stored tree and the drain of pending submissions.
+    async fn take_over(self: Arc<Self>) -> anyhow::Result<()> {
+        let (handle, rx) = SequencerHandle::channel(self.settings.queue);
+        let ctx = self.clone();
+        let join = tokio::task::spawn_blocking(move || {
+            let store: Arc<dyn LogStore> = ctx.store.clone();
+            sequencer::resume(
+                store,
+                ctx.signers.clone(),
+                ctx.settings.clone(),
+                ctx.shared.clone(),
+                rx,
+            )
+        })
+        .await??;
+        if let Ok(mut g) = self.sequencer_thread.lock()
+            && let Some(old) = g.replace(join)
+            && !old.is_finished()
+        {
+            tracing::warn!("a previous sequencer thread is still finishing its batch");
+        }
+        if let Ok(mut g) = self.leader.lock() {
+            *g = Some(handle);
+        }
+        self.status.leader.store(true, Ordering::Release);
+        tracing::info!(
+            size = self.shared.published().size,
+            "acquired the sequencer lease"
+        );
+        tokio::spawn(self.drain());
+        Ok(())
+    }
+
+    fn step_down(&self, why: &str) {
+        tracing::error!(reason = why, "lost the sequencer lease; following again");
+        self.status.leader.store(false, Ordering::Release);
+        if let Ok(mut g) = self.leader.lock() {
+            g.take();
+        }
+    }
+
+    /// The lease holder feeds pending submissions to its sequencer.
+    async fn drain(self: Arc<Self>) {
+        let limit = i64::try_from(self.settings.max_batch).unwrap_or(4096);
+        let mut since_expiry = std::time::Instant::now();
+        while !self.pause(self.timings.poll).await {
+            let Some(h) = self.leader_handle() else {
+                break;
+            };
+            let rows = match self.db.fetch_pending(limit).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read pending submissions");
+                    continue;
+                }
+            };
+            for row in rows {
+                let admitted = match decode_meta(&row) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        let outcome = PendingOutcome::Rejected {
+                            code: 422,
+                            field: None,
+                            message: format!("unreadable pending submission: {e}"),
+                        };
+                        if let Err(e) = self.db.finish_pending(row.id, &outcome).await {
+                            tracing::warn!(error = %e, "cannot record a pending outcome");
+                        }
+                        continue;
+                    }
+                };
+                self.db.claim(row.leaf_hash, row.id);
+                match h.submit(admitted) {
+                    Ok(rx) => {
+                        let ctx = self.clone();
+                        tokio::spawn(async move {
+                            let r = rx.await.unwrap_or(Err(SeqError::Unavailable("stopped")));
+                            ctx.settle(row.id, &row.leaf_hash, r).await;
+                        });
+                    }
+                    Err(_) => {
+                        self.db.unclaim(&row.leaf_hash, row.id);
+                        break;
+                    }
+                }
+            }
+            if since_expiry.elapsed() > Duration::from_secs(60) {
+                since_expiry = std::time::Instant::now();
+                if let Err(e) = self.db.expire_results(self.timings.result_ttl).await {
+                    tracing::warn!(error = %e, "cannot expire old outcomes");
+                }
+            }
+        }
+        if self.stopped() {
+            tracing::debug!("pending drain stopped");
+        }
+    }
+
+    /// Records what the sequencer decided for a pending row. New entries were recorded by
+    /// their batch's transaction; failures leave the row for a later attempt.
+    async fn settle(&self, id: i64, leaf: &Hash, r: Result<Integrated, SeqError>) {
+        let outcome = match r {
+            Ok(i) if i.new => None,
+            Ok(i) => Some(PendingOutcome::Duplicate(i.index)),
+            Err(SeqError::Rule(e)) => Some(rejected(&e)),
+            Err(e) => {
+                tracing::debug!(error = %e, id, "pending submission not integrated; will retry");
+                None
+            }
+        };
+        if let Some(o) = outcome
+            && let Err(e) = self.db.finish_pending(id, &o).await
+        {
+            tracing::warn!(error = %e, "cannot record a pending outcome");
+        }
+        self.db.unclaim(leaf, id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_metadata_round_trips() {
+        let data = b"entry".to_vec();
+        let a = Admitted {
+            entry: BatchEntry {
+                leaf_hash: Hash::leaf(&data),
+                data,
+                terms: vec![SearchTerm {
+                    kind: "country",
+                    value: "ch".into(),
+                }],
+                attestation: Some(AttestationMeta {
+                    attestation_id: "id".into(),
+                    vendor: "V AG".into(),
+                    product: "P".into(),
+                    status: "active".into(),
+                    valid_until: "2030-01-01T00:00:00Z".into(),
+                    supersedes: Some(3),
+                }),
+                enrolment: None,
+            },
+            signer_key_ids: vec!["0011aabb".into()],
+        };
+        let row = PendingRow {
+            id: 1,
+            leaf_hash: a.entry.leaf_hash,
+            data: a.entry.data.clone(),
+            meta: encode_meta(&a).unwrap(),
+        };
+        let b = decode_meta(&row).unwrap();
+        assert_eq!(b.entry.terms, a.entry.terms);
+        assert_eq!(b.entry.attestation, a.entry.attestation);
+        assert_eq!(b.signer_key_ids, a.signer_key_ids);
+        // A row whose bytes do not match its leaf hash, or with an unknown term, is refused.
+        let bad = PendingRow {
+            data: b"other".to_vec(),
+            ..row.clone()
+        };
+        assert!(decode_meta(&bad).is_err());
+        let bad = PendingRow {
+            meta: row.meta.replace("country", "colour"),
+            ..row
+        };
+        assert!(decode_meta(&bad).is_err());
+    }
+}

@@ -1,0 +1,1084 @@
+//! The PostgreSQL backend, for several stateless server replicas sharing one database
+//! (DESIGN.md §5).
+//!
+//! The [`LogStore`] trait is synchronous (the sequencer's thread and the async handlers call it
+//! directly), so the store owns a small multi-thread tokio runtime and a connection pool: each
+//! method runs its query on that runtime and waits for the answer, blocking the caller briefly
+//! as the SQLite backend does. Everything is prepared (`prepare_cached`), binary `bytea`, and a
+//! batch is a handful of `UNNEST` inserts in one transaction that starts with a
+//! compare-and-swap on the one-row `tree_head` table, so two writers can never both extend the
+//! tree.
+//!
+//! The schema is versioned: [`MIGRATIONS`] are applied on open, in one transaction under an
+//! advisory lock, so replicas starting together do not race.
+//!
+//! Besides the log, two tables carry submissions between replicas: `pending` (validated
+//! submissions a follower hands to the lease holder) and `pending_results` (their outcome,
+//! written in the same transaction as the batch that integrates them). See
+//! [`crate::replica`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use attestlog_proto::Hash;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+use super::{AttestationMeta, Batch, EnrolmentRow, LogStore, SearchQuery, StoreError, StoreResult};
+
+/// Schema migrations, applied in order; `schema_migrations` records the applied versions.
+pub const MIGRATIONS: &[(i32, &str)] = &[(
+    1,
+    r"
+CREATE TABLE entries (idx BIGINT PRIMARY KEY, data BYTEA NOT NULL);
+CREATE TABLE leaves (leaf_hash BYTEA PRIMARY KEY, idx BIGINT NOT NULL);
+CREATE TABLE tiles (level SMALLINT NOT NULL, idx BIGINT NOT NULL, data BYTEA NOT NULL,
+    PRIMARY KEY (level, idx));
+CREATE TABLE checkpoints (size BIGINT PRIMARY KEY, note BYTEA NOT NULL);
+CREATE TABLE tree_head (one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one), size BIGINT);
+INSERT INTO tree_head (one, size) VALUES (TRUE, NULL);
+CREATE TABLE enrolments (idx BIGINT PRIMARY KEY, vendor TEXT NOT NULL, key TEXT NOT NULL,
+    action TEXT NOT NULL);
+CREATE TABLE attestations (idx BIGINT PRIMARY KEY, attestation_id TEXT NOT NULL,
+    vendor TEXT NOT NULL, product TEXT NOT NULL, status TEXT NOT NULL, valid_until TEXT NOT NULL,
+    supersedes BIGINT);
+CREATE INDEX attestations_id ON attestations (attestation_id, idx);
+CREATE TABLE search (kind TEXT NOT NULL, value TEXT NOT NULL, idx BIGINT NOT NULL,
+    PRIMARY KEY (kind, value, idx));
+CREATE TABLE pending (id BIGSERIAL PRIMARY KEY, leaf_hash BYTEA NOT NULL, data BYTEA NOT NULL,
+    meta TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT now());
+CREATE TABLE pending_results (id BIGINT PRIMARY KEY, status TEXT NOT NULL, idx BIGINT,
+    code SMALLINT, field TEXT, message TEXT, created_at TIMESTAMPTZ NOT NULL DEFAULT now());
+",
+)];
+
+/// Advisory lock key serialising schema migrations ("attestlog" migrations).
+const MIGRATION_LOCK: i64 = 0x6174_7465_7374_6d67;
+
+const LATEST_CHECKPOINT: &str = "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1";
+const CHECKPOINT_IN_RANGE: &str =
+    "SELECT EXISTS (SELECT 1 FROM checkpoints WHERE size >= $1 AND size < $2)";
+const CHECKPOINT_AT: &str = "SELECT note FROM checkpoints WHERE size = $1";
+const READ_TILES: &str = "SELECT t.level, t.idx, t.data FROM tiles t \
+     JOIN UNNEST($1::smallint[], $2::bigint[]) AS q(level, idx) \
+     ON t.level = q.level AND t.idx = q.idx";
+const READ_ENTRIES: &str = "SELECT data FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx";
+const LOOKUP_LEAF: &str = "SELECT idx FROM leaves WHERE leaf_hash = $1";
+const LOOKUP_LEAVES: &str = "SELECT leaf_hash, idx FROM leaves WHERE leaf_hash = ANY($1)";
+const OWNERS: &str = "SELECT DISTINCT ON (attestation_id) attestation_id, vendor \
+     FROM attestations WHERE attestation_id = ANY($1) ORDER BY attestation_id, idx";
+const OWNER: &str =
+    "SELECT vendor FROM attestations WHERE attestation_id = $1 ORDER BY idx LIMIT 1";
+const ATTESTATION_AT: &str = "SELECT idx, attestation_id, vendor, product, status, valid_until, \
+     supersedes FROM attestations WHERE idx = $1";
+const ATTESTATION_VERSIONS: &str = "SELECT idx, attestation_id, vendor, product, status, \
+     valid_until, supersedes FROM attestations WHERE attestation_id = $1 ORDER BY idx";
+const ENROLMENTS: &str = "SELECT idx, vendor, key, action FROM enrolments ORDER BY idx";
+const SEARCH_ALL: &str = "SELECT idx FROM attestations WHERE idx < $1 ORDER BY idx DESC LIMIT $2";
+/// The first term drives the index scan; every other term must also hold.
+const SEARCH_TERMS: &str = "SELECT s.idx FROM search s \
+     WHERE s.kind = $2 AND s.value = $3 AND s.idx < $1 \
+     AND NOT EXISTS (SELECT 1 FROM UNNEST($4::text[], $5::text[]) AS q(kind, value) \
+         WHERE NOT EXISTS (SELECT 1 FROM search t \
+             WHERE t.kind = q.kind AND t.value = q.value AND t.idx = s.idx)) \
+     ORDER BY s.idx DESC LIMIT $6";
+const LOCK_HEAD: &str = "SELECT size FROM tree_head FOR UPDATE";
+const SET_HEAD: &str = "UPDATE tree_head SET size = $1";
+const INSERT_ENTRIES: &str =
+    "INSERT INTO entries (idx, data) SELECT * FROM UNNEST($1::bigint[], $2::bytea[])";
+const INSERT_LEAVES: &str =
+    "INSERT INTO leaves (leaf_hash, idx) SELECT * FROM UNNEST($1::bytea[], $2::bigint[])";
+const INSERT_TERMS: &str = "INSERT INTO search (kind, value, idx) \
+     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING";
+const INSERT_ATTESTATIONS: &str = "INSERT INTO attestations \
+     (idx, attestation_id, vendor, product, status, valid_until, supersedes) \
+     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
+     $6::text[], $7::bigint[])";
+const INSERT_ENROLMENTS: &str = "INSERT INTO enrolments (idx, vendor, key, action) \
+     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[])";
+const UPSERT_TILES: &str = "INSERT INTO tiles (level, idx, data) \
+     SELECT * FROM UNNEST($1::smallint[], $2::bigint[], $3::bytea[]) \
+     ON CONFLICT (level, idx) DO UPDATE SET data = excluded.data";
+const INSERT_CHECKPOINT: &str = "INSERT INTO checkpoints (size, note) VALUES ($1, $2)";
+const SET_NOTE: &str = "UPDATE checkpoints SET note = $2 WHERE size = $1";
+const DISK_USAGE: &str = "SELECT \
+     (SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
+        JOIN pg_namespace n ON n.oid = c.relnamespace \
+        WHERE n.nspname = current_schema() AND c.relkind = 'r' \
+        AND c.relname IN ('entries', 'leaves', 'tiles', 'checkpoints', 'tree_head', 'enrolments')), \
+     (SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
+        JOIN pg_namespace n ON n.oid = c.relnamespace \
+        WHERE n.nspname = current_schema() AND c.relkind = 'r' \
+        AND c.relname IN ('search', 'attestations'))";
+const INSERT_PENDING: &str =
+    "INSERT INTO pending (leaf_hash, data, meta) VALUES ($1, $2, $3) RETURNING id";
+const FETCH_PENDING: &str =
+    "SELECT id, leaf_hash, data, meta FROM pending WHERE id <> ALL($1) ORDER BY id LIMIT $2";
+const DELETE_PENDING: &str = "DELETE FROM pending WHERE id = ANY($1)";
+const INSERT_RESULTS: &str = "INSERT INTO pending_results (id, status, idx) \
+     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[]) ON CONFLICT (id) DO NOTHING";
+const FINISH_PENDING: &str = "WITH d AS (DELETE FROM pending WHERE id = $1) \
+     INSERT INTO pending_results (id, status, idx, code, field, message) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";
+const FETCH_RESULTS: &str = "SELECT id, status, idx, code, field, message \
+     FROM pending_results WHERE id = ANY($1)";
+const DELETE_RESULTS: &str = "DELETE FROM pending_results WHERE id = ANY($1)";
+const EXPIRE_RESULTS: &str =
+    "DELETE FROM pending_results WHERE created_at < now() - make_interval(secs => $1)";
+const NOTIFY_COMMIT: &str = "SELECT pg_notify('attestlog_commit', $1::text)";
+/// Session-level advisory lock: the sequencer lease.
+pub(crate) const TRY_LEASE: &str = "SELECT pg_try_advisory_lock($1)";
+
+/// Every statement the store and the replicas run (the schema aside), so a test can prepare
+/// each of them against a real server.
+pub const STATEMENTS: &[&str] = &[
+    LATEST_CHECKPOINT,
+    CHECKPOINT_IN_RANGE,
+    CHECKPOINT_AT,
+    READ_TILES,
+    READ_ENTRIES,
+    LOOKUP_LEAF,
+    LOOKUP_LEAVES,
+    OWNERS,
+    OWNER,
+    ATTESTATION_AT,
+    ATTESTATION_VERSIONS,
+    ENROLMENTS,
+    SEARCH_ALL,
+    SEARCH_TERMS,
+    LOCK_HEAD,
+    SET_HEAD,
+    INSERT_ENTRIES,
+    INSERT_LEAVES,
+    INSERT_TERMS,
+    INSERT_ATTESTATIONS,
+    INSERT_ENROLMENTS,
+    UPSERT_TILES,
+    INSERT_CHECKPOINT,
+    SET_NOTE,
+    DISK_USAGE,
+    INSERT_PENDING,
+    FETCH_PENDING,
+    DELETE_PENDING,
+    INSERT_RESULTS,
+    FINISH_PENDING,
+    FETCH_RESULTS,
+    DELETE_RESULTS,
+    EXPIRE_RESULTS,
+    NOTIFY_COMMIT,
+    TRY_LEASE,
+];
+
+/// Whether a database URL selects PostgreSQL.
+#[must_use]
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// The URL with its password replaced by `***`, for logs and `Debug`.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<unparsable database url>".into();
+    };
+    // userinfo ends at the last '@' before the first '/' of the path.
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let redacted = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let path = match path.split_once('?') {
+        Some((p, q)) if q.contains("password") => format!("{p}?***"),
+        _ => path.to_owned(),
+    };
+    format!("{scheme}://{redacted}{path}")
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn u64_of(v: i64) -> StoreResult<u64> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative value {v}")))
+}
+
+fn i64_of(v: u64) -> StoreResult<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("value {v} out of range")))
+}
+
+/// What happened to a pending submission, as the lease holder records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PendingOutcome {
+    /// Integrated as a new entry at this index.
+    New(u64),
+    /// Already in the log at this index.
+    Duplicate(u64),
+    /// Refused by an order-dependent rule: HTTP status, field, message.
+    Rejected {
+        /// 409 or 422
+        code: u16,
+        /// field path
+        field: Option<String>,
+        /// message
+        message: String,
+    },
+}
+
+/// A pending submission as stored.
+#[derive(Debug, Clone)]
+pub struct PendingRow {
+    /// Row id (what the submitting replica waits on).
+    pub id: i64,
+    /// Leaf hash of the entry.
+    pub leaf_hash: Hash,
+    /// Canonical entry bytes.
+    pub data: Vec<u8>,
+    /// JSON metadata (search terms, attestation, enrolment, verified key IDs).
+    pub meta: String,
+}
+
+/// The pool and the lease holder's claims on pending rows; cheap to clone, usable from
+/// async code on the store's runtime.
+#[derive(Clone)]
+pub(crate) struct Db {
+    pool: Pool,
+    /// Pending rows handed to this replica's sequencer, by leaf hash: a batch that integrates
+    /// the leaf deletes them and records their outcome in its transaction.
+    claims: Arc<Mutex<HashMap<Hash, Vec<i64>>>>,
+}
+
+type Client = deadpool_postgres::Object;
+
+impl Db {
+    async fn client(&self) -> StoreResult<Client> {
+        self.pool.get().await.map_err(backend)
+    }
+
+    pub(crate) async fn latest_checkpoint(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
+        let c = self.client().await?;
+        let st = c.prepare_cached(LATEST_CHECKPOINT).await.map_err(backend)?;
+        let row = c.query_opt(&st, &[]).await.map_err(backend)?;
+        row.map(|r| Ok((u64_of(r.get(0))?, r.get(1)))).transpose()
+    }
+
+    pub(crate) async fn enrolments(&self) -> StoreResult<Vec<EnrolmentRow>> {
+        let c = self.client().await?;
+        let st = c.prepare_cached(ENROLMENTS).await.map_err(backend)?;
+        c.query(&st, &[])
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|r| {
+                Ok(EnrolmentRow {
+                    index: u64_of(r.get(0))?,
+                    vendor: r.get(1),
+                    key: r.get(2),
+                    action: r.get(3),
+                })
+            })
+            .collect()
+    }
+
+    /// Queues a validated submission for the lease holder; returns its row id.
+    pub(crate) async fn insert_pending(
+        &self,
+        leaf: &Hash,
+        data: &[u8],
+        meta: &str,
+    ) -> StoreResult<i64> {
+        let c = self.client().await?;
+        let st = c.prepare_cached(INSERT_PENDING).await.map_err(backend)?;
+        let row = c
+            .query_one(&st, &[&&leaf.0[..], &data, &meta])
+            .await
+            .map_err(backend)?;
+        Ok(row.get(0))
+    }
+
+    /// Up to `limit` pending rows not claimed by this replica, oldest first.
+    pub(crate) async fn fetch_pending(&self, limit: i64) -> StoreResult<Vec<PendingRow>> {
+        let claimed: Vec<i64> = self
+            .claims
+            .lock()
+            .map_err(|_| backend("claims lock poisoned"))?
+            .values()
+            .flatten()
+            .copied()
+            .collect();
+        let c = self.client().await?;
+        let st = c.prepare_cached(FETCH_PENDING).await.map_err(backend)?;
+        c.query(&st, &[&claimed, &limit])
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|r| {
+                let h: Vec<u8> = r.get(1);
+                Ok(PendingRow {
+                    id: r.get(0),
+                    leaf_hash: Hash::from_slice(&h)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    data: r.get(2),
+                    meta: r.get(3),
+                })
+            })
+            .collect()
+    }
+
+    /// Marks a pending row as handed to this replica's sequencer.
+    pub(crate) fn claim(&self, leaf: Hash, id: i64) {
+        if let Ok(mut c) = self.claims.lock() {
+            let ids = c.entry(leaf).or_default();
+            if !ids.contains(&id) {
+                ids.push(id);
+                ids.sort_unstable();
+            }
+        }
+    }
+
+    /// Releases a claim (the row was finished, or is to be retried).
+    pub(crate) fn unclaim(&self, leaf: &Hash, id: i64) {
+        if let Ok(mut c) = self.claims.lock()
+            && let Some(ids) = c.get_mut(leaf)
+        {
+            ids.retain(|&x| x != id);
+            if ids.is_empty() {
+                c.remove(leaf);
+            }
+        }
+    }
+
+    /// Records the outcome of a pending row that no batch integrated (a duplicate of a stored
+    /// entry, or a rule refusal) and deletes the row, in one statement.
+    pub(crate) async fn finish_pending(
+        &self,
+        id: i64,
+        outcome: &PendingOutcome,
+    ) -> StoreResult<()> {
+        let (status, idx, code, field, message): (&str, Option<i64>, Option<i16>, _, _) =
+            match outcome {
+                PendingOutcome::New(i) => ("new", Some(i64_of(*i)?), None, None, None),
+                PendingOutcome::Duplicate(i) => ("duplicate", Some(i64_of(*i)?), None, None, None),
+                PendingOutcome::Rejected {
+                    code,
+                    field,
+                    message,
+                } => (
+                    "rejected",
+                    None,
+                    Some(i16::try_from(*code).unwrap_or(422)),
+                    field.clone(),
+                    Some(message.clone()),
+                ),
+            };
+        let c = self.client().await?;
+        let st = c.prepare_cached(FINISH_PENDING).await.map_err(backend)?;
+        c.execute(&st, &[&id, &status, &idx, &code, &field, &message])
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Outcomes recorded for these pending ids; the returned ones are deleted.
+    pub(crate) async fn take_results(
+        &self,
+        ids: &[i64],
+    ) -> StoreResult<Vec<(i64, PendingOutcome)>> {
+        let c = self.client().await?;
+        let st = c.prepare_cached(FETCH_RESULTS).await.map_err(backend)?;
+        let rows = c.query(&st, &[&ids]).await.map_err(backend)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id: i64 = r.get(0);
+            let status: String = r.get(1);
+            let idx: Option<i64> = r.get(2);
+            let outcome = match (status.as_str(), idx) {
+                ("new", Some(i)) => PendingOutcome::New(u64_of(i)?),
+                ("duplicate", Some(i)) => PendingOutcome::Duplicate(u64_of(i)?),
+                ("rejected", _) => PendingOutcome::Rejected {
+                    code: r
+                        .get::<_, Option<i16>>(3)
+                        .and_then(|c| u16::try_from(c).ok())
+                        .unwrap_or(422),
+                    field: r.get(4),
+                    message: r.get::<_, Option<String>>(5).unwrap_or_default(),
+                },
+                _ => {
+                    return Err(StoreError::Corrupt(format!(
+                        "pending result {id} has status {status:?}"
+                    )));
+                }
+            };
+            out.push((id, outcome));
+        }
+        if !out.is_empty() {
+            let done: Vec<i64> = out.iter().map(|(id, _)| *id).collect();
+            let st = c.prepare_cached(DELETE_RESULTS).await.map_err(backend)?;
+            c.execute(&st, &[&done]).await.map_err(backend)?;
+        }
+        Ok(out)
+    }
+
+    /// Forgets outcomes nobody collected (their submitter died) after `age`.
+    pub(crate) async fn expire_results(&self, age: Duration) -> StoreResult<u64> {
+        let c = self.client().await?;
+        let st = c.prepare_cached(EXPIRE_RESULTS).await.map_err(backend)?;
+        c.execute(&st, &[&age.as_secs_f64()]).await.map_err(backend)
+    }
+
+    async fn commit_batch(&self, b: OwnedBatch) -> StoreResult<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(backend)?;
+        let st = tx.prepare_cached(LOCK_HEAD).await.map_err(backend)?;
+        let stored: Option<i64> = tx.query_one(&st, &[]).await.map_err(backend)?.get(0);
+        let stored_size = stored.map(u64_of).transpose()?.unwrap_or(0);
+        // An empty batch re-signs the stored size: only allowed for the first checkpoint.
+        if stored_size != b.old_size || (b.idx.is_empty() && stored.is_some()) {
+            return Err(StoreError::SizeConflict {
+                expected: b.old_size,
+                stored: stored_size,
+            });
+        }
+        let new_size = i64_of(b.old_size + b.idx.len() as u64)?;
+        if !b.idx.is_empty() {
+            let st = tx.prepare_cached(INSERT_ENTRIES).await.map_err(backend)?;
+            tx.execute(&st, &[&b.idx, &b.data]).await.map_err(backend)?;
+            let st = tx.prepare_cached(INSERT_LEAVES).await.map_err(backend)?;
+            tx.execute(&st, &[&b.leaves, &b.idx])
+                .await
+                .map_err(backend)?;
+        }
+        if !b.term_idx.is_empty() {
+            let st = tx.prepare_cached(INSERT_TERMS).await.map_err(backend)?;
+            tx.execute(&st, &[&b.term_kind, &b.term_value, &b.term_idx])
+                .await
+                .map_err(backend)?;
+        }
+        if !b.att.0.is_empty() {
+            let a = &b.att;
+            let st = tx
+                .prepare_cached(INSERT_ATTESTATIONS)
+                .await
+                .map_err(backend)?;
+            tx.execute(&st, &[&a.0, &a.1, &a.2, &a.3, &a.4, &a.5, &a.6])
+                .await
+                .map_err(backend)?;
+        }
+        if !b.enr.0.is_empty() {
+            let e = &b.enr;
+            let st = tx
+                .prepare_cached(INSERT_ENROLMENTS)
+                .await
+                .map_err(backend)?;
+            tx.execute(&st, &[&e.0, &e.1, &e.2, &e.3])
+                .await
+                .map_err(backend)?;
+        }
+        if !b.tiles.0.is_empty() {
+            let t = &b.tiles;
+            let st = tx.prepare_cached(UPSERT_TILES).await.map_err(backend)?;
+            tx.execute(&st, &[&t.0, &t.1, &t.2])
+                .await
+                .map_err(backend)?;
+        }
+        let st = tx
+            .prepare_cached(INSERT_CHECKPOINT)
+            .await
+            .map_err(backend)?;
+        tx.execute(&st, &[&new_size, &b.checkpoint])
+            .await
+            .map_err(backend)?;
+        let st = tx.prepare_cached(SET_HEAD).await.map_err(backend)?;
+        tx.execute(&st, &[&new_size]).await.map_err(backend)?;
+        // Pending rows this batch integrates: deleted, with their outcome, in this transaction.
+        let (ids, statuses, idxs) = self.claimed_outcomes(&b)?;
+        if !ids.is_empty() {
+            let st = tx.prepare_cached(DELETE_PENDING).await.map_err(backend)?;
+            tx.execute(&st, &[&ids]).await.map_err(backend)?;
+            let st = tx.prepare_cached(INSERT_RESULTS).await.map_err(backend)?;
+            tx.execute(&st, &[&ids, &statuses, &idxs])
+                .await
+                .map_err(backend)?;
+        }
+        let st = tx.prepare_cached(NOTIFY_COMMIT).await.map_err(backend)?;
+        tx.execute(&st, &[&new_size.to_string()])
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        if !ids.is_empty()
+            && let Ok(mut c) = self.claims.lock()
+        {
+            for leaf in &b.leaves {
+                if let Ok(h) = Hash::from_slice(leaf) {
+                    c.remove(&h);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// For each claimed pending row whose leaf is in the batch: the first (lowest id) is the
+    /// new entry, any later one a duplicate of it.
+    fn claimed_outcomes(
+        &self,
+        b: &OwnedBatch,
+    ) -> StoreResult<(Vec<i64>, Vec<&'static str>, Vec<i64>)> {
+        let claims = self
+            .claims
+            .lock()
+            .map_err(|_| backend("claims lock poisoned"))?;
+        let mut out = (Vec::new(), Vec::new(), Vec::new());
+        if claims.is_empty() {
+            return Ok(out);
+        }
+        for (leaf, idx) in b.leaves.iter().zip(&b.idx) {
+            let Ok(h) = Hash::from_slice(leaf) else {
+                continue;
+            };
+            for (n, id) in claims.get(&h).into_iter().flatten().enumerate() {
+                out.0.push(*id);
+                out.1.push(if n == 0 { "new" } else { "duplicate" });
+                out.2.push(*idx);
+            }
+        }
+        Ok(out)
+    }
+}
+
+type AttColumns = (
+    Vec<i64>,
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+    Vec<Option<i64>>,
+);
+
+/// A batch as column arrays, owned so it can move onto the store's runtime.
+#[derive(Default)]
+struct OwnedBatch {
+    old_size: u64,
+    idx: Vec<i64>,
+    data: Vec<Vec<u8>>,
+    leaves: Vec<Vec<u8>>,
+    term_kind: Vec<&'static str>,
+    term_value: Vec<String>,
+    term_idx: Vec<i64>,
+    att: AttColumns,
+    enr: (Vec<i64>, Vec<String>, Vec<String>, Vec<String>),
+    tiles: (Vec<i16>, Vec<i64>, Vec<Vec<u8>>),
+    checkpoint: Vec<u8>,
+}
+
+impl OwnedBatch {
+    fn new(batch: &Batch) -> StoreResult<Self> {
+        let mut b = OwnedBatch {
+            old_size: batch.old_size,
+            checkpoint: batch.checkpoint.clone(),
+            ..Self::default()
+        };
+        for (i, e) in batch.entries.iter().enumerate() {
+            let idx = i64_of(batch.old_size + i as u64)?;
+            b.idx.push(idx);
+            b.data.push(e.data.clone());
+            b.leaves.push(e.leaf_hash.0.to_vec());
+            for t in &e.terms {
+                b.term_kind.push(t.kind);
+                b.term_value.push(t.value.clone());
+                b.term_idx.push(idx);
+            }
+            if let Some(a) = &e.attestation {
+                b.att.0.push(idx);
+                b.att.1.push(a.attestation_id.clone());
+                b.att.2.push(a.vendor.clone());
+                b.att.3.push(a.product.clone());
+                b.att.4.push(a.status.clone());
+                b.att.5.push(a.valid_until.clone());
+                b.att.6.push(a.supersedes.map(i64_of).transpose()?);
+            }
+            if let Some(en) = &e.enrolment {
+                b.enr.0.push(idx);
+                b.enr.1.push(en.vendor.clone());
+                b.enr.2.push(en.key.clone());
+                b.enr.3.push(en.action.clone());
+            }
+        }
+        for (l, i, data) in &batch.tiles {
+            b.tiles.0.push(i16::from(*l));
+            b.tiles.1.push(i64_of(*i)?);
+            b.tiles.2.push(data.clone());
+        }
+        Ok(b)
+    }
+}
+
+fn row_to_meta(r: &tokio_postgres::Row) -> StoreResult<(u64, AttestationMeta)> {
+    let sup: Option<i64> = r.get(6);
+    Ok((
+        u64_of(r.get(0))?,
+        AttestationMeta {
+            attestation_id: r.get(1),
+            vendor: r.get(2),
+            product: r.get(3),
+            status: r.get(4),
+            valid_until: r.get(5),
+            supersedes: sup.map(u64_of).transpose()?,
+        },
+    ))
+}
+
+/// PostgreSQL-backed [`LogStore`]. `Debug` shows the URL without its password.
+pub struct PostgresStore {
+    rt: Option<tokio::runtime::Runtime>,
+    db: Db,
+    url: String,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("url", &redact_url(&self.url))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        // Dropping a runtime inside an async context panics; `shutdown_background` never
+        // blocks, and on one of the runtime's own threads it is handed to another thread.
+        if let Some(rt) = self.rt.take() {
+            let own =
+                tokio::runtime::Handle::try_current().is_ok_and(|h| h.id() == rt.handle().id());
+            if own {
+                std::thread::spawn(move || rt.shutdown_background());
+            } else {
+                rt.shutdown_background();
+            }
+        }
+    }
+}
+
+/// Pool size per replica.
+const POOL_SIZE: usize = 16;
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host:port/db`) and applies the schema
+    /// migrations this binary knows.
+    ///
+    /// # Errors
+    /// A malformed URL, an unreachable server, or a schema newer than this binary.
+    pub fn connect(url: &str) -> StoreResult<Self> {
+        let mut pg: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| backend(format!("invalid database url {}: {e}", redact_url(url))))?;
+        if pg.get_connect_timeout().is_none() {
+            pg.connect_timeout(Duration::from_secs(10));
+        }
+        if pg.get_application_name().is_none() {
+            pg.application_name("attestlog-server");
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("attestlog-pg")
+            .enable_all()
+            .build()
+            .map_err(backend)?;
+        let mgr = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = {
+            let _guard = rt.enter();
+            Pool::builder(mgr)
+                .max_size(POOL_SIZE)
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .wait_timeout(Some(Duration::from_secs(30)))
+                .create_timeout(Some(Duration::from_secs(10)))
+                .build()
+                .map_err(backend)?
+        };
+        let store = Self {
+            rt: Some(rt),
+            db: Db {
+                pool,
+                claims: Arc::default(),
+            },
+            url: url.to_owned(),
+        };
+        store.block(|db| async move { migrate(&db).await })?;
+        Ok(store)
+    }
+
+    /// The database URL (with its password: never log it; see [`redact_url`]).
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub(crate) fn db(&self) -> Db {
+        self.db.clone()
+    }
+
+    /// The store's runtime, where replica tasks run.
+    ///
+    /// # Panics
+    /// Never: the runtime is only taken on drop.
+    #[must_use]
+    pub fn handle(&self) -> tokio::runtime::Handle {
+        #[allow(clippy::expect_used)]
+        self.rt
+            .as_ref()
+            .expect("runtime present until drop")
+            .handle()
+            .clone()
+    }
+
+    /// Prepares every statement of [`STATEMENTS`] on one connection; returns how many.
+    ///
+    /// # Errors
+    /// The first statement the server refuses, with its text.
+    pub fn prepare_all(&self) -> StoreResult<usize> {
+        self.block(|db| async move {
+            let c = db.client().await?;
+            for sql in STATEMENTS {
+                c.prepare(sql)
+                    .await
+                    .map_err(|e| backend(format!("{e}: {sql}")))?;
+            }
+            Ok(STATEMENTS.len())
+        })
+    }
+
+    /// The applied schema version.
+    ///
+    /// # Errors
+    /// Backend errors.
+    pub fn schema_version(&self) -> StoreResult<i32> {
+        self.block(|db| async move {
+            let c = db.client().await?;
+            let row = c
+                .query_one("SELECT max(version) FROM schema_migrations", &[])
+                .await
+                .map_err(backend)?;
+            Ok(row.get::<_, Option<i32>>(0).unwrap_or(0))
+        })
+    }
+
+    /// Runs `f` on the store's runtime and waits for it.
+    fn block<T, F>(&self, f: impl FnOnce(Db) -> F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = StoreResult<T>> + Send + 'static,
+    {
+        let Some(rt) = self.rt.as_ref() else {
+            return Err(backend("database runtime stopped"));
+        };
+        let fut = f(self.db.clone());
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        rt.spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        let wait = || rx.recv().map_err(|_| backend("database runtime stopped"))?;
+        // On one of our own workers, let the runtime move other tasks off this thread.
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.id() == rt.handle().id() => tokio::task::block_in_place(wait),
+            _ => wait(),
+        }
+    }
+}
+
+/// Applies missing migrations in one transaction under an advisory lock.
+async fn migrate(db: &Db) -> StoreResult<()> {
+    let mut c = db.client().await?;
+    let tx = c.transaction().await.map_err(backend)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(backend)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, \
+         applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )
+    .await
+    .map_err(backend)?;
+    let current: i32 = tx
+        .query_one(
+            "SELECT COALESCE(max(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .await
+        .map_err(backend)?
+        .get(0);
+    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    if current > known {
+        return Err(backend(format!(
+            "the database schema is version {current}, newer than this binary's {known}; \
+             upgrade the binary"
+        )));
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        tx.batch_execute(sql)
+            .await
+            .map_err(|e| backend(format!("migration {version}: {e}")))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            &[version],
+        )
+        .await
+        .map_err(backend)?;
+        tracing::info!(version, "applied schema migration");
+    }
+    tx.commit().await.map_err(backend)
+}
+
+impl LogStore for PostgresStore {
+    fn latest_checkpoint(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
+        self.block(|db| async move { db.latest_checkpoint().await })
+    }
+
+    fn checkpoint_in_range(&self, lo: u64, hi: u64) -> StoreResult<bool> {
+        let (lo, hi) = (i64_of(lo)?, i64_of(hi.min(i64::MAX as u64))?);
+        self.block(|db| async move {
+            let c = db.client().await?;
+            let st = c
+                .prepare_cached(CHECKPOINT_IN_RANGE)
+                .await
+                .map_err(backend)?;
+            Ok(c.query_one(&st, &[&lo, &hi]).await.map_err(backend)?.get(0))
+        })
+    }
+
+    fn checkpoint_at(&self, size: u64) -> StoreResult<Option<Vec<u8>>> {
+        let size = i64_of(size)?;
+        self.block(|db| async move {
+            let c = db.client().await?;
+            let st = c.prepare_cached(CHECKPOINT_AT).await.map_err(backend)?;
+            Ok(c.query_opt(&st, &[&size])
+                .await
+                .map_err(backend)?
+                .map(|r| r.get(0)))
+        })
+    }
+
+    fn read_tiles(&self, tiles: &[(u8, u64)]) -> StoreResult<Vec<Vec<u8>>> {
+        let levels: Vec<i16> = tiles.iter().map(|t| i16::from(t.0)).collect();
+        let idxs = tiles
+            .iter()
+            .map(|t| i64_of(t.1))
+            .collect::<StoreResult<Vec<i64>>>()?;
+        let found = self.block(|db| async move {
+            let c = db.client().await?;
+            let st = c.prepare_cached(READ_TILES).await.map_err(backend)?;
+            let rows = c.query(&st, &[&levels, &idxs]).await.map_err(backend)?;
+            Ok(rows
+                .iter()
+                .map(|r| ((r.get::<_, i16>(0), r.get::<_, i64>(1)), r.get(2)))
+                .collect::<HashMap<(i16, i64), Vec<u8>>>())
+        })?;
+        tiles
+            .iter()
+            .map(|&(l, i)| {
+                Ok(found
+                    .get(&(i16::from(l), i64_of(i)?))
+                    .cloned()
+                    .unwrap_or_default())
+            })
+            .collect()
+    }
+
+    fn read_entries(&self, start: u64, count: u64) -> StoreResult<Vec<Vec<u8>>> {
+        let (s, e) = (i64_of(start)?, i64_of(start.saturating_add(count))?);
+        self.block(|db| async move {
+            let c = db.client().await?;
+            let st = c.prepare_cached(READ_ENTRIES).await.map_err(backend)?;
+            Ok(c.query(&st, &[&s, &e])
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        })
+    }
+
+    fn lookup_leaf(&self, leaf: &Hash) -> StoreResult<Option<u64>> {
+        let leaf = leaf.0.to_vec();
+        self.block(|db| async move {
+            let c = db.client().await?;
+            let st = c.prepare_cached(LOOKUP_LEAF).await.map_err(backend)?;
+            c.query_opt(&st, &[&leaf])
+                .await
+                .map_err(backend)?
+                .map(|r| u64_of(r.get(0)))
+                .transpose()
+        })
+    }
+
+    fn lookup_leaves(&self, leaves: &[Hash]) -> StoreResult<HashMap<Hash, u64>> {
+        let leaves: Vec<Vec<u8>> = leaves.iter().map(|h| h.0.to_vec()).collect();
+        self.block(|db| async move {
+            let c = db.client().await?;
+            let st = c.prepare_cached(LOOKUP_LEAVES).await.map_err(backend)?;
+            c.query(&st, &[&leaves])
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(|r| {
+                    let h: Vec<u8> = r.get(0);
+                    let h = Hash::from_slice(&h).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    Ok((h, u64_of(r.get(1))?))
+                })
+                .collect()
+        })
+    }
+
+    fn attestation_owners(&self, ids: &[&str]) -> StoreResult<HashMap<String, String>> {
+        let ids: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+        self.block(|db| async move {
+            let c = db.client().await?;
+            let st = c.prepare_cached(OWNERS).await.map_err(backend)?;
+            Ok(c.query(&st, &[&ids])
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect())
+        })
+    }
+
+    fn attestation_owner(&self, attestation_id: &str) -> StoreResult<Option<String>> {
+        let id = attestation_id.to_owned();
+        self.block(|db| async move {
+            let c = db.client().await?;
+            let st = c.prepare_cached(OWNER).await.map_err(backend)?;
+            Ok(c.query_opt(&st, &[&id])
+                .await
+                .map_err(backend)?
+                .map(|r| r.get(0)))
+        })
+    }
+
+    fn attestation_at(&self, index: u64) -> StoreResult<Option<AttestationMeta>> {
+        let i = i64_of(index)?;
+        self.block(|db| async move {
+            let c = db.client().await?;
+            let st = c.prepare_cached(ATTESTATION_AT).await.map_err(backend)?;
+            c.query_opt(&st, &[&i])
+                .await
+                .map_err(backend)?
+                .map(|r| row_to_meta(&r).map(|(_, m)| m))
+                .transpose()
+        })
+    }
+
+    fn attestation_versions(
+        &self,
+        attestation_id: &str,
+    ) -> StoreResult<Vec<(u64, AttestationMeta)>> {
+        let id = attestation_id.to_owned();
+        self.block(|db| async move {
+            let c = db.client().await?;
+            let st = c
+                .prepare_cached(ATTESTATION_VERSIONS)
+                .await
+                .map_err(backend)?;
+            c.query(&st, &[&id])
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(row_to_meta)
+                .collect()
+        })
+    }
+
+    fn enrolments(&self) -> StoreResult<Vec<EnrolmentRow>> {
+        self.block(|db| async move { db.enrolments().await })
+    }
+
+    fn search(&self, q: &SearchQuery) -> StoreResult<Vec<u64>> {
+        let before = i64_of(q.before.unwrap_or(i64::MAX as u64).min(i64::MAX as u64))?;
+        let limit = i64::from(q.limit);
+        let mut terms = q.terms.iter().map(|(k, v)| ((*k).to_owned(), v.clone()));
+        let first = terms.next();
+        let (kinds, values): (Vec<String>, Vec<String>) = terms.unzip();
+        self.block(|db| async move {
+            let c = db.client().await?;
+            let rows = match &first {
+                None => {
+                    let st = c.prepare_cached(SEARCH_ALL).await.map_err(backend)?;
+                    c.query(&st, &[&before, &limit]).await
+                }
+                Some((kind, value)) => {
+                    let st = c.prepare_cached(SEARCH_TERMS).await.map_err(backend)?;
+                    c.query(&st, &[&before, kind, value, &kinds, &values, &limit])
+                        .await
+                }
+            }
+            .map_err(backend)?;
+            rows.iter().map(|r| u64_of(r.get(0))).collect()
+        })
+    }
+
+    fn commit_batch(&self, batch: &Batch) -> StoreResult<()> {
+        let b = OwnedBatch::new(batch)?;
+        self.block(|db| async move { db.commit_batch(b).await })
+    }
+
+    fn set_checkpoint_note(&self, size: u64, note: &[u8]) -> StoreResult<()> {
+        let s = i64_of(size)?;
+        let note = note.to_vec();
+        self.block(|db| async move {
+            let c = db.client().await?;
+            let st = c.prepare_cached(SET_NOTE).await.map_err(backend)?;
+            if c.execute(&st, &[&s, &note]).await.map_err(backend)? == 0 {
+                return Err(StoreError::Corrupt(format!("no checkpoint of size {size}")));
+            }
+            Ok(())
+        })
+    }
+
+    fn backup(&self, _dest: &Path) -> StoreResult<()> {
+        Err(backend(
+            "online backups of a PostgreSQL log are taken with pg_dump (see deploy/README.md)",
+        ))
+    }
+
+    fn disk_usage(&self) -> StoreResult<(u64, u64)> {
+        self.block(|db| async move {
+            let c = db.client().await?;
+            let st = c.prepare_cached(DISK_USAGE).await.map_err(backend)?;
+            let r = c.query_one(&st, &[]).await.map_err(backend)?;
+            Ok((u64_of(r.get(0))?, u64_of(r.get(1))?))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://attestlog:s3cret@db:5432/log"),
+            "postgres://attestlog:***@db:5432/log"
+        );
+        assert_eq!(
+            redact_url("postgresql://u@h/db?password=s3cret&x=1"),
+            "postgresql://u@h/db?***"
+        );
+        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+        assert!(!redact_url("postgres://u:p@ss@h/db").contains("ss@h/db?"));
+        assert!(!redact_url("postgres://u:p@ss@h/db").contains("p@ss"));
+        assert!(is_postgres_url("postgresql://h/db"));
+        assert!(!is_postgres_url("sqlite:///tmp/x"));
+    }
+}

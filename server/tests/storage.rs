@@ -1,0 +1,283 @@
+//! The storage conformance suite: one body, run against SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "pg_support/mod.rs"]
+mod pg_support;
+
+use attestlog_proto::Hash;
+use attestlog_server::storage::postgres::{MIGRATIONS, PostgresStore, STATEMENTS};
+use attestlog_server::storage::sqlite::SqliteStore;
+use attestlog_server::storage::{
+    AttestationMeta, Batch, BatchEntry, EnrolmentRow, LogStore, SearchQuery, SearchTerm, StoreError,
+};
+
+fn entry(n: u8, vendor: &str, terms: &[(&'static str, &str)]) -> BatchEntry {
+    BatchEntry {
+        data: vec![n; 3],
+        leaf_hash: Hash::leaf(&[n; 3]),
+        terms: terms
+            .iter()
+            .map(|(kind, value)| SearchTerm {
+                kind,
+                value: (*value).to_owned(),
+            })
+            .collect(),
+        attestation: Some(AttestationMeta {
+            attestation_id: format!("id{}", n % 4),
+            vendor: vendor.into(),
+            product: "P".into(),
+            status: "active".into(),
+            valid_until: "2030-01-01T00:00:00Z".into(),
+            supersedes: (n > 4).then(|| u64::from(n) - 4),
+        }),
+        enrolment: None,
+    }
+}
+
+fn enrolment(n: u8, action: &str) -> BatchEntry {
+    BatchEntry {
+        data: vec![n; 5],
+        leaf_hash: Hash::leaf(&[n; 5]),
+        terms: vec![],
+        attestation: None,
+        enrolment: Some(EnrolmentRow {
+            index: 0,
+            vendor: "V".into(),
+            key: format!("key{n}"),
+            action: action.into(),
+        }),
+    }
+}
+
+fn batch(old_size: u64, entries: Vec<BatchEntry>) -> Batch {
+    let new = old_size + entries.len() as u64;
+    Batch {
+        old_size,
+        entries,
+        tiles: vec![
+            (0, 0, vec![7; 32 * usize::try_from(new).unwrap()]),
+            (1, 0, vec![u8::try_from(new).unwrap(); 32]),
+        ],
+        checkpoint: format!("cp {new}").into_bytes(),
+    }
+}
+
+/// Everything a backend must do the same way.
+fn conformance(s: &dyn LogStore) {
+    assert_eq!(s.latest_checkpoint().unwrap(), None);
+    s.commit_batch(&batch(0, vec![])).unwrap();
+    assert_eq!(s.latest_checkpoint().unwrap(), Some((0, b"cp 0".to_vec())));
+    // The empty tree is signed once.
+    assert!(s.commit_batch(&batch(0, vec![])).is_err());
+    s.commit_batch(&batch(
+        0,
+        vec![
+            enrolment(100, "enrol"),
+            entry(1, "V", &[("vendor", "v"), ("country", "ch")]),
+            entry(2, "V", &[("vendor", "v"), ("country", "de")]),
+        ],
+    ))
+    .unwrap();
+    // A second writer starting from the old size cannot extend the tree.
+    let err = s
+        .commit_batch(&batch(0, vec![entry(3, "V", &[])]))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::SizeConflict {
+                expected: 0,
+                stored: 3
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(matches!(
+        s.commit_batch(&batch(5, vec![entry(3, "V", &[])])),
+        Err(StoreError::SizeConflict { .. })
+    ));
+    // Nothing of the failed batches was written.
+    assert_eq!(s.lookup_leaf(&Hash::leaf(&[3; 3])).unwrap(), None);
+    assert_eq!(s.read_entries(0, 10).unwrap().len(), 3);
+    // The dedup index is unique: the same leaf twice fails the whole batch.
+    assert!(
+        s.commit_batch(&batch(3, vec![entry(9, "V", &[]), entry(1, "V", &[])]))
+            .is_err()
+    );
+    assert_eq!(s.latest_checkpoint().unwrap().unwrap().0, 3);
+    assert_eq!(s.lookup_leaf(&Hash::leaf(&[9; 3])).unwrap(), None);
+    s.commit_batch(&batch(
+        3,
+        vec![
+            entry(4, "W", &[("vendor", "w"), ("country", "ch")]),
+            entry(5, "V", &[("vendor", "v"), ("country", "ch")]),
+            enrolment(101, "revoke"),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(s.latest_checkpoint().unwrap(), Some((6, b"cp 6".to_vec())));
+
+    // Entries, leaves, checkpoints.
+    assert_eq!(s.read_entries(1, 2).unwrap(), vec![vec![1; 3], vec![2; 3]]);
+    assert_eq!(s.read_entries(5, 10).unwrap(), vec![vec![101; 5]]);
+    assert_eq!(s.lookup_leaf(&Hash::leaf(&[4; 3])).unwrap(), Some(3));
+    let found = s
+        .lookup_leaves(&[
+            Hash::leaf(&[1; 3]),
+            Hash::leaf(&[3; 3]),
+            Hash::leaf(&[5; 3]),
+        ])
+        .unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[&Hash::leaf(&[1; 3])], 1);
+    assert_eq!(found[&Hash::leaf(&[5; 3])], 4);
+    assert!(s.checkpoint_in_range(1, 4).unwrap());
+    assert!(s.checkpoint_in_range(0, 1).unwrap());
+    assert!(!s.checkpoint_in_range(4, 6).unwrap());
+    assert!(!s.checkpoint_in_range(7, u64::MAX).unwrap());
+    assert_eq!(s.checkpoint_at(3).unwrap(), Some(b"cp 3".to_vec()));
+    assert_eq!(s.checkpoint_at(4).unwrap(), None);
+    s.set_checkpoint_note(3, b"cp 3 cosigned").unwrap();
+    assert_eq!(s.checkpoint_at(3).unwrap(), Some(b"cp 3 cosigned".to_vec()));
+    assert!(matches!(
+        s.set_checkpoint_note(99, b"x"),
+        Err(StoreError::Corrupt(_))
+    ));
+
+    // Tiles: the latest write wins, missing ones are empty, order and repeats are kept.
+    let tiles = s.read_tiles(&[(1, 0), (0, 0), (2, 0), (1, 0)]).unwrap();
+    assert_eq!(tiles[0], vec![6; 32]);
+    assert_eq!(tiles[1].len(), 6 * 32);
+    assert!(tiles[2].is_empty());
+    assert_eq!(tiles[3], tiles[0]);
+
+    // Attestation metadata and ownership.
+    assert_eq!(s.attestation_owner("id1").unwrap().as_deref(), Some("V"));
+    assert_eq!(s.attestation_owner("id0").unwrap().as_deref(), Some("W"));
+    assert_eq!(s.attestation_owner("nope").unwrap(), None);
+    let owners = s.attestation_owners(&["id1", "nope", "id0"]).unwrap();
+    assert_eq!(owners.len(), 2);
+    assert_eq!(owners["id1"], "V");
+    assert_eq!(owners["id0"], "W");
+    let m = s.attestation_at(4).unwrap().unwrap();
+    assert_eq!((m.attestation_id.as_str(), m.supersedes), ("id1", Some(1)));
+    assert_eq!(s.attestation_at(0).unwrap(), None);
+    let versions = s.attestation_versions("id1").unwrap();
+    assert_eq!(versions.iter().map(|v| v.0).collect::<Vec<_>>(), vec![1, 4]);
+
+    // Enrolments in index order, with their indexes.
+    let e = s.enrolments().unwrap();
+    assert_eq!(
+        e.iter()
+            .map(|r| (r.index, r.key.as_str(), r.action.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(0, "key100", "enrol"), (5, "key101", "revoke")]
+    );
+
+    // Search: all terms must match, newest first, with a cursor and a limit.
+    let q = |terms: &[(&'static str, &str)], before: Option<u64>, limit: u32| {
+        s.search(&SearchQuery {
+            terms: terms.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+            before,
+            limit,
+        })
+        .unwrap()
+    };
+    assert_eq!(q(&[("vendor", "v")], None, 10), vec![4, 2, 1]);
+    assert_eq!(q(&[("vendor", "v")], None, 2), vec![4, 2]);
+    assert_eq!(q(&[("vendor", "v")], Some(2), 10), vec![1]);
+    assert_eq!(
+        q(&[("vendor", "v"), ("country", "ch")], None, 10),
+        vec![4, 1]
+    );
+    assert_eq!(q(&[("country", "ch"), ("vendor", "w")], None, 10), vec![3]);
+    assert!(q(&[("country", "fr")], None, 10).is_empty());
+    assert_eq!(q(&[], None, 10), vec![4, 3, 2, 1]);
+    assert_eq!(q(&[], Some(3), 1), vec![2]);
+
+    let (log, search) = s.disk_usage().unwrap();
+    assert!(log > 0 && search > 0, "{log} {search}");
+}
+
+#[test]
+fn sqlite_store_conformance() {
+    let d = std::env::temp_dir().join(format!("attestlog-conformance-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    conformance(&SqliteStore::open(&d.join("db")).unwrap());
+}
+
+#[test]
+fn postgres_store_conformance() {
+    let Some(admin) = pg_support::admin_url("postgres_store_conformance") else {
+        return;
+    };
+    let db = pg_support::ScratchDb::create(&admin);
+    conformance(&PostgresStore::connect(&db.url).unwrap());
+}
+
+#[test]
+fn every_postgres_statement_prepares_and_migrations_apply_once() {
+    let Some(admin) = pg_support::admin_url("every_postgres_statement_prepares") else {
+        return;
+    };
+    let db = pg_support::ScratchDb::create(&admin);
+    // Replicas starting together: the migrations run once, under the advisory lock.
+    let stores: Vec<PostgresStore> = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..3)
+            .map(|_| sc.spawn(|| PostgresStore::connect(&db.url).unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let latest = MIGRATIONS.last().unwrap().0;
+    for s in &stores {
+        assert_eq!(s.schema_version().unwrap(), latest);
+    }
+    assert_eq!(stores[0].prepare_all().unwrap(), STATEMENTS.len());
+    // A schema newer than the binary is refused.
+    pg_support::execute(
+        &db.url,
+        &format!(
+            "INSERT INTO schema_migrations (version) VALUES ({})",
+            latest + 1
+        ),
+    );
+    let err = PostgresStore::connect(&db.url).unwrap_err().to_string();
+    assert!(err.contains("newer than this binary"), "{err}");
+}
+
+#[test]
+fn two_postgres_writers_never_both_extend_the_tree() {
+    let Some(admin) = pg_support::admin_url("two_postgres_writers") else {
+        return;
+    };
+    let db = pg_support::ScratchDb::create(&admin);
+    let a = PostgresStore::connect(&db.url).unwrap();
+    let b = PostgresStore::connect(&db.url).unwrap();
+    a.commit_batch(&batch(0, vec![])).unwrap();
+    // Both start from size 0 at once; exactly one batch lands.
+    let results: Vec<_> = std::thread::scope(|sc| {
+        let ha = sc.spawn(|| a.commit_batch(&batch(0, vec![entry(1, "V", &[])])));
+        let hb = sc.spawn(|| b.commit_batch(&batch(0, vec![entry(2, "V", &[])])));
+        vec![ha.join().unwrap(), hb.join().unwrap()]
+    });
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results
+            .iter()
+            .any(|r| matches!(r, Err(StoreError::SizeConflict { stored: 1, .. })))
+    );
+    assert_eq!(b.latest_checkpoint().unwrap().unwrap().0, 1);
+    assert_eq!(a.read_entries(0, 10).unwrap().len(), 1);
+    // The password never shows in Debug output.
+    let shown = format!("{a:?}");
+    assert!(
+        !shown.contains("attestlog-test") && shown.contains("***"),
+        "{shown}"
+    );
+}
