@@ -511,10 +511,12 @@ mod tests {
             .add_checkpoint(&body(0, vec![], note(&k, 8, l8.root())))
             .await;
         assert_eq!((r.status, parse_size_body(&r.body)), (409, Ok(5)));
-        // 422: bad proof (a proof for another tree), recorded as evidence.
+        // 422: a forked tree's own proof from 5 does not lead from what the witness cosigned;
+        // recorded as evidence (the proof ties another root for size 5 to the forked
+        // checkpoint, so the record proves the fork).
         let forked = tree(8, 100);
         let r = again
-            .add_checkpoint(&body(5, proof(&l8, 5), note(&k, 8, forked.root())))
+            .add_checkpoint(&body(5, proof(&forked, 5), note(&k, 8, forked.root())))
             .await;
         assert_eq!(r.status, 422);
         assert_eq!(again.evidence_files().unwrap().len(), 1);
