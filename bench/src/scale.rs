@@ -129,6 +129,40 @@ fn disk_bytes(dir: &Path) -> anyhow::Result<u64> {
 ///
 /// # Errors
 /// Build or server failures.
+/// Every request the web explorer makes to show the log overview, the vendors, a search and
+/// two entries (the newest and one in the middle), fetched one after another as a browser
+/// without a cache would: the median total in milliseconds over five visits.
+async fn explorer_visit(http: &reqwest::Client, url: &str, size: u64) -> anyhow::Result<f64> {
+    let paths = [
+        "/".to_owned(),
+        "/assets/app.js".to_owned(),
+        "/assets/verify.js".to_owned(),
+        "/assets/style.css".to_owned(),
+        "/v1/log".to_owned(),
+        "/checkpoint".to_owned(),
+        "/v1/checkpoints?limit=20".to_owned(),
+        "/v1/vendors".to_owned(),
+        "/v1/search?category=telemetry&limit=20".to_owned(),
+        format!("/v1/entries/{}", size - 1),
+        format!("/v1/entries/{}", size / 2),
+        format!("/v1/proof/inclusion?index=0&tree_size={size}"),
+    ];
+    let mut visits = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        for path in &paths {
+            let r = http.get(format!("{url}{path}")).send().await?;
+            if !r.status().is_success() {
+                bail!("explorer request {path} failed: {}", r.status());
+            }
+            let _ = r.bytes().await?;
+        }
+        visits.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    visits.sort_by(f64::total_cmp);
+    Ok(visits[visits.len() / 2])
+}
+
 pub async fn run(a: ScaleArgs) -> anyhow::Result<()> {
     let server = match a.server {
         Some(s) => s,
@@ -141,9 +175,9 @@ pub async fn run(a: ScaleArgs) -> anyhow::Result<()> {
         );
     }
     println!(
-        "| entries | build s | startup ms | private RSS after start MiB | private RSS after proofs MiB | proof p50 ms | proof p99 ms | disk bytes/entry | overhead bytes/entry | search index bytes/entry |"
+        "| entries | build s | startup ms | private RSS after start MiB | private RSS after proofs MiB | proof p50 ms | proof p99 ms | explorer pages ms | disk bytes/entry | overhead bytes/entry | search index bytes/entry |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for size in a.sizes {
         let dir = a.dir.join(format!("log-{size}"));
         let _ = std::fs::remove_dir_all(&dir);
@@ -203,6 +237,7 @@ pub async fn run(a: ScaleArgs) -> anyhow::Result<()> {
         }
         lat.sort_unstable();
         let p = percentiles(&lat);
+        let explorer_ms = explorer_visit(&http, &url, size).await?;
         let rss_after = rss_kib(pid)?;
         child.start_kill()?;
         let _ = child.wait().await;
@@ -222,7 +257,7 @@ pub async fn run(a: ScaleArgs) -> anyhow::Result<()> {
         #[allow(clippy::cast_precision_loss)]
         {
             println!(
-                "| {size} | {build_s:.1} | {startup_ms:.0} | {:.1} | {:.1} | {:.2} | {:.2} | {per_entry:.0} | {overhead:.0} | {search_per_entry:.0} |",
+                "| {size} | {build_s:.1} | {startup_ms:.0} | {:.1} | {:.1} | {:.2} | {:.2} | {explorer_ms:.1} | {per_entry:.0} | {overhead:.0} | {search_per_entry:.0} |",
                 rss_start as f64 / 1024.0,
                 rss_after as f64 / 1024.0,
                 p[0].1,
