@@ -98,7 +98,26 @@ fn compose_runs_postgres_three_replicas_and_a_witness_with_real_flags() {
     for flag in ["--key", "--logs", "--state"] {
         assert!(cmd.iter().any(|a| a == flag), "witness serve needs {flag}");
     }
-    assert!(w["healthcheck"]["test"].as_sequence().is_some());
+    // It listens where the replicas and its health check reach it.
+    let listen = cmd
+        .iter()
+        .position(|a| a == "--listen")
+        .and_then(|i| cmd.get(i + 1))
+        .expect("witness serve --listen");
+    assert!(listen.starts_with("0.0.0.0:"), "{listen}");
+    let port = listen.rsplit(':').next().unwrap();
+    let health = strs(&w["healthcheck"]["test"]).join(" ");
+    assert!(health.contains(&format!("127.0.0.1:{port}/")), "{health}");
+    // The replicas' policy file is the one replica.toml names, and it is mounted.
+    let policy = cfg
+        .witness_policy
+        .as_deref()
+        .expect("replica.toml witness_policy");
+    let mounts = strs(&doc["x-replica"]["volumes"]).join(" ");
+    assert!(
+        mounts.contains(&format!(":{}:ro", policy.display())),
+        "{mounts}"
+    );
 }
 
 #[test]
