@@ -286,6 +286,41 @@ async fn populate(log: &TestLog) -> Populated {
         ),
     )
     .await;
+    // An attestation whose validity ended, and one the vendor revoked with a new version.
+    let mut legacy = attestation(
+        "Example AV AG",
+        7003,
+        "Example Legacy Scanner",
+        vec![flow(
+            "crash_dumps",
+            "crash.example-av.test",
+            ("CH", "Bern"),
+            &["CH"],
+        )],
+        &[],
+    );
+    legacy["predicate"]["issued_at"] = json!("2020-01-01T00:00:00Z");
+    legacy["predicate"]["valid_from"] = json!("2020-01-01T00:00:00Z");
+    legacy["predicate"]["valid_until"] = json!("2021-01-01T00:00:00Z");
+    submit(&av, legacy).await;
+    let addon = attestation(
+        "Example AV AG",
+        7004,
+        "Example Browser Addon",
+        vec![flow(
+            "url_reputation",
+            "addon.example-av.test",
+            ("CH", "Basel"),
+            &["CH"],
+        )],
+        &[],
+    );
+    let addon_v1 = submit(&av, addon.clone()).await;
+    let mut revoked = addon;
+    revoked["predicate"]["status"] = json!("revoked");
+    revoked["predicate"]["supersedes"] =
+        json!({"attestation_id": att_id(7004), "log_index": addon_v1});
+    submit(&av, revoked).await;
     submit(
         &cloud,
         attestation(
@@ -795,6 +830,19 @@ async fn pages_verify_in_the_browser_and_show_every_failure() {
         text.contains("superseded") && text.contains("active"),
         "{text}"
     );
+    // Every status, in words: the lapsed attestation is expired, the revoked one revoked.
+    for (product, status) in [
+        ("Example Legacy Scanner", "expired"),
+        ("Example Browser Addon", "revoked"),
+    ] {
+        let line = b
+            .eval(&format!(
+                "[...document.querySelectorAll('section.product')].find(s => s.innerText.includes({product:?}))?.innerText ?? ''"
+            ))
+            .await;
+        let line = line.as_str().unwrap();
+        assert!(line.contains(status), "{product}: {line}");
+    }
     b.screenshot("vendor", 1280).await;
 
     // Search by country: storage in Austria is only Nimbus.
