@@ -437,6 +437,19 @@ pub fn verify_checkpoint_with_policy(
     note: &[u8],
 ) -> Result<WitnessedCheckpoint, PolicyError> {
     let checkpoint = SignedCheckpoint::open(note, &policy.log_keys())?;
+    witnessed(policy, checkpoint)
+}
+
+/// Checks the cosignatures of a checkpoint whose log signature was already verified (by a key
+/// the caller trusts, which need not be in `policy`) against the policy's witnesses and quorum.
+///
+/// # Errors
+/// [`PolicyError::Checkpoint`] if a known witness cosignature fails;
+/// [`PolicyError::QuorumNotMet`] if too few witnesses cosigned.
+pub fn witnessed(
+    policy: &Policy,
+    checkpoint: SignedCheckpoint,
+) -> Result<WitnessedCheckpoint, PolicyError> {
     let cosignatures = checkpoint.verify_cosignatures(&policy.witness_keys())?;
     let witnesses: BTreeSet<String> = policy
         .witnesses
@@ -671,5 +684,26 @@ mod tests {
         // quorum none with the log only.
         let log_only = Policy::parse(&format!("log {}\nquorum none\n", log().verifier())).unwrap();
         assert!(verify_checkpoint_with_policy(&log_only, &signed_checkpoint(&[])).is_ok());
+    }
+
+    #[test]
+    fn witnessed_checks_only_the_witnesses() {
+        // A policy without the log's key (a server's own witness policy may omit it): the
+        // caller verified the log signature with the key it trusts.
+        let witnesses_only = example()
+            .lines()
+            .filter(|l| !l.starts_with("log "))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let p = Policy::parse(&format!("{witnesses_only}\n")).unwrap();
+        let open = |cosigners: &[SignerKey]| {
+            SignedCheckpoint::open(&signed_checkpoint(cosigners), &[log().verifier()]).unwrap()
+        };
+        let v = witnessed(&p, open(&[w(1), w(3), w(5)])).unwrap();
+        assert_eq!(v.witnesses(), &set(&["X1", "X3", "Y2"]));
+        assert_eq!(
+            witnessed(&p, open(&[w(1), w(5)])),
+            Err(PolicyError::QuorumNotMet)
+        );
     }
 }

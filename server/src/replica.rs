@@ -486,6 +486,17 @@ impl Ctx {
             .signers
             .first()
             .ok_or_else(|| anyhow::anyhow!("no log signer"))?;
+        if let Some(w) = &self.settings.witnessing
+            && w.settings().require_quorum
+        {
+            // The lease holder stores a checkpoint before its witnesses cosign it and withholds
+            // it until a quorum has: followers publish only what the lease holder would.
+            let signed = SignedCheckpoint::open(&note, &[signer.verifier()])?;
+            if let Err(e) = attestlog_proto::policy::witnessed(w.policy(), signed) {
+                tracing::debug!(size, error = %e, "stored checkpoint not yet publishable");
+                return Ok(());
+            }
+        }
         let (published, enrolments) = verified_published(signer, size, note, &rows)?;
         let dir = self.settings.data_dir.clone();
         let file_note = published.note.clone();
