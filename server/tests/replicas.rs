@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use attestlog_proto::Hash;
 use attestlog_proto::keys::{SignerKey, TYPE_ED25519};
-use bin_support::{Server, envelope, start_with, temp_dir, vendors, verify_log};
+use bin_support::{Server, envelope, get_bytes, start_with, temp_dir, vendors, verify_log};
 use tokio::time::Instant;
 
 const REPLICAS: usize = 3;
@@ -205,15 +205,7 @@ async fn replicas_survive_killing_the_lease_holder() {
     let note = loop {
         let mut notes = Vec::new();
         for r in &replicas {
-            let n = http
-                .get(format!("{}/checkpoint", r.server.url))
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
-            notes.push(n);
+            notes.push(get_bytes(&http, &format!("{}/checkpoint", r.server.url)).await);
         }
         if notes.iter().all(|n| *n == notes[0]) {
             break notes[0].clone();

@@ -21,27 +21,30 @@ pub struct KeyArgs {
 enum KeyCommand {
     /// Generate a vendor signing key: writes the signer key string to FILE (mode 0600) and
     /// prints the verifier key to give to the log operator for enrolment.
-    Generate {
-        /// Key name (signed-note rules: no spaces, no `+`), e.g. `example-av.ch/attest`.
-        #[arg(long, value_name = "NAME")]
-        name: String,
-        /// Where to write the secret signer key.
-        #[arg(long, value_name = "FILE")]
-        out: PathBuf,
-        /// Overwrite FILE if it exists.
-        #[arg(long)]
-        force: bool,
-    },
+    Generate(GenerateArgs),
+}
+
+/// `key generate` and `witness key generate`.
+#[derive(Debug, Args)]
+pub(crate) struct GenerateArgs {
+    /// Key name (signed-note rules: no spaces, no `+`), e.g. `example-av.ch/attest` or
+    /// `witness.example.org/w1`.
+    #[arg(long, value_name = "NAME")]
+    name: String,
+    /// Where to write the secret signer key.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Overwrite FILE if it exists.
+    #[arg(long)]
+    force: bool,
 }
 
 pub(crate) fn run(args: KeyArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
-    let KeyCommand::Generate { name, out, force } = args.command;
+    let KeyCommand::Generate(g) = args.command;
     generate(
         ctx,
-        &name,
+        &g,
         TYPE_ED25519,
-        &out,
-        force,
         "give the verifier key above to the log operator",
     )
 }
@@ -50,12 +53,11 @@ pub(crate) fn run(args: KeyArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
 /// 0600) and prints the verifier key (`hint` says what to do with it).
 pub(crate) fn generate(
     ctx: &mut Ctx<'_>,
-    name: &str,
+    args: &GenerateArgs,
     key_type: u8,
-    out: &std::path::Path,
-    force: bool,
     hint: &str,
 ) -> anyhow::Result<u8> {
+    let (name, out, force) = (args.name.as_str(), args.out.as_path(), args.force);
     anyhow::ensure!(
         valid_key_name(name),
         "invalid key name {name:?}: it must be non-empty, without spaces or '+'"

@@ -54,17 +54,7 @@ as a policy line: `witness NAME VKEY http://ADDR`.")]
 enum WitnessKeyCommand {
     /// Generate a cosignature/v1 witness key: writes the signer key to FILE (mode 0600) and
     /// prints the verifier key for log operators' policies.
-    Generate {
-        /// Key name (signed-note rules), e.g. `witness.example.org/w1`.
-        #[arg(long, value_name = "NAME")]
-        name: String,
-        /// Where to write the secret signer key.
-        #[arg(long, value_name = "FILE")]
-        out: PathBuf,
-        /// Overwrite FILE if it exists.
-        #[arg(long)]
-        force: bool,
-    },
+    Generate(super::key::GenerateArgs),
 }
 
 /// Opens a witness from a key file, a policy file and a state directory.
@@ -83,13 +73,11 @@ fn open(
 pub(crate) fn run(args: WitnessArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
     match args.command {
         WitnessCommand::Key {
-            command: WitnessKeyCommand::Generate { name, out, force },
+            command: WitnessKeyCommand::Generate(g),
         } => super::key::generate(
             ctx,
-            &name,
+            &g,
             TYPE_COSIGNATURE_V1,
-            &out,
-            force,
             "put the verifier key above in the `witness` line of log operators' policies",
         ),
         WitnessCommand::Serve {

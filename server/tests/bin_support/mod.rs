@@ -92,17 +92,22 @@ pub fn envelope(key: &SignerKey, n: u64) -> Vec<u8> {
     Envelope::sign(PAYLOAD_TYPE_INTOTO, &st.canonical_bytes(), &[key]).canonical_bytes()
 }
 
-/// Reads the whole log through the tiles API and checks it against the signed checkpoint;
-/// returns (size, leaf hashes).
-pub async fn verify_log(http: &reqwest::Client, s: &Server) -> (u64, Vec<Hash>) {
-    let note = http
-        .get(format!("{}/checkpoint", s.url))
+/// The body of a GET.
+pub async fn get_bytes(http: &reqwest::Client, url: &str) -> Vec<u8> {
+    http.get(url)
         .send()
         .await
         .unwrap()
         .bytes()
         .await
-        .unwrap();
+        .unwrap()
+        .to_vec()
+}
+
+/// Reads the whole log through the tiles API and checks it against the signed checkpoint;
+/// returns (size, leaf hashes).
+pub async fn verify_log(http: &reqwest::Client, s: &Server) -> (u64, Vec<Hash>) {
+    let note = get_bytes(http, &format!("{}/checkpoint", s.url)).await;
     let cp = SignedCheckpoint::open(&note, std::slice::from_ref(&s.log_key)).unwrap();
     let cp = cp.checkpoint().clone();
     let mut leaves = Vec::new();
@@ -114,14 +119,7 @@ pub async fn verify_log(http: &reqwest::Client, s: &Server) -> (u64, Vec<Hash>) 
             index: b,
             width: u16::try_from(w).unwrap(),
         };
-        let data = http
-            .get(format!("{}/{}", s.url, path.full_path()))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let data = get_bytes(http, &format!("{}/{}", s.url, path.full_path())).await;
         for e in attestlog_proto::tiles::decode_bundle(&data).unwrap() {
             let h = Hash::leaf(e);
             leaves.push(h);
