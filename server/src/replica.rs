@@ -25,7 +25,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use attestlog_proto::Hash;
@@ -302,11 +302,7 @@ pub(crate) fn start(
         .ok_or_else(|| anyhow::anyhow!("the database holds no checkpoint"))?;
     let (published, enrolments) = verified_published(&signer, size, note, &store.enrolments()?)?;
     crate::signer::write_published(&settings.data_dir, &published.note)?;
-    let shared = Arc::new(Shared {
-        published: RwLock::new(Arc::new(published)),
-        enrolments: RwLock::new(Arc::new(enrolments)),
-        failure: RwLock::new(None),
-    });
+    let shared = Arc::new(Shared::new(published, enrolments));
     let status = Arc::new(ReplicaStatus::default());
     let (stop, _) = watch::channel(false);
     let ctx = Arc::new(Ctx {
@@ -499,17 +495,11 @@ impl Ctx {
         }
         let (published, enrolments) = verified_published(signer, size, note, &rows)?;
         let dir = self.settings.data_dir.clone();
-        let file_note = published.note.clone();
-        tokio::task::spawn_blocking(move || crate::signer::write_published(&dir, &file_note))
-            .await??;
-        if let Ok(mut g) = self.shared.enrolments.write() {
-            *g = Arc::new(enrolments);
-        }
-        if let Ok(mut g) = self.shared.published.write()
-            && g.size <= published.size
-        {
-            *g = Arc::new(published);
-        }
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            shared.publish(&dir, Arc::new(published), Some(Arc::new(enrolments)))
+        })
+        .await??;
         Ok(())
     }
 

@@ -8,9 +8,9 @@
 //! is the checkpoint published and are submitters answered.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use attestlog_proto::Hash;
@@ -130,9 +130,57 @@ pub struct Shared {
     pub enrolments: RwLock<Arc<Enrolments>>,
     /// Why the sequencer stopped integrating, if it did (readiness reports it).
     pub failure: RwLock<Option<String>>,
+    /// Serialises [`Shared::publish`]: the sequencer and a replica's refresh both publish.
+    publishing: Mutex<()>,
 }
 
 impl Shared {
+    /// Readers see `published` with `enrolments` (the state as of it).
+    pub(crate) fn new(published: Published, enrolments: Enrolments) -> Self {
+        Self {
+            published: RwLock::new(Arc::new(published)),
+            enrolments: RwLock::new(Arc::new(enrolments)),
+            failure: RwLock::new(None),
+            publishing: Mutex::new(()),
+        }
+    }
+
+    /// Publishes `p` (with `enrolments`, the state as of `p`, when they changed) unless what
+    /// is published is at least as new: a larger tree, or the same tree with as many
+    /// signatures. The published-checkpoint file is written first (the rollback guard must
+    /// know every checkpoint a reader saw), then readers switch. Publication never goes
+    /// backwards, whoever calls. Returns whether `p` was published.
+    ///
+    /// # Errors
+    /// Writing the published-checkpoint file; nothing is published then.
+    pub(crate) fn publish(
+        &self,
+        data_dir: &Path,
+        p: Arc<Published>,
+        enrolments: Option<Arc<Enrolments>>,
+    ) -> std::io::Result<bool> {
+        let _g = self
+            .publishing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let current = self.published();
+        let newer = p.size > current.size
+            || (p.size == current.size
+                && signature_lines(&p.note) > signature_lines(&current.note));
+        if !newer {
+            return Ok(false);
+        }
+        crate::signer::write_published(data_dir, &p.note)?;
+        if let Some(e) = enrolments
+            && let Ok(mut g) = self.enrolments.write()
+        {
+            *g = e;
+        }
+        if let Ok(mut g) = self.published.write() {
+            *g = p;
+        }
+        Ok(true)
+    }
     /// The latest published checkpoint.
     #[must_use]
     pub fn published(&self) -> Arc<Published> {
@@ -161,6 +209,13 @@ impl Shared {
             .read()
             .map_or_else(|p| p.into_inner().clone(), |p| p.clone())
     }
+}
+
+/// How many signature lines a signed note carries (its own and cosignatures).
+fn signature_lines(note: &[u8]) -> usize {
+    note.split(|&b| b == b'\n')
+        .filter(|l| l.starts_with("\u{2014} ".as_bytes()))
+        .count()
 }
 
 /// Sequencer settings.
@@ -240,15 +295,14 @@ pub fn start(
     signers: Vec<SignerKey>,
     settings: Settings,
 ) -> anyhow::Result<(SequencerHandle, Arc<Shared>, std::thread::JoinHandle<()>)> {
-    let shared = Arc::new(Shared {
-        published: RwLock::new(Arc::new(Published {
+    let shared = Arc::new(Shared::new(
+        Published {
             size: 0,
             root: Hash::EMPTY_ROOT,
             note: Vec::new(),
-        })),
-        enrolments: RwLock::new(Arc::new(Enrolments::default())),
-        failure: RwLock::new(None),
-    });
+        },
+        Enrolments::default(),
+    ));
     let (handle, rx) = SequencerHandle::channel(settings.queue);
     let join = resume(store, signers, settings, shared.clone(), rx)?;
     Ok((handle, shared, join))
@@ -296,13 +350,11 @@ pub(crate) fn resume(
         Some(w) => crate::witness::on_start(w, &store, &settings.data_dir, published)?,
         None => (published, None),
     };
-    crate::signer::write_published(&settings.data_dir, &published.note)?;
-    if let Ok(mut g) = shared.enrolments.write() {
-        *g = Arc::new(enrolments.clone());
-    }
-    if let Ok(mut g) = shared.published.write() {
-        *g = published;
-    }
+    shared.publish(
+        &settings.data_dir,
+        published,
+        Some(Arc::new(enrolments.clone())),
+    )?;
     let mut seq = Sequencer {
         store,
         shared,
@@ -468,25 +520,22 @@ impl Sequencer {
                     self.answer(jobs, withheld(outcomes), None);
                     return;
                 };
-                if let Err(e) = crate::signer::write_published(&self.settings.data_dir, &note) {
-                    // Nobody may see a checkpoint the rollback guard does not know about.
-                    self.shared
-                        .fail(format!("cannot write the published-checkpoint file: {e}"));
-                    self.answer(jobs, outcomes, None);
-                    return;
-                }
                 let p = Arc::new(Published {
                     size: new_size,
                     root,
                     note,
                 });
-                if let Ok(mut g) = self.shared.published.write() {
-                    *g = p.clone();
-                }
-                if batch.entries.iter().any(|e| e.enrolment.is_some())
-                    && let Ok(mut g) = self.shared.enrolments.write()
+                let enrolled = batch.entries.iter().any(|e| e.enrolment.is_some());
+                let enrolments = enrolled.then(|| Arc::new(self.enrolments.clone()));
+                if let Err(e) = self
+                    .shared
+                    .publish(&self.settings.data_dir, p.clone(), enrolments)
                 {
-                    *g = Arc::new(self.enrolments.clone());
+                    // Nobody may see a checkpoint the rollback guard does not know about.
+                    self.shared
+                        .fail(format!("cannot write the published-checkpoint file: {e}"));
+                    self.answer(jobs, outcomes, None);
+                    return;
                 }
                 metrics::counter!("attestlog_entries_integrated_total")
                     .increment(new_size - old_size);
@@ -645,21 +694,19 @@ impl Sequencer {
         let Some(note) = self.cosign_for_publication(p.size, p.root, p.note.clone()) else {
             return;
         };
-        if let Err(e) = crate::signer::write_published(&self.settings.data_dir, &note) {
-            self.shared
-                .fail(format!("cannot write the published-checkpoint file: {e}"));
-            return;
-        }
         let published = Arc::new(Published {
             size: p.size,
             root: p.root,
             note,
         });
-        if let Ok(mut g) = self.shared.published.write() {
-            *g = published;
-        }
-        if let Ok(mut g) = self.shared.enrolments.write() {
-            *g = Arc::new(self.enrolments.clone());
+        let enrolments = Some(Arc::new(self.enrolments.clone()));
+        if let Err(e) = self
+            .shared
+            .publish(&self.settings.data_dir, published, enrolments)
+        {
+            self.shared
+                .fail(format!("cannot write the published-checkpoint file: {e}"));
+            return;
         }
         metrics::gauge!("attestlog_tree_size").set(p.size as f64);
         tracing::info!(size = p.size, "published the withheld checkpoint");
@@ -706,5 +753,75 @@ mod tests {
             h.submit(admitted(0)),
             Err(SeqError::Unavailable("sequencer stopped"))
         ));
+    }
+
+    fn note(size: u64, signatures: usize) -> Vec<u8> {
+        let mut n = format!("log\n{size}\nroot\n\n").into_bytes();
+        for i in 0..signatures {
+            n.extend_from_slice(format!("\u{2014} signer{i} c2lnbmF0dXJl\n").as_bytes());
+        }
+        n
+    }
+
+    /// The sequencer and a replica's refresh publish from different threads: publication
+    /// (readers and the published-checkpoint file) only ever moves forward, and concurrent
+    /// writers of the file never fail each other.
+    #[test]
+    fn concurrent_publication_never_goes_backwards() {
+        let dir = std::env::temp_dir().join(format!("attestlog-publish-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let shared = Arc::new(Shared::new(
+            Published {
+                size: 0,
+                root: Hash::EMPTY_ROOT,
+                note: Vec::new(),
+            },
+            Enrolments::default(),
+        ));
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let (shared, dir) = (shared.clone(), dir.clone());
+                std::thread::spawn(move || {
+                    // Interleaved sizes: each thread also offers sizes others published.
+                    for i in 0..200u64 {
+                        let size = (i * 7 + t * 13) % 300;
+                        let p = Arc::new(Published {
+                            size,
+                            root: Hash::leaf(&size.to_be_bytes()),
+                            note: note(size, 1),
+                        });
+                        let before = shared.published().size;
+                        shared.publish(&dir, p, None).unwrap();
+                        assert!(shared.published().size >= before);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let max = shared.published().size;
+        assert_eq!(max, 299);
+        let file = crate::signer::read_published(&dir).unwrap().unwrap();
+        assert_eq!(file, note(max, 1), "the file holds what readers see");
+        // The same tree with more signatures replaces it; with fewer it does not.
+        let cosigned = |n| {
+            Arc::new(Published {
+                size: max,
+                root: Hash::leaf(&max.to_be_bytes()),
+                note: note(max, n),
+            })
+        };
+        assert!(shared.publish(&dir, cosigned(3), None).unwrap());
+        assert!(!shared.publish(&dir, cosigned(2), None).unwrap());
+        assert_eq!(shared.published().note, note(max, 3));
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != crate::signer::PUBLISHED_FILE)
+            .collect();
+        assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -18,11 +18,16 @@ pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 pub const PUBLISHED_FILE: &str = "published-checkpoint";
 
 /// Writes `data` to `path` atomically (temp file, fsync, rename, fsync dir) with `mode`.
+/// Each call has a temp file of its own, so concurrent writers never rename each other's.
 ///
 /// # Errors
 /// I/O errors.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}.{n}.tmp", std::process::id()));
+    let tmp = path.with_file_name(name);
     {
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create(true).truncate(true);
@@ -209,6 +214,33 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    #[test]
+    fn concurrent_atomic_writes_of_one_file_all_succeed() {
+        let d = tmpdir("atomic");
+        let path = d.join("f");
+        let threads: Vec<_> = (0..4u8)
+            .map(|t| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        write_atomic(&path, &[t; 64], 0o644).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let data = std::fs::read(&path).unwrap();
+        assert!(data.len() == 64 && data.iter().all(|&b| b == data[0]));
+        assert_eq!(
+            std::fs::read_dir(&d).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

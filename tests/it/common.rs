@@ -22,6 +22,20 @@ pub fn temp_dir(name: &str) -> PathBuf {
     d
 }
 
+/// Server logs (warnings and errors, or `RUST_LOG`) go to the test's captured output, so a
+/// failing test shows what the server said.
+fn log_to_test_output() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter =
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    });
+}
+
 /// The storage backend a test log runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -102,6 +116,7 @@ impl TestLog {
     }
 
     pub async fn start_in(dir: PathBuf, config: Config) -> Self {
+        log_to_test_output();
         let app = attestlog_server::App::open(&config).unwrap();
         let state = app.state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
