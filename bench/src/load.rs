@@ -199,6 +199,7 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut errors: BTreeMap<u16, u64> = BTreeMap::new();
+            let mut logged_before = 0u64;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(env) = envs.get(usize::try_from(i).unwrap_or(usize::MAX)) else {
@@ -221,6 +222,7 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
                     .await
                 {
                     Ok(r) if r.status().as_u16() == 201 || r.status().as_u16() == 200 => {
+                        logged_before += u64::from(r.status().as_u16() == 200);
                         let _ = r.bytes().await;
                         lat.push(
                             u64::try_from(scheduled.elapsed().as_micros()).unwrap_or(u64::MAX),
@@ -230,14 +232,16 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
                     Err(_) => *errors.entry(0).or_default() += 1,
                 }
             }
-            (lat, errors)
+            (lat, errors, logged_before)
         }));
     }
     let mut lat = Vec::new();
     let mut errors: BTreeMap<u16, u64> = BTreeMap::new();
+    let mut logged_before = 0;
     for t in tasks {
-        let (l, e) = t.await?;
+        let (l, e, d) = t.await?;
         lat.extend(l);
+        logged_before += d;
         for (k, v) in e {
             *errors.entry(k).or_default() += v;
         }
@@ -260,6 +264,13 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
         println!("latency {name}: {ms:.1} ms");
     }
     println!("errors: {errors:?} (0 = connection error)");
+    if logged_before > 0 {
+        // A duplicate is answered from the log without a new append: not an append figure.
+        println!(
+            "WARNING: {logged_before} were already in the log (200, not 201); pass a new \
+             --run to measure appends"
+        );
+    }
     if let Some(c) = ceiling {
         println!(
             "verify_strict ceiling: {c:.0}/s on all cores; ratio {:.2}",

@@ -16,6 +16,10 @@ mod workload;
 
 use clap::{Parser, Subcommand};
 
+/// The same allocator as the server: the load generator shares the cores with it.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// attestlog benchmarks (loopback only).
 #[derive(Debug, Parser)]
 #[command(version, about)]

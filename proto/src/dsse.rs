@@ -204,6 +204,56 @@ impl Envelope {
         let mut sigs: Vec<&DsseSignature> = self.signatures.iter().collect();
         sigs.sort();
         sigs.dedup();
+        // Written directly, keys in JCS order: every value is a string, base64 needs no
+        // escaping, and serde_json escapes strings exactly as JCS does (short forms for
+        // \b \t \n \f \r, lowercase \u00xx for other controls, nothing else).
+        // `canonical_bytes_match_jcs` checks this against an RFC 8785 implementation.
+        let b64 = |n: usize| n.div_ceil(3) * 4;
+        let mut out = Vec::with_capacity(
+            64 + b64(self.payload.len())
+                + self.payload_type.len()
+                + sigs.len() * (32 + b64(64) + 8),
+        );
+        let string = |out: &mut Vec<u8>, s: &str| {
+            // Serialising a &str into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, s);
+        };
+        let base64 = |out: &mut Vec<u8>, bytes: &[u8]| {
+            out.push(b'"');
+            let start = out.len();
+            out.resize(start + b64(bytes.len()), 0);
+            let n = STANDARD
+                .encode_slice(bytes, &mut out[start..])
+                .unwrap_or_default();
+            out.truncate(start + n);
+            out.push(b'"');
+        };
+        out.extend_from_slice(b"{\"payload\":");
+        base64(&mut out, &self.payload);
+        out.extend_from_slice(b",\"payloadType\":");
+        string(&mut out, &self.payload_type);
+        out.extend_from_slice(b",\"signatures\":[");
+        for (i, s) in sigs.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"keyid\":");
+            string(&mut out, &s.keyid);
+            out.extend_from_slice(b",\"sig\":");
+            base64(&mut out, &s.sig);
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
+
+    /// The canonical encoding through a general RFC 8785 implementation (the reference
+    /// [`Envelope::canonical_bytes`] is checked against).
+    #[cfg(test)]
+    fn canonical_bytes_jcs(&self) -> Vec<u8> {
+        let mut sigs: Vec<&DsseSignature> = self.signatures.iter().collect();
+        sigs.sort();
+        sigs.dedup();
         let sigs: Vec<Value> = sigs
             .into_iter()
             .map(|s| {
@@ -223,7 +273,6 @@ impl Envelope {
             Value::String(self.payload_type.clone()),
         );
         m.insert("signatures".to_owned(), Value::Array(sigs));
-        // Serializing a Value of strings and arrays cannot fail (no floats, string keys only).
         serde_json_canonicalizer::to_vec(&Value::Object(m)).unwrap_or_default()
     }
 
@@ -679,5 +728,32 @@ mod tests {
         roundtrip_check(b"");
         roundtrip_check(b"{}");
         roundtrip_check(b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[");
+    }
+
+    proptest::proptest! {
+        /// The direct writer produces exactly what RFC 8785 does, for any payload type, key
+        /// IDs (the writer does not rely on their format), payload and signatures.
+        #[test]
+        fn canonical_bytes_match_jcs(
+            payload_type in "\\PC*|[\\x00-\\x1f\"\\\\/\\x7f\u{80}-\u{10ffff}]{0,12}",
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            sigs in proptest::collection::vec(
+                ("[\\x00-\\x7f]{0,10}|[0-9a-f]{8}", proptest::collection::vec(proptest::prelude::any::<u8>(), 0..70)),
+                0..4,
+            ),
+        ) {
+            let env = Envelope {
+                payload_type,
+                payload,
+                signatures: sigs
+                    .into_iter()
+                    .map(|(keyid, sig)| DsseSignature { keyid, sig })
+                    .collect(),
+            };
+            proptest::prop_assert_eq!(
+                String::from_utf8(env.canonical_bytes()).unwrap(),
+                String::from_utf8(env.canonical_bytes_jcs()).unwrap()
+            );
+        }
     }
 }

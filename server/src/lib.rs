@@ -193,6 +193,7 @@ impl App {
             witness_policy: witnessing.map(|w| w.settings().policy_text.clone()),
             verifier_keys: signers.iter().map(SignerKey::verifier).collect(),
             replica,
+            enrolment_receipts: http::receipt::EnrolmentCache::default(),
         });
         Ok(Self {
             state,

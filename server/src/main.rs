@@ -8,6 +8,11 @@ use attestlog_server::config::{self, Config};
 use attestlog_server::storage::LogStore as _;
 use clap::{Parser, Subcommand};
 
+/// Many small allocations per request (JSON, proofs, receipts) from both cores: glibc malloc
+/// took about a fifth of the server's CPU under load (BENCHMARKS.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// attestlog: a transparency log for vendor data-flow attestations.
 ///
 /// With no subcommand, serves the log: on first start it creates the data directory, a log

@@ -50,6 +50,8 @@ pub struct AppState {
     pub verifier_keys: Vec<VerifierKey>,
     /// This replica's role, when several replicas share a PostgreSQL database.
     pub replica: Option<Arc<crate::replica::ReplicaStatus>>,
+    /// Receipts' enrolment parts against the latest checkpoint they were built for.
+    pub enrolment_receipts: receipt::EnrolmentCache,
 }
 
 impl std::fmt::Debug for AppState {

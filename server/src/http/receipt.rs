@@ -22,6 +22,44 @@ pub struct Verified<'a> {
     pub key_ids: &'a [String],
 }
 
+/// Most enrolment parts kept for one checkpoint (one per vendor key that submitted under it).
+const ENROLMENT_CACHE_LIMIT: usize = 1024;
+
+/// The enrolment parts of receipts (the enrolment entry and its tlog-proof) against one
+/// checkpoint: every submission of a batch answers against the same checkpoint, and most of
+/// them name one of a few enrolments, which are then read and proved once.
+#[derive(Debug, Default)]
+pub struct EnrolmentCache(std::sync::Mutex<EnrolmentParts>);
+
+#[derive(Debug, Default)]
+struct EnrolmentParts {
+    /// The checkpoint note the parts prove against (a cosigned form is another note).
+    note: Vec<u8>,
+    parts: std::collections::HashMap<u64, ReceiptEnrolment>,
+}
+
+impl EnrolmentCache {
+    fn get(&self, index: u64, p: &Published) -> Option<ReceiptEnrolment> {
+        let g = self.0.lock().ok()?;
+        if g.note == p.note {
+            g.parts.get(&index).cloned()
+        } else {
+            None
+        }
+    }
+
+    fn put(&self, index: u64, p: &Published, part: &ReceiptEnrolment) {
+        let Ok(mut g) = self.0.lock() else {
+            return;
+        };
+        if g.note != p.note || g.parts.len() >= ENROLMENT_CACHE_LIMIT {
+            g.note.clone_from(&p.note);
+            g.parts.clear();
+        }
+        g.parts.insert(index, part.clone());
+    }
+}
+
 fn prove_err<E: std::fmt::Debug>(e: attestlog_proto::proof::ProveError<E>) -> ApiError {
     match e {
         attestlog_proto::proof::ProveError::Proof(p) => ApiError::bad_request(p.to_string()),
@@ -86,6 +124,19 @@ impl AppState {
             .read_entries(index, 1)?
             .pop()
             .ok_or_else(|| ApiError::not_found(format!("no entry at index {index}")))
+    }
+
+    /// The enrolment entry at `index` with its tlog-proof against `p` (cached per checkpoint).
+    fn enrolment_part(&self, index: u64, p: &Published) -> Result<ReceiptEnrolment, ApiError> {
+        if let Some(part) = self.enrolment_receipts.get(index, p) {
+            return Ok(part);
+        }
+        let part = ReceiptEnrolment {
+            entry: STANDARD.encode(self.entry(index)?),
+            proof: self.tlog_proof(index, p)?,
+        };
+        self.enrolment_receipts.put(index, p, &part);
+        Ok(part)
     }
 
     fn tlog_proof(&self, index: u64, p: &Published) -> Result<String, ApiError> {
@@ -153,10 +204,7 @@ impl AppState {
         verified: Option<Verified<'_>>,
     ) -> Result<Receipt, ApiError> {
         let enrolment = match self.enrolment_index_for(entry, index, verified) {
-            Some(ei) => Some(ReceiptEnrolment {
-                entry: STANDARD.encode(self.entry(ei)?),
-                proof: self.tlog_proof(ei, p)?,
-            }),
+            Some(ei) => Some(self.enrolment_part(ei, p)?),
             None => None,
         };
         Ok(Receipt {
@@ -164,5 +212,50 @@ impl AppState {
             proof: crate::rules::tlog_proof_text(index, hashes, &p.note),
             enrolment,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn published(size: u64, note: &str) -> Published {
+        Published {
+            size,
+            root: Hash::EMPTY_ROOT,
+            note: note.as_bytes().to_vec(),
+        }
+    }
+
+    fn part(s: &str) -> ReceiptEnrolment {
+        ReceiptEnrolment {
+            entry: s.to_owned(),
+            proof: s.to_owned(),
+        }
+    }
+
+    #[test]
+    fn enrolment_parts_are_served_only_for_the_checkpoint_they_prove_against() {
+        let cache = EnrolmentCache::default();
+        let (a, cosigned_a, b) = (published(5, "a"), published(5, "a+w"), published(9, "b"));
+        assert!(cache.get(1, &a).is_none());
+        cache.put(1, &a, &part("1@a"));
+        assert_eq!(cache.get(1, &a).unwrap().proof, "1@a");
+        assert!(cache.get(2, &a).is_none(), "another enrolment");
+        assert!(
+            cache.get(1, &cosigned_a).is_none(),
+            "same size, another note"
+        );
+        assert!(cache.get(1, &b).is_none(), "a newer checkpoint");
+        cache.put(1, &b, &part("1@b"));
+        assert!(
+            cache.get(1, &a).is_none(),
+            "parts of the old checkpoint are gone"
+        );
+        assert_eq!(cache.get(1, &b).unwrap().proof, "1@b");
+        for i in 0..ENROLMENT_CACHE_LIMIT as u64 + 10 {
+            cache.put(i, &b, &part("x"));
+        }
+        assert!(cache.0.lock().unwrap().parts.len() <= ENROLMENT_CACHE_LIMIT);
     }
 }
