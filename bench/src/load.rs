@@ -188,13 +188,20 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let envs = Arc::new(envs);
+    let (addr, host) = crate::raw::target(&a.url)?;
+    let requests: Vec<Vec<u8>> = envs
+        .iter()
+        .map(|e| crate::raw::post_json(&host, "/v1/entries", e))
+        .collect();
+    drop(envs);
+    let requests = Arc::new(requests);
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + Duration::from_secs(a.max_seconds);
     let mut tasks = Vec::new();
     for _ in 0..a.concurrency {
-        let (http, envs, next, url) = (http.clone(), envs.clone(), next.clone(), a.url.clone());
+        let (requests, next) = (requests.clone(), next.clone());
+        let mut conn = crate::raw::Conn::new(addr);
         let rate = a.rate;
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
@@ -202,7 +209,7 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
             let mut logged_before = 0u64;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(env) = envs.get(usize::try_from(i).unwrap_or(usize::MAX)) else {
+                let Some(request) = requests.get(usize::try_from(i).unwrap_or(usize::MAX)) else {
                     break;
                 };
                 if Instant::now() > deadline {
@@ -215,20 +222,14 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
                 } else {
                     Instant::now()
                 };
-                match http
-                    .post(format!("{url}/v1/entries"))
-                    .body(env.clone())
-                    .send()
-                    .await
-                {
-                    Ok(r) if r.status().as_u16() == 201 || r.status().as_u16() == 200 => {
-                        logged_before += u64::from(r.status().as_u16() == 200);
-                        let _ = r.bytes().await;
+                match conn.round_trip(request).await {
+                    Ok((status @ (200 | 201), _)) => {
+                        logged_before += u64::from(status == 200);
                         lat.push(
                             u64::try_from(scheduled.elapsed().as_micros()).unwrap_or(u64::MAX),
                         );
                     }
-                    Ok(r) => *errors.entry(r.status().as_u16()).or_default() += 1,
+                    Ok((status, _)) => *errors.entry(status).or_default() += 1,
                     Err(_) => *errors.entry(0).or_default() += 1,
                 }
             }
@@ -302,18 +303,14 @@ pub async fn read(a: ReadArgs) -> anyhow::Result<()> {
     if size == 0 {
         bail!("the log is empty");
     }
+    let (addr, host) = crate::raw::target(&a.url)?;
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + Duration::from_secs(a.max_seconds);
     let mut tasks = Vec::new();
     for _ in 0..a.concurrency {
-        let (http, next, url, ep, n) = (
-            http.clone(),
-            next.clone(),
-            a.url.clone(),
-            a.endpoint.clone(),
-            a.n,
-        );
+        let (next, host, ep, n) = (next.clone(), host.clone(), a.endpoint.clone(), a.n);
+        let mut conn = crate::raw::Conn::new(addr);
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0u64;
@@ -332,10 +329,10 @@ pub async fn read(a: ReadArgs) -> anyhow::Result<()> {
                     }
                     _ => "/checkpoint".to_owned(),
                 };
+                let request = crate::raw::get(&host, &path);
                 let t = Instant::now();
-                match http.get(format!("{url}{path}")).send().await {
-                    Ok(resp) if resp.status().is_success() => {
-                        let _ = resp.bytes().await;
+                match conn.round_trip(&request).await {
+                    Ok((200, _)) => {
                         lat.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
                     }
                     _ => errors += 1,

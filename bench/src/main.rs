@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod load;
+mod raw;
 mod scale;
 mod workload;
 
