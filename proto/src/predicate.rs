@@ -539,16 +539,40 @@ pub fn validate(value: &Value) -> Vec<FieldError> {
 // Validator
 // ---------------------------------------------------------------------------------------------
 
+// Paths are built for every field the validator visits, so without the formatting machinery.
 fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
+        return key.to_owned();
     }
+    let mut p = String::with_capacity(path.len() + 1 + key.len());
+    p.push_str(path);
+    p.push('.');
+    p.push_str(key);
+    p
 }
 
 fn idx(path: &str, i: usize) -> String {
-    format!("{path}[{i}]")
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = i;
+    loop {
+        at -= 1;
+        // n % 10 < 10: the cast cannot truncate.
+        #[allow(clippy::cast_possible_truncation)]
+        {
+            digits[at] = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut p = String::with_capacity(path.len() + 2 + digits.len() - at);
+    p.push_str(path);
+    p.push('[');
+    p.extend(digits[at..].iter().map(|&d| char::from(d)));
+    p.push(']');
+    p
 }
 
 #[derive(Default)]
@@ -1512,6 +1536,21 @@ pub fn roundtrip_check(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_paths() {
+        assert_eq!(join("", "predicate"), "predicate");
+        assert_eq!(join("predicate", "vendor"), "predicate.vendor");
+        for (i, want) in [
+            (0, "a[0]"),
+            (9, "a[9]"),
+            (10, "a[10]"),
+            (12_345, "a[12345]"),
+        ] {
+            assert_eq!(idx("a", i), want);
+        }
+        assert_eq!(idx("", usize::MAX), format!("[{}]", usize::MAX));
+    }
     use crate::dsse::Envelope;
 
     /// Source: /work/shared/VECTORS.md, "DSSE attestation example" (payload = the statement).
