@@ -144,11 +144,8 @@ pub fn check_statement(envelope: &Envelope) -> Result<Statement, ApiError> {
         kind,
         value: value.to_lowercase(),
     };
-    let mut terms = vec![
-        term("vendor", &meta.vendor),
-        term("product", &meta.product),
-        term("attestation_id", &meta.attestation_id),
-    ];
+    // No attestation-ID term: searches by ID use the attestations table's own index.
+    let mut terms = vec![term("vendor", &meta.vendor), term("product", &meta.product)];
     for flow in &p.data_flows {
         terms.push(term("category", &flow.category.as_string()));
         let countries = flow

@@ -386,8 +386,17 @@ impl Sequencer {
                 continue;
             }
             let mut jobs = vec![first];
-            let deadline = Instant::now() + self.settings.max_wait;
+            // Group commit: what queued up while the last batch was being written goes in
+            // at once. Only a queue that was idle waits up to `max_wait` for company.
             while jobs.len() < self.settings.max_batch {
+                match rx.try_recv() {
+                    Ok(j) => jobs.push(j),
+                    Err(_) => break,
+                }
+            }
+            let deadline = Instant::now() + self.settings.max_wait;
+            let idle = jobs.len() == 1;
+            while idle && jobs.len() < self.settings.max_batch {
                 let now = Instant::now();
                 let job = if now >= deadline {
                     match rx.try_recv() {

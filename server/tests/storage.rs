@@ -195,6 +195,18 @@ fn conformance(s: &dyn LogStore) {
     assert!(q(&[("country", "fr")], None, 10).is_empty());
     assert_eq!(q(&[], None, 10), vec![4, 3, 2, 1]);
     assert_eq!(q(&[], Some(3), 1), vec![2]);
+    // Attestation IDs are answered from the attestations table, with the other terms.
+    let id = |v| ("attestation_id", v);
+    assert_eq!(q(&[id("id1")], None, 10), vec![4, 1]);
+    assert_eq!(q(&[id("id1")], Some(4), 10), vec![1]);
+    assert_eq!(q(&[id("id1")], None, 1), vec![4]);
+    assert_eq!(q(&[("country", "ch"), id("id1")], None, 10), vec![4, 1]);
+    assert!(q(&[id("id1"), ("country", "de")], None, 10).is_empty());
+    assert_eq!(q(&[id("id0"), ("vendor", "w")], None, 10), vec![3]);
+    assert!(q(&[id("id0"), ("vendor", "v")], None, 10).is_empty());
+    assert!(q(&[id("id1"), id("id2")], None, 10).is_empty());
+    assert_eq!(q(&[id("id2"), id("id2")], None, 10), vec![2]);
+    assert!(q(&[id("nope")], None, 10).is_empty());
 
     let (log, search) = s.disk_usage().unwrap();
     assert!(log > 0 && search > 0, "{log} {search}");

@@ -127,6 +127,33 @@ pub struct SearchQuery {
     pub limit: u32,
 }
 
+/// The search-term kind answered from the attestations table (its own index) rather than
+/// from search terms: attestation IDs are random, and a second random index would cost every
+/// batch one more dirty page per entry.
+pub const ATTESTATION_ID: &str = "attestation_id";
+
+impl SearchQuery {
+    /// The attestation ID the query asks for (the last one given; two different ones match
+    /// nothing, as both must hold), and the other terms.
+    #[must_use]
+    pub fn split_attestation_id(&self) -> (Option<&str>, Vec<(&'static str, &str)>) {
+        let mut id = None;
+        let mut rest = Vec::new();
+        for (k, v) in &self.terms {
+            if *k == ATTESTATION_ID {
+                if id.is_some_and(|x| x != v.as_str()) {
+                    // Contradictory IDs: a term that no entry has.
+                    rest.push((ATTESTATION_ID, v.as_str()));
+                }
+                id = Some(v.as_str());
+            } else {
+                rest.push((*k, v.as_str()));
+            }
+        }
+        (id, rest)
+    }
+}
+
 /// The persistent state of a log.
 pub trait LogStore: Send + Sync + 'static {
     /// The latest stored checkpoint note and its size (None for a new log).

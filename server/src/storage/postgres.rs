@@ -85,6 +85,13 @@ const SEARCH_TERMS: &str = "SELECT s.idx FROM search s \
          WHERE NOT EXISTS (SELECT 1 FROM search t \
              WHERE t.kind = q.kind AND t.value = q.value AND t.idx = s.idx)) \
      ORDER BY s.idx DESC LIMIT $6";
+/// An attestation ID drives the index scan; every other term must also hold.
+const SEARCH_ID: &str = "SELECT a.idx FROM attestations a \
+     WHERE a.attestation_id = $2 AND a.idx < $1 \
+     AND NOT EXISTS (SELECT 1 FROM UNNEST($3::text[], $4::text[]) AS q(kind, value) \
+         WHERE NOT EXISTS (SELECT 1 FROM search t \
+             WHERE t.kind = q.kind AND t.value = q.value AND t.idx = a.idx)) \
+     ORDER BY a.idx DESC LIMIT $5";
 const LOCK_HEAD: &str = "SELECT size FROM tree_head FOR UPDATE";
 const SET_HEAD: &str = "UPDATE tree_head SET size = $1";
 const INSERT_ENTRIES: &str =
@@ -149,6 +156,7 @@ pub const STATEMENTS: &[&str] = &[
     ENROLMENTS,
     SEARCH_ALL,
     SEARCH_TERMS,
+    SEARCH_ID,
     LOCK_HEAD,
     SET_HEAD,
     INSERT_ENTRIES,
@@ -1006,17 +1014,25 @@ impl LogStore for PostgresStore {
     fn search(&self, q: &SearchQuery) -> StoreResult<Vec<u64>> {
         let before = i64_of(q.before.unwrap_or(i64::MAX as u64).min(i64::MAX as u64))?;
         let limit = i64::from(q.limit);
-        let mut terms = q.terms.iter().map(|(k, v)| ((*k).to_owned(), v.clone()));
-        let first = terms.next();
+        let (id, terms) = q.split_attestation_id();
+        let id = id.map(str::to_owned);
+        let mut terms = terms
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        let first = if id.is_some() { None } else { terms.next() };
         let (kinds, values): (Vec<String>, Vec<String>) = terms.unzip();
         self.block(|db| async move {
             let c = db.client().await?;
-            let rows = match &first {
-                None => {
+            let rows = match (&id, &first) {
+                (Some(id), _) => {
+                    let st = c.prepare_cached(SEARCH_ID).await.map_err(backend)?;
+                    c.query(&st, &[&before, id, &kinds, &values, &limit]).await
+                }
+                (None, None) => {
                     let st = c.prepare_cached(SEARCH_ALL).await.map_err(backend)?;
                     c.query(&st, &[&before, &limit]).await
                 }
-                Some((kind, value)) => {
+                (None, Some((kind, value))) => {
                     let st = c.prepare_cached(SEARCH_TERMS).await.map_err(backend)?;
                     c.query(&st, &[&before, kind, value, &kinds, &values, &limit])
                         .await

@@ -459,9 +459,14 @@ impl LogStore for SqliteStore {
         self.with_reader(|c| {
             let mut sql = String::from("SELECT idx FROM attestations a WHERE idx < ?1");
             let mut args: Vec<rusqlite::types::Value> = vec![before.into()];
-            for (kind, value) in &q.terms {
-                args.push((*kind).to_string().into());
-                args.push(value.clone().into());
+            let (id, terms) = q.split_attestation_id();
+            if let Some(id) = id {
+                args.push(id.to_owned().into());
+                sql.push_str(&format!(" AND a.attestation_id = ?{}", args.len()));
+            }
+            for (kind, value) in terms {
+                args.push(kind.to_owned().into());
+                args.push(value.to_owned().into());
                 let n = args.len();
                 sql.push_str(&format!(
                     " AND EXISTS (SELECT 1 FROM search s WHERE s.kind = ?{} AND s.value = ?{} AND s.idx = a.idx)",
