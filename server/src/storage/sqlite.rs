@@ -108,6 +108,7 @@ impl Drop for Checkpointer {
 }
 
 /// The write-ahead log next to the database at `path`.
+#[cfg(test)]
 fn wal_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push("-wal");
