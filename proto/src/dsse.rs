@@ -86,6 +86,14 @@ pub struct DsseSignature {
     pub sig: Vec<u8>,
 }
 
+/// A string value of the canonical entry encoding.
+enum Field<'a> {
+    /// Text, JSON-escaped.
+    Text(&'a str),
+    /// Bytes as standard padded base64 (never needs escaping).
+    Base64(&'a [u8]),
+}
+
 /// A DSSE envelope. Construct with [`Envelope::from_json`], [`Envelope::parse_entry`] or
 /// [`Envelope::sign`]; the canonical entry bytes come from [`Envelope::canonical_bytes`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,33 +222,54 @@ impl Envelope {
                 + self.payload_type.len()
                 + sigs.len() * (32 + b64(64) + 8),
         );
-        let string = |out: &mut Vec<u8>, s: &str| {
-            // Serialising a &str into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut *out, s);
+        // `"key":value` pairs, comma-separated; keys are plain ASCII, values strings.
+        let fields = |out: &mut Vec<u8>, fields: &[(&str, Field<'_>)]| {
+            for (i, (key, value)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.push(b'"');
+                out.extend_from_slice(key.as_bytes());
+                out.extend_from_slice(b"\":");
+                match value {
+                    // Serialising a &str into a Vec cannot fail.
+                    Field::Text(t) => {
+                        let _ = serde_json::to_writer(&mut *out, t);
+                    }
+                    Field::Base64(bytes) => {
+                        out.push(b'"');
+                        let start = out.len();
+                        out.resize(start + b64(bytes.len()), 0);
+                        let n = STANDARD
+                            .encode_slice(bytes, &mut out[start..])
+                            .unwrap_or_default();
+                        out.truncate(start + n);
+                        out.push(b'"');
+                    }
+                }
+            }
         };
-        let base64 = |out: &mut Vec<u8>, bytes: &[u8]| {
-            out.push(b'"');
-            let start = out.len();
-            out.resize(start + b64(bytes.len()), 0);
-            let n = STANDARD
-                .encode_slice(bytes, &mut out[start..])
-                .unwrap_or_default();
-            out.truncate(start + n);
-            out.push(b'"');
-        };
-        out.extend_from_slice(b"{\"payload\":");
-        base64(&mut out, &self.payload);
-        out.extend_from_slice(b",\"payloadType\":");
-        string(&mut out, &self.payload_type);
+        out.push(b'{');
+        fields(
+            &mut out,
+            &[
+                ("payload", Field::Base64(&self.payload)),
+                ("payloadType", Field::Text(&self.payload_type)),
+            ],
+        );
         out.extend_from_slice(b",\"signatures\":[");
         for (i, s) in sigs.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(b"{\"keyid\":");
-            string(&mut out, &s.keyid);
-            out.extend_from_slice(b",\"sig\":");
-            base64(&mut out, &s.sig);
+            out.push(b'{');
+            fields(
+                &mut out,
+                &[
+                    ("keyid", Field::Text(&s.keyid)),
+                    ("sig", Field::Base64(&s.sig)),
+                ],
+            );
             out.push(b'}');
         }
         out.extend_from_slice(b"]}");

@@ -135,6 +135,18 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Nothing published yet (the sequencer or a replica publishes the first checkpoint).
+    pub(crate) fn empty() -> Self {
+        Self::new(
+            Published {
+                size: 0,
+                root: Hash::EMPTY_ROOT,
+                note: Vec::new(),
+            },
+            Enrolments::default(),
+        )
+    }
+
     /// Readers see `published` with `enrolments` (the state as of it).
     pub(crate) fn new(published: Published, enrolments: Enrolments) -> Self {
         Self {
@@ -295,14 +307,7 @@ pub fn start(
     signers: Vec<SignerKey>,
     settings: Settings,
 ) -> anyhow::Result<(SequencerHandle, Arc<Shared>, std::thread::JoinHandle<()>)> {
-    let shared = Arc::new(Shared::new(
-        Published {
-            size: 0,
-            root: Hash::EMPTY_ROOT,
-            note: Vec::new(),
-        },
-        Enrolments::default(),
-    ));
+    let shared = Arc::new(Shared::empty());
     let (handle, rx) = SequencerHandle::channel(settings.queue);
     let join = resume(store, signers, settings, shared.clone(), rx)?;
     Ok((handle, shared, join))
@@ -780,14 +785,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("attestlog-publish-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let shared = Arc::new(Shared::new(
-            Published {
-                size: 0,
-                root: Hash::EMPTY_ROOT,
-                note: Vec::new(),
-            },
-            Enrolments::default(),
-        ));
+        let shared = Arc::new(Shared::empty());
         let threads: Vec<_> = (0..4u64)
             .map(|t| {
                 let (shared, dir) = (shared.clone(), dir.clone());
