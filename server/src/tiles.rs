@@ -6,8 +6,6 @@
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
-use std::collections::HashMap;
-
 use attestlog_proto::Hash;
 use attestlog_proto::tiles::{TileId, TileReader, TileTree, node_location, tile_hashes};
 use attestlog_proto::tree::{HashReader, NodeId};
@@ -183,7 +181,9 @@ impl HashReader for TreeReader<'_> {
 
     fn read_hashes(&self, nodes: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
         let mut locations = Vec::with_capacity(nodes.len());
-        let mut trees: HashMap<TileId, Option<Arc<TileTree>>> = HashMap::new();
+        // A proof touches a handful of tiles (one or two per tile level): a list searched
+        // in order costs less than hashing into a map on every request.
+        let mut trees: Vec<(TileId, Option<Arc<TileTree>>)> = Vec::new();
         for &n in nodes {
             let loc = node_location(n, self.size).ok_or_else(|| {
                 StoreError::Corrupt(format!(
@@ -191,9 +191,10 @@ impl HashReader for TreeReader<'_> {
                     self.size
                 ))
             })?;
-            trees
-                .entry(loc.0)
-                .or_insert_with(|| self.cache.tree(&(loc.0.level, loc.0.index, loc.0.width)));
+            if !trees.iter().any(|(id, _)| *id == loc.0) {
+                let cached = self.cache.tree(&(loc.0.level, loc.0.index, loc.0.width));
+                trees.push((loc.0, cached));
+            }
             locations.push(loc);
         }
         let missing: Vec<TileId> = trees
@@ -208,15 +209,18 @@ impl HashReader for TreeReader<'_> {
                 let tree = Arc::new(TileTree::new(hashes));
                 self.cache
                     .put_tree((id.level, id.index, id.width), tree.clone());
-                trees.insert(*id, Some(tree));
+                if let Some(slot) = trees.iter_mut().find(|(t, _)| t == id) {
+                    slot.1 = Some(tree);
+                }
             }
         }
         locations
             .iter()
             .map(|(id, row, pos)| {
                 trees
-                    .get(id)
-                    .and_then(Option::as_ref)
+                    .iter()
+                    .find(|(t, _)| t == id)
+                    .and_then(|(_, t)| t.as_ref())
                     .and_then(|t| t.get(*row, *pos))
                     .ok_or_else(|| StoreError::Corrupt(format!("tile {id:?} lacks row {row}")))
             })
