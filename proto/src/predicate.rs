@@ -552,25 +552,12 @@ fn join(path: &str, key: &str) -> String {
 }
 
 fn idx(path: &str, i: usize) -> String {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = i;
-    loop {
-        at -= 1;
-        // n % 10 < 10: the cast cannot truncate.
-        #[allow(clippy::cast_possible_truncation)]
-        {
-            digits[at] = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let mut p = String::with_capacity(path.len() + 2 + digits.len() - at);
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(i);
+    let mut p = String::with_capacity(path.len() + 2 + digits.len());
     p.push_str(path);
     p.push('[');
-    p.extend(digits[at..].iter().map(|&d| char::from(d)));
+    p.push_str(digits);
     p.push(']');
     p
 }

@@ -193,6 +193,7 @@ impl Shared {
         }
         Ok(true)
     }
+
     /// The latest published checkpoint.
     #[must_use]
     pub fn published(&self) -> Arc<Published> {
@@ -223,11 +224,9 @@ impl Shared {
     }
 }
 
-/// How many signature lines a signed note carries (its own and cosignatures).
+/// How many signatures a signed note carries (its own and cosignatures).
 fn signature_lines(note: &[u8]) -> usize {
-    note.split(|&b| b == b'\n')
-        .filter(|l| l.starts_with("\u{2014} ".as_bytes()))
-        .count()
+    attestlog_proto::note::Note::parse(note).map_or(0, |n| n.signatures().len())
 }
 
 /// Sequencer settings.
