@@ -50,15 +50,73 @@ fn enrolment(n: u8, action: &str) -> BatchEntry {
     }
 }
 
+/// The stand-in hash of leaf `i` in level-0 tiles.
+fn tile_hash(i: u64) -> [u8; 32] {
+    [u8::try_from(i % 251).unwrap(); 32]
+}
+
+/// The level-0 tiles a batch from `old` to `new` changed, as the sequencer hands them over:
+/// each one whole as of `new`.
+fn level0_tiles(old: u64, new: u64) -> Vec<(u8, u64, Vec<u8>)> {
+    (old / 256..new.div_ceil(256))
+        .map(|t| {
+            let data = (t * 256..new.min(t * 256 + 256))
+                .flat_map(tile_hash)
+                .collect();
+            (0, t, data)
+        })
+        .collect()
+}
+
+/// Plain entries (no attestation, no enrolment) for indexes `range`.
+fn plain_entries(range: std::ops::Range<u64>) -> Vec<BatchEntry> {
+    range
+        .map(|i| {
+            let data = format!("plain {i}").into_bytes();
+            BatchEntry {
+                leaf_hash: Hash::leaf(&data),
+                data,
+                terms: vec![],
+                attestation: None,
+                enrolment: None,
+            }
+        })
+        .collect()
+}
+
+/// Tiles only grow, batch by batch, across tile boundaries and levels: what a reader gets is
+/// every hash the batches handed over, in order.
+fn tiles_grow(s: &dyn LogStore) {
+    let mut size = s.latest_checkpoint().unwrap().unwrap().0;
+    for n in [250, 1, 49, 300] {
+        let new = size + n;
+        let mut tiles = level0_tiles(size, new);
+        if new / 256 > size / 256 {
+            let level1 = (0..new / 256).flat_map(|t| [200 + u8::try_from(t).unwrap(); 32]);
+            tiles.push((1, 0, level1.collect()));
+        }
+        let b = Batch {
+            old_size: size,
+            entries: plain_entries(size..new),
+            tiles,
+            checkpoint: format!("cp {new}").into_bytes(),
+        };
+        s.commit_batch(&b).unwrap();
+        size = new;
+    }
+    let t = s.read_tiles(&[(0, 0), (0, 1), (0, 2), (1, 0)]).unwrap();
+    assert_eq!(t[0], (0..256).flat_map(tile_hash).collect::<Vec<_>>());
+    assert_eq!(t[1], (256..512).flat_map(tile_hash).collect::<Vec<_>>());
+    assert_eq!(t[2], (512..size).flat_map(tile_hash).collect::<Vec<_>>());
+    assert_eq!(t[3], [[200; 32], [201; 32]].concat());
+}
+
 fn batch(old_size: u64, entries: Vec<BatchEntry>) -> Batch {
     let new = old_size + entries.len() as u64;
     Batch {
         old_size,
         entries,
-        tiles: vec![
-            (0, 0, vec![7; 32 * usize::try_from(new).unwrap()]),
-            (1, 0, vec![u8::try_from(new).unwrap(); 32]),
-        ],
+        tiles: level0_tiles(old_size, new),
         checkpoint: format!("cp {new}").into_bytes(),
     }
 }
@@ -145,10 +203,10 @@ fn conformance(s: &dyn LogStore) {
         Err(StoreError::Corrupt(_))
     ));
 
-    // Tiles: the latest write wins, missing ones are empty, order and repeats are kept.
-    let tiles = s.read_tiles(&[(1, 0), (0, 0), (2, 0), (1, 0)]).unwrap();
-    assert_eq!(tiles[0], vec![6; 32]);
-    assert_eq!(tiles[1].len(), 6 * 32);
+    // Tiles: what the batches appended, missing ones empty, order and repeats kept.
+    let tiles = s.read_tiles(&[(0, 0), (1, 0), (2, 0), (0, 0)]).unwrap();
+    assert_eq!(tiles[0], (0..6).flat_map(tile_hash).collect::<Vec<_>>());
+    assert!(tiles[1].is_empty());
     assert!(tiles[2].is_empty());
     assert_eq!(tiles[3], tiles[0]);
 
@@ -217,7 +275,9 @@ fn sqlite_store_conformance() {
     let d = std::env::temp_dir().join(format!("attestlog-conformance-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    conformance(&SqliteStore::open(&d.join("db")).unwrap());
+    let s = SqliteStore::open(&d.join("db")).unwrap();
+    conformance(&s);
+    tiles_grow(&s);
 }
 
 #[test]
@@ -226,7 +286,9 @@ fn postgres_store_conformance() {
         return;
     };
     let db = pg_support::ScratchDb::create(&admin);
-    conformance(&PostgresStore::connect(&db.url).unwrap());
+    let s = PostgresStore::connect(&db.url).unwrap();
+    conformance(&s);
+    tiles_grow(&s);
 }
 
 #[test]

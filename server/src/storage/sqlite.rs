@@ -17,8 +17,8 @@ use super::{AttestationMeta, Batch, EnrolmentRow, LogStore, SearchQuery, StoreEr
 const SCHEMA: &str = r"
 CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS leaves (leaf_hash BLOB PRIMARY KEY, idx INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS tiles (level INTEGER NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL,
-    PRIMARY KEY (level, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tile_chunks (level INTEGER NOT NULL, idx INTEGER NOT NULL,
+    off INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (level, idx, off)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS enrolments (idx INTEGER PRIMARY KEY, vendor TEXT NOT NULL,
     key TEXT NOT NULL, action TEXT NOT NULL);
@@ -30,6 +30,10 @@ CREATE TABLE IF NOT EXISTS search (kind TEXT NOT NULL, value TEXT NOT NULL, idx 
     PRIMARY KEY (kind, value, idx)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
+
+/// `PRAGMA user_version` of the current schema. 1: hash tiles are stored as the chunks each
+/// batch appended (`tile_chunks`) instead of one row per tile rewritten by every batch.
+const SCHEMA_VERSION: i64 = 1;
 
 const READERS: usize = 4;
 
@@ -124,6 +128,51 @@ fn checkpoint(c: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
+/// Brings a database written by an older version to [`SCHEMA_VERSION`], in one transaction.
+fn migrate(c: &mut Connection) -> StoreResult<()> {
+    let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Backend(format!(
+            "database schema version {version} is newer than this binary's {SCHEMA_VERSION}"
+        )));
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let old_tiles: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'tiles')",
+        [],
+        |r| r.get(0),
+    )?;
+    if old_tiles {
+        // Version 0: one row per tile, its whole data; it becomes the tile's first chunk.
+        tx.execute_batch(
+            "INSERT INTO tile_chunks (level, idx, off, data) SELECT level, idx, 0, data FROM tiles;
+             DROP TABLE tiles;",
+        )?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Hashes of tile `(level, index)` already stored for a tree of `size`: one per complete
+/// node of height `8 × level` under the tile, at most a full tile.
+fn stored_width(level: u8, index: u64, size: u64) -> u64 {
+    let nodes = size.checked_shr(8 * u32::from(level)).unwrap_or(0);
+    nodes
+        .saturating_sub(index.saturating_mul(TILE_WIDTH))
+        .min(TILE_WIDTH)
+}
+
+const TILE_WIDTH: u64 = 256;
+
+/// The most hashes one chunk row holds: a row of a `WITHOUT ROWID` table larger than about a
+/// quarter of a 16 KiB page spills to an overflow page of its own, which would waste half of
+/// it for a whole 8 KiB tile; 120 hashes (3,840 bytes) stay in the row, four to a page.
+const CHUNK_HASHES: usize = 120;
+
 /// SQLite-backed [`LogStore`].
 pub struct SqliteStore {
     /// Declared first: stopped before the other connections close.
@@ -156,7 +205,7 @@ impl SqliteStore {
     /// # Errors
     /// Backend errors.
     pub fn open(path: &Path) -> StoreResult<Self> {
-        let writer = Connection::open(path)?;
+        let mut writer = Connection::open(path)?;
         // Entries are ~1–3 KB: 16 KiB pages keep the slack per entry small (with 4 KiB pages a
         // 2.3 KB entry wastes most of a page). Only takes effect on a new database.
         writer.pragma_update(None, "page_size", 16384)?;
@@ -173,6 +222,7 @@ impl SqliteStore {
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         writer.pragma_update(None, "journal_size_limit", WAL_LIMIT_BYTES)?;
         writer.execute_batch(SCHEMA)?;
+        migrate(&mut writer)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let r = Connection::open_with_flags(
@@ -339,15 +389,22 @@ impl LogStore for SqliteStore {
 
     fn read_tiles(&self, tiles: &[(u8, u64)]) -> StoreResult<Vec<Vec<u8>>> {
         self.with_reader(|c| {
-            let mut st =
-                c.prepare_cached("SELECT data FROM tiles WHERE level = ?1 AND idx = ?2")?;
+            let mut st = c.prepare_cached(
+                "SELECT data FROM tile_chunks WHERE level = ?1 AND idx = ?2 ORDER BY off",
+            )?;
             tiles
                 .iter()
                 .map(|&(l, i)| {
-                    let data: Option<Vec<u8>> = st
-                        .query_row(params![l, i64_of(i)?], |r| r.get(0))
-                        .optional()?;
-                    Ok(data.unwrap_or_default())
+                    let mut rows = st.query(params![l, i64_of(i)?])?;
+                    let mut data = Vec::new();
+                    while let Some(r) = rows.next()? {
+                        let chunk = r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+                        if data.is_empty() {
+                            data.reserve_exact(usize::try_from(TILE_WIDTH).unwrap_or(0) * 32);
+                        }
+                        data.extend_from_slice(chunk);
+                    }
+                    Ok(data)
                 })
                 .collect()
         })
@@ -556,12 +613,21 @@ impl LogStore for SqliteStore {
                         ins_enr.execute(params![idx, en.vendor, en.key, en.action])?;
                     }
                 }
-                let mut up_tile = tx.prepare_cached(
-                    "INSERT INTO tiles (level, idx, data) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (level, idx) DO UPDATE SET data = excluded.data",
+                // Tiles only grow: each batch stores the hashes it appended to a tile as one
+                // chunk, never rewriting what an earlier batch stored.
+                let mut ins_chunk = tx.prepare_cached(
+                    "INSERT INTO tile_chunks (level, idx, off, data) VALUES (?1, ?2, ?3, ?4)",
                 )?;
                 for (l, i, data) in &batch.tiles {
-                    up_tile.execute(params![l, i64_of(*i)?, data])?;
+                    let off = stored_width(*l, *i, batch.old_size);
+                    let new = usize::try_from(off * 32)
+                        .ok()
+                        .and_then(|start| data.get(start..))
+                        .unwrap_or_default();
+                    for (k, piece) in new.chunks(CHUNK_HASHES * 32).enumerate() {
+                        let at = off + (k * CHUNK_HASHES) as u64;
+                        ins_chunk.execute(params![l, i64_of(*i)?, i64_of(at)?, piece])?;
+                    }
                 }
                 tx.execute(
                     "INSERT INTO checkpoints (size, note) VALUES (?1, ?2)",
@@ -657,7 +723,12 @@ mod tests {
         Batch {
             old_size,
             entries,
-            tiles: vec![(0, 0, vec![7; 32 * usize::try_from(new).unwrap()])],
+            // Unit batches stay inside one level-0 tile.
+            tiles: vec![(
+                0,
+                old_size / 256,
+                vec![7; 32 * usize::try_from(new - old_size / 256 * 256).unwrap()],
+            )],
             checkpoint: format!("cp {new}").into_bytes(),
         }
     }
@@ -755,6 +826,97 @@ mod tests {
         s.commit_batch(&batch(commits, vec![entry(1)])).unwrap();
         let limit = u64::try_from(WAL_LIMIT_BYTES).unwrap();
         assert!(wal_len() <= limit, "the log restarts: {} bytes", wal_len());
+    }
+
+    /// A whole tile from one large batch is stored in chunks small enough to stay in their
+    /// rows (no overflow pages), and reads back whole.
+    #[test]
+    fn whole_tiles_are_stored_without_overflow_pages() {
+        let s = store("chunks");
+        let entries: Vec<BatchEntry> = (0..300u16)
+            .map(|n| {
+                let data = n.to_be_bytes().to_vec();
+                BatchEntry {
+                    leaf_hash: Hash::leaf(&data),
+                    data,
+                    terms: vec![],
+                    attestation: None,
+                    enrolment: None,
+                }
+            })
+            .collect();
+        let tile: Vec<u8> = (0..=255u8).flat_map(|i| [i; 32]).collect();
+        s.commit_batch(&Batch {
+            tiles: vec![(0, 0, tile.clone()), (0, 1, vec![9; 44 * 32])],
+            ..batch(0, entries)
+        })
+        .unwrap();
+        assert_eq!(s.read_tiles(&[(0, 0)]).unwrap()[0], tile);
+        let (chunks, overflow): (i64, i64) = s
+            .with_reader(|c| {
+                Ok(c.query_row(
+                    "SELECT (SELECT COUNT(*) FROM tile_chunks),
+                        (SELECT COUNT(*) FROM dbstat WHERE name = 'tile_chunks' AND pagetype = 'overflow')",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?)
+            })
+            .unwrap();
+        assert_eq!((chunks, overflow), (4, 0));
+    }
+
+    /// A version-0 database (one `tiles` row per tile) opens as the current schema with its
+    /// tiles intact; a database from a newer binary is refused.
+    #[test]
+    fn old_databases_are_migrated_and_newer_ones_refused() {
+        let d = std::env::temp_dir().join(format!("attestlog-migrate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let path = d.join("db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE tiles (level INTEGER NOT NULL, idx INTEGER NOT NULL,
+                     data BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID;
+                 CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, note BLOB NOT NULL);
+                 INSERT INTO checkpoints VALUES (1, x'00');",
+            )
+            .unwrap();
+            c.execute("INSERT INTO tiles VALUES (0, 0, ?1)", [&[1u8; 32][..]])
+                .unwrap();
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.read_tiles(&[(0, 0)]).unwrap()[0], vec![1; 32]);
+        // The next batch appends to the migrated tile.
+        s.commit_batch(&Batch {
+            tiles: vec![(0, 0, [[1; 32], [2; 32]].concat())],
+            ..batch(1, vec![entry(2)])
+        })
+        .unwrap();
+        assert_eq!(
+            s.read_tiles(&[(0, 0)]).unwrap()[0],
+            [[1; 32], [2; 32]].concat()
+        );
+        let (version, old): (i64, i64) = s
+            .with_reader(|c| {
+                Ok(c.query_row(
+                    "SELECT (SELECT user_version FROM pragma_user_version),
+                        (SELECT COUNT(*) FROM sqlite_schema WHERE name = 'tiles')",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?)
+            })
+            .unwrap();
+        assert_eq!((version, old), (SCHEMA_VERSION, 0));
+        drop(s);
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let Err(e) = SqliteStore::open(&path) else {
+            panic!("a newer schema must be refused")
+        };
+        assert!(e.to_string().contains("newer"), "{e}");
     }
 
     #[test]
