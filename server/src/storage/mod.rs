@@ -102,7 +102,8 @@ pub struct Batch {
     pub old_size: u64,
     /// entries, in index order starting at `old_size`
     pub entries: Vec<BatchEntry>,
-    /// hash tiles whose content changed: (level, index, full data as of the new size)
+    /// hash tiles whose content changed: (level, index, full data as of the new size). Tiles
+    /// only grow: what a store already holds of a tile is a prefix of this data.
     pub tiles: Vec<(u8, u64, Vec<u8>)>,
     /// the new signed checkpoint (note bytes)
     pub checkpoint: Vec<u8>,
