@@ -240,6 +240,26 @@ fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
         .clone()
 }
 
+/// Connections the kernel may queue for the listener before it accepts them (capped by
+/// `net.core.somaxconn`). The usual 128 drops the connection requests of a burst of clients,
+/// which then retry only after TCP's one-second timeout.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a listener on `addr` with [`LISTEN_BACKLOG`].
+///
+/// # Errors
+/// The address cannot be bound.
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Serves the router on `listener` until `shutdown` resolves (graceful: in-flight requests
 /// finish). The sequencer stops when the last handle (inside `state`) is dropped.
 ///

@@ -156,8 +156,7 @@ fn serve(config: &Config) -> anyhow::Result<()> {
             Some(p) => println!("admin token:  in {}", p.display()),
             None => println!("admin token:  from ATTESTLOG_ADMIN_TOKEN"),
         }
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
+        let listener = attestlog_server::listen(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         println!("listening on  http://{}", listener.local_addr()?);
         tracing::info!(addr = %listener.local_addr()?, "serving");

@@ -119,7 +119,7 @@ impl TestLog {
         log_to_test_output();
         let app = attestlog_server::App::open(&config).unwrap();
         let state = app.state.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = attestlog_server::listen(([127, 0, 0, 1], 0).into()).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let join = tokio::spawn(app.serve(listener, async move {

@@ -105,3 +105,34 @@ async fn reopening_reads_only_the_right_edge() {
         "startup read entries"
     );
 }
+
+/// A burst of clients connecting at once is queued by the kernel, not dropped: with the usual
+/// backlog of 128 the connection requests past it are dropped and retried a second later.
+#[tokio::test]
+async fn the_listener_queues_a_burst_of_connections() {
+    let listener = attestlog_server::listen(([127, 0, 0, 1], 0).into()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(4096);
+    // Nothing accepts: every connection must complete from the kernel's queue alone.
+    let n = 600.min(somaxconn.saturating_sub(1));
+    assert!(n > 128, "net.core.somaxconn is {somaxconn}");
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        tasks.spawn(async move {
+            tokio::time::timeout(
+                std::time::Duration::from_millis(500),
+                tokio::net::TcpStream::connect(addr),
+            )
+            .await
+        });
+    }
+    let mut connected = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        connected.push(r.unwrap().expect("connected within 500 ms").unwrap());
+    }
+    assert_eq!(connected.len(), n);
+    drop(listener);
+}
