@@ -5,6 +5,7 @@
 //! [`LogStore::commit_batch`], one transaction per sequencer batch, guarded by a
 //! compare-and-swap on the stored tree size.
 
+pub mod leaf_filter;
 pub mod postgres;
 pub mod sqlite;
 

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use attestlog_proto::Hash;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+use super::leaf_filter::LeafFilter;
 use super::{AttestationMeta, Batch, EnrolmentRow, LogStore, SearchQuery, StoreError, StoreResult};
 
 const SCHEMA: &str = r"
@@ -173,10 +174,37 @@ const TILE_WIDTH: u64 = 256;
 /// it for a whole 8 KiB tile; 120 hashes (3,840 bytes) stay in the row, four to a page.
 const CHUNK_HASHES: usize = 120;
 
+/// Adds every leaf hash stored in the database at `path` to `filter`, then marks it ready;
+/// stops early (the filter never ready) when the store is dropped or the scan fails.
+fn fill_leaf_filter(path: &Path, filter: &std::sync::Weak<LeafFilter>) -> StoreResult<()> {
+    let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    c.busy_timeout(std::time::Duration::from_secs(5))?;
+    let mut st = c.prepare("SELECT leaf_hash FROM leaves")?;
+    let mut rows = st.query([])?;
+    loop {
+        // Held a slice of the scan at a time: a dropped store stops it.
+        let Some(f) = filter.upgrade() else {
+            return Ok(());
+        };
+        for _ in 0..65_536 {
+            let Some(r) = rows.next()? else {
+                f.mark_ready();
+                return Ok(());
+            };
+            let bytes = r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+            let leaf = Hash::from_slice(bytes)
+                .map_err(|e| StoreError::Corrupt(format!("a stored leaf hash: {e}")))?;
+            f.insert(&leaf);
+        }
+    }
+}
+
 /// SQLite-backed [`LogStore`].
 pub struct SqliteStore {
     /// Declared first: stopped before the other connections close.
     checkpointer: Checkpointer,
+    /// Leaves certainly not stored are answered without reading the dedup index.
+    filter: std::sync::Arc<LeafFilter>,
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
@@ -234,8 +262,19 @@ impl SqliteStore {
             r.pragma_update(None, "mmap_size", 1i64 << 30)?;
             readers.push(Mutex::new(r));
         }
+        let filter = std::sync::Arc::new(LeafFilter::default());
+        let (weak, db) = (std::sync::Arc::downgrade(&filter), path.to_owned());
+        std::thread::Builder::new()
+            .name("leaf-filter".into())
+            .spawn(move || {
+                if let Err(e) = fill_leaf_filter(&db, &weak) {
+                    tracing::warn!(error = %e, "leaf filter not filled; every lookup reads the index");
+                }
+            })
+            .map_err(|e| StoreError::Backend(format!("cannot start the leaf filter: {e}")))?;
         Ok(Self {
             checkpointer: Checkpointer::start(path)?,
+            filter,
             path: path.to_owned(),
             writer: Mutex::new(writer),
             readers,
@@ -262,6 +301,13 @@ impl SqliteStore {
             .lock()
             .map_err(|_| StoreError::Backend("writer lock poisoned".into()))?;
         f(&mut c)
+    }
+
+    /// Waits until the leaf filter holds every leaf stored when the store opened (or
+    /// `timeout` passed); returns whether it does.
+    #[must_use]
+    pub fn wait_leaf_filter(&self, timeout: std::time::Duration) -> bool {
+        self.filter.wait_ready(timeout)
     }
 
     /// Waits until the checkpointer has folded every commit so far into the database file
@@ -422,6 +468,9 @@ impl LogStore for SqliteStore {
     }
 
     fn lookup_leaf(&self, leaf: &Hash) -> StoreResult<Option<u64>> {
+        if !self.filter.may_contain(leaf) {
+            return Ok(None);
+        }
         self.with_reader(|c| {
             let mut st = c.prepare_cached("SELECT idx FROM leaves WHERE leaf_hash = ?1")?;
             let v: Option<i64> = st.query_row([&leaf.0[..]], |r| r.get(0)).optional()?;
@@ -430,6 +479,13 @@ impl LogStore for SqliteStore {
     }
 
     fn lookup_leaves(&self, leaves: &[Hash]) -> StoreResult<HashMap<Hash, u64>> {
+        let leaves: Vec<&Hash> = leaves
+            .iter()
+            .filter(|l| self.filter.may_contain(l))
+            .collect();
+        if leaves.is_empty() {
+            return Ok(HashMap::new());
+        }
         // On the writer connection: only the sequencer calls this, and it sees its own commits.
         self.with_writer(|c| {
             let mut out = HashMap::new();
@@ -634,6 +690,11 @@ impl LogStore for SqliteStore {
                     params![i64_of(batch.new_size())?, batch.checkpoint],
                 )?;
             }
+            // Before the commit: once a reader can find a leaf, so can the filter (a failed
+            // commit leaves only false positives behind).
+            for e in &batch.entries {
+                self.filter.insert(&e.leaf_hash);
+            }
             tx.commit()?;
             self.checkpointer.committed();
             Ok(())
@@ -826,6 +887,34 @@ mod tests {
         s.commit_batch(&batch(commits, vec![entry(1)])).unwrap();
         let limit = u64::try_from(WAL_LIMIT_BYTES).unwrap();
         assert!(wal_len() <= limit, "the log restarts: {} bytes", wal_len());
+    }
+
+    /// Reopened, a store finds the leaves it held before through its filter (filled in the
+    /// background), and answers leaves it never held without the index.
+    #[test]
+    fn the_leaf_filter_holds_every_stored_leaf_after_a_restart() {
+        let d = std::env::temp_dir().join(format!("attestlog-filter-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let path = d.join("db");
+        let wait = std::time::Duration::from_secs(10);
+        {
+            let s = SqliteStore::open(&path).unwrap();
+            assert!(s.wait_leaf_filter(wait), "an empty store's filter is ready");
+            s.commit_batch(&batch(0, vec![entry(1), entry(2)])).unwrap();
+            assert_eq!(s.lookup_leaf(&Hash::leaf(&[2; 3])).unwrap(), Some(1));
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        assert!(s.wait_leaf_filter(wait));
+        assert!(s.filter.may_contain(&Hash::leaf(&[1; 3])));
+        assert!(s.filter.may_contain(&Hash::leaf(&[2; 3])));
+        assert_eq!(s.lookup_leaf(&Hash::leaf(&[1; 3])).unwrap(), Some(0));
+        assert_eq!(s.lookup_leaf(&Hash::leaf(&[9; 3])).unwrap(), None);
+        let found = s
+            .lookup_leaves(&[Hash::leaf(&[2; 3]), Hash::leaf(&[9; 3])])
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[&Hash::leaf(&[2; 3])], 1);
     }
 
     /// A whole tile from one large batch is stored in chunks small enough to stay in their
