@@ -179,6 +179,8 @@ const CHUNK_HASHES: usize = 120;
 fn fill_leaf_filter(path: &Path, filter: &std::sync::Weak<LeafFilter>) -> StoreResult<()> {
     let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     c.busy_timeout(std::time::Duration::from_secs(5))?;
+    // One pass in key order: a small page cache is enough, and memory stays flat.
+    c.pragma_update(None, "cache_size", -512)?;
     let mut st = c.prepare("SELECT leaf_hash FROM leaves")?;
     let mut rows = st.query([])?;
     loop {
