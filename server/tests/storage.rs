@@ -71,16 +71,7 @@ fn level0_tiles(old: u64, new: u64) -> Vec<(u8, u64, Vec<u8>)> {
 /// Plain entries (no attestation, no enrolment) for indexes `range`.
 fn plain_entries(range: std::ops::Range<u64>) -> Vec<BatchEntry> {
     range
-        .map(|i| {
-            let data = format!("plain {i}").into_bytes();
-            BatchEntry {
-                leaf_hash: Hash::leaf(&data),
-                data,
-                terms: vec![],
-                attestation: None,
-                enrolment: None,
-            }
-        })
+        .map(|i| BatchEntry::plain(format!("plain {i}").into_bytes()))
         .collect()
 }
 

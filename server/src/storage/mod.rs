@@ -96,6 +96,20 @@ pub struct BatchEntry {
     pub enrolment: Option<EnrolmentRow>,
 }
 
+impl BatchEntry {
+    /// An entry with no search terms, attestation or enrolment: only bytes and leaf hash.
+    #[must_use]
+    pub fn plain(data: Vec<u8>) -> Self {
+        Self {
+            leaf_hash: Hash::leaf(&data),
+            data,
+            terms: Vec::new(),
+            attestation: None,
+            enrolment: None,
+        }
+    }
+}
+
 /// Everything one sequencer batch writes, in one transaction.
 #[derive(Debug, Clone)]
 pub struct Batch {

@@ -753,12 +753,17 @@ mod tests {
     use super::*;
     use crate::storage::{BatchEntry, SearchTerm};
 
-    fn store(name: &str) -> SqliteStore {
+    /// The path of a database in a new, empty directory.
+    fn fresh_path(name: &str) -> PathBuf {
         let d =
             std::env::temp_dir().join(format!("attestlog-sqlite-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
-        SqliteStore::open(&d.join("db")).unwrap()
+        d.join("db")
+    }
+
+    fn store(name: &str) -> SqliteStore {
+        SqliteStore::open(&fresh_path(name)).unwrap()
     }
 
     fn entry(n: u8) -> BatchEntry {
@@ -895,10 +900,7 @@ mod tests {
     /// background), and answers leaves it never held without the index.
     #[test]
     fn the_leaf_filter_holds_every_stored_leaf_after_a_restart() {
-        let d = std::env::temp_dir().join(format!("attestlog-filter-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        let path = d.join("db");
+        let path = fresh_path("filter");
         let wait = std::time::Duration::from_secs(10);
         {
             let s = SqliteStore::open(&path).unwrap();
@@ -925,16 +927,7 @@ mod tests {
     fn whole_tiles_are_stored_without_overflow_pages() {
         let s = store("chunks");
         let entries: Vec<BatchEntry> = (0..300u16)
-            .map(|n| {
-                let data = n.to_be_bytes().to_vec();
-                BatchEntry {
-                    leaf_hash: Hash::leaf(&data),
-                    data,
-                    terms: vec![],
-                    attestation: None,
-                    enrolment: None,
-                }
-            })
+            .map(|n| BatchEntry::plain(n.to_be_bytes().to_vec()))
             .collect();
         let tile: Vec<u8> = (0..=255u8).flat_map(|i| [i; 32]).collect();
         s.commit_batch(&Batch {
@@ -960,10 +953,7 @@ mod tests {
     /// tiles intact; a database from a newer binary is refused.
     #[test]
     fn old_databases_are_migrated_and_newer_ones_refused() {
-        let d = std::env::temp_dir().join(format!("attestlog-migrate-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        let path = d.join("db");
+        let path = fresh_path("migrate");
         {
             let c = Connection::open(&path).unwrap();
             c.execute_batch(
