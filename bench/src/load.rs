@@ -279,6 +279,14 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
         );
     }
     println!("{}", scrape_batches(&http, &a.url).await);
+    if lat.is_empty() || !errors.is_empty() {
+        bail!(
+            "{} of {} submissions failed, {} acknowledged",
+            errors.values().sum::<u64>(),
+            a.n,
+            lat.len()
+        );
+    }
     Ok(())
 }
 
@@ -332,7 +340,8 @@ pub async fn read(a: ReadArgs) -> anyhow::Result<()> {
                 let request = crate::raw::get(&host, &path);
                 let t = Instant::now();
                 match conn.round_trip(&request).await {
-                    Ok((200, _)) => {
+                    // A full hash tile is exactly 256 hashes; every answer has a body.
+                    Ok((200, len)) if len > 0 && (ep != "tile" || len == FULL_TILE_BYTES) => {
                         lat.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
                     }
                     _ => errors += 1,
@@ -360,8 +369,14 @@ pub async fn read(a: ReadArgs) -> anyhow::Result<()> {
     for (name, ms) in percentiles(&lat) {
         println!("latency {name}: {ms:.2} ms");
     }
+    if lat.is_empty() || errors > 0 {
+        bail!("{errors} of {} {} requests failed", a.n, a.endpoint);
+    }
     Ok(())
 }
+
+/// Bytes of a full hash tile.
+const FULL_TILE_BYTES: usize = 256 * 32;
 
 /// tlog-tiles index path: 3-digit groups with `x` prefixes.
 fn tile_index(n: u64) -> String {
