@@ -121,9 +121,38 @@ export async function parseVerifierKey(s) {
   return { name, type, pub, id, text: s };
 }
 
-/** Ed25519 verification with WebCrypto (false for any malformed input). */
+// Field prime 2^255 - 19, group order L, and the y coordinate of the points of order 8.
+const P = (1n << 255n) - 19n;
+const L = (1n << 252n) + 27742317777372353535851937790883648493n;
+const Y8 = 0x7a03ac9277fdc74ec6cc392cfa53202a0f67100d760b3cba4fd84d3d706a17c7n;
+
+/** A little-endian integer from bytes. */
+function leInt(b) {
+  let n = 0n;
+  for (let i = b.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(b[i]);
+  return n;
+}
+
+/**
+ * Whether a 32-byte point encoding decodes to a point of small order (order 1, 2, 4 or 8),
+ * counting non-canonical encodings (y ≥ p) and either sign bit: the 14 encodings the log's
+ * verify_strict rejects as a public key or as a signature's R.
+ */
+export function isSmallOrderEncoding(b) {
+  const y = leInt(b.subarray(0, 31)) | (BigInt(b[31] & 0x7f) << 248n);
+  return [0n, 1n, P - 1n, Y8, P - Y8].includes(y % P);
+}
+
+/**
+ * Ed25519 verification with WebCrypto, held to the log's rule (ed25519-dalek's verify_strict):
+ * S must be below the group order, and neither the key nor R may be of small order (WebCrypto
+ * accepts both, so a small-order key would otherwise "sign" messages without a secret).
+ * False for any malformed input.
+ */
 export async function ed25519Verify(pub, msg, sig) {
   if (sig.length !== 64 || pub.length !== 32) return false;
+  if (leInt(sig.subarray(32)) >= L) return false;
+  if (isSmallOrderEncoding(pub) || isSmallOrderEncoding(sig.subarray(0, 32))) return false;
   try {
     const k = await crypto.subtle.importKey('raw', pub, { name: 'Ed25519' }, false, ['verify']);
     return await crypto.subtle.verify({ name: 'Ed25519' }, k, sig, msg);

@@ -1105,3 +1105,148 @@ async fn a_forked_log_raises_an_alert_with_verifiable_evidence() {
     assert!(String::from_utf8_lossy(&out).contains("fork proven"));
     b.close().await;
 }
+
+/// The 14 encodings of the eight points of small order: y ∈ {0, 1, p−1} and the two y of the
+/// points of order 8, and the non-canonical y + p of y = 0 and y = 1 (the only y < 19), each
+/// with either sign bit. Every point of small order has one of these y modulo p, so the list
+/// is complete.
+fn small_order_encodings() -> Vec<[u8; 32]> {
+    let le = |h: &str| -> [u8; 32] { hex::decode(h).unwrap().try_into().unwrap() };
+    let ys = [
+        le("0000000000000000000000000000000000000000000000000000000000000000"),
+        le("0100000000000000000000000000000000000000000000000000000000000000"),
+        le("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+        le("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"),
+        le("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"),
+        le("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+        le("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+    ];
+    let mut out = Vec::new();
+    for y in ys {
+        let mut negative = y;
+        negative[31] |= 0x80;
+        out.extend([y, negative]);
+    }
+    out
+}
+
+/// The explorer's Ed25519 check (WebCrypto) accepts exactly what the log's `verify_strict`
+/// accepts on the cases where plain Ed25519 implementations differ: keys and R of small order
+/// (including non-canonical encodings) and S not below the group order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_signature_checks_match_verify_strict() {
+    use ed25519_dalek::{Signature, VerifyingKey};
+    if !have_chromium() {
+        return;
+    }
+    let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
+    let strict = |pub_key: &[u8; 32], msg: &[u8], sig: &[u8; 64]| {
+        VerifyingKey::from_bytes(pub_key)
+            .is_ok_and(|k| k.verify_strict(msg, &Signature::from_bytes(sig)).is_ok())
+    };
+    let small = small_order_encodings();
+    let distinct: std::collections::BTreeSet<_> = small.iter().collect();
+    assert_eq!(distinct.len(), 14);
+    for e in &small {
+        let k = VerifyingKey::from_bytes(e).expect("decodes");
+        assert!(k.is_weak(), "{} is of small order", hex::encode(e));
+    }
+
+    let key = vendor_key(7);
+    let pub_key = key.verifier().public_key().to_bytes();
+    let msg = b"attestlog signature edge cases".to_vec();
+    let good = key.sign(&msg);
+    // S + L: the same signature with a non-canonical scalar.
+    let mut high_s = good;
+    let l: [u8; 32] =
+        hex::decode("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010")
+            .unwrap()
+            .try_into()
+            .unwrap();
+    let mut carry = 0u16;
+    for i in 0..32 {
+        let sum = u16::from(high_s[32 + i]) + u16::from(l[i]) + carry;
+        high_s[32 + i] = (sum & 0xff) as u8;
+        carry = sum >> 8;
+    }
+    let mut cases = vec![
+        ("valid", pub_key, msg.clone(), good),
+        ("other message", pub_key, b"another message".to_vec(), good),
+        ("S + L", pub_key, msg.clone(), high_s),
+    ];
+    // A small-order key with R = the same point and S = 0 passes the cofactorless equation
+    // [S]B = R + [k]A for every message whose k kills the point: without the small-order
+    // check such a key signs without a secret.
+    for e in &small {
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(e);
+        for m in [&b"m"[..], b"n", b"attestlog"] {
+            cases.push(("small-order key", *e, m.to_vec(), sig));
+        }
+    }
+    let expected: Vec<bool> = cases.iter().map(|(_, k, m, s)| strict(k, m, s)).collect();
+    assert!(expected[0] && !expected[1..].iter().any(|x| *x));
+
+    let log = TestLog::start().await;
+    let mut b = Browser::launch().await;
+    b.open(&format!("{}/", log.url)).await;
+    let input: Vec<Value> = cases
+        .iter()
+        .map(|(_, k, m, s)| json!([b64(k), b64(m), b64(s)]))
+        .collect();
+    let small_input: Vec<String> = small.iter().map(|e| b64(e)).collect();
+    let out = b
+        .eval(&format!(
+            "(async () => {{
+               const v = await import('/assets/verify.js');
+               const cases = {};
+               const d = v.b64decode;
+               const checked = [];
+               const plain = [];
+               for (const [k, m, s] of cases) {{
+                 checked.push(await v.ed25519Verify(d(k), d(m), d(s)));
+                 let ok;
+                 try {{
+                   const key = await crypto.subtle.importKey('raw', d(k), {{name: 'Ed25519'}}, false, ['verify']);
+                   ok = await crypto.subtle.verify({{name: 'Ed25519'}}, key, d(s), d(m));
+                 }} catch {{ ok = false; }}
+                 plain.push(ok);
+               }}
+               const small = {}.map((e) => v.isSmallOrderEncoding(d(e)));
+               return {{checked, plain, small, key: v.isSmallOrderEncoding(d(cases[0][0]))}};
+             }})()",
+            Value::from(input),
+            serde_json::to_string(&small_input).unwrap(),
+        ))
+        .await;
+    b.close().await;
+    let checked: Vec<bool> = serde_json::from_value(out["checked"].clone()).unwrap();
+    for (i, ((name, k, _, _), (got, want))) in
+        cases.iter().zip(checked.iter().zip(&expected)).enumerate()
+    {
+        assert_eq!(
+            got,
+            want,
+            "case {i} ({name}, key {}): browser {got}, verify_strict {want}",
+            hex::encode(k)
+        );
+    }
+    assert_eq!(out["small"], json!(vec![true; 14]));
+    assert_eq!(out["key"], json!(false));
+    // Plain WebCrypto is more lenient than the log: the explorer's own checks are what reject.
+    let plain: Vec<bool> = serde_json::from_value(out["plain"].clone()).unwrap();
+    eprintln!(
+        "plain WebCrypto accepted: {:?}",
+        plain
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| **x)
+            .map(|(i, _)| cases[i].0)
+            .collect::<Vec<_>>()
+    );
+    assert!(plain[0]);
+    assert!(
+        plain[3..].iter().any(|x| *x),
+        "WebCrypto alone rejects every small-order case"
+    );
+}
