@@ -65,6 +65,11 @@ pub struct KeyRotationFileConfig {
     pub overlap_until: Option<String>,
 }
 
+/// Default shortest time between batch starts under load: a busy sequencer lets a batch
+/// gather for this long, so that the pages every commit rewrites (index inner pages, the
+/// search index's hot terms, the checkpoint) are written once for more entries.
+pub const MIN_INTERVAL_MS: u64 = 10;
+
 /// `[sequencer]` table.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -73,6 +78,8 @@ pub struct SequencerFileConfig {
     pub max_batch: Option<usize>,
     /// Maximum time a batch waits to fill, in milliseconds.
     pub max_wait_ms: Option<u64>,
+    /// Shortest time between the starts of two batches under load, in milliseconds.
+    pub min_interval_ms: Option<u64>,
     /// Submission queue capacity (full → 503).
     pub queue: Option<usize>,
 }
@@ -100,6 +107,8 @@ pub struct Config {
     pub max_batch: usize,
     /// Maximum batch wait.
     pub max_wait: std::time::Duration,
+    /// Shortest time between the starts of two batches under load.
+    pub min_interval: std::time::Duration,
     /// Queue capacity.
     pub queue: usize,
     /// tlog-policy file of the witnesses; None = no witnessing.
@@ -134,6 +143,7 @@ impl std::fmt::Debug for Config {
             .field("quota_burst", &self.quota_burst)
             .field("max_batch", &self.max_batch)
             .field("max_wait", &self.max_wait)
+            .field("min_interval", &self.min_interval)
             .field("queue", &self.queue)
             .field("witness_policy", &self.witness_policy)
             .field("witness_timeout", &self.witness_timeout)
@@ -160,6 +170,7 @@ impl Config {
             quota_burst: 1000.0,
             max_batch: 4096,
             max_wait: std::time::Duration::from_millis(5),
+            min_interval: std::time::Duration::from_millis(MIN_INTERVAL_MS),
             queue: 65536,
             witness_policy: None,
             witness_timeout: std::time::Duration::from_secs(5),
@@ -200,6 +211,9 @@ impl Config {
         }
         if let Some(v) = f.sequencer.max_wait_ms {
             self.max_wait = std::time::Duration::from_millis(v);
+        }
+        if let Some(v) = f.sequencer.min_interval_ms {
+            self.min_interval = std::time::Duration::from_millis(v);
         }
         if let Some(v) = f.sequencer.queue {
             self.queue = v.max(1);
@@ -312,6 +326,11 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/var/lib/attestlog"));
         assert!((c.quota_rate - 100.0).abs() < f64::EPSILON);
         assert_eq!(c.max_batch, 4096);
+        assert_eq!(c.min_interval, std::time::Duration::from_millis(20));
+        assert_eq!(
+            Config::with_data_dir(Path::new("/tmp")).min_interval,
+            std::time::Duration::from_millis(MIN_INTERVAL_MS)
+        );
         assert!(c.sqlite_path().is_some());
     }
 

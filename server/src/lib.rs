@@ -173,6 +173,7 @@ impl App {
             Settings {
                 max_batch: config.max_batch,
                 max_wait: config.max_wait,
+                min_interval: config.min_interval,
                 queue: config.queue,
                 data_dir: config.data_dir.clone(),
                 witnessing: witnessing.clone(),

@@ -1,7 +1,8 @@
 //! The sequencer: the single writer of the tree.
 //!
 //! Validated submissions arrive on a bounded queue (full → 503). One thread takes them in
-//! batches (up to `max_batch` entries or `max_wait`), re-checks what depends on order
+//! batches (up to `max_batch` entries; an idle queue waits `max_wait` for company, a busy one
+//! gathers until `min_interval` after the last batch started), re-checks what depends on order
 //! (dedup, the enrolment rules, attestation-id ownership), assigns indexes, extends the
 //! right-edge [`Frontier`], builds the changed tiles, signs the new checkpoint and writes
 //! everything in one transaction. Only after the commit (and the published-checkpoint file)
@@ -234,8 +235,10 @@ fn signature_lines(note: &[u8]) -> usize {
 pub struct Settings {
     /// Maximum entries per batch.
     pub max_batch: usize,
-    /// Maximum wait for a batch to fill.
+    /// Maximum wait for a batch to fill (when the queue was idle).
     pub max_wait: Duration,
+    /// Shortest time between the starts of two batches while submissions keep coming.
+    pub min_interval: Duration,
     /// Queue capacity.
     pub queue: usize,
     /// Data directory (published-checkpoint file).
@@ -384,6 +387,7 @@ enum Outcome {
 
 impl Sequencer {
     fn run(&mut self, rx: &Receiver<Job>) {
+        let mut last_start = Instant::now();
         while let Some(first) = self.next_job(rx) {
             if let Some(why) = self.shared.failure() {
                 let _ = first.reply.send(Err(SeqError::Storage(why)));
@@ -398,9 +402,13 @@ impl Sequencer {
                     Err(_) => break,
                 }
             }
-            let deadline = Instant::now() + self.settings.max_wait;
-            let idle = jobs.len() == 1;
-            while idle && jobs.len() < self.settings.max_batch {
+            // Under load a batch gathers until `min_interval` after the last one started.
+            let deadline = if jobs.len() == 1 {
+                Instant::now() + self.settings.max_wait
+            } else {
+                last_start + self.settings.min_interval
+            };
+            while jobs.len() < self.settings.max_batch {
                 let now = Instant::now();
                 let job = if now >= deadline {
                     match rx.try_recv() {
@@ -415,6 +423,7 @@ impl Sequencer {
                 };
                 jobs.push(job);
             }
+            last_start = Instant::now();
             self.integrate(jobs);
         }
         tracing::info!("sequencer stopped");
