@@ -393,36 +393,7 @@ impl Sequencer {
                 let _ = first.reply.send(Err(SeqError::Storage(why)));
                 continue;
             }
-            let mut jobs = vec![first];
-            // Group commit: what queued up while the last batch was being written goes in
-            // at once. Only a queue that was idle waits up to `max_wait` for company.
-            while jobs.len() < self.settings.max_batch {
-                match rx.try_recv() {
-                    Ok(j) => jobs.push(j),
-                    Err(_) => break,
-                }
-            }
-            // Under load a batch gathers until `min_interval` after the last one started.
-            let deadline = if jobs.len() == 1 {
-                Instant::now() + self.settings.max_wait
-            } else {
-                last_start + self.settings.min_interval
-            };
-            while jobs.len() < self.settings.max_batch {
-                let now = Instant::now();
-                let job = if now >= deadline {
-                    match rx.try_recv() {
-                        Ok(j) => j,
-                        Err(_) => break,
-                    }
-                } else {
-                    match rx.recv_timeout(deadline - now) {
-                        Ok(j) => j,
-                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
-                    }
-                };
-                jobs.push(job);
-            }
+            let jobs = gather(rx, first, &self.settings, last_start);
             last_start = Instant::now();
             self.integrate(jobs);
         }
@@ -651,6 +622,36 @@ fn withheld(outcomes: Vec<Outcome>) -> Vec<Outcome> {
         .collect()
 }
 
+/// One batch: `first` and what queued up while the last batch was being written (group
+/// commit). Under load the batch keeps gathering until `min_interval` after the last batch
+/// started (`last_start`), so each commit's fixed cost is shared by more entries; a queue
+/// that was idle waits up to `max_wait` for company. Never more than `max_batch` entries.
+fn gather<T>(rx: &Receiver<T>, first: T, settings: &Settings, last_start: Instant) -> Vec<T> {
+    let mut jobs = vec![first];
+    while jobs.len() < settings.max_batch {
+        match rx.try_recv() {
+            Ok(j) => jobs.push(j),
+            Err(_) => break,
+        }
+    }
+    let deadline = if jobs.len() == 1 {
+        Instant::now() + settings.max_wait
+    } else {
+        last_start + settings.min_interval
+    };
+    while jobs.len() < settings.max_batch {
+        let now = Instant::now();
+        let job = if now >= deadline {
+            rx.try_recv().ok()
+        } else {
+            rx.recv_timeout(deadline - now).ok()
+        };
+        let Some(job) = job else { break };
+        jobs.push(job);
+    }
+    jobs
+}
+
 /// Witnessing and key rotation around the commit path (see [`crate::witness`]).
 impl Sequencer {
     /// The next submission; while a checkpoint is withheld, retries witnessing when idle.
@@ -775,6 +776,60 @@ mod tests {
             h.submit(admitted(0)),
             Err(SeqError::Unavailable("sequencer stopped"))
         ));
+    }
+
+    fn pacing(max_batch: usize, max_wait: Duration, min_interval: Duration) -> Settings {
+        Settings {
+            max_batch,
+            max_wait,
+            min_interval,
+            queue: 16,
+            data_dir: PathBuf::new(),
+            witnessing: None,
+            overlap_until: None,
+        }
+    }
+
+    /// Under load (more than one submission queued) a batch waits for company until
+    /// `min_interval` after the last batch started, not for `max_wait`.
+    #[test]
+    fn batch_under_load_gathers_until_min_interval_after_the_last_start() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(16);
+        tx.send(2).unwrap();
+        let last_start = Instant::now();
+        let min_interval = Duration::from_millis(150);
+        let settings = pacing(100, Duration::from_secs(3600), min_interval);
+        let jobs = gather(&rx, 1, &settings, last_start);
+        assert_eq!(jobs, [1, 2]);
+        assert!(last_start.elapsed() >= min_interval);
+        assert!(last_start.elapsed() < Duration::from_secs(3600));
+        drop(tx);
+    }
+
+    /// A lone submission on an idle queue waits up to `max_wait` for company.
+    #[test]
+    fn lone_submission_waits_max_wait() {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<u32>(16);
+        let started = Instant::now();
+        let max_wait = Duration::from_millis(120);
+        let settings = pacing(100, max_wait, Duration::from_secs(3600));
+        assert_eq!(gather(&rx, 1, &settings, started), [1]);
+        assert!(started.elapsed() >= max_wait);
+        drop(tx);
+    }
+
+    /// Once `min_interval` has passed, a batch takes what is queued without waiting, and never
+    /// more than `max_batch`; the rest waits for the next batch.
+    #[test]
+    fn overdue_batch_takes_the_queue_without_waiting_up_to_max_batch() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(16);
+        for j in 2..=6 {
+            tx.send(j).unwrap();
+        }
+        let settings = pacing(4, Duration::from_secs(3600), Duration::ZERO);
+        assert_eq!(gather(&rx, 1, &settings, Instant::now()), [1, 2, 3, 4]);
+        assert_eq!(gather(&rx, 7, &settings, Instant::now()), [7, 5, 6]);
+        drop(tx);
     }
 
     fn note(size: u64, signatures: usize) -> Vec<u8> {
