@@ -1,5 +1,6 @@
 //! Realistic signed attestations from several vendors, generated up front.
 
+use attestlog_proto::Hash;
 use attestlog_proto::dsse::Envelope;
 use attestlog_proto::keys::{SignerKey, TYPE_ED25519};
 use attestlog_proto::predicate::{PAYLOAD_TYPE_INTOTO, statement_from_value, template};
@@ -53,11 +54,7 @@ pub fn envelope(vendor: &Vendor, run: u64, i: u64) -> anyhow::Result<Vec<u8>> {
     let mut v = template();
     let p = &mut v["predicate"];
     p["vendor"]["legal_name"] = json!(vendor.name);
-    p["attestation_id"] = json!(format!(
-        "{:08x}-0000-4000-8000-{:012x}",
-        run & 0xffff_ffff,
-        i & 0xffff_ffff_ffff
-    ));
+    p["attestation_id"] = json!(attestation_id(&vendor.name, run, i));
     p["product"]["name"] = json!(format!("Product {}", i % 17));
     let flow = &mut p["data_flows"][0];
     let c = COUNTRIES[usize::try_from(i % 8)?];
@@ -69,6 +66,24 @@ pub fn envelope(vendor: &Vendor, run: u64, i: u64) -> anyhow::Result<Vec<u8>> {
     Ok(
         Envelope::sign(PAYLOAD_TYPE_INTOTO, &st.canonical_bytes(), &[&vendor.key])
             .canonical_bytes(),
+    )
+}
+
+/// A version-4 UUID as vendors mint them: random-looking (so its index takes inserts at
+/// random places, as in production), yet the same for the same (vendor, run, number).
+#[must_use]
+pub fn attestation_id(vendor: &str, run: u64, i: u64) -> String {
+    let mut b = Hash::sha256(format!("{vendor}\n{run}\n{i}").as_bytes()).0;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex = Hash(b).to_hex();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
     )
 }
 
@@ -93,4 +108,28 @@ pub fn percentiles(sorted_us: &[u64]) -> [(&'static str, f64); 4] {
         ("p99", at(0.99)),
         ("max", at(1.0)),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use attestlog_proto::predicate::is_uuid;
+    use std::collections::HashSet;
+
+    #[test]
+    fn attestation_ids_are_distinct_repeatable_v4_uuids() {
+        let mut seen = HashSet::new();
+        for vendor in ["Bench Vendor 0 AG", "Bench Vendor 1 AG"] {
+            for run in [1, 2] {
+                for i in 0..500 {
+                    let id = attestation_id(vendor, run, i);
+                    assert!(is_uuid(&id), "{id}");
+                    assert_eq!(&id[14..15], "4", "version 4: {id}");
+                    assert!("89ab".contains(&id[19..20]), "RFC 4122 variant: {id}");
+                    assert_eq!(id, attestation_id(vendor, run, i));
+                    assert!(seen.insert(id));
+                }
+            }
+        }
+    }
 }
