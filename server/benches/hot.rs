@@ -53,6 +53,21 @@ fn benches(c: &mut Criterion) {
             admission::check_signatures(&parsed.envelope, &st.meta.vendor, &enrolments).unwrap()
         })
     });
+    // Its two halves: everything but the signature, and the signature check alone.
+    c.bench_function("admission_parse_schema", |b| {
+        b.iter(|| {
+            let parsed = admission::parse(black_box(&env)).unwrap();
+            admission::check_statement(&parsed.envelope).unwrap()
+        })
+    });
+    let parsed = admission::parse(&env).unwrap();
+    let st = admission::check_statement(&parsed.envelope).unwrap();
+    c.bench_function("admission_verify_strict", |b| {
+        b.iter(|| {
+            admission::check_signatures(black_box(&parsed.envelope), &st.meta.vendor, &enrolments)
+                .unwrap()
+        })
+    });
 
     // A log on SQLite with its sequencer, for integration, tiles and proofs.
     let rt = tokio::runtime::Builder::new_multi_thread()
