@@ -3,7 +3,7 @@
 use attestlog_proto::Hash;
 use attestlog_proto::dsse::Envelope;
 use attestlog_proto::keys::{SignerKey, TYPE_ED25519};
-use attestlog_proto::predicate::{PAYLOAD_TYPE_INTOTO, statement_from_value, template};
+use attestlog_proto::predicate::{PAYLOAD_TYPE_INTOTO, statement_from_value, template, uuid_v4};
 use serde_json::json;
 
 const COUNTRIES: [&str; 8] = ["CH", "DE", "IE", "NL", "FR", "SE", "FI", "AT"];
@@ -73,18 +73,10 @@ pub fn envelope(vendor: &Vendor, run: u64, i: u64) -> anyhow::Result<Vec<u8>> {
 /// random places, as in production), yet the same for the same (vendor, run, number).
 #[must_use]
 pub fn attestation_id(vendor: &str, run: u64, i: u64) -> String {
-    let mut b = Hash::sha256(format!("{vendor}\n{run}\n{i}").as_bytes()).0;
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex = Hash(b).to_hex();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    let digest = Hash::sha256(format!("{vendor}\n{run}\n{i}").as_bytes()).0;
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    uuid_v4(b)
 }
 
 /// Latency percentiles in milliseconds of a sorted sample.

@@ -1017,6 +1017,22 @@ fn check_sha256(s: &str) -> Result<(), String> {
     }
 }
 
+/// The version-4 UUID of 16 random bytes (version and RFC 4122 variant bits set), lowercase.
+#[must_use]
+pub fn uuid_v4(mut b: [u8; 16]) -> String {
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
 /// Whether `s` is a lowercase UUID (8-4-4-4-12 hex digits).
 #[must_use]
 pub fn is_uuid(s: &str) -> bool {
@@ -2016,6 +2032,9 @@ mod tests {
 
     #[test]
     fn hostnames_ip_ranges_uuids() {
+        assert_eq!(uuid_v4([0; 16]), "00000000-0000-4000-8000-000000000000");
+        assert_eq!(uuid_v4([0xff; 16]), "ffffffff-ffff-4fff-bfff-ffffffffffff");
+        assert!(is_uuid(&uuid_v4([0x5a; 16])));
         assert!(check_hostname("ksn-eu.vendor.example").is_ok());
         assert!(check_hostname("*.vendor.example").is_ok());
         for bad in ["", "a..b", "-a.b", "UPPER.example", "a b.example", "a.*.b"] {

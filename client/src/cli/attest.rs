@@ -67,17 +67,7 @@ pub(crate) fn run(args: AttestArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
 pub(crate) fn random_uuid() -> anyhow::Result<String> {
     let mut b = [0u8; 16];
     getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    ))
+    Ok(attestlog_proto::predicate::uuid_v4(b))
 }
 
 fn new(ctx: &mut Ctx<'_>, explain_fields: bool, output: Option<&Path>) -> anyhow::Result<u8> {
