@@ -1,13 +1,21 @@
-// The attestlog web explorer: hash-routed pages over the /v1 JSON API. Everything shown is
-// verified in this browser with ./verify.js. Entries are attacker-controlled: all their text
-// is rendered with text nodes, never parsed as HTML.
+// The attestlog web explorer: hash-routed pages over the /v1 JSON API.
+//
+// Every fact a page shows is either derived here from bytes this browser verified (entry
+// bytes proven in a checkpoint verified under the trusted key and witness policy, decoded
+// here: DSSE envelope -> statement; enrolment entries; the version chain walked through
+// `supersedes` links between verified entries) or labelled "reported by the server, not
+// verified". The server's parsed views (`payload`, search hits, the vendor list) are only
+// hints: which entries to fetch. Entries are attacker-controlled: all their text is rendered
+// with text nodes, never parsed as HTML.
 
 import * as v from './verify.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
-const PIN_KEY = 'attestlog.v1.pinned-log-key';
-const seenKey = (origin) => `attestlog.v1.seen:${origin}`;
-const historyKey = (origin) => `attestlog.v1.history:${origin}`;
+// localStorage is per web origin, and a log has one web origin (DESIGN §4): what this browser
+// remembers is about the log behind this page, whatever origin or key the server names now.
+const PIN_KEY = 'attestlog.v1.pinned-log-key'; // JSON {key, policy}: the log key and its witness policy
+const SEEN_KEY = 'attestlog.v1.seen'; // the last checkpoint verified, with the key and policy used
+const HISTORY_KEY = 'attestlog.v1.history';
 
 // ---------------------------------------------------------------------------------------------
 // DOM helpers (text only)
@@ -58,6 +66,10 @@ const STATE_WORDS = {
   not_yet_valid: '… not yet valid',
   enrolled: '✔ enrolled',
 };
+/** A fact the browser could not verify: labelled so that a hurried reader cannot miss it. */
+const unverified = (...children) =>
+  h('span', { class: 'unverified' }, h('strong', {}, '⚠ Reported by the server, not verified: '), ...children);
+
 const badge = (state) => h('span', { class: `badge ${state}` }, STATE_WORDS[state] ?? state);
 
 const regionNames = (() => {
@@ -114,46 +126,97 @@ async function getText(path) {
 let logInfoPromise = null;
 const logInfo = () => (logInfoPromise ??= getJSON('/v1/log'));
 
-// ---------------------------------------------------------------------------------------------
-// Trust: the log key (pinned by the visitor, or taken from the page) and the witness policy
-
-/** {key, source, served, pinned, mismatch, policy, policyError}: what this browser trusts. */
-async function trust() {
-  const info = await logInfo();
-  const served = await v.parseVerifierKey(info.verifier_key);
-  const pinnedText = localStorage.getItem(PIN_KEY);
-  let pinned = null;
-  let pinError = null;
-  if (pinnedText) {
-    try {
-      pinned = await v.parseVerifierKey(pinnedText);
-    } catch (e) {
-      pinError = e.message;
+/** Runs `f` over `items` with at most `n` at a time; each result is {ok, value} or {ok: false, error}. */
+async function pool(items, n, f) {
+  const out = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        out[i] = { ok: true, value: await f(items[i], i) };
+      } catch (error) {
+        out[i] = { ok: false, error };
+      }
     }
-  }
-  let policy = null;
-  let policyError = null;
-  if (info.witness_policy) {
-    try {
-      policy = await v.parsePolicy(info.witness_policy);
-    } catch (e) {
-      policyError = e.message;
-    }
-  }
-  return {
-    info,
-    served,
-    pinned,
-    pinError,
-    key: pinned ?? served,
-    source: pinned ? 'pinned by you in this browser' : 'served by this page',
-    mismatch: pinned !== null && pinned.text !== served.text,
-    policy,
-    policyError,
   };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  return out;
 }
 
-/** A list of checks: each {ok: true|false|null (information), label, detail}. */
+const when = (iso) => (iso ? new Date(iso).toISOString() : 'an earlier visit');
+
+// ---------------------------------------------------------------------------------------------
+// Trust: the log key and the witness policy, pinned together by the visitor or taken from the
+// server (and then said so)
+
+/** The visitor's pin: {key, policy (text or null; undefined for a pin that named no policy)}. */
+function readPin() {
+  const raw = localStorage.getItem(PIN_KEY);
+  if (raw === null) return null;
+  try {
+    const p = JSON.parse(raw);
+    if (p && typeof p.key === 'string' && (p.policy === null || typeof p.policy === 'string')) return p;
+  } catch {
+    // an older page stored the bare key
+  }
+  return { key: raw, policy: undefined };
+}
+
+const samePolicy = (a, b) => (a ?? '').trim() === (b ?? '').trim();
+
+/**
+ * What this browser trusts: {info, served, pinned, key, policyText, policy, problems}. With a
+ * pin the pinned key and policy are used whatever the server says; `problems` are failed
+ * checks ([label, detail]) every verification shows.
+ */
+async function trust() {
+  const info = await logInfo();
+  const t = { info, served: null, pinned: false, key: null, policyText: null, policy: null, problems: [] };
+  try {
+    t.served = await v.parseVerifierKey(info.verifier_key);
+  } catch (e) {
+    t.problems.push(['Log key', `the key this server sends does not parse: ${e.message}`]);
+  }
+  const served = info.witness_policy ?? null;
+  const pin = readPin();
+  if (pin) {
+    t.pinned = true;
+    try {
+      t.key = await v.parseVerifierKey(pin.key);
+    } catch (e) {
+      t.problems.push(['Pinned log key', `your pinned key does not parse: ${e.message}`]);
+    }
+    if (t.key && t.served && t.key.text !== t.served.text) {
+      t.problems.push(['Pinned log key', `the key you pinned (${t.key.text}) is not the key this page serves (${t.served.text}); checking with your pinned key`]);
+    }
+    if (pin.policy === undefined) {
+      t.policyText = served;
+      t.problems.push(['Pinned witness policy', 'your pin names no witness policy (it was made by an older version of this page); pin the key again in Trust settings to pin its witness policy too']);
+    } else {
+      t.policyText = pin.policy;
+      if (!samePolicy(pin.policy, served)) {
+        t.problems.push([
+          'Pinned witness policy',
+          `the witness policy this server sends (${served === null ? 'none' : `“${served.trim()}”`}) is not the one you pinned with the log key (${pin.policy === null ? 'none' : `“${pin.policy.trim()}”`}); checking with your pinned policy`,
+        ]);
+      }
+    }
+  } else {
+    t.key = t.served;
+    t.policyText = served;
+  }
+  if (t.policyText !== null) {
+    try {
+      t.policy = await v.parsePolicy(t.policyText);
+    } catch (e) {
+      t.problems.push(['Witness policy', `the policy does not parse: ${e.message}`]);
+    }
+  }
+  return t;
+}
+
+/** A list of checks: each {ok: true | false | 'warn' | null (information), label, detail}. */
 class Checks {
   constructor() {
     this.items = [];
@@ -163,6 +226,9 @@ class Checks {
   }
   fail(label, detail) {
     this.items.push({ ok: false, label, detail });
+  }
+  warn(label, detail) {
+    this.items.push({ ok: 'warn', label, detail });
   }
   info(label, detail) {
     this.items.push({ ok: null, label, detail });
@@ -183,39 +249,46 @@ class Checks {
   }
 }
 
-/** The trusted-key check shared by every verification. */
+/** The trust-anchor checks shared by every verification. */
 function keyChecks(t, checks) {
-  if (t.pinError) checks.fail('Pinned log key', `your pinned key does not parse: ${t.pinError}`);
-  if (t.mismatch) {
-    checks.fail('Pinned log key', `the key you pinned (${t.pinned.text}) is not the key this page serves (${t.served.text}); checking with your pinned key`);
+  for (const [label, detail] of t.problems) checks.fail(label, detail);
+  if (!t.key || t.problems.some(([l]) => l.toLowerCase().includes('log key'))) return;
+  if (t.pinned) {
+    checks.ok('Trusted log key', `${t.key.text} (pinned by you in this browser, together with its witness policy)`);
   } else {
-    checks.ok('Trusted log key', `${t.key.text} (${t.source})`);
+    checks.warn(
+      'Trusted log key',
+      `trusting the key this server sent: ${t.key.text}. It is not pinned, so a server that lies could send another key with checkpoints to match; pin the key the operator publishes elsewhere in Trust settings.`,
+    );
   }
 }
 
 /** Verifies a checkpoint note: log signature and, with a policy, the witness quorum. */
 async function checkCheckpoint(t, noteText, checks) {
   let opened = null;
+  if (!t.key) {
+    checks.fail('Checkpoint signature', 'no usable log key');
+    return null;
+  }
   await checks.run('Checkpoint signature', async () => {
     opened = await v.openCheckpoint(noteText, t.key);
     return `checkpoint of tree size ${opened.checkpoint.size} signed by ${t.key.name} (key ID ${v.hex(t.key.id)}), Ed25519 verified`;
   });
   if (!opened) return null;
-  if (t.policyError) {
-    checks.fail('Witness policy', `the policy does not parse: ${t.policyError}`);
-  } else if (!t.policy) {
-    checks.info('Witness cosignatures', 'no witness policy: this log names no witnesses, so only its own signature is checked');
-  } else {
+  const whose = t.pinned ? 'the witness policy you pinned' : 'the witness policy this server sent';
+  if (t.policyText === null) {
+    checks.info('Witness cosignatures', `no witness policy (${t.pinned ? 'as you pinned' : 'this server names none'}): only the log's own signature is checked`);
+  } else if (t.policy) {
     await checks.run('Witness cosignatures', async () => {
       if (!t.policy.logs.some((l) => v.equalBytes(l.key.pub, t.key.pub))) {
-        throw new v.VerifyError('the witness policy does not name the trusted log key');
+        throw new v.VerifyError(`${whose} does not name the trusted log key`);
       }
       const w = await v.checkWitnesses(opened.note, t.policy);
       const who = w.cosignatures.map((c) => `${c.name} at ${new Date(Number(c.timestamp) * 1000).toISOString()}`);
       if (!w.quorum) {
-        throw new v.VerifyError(`quorum ${t.policy.quorum} not met: verified cosignatures from ${w.witnesses.size} of ${t.policy.witnesses.length} witnesses${who.length ? ` (${who.join('; ')})` : ''}`);
+        throw new v.VerifyError(`quorum ${t.policy.quorum} of ${whose} not met: verified cosignatures from ${w.witnesses.size} of ${t.policy.witnesses.length} witnesses${who.length ? ` (${who.join('; ')})` : ''}`);
       }
-      return `quorum ${t.policy.quorum ?? 'none'} met by ${w.witnesses.size} of ${t.policy.witnesses.length} witnesses${who.length ? `: ${who.join('; ')}` : ''}`;
+      return `quorum ${t.policy.quorum ?? 'none'} of ${whose} met by ${w.witnesses.size} of ${t.policy.witnesses.length} witnesses${who.length ? `: ${who.join('; ')}` : ''}`;
     });
   }
   return opened;
@@ -224,99 +297,152 @@ async function checkCheckpoint(t, noteText, checks) {
 // ---------------------------------------------------------------------------------------------
 // Consistency with what this browser saw before, and fork evidence
 
-function loadSeen(origin) {
+function loadSeen() {
+  // Earlier versions of this page kept one record per log origin: the newest is the reference.
+  let raw = localStorage.getItem(SEEN_KEY);
+  if (raw === null) {
+    const old = Object.keys(localStorage).filter((k) => k.startsWith(`${SEEN_KEY}:`));
+    const records = old.map((k) => {
+      try {
+        return JSON.parse(localStorage.getItem(k));
+      } catch {
+        return null;
+      }
+    });
+    raw = JSON.stringify(records.filter((r) => r && typeof r.seen_at === 'string').sort((a, b) => (a.seen_at < b.seen_at ? 1 : -1))[0] ?? null);
+  }
   try {
-    return JSON.parse(localStorage.getItem(seenKey(origin)) ?? 'null');
+    const s = JSON.parse(raw);
+    return s && typeof s.note === 'string' ? s : null;
   } catch {
     return null;
   }
 }
 
-function remember(origin, noteText, size) {
-  localStorage.setItem(seenKey(origin), JSON.stringify({ note: noteText, size: String(size), seen_at: new Date().toISOString() }));
-  let hist = [];
+function loadHistory() {
   try {
-    hist = JSON.parse(localStorage.getItem(historyKey(origin)) ?? '[]');
+    const hist = JSON.parse(localStorage.getItem(HISTORY_KEY) ?? '[]');
+    return Array.isArray(hist) ? hist : [];
   } catch {
-    hist = [];
+    return [];
   }
-  if (!Array.isArray(hist)) hist = [];
-  if (hist.length === 0 || hist[hist.length - 1].size !== String(size)) {
-    hist.push({ size: String(size), seen_at: new Date().toISOString() });
-  }
-  localStorage.setItem(historyKey(origin), JSON.stringify(hist.slice(-100)));
 }
 
-let fork = null; // fork evidence found during this page load
+function remember(t, noteText, size) {
+  const now = new Date().toISOString();
+  localStorage.setItem(SEEN_KEY, JSON.stringify({ note: noteText, size: String(size), seen_at: now, key: t.key.text, policy: t.policyText }));
+  const hist = loadHistory();
+  if (hist.length === 0 || hist[hist.length - 1].size !== String(size)) hist.push({ size: String(size), seen_at: now });
+  localStorage.setItem(HISTORY_KEY, JSON.stringify(hist.slice(-100)));
+}
+
+let fork = null; // fork evidence found during this check
 
 /**
- * Checks that a verified checkpoint is consistent with the last one this browser verified for
- * the origin; remembers it when it is. On a conflict, records fork evidence and throws.
+ * Checks that a verified checkpoint is consistent with, and not older than, the last one this
+ * browser verified; remembers it when it is newer. The remembered checkpoint is never reset by
+ * a change of key or policy: that is a failure the visitor resolves in Trust settings. Fork
+ * evidence is produced only for a real conflict: two roots for one size, or a consistency
+ * proof that fails.
  */
 async function checkConsistency(t, opened, noteText, checks) {
-  const origin = opened.checkpoint.origin;
   const size = opened.checkpoint.size;
-  const seen = loadSeen(origin);
-  let old = null;
-  if (seen) {
-    try {
-      old = await v.openCheckpoint(seen.note, t.key);
-    } catch {
-      old = null; // verified under another key (the visitor changed the pin): start afresh
-    }
+  const seen = loadSeen();
+  if (!seen) {
+    remember(t, noteText, size);
+    checks.info('Consistency', `this browser had not verified a checkpoint of this log before; it now remembers this one (size ${size})`);
+    return;
   }
-  if (!old) {
-    remember(origin, noteText, size);
-    checks.info('Consistency', `this browser had not verified a checkpoint of ${origin} before; it now remembers this one (size ${size})`);
+  const fix = 'The remembered checkpoint is kept, not reset. If the operator really changed its key, confirm the new key through another channel, pin it, and forget the remembered checkpoint in Trust settings.';
+  if (seen.key !== undefined && seen.key !== t.key.text) {
+    checks.fail('Log key changed', `this browser verified this log's checkpoints with the key ${seen.key} (last on ${when(seen.seen_at)}), but is now asked to trust ${t.key.text} (${t.pinned ? 'your pin' : 'the key this server sent'}). ${fix}`);
+    return;
+  }
+  if (seen.policy !== undefined && !samePolicy(seen.policy, t.policyText)) {
+    // The remembered checkpoint stays valid under the same key, so it stays the reference;
+    // the change is said (a server-sent change against a pin already failed above).
+    checks.warn(
+      'Witness policy changed',
+      `this browser last verified this log with ${seen.policy === null ? 'no witness policy' : `the witness policy “${seen.policy.trim()}”`} (on ${when(seen.seen_at)}); it now uses ${t.policyText === null ? 'none' : `“${t.policyText.trim()}”`} (${t.pinned ? 'your pin' : 'sent by this server, not pinned'})`,
+    );
+  }
+  let old;
+  try {
+    old = await v.openCheckpoint(seen.note, t.key);
+  } catch (e) {
+    checks.fail('Log key changed', `the checkpoint this browser verified on ${when(seen.seen_at)} does not verify under the key trusted now (${e.message}). ${fix}`);
     return;
   }
   const a = old.checkpoint;
+  const b = opened.checkpoint;
   let proof = [];
+  if (b.size < a.size) {
+    // Older than what this browser saw: stale or rolled back. A fork only if the log's own
+    // proof that the larger tree extends this one fails.
+    let p;
+    try {
+      p = await getJSON(`/v1/proof/consistency?first=${b.size}&second=${a.size}`);
+      proof = v.decodeHashes(p.hashes);
+    } catch (e) {
+      checks.fail('Freshness', `STALE OR ROLLED BACK: this server shows a tree of size ${b.size}, older than the tree of size ${a.size} this browser verified on ${when(seen.seen_at)}, and cannot prove that tree (${e.message}). Entries after ${b.size} (newer versions, revocations) are hidden from this page.`);
+      return;
+    }
+    try {
+      await v.verifyConsistency(b.size, a.size, proof, b.root, a.root);
+    } catch (e) {
+      recordFork(seen.note, noteText, proof, null, `the log's proof that the tree of size ${a.size} seen on ${when(seen.seen_at)} extends the tree of size ${b.size} shown now fails: ${e.message}`);
+      checks.fail('Consistency', fork.reason);
+      return;
+    }
+    checks.fail('Freshness', `STALE OR ROLLED BACK: this server shows a tree of size ${b.size}, older than the tree of size ${a.size} this browser verified on ${when(seen.seen_at)}. The two are consistent (no fork), but entries after ${b.size} (newer versions, revocations) are hidden from this page.`);
+    return;
+  }
   let reason = null;
   try {
-    if (a.size <= size) {
-      if (a.size !== size && a.size !== 0n) {
-        const p = await getJSON(`/v1/proof/consistency?first=${a.size}&second=${size}`);
-        if (p.first !== Number(a.size) || p.second !== Number(size)) throw new v.VerifyError('the log answered a proof for other sizes');
-        proof = v.decodeHashes(p.hashes);
-      }
-      await v.verifyConsistency(a.size, size, proof, a.root, opened.checkpoint.root);
-    } else {
-      // Smaller than before: the log must still prove the old tree extends this one.
-      try {
-        const p = await getJSON(`/v1/proof/consistency?first=${size}&second=${a.size}`);
-        proof = v.decodeHashes(p.hashes);
-      } catch (e) {
-        throw new v.VerifyError(`the log now shows a tree of size ${size}, smaller than the size ${a.size} this browser verified before, and cannot prove consistency (${e.message})`);
-      }
-      await v.verifyConsistency(size, a.size, proof, opened.checkpoint.root, a.root);
+    if (a.size !== b.size && a.size !== 0n) {
+      const p = await getJSON(`/v1/proof/consistency?first=${a.size}&second=${b.size}`);
+      if (p.first !== Number(a.size) || p.second !== Number(b.size)) throw new v.VerifyError('the log answered a proof for other sizes');
+      proof = v.decodeHashes(p.hashes);
     }
+    await v.verifyConsistency(a.size, b.size, proof, a.root, b.root);
   } catch (e) {
+    if (e instanceof HttpError) {
+      checks.fail('Consistency', `the log cannot prove that the tree of size ${b.size} extends the tree of size ${a.size} this browser verified on ${when(seen.seen_at)}: ${e.message}`);
+      return;
+    }
     reason = e.message;
   }
   if (reason === null) {
-    if (size >= a.size) remember(origin, noteText, size);
-    checks.ok('Consistency', `the tree of size ${size} extends the tree of size ${a.size} this browser verified on ${seen.seen_at ?? 'an earlier visit'} (RFC 9162 consistency proof recomputed)`);
+    remember(t, noteText, b.size);
+    checks.ok('Consistency', `the tree of size ${b.size} extends the tree of size ${a.size} this browser verified on ${when(seen.seen_at)} (RFC 9162 consistency proof recomputed)`);
     return;
   }
   // A failing proof alone proves nothing (anyone can write one): the evidence carries the
   // root the larger tree has at the smaller size, tied to its checkpoint by the log's own
   // answers (docs/protocol-notes.md). Without it the page still warns.
-  const prefix = a.size !== 0n && a.size < size ? await provenPrefix(a, size, proof, opened.checkpoint.root) : null;
+  const prefix = a.size !== 0n && a.size < b.size ? await provenPrefix(a, b.size, proof, b.root) : null;
+  recordFork(
+    seen.note,
+    noteText,
+    proof,
+    prefix,
+    `checkpoint of size ${b.size} is not consistent with the checkpoint of size ${a.size} seen on ${when(seen.seen_at)}: ${reason}` +
+      (prefix || a.size === b.size ? '' : " (the log's answers do not prove a fork by themselves)"),
+  );
+  checks.fail('Consistency', fork.reason);
+}
+
+function recordFork(first, second, proof, prefix, reason) {
   fork = {
     format: 'attestlog-fork-evidence/v1',
-    origin,
-    first: seen.note,
-    second: noteText,
+    origin: v.parseCheckpoint(v.parseNote(second).text).origin,
+    first,
+    second,
     consistency_proof: proof.map(v.b64encode),
     ...(prefix ? { prefix_root: v.b64encode(prefix) } : {}),
     source: location.origin,
-    reason:
-      `checkpoint of size ${size} is not consistent with the checkpoint of size ${a.size} seen on ${seen.seen_at ?? 'an earlier visit'}: ${reason}` +
-      (prefix || a.size === size ? '' : ' (the log\'s answers do not prove a fork by themselves)'),
+    reason,
   };
-  checks.fail('Consistency', fork.reason);
-  showForkAlert();
 }
 
 /** The larger tree's root at the smaller size, if the log's answers tie it to `root` and it differs. */
@@ -334,9 +460,7 @@ async function provenPrefix(a, size, proof, root) {
   }
 }
 
-function showForkAlert() {
-  const box = document.getElementById('log-check');
-  if (!fork || box.querySelector('#fork-alert')) return;
+function showForkAlert(box) {
   const text = JSON.stringify(fork, null, 2) + '\n';
   const blob = new Blob([text], { type: 'application/json' });
   const a = h('a', { id: 'fork-evidence', href: URL.createObjectURL(blob), download: 'attestlog-fork-evidence.json' }, 'Download the fork evidence');
@@ -362,6 +486,24 @@ function verificationBox(id, title) {
   return box;
 }
 
+const MARKS = new Map([
+  [true, ['ok', '✔ passed']],
+  [false, ['fail', '✖ FAILED']],
+  ['warn', ['warn', '⚠ caution']],
+  [null, ['info', 'ℹ note']],
+]);
+
+function checkList(checks) {
+  return h(
+    'ul',
+    { class: 'checks' },
+    checks.items.map((c) => {
+      const [cls, mark] = MARKS.get(c.ok);
+      return h('li', { class: cls }, h('span', { class: 'mark' }, mark), ' ', h('strong', {}, `${c.label}: `), c.detail ?? '');
+    }),
+  );
+}
+
 function showChecks(box, checks, what) {
   const failed = checks.failed;
   box.className = `verification ${failed ? 'failed' : 'verified'}`;
@@ -370,24 +512,24 @@ function showChecks(box, checks, what) {
   const summary = failed
     ? h('p', { class: 'summary', role: 'alert' }, `✖ Verification FAILED: ${what} could not be verified. Do not rely on it.`)
     : h('p', { class: 'summary', role: 'status' }, `✔ Verified in your browser: ${what}.`);
-  const items = checks.items.map((c) =>
-    h(
-      'li',
-      { class: c.ok === true ? 'ok' : c.ok === false ? 'fail' : 'info' },
-      h('span', { class: 'mark' }, c.ok === true ? '✔ passed' : c.ok === false ? '✖ FAILED' : 'ℹ note'),
-      ' ',
-      h('strong', {}, `${c.label}: `),
-      c.detail ?? '',
-    ),
-  );
-  box.replaceChildren(box.firstChild, summary, h('ul', { class: 'checks' }, items));
+  box.replaceChildren(box.firstChild, summary, checkList(checks));
 }
 
-/** The log check in the banner: the latest checkpoint, witnesses and consistency. */
+const failures = (checks) =>
+  checks.items
+    .filter((c) => c.ok === false)
+    .map((c) => `${c.label}: ${c.detail}`)
+    .join('; ');
+
+/**
+ * The log check in the banner: the latest checkpoint under the trusted key and policy, and its
+ * consistency with what this browser saw. Its checkpoint is the anchor every page proves
+ * entries against. Returns {t, opened, noteText, checks, ok}.
+ */
 async function checkLog() {
   const box = document.getElementById('log-check');
   const checks = new Checks();
-  let t;
+  let t = null;
   let opened = null;
   let noteText = null;
   try {
@@ -395,24 +537,272 @@ async function checkLog() {
     keyChecks(t, checks);
     noteText = await getText('/checkpoint');
     opened = await checkCheckpoint(t, noteText, checks);
-    if (opened) await checkConsistency(t, opened, noteText, checks);
+    if (opened && !checks.failed) await checkConsistency(t, opened, noteText, checks);
   } catch (e) {
     checks.fail('Log', e.message);
   }
-  if (!fork) {
-    const failed = checks.failed;
+  const failed = checks.failed;
+  if (fork) {
+    showForkAlert(box);
+  } else {
+    const trusting = t?.pinned ? 'the key you pinned' : 'the key this server sent (not pinned: trusting the key this server sent)';
     box.replaceChildren(
       h(
         'p',
         { class: `verification ${failed ? 'failed' : 'verified'}`, role: failed ? 'alert' : 'status', id: 'log-status', 'data-state': failed ? 'failed' : 'verified' },
         failed
-          ? `✖ Log verification failed: ${checks.items.filter((c) => c.ok === false).map((c) => `${c.label}: ${c.detail}`).join('; ')}`
-          : `✔ Log verified in your browser: checkpoint of size ${opened.checkpoint.size} signed by the ${t.pinned ? 'pinned' : 'served'} key; ${checks.items.find((c) => c.label === 'Consistency')?.ok ? 'consistent with what this browser saw before' : 'remembered for your next visit'}.`,
+          ? `✖ Log verification failed: ${failures(checks)}`
+          : `✔ Log verified in your browser: checkpoint of size ${opened.checkpoint.size} signed by ${trusting}; ${checks.items.find((c) => c.label === 'Consistency')?.ok ? 'consistent with what this browser saw before' : 'remembered for your next visit'}.`,
       ),
     );
   }
-  return { t, opened, noteText, checks };
+  return { t, opened, noteText, checks, ok: !failed };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Verified entries: bytes proven in the anchor checkpoint, decoded here
+
+const PAYLOAD_TYPE_INTOTO = 'application/vnd.in-toto+json';
+const PAYLOAD_TYPE_ENROLMENT = 'application/vnd.attestlog.enrolment+json';
+const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
+const PREDICATE_TYPE = 'https://attestlog.dev/data-flows/v1';
+
+let logCheck = null; // the anchor check of this view (a promise)
+let entries = new Map(); // index -> promise of a verified entry, for the current anchor
+let attestationChecks = new Map(); // index -> promise of the attestation's validity
+let vendorListPromise = null;
+
+const vendorList = () => (vendorListPromise ??= getJSON('/v1/vendors').then((r) => r.vendors));
+
+/** The anchor checkpoint, or a VerifyError naming why there is none. */
+async function anchor() {
+  const a = await logCheck;
+  if (!a.opened) throw new v.VerifyError(`no verified checkpoint to check against (${failures(a.checks) || 'the log check failed'})`);
+  return a;
+}
+
+/** Decodes entry bytes: {index, bytes, env, kind, st} (st = the payload parsed as JSON). */
+function decodeEntry(index, bytes) {
+  const env = v.parseEnvelope(bytes);
+  let st;
+  try {
+    st = JSON.parse(v.fromUtf8(env.payload));
+  } catch (e) {
+    throw new v.VerifyError(`the payload is not JSON: ${e.message}`);
+  }
+  if (typeof st !== 'object' || st === null || Array.isArray(st)) throw new v.VerifyError('the payload is not a JSON object');
+  let kind;
+  if (env.payloadType === PAYLOAD_TYPE_INTOTO) {
+    if (st._type !== STATEMENT_TYPE) throw new v.VerifyError(`the statement's _type is not ${STATEMENT_TYPE}`);
+    if (st.predicateType !== PREDICATE_TYPE) throw new v.VerifyError(`the predicate type is not ${PREDICATE_TYPE}`);
+    if (typeof st.predicate !== 'object' || st.predicate === null) throw new v.VerifyError('the statement has no predicate');
+    kind = 'attestation';
+  } else if (env.payloadType === PAYLOAD_TYPE_ENROLMENT) {
+    if (!['enrol', 'revoke'].includes(st.action) || typeof st.vendor !== 'string' || typeof st.key !== 'string') {
+      throw new v.VerifyError('the enrolment payload lacks vendor, key or action');
+    }
+    kind = 'enrolment';
+  } else {
+    throw new v.VerifyError(`unknown payload type ${env.payloadType}`);
+  }
+  return { index, bytes, env, kind, st };
+}
+
+/** Proves entry bytes at `index` in the anchor checkpoint; returns a description. */
+async function proveInclusion(index, bytes) {
+  const a = await anchor();
+  const cp = a.opened.checkpoint;
+  if (BigInt(index) >= cp.size) throw new v.VerifyError(`entry ${index} is not in the verified checkpoint of size ${cp.size}; reload the page`);
+  const p = await getJSON(`/v1/proof/inclusion?index=${index}&tree_size=${cp.size}`);
+  if (p.index !== index || p.tree_size !== Number(cp.size)) throw new v.VerifyError('the log answered a proof for another index or size');
+  const leaf = await v.leafHash(bytes);
+  const proof = v.decodeHashes(p.hashes);
+  await v.verifyInclusion(leaf, BigInt(index), cp.size, proof, cp.root);
+  return `leaf hash ${v.hex(leaf)} of the entry bytes at index ${index} recomputed with SHA-256 up ${proof.length} levels to the root ${v.b64encode(cp.root)} of the verified tree of size ${cp.size}`;
+}
+
+/** Entry `index`, proven in the anchor checkpoint and decoded here (cached per anchor). */
+function loadEntry(index) {
+  if (!entries.has(index)) {
+    entries.set(
+      index,
+      (async () => {
+        const e = await getJSON(`/v1/entries/${index}`);
+        const bytes = v.b64decode(e.entry);
+        await proveInclusion(index, bytes);
+        return decodeEntry(index, bytes);
+      })(),
+    );
+  }
+  return entries.get(index);
+}
+
+const sameKey = (a, b) => a.type === b.type && a.name === b.name && v.equalBytes(a.pub, b.pub);
+
+/** Checks a verified entry is an enrolment entry of `action` for `key` signed by the log key. */
+async function checkEnrolmentEntry(rec, action, key) {
+  const { t } = await anchor();
+  if (rec.kind !== 'enrolment') throw new v.VerifyError(`entry ${rec.index} is not an enrolment entry`);
+  if (!(await v.envelopeSignedBy(rec.env, t.key))) throw new v.VerifyError(`entry ${rec.index} is not signed by the log key`);
+  if (rec.st.action !== action) throw new v.VerifyError(`entry ${rec.index} is a ${rec.st.action}, not a${action === 'enrol' ? 'n enrolment' : ' revocation'}`);
+  const k = await v.parseVerifierKey(rec.st.key);
+  if (key && !sameKey(k, key)) throw new v.VerifyError(`entry ${rec.index} is about another key (${k.text})`);
+  return k;
+}
+
+/**
+ * The enrolment rules of DESIGN §3 for a verified attestation, as far as a browser can check
+ * them: a signature verifies under a key that a log-signed entry below it enrolled for the
+ * vendor it names; a revocation the server lists is verified and must come after it. Returns
+ * {key, enrolledAt, revokedAt (verified, or null), unverified: [text]}.
+ */
+function checkAttestation(rec) {
+  if (!attestationChecks.has(rec.index)) {
+    attestationChecks.set(
+      rec.index,
+      (async () => {
+        const claimed = rec.st.predicate?.vendor?.legal_name;
+        if (typeof claimed !== 'string') throw new v.VerifyError('the statement names no vendor.legal_name');
+        const vd = (await vendorList()).find((x) => x.vendor === claimed);
+        const keyids = new Set(rec.env.signatures.map((s) => s.keyid));
+        const candidates = (vd?.keys ?? []).filter((k) => keyids.has(k.key_id) && Number.isSafeInteger(k.enrolled_at) && k.enrolled_at < rec.index);
+        const tried = [];
+        for (const k of candidates) {
+          try {
+            const en = await loadEntry(k.enrolled_at);
+            const key = await checkEnrolmentEntry(en, 'enrol', null);
+            if (en.st.vendor !== claimed) throw new v.VerifyError(`entry ${en.index} enrols the key for ${en.st.vendor}, not ${claimed}`);
+            if (!(await v.envelopeSignedBy(rec.env, key))) throw new v.VerifyError(`no signature by ${key.text} verifies over the DSSE PAE`);
+            const out = { key, enrolledAt: en.index, revokedAt: null, unverified: [] };
+            const r = k.revoked_at;
+            if (r === undefined || r === null) {
+              out.unverified.push(`that ${key.name} was not revoked between entry ${en.index} and entry ${rec.index} (a browser cannot prove an absence without reading every entry; attestlog monitor does)`);
+            } else {
+              const rev = await loadEntry(r);
+              await checkEnrolmentEntry(rev, 'revoke', key);
+              if (r < rec.index) throw new v.VerifyError(`the signing key ${key.name} was revoked at entry ${r}, before this attestation (entry ${rec.index})`);
+              out.revokedAt = r;
+            }
+            return out;
+          } catch (e) {
+            tried.push(e.message);
+          }
+        }
+        throw new v.VerifyError(
+          `no signature verifies under a key enrolled for ${claimed} before entry ${rec.index}` +
+            (tried.length ? `: ${tried.join('; ')}` : ` (the server lists ${vd ? vd.keys.length : 0} keys for ${claimed}, none with a signing key ID of this entry)`),
+        );
+      })(),
+    );
+  }
+  return attestationChecks.get(rec.index);
+}
+
+/** An entry proven in the anchor, that is an attestation whose signature and enrolment verify. */
+async function loadAttestation(index) {
+  const rec = await loadEntry(index);
+  if (rec.kind !== 'attestation') throw new v.VerifyError(`entry ${index} is not an attestation`);
+  rec.validity = await checkAttestation(rec);
+  return rec;
+}
+
+const aid = (rec) => rec.st.predicate?.attestation_id;
+const vendorOf = (rec) => rec.st.predicate?.vendor?.legal_name;
+const issued = (rec) => Date.parse(rec.st.predicate?.issued_at);
+
+/** Whether `next` may be the version after `prev` (DESIGN §10); throws with the reason if not. */
+function checkLink(prev, next) {
+  const s = next.st.predicate?.supersedes;
+  if (!s || s.log_index !== prev.index) throw new v.VerifyError(`entry ${next.index} does not name entry ${prev.index} in supersedes`);
+  if (s.attestation_id !== aid(prev) || aid(next) !== aid(prev)) throw new v.VerifyError(`entry ${next.index} supersedes entry ${prev.index} of another attestation ID`);
+  if (vendorOf(next) !== vendorOf(prev)) throw new v.VerifyError(`entry ${next.index} is by ${vendorOf(next)}, entry ${prev.index} by ${vendorOf(prev)}`);
+  if (!(prev.index < next.index)) throw new v.VerifyError(`entry ${next.index} supersedes the later entry ${prev.index}`);
+  if (!(issued(prev) < issued(next))) throw new v.VerifyError(`entry ${next.index} is not issued after entry ${prev.index} (issued_at)`);
+}
+
+/**
+ * The line of versions through `rec` (DESIGN §10), walked through verified entries only:
+ * back along `supersedes` to the first version, then forward through the verified entries
+ * among `candidates` (indexes the server's search named) whose `supersedes` names the current
+ * head. Returns {chain (oldest first), outside: [{index, reason}], listed (how many the server
+ * named)}. Throws when a backward link does not verify.
+ */
+async function versionChain(rec, candidates) {
+  const chain = [rec];
+  for (let cur = rec; cur.st.predicate?.supersedes; ) {
+    const j = cur.st.predicate.supersedes.log_index;
+    if (!Number.isSafeInteger(j) || j < 0 || j >= cur.index) throw new v.VerifyError(`entry ${cur.index} names ${j} as the version it supersedes, which is not an earlier entry`);
+    if (chain.length > 1000) throw new v.VerifyError('the version chain is longer than 1,000 entries');
+    const prev = await loadAttestation(j);
+    checkLink(prev, cur);
+    chain.unshift(prev);
+    cur = prev;
+  }
+  const inChain = new Set(chain.map((x) => x.index));
+  const later = [...new Set(candidates)].filter((i) => Number.isSafeInteger(i) && i > rec.index && !inChain.has(i)).sort((a, b) => a - b);
+  const outside = [];
+  const verified = [];
+  (await pool(later, 6, loadAttestation)).forEach((r, i) => {
+    if (r.ok) verified.push(r.value);
+    else outside.push({ index: later[i], reason: `does not verify: ${r.error.message}` });
+  });
+  let head = rec;
+  for (;;) {
+    const next = verified.filter((c) => c.st.predicate?.supersedes?.log_index === head.index && !inChain.has(c.index));
+    let taken = null;
+    for (const c of next) {
+      try {
+        checkLink(head, c);
+        if (!taken) {
+          taken = c;
+          continue;
+        }
+        outside.push({ index: c.index, reason: `names entry ${head.index} as the version it supersedes, but entry ${taken.index} already did` });
+      } catch (e) {
+        outside.push({ index: c.index, reason: e.message });
+      }
+      inChain.add(c.index);
+    }
+    if (!taken) break;
+    chain.push(taken);
+    inChain.add(taken.index);
+    head = taken;
+  }
+  for (const c of verified) {
+    if (inChain.has(c.index)) continue;
+    outside.push({ index: c.index, reason: aid(c) === aid(rec) ? 'is not linked to this line of versions' : `is about another attestation ID (${aid(c)})` });
+  }
+  outside.sort((a, b) => a.index - b.index);
+  return { chain, outside };
+}
+
+/** State of the current (head) version of an attestation, from its verified statement. */
+function currentState(rec, now = Date.now()) {
+  const p = rec.st.predicate ?? {};
+  if (p.status === 'revoked' || p.status === 'withdrawn') return p.status;
+  const until = Date.parse(p.valid_until);
+  if (!Number.isNaN(until) && until <= now) return 'expired';
+  const from = Date.parse(p.valid_from);
+  if (!Number.isNaN(from) && from > now) return 'not_yet_valid';
+  return 'active';
+}
+
+/** The server's search answer: every page of hits (at most `max`). */
+async function searchAll(params, max = 500) {
+  const hits = [];
+  let before = null;
+  while (hits.length < max) {
+    const q = new URLSearchParams({ ...params, limit: String(Math.min(200, max - hits.length)) });
+    if (before !== null) q.set('before', String(before));
+    const r = await getJSON(`/v1/search?${q}`);
+    hits.push(...r.entries);
+    if (r.next === undefined || r.next === null) return { hits, more: false };
+    before = r.next;
+  }
+  return { hits, more: true };
+}
+
+const failedMark = (msg) => h('span', { class: 'badge revoked' }, `✖ not verified: ${msg}`);
 
 // ---------------------------------------------------------------------------------------------
 // Pages
@@ -426,185 +816,226 @@ function page(title, ...children) {
   return m;
 }
 
-let logCheck = null; // the banner check of this page load (a promise)
-
 async function overviewPage() {
+  const a = await logCheck;
   const info = await logInfo();
   const box = verificationBox('checkpoint-verification', 'Latest checkpoint');
   const growth = h('section', { 'aria-labelledby': 'growth-h' }, h('h2', { id: 'growth-h' }, 'Growth'), h('p', {}, 'Loading…'));
-  const policy = info.witness_policy
-    ? [h('p', {}, 'The log is configured with this c2sp.org/tlog-policy; the page checks the checkpoint\'s cosignatures against it:'), h('pre', { id: 'witness-policy' }, info.witness_policy)]
-    : [h('p', { id: 'witness-policy', class: 'note' }, 'ℹ No witness policy: this log names no witnesses, so its checkpoints are checked against the log\'s own signature only. A log that shows different histories to different visitors is then detected only by the consistency checks of browsers and monitors.')];
+  const t = a.t;
+  const whose = t?.pinned ? 'the policy you pinned with the log key' : 'the policy this server sent (not pinned)';
+  const policy = t?.policyText
+    ? [h('p', {}, `The page checks every checkpoint's cosignatures against ${whose} (c2sp.org/tlog-policy):`), h('pre', { id: 'witness-policy' }, t.policyText)]
+    : [h('p', { id: 'witness-policy', class: 'note' }, `ℹ No witness policy (${t?.pinned ? 'as you pinned' : 'this server names none'}): checkpoints are checked against the log's own signature only. A log that shows different histories to different visitors is then detected only by the consistency checks of browsers and monitors.`)];
+  const cp = a.opened?.checkpoint;
   page(
     'Log overview',
     facts([
-      ['Origin', h('span', { class: 'mono' }, info.origin)],
-      ['Tree size', `${info.tree_size.toLocaleString('en')} entries`],
+      ['Origin', cp ? h('span', { class: 'mono' }, cp.origin) : unverified(info.origin)],
+      ['Tree size', cp ? `${cp.size.toLocaleString('en')} entries (verified checkpoint)` : unverified(`${info.tree_size} entries`)],
+      ['Log key in use', t?.key ? [h('span', { class: 'mono', id: 'trusted-key' }, t.key.text), t.pinned ? ' (pinned by you)' : [' ', unverified('this is the key the server sent; ', link('#/settings', 'pin the key'), ' its operator publishes elsewhere')]] : '—'],
       ['Log verifier key (served)', h('span', { class: 'mono', id: 'served-key' }, info.verifier_key)],
-      ['Pinned key', localStorage.getItem(PIN_KEY) ? h('span', { class: 'mono' }, localStorage.getItem(PIN_KEY)) : ['none — ', link('#/settings', 'pin the key')]],
     ]),
     box,
     h('section', { 'aria-labelledby': 'policy-h' }, h('h2', { id: 'policy-h' }, 'Witness policy'), policy),
     growth,
   );
-  const { t, noteText } = await logCheck;
   const checks = new Checks();
-  keyChecks(t, checks);
-  const opened = noteText ? await checkCheckpoint(t, noteText, checks) : null;
-  const cons = (await logCheck).checks.items.find((c) => c.label === 'Consistency');
-  if (cons) checks.items.push(cons);
-  showChecks(box, checks, opened ? `checkpoint of size ${opened.checkpoint.size}` : 'the checkpoint');
-  if (noteText) box.append(h('h3', {}, 'Signed checkpoint'), h('pre', { id: 'checkpoint-note' }, noteText));
-  growthSection(growth, info.origin, t);
+  checks.items.push(...a.checks.items);
+  showChecks(box, checks, cp ? `checkpoint of size ${cp.size}` : 'the checkpoint');
+  if (a.noteText) box.append(h('h3', {}, 'Signed checkpoint'), h('pre', { id: 'checkpoint-note' }, a.noteText));
+  if (t?.key) await growthSection(growth, t);
 }
 
-async function growthSection(sec, origin, t) {
+async function growthSection(sec, t) {
   const { checkpoints } = await getJSON('/v1/checkpoints?limit=30');
-  const pts = checkpoints.slice().reverse();
-  const heading = sec.firstChild;
-  const parts = [heading];
+  const rows = [];
+  const pts = [];
+  for (const c of checkpoints) {
+    try {
+      const o = await v.openCheckpoint(c.note, t.key);
+      let times = '—';
+      if (t.policy) {
+        const w = await v.checkWitnesses(o.note, t.policy);
+        times = w.cosignatures.map((x) => `${x.name} ${new Date(Number(x.timestamp) * 1000).toISOString()}`).join('; ') || '—';
+      }
+      pts.push(Number(o.checkpoint.size));
+      rows.push([String(o.checkpoint.size), '✔ signed', times]);
+    } catch (e) {
+      rows.push([unverified(String(c.size)), `✖ ${e.message}`, '—']);
+    }
+  }
+  pts.reverse();
+  const parts = [sec.firstChild];
   if (pts.length > 0) {
     const W = 600;
     const H = 160;
-    const max = Math.max(1, ...pts.map((p) => p.size));
+    const max = Math.max(1, ...pts);
     const bw = W / pts.length;
     const svg = document.createElementNS(SVG_NS, 'svg');
     svg.setAttribute('viewBox', `0 0 ${W} ${H + 20}`);
     svg.setAttribute('class', 'chart');
     svg.setAttribute('role', 'img');
-    svg.setAttribute('aria-label', `Tree size of the last ${pts.length} checkpoints, from ${pts[0].size} to ${pts[pts.length - 1].size} entries`);
-    pts.forEach((p, i) => {
+    svg.setAttribute('aria-label', `Tree size of the last ${pts.length} verified checkpoints, from ${pts[0]} to ${pts[pts.length - 1]} entries`);
+    pts.forEach((size, i) => {
       const r = document.createElementNS(SVG_NS, 'rect');
-      const bh = Math.max(1, (p.size / max) * H);
+      const bh = Math.max(1, (size / max) * H);
       r.setAttribute('x', String(i * bw + 1));
       r.setAttribute('y', String(H - bh));
       r.setAttribute('width', String(Math.max(1, bw - 2)));
       r.setAttribute('height', String(bh));
       const title = document.createElementNS(SVG_NS, 'title');
-      title.textContent = `size ${p.size}`;
+      title.textContent = `size ${size}`;
       r.append(title);
       svg.append(r);
     });
     const label = document.createElementNS(SVG_NS, 'text');
     label.setAttribute('x', '2');
     label.setAttribute('y', String(H + 14));
-    label.textContent = `${pts[0].size} … ${pts[pts.length - 1].size} entries`;
+    label.textContent = `${pts[0]} … ${pts[pts.length - 1]} entries`;
     svg.append(label);
     parts.push(svg);
   }
-  const rows = [];
-  for (const c of checkpoints.slice(0, 10)) {
-    let sig = '✖ signature does not verify';
-    let times = '—';
-    try {
-      const o = await v.openCheckpoint(c.note, t.key);
-      sig = '✔ signed';
-      if (t.policy) {
-        const w = await v.checkWitnesses(o.note, t.policy);
-        times = w.cosignatures.map((x) => `${x.name} ${new Date(Number(x.timestamp) * 1000).toISOString()}`).join('; ') || '—';
-      }
-    } catch (e) {
-      sig = `✖ ${e.message}`;
-    }
-    rows.push([String(c.size), sig, times]);
-  }
-  parts.push(table(['Tree size', 'Log signature', 'Witness cosignatures'], rows, 'The most recent checkpoints the log stored (each verified here).'));
-  let hist = [];
-  try {
-    hist = JSON.parse(localStorage.getItem(historyKey(origin)) ?? '[]');
-  } catch {
-    hist = [];
-  }
-  if (Array.isArray(hist) && hist.length) {
+  parts.push(
+    table(['Tree size', 'Log signature', 'Witness cosignatures'], rows.slice(0, 10), 'The most recent checkpoints the log stored, each signature verified here (which checkpoints are listed is the server’s choice).'),
+  );
+  const hist = loadHistory();
+  if (hist.length) {
     parts.push(h('h3', {}, 'Checkpoints this browser verified'), table(['Tree size', 'Seen at'], hist.slice(-10).reverse().map((x) => [String(x.size), String(x.seen_at)])));
   }
   sec.replaceChildren(...parts);
 }
 
-function keyRows(keys) {
-  return keys.map((k) => [
-    h('span', { class: 'mono' }, k.key.split('+')[0]),
-    h('span', { class: 'mono' }, k.key_id),
-    entryLink(k.enrolled_at),
-    k.revoked_at !== undefined && k.revoked_at !== null ? [badge('revoked'), ' at ', entryLink(k.revoked_at)] : badge('enrolled'),
-  ]);
+/**
+ * The server's list of a vendor's keys, each enrolment and revocation it names proven and
+ * checked here. Returns rows [key name, key ID, enrolment, status].
+ */
+async function verifiedKeyRows(vd) {
+  const checked = await pool(vd.keys, 4, async (k) => {
+    const en = await loadEntry(k.enrolled_at);
+    const key = await checkEnrolmentEntry(en, 'enrol', null);
+    if (en.st.vendor !== vd.vendor) throw new v.VerifyError(`entry ${en.index} enrols the key for ${en.st.vendor}`);
+    if (hex8(key) !== k.key_id) throw new v.VerifyError(`entry ${en.index} enrols another key`);
+    let revoked = null;
+    if (k.revoked_at !== undefined && k.revoked_at !== null) {
+      revoked = await loadEntry(k.revoked_at);
+      await checkEnrolmentEntry(revoked, 'revoke', key);
+    }
+    return { key, en, revoked };
+  });
+  return checked.map((r, i) => {
+    const k = vd.keys[i];
+    if (!r.ok) return [h('span', { class: 'mono' }, String(k.key).split('+')[0]), h('span', { class: 'mono' }, String(k.key_id)), unverified(`entry ${k.enrolled_at}`), failedMark(r.error.message)];
+    const { key, en, revoked } = r.value;
+    return [
+      h('span', { class: 'mono' }, key.name),
+      h('span', { class: 'mono' }, hex8(key)),
+      [entryLink(en.index), ' ✔'],
+      revoked ? [badge('revoked'), ' at ', entryLink(revoked.index), ' ✔'] : [badge('enrolled'), ' ', h('span', { class: 'note' }, '(no revocation listed by the server)')],
+    ];
+  });
 }
+
+const hex8 = (key) => v.hex(key.id);
+
+const KEYS_NOTE = () =>
+  h(
+    'p',
+    { class: 'note' },
+    unverified('the list of vendors and keys. '),
+    'Each enrolment and revocation shown with ✔ is a log entry this browser proved in the verified checkpoint and whose log signature it checked. A server could leave a key or a revocation out; only reading every entry (',
+    h('code', {}, 'attestlog monitor'),
+    ') rules that out.',
+  );
 
 async function vendorsPage() {
-  const { vendors } = await getJSON('/v1/vendors');
-  const rows = vendors.map((vd) => [vendorLink(vd.vendor), keyRows(vd.keys).map((r) => h('div', {}, r[1], ' ', r[3], ' (enrolled at ', r[2], ')'))]);
+  await logCheck;
+  const { t } = await anchor().catch(() => ({ t: null }));
+  const vendors = await vendorList();
+  const list = h('div', {}, h('p', {}, 'Verifying…'));
   page(
     'Vendors',
-    h('p', {}, `${vendors.length} vendors have keys enrolled in this log. Enrolments and revocations are log entries signed by the log, so the set of keys allowed to speak for a vendor is public and append-only.`),
-    table(['Vendor', 'Keys'], rows),
+    h('p', {}, `${vendors.length} vendors are listed with keys. Enrolments and revocations are log entries signed by the log, so the set of keys allowed to speak for a vendor is public and append-only.`),
+    KEYS_NOTE(),
+    list,
   );
-}
-
-/** State of a search hit that is the newest version of its attestation. */
-function currentState(hit, now = Date.now()) {
-  if (hit.status === 'revoked' || hit.status === 'withdrawn') return hit.status;
-  const until = Date.parse(hit.valid_until);
-  if (!Number.isNaN(until) && until <= now) return 'expired';
-  return 'active';
+  if (!t) {
+    list.replaceChildren(h('p', { role: 'alert' }, '✖ No verified checkpoint: nothing here can be verified.'));
+    return;
+  }
+  const rows = [];
+  for (const vd of vendors) {
+    const kr = await verifiedKeyRows(vd);
+    rows.push([vendorLink(vd.vendor), kr.map((r) => h('div', {}, r[1], ' ', r[3], ' (enrolled at ', r[2], ')'))]);
+  }
+  list.replaceChildren(table(['Vendor', 'Keys'], rows));
 }
 
 async function vendorPage(name) {
-  const { vendors } = await getJSON('/v1/vendors');
+  await logCheck;
+  const vendors = await vendorList();
   const vd = vendors.find((x) => x.vendor === name);
+  const keys = h('div', {}, h('p', {}, 'Verifying…'));
   const products = h('section', { 'aria-labelledby': 'products-h' }, h('h2', { id: 'products-h' }, 'Products and attestations'));
-  page(
-    name,
-    h('section', { 'aria-labelledby': 'keys-h' }, h('h2', { id: 'keys-h' }, 'Signing keys'), vd ? table(['Key name', 'Key ID', 'Enrolment', 'Status'], keyRows(vd.keys)) : h('p', {}, 'No keys are enrolled for this vendor.')),
-    products,
+  page(name, h('section', { 'aria-labelledby': 'keys-h' }, h('h2', { id: 'keys-h' }, 'Signing keys'), KEYS_NOTE(), keys), products);
+  try {
+    await anchor();
+  } catch (e) {
+    keys.replaceChildren(h('p', { role: 'alert' }, `✖ ${e.message}`));
+    return;
+  }
+  keys.replaceChildren(vd ? table(['Key name', 'Key ID', 'Enrolment', 'Status'], await verifiedKeyRows(vd)) : h('p', {}, 'The server lists no keys for this vendor.'));
+  const body = h('div', {}, h('p', {}, 'Verifying…'));
+  products.append(
+    h(
+      'p',
+      { class: 'note' },
+      unverified('which entries belong to this vendor (the server’s search). '),
+      'Every attestation shown was proven in the verified checkpoint, its signature and enrolment checked, and its current version found by following supersedes links between verified entries. A server could leave a newer version out.',
+    ),
+    body,
   );
-  const seen = new Map(); // attestation_id -> {current hit, older: [hits]}
-  let before = null;
-  const more = h('button', { type: 'button', class: 'secondary' }, 'Load older entries');
-  const body = h('div', {});
-  products.append(body);
-  const render = () => {
-    const byProduct = new Map();
-    for (const a of seen.values()) {
-      if (!byProduct.has(a.current.product)) byProduct.set(a.current.product, []);
-      byProduct.get(a.current.product).push(a);
+  const { hits, more } = await searchAll({ vendor: name }, 500);
+  const results = await pool(hits, 6, (x) => loadAttestation(x.index));
+  const bad = [];
+  const groups = new Map();
+  results.forEach((r, i) => {
+    if (!r.ok) return bad.push([hits[i].index, r.error.message]);
+    if (vendorOf(r.value) !== name) return bad.push([hits[i].index, `it is an attestation by ${vendorOf(r.value)}`]);
+    const id = String(aid(r.value));
+    if (!groups.has(id)) groups.set(id, []);
+    groups.get(id).push(r.value);
+  });
+  const byProduct = new Map();
+  for (const members of groups.values()) {
+    members.sort((a, b) => a.index - b.index);
+    let row;
+    try {
+      const { chain, outside } = await versionChain(members[0], members.map((m) => m.index));
+      const head = chain[chain.length - 1];
+      row = {
+        product: String(head.st.predicate.product?.name),
+        cells: [
+          h('span', { class: 'mono' }, String(aid(head))),
+          [entryLink(head.index), ' ✔'],
+          badge(currentState(head)),
+          String(head.st.predicate.valid_until),
+          chain.length > 1 ? chain.slice(0, -1).reverse().map((o, i) => [i ? ', ' : '', link(`#/entry/${o.index}`, `${o.index}`), ' ', badge('superseded')]) : '—',
+          outside.length ? outside.map((o) => h('div', {}, failedMark(`entry ${o.index} ${o.reason}`))) : '',
+        ],
+      };
+    } catch (e) {
+      row = { product: String(members[0].st.predicate.product?.name), cells: [h('span', { class: 'mono' }, String(aid(members[0]))), '—', failedMark(e.message), '—', '—', ''] };
     }
-    body.replaceChildren(
-      ...[...byProduct.entries()].sort().map(([product, atts]) =>
-        h(
-          'section',
-          { class: 'product' },
-          h('h3', {}, product),
-          table(
-            ['Attestation', 'Current version', 'Status', 'Valid until', 'Older versions'],
-            atts.map((a) => [
-              h('span', { class: 'mono' }, a.current.attestation_id),
-              entryLink(a.current.index),
-              badge(currentState(a.current)),
-              a.current.valid_until,
-              a.older.length ? a.older.map((o, i) => [i ? ', ' : '', link(`#/entry/${o.index}`, `${o.index}`), ' ', badge('superseded')]) : '—',
-            ]),
-          ),
-        ),
-      ),
-    );
-    if (seen.size === 0) body.replaceChildren(h('p', {}, 'No attestations from this vendor.'));
-  };
-  const load = async () => {
-    const q = new URLSearchParams({ vendor: name, limit: '200' });
-    if (before !== null) q.set('before', String(before));
-    const r = await getJSON(`/v1/search?${q}`);
-    for (const hit of r.entries) {
-      const a = seen.get(hit.attestation_id);
-      if (a) a.older.push(hit);
-      else seen.set(hit.attestation_id, { current: hit, older: [] });
-    }
-    before = r.next ?? null;
-    render();
-    if (before === null) more.remove();
-    else if (!more.isConnected) products.append(more);
-  };
-  more.addEventListener('click', load);
-  await load();
+    if (!byProduct.has(row.product)) byProduct.set(row.product, []);
+    byProduct.get(row.product).push(row.cells);
+  }
+  const parts = [...byProduct.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([product, rows]) => h('section', { class: 'product' }, h('h3', {}, product), table(['Attestation', 'Current version', 'Status', 'Valid until', 'Older versions', 'Problems'], rows)));
+  if (bad.length) parts.push(h('h3', {}, 'Entries the server listed that do not verify'), h('ul', {}, bad.map(([i, m]) => h('li', {}, entryLink(i), ' ', failedMark(m)))));
+  if (more) parts.push(h('p', { class: 'note' }, 'Only the newest 500 entries of this vendor are shown.'));
+  if (!parts.length) parts.push(h('p', {}, 'No attestations from this vendor.'));
+  body.replaceChildren(...parts);
 }
 
 function flowSection(f, i) {
@@ -725,118 +1156,196 @@ function statementSections(st, index) {
 }
 
 /** Verifies a displayed entry from its receipt: checkpoint, inclusion, vendor signature and enrolment. */
-async function verifyEntry(t, e, entryBytes, checks) {
-  keyChecks(t, checks);
-  const proof = v.parseTlogProof(e.receipt.proof);
-  const opened = await checkCheckpoint(t, proof.noteText, checks);
-  if (!opened) return;
-  const cp = opened.checkpoint;
-  await checks.run('Inclusion proof', async () => {
-    if (proof.index !== BigInt(e.index)) throw new v.VerifyError(`the proof is for index ${proof.index}, not ${e.index}`);
-    const receiptEntry = v.b64decode(e.receipt.entry);
-    if (!v.equalBytes(receiptEntry, entryBytes)) throw new v.VerifyError('the receipt is for other entry bytes');
-    const leaf = await v.leafHash(entryBytes);
-    await v.verifyInclusion(leaf, proof.index, cp.size, proof.proof, cp.root);
-    return `leaf hash ${v.hex(leaf)} at index ${e.index} recomputed with SHA-256 up ${proof.proof.length} levels to the root ${v.b64encode(cp.root)} of the tree of size ${cp.size}`;
-  });
-  const env = v.parseEnvelope(entryBytes);
-  if (e.kind === 'enrolment') {
-    await checks.run('Log signature on the enrolment', async () => {
-      if (!(await v.envelopeSignedBy(env, t.key))) throw new v.VerifyError('the enrolment entry is not signed by the log key');
-      return 'the enrolment entry is signed (DSSE, Ed25519) by the log key';
-    });
-  } else {
-    await checks.run('Vendor signature and enrolment', async () => {
-      const en = e.receipt.enrolment;
-      if (!en) throw new v.VerifyError('the receipt names no enrolment of the signing key');
-      const enBytes = v.b64decode(en.entry);
-      const enProof = v.parseTlogProof(en.proof);
-      if (enProof.noteText !== proof.noteText) throw new v.VerifyError('the enrolment proof is against another checkpoint');
-      if (enProof.index >= proof.index) throw new v.VerifyError(`the enrolment (entry ${enProof.index}) is not before the attestation`);
-      await v.verifyInclusion(await v.leafHash(enBytes), enProof.index, cp.size, enProof.proof, cp.root);
-      const enEnv = v.parseEnvelope(enBytes);
-      if (enEnv.payloadType !== 'application/vnd.attestlog.enrolment+json') throw new v.VerifyError('the enrolment entry has another payload type');
-      if (!(await v.envelopeSignedBy(enEnv, t.key))) throw new v.VerifyError('the enrolment entry is not signed by the log key');
-      const en2 = JSON.parse(v.fromUtf8(enEnv.payload));
-      if (en2.action !== 'enrol') throw new v.VerifyError(`the enrolment entry is a ${en2.action}`);
-      const st = JSON.parse(v.fromUtf8(env.payload));
-      const claimed = st?.predicate?.vendor?.legal_name;
-      if (en2.vendor !== claimed) throw new v.VerifyError(`the key is enrolled for ${en2.vendor}, not ${claimed}`);
-      const key = await v.parseVerifierKey(en2.key);
-      if (!(await v.envelopeSignedBy(env, key))) throw new v.VerifyError(`no signature by ${key.text} verifies over the DSSE PAE`);
-      return `DSSE signature by ${key.name} (key ID ${v.hex(key.id)}) verifies; that key was enrolled for ${claimed} by the log at entry ${enProof.index} (signature and inclusion verified)`;
-    });
-  }
+
+/** How to check the same entry without trusting this page: the receipt and the CLI. */
+function cliSection(index, e, t) {
+  const receipt = e?.receipt ? JSON.stringify(e.receipt, null, 2) + '\n' : null;
+  const file = `receipt-${index}.json`;
+  const key = t?.key?.text ?? 'LOG-KEY';
+  return h(
+    'section',
+    { 'aria-labelledby': 'cli-h', id: 'without-this-page' },
+    h('h2', { id: 'cli-h' }, 'Verify without trusting this page'),
+    h(
+      'p',
+      {},
+      h('strong', {}, 'What a browser cannot protect against: '),
+      'this page’s own code comes from the log server it checks. A compromised server can send code that skips these checks or shows something else, and a browser cannot prove that the server listed every entry (a newer version, a revocation). For a decision that matters, check with the attestlog command-line tool, which does not come from this server:',
+    ),
+    h(
+      'ol',
+      {},
+      h('li', {}, receipt ? h('a', { id: 'receipt-download', href: URL.createObjectURL(new Blob([receipt], { type: 'application/json' })), download: file }, `Download the receipt (${file})`) : 'Get the receipt: ', receipt ? ' (this page does not check the file; the command does), or get it with ' : '', h('code', {}, `attestlog get ${index} --json`), '.'),
+      h('li', {}, 'Verify it offline with the log key the operator publishes (or a tlog-policy file): ', h('code', {}, `attestlog verify ${file} --log-key ${key}`), '.'),
+      h('li', {}, 'Follow the whole log, every entry and checkpoint, for new versions, revocations and forks: ', h('code', {}, `attestlog monitor --log ${location.origin} --log-key ${key} --state DIR`), '.'),
+    ),
+  );
 }
 
 async function entryPage(index) {
-  if (!/^(0|[1-9][0-9]*)$/.test(index)) {
+  if (!/^(0|[1-9][0-9]*)$/.test(index) || !Number.isSafeInteger(Number(index))) {
     page('No such entry', h('p', { role: 'alert' }, `“${index}” is not an entry index.`));
     return;
   }
-  const e = await getJSON(`/v1/entries/${index}`);
-  const entryBytes = v.b64decode(e.entry);
+  const i = Number(index);
+  const a = await logCheck;
   const box = verificationBox('entry-verification', 'Verification');
-  const st = e.payload ?? {};
-  const raw = h(
-    'details',
-    {},
-    h('summary', {}, 'Raw entry'),
-    h('p', {}, `Leaf hash (SHA-256 of 0x00 ‖ entry): `, h('span', { class: 'mono' }, v.hex(v.b64decode(e.leaf_hash)))),
-    h('h3', {}, 'Decoded payload'),
-    h('pre', {}, JSON.stringify(st, null, 2)),
-    h('h3', {}, 'Canonical entry (DSSE envelope, JCS)'),
-    h('pre', { id: 'raw-entry' }, v.fromUtf8(entryBytes)),
-    h('h3', {}, 'Receipt proof (c2sp.org/tlog-proof)'),
-    h('pre', {}, e.receipt.proof),
-  );
-  if (e.kind === 'enrolment') {
-    page(
-      `Entry ${index}: key ${st.action === 'revoke' ? 'revocation' : 'enrolment'}`,
-      box,
+  const claim = h('div', { id: 'claim' });
+  const after = h('div', {});
+  page(`Entry ${i}`, h('p', { class: 'note' }, `Entry ${i} of the log`), box, claim, after);
+  const checks = new Checks();
+  checks.items.push(...a.checks.items);
+  let e = null;
+  let bytes = null;
+  let rec = null;
+  try {
+    e = await getJSON(`/v1/entries/${i}`);
+    bytes = v.b64decode(e.entry);
+  } catch (err) {
+    checks.fail('Entry', `the server did not send entry ${i}: ${err.message}`);
+  }
+  if (bytes) {
+    await checks.run('Inclusion proof', () => proveInclusion(i, bytes));
+    await checks.run('Entry format', () => {
+      rec = decodeEntry(i, bytes);
+      return `a DSSE envelope (${rec.env.payloadType}) decoded in your browser from the entry bytes; everything below comes from these bytes`;
+    });
+  }
+  let validity = null;
+  if (rec) {
+    await checks.run('Server’s decoded view', () => {
+      const at = v.jsonDifference(e.payload, rec.st, 'payload');
+      if (at !== null) {
+        throw new v.VerifyError(`the decoded payload this server sent with the entry is not what the signed entry bytes say (they differ at ${at}): the server is lying or broken. This page ignores the server's JSON and shows only what the bytes say.`);
+      }
+      if (e.kind !== rec.kind) throw new v.VerifyError(`the server calls the entry “${e.kind}”, the bytes are an ${rec.kind} entry`);
+      return 'the JSON the server sent alongside matches the entry bytes (this page does not use it)';
+    });
+    if (rec.kind === 'enrolment') {
+      await checks.run('Log signature on the enrolment', async () => {
+        if (!a.t?.key || !(await v.envelopeSignedBy(rec.env, a.t.key))) throw new v.VerifyError('the enrolment entry is not signed by the log key');
+        return 'the enrolment entry is signed (DSSE, Ed25519) by the log key';
+      });
+    } else {
+      await checks.run('Vendor signature and enrolment', async () => {
+        validity = await checkAttestation(rec);
+        return `DSSE signature by ${validity.key.name} (key ID ${v.hex(validity.key.id)}) verifies; that key was enrolled for ${vendorOf(rec)} by the log at entry ${validity.enrolledAt} (entry proven here, log signature verified)`;
+      });
+      if (validity) {
+        if (validity.revokedAt !== null) checks.ok('Revocation', `the signing key was revoked at entry ${validity.revokedAt} (verified), after this attestation`);
+        else checks.warn('Revocation', `reported by the server, not verified: ${validity.unverified.join('; ')}`);
+      }
+    }
+  }
+  if (rec) renderEntry(rec, claim, checks.failed);
+  if (rec?.kind === 'attestation') await versionsOf(rec, checks, claim);
+  after.append(cliSection(i, e, a.t), rawSection(rec, e, bytes));
+  showChecks(box, checks, `entry ${i} is in the log as shown`);
+}
+
+function setTitle(title) {
+  document.getElementById('page-title').textContent = title;
+  document.title = `${title} — attestlog explorer`;
+}
+
+/** The claim (or enrolment) decoded from the entry bytes, marked when they did not verify. */
+function renderEntry(rec, claim, failed) {
+  const st = rec.st;
+  const warning = failed ? h('p', { class: 'alert', role: 'alert', id: 'claim-unverified' }, '✖ NOT VERIFIED: the checks above failed. What follows is decoded from the entry bytes this server sent; do not rely on it.') : null;
+  if (rec.kind === 'enrolment') {
+    setTitle(`Entry ${rec.index}: key ${st.action === 'revoke' ? 'revocation' : 'enrolment'}`);
+    claim.replaceChildren(
+      warning ?? '',
       facts([
         ['Vendor', vendorLink(String(st.vendor))],
         ['Action', String(st.action)],
         ['Key', h('span', { class: 'mono' }, String(st.key))],
         ['Issued', String(st.issued_at)],
       ]),
-      raw,
     );
-  } else {
-    const p = st.predicate ?? {};
-    const statusLine = h('p', { id: 'entry-status' }, 'Status: …');
-    const versions = h('section', { 'aria-labelledby': 'versions-h' }, h('h2', { id: 'versions-h' }, 'Versions'));
-    const diff = h('section', { 'aria-labelledby': 'diff-h' }, h('h2', { id: 'diff-h' }, 'Changes from the version it supersedes'));
-    page(`${p.product?.name ?? 'Attestation'} — ${p.vendor?.legal_name ?? ''}`, h('p', { class: 'note' }, `Entry ${index} of the log`), statusLine, box, ...statementSections(st, index), diff, versions, raw);
-    entryVersions(p, Number(index), statusLine, versions).catch((err) => versions.append(h('p', {}, `Cannot list versions: ${err.message}`)));
-    if (p.supersedes) {
-      getJSON(`/v1/entries/${p.supersedes.log_index}`)
-        .then((old) => diff.append(h('p', {}, 'Compared with ', entryLink(p.supersedes.log_index), ':'), diffSection(old.payload?.predicate ?? {}, p)))
-        .catch((err) => diff.append(h('p', {}, `Cannot read the superseded version: ${err.message}`)));
-    } else {
-      diff.append(h('p', {}, 'This is the first version of this attestation.'));
-    }
+    return;
   }
-  const { t } = await logCheck;
-  const checks = new Checks();
-  try {
-    await verifyEntry(t ?? (await trust()), e, entryBytes, checks);
-  } catch (err) {
-    checks.fail('Entry', err.message);
-  }
-  const cons = (await logCheck).checks.items.find((c) => c.label === 'Consistency');
-  if (cons) checks.items.push(cons);
-  showChecks(box, checks, `entry ${index} is in the log as shown`);
+  const p = st.predicate ?? {};
+  setTitle(`${p.product?.name ?? 'Attestation'} — ${p.vendor?.legal_name ?? ''}`);
+  claim.replaceChildren(
+    warning ?? '',
+    h('p', { id: 'entry-status' }, 'Status: …'),
+    ...statementSections(st, rec.index),
+    h('section', { 'aria-labelledby': 'diff-h', id: 'diff-section' }, h('h2', { id: 'diff-h' }, 'Changes from the version it supersedes')),
+    h('section', { 'aria-labelledby': 'versions-h', id: 'versions' }, h('h2', { id: 'versions-h' }, 'Versions')),
+  );
 }
 
-async function entryVersions(p, index, statusLine, sec) {
-  const r = await getJSON(`/v1/search?${new URLSearchParams({ attestation_id: String(p.attestation_id), limit: '100' })}`);
-  const hits = r.entries;
-  const current = hits[0];
-  let state = 'superseded';
-  if (current && current.index === index) state = currentState(current);
-  statusLine.replaceChildren('Status: ', badge(state), current && current.index !== index ? [' — the current version is ', entryLink(current.index)] : '');
-  sec.append(table(['Entry', 'Status', 'Valid until'], hits.map((x, i) => [x.index === index ? `${x.index} (this one)` : entryLink(x.index), badge(i === 0 ? currentState(x) : 'superseded'), x.valid_until])));
+/** The version chain of an attestation, its status and the diff, all from verified entries. */
+async function versionsOf(rec, checks, claim) {
+  const statusLine = claim.querySelector('#entry-status');
+  const diff = claim.querySelector('#diff-section');
+  const sec = claim.querySelector('#versions');
+  let listed;
+  try {
+    listed = await searchAll({ attestation_id: String(aid(rec)) }, 500);
+  } catch (e) {
+    listed = { hits: [], more: false };
+    checks.warn('Newer versions', `the server's search failed (${e.message}): newer versions, if any, are not shown`);
+  }
+  let result;
+  try {
+    result = await versionChain(rec, listed.hits.map((x) => x.index));
+  } catch (e) {
+    checks.fail('Version chain', e.message);
+    statusLine.replaceChildren('Status: ', failedMark(`the version chain does not verify: ${e.message}`));
+    diff.append(h('p', {}, `Cannot verify the superseded version: ${e.message}`));
+    return;
+  }
+  const { chain, outside } = result;
+  const head = chain[chain.length - 1];
+  const pos = chain.indexOf(rec);
+  const state = head === rec ? currentState(rec) : 'superseded';
+  checks.ok(
+    'Version chain',
+    `${chain.length === 1 ? 'the only version found' : `${chain.length} versions linked by supersedes, each entry proven and its signature verified`}; ${head === rec ? 'this is the newest of them' : `the newest is entry ${head.index}`}`,
+  );
+  checks.warn(
+    'Newer versions',
+    `reported by the server, not verified: the server's search named ${listed.hits.length} entr${listed.hits.length === 1 ? 'y' : 'ies'} with this attestation ID${listed.more ? ' (more not read)' : ''}; the page verified them and followed their supersedes links, but a server could leave the newest version out`,
+  );
+  statusLine.replaceChildren();
+  append(statusLine, [
+    'Status: ',
+    badge(state),
+    head === rec ? '' : [' — the current version is ', entryLink(head.index)],
+    ' (derived in your browser from the verified version chain) ',
+    unverified('that no newer version exists'),
+  ]);
+  if (pos > 0) {
+    diff.append(h('p', {}, 'Compared with ', entryLink(chain[pos - 1].index), ' (verified):'), diffSection(chain[pos - 1].st.predicate ?? {}, rec.st.predicate ?? {}));
+  } else {
+    diff.append(h('p', {}, 'This is the first version of this attestation.'));
+  }
+  const rows = chain
+    .slice()
+    .reverse()
+    .map((x) => [x === rec ? `${x.index} (this one)` : entryLink(x.index), badge(x === head ? currentState(x) : 'superseded'), String(x.st.predicate?.valid_until), '✔ verified']);
+  for (const o of outside) rows.push([entryLink(o.index), '—', '—', failedMark(`not part of this line of versions: it ${o.reason}`)]);
+  sec.append(table(['Entry', 'Status', 'Valid until', 'Checked'], rows), h('p', { class: 'note' }, unverified('which later entries exist: the list comes from the server’s search.')));
+}
+
+function rawSection(rec, e, bytes) {
+  return h(
+    'details',
+    {},
+    h('summary', {}, 'Raw entry'),
+    bytes ? h('p', {}, 'Entry bytes as received (SHA-256 of 0x00 ‖ entry is the leaf hash checked above).') : '',
+    rec ? [h('h3', {}, 'Payload decoded in your browser'), h('pre', {}, JSON.stringify(rec.st, null, 2))] : '',
+    bytes ? [h('h3', {}, 'Canonical entry (DSSE envelope, JCS)'), h('pre', { id: 'raw-entry' }, (() => {
+      try {
+        return v.fromUtf8(bytes);
+      } catch {
+        return v.b64encode(bytes);
+      }
+    })())] : '',
+    e?.receipt?.proof ? [h('h3', {}, 'Receipt proof (c2sp.org/tlog-proof)'), h('p', { class: 'note' }, unverified('this receipt is not checked by this page; ', h('code', {}, 'attestlog verify'), ' checks it.')), h('pre', {}, String(e.receipt.proof))] : '',
+  );
 }
 
 const SEARCH_FIELDS = [
@@ -872,11 +1381,18 @@ async function searchPage(params) {
   }
   if (params.get('before')) q.set('before', params.get('before'));
   const r = await getJSON(`/v1/search?${q}`);
+  const checked = await pool(r.entries, 6, (x) => loadAttestation(x.index));
   results.append(
     h('h2', { id: 'results-h' }, `${r.entries.length}${r.next !== undefined ? '+' : ''} matching entries`),
+    h('p', { class: 'note' }, unverified('which entries match (the server’s search). '), 'Each entry listed was proven in the verified checkpoint and its signature checked here; vendor, product, status and validity come from the verified entry.'),
     table(
-      ['Entry', 'Vendor', 'Product', 'Declared status', 'Valid until'],
-      r.entries.map((x) => [entryLink(x.index), vendorLink(x.vendor), x.product, x.status, x.valid_until]),
+      ['Entry', 'Vendor', 'Product', 'Declared status', 'Valid until', 'Checked'],
+      checked.map((c, i) => {
+        const x = r.entries[i];
+        if (!c.ok) return [entryLink(x.index), '—', '—', '—', '—', failedMark(c.error.message)];
+        const p = c.value.st.predicate;
+        return [entryLink(x.index), vendorLink(String(p.vendor?.legal_name)), String(p.product?.name), String(p.status), String(p.valid_until), '✔ verified'];
+      }),
     ),
   );
   if (r.next !== undefined) {
@@ -887,17 +1403,27 @@ async function searchPage(params) {
 
 async function settingsPage() {
   const info = await logInfo();
-  const pinned = localStorage.getItem(PIN_KEY);
+  const pin = readPin();
   const msg = h('p', { id: 'pin-message', role: 'status' });
   const ta = h('textarea', { id: 'pin-key', name: 'key', rows: '3', spellcheck: 'false', 'aria-describedby': 'pin-help' });
-  ta.value = pinned ?? '';
+  ta.value = pin?.key ?? '';
+  const pol = h('textarea', { id: 'pin-policy', name: 'policy', rows: '6', spellcheck: 'false', 'aria-describedby': 'pin-policy-help' });
+  pol.value = pin ? (pin.policy ?? '') : (info.witness_policy ?? '');
   const form = h(
     'form',
     { class: 'pin', id: 'pin-form' },
     h('label', { for: 'pin-key' }, 'Log verifier key to trust'),
-    h('p', { id: 'pin-help', class: 'note' }, 'Paste the log\'s verifier key as published by its operator through another channel (name+keyid+base64). Once pinned, this browser checks every checkpoint against it instead of the key the page serves.'),
+    h('p', { id: 'pin-help', class: 'note' }, "Paste the log's verifier key as published by its operator through another channel (name+keyid+base64). Once pinned, this browser checks every checkpoint against it instead of the key the page serves."),
     ta,
-    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Pin this key'), h('button', { type: 'button', class: 'secondary', id: 'unpin' }, 'Remove the pin')),
+    h('label', { for: 'pin-policy' }, 'Witness policy pinned with the key (c2sp.org/tlog-policy; empty for none)'),
+    h(
+      'p',
+      { id: 'pin-policy-help', class: 'note' },
+      pin ? 'The policy you pinned. ' : 'Filled in with the policy this server sends: compare it with the one the operator publishes. ',
+      'Pinning the key pins this policy too: a server that later sends another policy is an error, never silently accepted.',
+    ),
+    pol,
+    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Pin this key and policy'), h('button', { type: 'button', class: 'secondary', id: 'unpin' }, 'Remove the pin')),
     msg,
   );
   form.addEventListener('submit', async (ev) => {
@@ -905,9 +1431,14 @@ async function settingsPage() {
     try {
       const k = await v.parseVerifierKey(ta.value);
       if (k.type !== v.TYPE_ED25519) throw new v.VerifyError('a log key must be an Ed25519 (type 0x01) key');
-      localStorage.setItem(PIN_KEY, k.text);
+      const policyText = pol.value.trim() === '' ? null : pol.value.replace(/\s+$/, '') + '\n';
+      if (policyText !== null) {
+        const p = await v.parsePolicy(policyText);
+        if (!p.logs.some((l) => sameKey(l.key, k))) throw new v.VerifyError('the witness policy has no log line with this key');
+      }
+      localStorage.setItem(PIN_KEY, JSON.stringify({ key: k.text, policy: policyText }));
       msg.setAttribute('role', 'status');
-      msg.textContent = `✔ Pinned ${k.text}.${k.text === info.verifier_key ? '' : ' It differs from the key this page serves: verification will fail unless the log signs with it.'}`;
+      msg.textContent = `✔ Pinned ${k.text} with ${policyText === null ? 'no witness policy' : 'the witness policy above'}.${k.text === info.verifier_key ? '' : ' It differs from the key this page serves: verification will fail unless the log signs with it.'}`;
       restart();
     } catch (e) {
       msg.setAttribute('role', 'alert');
@@ -917,24 +1448,31 @@ async function settingsPage() {
   form.querySelector('#unpin').addEventListener('click', () => {
     localStorage.removeItem(PIN_KEY);
     ta.value = '';
-    msg.textContent = 'The pin is removed; the key this page serves is used.';
+    msg.textContent = 'The pin is removed; the key and policy this page serves are used (and shown as such).';
     restart();
   });
-  const forget = h('button', { type: 'button', class: 'secondary', id: 'forget' }, 'Forget the checkpoints this browser saw');
+  const seen = loadSeen();
+  const forget = h('button', { type: 'button', class: 'secondary', id: 'forget' }, 'Forget the checkpoint this browser remembers');
   forget.addEventListener('click', () => {
-    localStorage.removeItem(seenKey(info.origin));
-    localStorage.removeItem(historyKey(info.origin));
+    localStorage.removeItem(SEEN_KEY);
+    localStorage.removeItem(HISTORY_KEY);
     forget.replaceWith(h('p', { role: 'status' }, 'Forgotten. The next checkpoint verified becomes the new reference.'));
   });
   page(
     'Trust settings',
     facts([
       ['Key this page serves', h('span', { class: 'mono' }, info.verifier_key)],
-      ['Key you pinned', pinned ? h('span', { class: 'mono', id: 'pinned-now' }, pinned) : 'none'],
+      ['Key you pinned', pin ? h('span', { class: 'mono', id: 'pinned-now' }, pin.key) : 'none: the page trusts the key this server sends'],
     ]),
     form,
-    h('h2', {}, 'Checkpoints seen'),
-    h('p', {}, `This browser remembers the last checkpoint of ${info.origin} it verified, and checks every new one extends it.`),
+    h('h2', {}, 'Checkpoint this browser remembers'),
+    h('p', {}, 'This browser remembers the last checkpoint of this log it verified, with the key and witness policy it used, and checks every new one extends it. A different key or policy, or an older tree, is shown as an error and never replaces it; only this button does.'),
+    seen ? facts([
+      ['Tree size', String(seen.size)],
+      ['Verified on', String(seen.seen_at)],
+      ['With the key', h('span', { class: 'mono' }, String(seen.key ?? 'not recorded'))],
+      ['With the witness policy', seen.policy ? h('pre', {}, seen.policy) : seen.policy === null ? 'none' : 'not recorded'],
+    ]) : h('p', {}, 'None yet.'),
     forget,
   );
 }
@@ -942,9 +1480,13 @@ async function settingsPage() {
 // ---------------------------------------------------------------------------------------------
 // Router
 
+/** Starts a fresh check of the log: a new anchor checkpoint, nothing cached from the last. */
 function restart() {
   fork = null;
   logInfoPromise = null;
+  vendorListPromise = null;
+  entries = new Map();
+  attestationChecks = new Map();
   logCheck = checkLog();
 }
 
@@ -986,6 +1528,9 @@ document.getElementById('goto').addEventListener('submit', (ev) => {
   const i = ev.target.elements.index.value.trim();
   if (i) location.hash = `#/entry/${i}`;
 });
-window.addEventListener('hashchange', () => route().then(focusTitle));
+window.addEventListener('hashchange', () => {
+  restart();
+  route().then(focusTitle);
+});
 restart();
 route();

@@ -588,3 +588,30 @@ export const decodeHashes = (arr) =>
     if (b.length !== 32) fail('proof hash is not 32 bytes');
     return b;
   });
+
+// ---------------------------------------------------------------------------------------------
+// JSON
+
+/**
+ * Where two JSON values first differ, as a path below `root` (`root.a[2].b`), or null when
+ * they are equal (object key order does not matter).
+ */
+export function jsonDifference(a, b, root) {
+  if (a === b) return null;
+  const kind = (x) => (x === null ? 'null' : Array.isArray(x) ? 'array' : typeof x);
+  if (kind(a) !== kind(b) || (kind(a) !== 'object' && kind(a) !== 'array')) return root;
+  if (Array.isArray(a)) {
+    if (a.length !== b.length) return root;
+    for (let i = 0; i < a.length; i++) {
+      const d = jsonDifference(a[i], b[i], `${root}[${i}]`);
+      if (d !== null) return d;
+    }
+    return null;
+  }
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    if (!Object.hasOwn(a, k) || !Object.hasOwn(b, k)) return `${root}.${k}`;
+    const d = jsonDifference(a[k], b[k], `${root}.${k}`);
+    if (d !== null) return d;
+  }
+  return null;
+}

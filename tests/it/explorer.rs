@@ -92,7 +92,12 @@ async fn assets_are_embedded_with_strict_headers_and_no_external_urls() {
 /// Every `http://`/`https://` in an asset is an XML namespace or text a person reads; nothing
 /// is loaded from elsewhere.
 fn assert_no_external_urls(path: &str, body: &str) {
-    const ALLOWED: [&str; 1] = ["http://www.w3.org/2000/svg"];
+    const ALLOWED: [&str; 3] = [
+        "http://www.w3.org/2000/svg",
+        // Type identifiers the explorer checks in statements (never fetched).
+        "https://in-toto.io/Statement/v1",
+        "https://attestlog.dev/data-flows/v1",
+    ];
     let mut rest = body;
     while let Some(i) = rest.find("http") {
         let tail = &rest[i..];
@@ -318,6 +323,7 @@ async fn populate(log: &TestLog) -> Populated {
     let addon_v1 = submit(&av, addon.clone()).await;
     let mut revoked = addon;
     revoked["predicate"]["status"] = json!("revoked");
+    revoked["predicate"]["issued_at"] = json!("2026-06-01T00:00:00Z");
     revoked["predicate"]["supersedes"] =
         json!({"attestation_id": att_id(7004), "log_index": addon_v1});
     submit(&av, revoked).await;
@@ -366,25 +372,30 @@ async fn populate(log: &TestLog) -> Populated {
 // ---------------------------------------------------------------------------------------------
 // A rewriting proxy in front of a real server
 
+/// A rewrite of answers: (request path, body) → new body.
+type Rewrite = Arc<dyn Fn(&str, String) -> String + Send + Sync>;
+
 /// A loopback HTTP proxy: forwards GETs to a switchable upstream and applies string
-/// replacements to the answers (to tamper with proofs, add cosignatures, or show a fork).
+/// replacements (then an optional rewrite) to the answers: a server that lies.
 #[derive(Clone)]
 struct Proxy {
     url: String,
     upstream: Arc<Mutex<String>>,
     replace: Arc<Mutex<Vec<(String, String)>>>,
+    rewrite: Arc<Mutex<Option<Rewrite>>>,
 }
 
 impl Proxy {
     async fn start(upstream: &str) -> Self {
         let upstream = Arc::new(Mutex::new(upstream.to_owned()));
         let replace: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let rewrite: Arc<Mutex<Option<Rewrite>>> = Arc::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let (up, rep) = (upstream.clone(), replace.clone());
+        let (up, rep, rw) = (upstream.clone(), replace.clone(), rewrite.clone());
         let http = reqwest::Client::new();
         let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
-            let (up, rep, http) = (up.clone(), rep.clone(), http.clone());
+            let (up, rep, rw, http) = (up.clone(), rep.clone(), rw.clone(), http.clone());
             async move {
                 let base = up.lock().unwrap().clone();
                 let target = format!("{base}{}", uri.path_and_query().map_or("/", |p| p.as_str()));
@@ -400,6 +411,10 @@ impl Proxy {
                 for (from, to) in rep.lock().unwrap().iter() {
                     body = body.replace(from, to);
                 }
+                let rewrite = rw.lock().unwrap().clone();
+                if let Some(f) = rewrite {
+                    body = f(uri.path(), body);
+                }
                 (
                     axum::http::StatusCode::from_u16(status).unwrap(),
                     [("content-type", ctype)],
@@ -412,7 +427,13 @@ impl Proxy {
             url,
             upstream,
             replace,
+            rewrite,
         }
+    }
+
+    /// Rewrites every answer with `f` (after the replacements); `None` stops.
+    fn set_rewrite(&self, f: Option<Rewrite>) {
+        *self.rewrite.lock().unwrap() = f;
     }
 
     fn set_upstream(&self, url: &str) {
@@ -875,23 +896,18 @@ async fn pages_verify_in_the_browser_and_show_every_failure() {
     assert_eq!(state, "verified");
 
     // A tampered inclusion proof fails, naming the inclusion proof.
-    let e: Value = log
-        .http
-        .get(format!("{}/v1/entries/{}", log.url, p.good))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let proof = e["receipt"]["proof"].as_str().unwrap();
-    let first_hash = proof.lines().nth(2).unwrap().to_owned();
+    let size = log.state.shared.published().size;
+    let (_, proof) = log
+        .get_json(&format!(
+            "/v1/proof/inclusion?index={}&tree_size={size}",
+            p.good
+        ))
+        .await;
+    let first_hash = proof["hashes"][0].as_str().unwrap().to_owned();
     let mut tampered = first_hash.clone().into_bytes();
     tampered[0] = if tampered[0] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
-    let proof_lines = format!("index {}\n{first_hash}\n", p.good);
-    let bad_lines = format!("index {}\n{tampered}\n", p.good);
-    proxy.set_replacements(&[(&proof_lines, &bad_lines)]);
+    proxy.set_replacements(&[(&first_hash, &tampered)]);
     b.open(&format!("{base}/#/entry/{}", p.good)).await;
     let (state, text) = b.settled("#entry-verification").await;
     assert_eq!(state, "failed", "{text}");
@@ -936,7 +952,10 @@ async fn pages_verify_in_the_browser_and_show_every_failure() {
     b.open(&format!("{base}/#/entry/{}", p.good)).await;
     let (state, text) = b.settled("#entry-verification").await;
     assert_eq!(state, "verified", "{text}");
-    assert!(text.contains("quorum w1 met by 1 of 1 witnesses"), "{text}");
+    assert!(
+        text.contains("quorum w1 of the witness policy this server sent met by 1 of 1 witnesses"),
+        "{text}"
+    );
     assert!(text.contains("witness.test/w1 at 2026-"), "{text}");
     b.open(&format!("{base}/#/")).await;
     let (state, text) = b.settled("#checkpoint-verification").await;
@@ -998,10 +1017,11 @@ async fn pages_verify_in_the_browser_and_show_every_failure() {
     let (state, _) = b.settled("#log-status").await;
     assert_eq!(state, "failed");
     b.screenshot("attestation-wrong-pinned-key", 1280).await;
-    // Pinning the right key restores the verified state.
+    // Pinning the right key (with the policy the log has: none) restores the verified state.
+    let pin = json!({"key": log.log_key().to_string(), "policy": null}).to_string();
     b.eval(&format!(
         "localStorage.setItem('attestlog.v1.pinned-log-key', {}); true",
-        serde_json::to_string(&log.log_key().to_string()).unwrap()
+        serde_json::to_string(&pin).unwrap()
     ))
     .await;
     b.open(&format!("{base}/#/entry/{}", p.good)).await;
@@ -1009,6 +1029,364 @@ async fn pages_verify_in_the_browser_and_show_every_failure() {
     assert_eq!(state, "verified", "{text}");
     assert!(text.contains("pinned by you"), "{text}");
     b.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A server that lies, one way per test: the page turns red (or labels the fact as reported by
+// the server, not verified) and says why; the same server, honest, is green.
+
+/// A populated log behind a proxy, and a browser that verified an entry through the honest
+/// proxy (so it remembers the log's checkpoint, key and policy).
+struct Scene {
+    log: TestLog,
+    p: Populated,
+    proxy: Proxy,
+    b: Browser,
+}
+
+impl Scene {
+    async fn start() -> Option<Self> {
+        if !have_chromium() {
+            return None;
+        }
+        let log = TestLog::start().await;
+        let p = populate(&log).await;
+        let proxy = Proxy::start(&log.url).await;
+        let b = Browser::launch().await;
+        let mut s = Self { log, p, proxy, b };
+        let (state, text) = s.entry(s.p.good).await;
+        assert_eq!(state, "verified", "the honest server is green: {text}");
+        assert!(
+            text.contains("trusting the key this server sent"),
+            "an unpinned key is said to be the server's: {text}"
+        );
+        let (state, text) = s.b.settled("#log-status").await;
+        assert_eq!(state, "verified", "{text}");
+        assert!(text.contains("trusting the key this server sent"), "{text}");
+        Some(s)
+    }
+
+    /// Opens entry `index` afresh and waits for its verification to settle.
+    async fn entry(&mut self, index: u64) -> (String, String) {
+        self.b
+            .open(&format!("{}/#/entry/{index}", self.proxy.url))
+            .await;
+        self.b.settled("#entry-verification").await
+    }
+
+    async fn text_of(&mut self, id: &str) -> String {
+        let v = self
+            .b
+            .eval(&format!(
+                "document.getElementById({})?.innerText ?? ''",
+                serde_json::to_string(id).unwrap()
+            ))
+            .await;
+        v.as_str().unwrap().to_owned()
+    }
+
+    /// The checkpoint this browser remembers (`attestlog.v1.seen`).
+    async fn remembered(&mut self) -> Value {
+        let v = self
+            .b
+            .eval("JSON.parse(localStorage.getItem('attestlog.v1.seen'))")
+            .await;
+        assert!(v.is_object(), "{v}");
+        v
+    }
+
+    fn note(&self) -> String {
+        String::from_utf8(self.log.state.shared.published().note.clone()).unwrap()
+    }
+
+    async fn close(self) {
+        self.b.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_swapped_in_the_servers_json_turns_the_page_red() {
+    let Some(mut s) = Scene::start().await else {
+        return;
+    };
+    let main = s.text_of("main").await;
+    assert!(main.contains("ksn-ch.example-av.test"), "{main}");
+    // The server's parsed view of the entry names another host; the entry bytes (base64) are
+    // untouched, so every proof and signature still verifies.
+    s.proxy
+        .set_replacements(&[("ksn-ch.example-av.test", "ksn-ru.example-av.test")]);
+    let (state, text) = s.entry(s.p.good).await;
+    assert_eq!(state, "failed", "{text}");
+    assert!(
+        text.contains("is not what the signed entry bytes say"),
+        "{text}"
+    );
+    assert!(
+        text.contains("payload.predicate.data_flows[0].destinations[0].hostnames[0]"),
+        "{text}"
+    );
+    let main = s.text_of("main").await;
+    assert!(
+        main.contains("threat samples → ksn-ch.example-av.test"),
+        "the claim comes from the verified bytes:\n{main}"
+    );
+    assert!(
+        !main.contains("ksn-ru"),
+        "the server's claim is shown:\n{main}"
+    );
+    s.b.screenshot("lie-payload-json", 1280).await;
+    s.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swapped_witness_policy_turns_the_page_red() {
+    let Some(mut s) = Scene::start().await else {
+        return;
+    };
+    let note = s.note();
+    let body = note.split("\n\n").next().unwrap().to_owned() + "\n";
+    let log_key = s.log.log_key();
+    let witnessed = |seed: u8, name: &str| {
+        let w = SignerKey::from_seed(name, TYPE_COSIGNATURE_V1, &[seed; 32]).unwrap();
+        let line = cosign(&w, 1_790_000_000, &body).unwrap().to_line();
+        let policy = format!("log {log_key}\nwitness w {}\nquorum w\n", w.verifier());
+        let json = format!(
+            "\"witness_policy\":{}",
+            serde_json::to_string(&policy).unwrap()
+        );
+        (format!("{note}{line}\n"), policy, json)
+    };
+    // The log's witness cosigns; the visitor pins the key with the policy the form shows.
+    let (honest_note, honest_policy, honest_json) = witnessed(0x57, "witness.test/w1");
+    s.proxy.set_replacements(&[
+        (note.as_str(), honest_note.as_str()),
+        ("\"witness_policy\":null", honest_json.as_str()),
+    ]);
+    s.b.open(&format!("{}/#/settings", s.proxy.url)).await;
+    let shown =
+        s.b.wait_for(
+            "the policy field",
+            "document.getElementById('pin-policy')?.value",
+        )
+        .await;
+    assert_eq!(shown.as_str().unwrap(), honest_policy);
+    s.b.eval(&format!(
+        "document.getElementById('pin-key').value = {}; \
+         document.getElementById('pin-form').requestSubmit(); true",
+        serde_json::to_string(&s.log.log_key().to_string()).unwrap()
+    ))
+    .await;
+    let msg =
+        s.b.wait_for(
+            "pin message",
+            "document.getElementById('pin-message').innerText",
+        )
+        .await;
+    assert!(
+        msg.as_str()
+            .unwrap()
+            .contains("with the witness policy above"),
+        "{msg}"
+    );
+    let (state, text) = s.entry(s.p.good).await;
+    assert_eq!(state, "verified", "{text}");
+    assert!(text.contains("pinned by you"), "{text}");
+    assert!(
+        text.contains("quorum w of the witness policy you pinned met"),
+        "{text}"
+    );
+
+    // The server now names another witness (one it controls) and carries its cosignature.
+    let (lying_note, _, lying_json) = witnessed(0x58, "witness.test/evil");
+    s.proxy.set_replacements(&[
+        (note.as_str(), lying_note.as_str()),
+        ("\"witness_policy\":null", lying_json.as_str()),
+    ]);
+    let (state, text) = s.entry(s.p.good).await;
+    assert_eq!(state, "failed", "{text}");
+    assert!(
+        text.contains("the witness policy this server sends")
+            && text.contains("is not the one you pinned with the log key"),
+        "{text}"
+    );
+    assert!(
+        text.contains("quorum w of the witness policy you pinned not met"),
+        "{text}"
+    );
+    let (state, banner) = s.b.settled("#log-status").await;
+    assert_eq!(state, "failed", "{banner}");
+    assert!(banner.contains("Pinned witness policy"), "{banner}");
+    s.b.screenshot("lie-witness-policy", 1280).await;
+    s.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_log_key_from_the_server_turns_the_page_red() {
+    let Some(mut s) = Scene::start().await else {
+        return;
+    };
+    let remembered = s.remembered().await;
+    let real = s.log.log_key().to_string();
+    assert_eq!(remembered["key"], real.as_str());
+    // A whole fake log: another key under the same name, the same checkpoint signed by it.
+    let fake = SignerKey::from_seed(s.log.log_key().name(), TYPE_ED25519, &[0x66; 32]).unwrap();
+    let note = s.note();
+    let body = note.split("\n\n").next().unwrap().to_owned() + "\n";
+    let mut forged = attestlog_proto::note::Note::new(body).unwrap();
+    forged.sign(&fake).unwrap();
+    let forged = String::from_utf8(forged.to_bytes()).unwrap();
+    let fake_key = fake.verifier().to_string();
+    s.proxy.set_replacements(&[
+        (note.as_str(), forged.as_str()),
+        (real.as_str(), fake_key.as_str()),
+    ]);
+    let (state, text) = s.entry(s.p.good).await;
+    assert_eq!(state, "failed", "{text}");
+    assert!(text.contains("Log key changed"), "{text}");
+    assert!(
+        text.contains(&format!("is now asked to trust {fake_key}")),
+        "{text}"
+    );
+    assert!(text.contains("not reset"), "{text}");
+    let (state, banner) = s.b.settled("#log-status").await;
+    assert_eq!(state, "failed", "{banner}");
+    assert!(banner.contains("Log key changed"), "{banner}");
+    s.b.screenshot("lie-log-key", 1280).await;
+    // The remembered checkpoint was not reset: it is still the real log's.
+    let after = s.remembered().await;
+    assert_eq!(after, remembered);
+    s.proxy.set_replacements(&[]);
+    let (state, text) = s.entry(s.p.good).await;
+    assert_eq!(state, "verified", "{text}");
+    s.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_checkpoint_is_shown_as_stale_not_as_a_fork() {
+    let Some(mut s) = Scene::start().await else {
+        return;
+    };
+    let current = s.log.state.shared.published().size;
+    let (_, list) = s.log.get_json("/v1/checkpoints?limit=64").await;
+    let older = list["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            let size = c["size"].as_u64().unwrap();
+            size < current && size > s.p.good + 1
+        })
+        .expect("an older checkpoint that holds the entry");
+    let (old_size, old_note) = (
+        older["size"].as_u64().unwrap(),
+        older["note"].as_str().unwrap().to_owned(),
+    );
+    let note = s.note();
+    s.proxy
+        .set_replacements(&[(note.as_str(), old_note.as_str())]);
+    let (state, text) = s.entry(s.p.good).await;
+    assert_eq!(state, "failed", "{text}");
+    assert!(text.contains("STALE OR ROLLED BACK"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "a tree of size {old_size}, older than the tree of size {current}"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("consistent (no fork)"), "{text}");
+    let (state, banner) = s.b.settled("#log-status").await;
+    assert_eq!(state, "failed", "{banner}");
+    assert!(banner.contains("STALE OR ROLLED BACK"), "{banner}");
+    let fork =
+        s.b.eval("document.getElementById('fork-alert') !== null")
+            .await;
+    assert_eq!(fork, json!(false), "a consistent older tree is no fork");
+    s.b.screenshot("lie-older-checkpoint", 1280).await;
+    // The newer checkpoint stays remembered.
+    assert_eq!(s.remembered().await["size"], current.to_string());
+    s.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reordered_search_results_do_not_make_an_old_version_current() {
+    let Some(mut s) = Scene::start().await else {
+        return;
+    };
+    let (good, superseded) = (s.p.good, s.p.superseded);
+    let status = |expected: &'static str| {
+        format!(
+            "(() => {{ const e = document.getElementById('entry-status'); \
+             return e && !e.innerText.includes('…') && e.innerText.includes({expected:?}) && e.innerText; }})()"
+        )
+    };
+    // Honest: the first version is superseded by the current one.
+    s.entry(superseded).await;
+    let line = s.b.wait_for("status", &status("superseded")).await;
+    assert!(
+        line.as_str()
+            .unwrap()
+            .contains(&format!("the current version is entry {good}")),
+        "{line}"
+    );
+    // The server lists the versions oldest first, as if the old one were the newest.
+    let reverse: Rewrite = Arc::new(|path: &str, body: String| {
+        if path != "/v1/search" {
+            return body;
+        }
+        let mut v: Value = serde_json::from_str(&body).unwrap();
+        v["entries"].as_array_mut().unwrap().reverse();
+        v.to_string()
+    });
+    s.proxy.set_rewrite(Some(reverse));
+    let (state, text) = s.entry(superseded).await;
+    assert_eq!(state, "verified", "{text}");
+    let line = s.b.wait_for("status", &status("superseded")).await;
+    let line = line.as_str().unwrap();
+    assert!(
+        line.contains(&format!("the current version is entry {good}"))
+            && line.contains("derived in your browser from the verified version chain"),
+        "{line}"
+    );
+    assert!(!line.contains("active"), "{line}");
+    s.b.screenshot("lie-reordered-search", 1280).await;
+    // The vendor page too: the current version of that attestation is the newer entry.
+    s.b.open(&format!("{}/#/vendor/Example%20AV%20AG", s.proxy.url))
+        .await;
+    let row = s
+        .b
+        .wait_for(
+            "the product",
+            "[...document.querySelectorAll('section.product')].find(s => s.innerText.includes('Example Endpoint Security'))?.querySelector('tbody tr')?.innerText",
+        )
+        .await;
+    let cells: Vec<&str> = row.as_str().unwrap().split('\t').collect();
+    assert!(cells[1].contains(&format!("entry {good}")), "{row}");
+    assert!(cells[2].contains("active"), "{row}");
+    assert!(cells[4].contains(&superseded.to_string()), "{row}");
+    // A server that leaves the newer version out cannot be caught by a browser: the page says
+    // that this fact is the server's.
+    let hide: Rewrite = Arc::new(move |path: &str, body: String| {
+        if path != "/v1/search" {
+            return body;
+        }
+        let mut v: Value = serde_json::from_str(&body).unwrap();
+        v["entries"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|e| e["index"] != good);
+        v.to_string()
+    });
+    s.proxy.set_rewrite(Some(hide));
+    s.entry(superseded).await;
+    let line = s.b.wait_for("status", &status("active")).await;
+    assert!(
+        line.as_str()
+            .unwrap()
+            .contains("Reported by the server, not verified: that no newer version exists"),
+        "{line}"
+    );
+    s.b.screenshot("lie-hidden-version", 1280).await;
+    s.close().await;
 }
 
 /// Starts a log on `dir` with a shared log key and origin.
