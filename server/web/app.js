@@ -390,7 +390,7 @@ async function checkConsistency(t, opened, noteText, checks) {
     try {
       await v.verifyConsistency(b.size, a.size, proof, b.root, a.root);
     } catch (e) {
-      recordFork(seen.note, noteText, proof, null, `the log's proof that the tree of size ${a.size} seen on ${when(seen.seen_at)} extends the tree of size ${b.size} shown now fails: ${e.message}`);
+      recordFork(noteText, seen.note, proof, null, `the log's proof that the tree of size ${a.size} seen on ${when(seen.seen_at)} extends the tree of size ${b.size} shown now fails: ${e.message} (the log's answers do not prove a fork by themselves)`);
       checks.fail('Consistency', fork.reason);
       return;
     }
@@ -1466,7 +1466,7 @@ async function settingsPage() {
     ]),
     form,
     h('h2', {}, 'Checkpoint this browser remembers'),
-    h('p', {}, 'This browser remembers the last checkpoint of this log it verified, with the key and witness policy it used, and checks every new one extends it. A different key or policy, or an older tree, is shown as an error and never replaces it; only this button does.'),
+    h('p', {}, 'This browser remembers the last checkpoint of this log it verified, with the key and witness policy it used, and checks every new one extends it. A different key, or an older tree, is shown as an error and never replaces it; only this button does. A different witness policy is shown as a caution, and as an error when it is not the one you pinned.'),
     seen ? facts([
       ['Tree size', String(seen.size)],
       ['Verified on', String(seen.seen_at)],

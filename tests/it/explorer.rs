@@ -823,6 +823,18 @@ async fn pages_verify_in_the_browser_and_show_every_failure() {
     let (state, text) = b.settled("#entry-verification").await;
     assert_eq!(state, "verified", "{text}");
 
+    // An enrolment entry: decoded from its bytes, signed by the log.
+    b.open(&format!("{base}/#/entry/0")).await;
+    let (state, text) = b.settled("#entry-verification").await;
+    assert_eq!(state, "verified", "{text}");
+    assert!(text.contains("Log signature on the enrolment"), "{text}");
+    let main = b.eval("document.getElementById('main').innerText").await;
+    let main = main.as_str().unwrap();
+    assert!(
+        main.contains("Entry 0: key enrolment") && main.contains("Example AV AG"),
+        "{main}"
+    );
+
     // Vendors: enrolled and revoked keys, linked to their enrolment entries.
     b.open(&format!("{base}/#/vendors")).await;
     let text = b
@@ -1303,6 +1315,36 @@ async fn an_older_checkpoint_is_shown_as_stale_not_as_a_fork() {
     assert_eq!(fork, json!(false), "a consistent older tree is no fork");
     s.b.screenshot("lie-older-checkpoint", 1280).await;
     // The newer checkpoint stays remembered.
+    assert_eq!(s.remembered().await["size"], current.to_string());
+    // Only a real conflict offers fork evidence: here, a proof that the remembered tree extends
+    // the older one that does not verify.
+    let tamper: Rewrite = Arc::new(|path: &str, body: String| {
+        if path != "/v1/proof/consistency" {
+            return body;
+        }
+        let mut v: Value = serde_json::from_str(&body).unwrap();
+        let h = v["hashes"][0].as_str().unwrap().to_owned();
+        let flipped = if h.starts_with('A') { "B" } else { "A" };
+        v["hashes"][0] = json!(format!("{flipped}{}", &h[1..]));
+        v.to_string()
+    });
+    s.proxy.set_rewrite(Some(tamper));
+    s.b.open(&format!("{}/#/", s.proxy.url)).await;
+    let alert =
+        s.b.wait_for(
+            "the fork alert",
+            "document.querySelector('#fork-alert[role=alert]')?.innerText",
+        )
+        .await;
+    let alert = alert.as_str().unwrap();
+    assert!(
+        alert.contains(&format!(
+            "the log's proof that the tree of size {current} seen on"
+        )) && alert.contains(&format!(
+            "extends the tree of size {old_size} shown now fails"
+        )),
+        "{alert}"
+    );
     assert_eq!(s.remembered().await["size"], current.to_string());
     s.close().await;
 }
