@@ -994,7 +994,7 @@ async function vendorPage(name) {
     ),
     body,
   );
-  const { hits, more } = await searchAll({ vendor: name }, 500);
+  const { hits, more } = await searchAll({ vendor: name }, 200);
   const results = await pool(hits, 6, (x) => loadAttestation(x.index));
   const bad = [];
   const groups = new Map();
@@ -1033,7 +1033,7 @@ async function vendorPage(name) {
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([product, rows]) => h('section', { class: 'product' }, h('h3', {}, product), table(['Attestation', 'Current version', 'Status', 'Valid until', 'Older versions', 'Problems'], rows)));
   if (bad.length) parts.push(h('h3', {}, 'Entries the server listed that do not verify'), h('ul', {}, bad.map(([i, m]) => h('li', {}, entryLink(i), ' ', failedMark(m)))));
-  if (more) parts.push(h('p', { class: 'note' }, 'Only the newest 500 entries of this vendor are shown.'));
+  if (more) parts.push(h('p', { class: 'note' }, 'Only the newest 200 entries of this vendor were read; older versions are reached through the supersedes links of newer ones, but older attestations are not listed.'));
   if (!parts.length) parts.push(h('p', {}, 'No attestations from this vendor.'));
   body.replaceChildren(...parts);
 }

@@ -1,6 +1,9 @@
 //! The web explorer: served assets and headers, `GET /v1/checkpoints`, and the pages in headless
 //! Chromium (driven over the DevTools Protocol) against real servers populated with realistic
-//! attestations: verified state, tampered proof, wrong pinned key, witness cosignatures, fork.
+//! attestations: verified state, tampered proof, wrong pinned key, witness cosignatures, fork;
+//! and behind a proxy that lies one way per test (the claim in the JSON, the witness policy,
+//! the log key, an older checkpoint, the order and completeness of search results): the page
+//! turns red, or labels the fact as the server's, and says why.
 //! Screenshots of every page go to `target/explorer-screenshots/` for a person to look at.
 
 use std::path::{Path, PathBuf};
