@@ -1078,6 +1078,23 @@ impl Scene {
         let (state, text) = s.b.settled("#log-status").await;
         assert_eq!(state, "verified", "{text}");
         assert!(text.contains("trusting the key this server sent"), "{text}");
+        // What a browser cannot protect against, and the CLI that can, with this log's key.
+        let limits = s.text_of("limits").await;
+        assert!(
+            limits.contains("this page's own code comes from the log server it checks"),
+            "{limits}"
+        );
+        let cli = s.text_of("without-this-page").await;
+        let key = s.log.log_key().to_string();
+        for command in [
+            format!("attestlog verify receipt-{}.json --log-key {key}", s.p.good),
+            format!(
+                "attestlog monitor --log {} --log-key {key} --state DIR",
+                s.proxy.url
+            ),
+        ] {
+            assert!(cli.contains(&command), "{command} missing: {cli}");
+        }
         Some(s)
     }
 
