@@ -807,6 +807,18 @@ async fn pages_verify_in_the_browser_and_show_every_failure() {
     assert!(status.as_str().unwrap().contains("active"), "{status}");
     b.screenshot("attestation", 1280).await;
     b.screenshot("attestation-phone", 390).await;
+    // Nothing on the attestation page is wider than a phone's screen.
+    b.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 390, "height": 900, "deviceScaleFactor": 1, "mobile": true}),
+    )
+    .await;
+    let widths = b
+        .eval("(() => { const w = document.documentElement.clientWidth; return [...document.querySelectorAll('main *, footer *')].filter(e => e.getBoundingClientRect().right > w + 1).map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + e.textContent.slice(0, 40)).slice(0, 10); })()")
+        .await;
+    assert_eq!(widths, json!([]), "wider than a phone's screen");
+    b.call("Emulation.clearDeviceMetricsOverride", json!({}))
+        .await;
 
     // The superseded version says so and links to the current one.
     b.open(&format!("{base}/#/entry/{}", p.superseded)).await;
