@@ -20,6 +20,7 @@
 
 pub mod api;
 pub mod checkpoint;
+pub mod cose;
 pub mod cosignature;
 pub mod dsse;
 pub mod enrolment;
@@ -30,6 +31,7 @@ pub mod policy;
 pub mod predicate;
 pub mod proof;
 pub mod receipt;
+pub mod scitt;
 pub mod tiles;
 pub mod tlog_proof;
 pub mod tree;

@@ -1,0 +1,922 @@
+//! SCITT receipts and keys (DESIGN.md §12): RFC 9942 COSE receipts for the RFC9162_SHA256
+//! verifiable data structure (vds 1), the log's COSE key (Ed25519, `kid` = RFC 9679
+//! thumbprint) and COSE_KeySet, RFC 9290 concise problem details, and witnessed transparent
+//! statements (receipt in unprotected label 394, the c2sp.org/tlog-proof with witness
+//! cosignatures in private-use label -65537).
+//!
+//! A receipt is a COSE_Sign1 (tag 18) by the log's COSE key over the detached Merkle tree root:
+//! protected `alg` (EdDSA), `kid`, `vds` (395) = 1 and CWT claims (`iss` = the log's origin,
+//! `sub` = the statement's `sub`, `iat`); unprotected `vdp` (396) with the inclusion proof
+//! under -1 (`bstr .cbor [tree_size, leaf_index, [+ bstr]]`) or consistency proofs under -2
+//! (`bstr .cbor [tree_size_1, tree_size_2, [+ bstr]]`). The leaf is the log entry (the signed
+//! statement with its unprotected header emptied), hashed as RFC 9162 §2.1.1 says.
+//!
+//! Proof encodings follow RFC 9942 §5; a one-entry tree has an empty inclusion path (the CDDL
+//! says `[+ bstr]`, RFC 9162 gives none: docs/protocol-notes.md records the choice).
+
+use coset::cbor::value::Value;
+use coset::{
+    CoseKey, CoseKeyBuilder, CoseSign1, CoseSign1Builder, HeaderBuilder, Label,
+    RegisteredLabelWithPrivate, iana,
+};
+use ed25519_dalek::VerifyingKey;
+use sha2::{Digest, Sha256};
+
+use crate::Hash;
+use crate::cose::{
+    CWT_IAT, CWT_ISS, CWT_SUB, CoseError, HEADER_CWT_CLAIMS, HEADER_RECEIPTS, HEADER_TLOG_PROOF,
+    HEADER_VDP, HEADER_VDS, SignedStatement, decode_one, encode, parse_sign1, sign1_to_tagged,
+};
+use crate::keys::{SignerKey, VerifierKey};
+use crate::proof::{ProofError, root_from_inclusion, verify_consistency};
+
+/// Verifiable data structure RFC9162_SHA256 (RFC 9942 §5).
+pub const VDS_RFC9162_SHA256: i64 = 1;
+/// `vdp` key of inclusion proofs.
+pub const VDP_INCLUSION: i64 = -1;
+/// `vdp` key of consistency proofs.
+pub const VDP_CONSISTENCY: i64 = -2;
+/// Media type of RFC 9290 concise problem details.
+pub const MEDIA_TYPE_PROBLEM: &str = "application/concise-problem-details+cbor";
+/// Media type of a COSE_KeySet (RFC 9052 §11).
+pub const MEDIA_TYPE_KEY_SET: &str = "application/cose-key-set";
+/// Most hashes accepted in one proof path (a tree of 2^64 leaves needs 64).
+pub const MAX_PATH: usize = 64;
+
+/// Why a receipt or transparent statement does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScittError {
+    /// The bytes are not a COSE_Sign1.
+    #[error(transparent)]
+    Cose(#[from] CoseError),
+    /// The receipt's structure differs from RFC 9942 for RFC9162_SHA256.
+    #[error("malformed receipt: {0}")]
+    Malformed(String),
+    /// The receipt's algorithm is not EdDSA.
+    #[error("receipt algorithm is not EdDSA (-8)")]
+    Algorithm,
+    /// No trusted key has the receipt's `kid`.
+    #[error("no trusted log key has kid {0}")]
+    UnknownKid(String),
+    /// The inclusion or consistency proof is malformed or does not verify.
+    #[error("proof does not verify: {0}")]
+    Proof(#[from] ProofError),
+    /// The signature over the (recomputed) root does not verify.
+    #[error("receipt signature does not verify")]
+    Signature,
+    /// The receipt's `sub` is not the statement's.
+    #[error("receipt sub {receipt:?} is not the statement's sub {statement:?}")]
+    Subject {
+        /// In the receipt.
+        receipt: String,
+        /// In the statement.
+        statement: String,
+    },
+}
+
+/// RFC 9679 thumbprint of an Ed25519 COSE key: SHA-256 of the deterministically encoded map
+/// of its required parameters `{1: 1 (OKP), -1: 6 (Ed25519), -2: x}`.
+#[must_use]
+pub fn thumbprint(key: &VerifyingKey) -> [u8; 32] {
+    // Deterministic encoding (RFC 8949 §4.2.1): keys sorted by their encoded bytes:
+    // 1 (0x01) < -1 (0x20) < -2 (0x21).
+    let map = Value::Map(vec![
+        (Value::from(1), Value::from(1)),
+        (Value::from(-1), Value::from(6)),
+        (Value::from(-2), Value::Bytes(key.as_bytes().to_vec())),
+    ]);
+    Sha256::digest(encode(&map)).into()
+}
+
+/// The log's COSE signing key (Ed25519), with `kid` = its RFC 9679 thumbprint.
+#[derive(Clone)]
+pub struct ReceiptSigner {
+    key: SignerKey,
+    kid: [u8; 32],
+}
+
+impl std::fmt::Debug for ReceiptSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceiptSigner")
+            .field("kid", &hex::encode(self.kid))
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReceiptSigner {
+    /// Wraps an Ed25519 signer (only the key is used; its name plays no part in COSE).
+    #[must_use]
+    pub fn new(key: SignerKey) -> Self {
+        let kid = thumbprint(&key.public_key());
+        Self { key, kid }
+    }
+
+    /// The `kid`: the RFC 9679 thumbprint.
+    #[must_use]
+    pub fn kid(&self) -> [u8; 32] {
+        self.kid
+    }
+
+    /// The public key.
+    #[must_use]
+    pub fn public_key(&self) -> VerifyingKey {
+        self.key.public_key()
+    }
+
+    fn sign(&self, claims: &ReceiptClaims, vdp: Value, root: &Hash) -> Vec<u8> {
+        let mut cwt = vec![(Value::from(CWT_ISS), Value::Text(claims.iss.clone()))];
+        if let Some(sub) = &claims.sub {
+            cwt.push((Value::from(CWT_SUB), Value::Text(sub.clone())));
+        }
+        if let Some(iat) = claims.iat {
+            cwt.push((Value::from(CWT_IAT), Value::from(iat)));
+        }
+        let protected = HeaderBuilder::new()
+            .algorithm(iana::Algorithm::EdDSA)
+            .key_id(self.kid.to_vec())
+            .value(HEADER_VDS, Value::from(VDS_RFC9162_SHA256))
+            .value(HEADER_CWT_CLAIMS, Value::Map(cwt))
+            .build();
+        let unprotected = HeaderBuilder::new().value(HEADER_VDP, vdp).build();
+        let s = CoseSign1Builder::new()
+            .protected(protected)
+            .unprotected(unprotected)
+            .create_detached_signature(&root.0, b"", |tbs| self.key.sign(tbs).to_vec())
+            .build();
+        sign1_to_tagged(s)
+    }
+
+    /// A receipt of inclusion: `proof` leads from the entry's leaf hash to `root` (the root of
+    /// the tree of `proof.tree_size`), which the signature covers as the detached payload.
+    #[must_use]
+    pub fn sign_inclusion(
+        &self,
+        claims: &ReceiptClaims,
+        proof: &InclusionProof,
+        root: &Hash,
+    ) -> Vec<u8> {
+        let vdp = Value::Map(vec![(
+            Value::from(VDP_INCLUSION),
+            Value::Array(vec![Value::Bytes(proof.to_cbor())]),
+        )]);
+        self.sign(claims, vdp, root)
+    }
+
+    /// A receipt of consistency: `proof` shows that the tree of `proof.tree_size_2` with root
+    /// `new_root` (the detached payload) extends the tree of `proof.tree_size_1`.
+    #[must_use]
+    pub fn sign_consistency(
+        &self,
+        claims: &ReceiptClaims,
+        proof: &ConsistencyProof,
+        new_root: &Hash,
+    ) -> Vec<u8> {
+        let vdp = Value::Map(vec![(
+            Value::from(VDP_CONSISTENCY),
+            Value::Array(vec![Value::Bytes(proof.to_cbor())]),
+        )]);
+        self.sign(claims, vdp, new_root)
+    }
+}
+
+/// The CWT claims of a receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReceiptClaims {
+    /// `iss`: the log's origin.
+    pub iss: String,
+    /// `sub`: the statement's `sub` (absent in consistency receipts).
+    pub sub: Option<String>,
+    /// `iat`: seconds since the epoch when the receipt was signed.
+    pub iat: Option<u64>,
+}
+
+fn hashes_value(path: &[Hash]) -> Value {
+    Value::Array(path.iter().map(|h| Value::Bytes(h.0.to_vec())).collect())
+}
+
+fn uint(v: &Value, what: &str) -> Result<u64, ScittError> {
+    match v {
+        Value::Integer(i) => u64::try_from(*i)
+            .map_err(|_| ScittError::Malformed(format!("{what} is not an unsigned integer"))),
+        _ => Err(ScittError::Malformed(format!(
+            "{what} is not an unsigned integer"
+        ))),
+    }
+}
+
+fn path_of(v: &Value) -> Result<Vec<Hash>, ScittError> {
+    let Value::Array(a) = v else {
+        return Err(ScittError::Malformed("proof path is not an array".into()));
+    };
+    if a.len() > MAX_PATH {
+        return Err(ScittError::Malformed("proof path is too long".into()));
+    }
+    a.iter()
+        .map(|h| match h {
+            Value::Bytes(b) => Hash::from_slice(b)
+                .map_err(|_| ScittError::Malformed("proof hash is not 32 bytes".into())),
+            _ => Err(ScittError::Malformed("proof hash is not a bstr".into())),
+        })
+        .collect()
+}
+
+fn triple(bytes: &[u8], what: &str) -> Result<(u64, u64, Vec<Hash>), ScittError> {
+    let v = decode_one(bytes).map_err(|e| ScittError::Malformed(format!("{what}: {e}")))?;
+    match v {
+        Value::Array(a) if a.len() == 3 => {
+            Ok((uint(&a[0], what)?, uint(&a[1], what)?, path_of(&a[2])?))
+        }
+        _ => Err(ScittError::Malformed(format!(
+            "{what} is not a three-member array"
+        ))),
+    }
+}
+
+/// An RFC9162_SHA256 inclusion proof (RFC 9942 §5.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InclusionProof {
+    /// Size of the tree the proof leads to.
+    pub tree_size: u64,
+    /// Index of the leaf.
+    pub leaf_index: u64,
+    /// Sibling hashes from the leaf up.
+    pub path: Vec<Hash>,
+}
+
+impl InclusionProof {
+    /// `[tree_size, leaf_index, inclusion_path]` in CBOR (the content of the bstr).
+    #[must_use]
+    pub fn to_cbor(&self) -> Vec<u8> {
+        encode(&Value::Array(vec![
+            Value::from(self.tree_size),
+            Value::from(self.leaf_index),
+            hashes_value(&self.path),
+        ]))
+    }
+
+    /// Parses [`Self::to_cbor`].
+    ///
+    /// # Errors
+    /// [`ScittError::Malformed`].
+    pub fn from_cbor(bytes: &[u8]) -> Result<Self, ScittError> {
+        let (tree_size, leaf_index, path) = triple(bytes, "inclusion proof")?;
+        Ok(Self {
+            tree_size,
+            leaf_index,
+            path,
+        })
+    }
+}
+
+/// An RFC9162_SHA256 consistency proof (RFC 9942 §5.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsistencyProof {
+    /// The older tree size.
+    pub tree_size_1: u64,
+    /// The newer tree size.
+    pub tree_size_2: u64,
+    /// The consistency path.
+    pub path: Vec<Hash>,
+}
+
+impl ConsistencyProof {
+    /// `[tree_size_1, tree_size_2, consistency_path]` in CBOR.
+    #[must_use]
+    pub fn to_cbor(&self) -> Vec<u8> {
+        encode(&Value::Array(vec![
+            Value::from(self.tree_size_1),
+            Value::from(self.tree_size_2),
+            hashes_value(&self.path),
+        ]))
+    }
+
+    /// Parses [`Self::to_cbor`].
+    ///
+    /// # Errors
+    /// [`ScittError::Malformed`].
+    pub fn from_cbor(bytes: &[u8]) -> Result<Self, ScittError> {
+        let (tree_size_1, tree_size_2, path) = triple(bytes, "consistency proof")?;
+        Ok(Self {
+            tree_size_1,
+            tree_size_2,
+            path,
+        })
+    }
+}
+
+/// A parsed (unverified) RFC 9942 receipt for RFC9162_SHA256.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Receipt {
+    sign1: CoseSign1,
+    /// Protected `kid`.
+    pub kid: Vec<u8>,
+    /// Whether the protected `alg` is EdDSA.
+    pub eddsa: bool,
+    /// The CWT claims (empty `iss` when absent).
+    pub claims: ReceiptClaims,
+    /// Inclusion proofs (`vdp` -1).
+    pub inclusion: Vec<InclusionProof>,
+    /// Consistency proofs (`vdp` -2).
+    pub consistency: Vec<ConsistencyProof>,
+}
+
+fn proofs<T>(
+    vdp: &[(Value, Value)],
+    key: i64,
+    parse: fn(&[u8]) -> Result<T, ScittError>,
+) -> Result<Vec<T>, ScittError> {
+    let Some((_, v)) = vdp.iter().find(|(k, _)| *k == Value::from(key)) else {
+        return Ok(Vec::new());
+    };
+    let Value::Array(items) = v else {
+        return Err(ScittError::Malformed(format!("vdp {key} is not an array")));
+    };
+    items
+        .iter()
+        .map(|i| match i {
+            Value::Bytes(b) => parse(b),
+            _ => Err(ScittError::Malformed(format!(
+                "vdp {key} holds a non-bstr proof"
+            ))),
+        })
+        .collect()
+}
+
+fn header_value(h: &coset::Header, label: i64) -> Option<&Value> {
+    h.rest
+        .iter()
+        .find(|(l, _)| *l == Label::Int(label))
+        .map(|(_, v)| v)
+}
+
+impl Receipt {
+    /// Parses a receipt: a tagged COSE_Sign1 with a detached payload, `vds` 1, a `kid`, and
+    /// `vdp` holding inclusion or consistency proofs.
+    ///
+    /// # Errors
+    /// [`ScittError::Cose`] or [`ScittError::Malformed`].
+    pub fn parse(bytes: &[u8]) -> Result<Self, ScittError> {
+        let sign1 = parse_sign1(bytes)?;
+        let p = &sign1.protected.header;
+        if header_value(p, HEADER_VDS) != Some(&Value::from(VDS_RFC9162_SHA256)) {
+            return Err(ScittError::Malformed(
+                "protected vds (395) is not 1 (RFC9162_SHA256)".into(),
+            ));
+        }
+        if sign1.payload.is_some() {
+            return Err(ScittError::Malformed(
+                "payload must be detached (the tree root)".into(),
+            ));
+        }
+        let eddsa = matches!(
+            p.alg,
+            Some(RegisteredLabelWithPrivate::Assigned(iana::Algorithm::EdDSA))
+        );
+        let mut claims = ReceiptClaims::default();
+        if let Some(Value::Map(m)) = header_value(p, HEADER_CWT_CLAIMS) {
+            for (k, v) in m {
+                match (k, v) {
+                    (Value::Integer(i), Value::Text(t)) if *i == CWT_ISS.into() => {
+                        claims.iss = t.clone();
+                    }
+                    (Value::Integer(i), Value::Text(t)) if *i == CWT_SUB.into() => {
+                        claims.sub = Some(t.clone());
+                    }
+                    (Value::Integer(i), Value::Integer(t)) if *i == CWT_IAT.into() => {
+                        claims.iat = u64::try_from(*t).ok();
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let Some(Value::Map(vdp)) = header_value(&sign1.unprotected, HEADER_VDP) else {
+            return Err(ScittError::Malformed(
+                "unprotected vdp (396) is missing or not a map".into(),
+            ));
+        };
+        let inclusion = proofs(vdp, VDP_INCLUSION, InclusionProof::from_cbor)?;
+        let consistency = proofs(vdp, VDP_CONSISTENCY, ConsistencyProof::from_cbor)?;
+        if inclusion.is_empty() && consistency.is_empty() {
+            return Err(ScittError::Malformed("vdp holds no proof".into()));
+        }
+        Ok(Self {
+            kid: p.key_id.clone(),
+            eddsa,
+            claims,
+            inclusion,
+            consistency,
+            sign1,
+        })
+    }
+
+    fn key<'a>(&self, keys: &'a [VerifyingKey]) -> Result<&'a VerifyingKey, ScittError> {
+        if !self.eddsa {
+            return Err(ScittError::Algorithm);
+        }
+        keys.iter()
+            .find(|k| thumbprint(k).as_slice() == self.kid.as_slice())
+            .ok_or_else(|| ScittError::UnknownKid(hex::encode(&self.kid)))
+    }
+
+    fn check_signature(&self, key: &VerifyingKey, root: &Hash) -> Result<(), ScittError> {
+        let tbs = self.sign1.tbs_detached_data(&root.0, b"");
+        let Ok(sig) = ed25519_dalek::Signature::from_slice(&self.sign1.signature) else {
+            return Err(ScittError::Signature);
+        };
+        key.verify_strict(&tbs, &sig)
+            .map_err(|_| ScittError::Signature)
+    }
+
+    /// Verifies that `entry` (the logged bytes) is included: the first inclusion proof leads
+    /// from its leaf hash to a root, and the signature of a trusted key (found by `kid`) covers
+    /// that root. Returns the proof and the root.
+    ///
+    /// # Errors
+    /// [`ScittError`] naming the failed check.
+    pub fn verify_inclusion(
+        &self,
+        entry: &[u8],
+        keys: &[VerifyingKey],
+    ) -> Result<(InclusionProof, Hash), ScittError> {
+        let key = self.key(keys)?;
+        let proof = self
+            .inclusion
+            .first()
+            .ok_or_else(|| ScittError::Malformed("no inclusion proof".into()))?;
+        let root = root_from_inclusion(
+            &Hash::leaf(entry),
+            proof.leaf_index,
+            proof.tree_size,
+            &proof.path,
+        )?;
+        self.check_signature(key, &root)?;
+        Ok((proof.clone(), root))
+    }
+
+    /// Verifies a consistency receipt against a tree the verifier trusts (`old_size`,
+    /// `old_root`): the signature covers `new_root`, and the first consistency proof shows the
+    /// tree of its `tree_size_2` with that root extends the old one.
+    ///
+    /// # Errors
+    /// [`ScittError`] naming the failed check.
+    pub fn verify_consistency(
+        &self,
+        old_size: u64,
+        old_root: &Hash,
+        new_root: &Hash,
+        keys: &[VerifyingKey],
+    ) -> Result<ConsistencyProof, ScittError> {
+        let key = self.key(keys)?;
+        self.check_signature(key, new_root)?;
+        let proof = self
+            .consistency
+            .first()
+            .ok_or_else(|| ScittError::Malformed("no consistency proof".into()))?;
+        if proof.tree_size_1 != old_size {
+            return Err(ScittError::Malformed(format!(
+                "consistency proof starts at size {}, not {old_size}",
+                proof.tree_size_1
+            )));
+        }
+        verify_consistency(
+            proof.tree_size_1,
+            proof.tree_size_2,
+            &proof.path,
+            old_root,
+            new_root,
+        )?;
+        Ok(proof.clone())
+    }
+}
+
+/// The COSE_Key (RFC 9052 §7, RFC 9053 §7.2) of an Ed25519 log key: OKP, Ed25519, `x`,
+/// `alg` EdDSA, `kid` = its thumbprint.
+#[must_use]
+pub fn cose_key(key: &VerifyingKey) -> CoseKey {
+    CoseKeyBuilder::new_okp_key()
+        .param(
+            iana::OkpKeyParameter::Crv as i64,
+            Value::from(iana::EllipticCurve::Ed25519 as i64),
+        )
+        .param(
+            iana::OkpKeyParameter::X as i64,
+            Value::Bytes(key.as_bytes().to_vec()),
+        )
+        .algorithm(iana::Algorithm::EdDSA)
+        .key_id(thumbprint(key).to_vec())
+        .build()
+}
+
+/// The CBOR of one COSE_Key.
+#[must_use]
+pub fn cose_key_bytes(key: &VerifyingKey) -> Vec<u8> {
+    use coset::CborSerializable as _;
+    cose_key(key).to_vec().unwrap_or_default()
+}
+
+/// A COSE_KeySet (`[+ COSE_Key]`) of the given keys, in order.
+#[must_use]
+pub fn key_set(keys: &[VerifyingKey]) -> Vec<u8> {
+    use coset::AsCborValue as _;
+    let items = keys
+        .iter()
+        .filter_map(|k| cose_key(k).to_cbor_value().ok())
+        .collect();
+    encode(&Value::Array(items))
+}
+
+/// The Ed25519 keys of a COSE_KeySet (other key types are skipped), each checked against its
+/// `kid` when it has one.
+///
+/// # Errors
+/// [`ScittError::Malformed`] for a body that is not a key set or an OKP key without a valid
+/// 32-byte `x`.
+pub fn parse_key_set(bytes: &[u8]) -> Result<Vec<VerifyingKey>, ScittError> {
+    use coset::AsCborValue as _;
+    let v = decode_one(bytes).map_err(|e| ScittError::Malformed(e.to_string()))?;
+    let Value::Array(items) = v else {
+        return Err(ScittError::Malformed("key set is not an array".into()));
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let k = CoseKey::from_cbor_value(item)
+            .map_err(|e| ScittError::Malformed(format!("COSE_Key: {e}")))?;
+        if k.kty != coset::KeyType::Assigned(iana::KeyType::OKP) {
+            continue;
+        }
+        let x = k.params.iter().find_map(|(l, v)| match (l, v) {
+            (Label::Int(l), Value::Bytes(b)) if *l == iana::OkpKeyParameter::X as i64 => Some(b),
+            _ => None,
+        });
+        let x: [u8; 32] = x
+            .and_then(|b| b.as_slice().try_into().ok())
+            .ok_or_else(|| ScittError::Malformed("OKP key without a 32-byte x".into()))?;
+        let vk = VerifyingKey::from_bytes(&x)
+            .map_err(|_| ScittError::Malformed("invalid Ed25519 key".into()))?;
+        if !k.key_id.is_empty() && k.key_id != thumbprint(&vk) {
+            return Err(ScittError::Malformed(
+                "COSE_Key kid is not its RFC 9679 thumbprint".into(),
+            ));
+        }
+        out.push(vk);
+    }
+    Ok(out)
+}
+
+/// An RFC 9290 concise problem details map: title (-1), detail (-2), response code (-4),
+/// and the attestlog problem name under the URI key `https://attestlog.dev/problem`.
+#[must_use]
+pub fn problem_details(title: &str, detail: &str, status: u16, code: &str) -> Vec<u8> {
+    encode(&Value::Map(vec![
+        (Value::from(-1), Value::Text(title.to_owned())),
+        (Value::from(-2), Value::Text(detail.to_owned())),
+        (Value::from(-4), Value::from(status)),
+        (
+            Value::Text(PROBLEM_KEY.to_owned()),
+            Value::Text(code.to_owned()),
+        ),
+    ]))
+}
+
+/// The custom problem-detail key (a URI, as RFC 9290 §3 allows) naming attestlog's problem.
+pub const PROBLEM_KEY: &str = "https://attestlog.dev/problem";
+
+/// A decoded problem details body: `(title, detail, code)`, missing members empty.
+///
+/// # Errors
+/// [`ScittError::Malformed`] when the body is not a CBOR map.
+pub fn parse_problem_details(bytes: &[u8]) -> Result<(String, String, String), ScittError> {
+    let Value::Map(m) = decode_one(bytes).map_err(|e| ScittError::Malformed(e.to_string()))? else {
+        return Err(ScittError::Malformed(
+            "problem details are not a map".into(),
+        ));
+    };
+    let text = |key: Value| {
+        m.iter()
+            .find_map(|(k, v)| match v {
+                Value::Text(t) if *k == key => Some(t.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    Ok((
+        text(Value::from(-1)),
+        text(Value::from(-2)),
+        text(Value::Text(PROBLEM_KEY.to_owned())),
+    ))
+}
+
+/// A transparent statement: the logged entry with the receipt in unprotected label 394 (an
+/// array of bstr-wrapped receipts) and, when given, the c2sp.org/tlog-proof text carrying the
+/// witness cosignatures in private-use label -65537.
+///
+/// # Errors
+/// [`ScittError::Cose`] when `entry` is not a COSE_Sign1.
+pub fn transparent_statement(
+    entry: &[u8],
+    receipt: &[u8],
+    tlog_proof: Option<&[u8]>,
+) -> Result<Vec<u8>, ScittError> {
+    let mut s = parse_sign1(entry)?;
+    s.unprotected.rest = vec![(
+        Label::Int(HEADER_RECEIPTS),
+        Value::Array(vec![Value::Bytes(receipt.to_vec())]),
+    )];
+    if let Some(p) = tlog_proof {
+        s.unprotected
+            .rest
+            .push((Label::Int(HEADER_TLOG_PROOF), Value::Bytes(p.to_vec())));
+    }
+    Ok(sign1_to_tagged(s))
+}
+
+/// The parts of a transparent statement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransparentStatement {
+    /// The signed statement (unprotected header dropped).
+    pub statement: SignedStatement,
+    /// The receipts of label 394.
+    pub receipts: Vec<Vec<u8>>,
+    /// The tlog-proof of label -65537, if present.
+    pub tlog_proof: Option<Vec<u8>>,
+}
+
+impl TransparentStatement {
+    /// Splits a transparent statement into the statement, its receipts and its tlog-proof.
+    ///
+    /// # Errors
+    /// [`ScittError::Cose`] or [`ScittError::Malformed`] (no receipt).
+    pub fn parse(bytes: &[u8]) -> Result<Self, ScittError> {
+        let s = parse_sign1(bytes)?;
+        let receipts = match header_value(&s.unprotected, HEADER_RECEIPTS) {
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|r| match r {
+                    Value::Bytes(b) => Ok(b.clone()),
+                    _ => Err(ScittError::Malformed("receipt is not a bstr".into())),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => {
+                return Err(ScittError::Malformed(
+                    "no receipts (394) in the unprotected header".into(),
+                ));
+            }
+        };
+        let tlog_proof = match header_value(&s.unprotected, HEADER_TLOG_PROOF) {
+            Some(Value::Bytes(b)) => Some(b.clone()),
+            Some(Value::Text(t)) => Some(t.as_bytes().to_vec()),
+            _ => None,
+        };
+        Ok(Self {
+            statement: SignedStatement::parse(bytes)?,
+            receipts,
+            tlog_proof,
+        })
+    }
+
+    /// Verifies the first receipt for the statement's entry under `keys`, and that the
+    /// receipt's `sub` is the statement's. Returns the receipt, its proof and root.
+    ///
+    /// # Errors
+    /// [`ScittError`].
+    pub fn verify_receipt(
+        &self,
+        keys: &[VerifyingKey],
+    ) -> Result<(Receipt, InclusionProof, Hash), ScittError> {
+        let bytes = self
+            .receipts
+            .first()
+            .ok_or_else(|| ScittError::Malformed("no receipt".into()))?;
+        let r = Receipt::parse(bytes)?;
+        let (proof, root) = r.verify_inclusion(&self.statement.to_entry(), keys)?;
+        let sub = r.claims.sub.clone().unwrap_or_default();
+        if sub != self.statement.sub() {
+            return Err(ScittError::Subject {
+                receipt: sub,
+                statement: self.statement.sub().to_owned(),
+            });
+        }
+        Ok((r, proof, root))
+    }
+}
+
+/// The Ed25519 public key of a verifier key, as a COSE verifier needs it.
+#[must_use]
+pub fn verifying_key(k: &VerifierKey) -> VerifyingKey {
+    *k.public_key()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::TYPE_ED25519;
+    use crate::proof::{consistency_proof, inclusion_proof};
+    use crate::tree::{MemoryTree, tree_root};
+
+    fn log_signer() -> ReceiptSigner {
+        ReceiptSigner::new(
+            SignerKey::from_seed("log.example/cose", TYPE_ED25519, &[42; 32]).unwrap(),
+        )
+    }
+
+    // Source: RFC 9942 appendix examples (examples/inclusion-receipt.cbor and
+    // consistency-receipt.cbor of the COSE working group's draft repository).
+    const RFC_INCLUSION: &[u8] = include_bytes!("../testdata/rfc9942-inclusion-receipt.cbor");
+    const RFC_CONSISTENCY: &[u8] = include_bytes!("../testdata/rfc9942-consistency-receipt.cbor");
+
+    #[test]
+    fn rfc9942_example_receipts_parse_and_their_proofs_agree() {
+        let inc = Receipt::parse(RFC_INCLUSION).unwrap();
+        assert_eq!(inc.kid, b"test-key-1");
+        assert!(!inc.eddsa, "the example is ES256");
+        assert_eq!(inc.claims.iss, "https://transparency-service.example.com");
+        assert_eq!(inc.inclusion.len(), 1);
+        let ip = &inc.inclusion[0];
+        assert_eq!((ip.tree_size, ip.leaf_index, ip.path.len()), (5, 3, 3));
+        let con = Receipt::parse(RFC_CONSISTENCY).unwrap();
+        let cp = &con.consistency[0];
+        assert_eq!((cp.tree_size_1, cp.tree_size_2, cp.path.len()), (3, 5, 4));
+        // RFC 9162: consistency 3 -> 5 is [h(2), h(3), h(0..2), h(4)], inclusion of leaf 3 in
+        // 5 is [h(2), h(0..2), h(4)]. Leaf 3's hash is the proof's second hash; the root it
+        // leads to must be the root the consistency proof leads to from H(h(0..2), h(2)).
+        let leaf3 = cp.path[1];
+        let root5 = root_from_inclusion(&leaf3, 3, 5, &ip.path).unwrap();
+        let root3 = Hash::node(&cp.path[2], &cp.path[0]);
+        verify_consistency(3, 5, &cp.path, &root3, &root5).unwrap();
+        // Our verifier refuses the ES256 example (EdDSA only) rather than misreading it.
+        assert_eq!(
+            inc.verify_inclusion(b"x", &[log_signer().public_key()]),
+            Err(ScittError::Algorithm)
+        );
+    }
+
+    fn tree(n: u64) -> (MemoryTree, Vec<Vec<u8>>) {
+        let mut t = MemoryTree::new();
+        let entries: Vec<Vec<u8>> = (0..n).map(|i| format!("entry {i}").into_bytes()).collect();
+        for e in &entries {
+            t.push(Hash::leaf(e));
+        }
+        (t, entries)
+    }
+
+    #[test]
+    fn inclusion_receipts_verify_for_every_leaf_and_only_for_it() {
+        let signer = log_signer();
+        let keys = [signer.public_key()];
+        for n in 1..=9_u64 {
+            let (t, entries) = tree(n);
+            let root = tree_root(n, &t).unwrap();
+            for i in 0..n {
+                let path = inclusion_proof(i, n, &t).unwrap();
+                let proof = InclusionProof {
+                    tree_size: n,
+                    leaf_index: i,
+                    path,
+                };
+                let claims = ReceiptClaims {
+                    iss: "log.example".into(),
+                    sub: Some("s".into()),
+                    iat: Some(1_700_000_000),
+                };
+                let bytes = signer.sign_inclusion(&claims, &proof, &root);
+                let r = Receipt::parse(&bytes).unwrap();
+                assert_eq!(r.claims, claims);
+                assert_eq!(r.kid, signer.kid());
+                let (p, got) = r
+                    .verify_inclusion(&entries[usize::try_from(i).unwrap()], &keys)
+                    .unwrap();
+                assert_eq!((p, got), (proof.clone(), root));
+                assert!(r.verify_inclusion(b"another entry", &keys).is_err());
+                let other = SignerKey::from_seed("x", TYPE_ED25519, &[1; 32]).unwrap();
+                assert!(matches!(
+                    r.verify_inclusion(&entries[0], &[other.public_key()]),
+                    Err(ScittError::UnknownKid(_))
+                ));
+            }
+        }
+    }
+
+    #[test]
+    fn consistency_receipts_verify() {
+        let signer = log_signer();
+        let keys = [signer.public_key()];
+        let (t, _) = tree(9);
+        for m in 1..9_u64 {
+            let path = consistency_proof(m, 9, &t).unwrap();
+            let proof = ConsistencyProof {
+                tree_size_1: m,
+                tree_size_2: 9,
+                path,
+            };
+            let claims = ReceiptClaims {
+                iss: "log.example".into(),
+                sub: None,
+                iat: Some(5),
+            };
+            let bytes = signer.sign_consistency(&claims, &proof, &tree_root(9, &t).unwrap());
+            let r = Receipt::parse(&bytes).unwrap();
+            assert_eq!(
+                r.verify_consistency(
+                    m,
+                    &tree_root(m, &t).unwrap(),
+                    &tree_root(9, &t).unwrap(),
+                    &keys
+                )
+                .unwrap(),
+                proof
+            );
+            assert!(
+                r.verify_consistency(
+                    m,
+                    &tree_root(9, &t).unwrap(),
+                    &tree_root(9, &t).unwrap(),
+                    &keys
+                )
+                .is_err()
+            );
+        }
+    }
+
+    #[test]
+    fn thumbprint_is_sha256_of_the_deterministic_required_parameters() {
+        // RFC 9679 §3: {1: 1, -1: 6, -2: x} encoded deterministically.
+        let k = log_signer().public_key();
+        let mut expected = vec![0xa3, 0x01, 0x01, 0x20, 0x06, 0x21, 0x58, 0x20];
+        expected.extend_from_slice(k.as_bytes());
+        assert_eq!(thumbprint(&k), <[u8; 32]>::from(Sha256::digest(&expected)));
+    }
+
+    #[test]
+    fn key_set_round_trip() {
+        let a = log_signer().public_key();
+        let b = SignerKey::from_seed("old", TYPE_ED25519, &[3; 32])
+            .unwrap()
+            .public_key();
+        let set = key_set(&[a, b]);
+        assert_eq!(parse_key_set(&set).unwrap(), vec![a, b]);
+        assert!(parse_key_set(b"\x01").is_err());
+    }
+
+    #[test]
+    fn problem_details_round_trip() {
+        let p = problem_details("Bad Request", "wrong tag", 400, "wrong-tag");
+        // RFC 9290 §2: a map with title -1, detail -2, response-code -4.
+        assert_eq!(&p[..3], &[0xa4, 0x20, 0x6b]);
+        assert_eq!(
+            parse_problem_details(&p).unwrap(),
+            ("Bad Request".into(), "wrong tag".into(), "wrong-tag".into())
+        );
+    }
+
+    #[test]
+    fn transparent_statement_round_trip() {
+        let vendor = SignerKey::from_seed("vendor.example/attest", TYPE_ED25519, &[5; 32]).unwrap();
+        let st = SignedStatement::sign(b"{}", &vendor, "id-1");
+        let entry = st.to_entry();
+        let (t, _) = {
+            let mut t = MemoryTree::new();
+            t.push(Hash::leaf(b"a"));
+            t.push(Hash::leaf(&entry));
+            (t, ())
+        };
+        let proof = InclusionProof {
+            tree_size: 2,
+            leaf_index: 1,
+            path: inclusion_proof(1, 2, &t).unwrap(),
+        };
+        let signer = log_signer();
+        let claims = ReceiptClaims {
+            iss: "log.example".into(),
+            sub: Some("id-1".into()),
+            iat: Some(1),
+        };
+        let receipt = signer.sign_inclusion(&claims, &proof, &t.root());
+        let ts =
+            transparent_statement(&entry, &receipt, Some(b"c2sp.org/tlog-proof@v1\n")).unwrap();
+        let parsed = TransparentStatement::parse(&ts).unwrap();
+        assert_eq!(parsed.statement, st);
+        assert_eq!(parsed.receipts, vec![receipt]);
+        assert_eq!(
+            parsed.tlog_proof.as_deref(),
+            Some(&b"c2sp.org/tlog-proof@v1\n"[..])
+        );
+        let (_, p, root) = parsed.verify_receipt(&[signer.public_key()]).unwrap();
+        assert_eq!((p, root), (proof.clone(), t.root()));
+        // A receipt for another sub is refused.
+        let wrong = signer.sign_inclusion(
+            &ReceiptClaims {
+                sub: Some("id-2".into()),
+                ..claims
+            },
+            &proof,
+            &t.root(),
+        );
+        let ts = transparent_statement(&entry, &wrong, None).unwrap();
+        assert!(matches!(
+            TransparentStatement::parse(&ts)
+                .unwrap()
+                .verify_receipt(&[signer.public_key()]),
+            Err(ScittError::Subject { .. })
+        ));
+    }
+}
