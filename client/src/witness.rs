@@ -3,8 +3,16 @@
 //!
 //! The witness trusts the `log` lines of a tlog-policy file. For each log origin it keeps
 //! the latest checkpoint it cosigned in `<state>/logs/<sha256(origin) hex>.json`, written
-//! atomically (temporary file, fsync, rename) before it answers. All requests go through one
-//! mutex, so check-and-update is atomic. The decision itself is the protocol crate's pure
+//! atomically (temporary file, fsync, rename) before it answers. The witness holds an
+//! exclusive lock on `<state>/lock` while it runs (a second witness on the same directory is
+//! refused), and every request re-reads its log's state from disk under one mutex, so
+//! check-and-update is atomic and nothing is kept in memory per origin. A request's origin is
+//! checked against the policy (and capped at [`attestlog_proto::witness::MAX_ORIGIN_BYTES`]) before anything is parsed,
+//! read or written under it.
+//!
+//! Under hostile load it is served like the log ([`attestlog_serve`]): header and request
+//! timeouts, at most [`MAX_IN_FLIGHT`] requests in flight and bodies of at most
+//! [`MAX_BODY_BYTES`]. The decision itself is the protocol crate's pure
 //! [`check_add_checkpoint`]; the status codes are exactly the spec's (404 unknown origin,
 //! 403 no trusted signature, 400 malformed or `old` > size, 409 with a `text/x.tlog.size`
 //! body when `old` is not the latest cosigned size or the size is the same with another
@@ -16,20 +24,17 @@
 //!
 //! <https://c2sp.org/tlog-witness>
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use attestlog_proto::Hash;
-use attestlog_proto::checkpoint::Checkpoint;
 use attestlog_proto::cosignature::cosign;
 use attestlog_proto::keys::{SignerKey, TYPE_COSIGNATURE_V1, VerifierKey};
-use attestlog_proto::note::Note;
 use attestlog_proto::policy::Policy;
 use attestlog_proto::witness::{
-    ADD_CHECKPOINT_PATH, AddCheckpointRequest, CONTENT_TYPE_TLOG_SIZE, MAX_REQUEST_SIZE,
-    WitnessError, check_add_checkpoint, cosignature_response, size_body,
+    ADD_CHECKPOINT_PATH, AddCheckpointRequest, CONTENT_TYPE_TLOG_SIZE, WitnessError,
+    check_add_checkpoint, cosignature_response, request_origin, size_body,
 };
 use axum::body::Body;
 use axum::extract::State;
@@ -45,6 +50,14 @@ use crate::monitor::write_atomic;
 pub const LOGS_DIR: &str = "logs";
 /// Directory (under the state directory) of the evidence files.
 pub const EVIDENCE_DIR: &str = "evidence";
+/// The file (under the state directory) a running witness holds an exclusive lock on.
+pub const LOCK_FILE: &str = "lock";
+/// Largest `add-checkpoint` body the witness reads: a checkpoint with a hundred signatures
+/// and a 63-line proof fit many times over.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Most requests the witness handles at once (with [`MAX_BODY_BYTES`], at most 16 MiB of
+/// request bodies held).
+pub const MAX_IN_FLIGHT: usize = 256;
 
 /// Errors opening or running a witness.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +77,9 @@ pub enum WitnessServerError {
         #[source]
         source: std::io::Error,
     },
+    /// Another process holds the state directory's lock.
+    #[error("witness state {0} is in use by another witness")]
+    Locked(PathBuf),
     /// A state file does not parse.
     #[error("witness state {path} is invalid: {message}")]
     State {
@@ -143,8 +159,10 @@ pub struct Witness {
     key: SignerKey,
     log_keys: Vec<VerifierKey>,
     dir: PathBuf,
-    /// Loaded log states by origin; the mutex makes check-and-update atomic.
-    states: tokio::sync::Mutex<HashMap<String, Option<LogState>>>,
+    /// Held for the witness's lifetime: no other witness writes this state directory.
+    _lock: std::fs::File,
+    /// Makes re-read, check and update of a log's state atomic.
+    update: tokio::sync::Mutex<()>,
     clock: Box<dyn Fn() -> u64 + Send + Sync>,
 }
 
@@ -169,8 +187,8 @@ impl Witness {
     /// state in `dir` (created if missing).
     ///
     /// # Errors
-    /// [`WitnessServerError`] for a wrong key type, a policy without logs or an unusable
-    /// directory.
+    /// [`WitnessServerError`] for a wrong key type, a policy without logs, an unusable
+    /// directory or one another witness holds ([`WitnessServerError::Locked`]).
     pub fn open(key: SignerKey, policy: &Policy, dir: &Path) -> Result<Self, WitnessServerError> {
         let t = key.verifier().key_type();
         if t != TYPE_COSIGNATURE_V1 {
@@ -183,11 +201,26 @@ impl Witness {
         for d in [dir.join(LOGS_DIR), dir.join(EVIDENCE_DIR)] {
             std::fs::create_dir_all(&d).map_err(io_err(&d))?;
         }
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(WitnessServerError::Locked(dir.to_owned()));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
+        }
         Ok(Self {
             key,
             log_keys,
             dir: dir.to_owned(),
-            states: tokio::sync::Mutex::new(HashMap::new()),
+            _lock: lock,
+            update: tokio::sync::Mutex::new(()),
             clock: Box::new(unix_now),
         })
     }
@@ -296,29 +329,24 @@ impl Witness {
             Ok(r) => r,
             Err(e) => return Reply::error(&e),
         };
-        // The origin selects the stored state; an unparseable note is judged (400/403/404)
-        // by the pure check with no state.
-        let origin = Note::parse(&req.checkpoint)
-            .ok()
-            .and_then(|n| Checkpoint::parse(n.text()).ok())
-            .map(|c| c.origin);
-        let mut states = self.states.lock().await;
-        let latest = match &origin {
-            Some(o) => {
-                if !states.contains_key(o) {
-                    match self.load(o) {
-                        Ok(s) => {
-                            states.insert(o.clone(), s);
-                        }
-                        Err(e) => {
-                            eprintln!("witness: {e}");
-                            return Reply::text(503, "witness state is unavailable");
-                        }
-                    }
-                }
-                states.get(o).cloned().flatten()
+        // The origin is checked against the policy before anything is parsed, read or kept
+        // under it: a flood of made-up (or huge) origins costs nothing but the body.
+        let origin = match request_origin(&req) {
+            Ok(o) => o,
+            Err(e) => return Reply::error(&e),
+        };
+        if !self.log_keys.iter().any(|k| k.name() == origin) {
+            let shown: String = origin.chars().take(64).collect();
+            return Reply::error(&WitnessError::UnknownOrigin(shown));
+        }
+        // Re-read under the mutex: the file is the state, never a copy kept in memory.
+        let guard = self.update.lock().await;
+        let latest = match self.load(origin) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("witness: {e}");
+                return Reply::text(503, "witness state is unavailable");
             }
-            None => None,
         };
         let update = match check_add_checkpoint(
             &self.log_keys,
@@ -352,9 +380,8 @@ impl Witness {
                 eprintln!("witness: cannot persist {}: {e}", path.display());
                 return Reply::text(503, "witness state cannot be persisted");
             }
-            states.insert(state.origin.clone(), Some(state));
         }
-        drop(states);
+        drop(guard);
         match cosign(&self.key, (self.clock)(), update.text()) {
             Ok(sig) => Reply {
                 status: 200,
@@ -367,24 +394,48 @@ impl Witness {
 }
 
 async fn add_checkpoint(State(w): State<Arc<Witness>>, body: Body) -> Reply {
-    match axum::body::to_bytes(body, MAX_REQUEST_SIZE).await {
+    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => w.add_checkpoint(&b).await,
         Err(_) => Reply::text(
             413,
-            &format!("request body exceeds {MAX_REQUEST_SIZE} bytes or cannot be read"),
+            &format!("request body exceeds {MAX_BODY_BYTES} bytes or cannot be read"),
         ),
     }
 }
 
-/// The witness router: `POST /add-checkpoint` (the submission prefix is the server root).
-pub fn router(witness: Arc<Witness>) -> axum::Router {
-    axum::Router::new()
-        .route(ADD_CHECKPOINT_PATH, axum::routing::post(add_checkpoint))
-        .layer(axum::extract::DefaultBodyLimit::disable())
-        .with_state(witness)
+/// The witness's limits: the defaults of DESIGN.md §11 with [`MAX_IN_FLIGHT`].
+#[must_use]
+pub fn limits() -> attestlog_serve::Limits {
+    attestlog_serve::Limits {
+        max_in_flight: MAX_IN_FLIGHT,
+        ..attestlog_serve::Limits::default()
+    }
 }
 
-/// Serves `witness` on `listener` until `shutdown` resolves.
+/// A request the witness refused by itself, as plain text (503 with `Retry-After`, or 408).
+fn render_rejection(r: attestlog_serve::Rejection, l: &attestlog_serve::Limits) -> Response {
+    match r {
+        attestlog_serve::Rejection::Overloaded => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            Reply::text(503, &r.message(l)),
+        )
+            .into_response(),
+        attestlog_serve::Rejection::Timeout => Reply::text(408, &r.message(l)).into_response(),
+    }
+}
+
+/// The witness router: `POST /add-checkpoint` (the submission prefix is the server root),
+/// behind `limits`.
+pub fn router(witness: Arc<Witness>, limits: &attestlog_serve::Limits) -> axum::Router {
+    let router = axum::Router::new()
+        .route(ADD_CHECKPOINT_PATH, axum::routing::post(add_checkpoint))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(witness);
+    attestlog_serve::guard(router, limits, render_rejection)
+}
+
+/// Serves `witness` on `listener` with [`limits`] until `shutdown` resolves.
 ///
 /// # Errors
 /// I/O errors of the listener.
@@ -393,16 +444,17 @@ pub async fn serve(
     witness: Arc<Witness>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(witness))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = limits();
+    attestlog_serve::serve(listener, router(witness, &limits), &limits, shutdown).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use attestlog_proto::checkpoint::Checkpoint;
     use attestlog_proto::keys::TYPE_ED25519;
     use attestlog_proto::tree::MemoryTree;
+    use attestlog_proto::witness::MAX_ORIGIN_BYTES;
     use attestlog_proto::witness::{parse_cosignature_response, parse_size_body};
 
     fn log_key(seed: u8) -> SignerKey {
@@ -504,6 +556,7 @@ mod tests {
         .unwrap();
         assert_eq!(ts, 1234);
         // Persisted before answering: a new witness on the same directory knows size 5.
+        drop(w);
         let again = witness(dir.path());
         assert_eq!(again.latest("log.test/w").unwrap().unwrap().size, 5);
         // 409: stale old.
@@ -545,6 +598,66 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_state_directory_is_locked_and_state_read_under_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = witness(dir.path());
+        let key = SignerKey::from_seed("witness.test/b", TYPE_COSIGNATURE_V1, &[8; 32]).unwrap();
+        let policy =
+            Policy::parse(&format!("log {}\nquorum none\n", log_key(1).verifier())).unwrap();
+        assert!(matches!(
+            Witness::open(key, &policy, dir.path()),
+            Err(WitnessServerError::Locked(_))
+        ));
+        let k = log_key(1);
+        let l5 = tree(5, 0);
+        let l8 = tree(8, 0);
+        let r = w
+            .add_checkpoint(&body(0, vec![], note(&k, 5, l5.root())))
+            .await;
+        assert_eq!(r.status, 200);
+        // The state is read from disk on every request, never from a copy in memory.
+        let state = w.state_path("log.test/w");
+        std::fs::remove_file(&state).unwrap();
+        let r = w
+            .add_checkpoint(&body(5, proof(&l8, 5), note(&k, 8, l8.root())))
+            .await;
+        assert_eq!((r.status, parse_size_body(&r.body)), (409, Ok(0)));
+        drop(w);
+        // Released with the witness.
+        let _again = witness(dir.path());
+    }
+
+    #[tokio::test]
+    async fn origins_are_checked_before_anything_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = witness(dir.path());
+        let k = log_key(1);
+        let l5 = tree(5, 0);
+        // Made-up origins, long or huge: answered without touching state.
+        for n in [10usize, 1000, MAX_ORIGIN_BYTES + 1, 60_000] {
+            let other =
+                SignerKey::from_seed(&"o".repeat(n), TYPE_ED25519, &[n.to_le_bytes()[0]; 32])
+                    .unwrap();
+            let r = w
+                .add_checkpoint(&body(0, vec![], note(&other, 5, l5.root())))
+                .await;
+            let want = if n > MAX_ORIGIN_BYTES { 400 } else { 404 };
+            assert_eq!(r.status, want, "{n}: {}", String::from_utf8_lossy(&r.body));
+            assert!(r.body.len() < 256, "the answer echoes a huge origin");
+        }
+        assert_eq!(
+            std::fs::read_dir(dir.path().join(LOGS_DIR))
+                .unwrap()
+                .count(),
+            0
+        );
+        let r = w
+            .add_checkpoint(&body(0, vec![], note(&k, 5, l5.root())))
+            .await;
+        assert_eq!(r.status, 200);
+    }
+
+    #[tokio::test]
     async fn oversized_bodies_are_rejected_over_http() {
         let dir = tempfile::tempdir().unwrap();
         let w = Arc::new(witness(dir.path()));
@@ -555,7 +668,7 @@ mod tests {
             let _ = rx.await;
         }));
         let http = reqwest::Client::new();
-        let big = vec![b'x'; MAX_REQUEST_SIZE + 1];
+        let big = vec![b'x'; MAX_BODY_BYTES + 1];
         let r = http.post(&url).body(big).send().await.unwrap();
         assert_eq!(r.status(), 413);
         let r = http.post(&url).body("old 1\n").send().await.unwrap();

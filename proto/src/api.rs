@@ -164,6 +164,31 @@ pub struct Limits {
     pub quota_rate: f64,
     /// Per-vendor quota burst.
     pub quota_burst: f64,
+    /// Largest `POST /v1/vendors` body in bytes.
+    #[serde(default)]
+    pub max_vendor_body_bytes: u64,
+    /// Largest request head (request line and headers) in bytes; beyond it, 431.
+    #[serde(default)]
+    pub max_header_bytes: u64,
+    /// Time allowed to receive a request head, and the longest a keep-alive connection
+    /// idles, in milliseconds.
+    #[serde(default)]
+    pub header_read_timeout_ms: u64,
+    /// Time allowed to read and answer a whole request, in milliseconds; beyond it, 408.
+    #[serde(default)]
+    pub request_timeout_ms: u64,
+    /// Most requests handled at once; beyond it, 503 with `Retry-After`.
+    #[serde(default)]
+    pub max_in_flight: u64,
+    /// Byte budget of the server's tile cache.
+    #[serde(default)]
+    pub tile_cache_bytes: u64,
+    /// Most entries in one `GET /v1/search` page.
+    #[serde(default)]
+    pub max_search_results: u64,
+    /// Most checkpoints in one `GET /v1/checkpoints` page.
+    #[serde(default)]
+    pub max_checkpoints: u64,
 }
 
 /// `GET /v1/log` answer.

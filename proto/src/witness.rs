@@ -17,6 +17,9 @@ pub const CONTENT_TYPE_TLOG_SIZE: &str = "text/x.tlog.size";
 pub const MAX_PROOF_LINES: usize = 63;
 /// Largest request body accepted by [`AddCheckpointRequest::parse`].
 pub const MAX_REQUEST_SIZE: usize = MAX_NOTE_SIZE + 64 * 64;
+/// Longest checkpoint origin a witness looks at: [`request_origin`] refuses longer ones (400)
+/// before anything is looked up or kept under the origin.
+pub const MAX_ORIGIN_BYTES: usize = 1024;
 
 /// Errors of the witness wire formats and of the add-checkpoint check.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -241,6 +244,28 @@ impl VerifiedCheckpointUpdate {
     }
 }
 
+/// The origin of a request's checkpoint (its first line), read without parsing the note, so
+/// a witness can check it against its policy before it parses, looks up or keeps anything.
+///
+/// # Errors
+/// [`WitnessError::Malformed`] for an origin line that is missing, not UTF-8, empty or longer
+/// than [`MAX_ORIGIN_BYTES`].
+pub fn request_origin(req: &AddCheckpointRequest) -> Result<&str, WitnessError> {
+    let head = &req.checkpoint[..req.checkpoint.len().min(MAX_ORIGIN_BYTES + 1)];
+    let Some(end) = head.iter().position(|&b| b == b'\n') else {
+        return Err(if head.len() > MAX_ORIGIN_BYTES {
+            WitnessError::Malformed("checkpoint origin is longer than 1024 bytes")
+        } else {
+            WitnessError::Malformed("checkpoint has no origin line")
+        });
+    };
+    match std::str::from_utf8(&head[..end]) {
+        Ok("") => Err(WitnessError::Malformed("checkpoint origin is empty")),
+        Ok(o) => Ok(o),
+        Err(_) => Err(WitnessError::Malformed("checkpoint origin is not UTF-8")),
+    }
+}
+
 /// The witness's add-checkpoint decision, in the order of the spec's checks.
 ///
 /// `known_log_keys` are the log keys the witness trusts (key name = origin); `latest` is the
@@ -297,6 +322,9 @@ pub fn check_add_checkpoint(
 #[doc(hidden)]
 pub fn roundtrip_check(data: &[u8]) {
     if let Ok(r) = AddCheckpointRequest::parse(data) {
+        if let Ok(origin) = request_origin(&r) {
+            assert!(origin.len() <= MAX_ORIGIN_BYTES && !origin.contains('\n'));
+        }
         assert_eq!(r.to_bytes(), data, "request serialization differs");
         assert_eq!(AddCheckpointRequest::parse(&r.to_bytes()).as_ref(), Ok(&r));
     }
@@ -321,6 +349,30 @@ mod tests {
 
     const SPEC_REQUEST: &str = "old 20852014\nPlRNCrwHpqhGrupue0L7gxbjbMiKA9temvuZZDDpkaw=\njrJZDmY8Y7SyJE0MWLpLozkIVMSMZcD5kvuKxPC3swk=\n5+pKlUdi2LeF/BcMHBn+Ku6yhPGNCswZZD1X/6QgPd8=\n/6WVhPs2CwSsb5rYBH5cjHV/wSmA79abXAwhXw3Kj/0=\n\nexample.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n\n\u{2014} example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=\n\u{2014} example.com/behind-the-sofa opLqBQsREYCgu6xQkYQwJr9fo45a62DN9EdmHXnZdXNqlcVGlCum2Wks+49/V6267UEjw6QUXTS5Rovnzv++qbSzm9Q=\n";
     const SPEC_RESPONSE: &str = "\u{2014} witness.example/w1 CMp+6LWBU0anHGH5aNDTJkH/gj79sG+T6+iP2ThYN5krrDJbR1HDnucjL39QsZTSvVjyQLrdk3DXDqI5G2HgLatVs0pWh6Up69HVOw==\n\u{2014} witness.example/w1 I7rEps0pvK2UqkS2gSpVUDhrhVtQV9lgF6pRrWAvjJHjyWpW7VcE3SiOlVlbQNt64vWhO+DlkL0+UfzuOBMh9ChdMkP1vi/lCAsmlw==\n\u{2014} witness.example/w2 AWui8Sk55XjYLOijihBjhqEH6nS1ndDymE0a+6idX7pLcnoB+dhnz0854aLZgrrKbYKA7nC3HNJhm/kWl7oJlqU3rXXvpysAdyP3wQ==\n";
+
+    #[test]
+    fn request_origin_is_capped_and_read_without_parsing_the_note() {
+        let r = AddCheckpointRequest::parse(SPEC_REQUEST.as_bytes()).unwrap();
+        assert_eq!(request_origin(&r), Ok("example.com/behind-the-sofa"));
+        let with = |checkpoint: Vec<u8>| AddCheckpointRequest {
+            old: 0,
+            proof: vec![],
+            checkpoint,
+        };
+        let at_cap = format!("{}\n1\n", "o".repeat(MAX_ORIGIN_BYTES));
+        assert_eq!(
+            request_origin(&with(at_cap.into_bytes())).map(str::len),
+            Ok(MAX_ORIGIN_BYTES)
+        );
+        let huge = format!("{}\n1\n", "o".repeat(1 << 20));
+        assert!(matches!(
+            request_origin(&with(huge.into_bytes())),
+            Err(WitnessError::Malformed(m)) if m.contains("longer")
+        ));
+        for bad in [&b"\n1\n"[..], b"no newline", b"\xff\n1\n"] {
+            assert!(request_origin(&with(bad.to_vec())).is_err(), "{bad:?}");
+        }
+    }
 
     // Source: c2sp.org/tlog-witness example request and response bodies.
     #[test]

@@ -37,7 +37,29 @@ pub struct FileConfig {
     /// Log key rotation.
     #[serde(default)]
     pub key_rotation: KeyRotationFileConfig,
+    /// Limits under hostile load (DESIGN.md §11).
+    #[serde(default)]
+    pub limits: LimitsFileConfig,
 }
+
+/// `[limits]` table: every limit of DESIGN.md §11 (defaults in [`Config::with_data_dir`]).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFileConfig {
+    /// Time allowed to receive a request's head (and for an idle connection), in ms.
+    pub header_read_timeout_ms: Option<u64>,
+    /// Time allowed to read and answer a whole request, in ms.
+    pub request_timeout_ms: Option<u64>,
+    /// Most requests handled at once (more: 503 with `Retry-After`).
+    pub max_in_flight: Option<usize>,
+    /// Largest request head (request line and headers) in bytes.
+    pub max_header_bytes: Option<usize>,
+    /// Byte budget of the tile cache.
+    pub tile_cache_bytes: Option<usize>,
+}
+
+/// Default byte budget of the tile cache.
+pub const TILE_CACHE_BYTES: usize = 64 << 20;
 
 /// `[witnessing]` table.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -125,6 +147,10 @@ pub struct Config {
     pub previous_key_files: Vec<PathBuf>,
     /// RFC 3339 time at which the previous keys stop signing (None: they sign until removed).
     pub overlap_until: Option<String>,
+    /// Timeouts, requests in flight and head size of the HTTP server.
+    pub serve: attestlog_serve::Limits,
+    /// Byte budget of the tile cache.
+    pub tile_cache_bytes: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -151,6 +177,8 @@ impl std::fmt::Debug for Config {
             .field("start_without_quorum", &self.start_without_quorum)
             .field("previous_key_files", &self.previous_key_files)
             .field("overlap_until", &self.overlap_until)
+            .field("serve", &self.serve)
+            .field("tile_cache_bytes", &self.tile_cache_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -179,6 +207,8 @@ impl Config {
             start_without_quorum: true,
             previous_key_files: Vec::new(),
             overlap_until: None,
+            serve: attestlog_serve::Limits::default(),
+            tile_cache_bytes: TILE_CACHE_BYTES,
         }
     }
 
@@ -238,6 +268,28 @@ impl Config {
         self.previous_key_files.clone_from(&r.previous_key_files);
         if r.overlap_until.is_some() {
             self.overlap_until.clone_from(&r.overlap_until);
+        }
+        self.apply_limits(&f.limits);
+    }
+
+    /// Applies the `[limits]` values that are set (the config file's, or flags' and
+    /// environment variables' in the same shape).
+    pub fn apply_limits(&mut self, l: &LimitsFileConfig) {
+        let ms = |v: u64| std::time::Duration::from_millis(v.max(1));
+        if let Some(v) = l.header_read_timeout_ms {
+            self.serve.header_read_timeout = ms(v);
+        }
+        if let Some(v) = l.request_timeout_ms {
+            self.serve.request_timeout = ms(v);
+        }
+        if let Some(v) = l.max_in_flight {
+            self.serve.max_in_flight = v.max(1);
+        }
+        if let Some(v) = l.max_header_bytes {
+            self.serve.max_header_bytes = v.max(attestlog_serve::MIN_HEADER_BYTES);
+        }
+        if let Some(v) = l.tile_cache_bytes {
+            self.tile_cache_bytes = v;
         }
     }
 
@@ -332,6 +384,33 @@ mod tests {
             std::time::Duration::from_millis(MIN_INTERVAL_MS)
         );
         assert!(c.sqlite_path().is_some());
+        assert_eq!(
+            c.serve.header_read_timeout,
+            std::time::Duration::from_secs(10)
+        );
+        assert_eq!(c.serve.request_timeout, std::time::Duration::from_secs(30));
+        assert_eq!(c.serve.max_in_flight, 1024);
+        assert_eq!(c.serve.max_header_bytes, 65536);
+        assert_eq!(c.tile_cache_bytes, 64 << 20);
+    }
+
+    #[test]
+    fn limits_apply_with_floors() {
+        let mut c = Config::with_data_dir(Path::new("x"));
+        let f: FileConfig = toml::from_str(
+            "[limits]\nheader_read_timeout_ms = 250\nrequest_timeout_ms = 0\n\
+             max_in_flight = 0\nmax_header_bytes = 10\ntile_cache_bytes = 4096\n",
+        )
+        .unwrap();
+        c.apply_file(&f);
+        assert_eq!(
+            c.serve.header_read_timeout,
+            std::time::Duration::from_millis(250)
+        );
+        assert_eq!(c.serve.request_timeout, std::time::Duration::from_millis(1));
+        assert_eq!(c.serve.max_in_flight, 1);
+        assert_eq!(c.serve.max_header_bytes, attestlog_serve::MIN_HEADER_BYTES);
+        assert_eq!(c.tile_cache_bytes, 4096);
     }
 
     #[test]

@@ -188,13 +188,14 @@ impl App {
             signer: identity.signer,
             admin_token,
             quota: quota::Quota::new(config.quota_rate, config.quota_burst),
-            cache: tiles::TileCache::new(16_384),
+            cache: tiles::TileCache::new(config.tile_cache_bytes),
             metrics: install_metrics(),
             quota_settings: (config.quota_rate, config.quota_burst),
             witness_policy: witnessing.map(|w| w.settings().policy_text.clone()),
             verifier_keys: signers.iter().map(SignerKey::verifier).collect(),
             replica,
             enrolment_receipts: http::receipt::EnrolmentCache::default(),
+            serve_limits: config.serve,
         });
         Ok(Self {
             state,
@@ -262,7 +263,8 @@ pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpList
 }
 
 /// Serves the router on `listener` until `shutdown` resolves (graceful: in-flight requests
-/// finish). The sequencer stops when the last handle (inside `state`) is dropped.
+/// finish), with the timeouts and limits of DESIGN.md §11 ([`attestlog_serve`]). The
+/// sequencer stops when the last handle (inside `state`) is dropped.
 ///
 /// # Errors
 /// I/O errors of the listener.
@@ -271,8 +273,7 @@ pub async fn run(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let limits = state.serve_limits;
     let app = http::router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    attestlog_serve::serve(listener, app, &limits, shutdown).await
 }

@@ -59,8 +59,32 @@ struct Cli {
         value_name = "FILE"
     )]
     witness_policy: Option<PathBuf>,
+    /// Limits under hostile load (DESIGN.md §11; `[limits]` in the config file).
+    #[command(flatten)]
+    limits: LimitArgs,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// Flags and environment variables of the `[limits]` table.
+#[derive(Debug, clap::Args)]
+struct LimitArgs {
+    /// Time to receive a request's head, and the longest a keep-alive connection idles (ms;
+    /// default 10000).
+    #[arg(long, env = "ATTESTLOG_HEADER_READ_TIMEOUT_MS", global = true)]
+    header_read_timeout_ms: Option<u64>,
+    /// Time to read and answer a whole request (ms; default 30000); beyond it, 408.
+    #[arg(long, env = "ATTESTLOG_REQUEST_TIMEOUT_MS", global = true)]
+    request_timeout_ms: Option<u64>,
+    /// Most requests handled at once (default 1024); beyond it, 503 with Retry-After.
+    #[arg(long, env = "ATTESTLOG_MAX_IN_FLIGHT", global = true)]
+    max_in_flight: Option<usize>,
+    /// Largest request head in bytes (default 65536); beyond it, 431.
+    #[arg(long, env = "ATTESTLOG_MAX_HEADER_BYTES", global = true)]
+    max_header_bytes: Option<usize>,
+    /// Byte budget of the tile cache (default 67108864).
+    #[arg(long, env = "ATTESTLOG_TILE_CACHE_BYTES", global = true)]
+    tile_cache_bytes: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,6 +127,14 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     if cli.witness_policy.is_some() {
         c.witness_policy.clone_from(&cli.witness_policy);
     }
+    let l = &cli.limits;
+    c.apply_limits(&config::LimitsFileConfig {
+        header_read_timeout_ms: l.header_read_timeout_ms,
+        request_timeout_ms: l.request_timeout_ms,
+        max_in_flight: l.max_in_flight,
+        max_header_bytes: l.max_header_bytes,
+        tile_cache_bytes: l.tile_cache_bytes,
+    });
     c.admin_token = std::env::var("ATTESTLOG_ADMIN_TOKEN").ok();
     Ok(c)
 }

@@ -8,6 +8,7 @@ mod client_verifier;
 mod common;
 mod endpoints;
 mod explorer;
+mod hostile;
 mod independent;
 mod large_log;
 #[path = "../../server/tests/pg_support/mod.rs"]

@@ -23,7 +23,7 @@ use crate::sequencer::{Admitted, Published};
       (status = 400), (status = 413), (status = 422), (status = 429), (status = 503)))]
 pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Response, ApiError> {
     metrics::counter!("attestlog_submissions_total").increment(1);
-    let body = super::read_body(body).await?;
+    let body = super::read_body(body, admission::MAX_BODY_BYTES).await?;
     let parsed = admission::parse(&body)?;
     // Dedup before any verification: the same envelope is never verified twice.
     let published = s.shared.published();

@@ -69,6 +69,7 @@ impl ApiError {
             401 => "unauthorized",
             403 => "forbidden",
             404 => "not_found",
+            408 => "timeout",
             409 => "conflict",
             413 => "too_large",
             422 => "unprocessable",

@@ -33,9 +33,24 @@ pub async fn info(State(s): State<super::State>) -> Json<LogInfo> {
             max_body_bytes: MAX_BODY_BYTES as u64,
             quota_rate: s.quota_settings.0,
             quota_burst: s.quota_settings.1,
+            max_vendor_body_bytes: super::MAX_VENDOR_BODY_BYTES as u64,
+            max_header_bytes: s.serve_limits.max_header_bytes as u64,
+            header_read_timeout_ms: millis(s.serve_limits.header_read_timeout),
+            request_timeout_ms: millis(s.serve_limits.request_timeout),
+            max_in_flight: s.serve_limits.max_in_flight as u64,
+            tile_cache_bytes: s.cache.budget() as u64,
+            max_search_results: MAX_SEARCH_RESULTS,
+            max_checkpoints: super::explorer::MAX_CHECKPOINTS,
         },
     })
 }
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Most entries in one `GET /v1/search` page.
+pub const MAX_SEARCH_RESULTS: u64 = 500;
 
 const SEARCH_KEYS: [&str; 5] = ["vendor", "product", "country", "category", "attestation_id"];
 
@@ -66,8 +81,11 @@ pub async fn search(
             query.before = Some(parse_u64("before", Some(v))?);
         } else if k == "limit" {
             let l = parse_u64("limit", Some(v))?;
-            if !(1..=500).contains(&l) {
-                return Err(ApiError::bad_request("limit must be between 1 and 500").at("limit"));
+            if !(1..=MAX_SEARCH_RESULTS).contains(&l) {
+                return Err(ApiError::bad_request(format!(
+                    "limit must be between 1 and {MAX_SEARCH_RESULTS}"
+                ))
+                .at("limit"));
             }
             query.limit = u32::try_from(l).unwrap_or(500);
         } else {
@@ -149,7 +167,7 @@ pub async fn enrol(
     body: Body,
 ) -> Result<Response, ApiError> {
     authorize(&s, &headers)?;
-    let body = super::read_body(body).await?;
+    let body = super::read_body(body, super::MAX_VENDOR_BODY_BYTES).await?;
     let req: VendorRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid vendor request: {e}")))?;
     if req.vendor.trim().is_empty() || req.vendor.len() > 256 {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use attestlog_proto::keys::{SignerKey, VerifierKey};
 use axum::Router;
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -52,6 +53,8 @@ pub struct AppState {
     pub replica: Option<Arc<crate::replica::ReplicaStatus>>,
     /// Receipts' enrolment parts against the latest checkpoint they were built for.
     pub enrolment_receipts: receipt::EnrolmentCache,
+    /// Timeouts, requests in flight and head size of the HTTP server.
+    pub serve_limits: attestlog_serve::Limits,
 }
 
 impl std::fmt::Debug for AppState {
@@ -65,9 +68,35 @@ impl std::fmt::Debug for AppState {
 /// Shared state type of the router.
 pub type State = Arc<AppState>;
 
-/// The complete router.
+/// Largest `POST /v1/vendors` body (a legal name, a verifier key string and an action).
+pub const MAX_VENDOR_BODY_BYTES: usize = 16 * 1024;
+
+/// The answer of a request the server refused by itself (too many in flight, too slow): the
+/// JSON error body, 503 with `Retry-After` or 408.
+fn render_rejection(r: attestlog_serve::Rejection, limits: &attestlog_serve::Limits) -> Response {
+    let e = match r {
+        attestlog_serve::Rejection::Overloaded => error::ApiError::unavailable(r.message(limits)),
+        attestlog_serve::Rejection::Timeout => {
+            error::ApiError::new(axum::http::StatusCode::REQUEST_TIMEOUT, r.message(limits))
+        }
+    };
+    e.into_response()
+}
+
+/// A panicking handler's answer: the JSON error body (the panic itself is logged).
+fn render_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    error::ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error",
+    )
+    .into_response()
+}
+
+/// The complete router, behind the limits of DESIGN.md §11 ([`attestlog_serve::guard`]).
 pub fn router(state: State) -> Router {
-    Router::new()
+    let limits = state.serve_limits;
+    let router = Router::new()
         .route("/checkpoint", get(static_path::checkpoint))
         .route("/tile/{*path}", get(static_path::tile))
         .route("/v1/entries", post(entries::submit))
@@ -86,16 +115,21 @@ pub fn router(state: State) -> Router {
         .route("/v1/checkpoints", get(explorer::checkpoints))
         .fallback(static_path::not_found)
         .layer(axum::extract::DefaultBodyLimit::disable())
-        .layer(tower_http::catch_panic::CatchPanicLayer::new())
-        .with_state(state)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            render_panic,
+        ))
+        .with_state(state);
+    attestlog_serve::guard(router, &limits, render_rejection)
 }
 
-/// Reads a request body of at most [`crate::admission::MAX_BODY_BYTES`].
+/// Reads a request body of at most `max` bytes (each endpoint has its own cap).
 ///
 /// # Errors
 /// 413 when larger, 400 when the body cannot be read.
-pub async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, error::ApiError> {
-    let max = crate::admission::MAX_BODY_BYTES;
+pub async fn read_body(
+    body: axum::body::Body,
+    max: usize,
+) -> Result<axum::body::Bytes, error::ApiError> {
     axum::body::to_bytes(body, max).await.map_err(|e| {
         let too_large = std::error::Error::source(&e)
             .is_some_and(|s| s.to_string().contains("length limit"))

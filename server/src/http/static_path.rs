@@ -109,7 +109,7 @@ fn tile_inner(s: &super::AppState, path: &str) -> Result<Response, TextError> {
             (header::CONTENT_TYPE, "application/octet-stream"),
             (header::CACHE_CONTROL, cache),
         ],
-        data.as_ref().clone(),
+        data,
     )
         .into_response())
 }

@@ -1,0 +1,281 @@
+//! Serving under hostile load (DESIGN.md §11), at small scale: slow, idle, huge and
+//! expensive requests from one host, while a well-behaved client's checkpoint and proof reads
+//! keep succeeding. The same scenarios run at full scale in `attestlog-bench abuse`.
+//!
+//! Every wait is on a condition with a deadline; every connection is to 127.0.0.1.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::common::*;
+
+/// How long any scenario may wait for the server to act.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn addr(log: &TestLog) -> SocketAddr {
+    log.url.trim_start_matches("http://").parse().unwrap()
+}
+
+/// A log with one enrolment entry (so proofs exist) and `f` applied to its config.
+async fn small_log(f: impl FnOnce(&mut attestlog_server::config::Config)) -> TestLog {
+    let log = TestLog::start_with(f).await;
+    log.enrol("Hostile AG", &vendor_key(70).verifier()).await;
+    log
+}
+
+/// A well-behaved client: the checkpoint and an inclusion proof must be served.
+async fn well_behaved(log: &TestLog) {
+    let r = log.get("/checkpoint").await;
+    assert_eq!(r.status(), 200, "checkpoint read failed under abuse");
+    let (s, body) = log
+        .get_json("/v1/proof/inclusion?index=0&tree_size=1")
+        .await;
+    assert_eq!(s, 200, "proof read failed under abuse: {body}");
+}
+
+/// Reads until the server closes the connection; the bytes read, or None at the deadline.
+async fn read_until_closed(s: &mut TcpStream, within: Duration) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    tokio::time::timeout(within, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .ok()?;
+    Some(out)
+}
+
+/// Splits a raw HTTP/1.1 answer into status, lowercase header lines and body.
+fn parse_answer(raw: &[u8]) -> (u16, String, Vec<u8>) {
+    let text = String::from_utf8_lossy(raw);
+    let (head, _) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body_at = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(raw.len(), |p| p + 4);
+    (status, head.to_lowercase(), raw[body_at..].to_vec())
+}
+
+#[tokio::test]
+async fn limits_are_configurable_and_reported() {
+    let log = TestLog::start_with(|c| {
+        c.serve.header_read_timeout = Duration::from_millis(1500);
+        c.serve.request_timeout = Duration::from_millis(2500);
+        c.serve.max_in_flight = 77;
+        c.serve.max_header_bytes = 20_000;
+        c.tile_cache_bytes = 1 << 20;
+    })
+    .await;
+    let (s, info) = log.get_json("/v1/log").await;
+    assert_eq!(s, 200);
+    let l = &info["limits"];
+    assert_eq!(l["header_read_timeout_ms"], 1500);
+    assert_eq!(l["request_timeout_ms"], 2500);
+    assert_eq!(l["max_in_flight"], 77);
+    assert_eq!(l["max_header_bytes"], 20_000);
+    assert_eq!(l["tile_cache_bytes"], 1 << 20);
+    assert_eq!(l["max_body_bytes"], 128 * 1024);
+    assert_eq!(l["max_vendor_body_bytes"], 16 * 1024);
+    assert_eq!(l["max_search_results"], 500);
+    assert_eq!(l["max_checkpoints"], 64);
+    // The defaults of DESIGN.md §11.
+    let d = TestLog::start().await;
+    let (_, info) = d.get_json("/v1/log").await;
+    let l = &info["limits"];
+    assert_eq!(l["header_read_timeout_ms"], 10_000);
+    assert_eq!(l["request_timeout_ms"], 30_000);
+    assert_eq!(l["max_in_flight"], 1024);
+    assert_eq!(l["tile_cache_bytes"], 64 << 20);
+}
+
+#[tokio::test]
+async fn slowloris_and_idle_connections_are_closed_while_reads_succeed() {
+    let log = small_log(|c| c.serve.header_read_timeout = Duration::from_millis(300)).await;
+    let a = addr(&log);
+    // Trickling connections: a byte of request head every 20 ms, never the end of it.
+    let mut trickling = Vec::new();
+    for _ in 0..50 {
+        trickling.push(tokio::spawn(async move {
+            let mut s = TcpStream::connect(a).await.unwrap();
+            s.write_all(b"GET /checkpoint HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .unwrap();
+            let start = Instant::now();
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            let mut buf = [0u8; 64];
+            while start.elapsed() < DEADLINE {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if s.write_all(b"X").await.is_err() {
+                            return true;
+                        }
+                    }
+                    r = s.read(&mut buf) => {
+                        if matches!(r, Ok(0) | Err(_)) {
+                            return true;
+                        }
+                    }
+                }
+            }
+            false
+        }));
+    }
+    // Idle keep-alive connections: one request answered, then silence.
+    let mut idle = Vec::new();
+    for _ in 0..50 {
+        let mut s = TcpStream::connect(a).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut first = [0u8; 12];
+        s.read_exact(&mut first).await.unwrap();
+        assert_eq!(&first, b"HTTP/1.1 200");
+        idle.push(s);
+    }
+    for _ in 0..20 {
+        well_behaved(&log).await;
+    }
+    for t in trickling {
+        assert!(t.await.unwrap(), "a trickling connection was never closed");
+    }
+    for mut s in idle {
+        assert!(
+            read_until_closed(&mut s, DEADLINE).await.is_some(),
+            "an idle keep-alive connection was never closed"
+        );
+    }
+    well_behaved(&log).await;
+}
+
+/// Opens a `POST /v1/entries` that announces a body and sends only its first byte: the
+/// handler waits for the rest while holding its place among the requests in flight.
+async fn stalled_post(a: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(a).await.unwrap();
+    s.write_all(b"POST /v1/entries HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+        .await
+        .unwrap();
+    s
+}
+
+#[tokio::test]
+async fn requests_beyond_the_in_flight_limit_get_503_with_retry_after() {
+    let log = small_log(|c| c.serve.max_in_flight = 4).await;
+    let a = addr(&log);
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        stalled.push(stalled_post(a).await);
+    }
+    // Once the four hold their places, the next request is refused at once (never queued).
+    let start = Instant::now();
+    let refused = loop {
+        let r = log.get("/checkpoint").await;
+        if r.status() == 503 {
+            break r;
+        }
+        assert!(start.elapsed() < DEADLINE, "never refused");
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(refused.headers()["retry-after"], "1");
+    assert_eq!(refused.headers()["x-content-type-options"], "nosniff");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    drop(stalled);
+    // Their places free as they go: reads succeed again.
+    let start = Instant::now();
+    while log.get("/checkpoint").await.status() != 200 {
+        assert!(start.elapsed() < DEADLINE, "never recovered");
+        tokio::task::yield_now().await;
+    }
+    well_behaved(&log).await;
+}
+
+#[tokio::test]
+async fn a_request_not_completed_in_time_gets_408_json() {
+    let log = small_log(|c| c.serve.request_timeout = Duration::from_millis(300)).await;
+    let mut s = stalled_post(addr(&log)).await;
+    let raw = read_until_closed(&mut s, DEADLINE)
+        .await
+        .expect("a stalled body was never timed out");
+    let (status, head, body) = parse_answer(&raw);
+    assert_eq!(status, 408, "{head}");
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"]["code"], "timeout");
+    well_behaved(&log).await;
+}
+
+#[tokio::test]
+async fn oversized_heads_and_bodies_are_refused() {
+    let log = small_log(|_| {}).await;
+    let a = addr(&log);
+    // A 100 KiB header: 431 from the connection, before any handler.
+    let mut s = TcpStream::connect(a).await.unwrap();
+    let big = format!(
+        "GET /checkpoint HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(100 * 1024)
+    );
+    let _ = s.write_all(big.as_bytes()).await;
+    let raw = read_until_closed(&mut s, DEADLINE).await.unwrap();
+    assert_eq!(parse_answer(&raw).0, 431);
+    // Each endpoint caps its own body: 413 with the JSON body.
+    for (path, size) in [
+        ("/v1/entries", 128 * 1024 + 1),
+        ("/v1/vendors", 16 * 1024 + 1),
+    ] {
+        let r = log
+            .http
+            .post(format!("{}{path}", log.url))
+            .bearer_auth(&log.token)
+            .body(vec![b' '; size])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 413, "{path}");
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "too_large", "{path}: {body}");
+    }
+    well_behaved(&log).await;
+}
+
+#[tokio::test]
+async fn every_answer_carries_nosniff() {
+    let log = small_log(|_| {}).await;
+    for path in [
+        "/checkpoint",
+        "/tile/0/000.p/1",
+        "/tile/0/bad",
+        "/v1/nope",
+        "/v1/log",
+        "/v1/search?limit=0",
+        "/healthz",
+    ] {
+        let r = log.get(path).await;
+        assert_eq!(
+            r.headers()
+                .get("x-content-type-options")
+                .map(|v| v.as_bytes()),
+            Some(&b"nosniff"[..]),
+            "{path}"
+        );
+        if path.starts_with("/v1/") && !r.status().is_success() {
+            let body: Value = r.json().await.unwrap();
+            assert!(body["error"]["code"].is_string(), "{path}: {body}");
+        }
+    }
+}
