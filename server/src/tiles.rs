@@ -306,7 +306,7 @@ mod tests {
 
     #[test]
     fn the_cache_stays_within_its_byte_budget() {
-        let c = TileCache::new(64 * 1024);
+        let c = TileCache::new(1 << 20);
         for i in 0..1000u64 {
             c.put_data(0, i, 256, Bytes::from(vec![0u8; 256 * 32]));
             assert!(c.bytes() <= c.budget(), "{} > {}", c.bytes(), c.budget());
@@ -315,7 +315,7 @@ mod tests {
         assert!(c.data(0, 999, 256).is_some());
         assert!(c.data(0, 0, 256).is_none());
         // An item over a sixteenth of the budget is not kept.
-        c.put_data(ENTRIES_LEVEL, 1, 256, Bytes::from(vec![0u8; 8192]));
+        c.put_data(ENTRIES_LEVEL, 1, 256, Bytes::from(vec![0u8; 65 * 1024]));
         assert!(c.data(ENTRIES_LEVEL, 1, 256).is_none());
         // Shared, not copied: the cached item and an answer are the same buffer.
         let a = c.data(0, 999, 256).unwrap();
