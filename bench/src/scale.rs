@@ -42,16 +42,16 @@ async fn build(dir: &Path, size: u64) -> anyhow::Result<()> {
     let row = EnrolmentRow {
         index: 0,
         vendor: vendor.name.clone(),
-        key: vendor.key.verifier().to_string(),
-        action: "enrol".into(),
+        key: vendor.key.verifier(),
+        action: attestlog_proto::enrolment::Action::Enrol,
     };
     seq.submit(admission::enrolment(
         &app.state.signer,
-        row,
+        &row,
         "2026-01-01T00:00:00Z".into(),
-    )?)?
+    ))?
     .await??;
-    let keyid = vendor.key.verifier().key_id_hex();
+    let keyid = vendor.key.verifier();
     let mut i = 1u64;
     while i < size {
         let end = (i + 16_384).min(size);

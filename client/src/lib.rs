@@ -10,6 +10,7 @@
 //!   itself, keeps state across restarts, emits alerts and writes fork evidence;
 //! - [`fork`]: portable fork-evidence files and their offline verification;
 //! - [`diff`]: what changed between two versions of an attestation;
+//! - [`versions`]: every version of an attestation and its current one, by following its chain;
 //! - [`witness`]: a c2sp.org/tlog-witness server (`attestlog witness serve`);
 //! - [`cli`]: the `attestlog` command line, callable from tests through [`cli::run`].
 //!
@@ -22,6 +23,7 @@ pub mod diff;
 pub mod fork;
 pub mod monitor;
 pub mod verifier;
+pub mod versions;
 pub mod witness;
 
 pub use client::{Client, ClientError, SearchQuery};

@@ -13,12 +13,11 @@ use std::path::{Path, PathBuf};
 use attestlog_proto::Hash;
 use attestlog_proto::checkpoint::SignedCheckpoint;
 use attestlog_proto::dsse::Envelope;
-use attestlog_proto::enrolment::{
-    Action, Admission, Enrolment, EnrolmentState, check_entry_admission, check_ownership,
-};
+use attestlog_proto::enrolment::{Action, Enrolment};
 use attestlog_proto::keys::VerifierKey;
 use attestlog_proto::policy::PolicyError;
 use attestlog_proto::predicate::Statement;
+use attestlog_proto::rules::{Candidate, Claim, Ledger, Version};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
@@ -174,6 +173,15 @@ pub struct SeenAttestation {
     /// `excluded_jurisdictions`.
     #[serde(default)]
     pub excluded: BTreeSet<String>,
+    /// `supersedes.log_index`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<u64>,
+    /// `issued_at`.
+    #[serde(default)]
+    pub issued_at: String,
+    /// Statement identity (DESIGN.md §10); absent in states written by older monitors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement: Option<Hash>,
 }
 
 /// Countries a statement places data in or near (the ones `excluded_jurisdictions` rules
@@ -206,6 +214,10 @@ pub struct MonitorState {
     pub attestations: BTreeMap<u64, SeenAttestation>,
     /// Entries that failed verification, by index.
     pub invalid: BTreeSet<u64>,
+    /// The index from which the log enforces the claim rules (statement identity, version
+    /// chain), as the log said when the monitor first followed it; pinned from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims_from: Option<u64>,
 }
 
 /// What one round of [`Monitor::run_once`] found.
@@ -248,9 +260,36 @@ pub struct Monitor {
     dir: PathBuf,
     rules: Rules,
     state: MonitorState,
-    enrolment: EnrolmentState,
-    /// attestation id → first vendor.
-    owners: BTreeMap<String, String>,
+    /// The rule engine's history of the log so far.
+    ledger: Ledger,
+}
+
+/// The rule engine's history rebuilt from a stored state: the enrolments and the versions it
+/// kept, each kind in index order.
+fn replay(state: &MonitorState) -> Result<Ledger, String> {
+    let mut ledger = Ledger::new(state.claims_from.unwrap_or(0));
+    for (index, entry) in &state.enrolments {
+        let bytes = STANDARD.decode(entry).map_err(|e| e.to_string())?;
+        let env = Envelope::parse_entry(&bytes).map_err(|e| e.to_string())?;
+        let e = Enrolment::parse(&env.payload).map_err(|e| e.to_string())?;
+        ledger
+            .record(*index, &Candidate::of_enrolment(e))
+            .map_err(|e| e.to_string())?;
+    }
+    for (index, a) in &state.attestations {
+        let v = Version {
+            index: *index,
+            vendor: a.vendor.clone(),
+            supersedes: a.supersedes,
+            issued_at: a.issued_at.clone(),
+        };
+        // A state from an older monitor has no statement hashes: one that matches nothing.
+        let statement = a
+            .statement
+            .unwrap_or_else(|| Hash::leaf(&index.to_be_bytes()));
+        ledger.record_version(&a.attestation_id, v, statement);
+    }
+    Ok(ledger)
 }
 
 /// Writes `data` to `path` atomically: temporary file, fsync, rename, fsync of the directory.
@@ -289,30 +328,13 @@ impl Monitor {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => MonitorState::default(),
             Err(e) => return Err(io_err(&path)(e)),
         };
-        let mut enrolment = EnrolmentState::new();
-        for (index, entry) in &state.enrolments {
-            let bytes = STANDARD
-                .decode(entry)
-                .map_err(|e| state_err(e.to_string()))?;
-            let env = Envelope::parse_entry(&bytes).map_err(|e| state_err(e.to_string()))?;
-            let e = Enrolment::parse(&env.payload).map_err(|e| state_err(e.to_string()))?;
-            enrolment
-                .apply(*index, &e)
-                .map_err(|e| state_err(e.to_string()))?;
-        }
-        let mut owners = BTreeMap::new();
-        for a in state.attestations.values() {
-            owners
-                .entry(a.attestation_id.clone())
-                .or_insert_with(|| a.vendor.clone());
-        }
+        let ledger = replay(&state).map_err(state_err)?;
         Ok(Self {
             verifier,
             dir: dir.to_owned(),
             rules,
             state,
-            enrolment,
-            owners,
+            ledger,
         })
     }
 
@@ -428,6 +450,7 @@ impl Monitor {
         let total = to - from;
         progress(0, total);
         let log_key = self.log_key(&new)?;
+        self.pin_claims_from(emit).await?;
         // Read and check in chunks so memory does not grow with the catch-up.
         let mut at = from;
         while at < to {
@@ -519,6 +542,36 @@ impl Monitor {
             .ok_or_else(|| MonitorError::NoLogKey(origin.clone()))
     }
 
+    /// The first time: takes the log's `claims_from` (where it started enforcing the claim
+    /// rules) and keeps it; a log that later names another index is reported, and the monitor
+    /// keeps judging by the first.
+    async fn pin_claims_from(&mut self, emit: &mut dyn FnMut(&Alert)) -> Result<(), MonitorError> {
+        let said = self
+            .verifier
+            .client()
+            .log_info()
+            .await
+            .map_err(VerifyError::from)?
+            .claims_from;
+        match self.state.claims_from {
+            None => {
+                self.state.claims_from = Some(said);
+                self.ledger = replay(&self.state).map_err(|message| MonitorError::State {
+                    path: self.dir.join(STATE_FILE),
+                    message,
+                })?;
+            }
+            Some(pinned) if pinned != said => emit(&fork_alert(
+                "claims_from_changed",
+                &format!(
+                    "the log now says its claim rules apply from index {said}; it said {pinned}"
+                ),
+            )),
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
     fn check_entry(
         &mut self,
         index: u64,
@@ -537,12 +590,17 @@ impl Monitor {
                 return;
             }
         };
-        match check_entry_admission(&env, &self.enrolment, log_key) {
-            Ok(Admission::Enrolment(e)) => {
-                if let Err(err) = self.enrolment.apply(index, &e) {
-                    self.invalid(index, format!("enrolment does not apply: {err}"), emit);
-                    return;
-                }
+        // The rule engine, as the server ran it: signatures, enrolments, statement identity,
+        // ownership and the version chain.
+        let c = match self.ledger.append(index, &env, log_key) {
+            Ok(c) => c,
+            Err(e) => {
+                self.invalid(index, format!("entry fails verification: {e}"), emit);
+                return;
+            }
+        };
+        match c.claim {
+            Claim::Enrolment(e) => {
                 self.state.enrolments.insert(index, STANDARD.encode(entry));
                 let (kind, verb) = match e.action {
                     Action::Enrol => ("key_enrolled", "enrolled"),
@@ -556,32 +614,23 @@ impl Monitor {
                 a.vendor = Some(e.vendor.clone());
                 emit(&a);
             }
-            Ok(Admission::Attestation { statement, .. }) => {
-                self.check_attestation(index, &statement, emit);
+            Claim::Attestation { statement, .. } => {
+                self.check_attestation(index, &statement, c.statement_hash, emit);
             }
-            Err(e) => self.invalid(index, format!("entry fails verification: {e}"), emit),
         }
     }
 
-    fn check_attestation(&mut self, index: u64, st: &Statement, emit: &mut dyn FnMut(&Alert)) {
+    fn check_attestation(
+        &mut self,
+        index: u64,
+        st: &Statement,
+        statement: Hash,
+        emit: &mut dyn FnMut(&Alert),
+    ) {
         let vendor = st.vendor_legal_name().to_owned();
         let id = st.attestation_id().to_owned();
         let product = st.predicate.product.name.clone();
-        let superseded = st
-            .predicate
-            .supersedes
-            .as_ref()
-            .and_then(|s| self.state.attestations.get(&s.log_index))
-            .map(|a| (a.attestation_id.as_str(), a.vendor.as_str()));
-        if let Err(e) = check_ownership(st, self.owners.get(&id).map(String::as_str), superseded) {
-            self.invalid(
-                index,
-                format!("attestation violates ownership rules: {e}"),
-                emit,
-            );
-            return;
-        }
-        let seen_before = self.owners.contains_key(&id);
+        let seen_before = self.ledger.chain(&id).is_some_and(|c| c.indexes.len() > 1);
         let countries = statement_countries(st);
         let excluded: BTreeSet<String> = st
             .predicate
@@ -591,9 +640,6 @@ impl Monitor {
             .cloned()
             .collect();
         let contradictions = self.contradictions(&vendor, &product, &id, &countries, &excluded);
-        self.owners
-            .entry(id.clone())
-            .or_insert_with(|| vendor.clone());
         self.state.attestations.insert(
             index,
             SeenAttestation {
@@ -602,6 +648,9 @@ impl Monitor {
                 product: product.clone(),
                 countries,
                 excluded,
+                supersedes: st.predicate.supersedes.as_ref().map(|s| s.log_index),
+                issued_at: st.predicate.issued_at.clone(),
+                statement: Some(statement),
             },
         );
         let base = |kind: &str, message: String| Alert {
@@ -674,7 +723,7 @@ impl Monitor {
         }
     }
 
-    /// Claims of other attestation ids (their latest versions) for the same vendor and
+    /// Claims of other attestation ids (their current versions) for the same vendor and
     /// product that this one contradicts: one's countries in the other's excluded list.
     fn contradictions(
         &self,
@@ -684,10 +733,19 @@ impl Monitor {
         countries: &BTreeSet<String>,
         excluded: &BTreeSet<String>,
     ) -> Vec<(u64, String)> {
+        // The current version of each other claim: the head of its chain, never the highest
+        // index.
         let mut latest: BTreeMap<&str, (u64, &SeenAttestation)> = BTreeMap::new();
-        for (i, a) in &self.state.attestations {
+        for a in self.state.attestations.values() {
             if a.vendor == vendor && a.product == product && a.attestation_id != id {
-                latest.insert(a.attestation_id.as_str(), (*i, a));
+                let head = self
+                    .ledger
+                    .chain(&a.attestation_id)
+                    .map(|c| c.head.index)
+                    .and_then(|h| self.state.attestations.get(&h).map(|x| (h, x)));
+                if let Some(h) = head {
+                    latest.insert(a.attestation_id.as_str(), h);
+                }
             }
         }
         let mut out = Vec::new();

@@ -205,6 +205,11 @@ pub struct LogInfo {
     pub verifier_keys: Vec<String>,
     /// Current tree size.
     pub tree_size: u64,
+    /// The index from which the statement-identity and version-chain rules apply (DESIGN.md
+    /// §10): 0 for a log that always enforced them, else the tree size when it was upgraded.
+    /// Entries below it are judged by the rules they were logged under.
+    #[serde(default)]
+    pub claims_from: u64,
     /// tlog-policy text the log is configured with (witnesses, quorum), if any.
     #[serde(default)]
     pub witness_policy: Option<String>,

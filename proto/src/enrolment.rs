@@ -9,19 +9,17 @@
 //! is a conflict (409).
 //!
 //! [`EnrolmentState`] is the pure fold over the enrolment history, updated in place with
-//! [`EnrolmentState::apply`] in index order. [`check_entry_admission`] classifies and checks a
-//! submitted envelope; [`check_ownership`] applies the `attestation_id` ownership rules given
+//! [`EnrolmentState::apply`] in index order. The rules that combine it with signatures,
+//! statement identity and the version chain live in [`crate::rules`], the one rule engine.
 //! what the caller looked up in storage.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::dsse::{Envelope, MAX_ENTRY_BYTES, parse_strict_json};
+use crate::dsse::{Envelope, parse_strict_json};
 use crate::keys::{KeyId, SignerKey, TYPE_ED25519, VerifierKey};
-use crate::predicate::{
-    FieldError, PAYLOAD_TYPE_INTOTO, Statement, parse_rfc3339, parse_statement,
-};
+use crate::predicate::{FieldError, parse_rfc3339};
 
 /// DSSE payload type of enrolment entries.
 pub const PAYLOAD_TYPE_ENROLMENT: &str = "application/vnd.attestlog.enrolment+json";
@@ -353,6 +351,46 @@ impl EnrolmentState {
         Ok(r)
     }
 
+    /// The first of `keys` (verified signers of an attestation) that may sign for
+    /// `vendor_legal_name` now.
+    ///
+    /// # Errors
+    /// The first key's [`EnrolmentError`] when none may; [`EnrolmentError::UnknownKey`] when
+    /// `keys` is empty.
+    pub fn authorise(
+        &self,
+        vendor_legal_name: &str,
+        keys: &[VerifierKey],
+    ) -> Result<&KeyRecord, EnrolmentError> {
+        let mut first = None;
+        for k in keys {
+            match self.check_attestation(k, vendor_legal_name) {
+                Ok(r) => return Ok(r),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        Err(first.unwrap_or(EnrolmentError::UnknownKey))
+    }
+
+    /// The record of `key` if it was in force for `vendor_legal_name` at log index `index`:
+    /// enrolled below `index` and not revoked below it. With the history applied up to any
+    /// later index this still answers for `index` (what receipts need).
+    #[must_use]
+    pub fn in_force_at(
+        &self,
+        index: u64,
+        vendor_legal_name: &str,
+        key: &VerifierKey,
+    ) -> Option<&KeyRecord> {
+        self.key(key).filter(|r| {
+            r.vendor == vendor_legal_name
+                && r.enrolled_at < index
+                && r.revoked_at.is_none_or(|x| x > index)
+        })
+    }
+
     /// The record of exactly this key (same public key and name).
     #[must_use]
     pub fn key(&self, key: &VerifierKey) -> Option<&KeyRecord> {
@@ -401,20 +439,6 @@ impl EnrolmentState {
     }
 }
 
-/// A submitted entry that passed admission.
-#[derive(Debug, Clone)]
-pub enum Admission {
-    /// A data-flow attestation signed by an enrolled key of its vendor.
-    Attestation {
-        /// The validated statement.
-        statement: Box<Statement>,
-        /// The enrolled key whose signature verified.
-        signer: VerifierKey,
-    },
-    /// An enrolment entry signed by the log key that applies cleanly to the current state.
-    Enrolment(Enrolment),
-}
-
 /// Why an entry is not admitted. [`AdmissionError::status`] gives the HTTP status and
 /// [`AdmissionError::field`] the field path for the error body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -437,6 +461,29 @@ pub enum AdmissionError {
     /// Signatures with enrolled keyids exist but none verifies (422).
     #[error("signature verification failed")]
     BadSignature,
+    /// A signature names an enrolled key of the vendor but does not verify under it (422):
+    /// no junk beside a good signature.
+    #[error("signatures[{index}] does not verify under the enrolled key it names")]
+    Signature {
+        /// Position of the signature in the envelope.
+        index: usize,
+    },
+    /// More signatures name enrolled keys than one submission may make the log verify (422).
+    #[error("more than {0} signatures name enrolled keys")]
+    TooManySignatures(usize),
+    /// The version chain of the `attestation_id` is violated (422); names the current head.
+    #[error("{message}")]
+    VersionChain {
+        /// Field path.
+        field: &'static str,
+        /// Index of the current head of the chain, if the chain exists.
+        head: Option<u64>,
+        /// What is wrong.
+        message: String,
+    },
+    /// The statement is already logged (a replay in another envelope), at this index.
+    #[error("the statement is already logged at index {0}")]
+    Duplicate(u64),
     /// A verifying key may not sign for this vendor (422 or, for enrolments, 409).
     #[error(transparent)]
     Key(#[from] EnrolmentError),
@@ -489,157 +536,38 @@ impl AdmissionError {
             Self::Key(EnrolmentError::Conflict(_) | EnrolmentError::OutOfOrder { .. }) => {
                 Some("payload.key".into())
             }
-            Self::NoEnrolledSigner | Self::BadSignature | Self::NotSignedByLog | Self::Key(_) => {
-                Some("signatures".into())
+            Self::NoEnrolledSigner
+            | Self::BadSignature
+            | Self::TooManySignatures(_)
+            | Self::NotSignedByLog
+            | Self::Key(_) => Some("signatures".into()),
+            Self::Signature { index } => Some(format!("signatures[{index}].sig")),
+            Self::Ownership { field, .. } | Self::VersionChain { field, .. } => {
+                Some((*field).to_owned())
             }
-            Self::Ownership { field, .. } => Some((*field).to_owned()),
+            Self::Duplicate(_) => Some("payload".into()),
         }
     }
-}
-
-/// Classifies and checks a submitted envelope against the current enrolment state.
-///
-/// Attestations: in-toto payload type, valid statement, and at least one signature from a key
-/// enrolled (and not revoked) for `predicate.vendor.legal_name` that verifies under
-/// `verify_strict`; signatures with unknown keyids are ignored. Enrolments: a verifying
-/// signature by `log_key` and a payload that applies cleanly to `state`. Attestation-id
-/// ownership is checked separately with [`check_ownership`].
-///
-/// # Errors
-/// [`AdmissionError`]; see its `status()` and `field()`.
-pub fn check_entry_admission(
-    env: &Envelope,
-    state: &EnrolmentState,
-    log_key: &VerifierKey,
-) -> Result<Admission, AdmissionError> {
-    let size = env.canonical_bytes().len();
-    if size > MAX_ENTRY_BYTES {
-        return Err(AdmissionError::TooLarge(size));
-    }
-    match env.payload_type.as_str() {
-        PAYLOAD_TYPE_INTOTO => {
-            let statement = parse_statement(&env.payload).map_err(AdmissionError::Statement)?;
-            let vendor = statement.vendor_legal_name();
-            if !state.has_vendor(vendor) {
-                return Err(AdmissionError::UnknownVendor(vendor.to_owned()));
-            }
-            let verified = env.verified_keys(|id| {
-                state
-                    .keys_by_id(id)
-                    .into_iter()
-                    .map(|r| r.key.clone())
-                    .collect()
-            });
-            let mut first_err = None;
-            for k in verified {
-                match state.check_attestation(&k, vendor) {
-                    Ok(_) => {
-                        return Ok(Admission::Attestation {
-                            statement: Box::new(statement),
-                            signer: k,
-                        });
-                    }
-                    Err(e) => {
-                        first_err.get_or_insert(e);
-                    }
-                }
-            }
-            if let Some(e) = first_err {
-                return Err(AdmissionError::Key(e));
-            }
-            let any_known = env
-                .signatures
-                .iter()
-                .any(|s| !state.keys_by_id(&s.keyid).is_empty());
-            Err(if any_known {
-                AdmissionError::BadSignature
-            } else {
-                AdmissionError::NoEnrolledSigner
-            })
-        }
-        PAYLOAD_TYPE_ENROLMENT => {
-            if !env.verify_with(log_key) {
-                return Err(AdmissionError::NotSignedByLog);
-            }
-            let e = Enrolment::parse(&env.payload)?;
-            state.check(&e)?;
-            Ok(Admission::Enrolment(e))
-        }
-        other => Err(AdmissionError::PayloadType(other.to_owned())),
-    }
-}
-
-/// The attestation-id ownership rules. `id_owner` is the vendor that first used the statement's
-/// `attestation_id` (None if unused); `superseded` is `(attestation_id, vendor)` of the
-/// attestation at `predicate.supersedes.log_index` (None if there is no attestation at that
-/// index below the new entry). Only consulted when the statement has `supersedes`.
-///
-/// # Errors
-/// [`AdmissionError::Ownership`] (422) naming the field.
-pub fn check_ownership(
-    statement: &Statement,
-    id_owner: Option<&str>,
-    superseded: Option<(&str, &str)>,
-) -> Result<(), AdmissionError> {
-    let vendor = statement.vendor_legal_name();
-    if let Some(owner) = id_owner
-        && owner != vendor
-    {
-        return Err(AdmissionError::Ownership {
-            field: "predicate.attestation_id",
-            message: format!("attestation_id belongs to vendor {owner:?}"),
-        });
-    }
-    if statement.predicate.supersedes.is_some() {
-        let field = "predicate.supersedes.log_index";
-        match superseded {
-            None => {
-                return Err(AdmissionError::Ownership {
-                    field,
-                    message: "does not refer to an earlier attestation".into(),
-                });
-            }
-            Some((id, _)) if id != statement.attestation_id() => {
-                return Err(AdmissionError::Ownership {
-                    field,
-                    message: format!("refers to an entry with attestation_id {id:?}"),
-                });
-            }
-            Some((_, v)) if v != vendor => {
-                return Err(AdmissionError::Ownership {
-                    field,
-                    message: format!("refers to an entry of vendor {v:?}"),
-                });
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     // Source: /work/shared/VECTORS.md (DSSE test vendor key and canonical entry).
-    const VENDOR_SIGNER: &str =
+    pub(crate) const VENDOR_SIGNER: &str =
         "PRIVATE+KEY+vendor.example/attest+22c8ff26+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f";
-    const VENDOR: &str = "Example AV AG";
+    pub(crate) const VENDOR: &str = "Example AV AG";
 
-    fn vector_envelope() -> Envelope {
-        let entry = include_str!("../testdata/dsse_vector_entry.json");
-        Envelope::parse_entry(entry.trim_end().as_bytes()).unwrap()
-    }
-
-    fn vendor_key() -> SignerKey {
+    pub(crate) fn vendor_key() -> SignerKey {
         SignerKey::parse(VENDOR_SIGNER).unwrap()
     }
 
-    fn log_key() -> SignerKey {
+    pub(crate) fn log_key() -> SignerKey {
         SignerKey::from_seed("log.example/attestlog", TYPE_ED25519, &[42; 32]).unwrap()
     }
 
-    fn enrolment(vendor: &str, key: &SignerKey, action: Action) -> Enrolment {
+    pub(crate) fn enrolment(vendor: &str, key: &SignerKey, action: Action) -> Enrolment {
         Enrolment {
             vendor: vendor.into(),
             key: key.verifier(),
@@ -796,155 +724,5 @@ mod tests {
         assert_eq!(v[0].0, VENDOR);
         assert_eq!(v[1].0, "Other AG");
         assert_eq!(v[1].1[0].key, b.verifier());
-    }
-
-    fn state_with_vendor() -> EnrolmentState {
-        let mut s = EnrolmentState::new();
-        s.apply(0, &enrolment(VENDOR, &vendor_key(), Action::Enrol))
-            .unwrap();
-        s
-    }
-
-    #[test]
-    fn admits_vector_attestation() {
-        let s = state_with_vendor();
-        match check_entry_admission(&vector_envelope(), &s, &log_key().verifier()).unwrap() {
-            Admission::Attestation { statement, signer } => {
-                assert_eq!(statement.vendor_legal_name(), VENDOR);
-                assert_eq!(signer, vendor_key().verifier());
-            }
-            Admission::Enrolment(_) => panic!("classified as enrolment"),
-        }
-        // Extra signatures with unknown keyids are ignored.
-        let mut env = vector_envelope();
-        env.signatures.push(crate::dsse::DsseSignature {
-            keyid: "00000000".into(),
-            sig: vec![0; 64],
-        });
-        assert!(check_entry_admission(&env, &s, &log_key().verifier()).is_ok());
-    }
-
-    #[test]
-    fn rejects_attestations() {
-        let log = log_key().verifier();
-        let env = vector_envelope();
-
-        let empty = EnrolmentState::new();
-        let e = check_entry_admission(&env, &empty, &log).unwrap_err();
-        assert_eq!(e, AdmissionError::UnknownVendor(VENDOR.into()));
-        assert_eq!(e.field().as_deref(), Some("predicate.vendor.legal_name"));
-
-        // The vendor exists but the vector key belongs to someone else.
-        let mut s = EnrolmentState::new();
-        let other = SignerKey::from_seed("av.example/k", TYPE_ED25519, &[8; 32]).unwrap();
-        s.apply(0, &enrolment(VENDOR, &other, Action::Enrol))
-            .unwrap();
-        s.apply(1, &enrolment("Impostor AG", &vendor_key(), Action::Enrol))
-            .unwrap();
-        let e = check_entry_admission(&env, &s, &log).unwrap_err();
-        assert!(
-            matches!(e, AdmissionError::Key(EnrolmentError::WrongVendor { .. })),
-            "{e}"
-        );
-        assert_eq!(e.status(), 422);
-
-        let mut s = state_with_vendor();
-        s.apply(4, &enrolment(VENDOR, &vendor_key(), Action::Revoke))
-            .unwrap();
-        let e = check_entry_admission(&env, &s, &log).unwrap_err();
-        assert_eq!(e, AdmissionError::Key(EnrolmentError::Revoked { index: 4 }));
-
-        let s = state_with_vendor();
-        let mut bad = env.clone();
-        bad.signatures[0].sig[0] ^= 1;
-        assert_eq!(
-            check_entry_admission(&bad, &s, &log).unwrap_err(),
-            AdmissionError::BadSignature
-        );
-        let mut unknown = env.clone();
-        unknown.signatures[0].keyid = "00000000".into();
-        assert_eq!(
-            check_entry_admission(&unknown, &s, &log).unwrap_err(),
-            AdmissionError::NoEnrolledSigner
-        );
-
-        let other_type = Envelope::sign("text/plain", b"hi", &[&vendor_key()]);
-        let e = check_entry_admission(&other_type, &s, &log).unwrap_err();
-        assert_eq!(e, AdmissionError::PayloadType("text/plain".into()));
-        assert_eq!(e.field().as_deref(), Some("payloadType"));
-
-        let mut v: Value = serde_json::from_slice(&env.payload).unwrap();
-        v["predicate"]["data_flows"][0]["remote_access_jurisdictions"] = json!(["RU"]);
-        let payload = serde_json::to_vec(&v).unwrap();
-        let broken = Envelope::sign(PAYLOAD_TYPE_INTOTO, &payload, &[&vendor_key()]);
-        let e = check_entry_admission(&broken, &s, &log).unwrap_err();
-        assert_eq!(e.status(), 422);
-        assert_eq!(
-            e.field().as_deref(),
-            Some("predicate.data_flows[0].remote_access_jurisdictions[0]")
-        );
-
-        let huge = Envelope::sign(PAYLOAD_TYPE_INTOTO, &vec![b' '; 70_000], &[&vendor_key()]);
-        assert_eq!(
-            check_entry_admission(&huge, &s, &log).unwrap_err().status(),
-            413
-        );
-    }
-
-    #[test]
-    fn admits_and_rejects_enrolments() {
-        let s = state_with_vendor();
-        let log = log_key();
-        let b = SignerKey::from_seed("other.example/k", TYPE_ED25519, &[5; 32]).unwrap();
-        let ok = enrolment("Other AG", &b, Action::Enrol).to_envelope(&log);
-        match check_entry_admission(&ok, &s, &log.verifier()).unwrap() {
-            Admission::Enrolment(e) => assert_eq!(e.vendor, "Other AG"),
-            Admission::Attestation { .. } => panic!("classified as attestation"),
-        }
-        // Signed by someone other than the log.
-        let forged = enrolment("Other AG", &b, Action::Enrol).to_envelope(&vendor_key());
-        assert_eq!(
-            check_entry_admission(&forged, &s, &log.verifier()).unwrap_err(),
-            AdmissionError::NotSignedByLog
-        );
-        // Re-enrolling the vector key for another vendor: 409.
-        let conflict = enrolment("Other AG", &vendor_key(), Action::Enrol).to_envelope(&log);
-        let e = check_entry_admission(&conflict, &s, &log.verifier()).unwrap_err();
-        assert_eq!(e.status(), 409, "{e}");
-        // Malformed payload, validly signed: 422.
-        let junk = Envelope::sign(PAYLOAD_TYPE_ENROLMENT, b"{}", &[&log]);
-        let e = check_entry_admission(&junk, &s, &log.verifier()).unwrap_err();
-        assert_eq!(e.status(), 422);
-        assert_eq!(e.field().as_deref(), Some("payload.vendor"));
-        let junk = Envelope::sign(PAYLOAD_TYPE_ENROLMENT, b"[]", &[&log]);
-        let e = check_entry_admission(&junk, &s, &log.verifier()).unwrap_err();
-        assert_eq!(e.field().as_deref(), Some("payload"));
-    }
-
-    #[test]
-    fn ownership_rules() {
-        let st = parse_statement(&vector_envelope().payload).unwrap();
-        let id = st.attestation_id().to_owned();
-        assert!(check_ownership(&st, None, None).is_ok());
-        assert!(check_ownership(&st, Some(VENDOR), None).is_ok());
-        let e = check_ownership(&st, Some("Other AG"), None).unwrap_err();
-        assert_eq!(e.field().as_deref(), Some("predicate.attestation_id"));
-        assert_eq!(e.status(), 422);
-
-        let mut sup = st.clone();
-        sup.predicate.supersedes = Some(crate::predicate::Supersedes {
-            attestation_id: id.clone(),
-            log_index: 1,
-            extra: BTreeMap::new(),
-        });
-        assert!(check_ownership(&sup, Some(VENDOR), Some((&id, VENDOR))).is_ok());
-        for superseded in [
-            None,
-            Some(("00000000-0000-4000-8000-000000000000", VENDOR)),
-            Some((id.as_str(), "Other AG")),
-        ] {
-            let e = check_ownership(&sup, Some(VENDOR), superseded).unwrap_err();
-            assert_eq!(e.field().as_deref(), Some("predicate.supersedes.log_index"));
-        }
     }
 }

@@ -13,6 +13,8 @@
 //! - DSSE envelopes and the canonical entry encoding ([`dsse`]), in-toto Statement v1 and the
 //!   data-flow predicate with field-path validation ([`predicate`]), vendor key enrolment
 //!   entries and the enrolment rules ([`enrolment`]);
+//! - the rule engine every admission decision goes through: statement identity, signatures,
+//!   enrolment, ownership and version chains ([`rules`]);
 //! - the JSON types of the HTTP API ([`api`]) and the offline receipt verifier ([`receipt`]).
 //!
 //! Out of scope: storage, networking, HTTP servers and clients, key files, clocks, randomness.
@@ -31,6 +33,7 @@ pub mod policy;
 pub mod predicate;
 pub mod proof;
 pub mod receipt;
+pub mod rules;
 pub mod scitt;
 pub mod tiles;
 pub mod tlog_proof;

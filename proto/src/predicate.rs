@@ -1208,6 +1208,30 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Formats Unix seconds as RFC 3339 UTC (`YYYY-MM-DDTHH:MM:SSZ`), the form
+/// [`parse_rfc3339`] reads back.
+#[must_use]
+pub fn format_rfc3339(secs: u64) -> String {
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Civil-from-days (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
 /// Parses an RFC 3339 `date-time` strictly: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, with
 /// calendar-valid dates (`T` and `Z` may be lowercase, as RFC 3339 §5.6 allows).
 #[must_use]
@@ -1963,6 +1987,17 @@ mod tests {
             st.predicate.data_flows[0].category,
             Category::Other("usage statistics".into())
         );
+    }
+
+    #[test]
+    fn rfc3339_formatting_round_trips() {
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339(1_795_478_400), "2026-11-24T00:00:00Z");
+        assert_eq!(format_rfc3339(951_782_400 + 3661), "2000-02-29T01:01:01Z");
+        for secs in [0u64, 951_782_400, 1_795_478_400, 4_102_444_799] {
+            let t = parse_rfc3339(&format_rfc3339(secs)).unwrap();
+            assert_eq!(u64::try_from(t.unix_seconds).unwrap(), secs);
+        }
     }
 
     #[test]

@@ -7,12 +7,13 @@
 use std::hint::black_box;
 
 use attestlog_proto::dsse::Envelope;
+use attestlog_proto::enrolment::Action;
 use attestlog_proto::keys::{SignerKey, TYPE_ED25519};
 use attestlog_proto::predicate::{PAYLOAD_TYPE_INTOTO, statement_from_value, template};
 use attestlog_proto::tiles::TileId;
 use attestlog_server::admission;
 use attestlog_server::config::Config;
-use attestlog_server::rules::Enrolments;
+use attestlog_server::rules;
 use attestlog_server::sequencer::Admitted;
 use attestlog_server::storage::EnrolmentRow;
 use attestlog_server::tiles::StoreTiles;
@@ -35,36 +36,35 @@ fn envelope(key: &SignerKey, i: u64) -> Vec<u8> {
 
 fn benches(c: &mut Criterion) {
     let key = vendor();
-    let keyid = key.verifier().key_id_hex();
+    let signer = key.verifier();
+    let log_key = SignerKey::from_seed("bench.example/log", TYPE_ED25519, &[1; 32])
+        .unwrap()
+        .verifier();
     let env = envelope(&key, 1);
-    let mut enrolments = Enrolments::default();
-    enrolments
-        .apply(&EnrolmentRow {
-            index: 0,
-            vendor: VENDOR.into(),
-            key: key.verifier().to_string(),
-            action: "enrol".into(),
-        })
-        .unwrap();
+    let row = EnrolmentRow {
+        index: 0,
+        vendor: VENDOR.into(),
+        key: key.verifier(),
+        action: Action::Enrol,
+    };
+    let enrolments = rules::enrolments_from_rows(std::slice::from_ref(&row)).unwrap();
     c.bench_function("admission_parse_schema_verify", |b| {
         b.iter(|| {
             let parsed = admission::parse(black_box(&env)).unwrap();
-            let st = admission::check_statement(&parsed.envelope).unwrap();
-            admission::check_signatures(&parsed.envelope, &st.meta.vendor, &enrolments).unwrap()
+            admission::verify(&parsed.envelope, &enrolments, &log_key).unwrap()
         })
     });
     // Its two halves: everything but the signature, and the signature check alone.
     c.bench_function("admission_parse_schema", |b| {
         b.iter(|| {
             let parsed = admission::parse(black_box(&env)).unwrap();
-            admission::check_statement(&parsed.envelope).unwrap()
+            attestlog_proto::rules::parse_statement(&parsed.envelope.payload).unwrap()
         })
     });
     let parsed = admission::parse(&env).unwrap();
-    let st = admission::check_statement(&parsed.envelope).unwrap();
     c.bench_function("admission_verify_strict", |b| {
         b.iter(|| {
-            admission::check_signatures(black_box(&parsed.envelope), &st.meta.vendor, &enrolments)
+            attestlog_proto::rules::verify_signers(black_box(&parsed.envelope), VENDOR, &enrolments)
                 .unwrap()
         })
     });
@@ -80,14 +80,7 @@ fn benches(c: &mut Criterion) {
     config.admin_token = Some("bench".into());
     let app = attestlog_server::App::open(&config).unwrap();
     let seq = app.sequencer();
-    let row = EnrolmentRow {
-        index: 0,
-        vendor: VENDOR.into(),
-        key: key.verifier().to_string(),
-        action: "enrol".into(),
-    };
-    let enrolment =
-        admission::enrolment(&app.state.signer, row, "2026-01-01T00:00:00Z".into()).unwrap();
+    let enrolment = admission::enrolment(&app.state.signer, &row, "2026-01-01T00:00:00Z".into());
     rt.block_on(async {
         seq.submit(enrolment).unwrap().await.unwrap().unwrap();
     });
@@ -98,7 +91,7 @@ fn benches(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let v: Vec<Admitted> = (next..next + 1000)
-                    .map(|i| admission::bulk_attestation(&envelope(&key, i), &keyid).unwrap())
+                    .map(|i| admission::bulk_attestation(&envelope(&key, i), &signer).unwrap())
                     .collect();
                 next += 1000;
                 v

@@ -1,19 +1,20 @@
-//! Order-independent admission checks of a submitted DSSE envelope (DESIGN.md §3): parse,
-//! canonicalise, size, payload and statement schema, and vendor signatures against the
-//! current enrolment state. The sequencer re-checks what depends on order.
+//! Admission of a submitted DSSE envelope (DESIGN.md §3, §10): parse and canonicalise here,
+//! then the rule engine of `attestlog_proto::rules` — its order-independent half
+//! ([`verify`]: schema, statement identity, signatures) and a first pass of its
+//! order-dependent half ([`judge_now`]); the sequencer judges again in index order.
 
 use attestlog_proto::Hash;
 use attestlog_proto::api::FieldProblem;
 use attestlog_proto::dsse::Envelope;
-use attestlog_proto::predicate::Status;
+use attestlog_proto::enrolment::{AdmissionError, EnrolmentState};
+use attestlog_proto::keys::{SignerKey, VerifierKey};
+use attestlog_proto::predicate::{Statement, Status};
+use attestlog_proto::rules::{self, Candidate, Chain, Claim, Judgement, verify_entry};
 use axum::http::StatusCode;
 
 use crate::http::error::ApiError;
-use attestlog_proto::keys::SignerKey;
-
-use crate::rules::{Enrolments, RuleError};
 use crate::sequencer::Admitted;
-use crate::storage::{AttestationMeta, BatchEntry, EnrolmentRow, SearchTerm};
+use crate::storage::{AttestationMeta, BatchEntry, EnrolmentRow, LogStore, SearchTerm};
 
 /// Largest entry (the tlog-tiles limit).
 pub const MAX_ENTRY_BYTES: usize = 65_535;
@@ -21,7 +22,7 @@ pub const MAX_ENTRY_BYTES: usize = 65_535;
 pub const MAX_BODY_BYTES: usize = 128 * 1024;
 
 /// Most enrolled-key signature verifications one submission may cause.
-pub const MAX_SIGNATURE_CHECKS: usize = 4;
+pub const MAX_SIGNATURE_CHECKS: usize = rules::MAX_SIGNATURE_CHECKS;
 
 /// In-toto payload type.
 pub const PAYLOAD_TYPE_INTOTO: &str = "application/vnd.in-toto+json";
@@ -68,13 +69,50 @@ pub fn parse(body: &[u8]) -> Result<Parsed, ApiError> {
     })
 }
 
-/// A statement that passed schema validation, with what storage and the sequencer need.
-#[derive(Debug, Clone)]
-pub struct Statement {
-    /// Metadata for ownership and search results.
-    pub meta: AttestationMeta,
-    /// Search terms.
-    pub terms: Vec<SearchTerm>,
+/// The storage record of an attestation: metadata for chains and search results, and search
+/// terms.
+#[must_use]
+pub fn statement_record(st: &Statement) -> (AttestationMeta, Vec<SearchTerm>) {
+    let p = &st.predicate;
+    let status = match p.status {
+        Status::Active => "active",
+        Status::Revoked => "revoked",
+        Status::Withdrawn => "withdrawn",
+    };
+    let meta = AttestationMeta {
+        attestation_id: p.attestation_id.clone(),
+        vendor: p.vendor.legal_name.clone(),
+        product: p.product.name.clone(),
+        status: status.to_owned(),
+        valid_until: p.valid_until.clone(),
+        supersedes: p.supersedes.as_ref().map(|x| x.log_index),
+        issued_at: p.issued_at.clone(),
+    };
+    let term = |kind: &'static str, value: &str| SearchTerm {
+        kind,
+        value: value.to_lowercase(),
+    };
+    // No attestation-ID term: searches by ID use the attestations table's own index.
+    let mut terms = vec![term("vendor", &meta.vendor), term("product", &meta.product)];
+    for flow in &p.data_flows {
+        terms.push(term("category", &flow.category.as_string()));
+        let countries = flow
+            .processing_locations
+            .iter()
+            .map(|l| &l.country)
+            .chain(&flow.remote_access_jurisdictions)
+            .chain(flow.processors.iter().map(|x| &x.jurisdiction))
+            .chain(
+                flow.onward_transfers
+                    .iter()
+                    .flatten()
+                    .map(|t| &t.to_country),
+            );
+        terms.extend(countries.map(|c| term("country", c)));
+    }
+    terms.sort_by(|a, b| (a.kind, &a.value).cmp(&(b.kind, &b.value)));
+    terms.dedup();
+    (meta, terms)
 }
 
 fn problems_to_error(problems: Vec<FieldProblem>) -> ApiError {
@@ -101,11 +139,41 @@ fn problems_to_error(problems: Vec<FieldProblem>) -> ApiError {
     e
 }
 
-/// Validates an attestation payload (payload type, statement, predicate).
+/// The answer to a submission the rule engine refused: its status, the field path and, for
+/// an invalid statement, every problem.
+#[must_use]
+pub fn refusal(e: AdmissionError) -> ApiError {
+    match e {
+        AdmissionError::Statement(errs) => problems_to_error(
+            errs.into_iter()
+                .map(|e| FieldProblem {
+                    field: e.path,
+                    message: e.message,
+                })
+                .collect(),
+        ),
+        e => {
+            let status =
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            let mut err = ApiError::new(status, e.to_string());
+            if let Some(f) = e.field() {
+                err = err.at(&f);
+            }
+            err
+        }
+    }
+}
+
+/// The order-independent checks of the rule engine ([`verify_entry`]) for a submitted
+/// attestation, against the enrolment state now.
 ///
 /// # Errors
-/// 422 naming the first failing field, with every problem in `details`.
-pub fn check_statement(envelope: &Envelope) -> Result<Statement, ApiError> {
+/// 413 or 422 naming the field.
+pub fn verify(
+    envelope: &Envelope,
+    enrolments: &EnrolmentState,
+    log_key: &VerifierKey,
+) -> Result<Candidate, ApiError> {
     if envelope.payload_type != PAYLOAD_TYPE_INTOTO {
         return Err(ApiError::unprocessable(
             Some("payloadType".into()),
@@ -115,136 +183,62 @@ pub fn check_statement(envelope: &Envelope) -> Result<Statement, ApiError> {
             ),
         ));
     }
-    let statement =
-        attestlog_proto::predicate::parse_statement(&envelope.payload).map_err(|errs| {
-            problems_to_error(
-                errs.into_iter()
-                    .map(|e| FieldProblem {
-                        field: e.path,
-                        message: e.message,
-                    })
-                    .collect(),
-            )
-        })?;
-    let p = &statement.predicate;
-    let status = match p.status {
-        Status::Active => "active",
-        Status::Revoked => "revoked",
-        Status::Withdrawn => "withdrawn",
-    };
-    let meta = AttestationMeta {
-        attestation_id: p.attestation_id.clone(),
-        vendor: p.vendor.legal_name.clone(),
-        product: p.product.name.clone(),
-        status: status.to_owned(),
-        valid_until: p.valid_until.clone(),
-        supersedes: p.supersedes.as_ref().map(|x| x.log_index),
-    };
-    let term = |kind: &'static str, value: &str| SearchTerm {
-        kind,
-        value: value.to_lowercase(),
-    };
-    // No attestation-ID term: searches by ID use the attestations table's own index.
-    let mut terms = vec![term("vendor", &meta.vendor), term("product", &meta.product)];
-    for flow in &p.data_flows {
-        terms.push(term("category", &flow.category.as_string()));
-        let countries = flow
-            .processing_locations
-            .iter()
-            .map(|l| &l.country)
-            .chain(&flow.remote_access_jurisdictions)
-            .chain(flow.processors.iter().map(|x| &x.jurisdiction))
-            .chain(
-                flow.onward_transfers
-                    .iter()
-                    .flatten()
-                    .map(|t| &t.to_country),
-            );
-        terms.extend(countries.map(|c| term("country", c)));
-    }
-    terms.sort_by(|a, b| (a.kind, &a.value).cmp(&(b.kind, &b.value)));
-    terms.dedup();
-    Ok(Statement { meta, terms })
+    verify_entry(envelope, enrolments, log_key).map_err(refusal)
 }
 
-/// Verifies the vendor signatures: returns the key IDs of signatures that verify under an
-/// enrolled, unrevoked key of `vendor`. Signatures with unknown key IDs are ignored; each
-/// signature is verified at most once.
+/// The order-dependent rules ([`rules::judge`]) for `c` as if it were logged next in the
+/// published tree of `size`: a fast answer before queueing (the sequencer decides again).
 ///
 /// # Errors
-/// 422 when no signature verifies under an enrolled key of the vendor.
-pub fn check_signatures(
-    envelope: &Envelope,
-    vendor: &str,
-    enrolments: &Enrolments,
-) -> Result<Vec<String>, ApiError> {
-    let pae = attestlog_proto::dsse::pae(&envelope.payload_type, &envelope.payload);
-    let mut verified = Vec::new();
-    let mut checks = 0;
-    for (i, sig) in envelope.signatures.iter().enumerate() {
-        for rec in enrolments.active_keys(&sig.keyid) {
-            if rec.vendor != vendor {
-                continue;
-            }
-            // Bounded work per request: a few enrolled keys per vendor at most.
-            checks += 1;
-            if checks > MAX_SIGNATURE_CHECKS {
-                return Err(ApiError::unprocessable(
-                    Some("signatures".into()),
-                    format!("more than {MAX_SIGNATURE_CHECKS} signatures name enrolled keys"),
-                ));
-            }
-            // A signature that names an enrolled key must verify: no junk beside a good one.
-            if !rec.key.verify(&pae, &sig.sig) {
-                return Err(ApiError::unprocessable(
-                    Some(format!("signatures[{i}].sig")),
-                    format!(
-                        "signature does not verify under the enrolled key {} of {vendor:?}",
-                        sig.keyid
-                    ),
-                ));
-            }
-            verified.push(sig.keyid.clone());
+/// 409 or 422 naming the field (a version-chain refusal names the head); 503 for storage.
+pub fn judge_now(
+    store: &dyn LogStore,
+    enrolments: &EnrolmentState,
+    size: u64,
+    c: &Candidate,
+) -> Result<Judgement, ApiError> {
+    let chain = match c.statement() {
+        Some(st) => {
+            let id = st.attestation_id();
+            store
+                .attestation_chains(&[id])?
+                .remove(id)
+                .and_then(Chain::follow)
         }
-    }
-    if verified.is_empty() {
-        enrolments
-            .check_signers(
-                vendor,
-                &envelope
-                    .signatures
-                    .iter()
-                    .map(|s| s.keyid.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .map_err(ApiError::from)?;
-        return Err(ApiError::unprocessable(
-            Some("signatures".into()),
-            format!("no signature from an enrolled key of {vendor:?}"),
-        ));
-    }
-    Ok(verified)
+        None => None,
+    };
+    let statement = store
+        .lookup_statement(&c.statement_hash)?
+        .filter(|i| *i < size);
+    let ctx = rules::Context {
+        enrolment: enrolments,
+        statement,
+        chain: chain.as_ref(),
+        claims_from: store.claims_from()?,
+    };
+    rules::judge(&ctx, size, c).map_err(refusal)
 }
 
-/// Keeps only the signatures that verified under the vendor's enrolled keys. A signature
-/// with an unknown key ID is ignored for admission (DESIGN.md §3) and is not logged either:
-/// otherwise anyone could append a junk signature to a vendor's old envelope and log its
-/// statement again at a new index, replaying a superseded claim as the latest one. With the
-/// extra signatures dropped, such a replay is the same entry and dedups to the original.
+/// Keeps only the signatures of the keys that verified (the candidate's signers). A signature
+/// with an unknown key ID is ignored for admission (DESIGN.md §3) and is not logged either.
 ///
 /// # Errors
 /// 413 if re-encoding exceeds the entry limit (it cannot grow, so never in practice).
-pub fn keep_verified_signatures(parsed: Parsed, verified: &[String]) -> Result<Parsed, ApiError> {
+pub fn keep_verified_signatures(parsed: Parsed, c: &Candidate) -> Result<Parsed, ApiError> {
+    let ids: Vec<String> = match &c.claim {
+        Claim::Attestation { signers, .. } => signers.iter().map(VerifierKey::key_id_hex).collect(),
+        Claim::Enrolment(_) => return Ok(parsed),
+    };
     if parsed
         .envelope
         .signatures
         .iter()
-        .all(|s| verified.contains(&s.keyid))
+        .all(|s| ids.contains(&s.keyid))
     {
         return Ok(parsed);
     }
     let mut envelope = parsed.envelope;
-    envelope.signatures.retain(|s| verified.contains(&s.keyid));
+    envelope.signatures.retain(|s| ids.contains(&s.keyid));
     let bytes = envelope.canonical_bytes();
     Ok(Parsed {
         leaf_hash: Hash::leaf(&bytes),
@@ -253,51 +247,87 @@ pub fn keep_verified_signatures(parsed: Parsed, verified: &[String]) -> Result<P
     })
 }
 
-/// Builds the storage record of an attestation.
+/// The sequencer submission of a verified entry: what storage writes for it, and the
+/// candidate the sequencer judges.
 #[must_use]
-pub fn attestation_entry(parsed: &Parsed, st: Statement) -> BatchEntry {
-    BatchEntry {
-        data: parsed.bytes.clone(),
-        leaf_hash: parsed.leaf_hash,
-        terms: st.terms,
-        attestation: Some(st.meta),
-        enrolment: None,
+pub fn admitted(data: Vec<u8>, leaf_hash: Hash, candidate: Candidate) -> Admitted {
+    let (attestation, terms, enrolment) = match &candidate.claim {
+        Claim::Attestation { statement, .. } => {
+            let (meta, terms) = statement_record(statement);
+            (Some(meta), terms, None)
+        }
+        Claim::Enrolment(e) => (
+            None,
+            Vec::new(),
+            Some(EnrolmentRow {
+                index: 0,
+                vendor: e.vendor.clone(),
+                key: e.key.clone(),
+                action: e.action,
+            }),
+        ),
+    };
+    Admitted {
+        entry: BatchEntry {
+            data,
+            leaf_hash,
+            terms,
+            attestation,
+            enrolment,
+            statement: Some(candidate.statement_hash),
+        },
+        candidate,
     }
 }
 
-/// The sequencer submission of an enrolment or revocation: the entry signed by the log key.
+/// Re-reads a queued entry (the PostgreSQL pending path): the lease holder trusts nothing
+/// but the entry bytes, and verifies them again with the rule engine against its enrolment
+/// state (attestations and log-signed enrolments alike).
 ///
 /// # Errors
-/// A malformed row.
-pub fn enrolment(
-    signer: &SignerKey,
-    row: EnrolmentRow,
-    issued_at: String,
-) -> Result<Admitted, RuleError> {
-    let data = crate::rules::enrolment_entry(signer, &row, issued_at)?;
-    Ok(Admitted {
-        entry: BatchEntry {
-            leaf_hash: Hash::leaf(&data),
-            data,
-            terms: vec![],
-            attestation: None,
-            enrolment: Some(row),
-        },
-        signer_key_ids: vec![],
-    })
+/// [`AdmissionError`] for an entry that is not a canonical envelope or fails verification.
+pub fn reverify(
+    data: &[u8],
+    enrolments: &EnrolmentState,
+    log_key: &VerifierKey,
+) -> Result<Admitted, AdmissionError> {
+    let envelope = Envelope::parse_entry(data).map_err(|e| {
+        AdmissionError::Statement(vec![attestlog_proto::predicate::FieldError::new(
+            e.field().unwrap_or_default(),
+            e.to_string(),
+        )])
+    })?;
+    let candidate = verify_entry(&envelope, enrolments, log_key)?;
+    Ok(admitted(data.to_vec(), Hash::leaf(data), candidate))
+}
+
+/// The sequencer submission of an enrolment or revocation: the entry signed by the log key.
+#[must_use]
+pub fn enrolment(signer: &SignerKey, row: &EnrolmentRow, issued_at: String) -> Admitted {
+    let (data, e) = crate::rules::enrolment_entry(signer, row, issued_at);
+    admitted(data.clone(), Hash::leaf(&data), Candidate::of_enrolment(e))
 }
 
 /// An attestation for the sequencer's bulk path (tests, benchmarks): every admission check but
-/// the signature, which the caller vouches for with `signer_key_id`; the sequencer still
-/// applies the enrolment rules to that key.
+/// the signature, which the caller vouches for with `signer`; the sequencer still applies the
+/// enrolment and chain rules.
 ///
 /// # Errors
-/// As [`parse`] and [`check_statement`].
-pub fn bulk_attestation(envelope: &[u8], signer_key_id: &str) -> Result<Admitted, ApiError> {
+/// As [`parse`], and 422 for an invalid statement.
+pub fn bulk_attestation(envelope: &[u8], signer: &VerifierKey) -> Result<Admitted, ApiError> {
     let parsed = parse(envelope)?;
-    let st = check_statement(&parsed.envelope)?;
-    Ok(Admitted {
-        entry: attestation_entry(&parsed, st),
-        signer_key_ids: vec![signer_key_id.to_owned()],
-    })
+    let (statement, statement_hash) =
+        attestlog_proto::rules::parse_statement(&parsed.envelope.payload)
+            .map_err(|errs| refusal(AdmissionError::Statement(errs)))?;
+    Ok(admitted(
+        parsed.bytes,
+        parsed.leaf_hash,
+        Candidate {
+            statement_hash,
+            claim: Claim::Attestation {
+                statement: Box::new(statement),
+                signers: vec![signer.clone()],
+            },
+        },
+    ))
 }

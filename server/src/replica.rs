@@ -30,8 +30,7 @@ use std::time::Duration;
 
 use attestlog_proto::Hash;
 use attestlog_proto::checkpoint::SignedCheckpoint;
-use attestlog_proto::keys::SignerKey;
-use serde::{Deserialize, Serialize};
+use attestlog_proto::keys::{SignerKey, VerifierKey};
 use tokio::sync::{oneshot, watch};
 use tokio_postgres::NoTls;
 
@@ -40,9 +39,7 @@ use crate::sequencer::{
     self, Admitted, Integrated, Job, Published, SeqError, SequencerHandle, Settings, Shared,
 };
 use crate::storage::postgres::{Db, PendingOutcome, PendingRow, PostgresStore, TRY_LEASE};
-use crate::storage::{
-    AttestationMeta, Batch, BatchEntry, EnrolmentRow, LogStore, SearchTerm, StoreError,
-};
+use crate::storage::{Batch, EnrolmentRow, LogStore, StoreError};
 
 /// Advisory lock key of the sequencer lease ("attestlg").
 pub const LEASE_KEY: i64 = 0x6174_7465_7374_6c67;
@@ -113,89 +110,28 @@ impl Default for Timings {
     }
 }
 
-/// Serialised form of what the sequencer needs besides the entry bytes.
-#[derive(Debug, Serialize, Deserialize)]
-struct PendingMeta {
-    terms: Vec<(String, String)>,
-    attestation: Option<PendingAttestation>,
-    enrolment: Option<(String, String, String)>,
-    signer_key_ids: Vec<String>,
-}
+/// What a follower stores beside a pending entry's bytes: nothing the lease holder trusts (it
+/// re-verifies the bytes, [`decode`]), kept for the column's sake.
+const PENDING_META: &str = "{}";
 
-#[derive(Debug, Serialize, Deserialize)]
-struct PendingAttestation {
-    attestation_id: String,
-    vendor: String,
-    product: String,
-    status: String,
-    valid_until: String,
-    supersedes: Option<u64>,
-}
-
-/// Search-term kinds (the `&'static str`s of [`SearchTerm`]).
-const TERM_KINDS: [&str; 5] = ["vendor", "product", "country", "category", "attestation_id"];
-
-fn encode_meta(a: &Admitted) -> Result<String, serde_json::Error> {
-    let e = &a.entry;
-    serde_json::to_string(&PendingMeta {
-        terms: e
-            .terms
-            .iter()
-            .map(|t| (t.kind.to_owned(), t.value.clone()))
-            .collect(),
-        attestation: e.attestation.as_ref().map(|m| PendingAttestation {
-            attestation_id: m.attestation_id.clone(),
-            vendor: m.vendor.clone(),
-            product: m.product.clone(),
-            status: m.status.clone(),
-            valid_until: m.valid_until.clone(),
-            supersedes: m.supersedes,
-        }),
-        enrolment: e
-            .enrolment
-            .as_ref()
-            .map(|r| (r.vendor.clone(), r.key.clone(), r.action.clone())),
-        signer_key_ids: a.signer_key_ids.clone(),
-    })
-}
-
-fn decode_meta(row: &PendingRow) -> Result<Admitted, String> {
-    let m: PendingMeta = serde_json::from_str(&row.meta).map_err(|e| e.to_string())?;
+/// The lease holder's view of a pending row: the entry bytes verified again with the rule
+/// engine against its own enrolment state (DESIGN.md §9: write access to the database alone
+/// must never get an entry logged), with its statement identity for the sequencer's dedup.
+fn decode(
+    row: &PendingRow,
+    enrolments: &Enrolments,
+    log_key: &VerifierKey,
+) -> Result<Admitted, PendingOutcome> {
     if Hash::leaf(&row.data) != row.leaf_hash {
-        return Err("leaf hash does not match the entry".into());
+        return Err(PendingOutcome::Rejected {
+            code: 422,
+            field: None,
+            message: "unreadable pending submission: leaf hash does not match the entry".into(),
+        });
     }
-    let terms = m
-        .terms
-        .into_iter()
-        .map(|(k, value)| {
-            TERM_KINDS
-                .iter()
-                .find(|x| **x == k)
-                .map(|kind| SearchTerm { kind, value })
-                .ok_or_else(|| format!("unknown search term kind {k:?}"))
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(Admitted {
-        entry: BatchEntry {
-            data: row.data.clone(),
-            leaf_hash: row.leaf_hash,
-            terms,
-            attestation: m.attestation.map(|a| AttestationMeta {
-                attestation_id: a.attestation_id,
-                vendor: a.vendor,
-                product: a.product,
-                status: a.status,
-                valid_until: a.valid_until,
-                supersedes: a.supersedes,
-            }),
-            enrolment: m.enrolment.map(|(vendor, key, action)| EnrolmentRow {
-                index: 0,
-                vendor,
-                key,
-                action,
-            }),
-        },
-        signer_key_ids: m.signer_key_ids,
+    crate::admission::reverify(&row.data, enrolments, log_key).map_err(|e| {
+        let e = RuleError::from(e);
+        rejected(&e)
     })
 }
 
@@ -262,7 +198,7 @@ fn verified_published(
             root: cp.root,
             note,
         },
-        Enrolments::from_rows(&rows)?,
+        crate::rules::enrolments_from_rows(&rows)?,
     ))
 }
 
@@ -376,10 +312,9 @@ impl Ctx {
 
     /// Follower path: queue the submission in the database and wait for its outcome.
     async fn hand_over(&self, a: &Admitted) -> Result<Integrated, SeqError> {
-        let meta = encode_meta(a).map_err(|e| SeqError::Storage(e.to_string()))?;
         let id = self
             .db
-            .insert_pending(&a.entry.leaf_hash, &a.entry.data, &meta)
+            .insert_pending(&a.entry.leaf_hash, &a.entry.data, PENDING_META)
             .await
             .map_err(|e| storage(&e))?;
         let (tx, rx) = oneshot::channel();
@@ -614,15 +549,13 @@ impl Ctx {
                     continue;
                 }
             };
+            let enrolments = self.shared.enrolments();
+            let log_key = self.signers.first().map(SignerKey::verifier);
             for row in rows {
-                let admitted = match decode_meta(&row) {
+                let Some(log_key) = &log_key else { break };
+                let admitted = match decode(&row, &enrolments, log_key) {
                     Ok(a) => a,
-                    Err(e) => {
-                        let outcome = PendingOutcome::Rejected {
-                            code: 422,
-                            field: None,
-                            message: format!("unreadable pending submission: {e}"),
-                        };
+                    Err(outcome) => {
                         if let Err(e) = self.db.finish_pending(row.id, &outcome).await {
                             tracing::warn!(error = %e, "cannot record a pending outcome");
                         }
@@ -682,48 +615,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pending_metadata_round_trips() {
-        let data = b"entry".to_vec();
-        let a = Admitted {
-            entry: BatchEntry {
-                leaf_hash: Hash::leaf(&data),
-                data,
-                terms: vec![SearchTerm {
-                    kind: "country",
-                    value: "ch".into(),
-                }],
-                attestation: Some(AttestationMeta {
-                    attestation_id: "id".into(),
-                    vendor: "V AG".into(),
-                    product: "P".into(),
-                    status: "active".into(),
-                    valid_until: "2030-01-01T00:00:00Z".into(),
-                    supersedes: Some(3),
-                }),
-                enrolment: None,
-            },
-            signer_key_ids: vec!["0011aabb".into()],
+    fn the_lease_holder_verifies_pending_entries_again() {
+        use attestlog_proto::enrolment::{Action, Enrolment, EnrolmentState};
+        use attestlog_proto::keys::TYPE_ED25519;
+        let log = SignerKey::from_seed("log.example/l", TYPE_ED25519, &[1; 32]).unwrap();
+        let vendor = SignerKey::from_seed("v.example/k", TYPE_ED25519, &[2; 32]).unwrap();
+        let enrol = Enrolment {
+            vendor: "V AG".into(),
+            key: vendor.verifier(),
+            action: Action::Enrol,
+            issued_at: "2026-01-01T00:00:00Z".into(),
         };
+        let data = enrol.to_envelope(&log).canonical_bytes();
         let row = PendingRow {
             id: 1,
-            leaf_hash: a.entry.leaf_hash,
-            data: a.entry.data.clone(),
-            meta: encode_meta(&a).unwrap(),
+            leaf_hash: Hash::leaf(&data),
+            data: data.clone(),
+            meta: PENDING_META.into(),
         };
-        let b = decode_meta(&row).unwrap();
-        assert_eq!(b.entry.terms, a.entry.terms);
-        assert_eq!(b.entry.attestation, a.entry.attestation);
-        assert_eq!(b.signer_key_ids, a.signer_key_ids);
-        // A row whose bytes do not match its leaf hash, or with an unknown term, is refused.
+        let state = EnrolmentState::new();
+        let a = decode(&row, &state, &log.verifier()).unwrap();
+        assert_eq!(a.entry.enrolment.as_ref().unwrap().key, vendor.verifier());
+        assert_eq!(a.entry.statement, Some(a.candidate.statement_hash));
+        // Bytes that do not match the leaf hash, or an enrolment the log did not sign, are
+        // refused whatever the row says.
         let bad = PendingRow {
             data: b"other".to_vec(),
             ..row.clone()
         };
-        assert!(decode_meta(&bad).is_err());
+        assert!(decode(&bad, &state, &log.verifier()).is_err());
+        let forged = enrol.to_envelope(&vendor).canonical_bytes();
         let bad = PendingRow {
-            meta: row.meta.replace("country", "colour"),
+            leaf_hash: Hash::leaf(&forged),
+            data: forged,
             ..row
         };
-        assert!(decode_meta(&bad).is_err());
+        match decode(&bad, &state, &log.verifier()) {
+            Err(PendingOutcome::Rejected { code: 422, .. }) => {}
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -19,8 +19,10 @@ use attestlog_proto::keys::SignerKey;
 use attestlog_proto::tree::{Frontier, NodeId};
 use tokio::sync::oneshot;
 
+use attestlog_proto::rules::{Candidate, Chain, Judgement, Ledger};
+
 use crate::rules::{self, Enrolments, RuleError};
-use crate::storage::{Batch, BatchEntry, EnrolmentRow, LogStore, StoreError};
+use crate::storage::{Batch, BatchEntry, LogStore, StoreError};
 
 /// Number of hashes in a full tile.
 const TILE_WIDTH: usize = 256;
@@ -41,8 +43,8 @@ pub struct Published {
 pub struct Admitted {
     /// What storage writes for it.
     pub entry: BatchEntry,
-    /// Key IDs (hex) of the verified signatures (attestations).
-    pub signer_key_ids: Vec<String>,
+    /// What the rule engine verified about it; the sequencer judges it in index order.
+    pub candidate: Candidate,
 }
 
 /// The answer to a submitter.
@@ -260,6 +262,8 @@ struct Sequencer {
     /// Per tile level: the hashes of the current (partial) tile at that level.
     rows: Vec<Vec<Hash>>,
     enrolments: Enrolments,
+    /// The index from which the claim rules apply (DESIGN.md §10).
+    claims_from: u64,
     settings: Settings,
     /// A committed checkpoint kept from readers until a witness quorum cosigns it.
     withheld: Option<Arc<Published>>,
@@ -347,7 +351,8 @@ pub(crate) fn resume(
         (0, note)
     };
     let (frontier, rows) = load_edge(store.as_ref(), size)?;
-    let enrolments = Enrolments::from_rows(&store.enrolments()?)?;
+    let enrolments = rules::enrolments_from_rows(&store.enrolments()?)?;
+    let claims_from = store.claims_from()?;
     let published = Arc::new(Published {
         size,
         root: frontier.root(),
@@ -370,6 +375,7 @@ pub(crate) fn resume(
         frontier,
         rows,
         enrolments,
+        claims_from,
         settings,
         withheld,
     };
@@ -405,25 +411,12 @@ impl Sequencer {
         let old_size = self.frontier.size();
         let mut frontier = self.frontier.clone();
         let mut rows = self.rows.clone();
-        let mut enrolments = self.enrolments.clone();
         let mut in_batch: HashMap<Hash, u64> = HashMap::new();
-        let mut owners: HashMap<String, String> = HashMap::new();
         let mut entries = Vec::new();
         let mut changed: Vec<(u8, u64, Vec<u8>)> = Vec::new();
         let mut touched = [false; 8];
         let mut outcomes = Vec::with_capacity(jobs.len());
-        // One round trip each for the whole batch: stored duplicates and id owners.
-        let leaves: Vec<Hash> = jobs.iter().map(|j| j.admitted.entry.leaf_hash).collect();
-        let ids: Vec<&str> = jobs
-            .iter()
-            .filter_map(|j| j.admitted.entry.attestation.as_ref())
-            .map(|a| a.attestation_id.as_str())
-            .collect();
-        let prefetched = self
-            .store
-            .lookup_leaves(&leaves)
-            .and_then(|l| Ok((l, self.store.attestation_owners(&ids)?)));
-        let (stored, stored_owners) = match prefetched {
+        let (stored, mut ledger) = match self.batch_history(&jobs) {
             Ok(p) => p,
             Err(e) => {
                 let err = SeqError::Storage(e.to_string());
@@ -435,9 +428,6 @@ impl Sequencer {
                 return;
             }
         };
-        for (id, vendor) in stored_owners {
-            owners.insert(id, vendor);
-        }
         for job in &jobs {
             let e = &job.admitted.entry;
             if let Some(&i) = in_batch
@@ -448,9 +438,24 @@ impl Sequencer {
                 continue;
             }
             let index = frontier.size();
-            if let Err(err) = self.check_order(&job.admitted, index, &mut enrolments, &mut owners) {
-                outcomes.push(Outcome::Rejected(err));
-                continue;
+            // The rule engine, in index order: statement dedup (within the batch too), the
+            // enrolment history, the signers' keys at this index, the version chain.
+            let c = &job.admitted.candidate;
+            match ledger.judge(index, c) {
+                Ok(Judgement::Duplicate(i)) => {
+                    outcomes.push(Outcome::Duplicate(i));
+                    continue;
+                }
+                Err(err) => {
+                    outcomes.push(Outcome::Rejected(SeqError::Rule(err.into())));
+                    continue;
+                }
+                Ok(Judgement::New) => {
+                    if let Err(err) = ledger.record(index, c) {
+                        outcomes.push(Outcome::Rejected(SeqError::Rule(err.into())));
+                        continue;
+                    }
+                }
             }
             in_batch.insert(e.leaf_hash, index);
             frontier.push(e.leaf_hash, |node: NodeId, h| {
@@ -508,7 +513,7 @@ impl Sequencer {
                 // The batch is durable: adopt it, even if it cannot be published below.
                 self.frontier = frontier;
                 self.rows = rows;
-                self.enrolments = enrolments;
+                self.enrolments = ledger.into_enrolment();
                 let Some(note) = self.cosign_for_publication(new_size, root, note) else {
                     self.answer(jobs, withheld(outcomes), None);
                     return;
@@ -550,32 +555,35 @@ impl Sequencer {
         self.answer(jobs, outcomes, published);
     }
 
-    fn check_order(
-        &self,
-        a: &Admitted,
-        index: u64,
-        enrolments: &mut Enrolments,
-        owners: &mut HashMap<String, String>,
-    ) -> Result<(), SeqError> {
-        if let Some(row) = &a.entry.enrolment {
-            enrolments.apply(&EnrolmentRow {
-                index,
-                ..row.clone()
-            })?;
-        }
-        if let Some(meta) = &a.entry.attestation {
-            enrolments.check_signers(&meta.vendor, &a.signer_key_ids)?;
-            // `owners` holds the stored owners of this batch's ids and the batch's own claims.
-            rules::check_owner(
-                &meta.attestation_id,
-                &meta.vendor,
-                owners.get(&meta.attestation_id).map(String::as_str),
-            )?;
-            owners
-                .entry(meta.attestation_id.clone())
-                .or_insert_with(|| meta.vendor.clone());
-        }
-        Ok(())
+    /// What the rules need to judge this batch, in one round trip each: stored duplicates
+    /// (by leaf hash), and a [`Ledger`] with the enrolment state, the stored first index of
+    /// each statement of the batch, and the chain of each attestation id it mentions.
+    fn batch_history(&self, jobs: &[Job]) -> Result<(HashMap<Hash, u64>, Ledger), StoreError> {
+        let leaves: Vec<Hash> = jobs.iter().map(|j| j.admitted.entry.leaf_hash).collect();
+        let statements: Vec<Hash> = jobs
+            .iter()
+            .map(|j| j.admitted.candidate.statement_hash)
+            .collect();
+        let ids: Vec<&str> = jobs
+            .iter()
+            .filter_map(|j| j.admitted.candidate.statement())
+            .map(attestlog_proto::predicate::Statement::attestation_id)
+            .collect();
+        let stored = self.store.lookup_leaves(&leaves)?;
+        let statements = self.store.lookup_statements(&statements)?;
+        let chains = self
+            .store
+            .attestation_chains(&ids)?
+            .into_iter()
+            .filter_map(|(id, versions)| Chain::follow(versions).map(|c| (id, c)))
+            .collect();
+        let ledger = Ledger::with_history(
+            self.claims_from,
+            self.enrolments.clone(),
+            statements,
+            chains,
+        );
+        Ok((stored, ledger))
     }
 
     fn answer(&self, jobs: Vec<Job>, outcomes: Vec<Outcome>, published: Option<Arc<Published>>) {
@@ -749,8 +757,20 @@ mod tests {
                 terms: vec![],
                 attestation: None,
                 enrolment: None,
+                statement: None,
             },
-            signer_key_ids: vec![],
+            candidate: Candidate::of_enrolment(attestlog_proto::enrolment::Enrolment {
+                vendor: "V".into(),
+                key: attestlog_proto::keys::SignerKey::from_seed(
+                    "v.example/k",
+                    attestlog_proto::keys::TYPE_ED25519,
+                    &[n; 32],
+                )
+                .unwrap()
+                .verifier(),
+                action: attestlog_proto::enrolment::Action::Enrol,
+                issued_at: "2026-01-01T00:00:00Z".into(),
+            }),
         }
     }
 

@@ -6,6 +6,9 @@
 mod pg_support;
 
 use attestlog_proto::Hash;
+use attestlog_proto::enrolment::Action;
+use attestlog_proto::keys::{SignerKey, TYPE_ED25519, VerifierKey};
+use attestlog_proto::rules::Version;
 use attestlog_server::storage::postgres::{MIGRATIONS, PostgresStore, STATEMENTS};
 use attestlog_server::storage::sqlite::SqliteStore;
 use attestlog_server::storage::{
@@ -30,9 +33,21 @@ fn entry(n: u8, vendor: &str, terms: &[(&'static str, &str)]) -> BatchEntry {
             status: "active".into(),
             valid_until: "2030-01-01T00:00:00Z".into(),
             supersedes: (n > 4).then(|| u64::from(n) - 4),
+            issued_at: issued_at(n),
         }),
         enrolment: None,
+        statement: Some(Hash::sha256(&[n])),
     }
+}
+
+fn issued_at(n: u8) -> String {
+    format!("2026-11-{:02}T00:00:00Z", n % 28 + 1)
+}
+
+fn vendor_key(n: u8) -> VerifierKey {
+    SignerKey::from_seed(&format!("k{n}.example/k"), TYPE_ED25519, &[n; 32])
+        .unwrap()
+        .verifier()
 }
 
 fn enrolment(n: u8, action: &str) -> BatchEntry {
@@ -44,9 +59,10 @@ fn enrolment(n: u8, action: &str) -> BatchEntry {
         enrolment: Some(EnrolmentRow {
             index: 0,
             vendor: "V".into(),
-            key: format!("key{n}"),
-            action: action.into(),
+            key: vendor_key(n),
+            action: Action::parse(action).unwrap(),
         }),
+        statement: Some(Hash::sha256(&[n, 1])),
     }
 }
 
@@ -215,14 +231,56 @@ fn conformance(s: &dyn LogStore) {
     let versions = s.attestation_versions("id1").unwrap();
     assert_eq!(versions.iter().map(|v| v.0).collect::<Vec<_>>(), vec![1, 4]);
 
-    // Enrolments in index order, with their indexes.
+    // Enrolments in index order, with their indexes, typed.
     let e = s.enrolments().unwrap();
     assert_eq!(
         e.iter()
-            .map(|r| (r.index, r.key.as_str(), r.action.as_str()))
+            .map(|r| (r.index, r.key.clone(), r.action))
             .collect::<Vec<_>>(),
-        vec![(0, "key100", "enrol"), (5, "key101", "revoke")]
+        vec![
+            (0, vendor_key(100), Action::Enrol),
+            (5, vendor_key(101), Action::Revoke)
+        ]
     );
+
+    // The statement index: the first index of each statement (DESIGN.md §10).
+    assert_eq!(
+        s.claims_from().unwrap(),
+        0,
+        "a new log enforces the claim rules"
+    );
+    let found = s
+        .lookup_statements(&[Hash::sha256(&[1]), Hash::sha256(&[5]), Hash::sha256(&[99])])
+        .unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[&Hash::sha256(&[1])], 1);
+    assert_eq!(found[&Hash::sha256(&[5])], 4);
+    assert_eq!(
+        s.lookup_statement(&Hash::sha256(&[100, 1])).unwrap(),
+        Some(0)
+    );
+    assert_eq!(s.lookup_statement(&Hash::sha256(&[9])).unwrap(), None);
+    // Versions of attestation ids, typed, in index order.
+    let chains = s.attestation_chains(&["id1", "nope", "id0"]).unwrap();
+    assert_eq!(chains.len(), 2);
+    assert_eq!(
+        chains["id1"],
+        vec![
+            Version {
+                index: 1,
+                vendor: "V".into(),
+                supersedes: None,
+                issued_at: issued_at(1)
+            },
+            Version {
+                index: 4,
+                vendor: "V".into(),
+                supersedes: Some(1),
+                issued_at: issued_at(5)
+            }
+        ]
+    );
+    assert_eq!(chains["id0"].len(), 1);
 
     // Search: all terms must match, newest first, with a cursor and a limit.
     let q = |terms: &[(&'static str, &str)], before: Option<u64>, limit: u32| {

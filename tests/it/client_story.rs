@@ -17,31 +17,6 @@ use crate::common::*;
 
 const VENDOR: &str = "Example AV AG";
 
-fn server_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Runs the CLI; returns the exit status and standard output.
-fn run(args: &[&str]) -> (u8, String) {
-    let mut out = Vec::new();
-    let code = cli::run(
-        std::iter::once("attestlog").chain(args.iter().copied()),
-        &mut out,
-    )
-    .unwrap_or_else(|e| panic!("attestlog {args:?} failed: {e:#}"));
-    (code, String::from_utf8(out).unwrap())
-}
-
-fn ok(args: &[&str]) -> String {
-    let (code, out) = run(args);
-    assert_eq!(code, EXIT_OK, "attestlog {args:?}:\n{out}");
-    out
-}
-
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
@@ -282,6 +257,7 @@ fn vendor_auditor_monitor_story() {
         v["predicate"]["product"]["name"] = json!("Endpoint");
         v["predicate"]["attestation_id"] = json!(id);
         v["predicate"]["supersedes"] = json!({"attestation_id": id, "log_index": 1});
+        v["predicate"]["issued_at"] = json!("2026-06-01T00:00:00Z");
         v["predicate"]["data_flows"][0]["processing_locations"][0]["country"] = json!("DE");
         v["predicate"]["data_flows"][0]["remote_access_jurisdictions"] = json!(["DE"]);
     });

@@ -251,3 +251,34 @@ pub fn sign_value(key: &SignerKey, v: &Value) -> Vec<u8> {
 pub fn sign_raw(key: &SignerKey, payload_type: &str, payload: &[u8]) -> Vec<u8> {
     Envelope::sign(payload_type, payload, &[key]).canonical_bytes()
 }
+
+/// A runtime for a server under test, apart from the one the CLI starts for each command.
+pub fn server_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Runs the `attestlog` CLI in-process; returns the exit status and standard output.
+pub fn run(args: &[&str]) -> (u8, String) {
+    let mut out = Vec::new();
+    let code = attestlog_client::cli::run(
+        std::iter::once("attestlog").chain(args.iter().copied()),
+        &mut out,
+    )
+    .unwrap_or_else(|e| panic!("attestlog {args:?} failed: {e:#}"));
+    (code, String::from_utf8(out).unwrap())
+}
+
+/// Runs the CLI and expects success; returns standard output.
+pub fn ok(args: &[&str]) -> String {
+    let (code, out) = run(args);
+    assert_eq!(
+        code,
+        attestlog_client::cli::EXIT_OK,
+        "attestlog {args:?}:\n{out}"
+    );
+    out
+}

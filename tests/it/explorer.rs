@@ -329,6 +329,7 @@ async fn populate(log: &TestLog) -> Populated {
     revoked["predicate"]["issued_at"] = json!("2026-06-01T00:00:00Z");
     revoked["predicate"]["supersedes"] =
         json!({"attestation_id": att_id(7004), "log_index": addon_v1});
+    revoked["predicate"]["issued_at"] = json!("2026-06-01T00:00:00Z");
     submit(&av, revoked).await;
     submit(
         &cloud,

@@ -18,7 +18,7 @@ pub async fn bulk_append(
     key: &attestlog_proto::keys::SignerKey,
     n: u64,
 ) {
-    let keyid = key.verifier().key_id_hex();
+    let signer = key.verifier();
     let seq = log.state.sequencer.clone();
     let mut start = 0;
     while start < n {
@@ -27,7 +27,7 @@ pub async fn bulk_append(
         for i in start..end {
             let env = sign_value(key, &statement(vendor, &att_id(i), "Bulk"));
             rxs.push(
-                seq.submit(admission::bulk_attestation(&env, &keyid).unwrap())
+                seq.submit(admission::bulk_attestation(&env, &signer).unwrap())
                     .unwrap(),
             );
         }

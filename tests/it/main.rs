@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bad_inputs;
+mod claims;
 mod client_story;
 mod client_verifier;
 mod common;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use attestlog_proto::Hash;
+use attestlog_proto::rules::Version;
 use attestlog_server::storage::sqlite::SqliteStore;
 use attestlog_server::storage::{
     AttestationMeta, Batch, EnrolmentRow, LogStore, SearchQuery, StoreResult,
@@ -43,6 +44,15 @@ impl LogStore for Counting {
     }
     fn lookup_leaves(&self, leaves: &[Hash]) -> StoreResult<HashMap<Hash, u64>> {
         self.inner.lookup_leaves(leaves)
+    }
+    fn lookup_statements(&self, statements: &[Hash]) -> StoreResult<HashMap<Hash, u64>> {
+        self.inner.lookup_statements(statements)
+    }
+    fn attestation_chains(&self, ids: &[&str]) -> StoreResult<HashMap<String, Vec<Version>>> {
+        self.inner.attestation_chains(ids)
+    }
+    fn claims_from(&self) -> StoreResult<u64> {
+        self.inner.claims_from()
     }
     fn attestation_owners(&self, ids: &[&str]) -> StoreResult<HashMap<String, String>> {
         self.inner.attestation_owners(ids)

@@ -240,6 +240,7 @@ async fn attestation_ids_belong_to_their_first_vendor(backend: Backend) {
     // A new version superseding the first one.
     let mut v2 = statement("A AG", &att_id(7), "P");
     v2["predicate"]["supersedes"] = json!({"attestation_id": att_id(7), "log_index": first_index});
+    v2["predicate"]["issued_at"] = json!("2026-06-01T00:00:00Z");
     v2["predicate"]["data_flows"][0]["retention"] = json!("P2Y");
     let (s, body) = log.submit(&sign_value(&a, &v2)).await;
     assert_eq!(s, 201, "{body}");

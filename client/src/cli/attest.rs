@@ -31,6 +31,11 @@ enum AttestCommand {
         /// Write the template to FILE instead of standard output.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Start the next version of a logged attestation (by the index of any of its
+        /// versions, or its attestation id): the current version's statement (the head of
+        /// its chain, read from --log) with `supersedes` naming it and `issued_at` now.
+        #[arg(long, value_name = "INDEX|ATTESTATION_ID", conflicts_with = "explain")]
+        supersedes: Option<String>,
     },
     /// Validate a statement locally with the same field-path errors as the server; exits 1
     /// if it is invalid.
@@ -53,7 +58,11 @@ enum AttestCommand {
 
 pub(crate) fn run(args: AttestArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
     match args.command {
-        AttestCommand::New { explain, output } => new(ctx, explain, output.as_deref()),
+        AttestCommand::New {
+            explain,
+            output,
+            supersedes,
+        } => new(ctx, explain, output.as_deref(), supersedes.as_deref()),
         AttestCommand::Check { file } => check(ctx, &file),
         AttestCommand::Sign {
             key,
@@ -70,7 +79,37 @@ pub(crate) fn random_uuid() -> anyhow::Result<String> {
     Ok(attestlog_proto::predicate::uuid_v4(b))
 }
 
-fn new(ctx: &mut Ctx<'_>, explain_fields: bool, output: Option<&Path>) -> anyhow::Result<u8> {
+/// The next version of a logged attestation: its current version (the head of its chain) with
+/// `supersedes` naming the head and `issued_at` now.
+fn next_version(ctx: &Ctx<'_>, of: &str) -> anyhow::Result<serde_json::Value> {
+    let client = ctx.client()?;
+    let rt = super::runtime()?;
+    let id = match of.parse::<u64>() {
+        Ok(index) => {
+            let entry = rt.block_on(client.entry(index))?;
+            crate::versions::entry_statement(&entry)?
+                .attestation_id()
+                .to_owned()
+        }
+        Err(_) => of.to_owned(),
+    };
+    let all = rt
+        .block_on(crate::versions::versions(&client, &id))?
+        .ok_or_else(|| anyhow::anyhow!("attestation {id} is not in the log"))?;
+    let head = all.current();
+    let mut t = serde_json::to_value(&head.statement)?;
+    t["predicate"]["supersedes"] = json!({"attestation_id": id, "log_index": head.entry.index});
+    let now = u64::try_from(super::now_unix()).unwrap_or(0);
+    t["predicate"]["issued_at"] = json!(attestlog_proto::predicate::format_rfc3339(now));
+    Ok(t)
+}
+
+fn new(
+    ctx: &mut Ctx<'_>,
+    explain_fields: bool,
+    output: Option<&Path>,
+    supersedes: Option<&str>,
+) -> anyhow::Result<u8> {
     if explain_fields {
         let fields = explain();
         if ctx.json {
@@ -87,8 +126,14 @@ fn new(ctx: &mut Ctx<'_>, explain_fields: bool, output: Option<&Path>) -> anyhow
         }
         return Ok(EXIT_OK);
     }
-    let mut t = template();
-    t["predicate"]["attestation_id"] = json!(random_uuid()?);
+    let t = match supersedes {
+        Some(of) => next_version(ctx, of)?,
+        None => {
+            let mut t = template();
+            t["predicate"]["attestation_id"] = json!(random_uuid()?);
+            t
+        }
+    };
     let text = format!("{}\n", serde_json::to_string_pretty(&t)?);
     match output {
         Some(p) => {

@@ -1,45 +1,26 @@
 //! `attestlog status`: the current version of an attestation and whether it is in force.
 
-use anyhow::Context as _;
-use attestlog_proto::api::EntryResponse;
-use attestlog_proto::dsse::Envelope;
-use attestlog_proto::predicate::{Statement, Status, parse_rfc3339, parse_statement};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use attestlog_proto::predicate::{Statement, Status, parse_rfc3339};
 use clap::Args;
 use serde_json::json;
 
 use super::{Ctx, EXIT_FAILURE, EXIT_OK, TrustArgs, now_unix};
-use crate::client::SearchQuery;
+use crate::versions::versions;
 
 /// `attestlog status`.
 #[derive(Debug, Args)]
 #[command(after_help = "\
-States: active (in force), revoked or withdrawn (the vendor said so in a newer version), \
-expired (valid_until has passed), superseded (an older version). Exits 1 unless the current \
-version is active.")]
+The current version is the head of the attestation's chain of versions (each names the one \
+it supersedes), never merely the highest index. States: active (in force), revoked or \
+withdrawn (the vendor said so in a newer version), expired (valid_until has passed), \
+superseded (an older version), not_current (a version that never extended the chain). Exits \
+1 unless the current version is active.")]
 pub struct StatusArgs {
     /// The attestation id (UUID).
     attestation_id: String,
     /// Also verify the current version's receipt offline (with --log-key or --policy).
     #[command(flatten)]
     trust: TrustArgs,
-}
-
-/// The statement inside an entry response.
-pub(crate) fn entry_statement(e: &EntryResponse) -> anyhow::Result<Statement> {
-    let bytes = STANDARD.decode(&e.entry).context("entry is not base64")?;
-    let env = Envelope::parse_entry(&bytes).context("entry is not a dsse envelope")?;
-    parse_statement(&env.payload).map_err(|errs| {
-        anyhow::anyhow!(
-            "entry {} is not a valid attestation: {}",
-            e.index,
-            errs.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
-    })
 }
 
 /// The state of a version that is the current one.
@@ -60,13 +41,8 @@ pub(crate) fn current_state(st: &Statement, now: i64) -> &'static str {
 pub(crate) fn run(args: StatusArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
     let client = ctx.client()?;
     let rt = super::runtime()?;
-    let q = SearchQuery {
-        attestation_id: Some(args.attestation_id.clone()),
-        ..SearchQuery::default()
-    };
-    let mut hits = rt.block_on(client.search_all(&q))?;
-    hits.sort_by_key(|h| std::cmp::Reverse(h.index));
-    let Some(latest) = hits.first() else {
+    // The current version is the head of the chain, found by following it.
+    let Some(all) = rt.block_on(versions(&client, &args.attestation_id))? else {
         if ctx.json {
             ctx.print_json(&json!({"attestation_id": args.attestation_id, "state": "unknown"}))?;
         } else {
@@ -78,14 +54,9 @@ pub(crate) fn run(args: StatusArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
         }
         return Ok(EXIT_FAILURE);
     };
-    let entry = rt.block_on(client.entry(latest.index))?;
-    let st = entry_statement(&entry)?;
-    anyhow::ensure!(
-        st.attestation_id() == args.attestation_id,
-        "the log returned entry {} for another attestation id",
-        entry.index
-    );
-    let state = current_state(&st, now_unix());
+    let current = all.current();
+    let (entry, st) = (&current.entry, &current.statement);
+    let state = current_state(st, now_unix());
     let receipt = if args.trust.given() {
         Some(
             super::verify::verify_receipt(&entry.receipt, &args.trust.trust()?)
@@ -95,18 +66,32 @@ pub(crate) fn run(args: StatusArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
     } else {
         None
     };
-    let versions: Vec<_> = hits
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            json!({
-                "index": h.index,
-                "state": if i == 0 { state } else { "superseded" },
-                "valid_until": h.valid_until,
-            })
-        })
-        .collect();
+    let others = || {
+        all.versions
+            .iter()
+            .rev()
+            .filter(|v| v.entry.index != entry.index)
+    };
+    let label = |v: &crate::versions::LoggedVersion| {
+        if v.in_chain {
+            "superseded"
+        } else {
+            "not_current"
+        }
+    };
     if ctx.json {
+        let mut list = vec![json!({
+            "index": entry.index,
+            "state": state,
+            "valid_until": st.predicate.valid_until,
+        })];
+        list.extend(others().map(|v| {
+            json!({
+                "index": v.entry.index,
+                "state": label(v),
+                "valid_until": v.statement.predicate.valid_until,
+            })
+        }));
         ctx.print_json(&json!({
             "attestation_id": args.attestation_id,
             "vendor": st.vendor_legal_name(),
@@ -114,7 +99,7 @@ pub(crate) fn run(args: StatusArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
             "current_index": entry.index,
             "state": state,
             "valid_until": st.predicate.valid_until,
-            "versions": versions,
+            "versions": list,
             "receipt_verified": receipt.as_ref().map(Result::is_ok),
         }))?;
     } else {
@@ -130,8 +115,16 @@ pub(crate) fn run(args: StatusArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
             "current version: index {} — {state} (valid until {})",
             entry.index, st.predicate.valid_until
         )?;
-        for h in hits.iter().skip(1) {
-            writeln!(ctx.out, "  index {}: superseded", h.index)?;
+        for v in others() {
+            if v.in_chain {
+                writeln!(ctx.out, "  index {}: superseded", v.entry.index)?;
+            } else {
+                writeln!(
+                    ctx.out,
+                    "  index {}: not in the chain of versions (a stale or repeated version)",
+                    v.entry.index
+                )?;
+            }
         }
         match &receipt {
             Some(Ok(())) => writeln!(ctx.out, "receipt of the current version verified")?,

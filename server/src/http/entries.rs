@@ -12,9 +12,11 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use attestlog_proto::rules::{Claim, envelope_statement_hash as statement_hash};
+
 use super::error::ApiError;
 use crate::admission;
-use crate::sequencer::{Admitted, Published};
+use crate::sequencer::Published;
 
 /// `POST /v1/entries`: submit a DSSE envelope; answers once the entry is in a signed
 /// checkpoint, 201 (new) or 200 (duplicate).
@@ -25,41 +27,60 @@ pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Respons
     metrics::counter!("attestlog_submissions_total").increment(1);
     let body = super::read_body(body, admission::MAX_BODY_BYTES).await?;
     let parsed = admission::parse(&body)?;
-    // Dedup before any verification: the same envelope is never verified twice.
+    // Dedup before any verification: the same entry, or the same statement in any envelope
+    // (DESIGN.md §10), is answered with the original index and never verified again.
     let published = s.shared.published();
     if let Some(r) = answer_duplicate(&s, &parsed, &published)? {
         return Ok(r);
     }
-    let st = admission::check_statement(&parsed.envelope)?;
     let enrolments = s.shared.enrolments();
-    let key_ids = admission::check_signatures(&parsed.envelope, &st.meta.vendor, &enrolments)?;
-    let before = parsed.leaf_hash;
-    let parsed = admission::keep_verified_signatures(parsed, &key_ids)?;
-    if !parsed.leaf_hash.ct_eq(&before)
-        && let Some(r) = answer_duplicate(&s, &parsed, &published)?
-    {
-        return Ok(r);
-    }
+    let candidate = admission::verify(&parsed.envelope, &enrolments, &s.log_key)?;
+    let parsed = admission::keep_verified_signatures(parsed, &candidate)?;
+    let Some(statement) = candidate.statement() else {
+        return Err(ApiError::unprocessable(
+            Some("payloadType".into()),
+            "enrolments are appended through POST /v1/vendors",
+        ));
+    };
+    let vendor = statement.vendor_legal_name().to_owned();
     // Charged only once the vendor's own key has signed: nobody can drain another's quota.
-    if let Err(wait) = s.quota.take(&st.meta.vendor, Instant::now()) {
+    if let Err(wait) = s.quota.take(&vendor, Instant::now()) {
         return Err(ApiError {
             retry_after: Some(wait),
             ..ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                format!("quota exceeded for vendor {:?}", st.meta.vendor),
+                format!("quota exceeded for vendor {vendor:?}"),
             )
         });
     }
-    check_supersedes(&s, &st.meta, published.size)?;
-    let vendor = st.meta.vendor.clone();
-    let entry = admission::attestation_entry(&parsed, st);
-    let rx = s.sequencer.submit(Admitted {
-        entry,
-        signer_key_ids: key_ids.clone(),
-    })?;
+    // A first pass of the order-dependent rules (version chain), so a refusal comes before
+    // queueing; the sequencer judges again in index order.
+    admission::judge_now(s.store.as_ref(), &enrolments, published.size, &candidate)?;
+    let signers = match &candidate.claim {
+        Claim::Attestation { signers, .. } => signers.clone(),
+        Claim::Enrolment(_) => Vec::new(),
+    };
+    let rx = s.sequencer.submit(admission::admitted(
+        parsed.bytes.clone(),
+        parsed.leaf_hash,
+        candidate,
+    ))?;
     let done = rx
         .await
         .map_err(|_| ApiError::unavailable("sequencer stopped"))??;
+    if !done.new {
+        // The statement was logged meanwhile, maybe in another envelope: answer with it.
+        let original = s.entry(done.index)?;
+        return respond(
+            &s,
+            done.index,
+            Hash::leaf(&original),
+            &original,
+            &done.published,
+            false,
+            None,
+        );
+    }
     respond(
         &s,
         done.index,
@@ -69,19 +90,22 @@ pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Respons
         done.new,
         Some(super::receipt::Verified {
             vendor: &vendor,
-            key_ids: &key_ids,
+            signers: &signers,
         }),
     )
 }
 
-/// The 200 answer for an entry already in the published tree, if it is.
+/// The 200 answer for an entry already in the published tree, if it is: the same entry bytes
+/// (by leaf hash), or the same statement in another envelope (by statement hash).
 fn answer_duplicate(
     s: &super::State,
     parsed: &admission::Parsed,
     published: &Published,
 ) -> Result<Option<Response>, ApiError> {
-    match s.store.lookup_leaf(&parsed.leaf_hash)? {
-        Some(index) if index < published.size => respond(
+    if let Some(index) = s.store.lookup_leaf(&parsed.leaf_hash)?
+        && index < published.size
+    {
+        return respond(
             s,
             index,
             parsed.leaf_hash,
@@ -90,36 +114,26 @@ fn answer_duplicate(
             false,
             None,
         )
-        .map(Some),
-        _ => Ok(None),
+        .map(Some);
     }
-}
-
-fn check_supersedes(
-    s: &super::AppState,
-    meta: &crate::storage::AttestationMeta,
-    size: u64,
-) -> Result<(), ApiError> {
-    let Some(target) = meta.supersedes else {
-        return Ok(());
+    let Some(statement) = statement_hash(&parsed.envelope) else {
+        return Ok(None);
     };
-    let field = "predicate.supersedes.log_index";
-    if target >= size {
-        return Err(ApiError::unprocessable(
-            Some(field.into()),
-            format!("supersedes index {target} is not in the log"),
-        ));
-    }
-    match s.store.attestation_at(target)? {
-        Some(m) if m.attestation_id == meta.attestation_id && m.vendor == meta.vendor => Ok(()),
-        Some(_) => Err(ApiError::unprocessable(
-            Some(field.into()),
-            format!("entry {target} is an attestation with a different attestation_id or vendor"),
-        )),
-        None => Err(ApiError::unprocessable(
-            Some(field.into()),
-            format!("entry {target} is not an attestation"),
-        )),
+    match s.store.lookup_statement(&statement)? {
+        Some(index) if index < published.size => {
+            let original = s.entry(index)?;
+            respond(
+                s,
+                index,
+                Hash::leaf(&original),
+                &original,
+                published,
+                false,
+                None,
+            )
+            .map(Some)
+        }
+        _ => Ok(None),
     }
 }
 

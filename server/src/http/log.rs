@@ -7,6 +7,7 @@ use attestlog_proto::api::{
     Limits, LogInfo, SearchHit, SearchResponse, Vendor, VendorKey, VendorList, VendorRequest,
     VendorResponse,
 };
+use attestlog_proto::enrolment::Action;
 use attestlog_proto::keys::VerifierKey;
 use axum::Json;
 use axum::body::Body;
@@ -21,12 +22,13 @@ use crate::storage::{EnrolmentRow, SearchQuery};
 
 /// `GET /v1/log`.
 #[utoipa::path(get, path = "/v1/log", responses((status = 200)))]
-pub async fn info(State(s): State<super::State>) -> Json<LogInfo> {
-    Json(LogInfo {
+pub async fn info(State(s): State<super::State>) -> Result<Json<LogInfo>, ApiError> {
+    Ok(Json(LogInfo {
         origin: s.log_key.name().to_owned(),
         verifier_key: s.log_key.to_string(),
         verifier_keys: s.verifier_keys.iter().map(ToString::to_string).collect(),
         tree_size: s.shared.published().size,
+        claims_from: s.store.claims_from()?,
         witness_policy: s.witness_policy.clone(),
         limits: Limits {
             max_entry_bytes: MAX_ENTRY_BYTES as u64,
@@ -42,7 +44,7 @@ pub async fn info(State(s): State<super::State>) -> Json<LogInfo> {
             max_search_results: MAX_SEARCH_RESULTS,
             max_checkpoints: super::explorer::MAX_CHECKPOINTS,
         },
-    })
+    }))
 }
 
 fn millis(d: std::time::Duration) -> u64 {
@@ -121,7 +123,7 @@ pub async fn search(
 pub async fn vendors(State(s): State<super::State>) -> Json<VendorList> {
     let e = s.shared.enrolments();
     let mut by: BTreeMap<String, Vec<VendorKey>> = BTreeMap::new();
-    for r in e.records() {
+    for r in e.vendors().into_iter().flat_map(|(_, keys)| keys) {
         by.entry(r.vendor.clone()).or_default().push(VendorKey {
             key: r.key.to_string(),
             key_id: r.key.key_id_hex(),
@@ -185,21 +187,26 @@ pub async fn enrol(
             "vendor keys must be Ed25519 (type 0x01)",
         ));
     }
-    if req.action != "enrol" && req.action != "revoke" {
+    let Some(action) = Action::parse(&req.action) else {
         return Err(ApiError::unprocessable(
             Some("action".into()),
             format!("action must be enrol or revoke, got {:?}", req.action),
         ));
-    }
+    };
     let row = EnrolmentRow {
         index: 0,
         vendor: req.vendor.clone(),
-        key: key.to_string(),
-        action: req.action.clone(),
+        key,
+        action,
     };
+    let admitted = crate::admission::enrolment(&s.signer, &row, crate::rules::now_rfc3339());
     // Fast 409 against the current state; the sequencer re-checks in index order.
-    s.shared.enrolments().check(&row)?;
-    let admitted = crate::admission::enrolment(&s.signer, row, crate::rules::now_rfc3339())?;
+    if let Some(e) = admitted.candidate.enrolment() {
+        s.shared
+            .enrolments()
+            .check(e)
+            .map_err(|e| crate::admission::refusal(e.into()))?;
+    }
     let leaf_hash = admitted.entry.leaf_hash;
     let rx = s.sequencer.submit(admitted)?;
     let done = rx

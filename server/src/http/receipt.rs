@@ -6,20 +6,22 @@ use attestlog_proto::api::{Receipt, ReceiptEnrolment};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use attestlog_proto::keys::VerifierKey;
+use attestlog_proto::rules;
+
 use super::AppState;
 use super::error::ApiError;
-use crate::rules::KeyRecord;
 use crate::sequencer::Published;
 use crate::tiles::TreeReader;
 
-/// What admission verified about a submission: its vendor and the key IDs whose signatures
+/// What admission verified about a submission: its vendor and the keys whose signatures
 /// verified.
 #[derive(Debug, Clone, Copy)]
 pub struct Verified<'a> {
     /// `predicate.vendor.legal_name`
     pub vendor: &'a str,
-    /// verified signature key IDs
-    pub key_ids: &'a [String],
+    /// verified signers
+    pub signers: &'a [VerifierKey],
 }
 
 /// Most enrolment parts kept for one checkpoint (one per vendor key that submitted under it).
@@ -145,8 +147,8 @@ impl AppState {
     }
 
     /// The index of the enrolment entry that authorised the entry at `index`, if it is an
-    /// attestation. On the submit path admission already knows the vendor and the verified key
-    /// IDs; otherwise the entry is parsed and each candidate signature verified here.
+    /// attestation: the rule engine's decision ([`attestlog_proto::rules::authorising_enrolment`]).
+    /// On the submit path admission already knows the vendor and the verified signers.
     #[must_use]
     pub fn enrolment_index_for(
         &self,
@@ -155,30 +157,12 @@ impl AppState {
         verified: Option<Verified<'_>>,
     ) -> Option<u64> {
         let enrolments = self.shared.enrolments();
-        let in_force = |r: &&KeyRecord, vendor: &str| {
-            r.vendor == vendor && r.enrolled_at < index && r.revoked_at.is_none_or(|x| x > index)
-        };
         if let Some(v) = verified {
-            return v.key_ids.iter().find_map(|id| {
-                enrolments
-                    .keys_by_id(id)
-                    .into_iter()
-                    .find(|r| in_force(r, v.vendor))
-                    .map(|r| r.enrolled_at)
-            });
+            return rules::authorising_enrolment_of(&enrolments, index, v.vendor, v.signers)
+                .map(|r| r.enrolled_at);
         }
         let env = attestlog_proto::dsse::Envelope::from_json(entry).ok()?;
-        let v: serde_json::Value = serde_json::from_slice(&env.payload).ok()?;
-        let vendor = v.pointer("/predicate/vendor/legal_name")?.as_str()?;
-        let pae = env.pae();
-        env.signatures.iter().find_map(|sig| {
-            enrolments
-                .keys_by_id(&sig.keyid)
-                .into_iter()
-                .filter(|r| in_force(r, vendor))
-                .find(|r| r.key.verify(&pae, &sig.sig))
-                .map(|r| r.enrolled_at)
-        })
+        rules::authorising_enrolment(&env, &enrolments, index).map(|r| r.enrolled_at)
     }
 
     /// The receipt of the entry at `index` against `p`.

@@ -12,7 +12,14 @@ pub mod sqlite;
 use std::collections::HashMap;
 
 use attestlog_proto::Hash;
+use attestlog_proto::enrolment::{Action, Enrolment};
+use attestlog_proto::keys::VerifierKey;
+use attestlog_proto::rules::Version;
 use attestlog_proto::tiles::TileId;
+
+/// Meta key of the index from which the statement-identity and version-chain rules apply
+/// (DESIGN.md §10): the tree size when the database was created or migrated to them.
+pub const CLAIMS_FROM: &str = "claims_from";
 
 /// Storage errors.
 #[derive(Debug, thiserror::Error)]
@@ -66,19 +73,64 @@ pub struct AttestationMeta {
     pub valid_until: String,
     /// `predicate.supersedes.log_index`
     pub supersedes: Option<u64>,
+    /// `predicate.issued_at` (empty for a version whose stored entry did not yield it)
+    pub issued_at: String,
 }
 
-/// An enrolment entry as stored.
+impl AttestationMeta {
+    /// The version-chain view of the attestation at `index`.
+    #[must_use]
+    pub fn version(&self, index: u64) -> Version {
+        Version {
+            index,
+            vendor: self.vendor.clone(),
+            supersedes: self.supersedes,
+            issued_at: self.issued_at.clone(),
+        }
+    }
+}
+
+/// An enrolment entry as stored: typed, parsed once when read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnrolmentRow {
     /// log index of the enrolment entry
     pub index: u64,
     /// vendor legal name
     pub vendor: String,
-    /// vendor verifier key string
-    pub key: String,
-    /// `enrol` or `revoke`
-    pub action: String,
+    /// the vendor's verifier key
+    pub key: VerifierKey,
+    /// enrol or revoke
+    pub action: Action,
+}
+
+impl EnrolmentRow {
+    /// The enrolment this row records, decided at `issued_at`.
+    #[must_use]
+    pub fn enrolment(&self, issued_at: String) -> Enrolment {
+        Enrolment {
+            vendor: self.vendor.clone(),
+            key: self.key.clone(),
+            action: self.action,
+            issued_at,
+        }
+    }
+
+    /// Parses a stored row.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] for a key or action that does not parse.
+    pub fn from_stored(index: u64, vendor: String, key: &str, action: &str) -> StoreResult<Self> {
+        Ok(Self {
+            index,
+            vendor,
+            key: VerifierKey::parse(key).map_err(|e| {
+                StoreError::Corrupt(format!("enrolment {index}: stored key {key:?}: {e}"))
+            })?,
+            action: Action::parse(action).ok_or_else(|| {
+                StoreError::Corrupt(format!("enrolment {index}: stored action {action:?}"))
+            })?,
+        })
+    }
 }
 
 /// One entry of a batch.
@@ -94,6 +146,8 @@ pub struct BatchEntry {
     pub attestation: Option<AttestationMeta>,
     /// enrolment, for enrolment entries
     pub enrolment: Option<EnrolmentRow>,
+    /// the entry's statement identity (DESIGN.md §10); `None` only for raw test entries
+    pub statement: Option<Hash>,
 }
 
 impl BatchEntry {
@@ -106,6 +160,7 @@ impl BatchEntry {
             terms: Vec::new(),
             attestation: None,
             enrolment: None,
+            statement: None,
         }
     }
 }
@@ -222,6 +277,36 @@ pub trait LogStore: Send + Sync + 'static {
     /// Backend errors.
     fn attestation_owners(&self, ids: &[&str]) -> StoreResult<HashMap<String, String>>;
 
+    /// The first index of each of these statements that is stored (one round trip; the
+    /// sequencer's per-batch statement dedup). Missing hashes are absent from the map.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn lookup_statements(&self, statements: &[Hash]) -> StoreResult<HashMap<Hash, u64>>;
+
+    /// The first index of a stored statement.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn lookup_statement(&self, statement: &Hash) -> StoreResult<Option<u64>> {
+        Ok(self
+            .lookup_statements(std::slice::from_ref(statement))?
+            .remove(statement))
+    }
+
+    /// Every stored version of these attestation ids, in index order, in one round trip.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn attestation_chains(&self, ids: &[&str]) -> StoreResult<HashMap<String, Vec<Version>>>;
+
+    /// The index from which the statement-identity and version-chain rules apply, recorded
+    /// when the database was created or migrated ([`CLAIMS_FROM`]).
+    ///
+    /// # Errors
+    /// Backend errors; a database without the record.
+    fn claims_from(&self) -> StoreResult<u64>;
+
     /// The vendor owning an attestation id and the metadata of an entry.
     ///
     /// # Errors
@@ -279,6 +364,35 @@ pub trait LogStore: Send + Sync + 'static {
     /// # Errors
     /// Backend errors.
     fn disk_usage(&self) -> StoreResult<(u64, u64)>;
+}
+
+/// What the migration to the statement index derives from a stored entry.
+#[derive(Debug, Default)]
+pub(crate) struct StoredClaim {
+    /// Statement identity (entries of a payload type the log accepts, with a JSON payload).
+    pub statement: Option<Hash>,
+    /// `predicate.issued_at` of an attestation.
+    pub issued_at: Option<String>,
+}
+
+/// Reads the statement identity and `issued_at` of a stored entry (migrations only: new
+/// entries carry both from admission).
+pub(crate) fn stored_claim(data: &[u8]) -> StoredClaim {
+    let Ok(env) = attestlog_proto::dsse::Envelope::from_json(data) else {
+        return StoredClaim::default();
+    };
+    let issued_at = (env.payload_type == attestlog_proto::predicate::PAYLOAD_TYPE_INTOTO)
+        .then(|| serde_json::from_slice::<serde_json::Value>(&env.payload).ok())
+        .flatten()
+        .and_then(|v| {
+            v.pointer("/predicate/issued_at")
+                .and_then(|t| t.as_str())
+                .map(str::to_owned)
+        });
+    StoredClaim {
+        statement: attestlog_proto::rules::envelope_statement_hash(&env),
+        issued_at,
+    }
 }
 
 /// Converts a tile request to its stored key.

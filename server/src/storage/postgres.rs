@@ -28,11 +28,15 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 use super::{AttestationMeta, Batch, EnrolmentRow, LogStore, SearchQuery, StoreError, StoreResult};
+use attestlog_proto::rules::Version;
 
 /// Schema migrations, applied in order; `schema_migrations` records the applied versions.
-pub const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    r"
+/// Version 2 (the statement index, each attestation's `issued_at` and `claims_from`, DESIGN.md
+/// §10) is completed by [`add_statement_index`], which reads the stored entries.
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        r"
 CREATE TABLE entries (idx BIGINT PRIMARY KEY, data BYTEA NOT NULL);
 CREATE TABLE leaves (leaf_hash BYTEA PRIMARY KEY, idx BIGINT NOT NULL);
 CREATE TABLE tiles (level SMALLINT NOT NULL, idx BIGINT NOT NULL, data BYTEA NOT NULL,
@@ -53,7 +57,18 @@ CREATE TABLE pending (id BIGSERIAL PRIMARY KEY, leaf_hash BYTEA NOT NULL, data B
 CREATE TABLE pending_results (id BIGINT PRIMARY KEY, status TEXT NOT NULL, idx BIGINT,
     code SMALLINT, field TEXT, message TEXT, created_at TIMESTAMPTZ NOT NULL DEFAULT now());
 ",
-)];
+    ),
+    (
+        2,
+        r"
+ALTER TABLE attestations ADD COLUMN issued_at TEXT;
+CREATE TABLE statements (statement_hash BYTEA PRIMARY KEY, idx BIGINT NOT NULL);
+CREATE TABLE log_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO log_meta (key, value)
+    SELECT 'claims_from', COALESCE(size, 0)::text FROM tree_head;
+",
+    ),
+];
 
 /// Advisory lock key serialising schema migrations ("attestlog" migrations).
 const MIGRATION_LOCK: i64 = 0x6174_7465_7374_6d67;
@@ -73,9 +88,19 @@ const OWNERS: &str = "SELECT DISTINCT ON (attestation_id) attestation_id, vendor
 const OWNER: &str =
     "SELECT vendor FROM attestations WHERE attestation_id = $1 ORDER BY idx LIMIT 1";
 const ATTESTATION_AT: &str = "SELECT idx, attestation_id, vendor, product, status, valid_until, \
-     supersedes FROM attestations WHERE idx = $1";
+     supersedes, issued_at FROM attestations WHERE idx = $1";
 const ATTESTATION_VERSIONS: &str = "SELECT idx, attestation_id, vendor, product, status, \
-     valid_until, supersedes FROM attestations WHERE attestation_id = $1 ORDER BY idx";
+     valid_until, supersedes, issued_at FROM attestations WHERE attestation_id = $1 ORDER BY idx";
+const ATTESTATION_CHAINS: &str = "SELECT idx, attestation_id, vendor, product, status, \
+     valid_until, supersedes, issued_at FROM attestations WHERE attestation_id = ANY($1) \
+     ORDER BY idx";
+const LOOKUP_STATEMENTS: &str =
+    "SELECT statement_hash, idx FROM statements WHERE statement_hash = ANY($1)";
+const CLAIMS_FROM: &str = "SELECT value FROM log_meta WHERE key = 'claims_from'";
+/// The first index of a statement is kept: only entries logged before the claim rules (below
+/// `claims_from`) can repeat one.
+const INSERT_STATEMENTS: &str = "INSERT INTO statements (statement_hash, idx) \
+     SELECT * FROM UNNEST($1::bytea[], $2::bigint[]) ON CONFLICT DO NOTHING";
 const ENROLMENTS: &str = "SELECT idx, vendor, key, action FROM enrolments ORDER BY idx";
 const SEARCH_ALL: &str = "SELECT idx FROM attestations WHERE idx < $1 ORDER BY idx DESC LIMIT $2";
 /// The first term drives the index scan; every other term must also hold.
@@ -101,9 +126,9 @@ const INSERT_LEAVES: &str =
 const INSERT_TERMS: &str = "INSERT INTO search (kind, value, idx) \
      SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING";
 const INSERT_ATTESTATIONS: &str = "INSERT INTO attestations \
-     (idx, attestation_id, vendor, product, status, valid_until, supersedes) \
+     (idx, attestation_id, vendor, product, status, valid_until, supersedes, issued_at) \
      SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
-     $6::text[], $7::bigint[])";
+     $6::text[], $7::bigint[], $8::text[])";
 const INSERT_ENROLMENTS: &str = "INSERT INTO enrolments (idx, vendor, key, action) \
      SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[])";
 const UPSERT_TILES: &str = "INSERT INTO tiles (level, idx, data) \
@@ -153,6 +178,10 @@ pub const STATEMENTS: &[&str] = &[
     OWNER,
     ATTESTATION_AT,
     ATTESTATION_VERSIONS,
+    ATTESTATION_CHAINS,
+    LOOKUP_STATEMENTS,
+    CLAIMS_FROM,
+    INSERT_STATEMENTS,
     ENROLMENTS,
     SEARCH_ALL,
     SEARCH_TERMS,
@@ -284,12 +313,8 @@ impl Db {
             .map_err(backend)?
             .iter()
             .map(|r| {
-                Ok(EnrolmentRow {
-                    index: u64_of(r.get(0))?,
-                    vendor: r.get(1),
-                    key: r.get(2),
-                    action: r.get(3),
-                })
+                let (key, action): (String, String) = (r.get(2), r.get(3));
+                EnrolmentRow::from_stored(u64_of(r.get(0))?, r.get(1), &key, &action)
             })
             .collect()
     }
@@ -474,7 +499,16 @@ impl Db {
                 .prepare_cached(INSERT_ATTESTATIONS)
                 .await
                 .map_err(backend)?;
-            tx.execute(&st, &[&a.0, &a.1, &a.2, &a.3, &a.4, &a.5, &a.6])
+            tx.execute(&st, &[&a.0, &a.1, &a.2, &a.3, &a.4, &a.5, &a.6, &a.7])
+                .await
+                .map_err(backend)?;
+        }
+        if !b.statements.0.is_empty() {
+            let st = tx
+                .prepare_cached(INSERT_STATEMENTS)
+                .await
+                .map_err(backend)?;
+            tx.execute(&st, &[&b.statements.0, &b.statements.1])
                 .await
                 .map_err(backend)?;
         }
@@ -567,6 +601,7 @@ type AttColumns = (
     Vec<String>,
     Vec<String>,
     Vec<Option<i64>>,
+    Vec<String>,
 );
 
 /// A batch as column arrays, owned so it can move onto the store's runtime.
@@ -581,6 +616,7 @@ struct OwnedBatch {
     term_idx: Vec<i64>,
     att: AttColumns,
     enr: (Vec<i64>, Vec<String>, Vec<String>, Vec<String>),
+    statements: (Vec<Vec<u8>>, Vec<i64>),
     tiles: (Vec<i16>, Vec<i64>, Vec<Vec<u8>>),
     checkpoint: Vec<u8>,
 }
@@ -610,12 +646,17 @@ impl OwnedBatch {
                 b.att.4.push(a.status.clone());
                 b.att.5.push(a.valid_until.clone());
                 b.att.6.push(a.supersedes.map(i64_of).transpose()?);
+                b.att.7.push(a.issued_at.clone());
             }
             if let Some(en) = &e.enrolment {
                 b.enr.0.push(idx);
                 b.enr.1.push(en.vendor.clone());
-                b.enr.2.push(en.key.clone());
-                b.enr.3.push(en.action.clone());
+                b.enr.2.push(en.key.to_string());
+                b.enr.3.push(en.action.as_str().to_owned());
+            }
+            if let Some(h) = &e.statement {
+                b.statements.0.push(h.0.to_vec());
+                b.statements.1.push(idx);
             }
         }
         for (l, i, data) in &batch.tiles {
@@ -629,6 +670,7 @@ impl OwnedBatch {
 
 fn row_to_meta(r: &tokio_postgres::Row) -> StoreResult<(u64, AttestationMeta)> {
     let sup: Option<i64> = r.get(6);
+    let issued_at: Option<String> = r.get(7);
     Ok((
         u64_of(r.get(0))?,
         AttestationMeta {
@@ -638,6 +680,7 @@ fn row_to_meta(r: &tokio_postgres::Row) -> StoreResult<(u64, AttestationMeta)> {
             status: r.get(4),
             valid_until: r.get(5),
             supersedes: sup.map(u64_of).transpose()?,
+            issued_at: issued_at.unwrap_or_default(),
         },
     ))
 }
@@ -647,6 +690,8 @@ pub struct PostgresStore {
     rt: Option<tokio::runtime::Runtime>,
     db: Db,
     url: String,
+    /// [`LogStore::claims_from`], read once (it never changes).
+    claims_from: std::sync::OnceLock<u64>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -722,6 +767,7 @@ impl PostgresStore {
                 claims: Arc::default(),
             },
             url: url.to_owned(),
+            claims_from: std::sync::OnceLock::new(),
         };
         store.block(|db| async move { migrate(&db).await })?;
         Ok(store)
@@ -805,6 +851,84 @@ impl PostgresStore {
     }
 }
 
+/// Completes migration 2: every stored entry's statement in the statement index (the first
+/// index of each statement: older logs may hold one statement more than once) and the
+/// `issued_at` of every stored attestation. `claims_from` (the tree size now) is set by the
+/// migration's SQL, so the entries already logged are not judged again by the claim rules.
+async fn add_statement_index(tx: &tokio_postgres::Transaction<'_>) -> StoreResult<()> {
+    const CHUNK: i64 = 2048;
+    let mut from = 0i64;
+    loop {
+        let rows = tx
+            .query(
+                "SELECT idx, data FROM entries WHERE idx >= $1 ORDER BY idx LIMIT $2",
+                &[&from, &CHUNK],
+            )
+            .await
+            .map_err(backend)?;
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        from = last.get::<_, i64>(0) + 1;
+        let mut seen = std::collections::HashSet::new();
+        let (mut hashes, mut hash_idx, mut times, mut time_idx) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for r in &rows {
+            let idx: i64 = r.get(0);
+            let claim = super::stored_claim(r.get::<_, &[u8]>(1));
+            if let Some(h) = claim.statement
+                && seen.insert(h)
+            {
+                hashes.push(h.0.to_vec());
+                hash_idx.push(idx);
+            }
+            if let Some(t) = claim.issued_at {
+                times.push(t);
+                time_idx.push(idx);
+            }
+        }
+        tx.execute(
+            "INSERT INTO statements (statement_hash, idx) \
+             SELECT * FROM UNNEST($1::bytea[], $2::bigint[]) ON CONFLICT DO NOTHING",
+            &[&hashes, &hash_idx],
+        )
+        .await
+        .map_err(backend)?;
+        tx.execute(
+            "UPDATE attestations a SET issued_at = q.t \
+             FROM UNNEST($1::bigint[], $2::text[]) AS q(idx, t) WHERE a.idx = q.idx",
+            &[&time_idx, &times],
+        )
+        .await
+        .map_err(backend)?;
+    }
+}
+
+impl PostgresStore {
+    /// The index of each of `hashes` found by `query` (`SELECT hash, idx … = ANY($1)`).
+    fn hash_indexes(
+        &self,
+        query: &'static str,
+        hashes: &[Hash],
+    ) -> StoreResult<HashMap<Hash, u64>> {
+        let hashes: Vec<Vec<u8>> = hashes.iter().map(|h| h.0.to_vec()).collect();
+        self.block(|db| async move {
+            let c = db.client().await?;
+            let st = c.prepare_cached(query).await.map_err(backend)?;
+            c.query(&st, &[&hashes])
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(|r| {
+                    let h: Vec<u8> = r.get(0);
+                    let h = Hash::from_slice(&h).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    Ok((h, u64_of(r.get(1))?))
+                })
+                .collect()
+        })
+    }
+}
+
 /// Applies missing migrations in one transaction under an advisory lock.
 async fn migrate(db: &Db) -> StoreResult<()> {
     let mut c = db.client().await?;
@@ -837,6 +961,11 @@ async fn migrate(db: &Db) -> StoreResult<()> {
         tx.batch_execute(sql)
             .await
             .map_err(|e| backend(format!("migration {version}: {e}")))?;
+        if *version == 2 {
+            add_statement_index(&tx)
+                .await
+                .map_err(|e| backend(format!("migration {version}: {e}")))?;
+        }
         tx.execute(
             "INSERT INTO schema_migrations (version) VALUES ($1)",
             &[version],
@@ -931,21 +1060,7 @@ impl LogStore for PostgresStore {
     }
 
     fn lookup_leaves(&self, leaves: &[Hash]) -> StoreResult<HashMap<Hash, u64>> {
-        let leaves: Vec<Vec<u8>> = leaves.iter().map(|h| h.0.to_vec()).collect();
-        self.block(|db| async move {
-            let c = db.client().await?;
-            let st = c.prepare_cached(LOOKUP_LEAVES).await.map_err(backend)?;
-            c.query(&st, &[&leaves])
-                .await
-                .map_err(backend)?
-                .iter()
-                .map(|r| {
-                    let h: Vec<u8> = r.get(0);
-                    let h = Hash::from_slice(&h).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    Ok((h, u64_of(r.get(1))?))
-                })
-                .collect()
-        })
+        self.hash_indexes(LOOKUP_LEAVES, leaves)
     }
 
     fn attestation_owners(&self, ids: &[&str]) -> StoreResult<HashMap<String, String>> {
@@ -960,6 +1075,47 @@ impl LogStore for PostgresStore {
                 .map(|r| (r.get(0), r.get(1)))
                 .collect())
         })
+    }
+
+    fn lookup_statements(&self, statements: &[Hash]) -> StoreResult<HashMap<Hash, u64>> {
+        self.hash_indexes(LOOKUP_STATEMENTS, statements)
+    }
+
+    fn attestation_chains(&self, ids: &[&str]) -> StoreResult<HashMap<String, Vec<Version>>> {
+        let ids: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+        self.block(|db| async move {
+            let c = db.client().await?;
+            let st = c
+                .prepare_cached(ATTESTATION_CHAINS)
+                .await
+                .map_err(backend)?;
+            let mut out: HashMap<String, Vec<Version>> = HashMap::new();
+            for r in c.query(&st, &[&ids]).await.map_err(backend)? {
+                let (i, m) = row_to_meta(&r)?;
+                let v = m.version(i);
+                out.entry(m.attestation_id).or_default().push(v);
+            }
+            Ok(out)
+        })
+    }
+
+    fn claims_from(&self) -> StoreResult<u64> {
+        if let Some(v) = self.claims_from.get() {
+            return Ok(*v);
+        }
+        let v = self.block(|db| async move {
+            let c = db.client().await?;
+            let st = c.prepare_cached(CLAIMS_FROM).await.map_err(backend)?;
+            let v: String = c
+                .query_opt(&st, &[])
+                .await
+                .map_err(backend)?
+                .ok_or_else(|| StoreError::Corrupt("no claims_from record".into()))?
+                .get(0);
+            v.parse::<u64>()
+                .map_err(|_| StoreError::Corrupt(format!("claims_from {v:?} is not a number")))
+        })?;
+        Ok(*self.claims_from.get_or_init(|| v))
     }
 
     fn attestation_owner(&self, attestation_id: &str) -> StoreResult<Option<String>> {

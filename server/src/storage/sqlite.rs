@@ -14,6 +14,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::leaf_filter::LeafFilter;
 use super::{AttestationMeta, Batch, EnrolmentRow, LogStore, SearchQuery, StoreError, StoreResult};
+use attestlog_proto::rules::Version;
 
 const SCHEMA: &str = r"
 CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL);
@@ -25,7 +26,9 @@ CREATE TABLE IF NOT EXISTS enrolments (idx INTEGER PRIMARY KEY, vendor TEXT NOT 
     key TEXT NOT NULL, action TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS attestations (idx INTEGER PRIMARY KEY, attestation_id TEXT NOT NULL,
     vendor TEXT NOT NULL, product TEXT NOT NULL, status TEXT NOT NULL, valid_until TEXT NOT NULL,
-    supersedes INTEGER);
+    supersedes INTEGER, issued_at TEXT);
+CREATE TABLE IF NOT EXISTS statements (statement_hash BLOB PRIMARY KEY, idx INTEGER NOT NULL)
+    WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS attestations_id ON attestations (attestation_id, idx);
 CREATE TABLE IF NOT EXISTS search (kind TEXT NOT NULL, value TEXT NOT NULL, idx INTEGER NOT NULL,
     PRIMARY KEY (kind, value, idx)) WITHOUT ROWID;
@@ -34,7 +37,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 /// `PRAGMA user_version` of the current schema. 1: hash tiles are stored as the chunks each
 /// batch appended (`tile_chunks`) instead of one row per tile rewritten by every batch.
-const SCHEMA_VERSION: i64 = 1;
+/// 2: the statement index (`statements`), each attestation's `issued_at`, and the index from
+/// which the claim rules apply (meta `claims_from`, DESIGN.md §10).
+const SCHEMA_VERSION: i64 = 2;
 
 const READERS: usize = 4;
 
@@ -178,8 +183,49 @@ fn migrate(c: &mut Connection) -> StoreResult<()> {
              DROP TABLE tiles;",
         )?;
     }
+    if version < 2 {
+        add_statement_index(&tx)?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
+    Ok(())
+}
+
+/// Migration to version 2: every stored entry's statement in the statement index (the first
+/// index of each statement: older logs may hold one statement more than once), the
+/// `issued_at` of every stored attestation, and `claims_from` = the stored tree size, so that
+/// the entries already logged are not judged again by the rules that start here.
+fn add_statement_index(tx: &rusqlite::Transaction<'_>) -> StoreResult<()> {
+    let has_issued_at: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('attestations') WHERE name = 'issued_at')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_issued_at {
+        tx.execute_batch("ALTER TABLE attestations ADD COLUMN issued_at TEXT")?;
+    }
+    let mut read = tx.prepare("SELECT idx, data FROM entries ORDER BY idx")?;
+    let mut ins =
+        tx.prepare("INSERT OR IGNORE INTO statements (statement_hash, idx) VALUES (?1, ?2)")?;
+    let mut upd = tx.prepare("UPDATE attestations SET issued_at = ?2 WHERE idx = ?1")?;
+    let mut rows = read.query([])?;
+    let mut size = 0i64;
+    while let Some(r) = rows.next()? {
+        let idx: i64 = r.get(0)?;
+        let data = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+        size = idx + 1;
+        let stored = super::stored_claim(data);
+        if let Some(h) = stored.statement {
+            ins.execute(params![&h.0[..], idx])?;
+        }
+        if let Some(t) = stored.issued_at {
+            upd.execute(params![idx, t])?;
+        }
+    }
+    tx.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)",
+        params![super::CLAIMS_FROM, size.to_string()],
+    )?;
     Ok(())
 }
 
@@ -226,6 +272,26 @@ fn fill_leaf_filter(path: &Path, filter: &std::sync::Weak<LeafFilter>) -> StoreR
     }
 }
 
+/// The index of each of `hashes` found by `select` (`SELECT hash, idx FROM … WHERE hash`,
+/// completed with `IN (…)`), in as few queries as the parameter limit allows.
+fn hash_indexes(c: &Connection, select: &str, hashes: &[&Hash]) -> StoreResult<HashMap<Hash, u64>> {
+    let mut out = HashMap::new();
+    for chunk in hashes.chunks(500) {
+        let sql = format!("{select} IN ({})", vec!["?"; chunk.len()].join(","));
+        let mut st = c.prepare_cached(&sql)?;
+        let rows = st.query_map(
+            rusqlite::params_from_iter(chunk.iter().map(|h| h.0.to_vec())),
+            |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)),
+        )?;
+        for row in rows {
+            let (h, i) = row?;
+            let h = Hash::from_slice(&h).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            out.insert(h, u64_of(i)?);
+        }
+    }
+    Ok(out)
+}
+
 /// SQLite-backed [`LogStore`].
 pub struct SqliteStore {
     /// Declared first: stopped before the other connections close.
@@ -236,6 +302,8 @@ pub struct SqliteStore {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// [`LogStore::claims_from`], read once (it never changes).
+    claims_from: std::sync::OnceLock<u64>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -306,6 +374,7 @@ impl SqliteStore {
             writer: Mutex::new(writer),
             readers,
             next_reader: AtomicUsize::new(0),
+            claims_from: std::sync::OnceLock::new(),
         })
     }
 
@@ -408,6 +477,7 @@ impl SqliteStore {
 
 fn row_to_meta(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, AttestationMeta)> {
     let sup: Option<i64> = r.get(6)?;
+    let issued_at: Option<String> = r.get(7)?;
     Ok((
         r.get(0)?,
         AttestationMeta {
@@ -417,11 +487,13 @@ fn row_to_meta(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, AttestationMeta)
             status: r.get(4)?,
             valid_until: r.get(5)?,
             supersedes: sup.and_then(|s| u64::try_from(s).ok()),
+            issued_at: issued_at.unwrap_or_default(),
         },
     ))
 }
 
-const META_COLS: &str = "idx, attestation_id, vendor, product, status, valid_until, supersedes";
+const META_COLS: &str =
+    "idx, attestation_id, vendor, product, status, valid_until, supersedes, issued_at";
 
 impl LogStore for SqliteStore {
     fn latest_checkpoint(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
@@ -515,24 +587,11 @@ impl LogStore for SqliteStore {
         }
         // On the writer connection: only the sequencer calls this, and it sees its own commits.
         self.with_writer(|c| {
-            let mut out = HashMap::new();
-            for chunk in leaves.chunks(500) {
-                let sql = format!(
-                    "SELECT leaf_hash, idx FROM leaves WHERE leaf_hash IN ({})",
-                    vec!["?"; chunk.len()].join(",")
-                );
-                let mut st = c.prepare_cached(&sql)?;
-                let rows = st.query_map(
-                    rusqlite::params_from_iter(chunk.iter().map(|h| h.0.to_vec())),
-                    |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)),
-                )?;
-                for row in rows {
-                    let (h, i) = row?;
-                    let h = Hash::from_slice(&h).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    out.insert(h, u64_of(i)?);
-                }
-            }
-            Ok(out)
+            hash_indexes(
+                c,
+                "SELECT leaf_hash, idx FROM leaves WHERE leaf_hash",
+                &leaves,
+            )
         })
     }
 
@@ -556,6 +615,60 @@ impl LogStore for SqliteStore {
             }
             Ok(out)
         })
+    }
+
+    fn lookup_statements(&self, statements: &[Hash]) -> StoreResult<HashMap<Hash, u64>> {
+        let statements: Vec<&Hash> = statements.iter().collect();
+        // On the writer connection: only the sequencer calls this, and it sees its own commits.
+        self.with_writer(|c| {
+            hash_indexes(
+                c,
+                "SELECT statement_hash, idx FROM statements WHERE statement_hash",
+                &statements,
+            )
+        })
+    }
+
+    fn lookup_statement(&self, statement: &Hash) -> StoreResult<Option<u64>> {
+        self.with_reader(|c| {
+            let mut st =
+                c.prepare_cached("SELECT idx FROM statements WHERE statement_hash = ?1")?;
+            let v: Option<i64> = st.query_row([&statement.0[..]], |r| r.get(0)).optional()?;
+            v.map(u64_of).transpose()
+        })
+    }
+
+    fn attestation_chains(&self, ids: &[&str]) -> StoreResult<HashMap<String, Vec<Version>>> {
+        self.with_reader(|c| {
+            let mut out: HashMap<String, Vec<Version>> = HashMap::new();
+            for chunk in ids.chunks(500) {
+                let sql = format!(
+                    "SELECT {META_COLS} FROM attestations WHERE attestation_id IN ({}) ORDER BY idx",
+                    vec!["?"; chunk.len()].join(",")
+                );
+                let mut st = c.prepare_cached(&sql)?;
+                let rows = st.query_map(rusqlite::params_from_iter(chunk.iter()), row_to_meta)?;
+                for row in rows {
+                    let (i, m) = row?;
+                    let v = m.version(u64_of(i)?);
+                    out.entry(m.attestation_id).or_default().push(v);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn claims_from(&self) -> StoreResult<u64> {
+        if let Some(v) = self.claims_from.get() {
+            return Ok(*v);
+        }
+        let v = self
+            .meta(super::CLAIMS_FROM)?
+            .ok_or_else(|| StoreError::Corrupt("no claims_from record".into()))?;
+        let v = v
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("claims_from {v:?} is not a number")))?;
+        Ok(*self.claims_from.get_or_init(|| v))
     }
 
     fn attestation_owner(&self, attestation_id: &str) -> StoreResult<Option<String>> {
@@ -602,13 +715,8 @@ impl LogStore for SqliteStore {
                 Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })?;
             rows.map(|r| {
-                let (i, vendor, key, action) = r?;
-                Ok(EnrolmentRow {
-                    index: u64_of(i)?,
-                    vendor,
-                    key,
-                    action,
-                })
+                let (i, vendor, key, action): (i64, String, String, String) = r?;
+                EnrolmentRow::from_stored(u64_of(i)?, vendor, &key, &action)
             })
             .collect()
         })
@@ -668,8 +776,13 @@ impl LogStore for SqliteStore {
                     "INSERT OR IGNORE INTO search (kind, value, idx) VALUES (?1, ?2, ?3)",
                 )?;
                 let mut ins_att = tx.prepare_cached(&format!(
-                    "INSERT INTO attestations ({META_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                    "INSERT INTO attestations ({META_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
                 ))?;
+                // The first index of a statement is kept: only entries logged before the claim
+                // rules (below `claims_from`) can repeat one.
+                let mut ins_statement = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO statements (statement_hash, idx) VALUES (?1, ?2)",
+                )?;
                 let mut ins_enr = tx.prepare_cached(
                     "INSERT INTO enrolments (idx, vendor, key, action) VALUES (?1, ?2, ?3, ?4)",
                 )?;
@@ -689,11 +802,20 @@ impl LogStore for SqliteStore {
                             a.product,
                             a.status,
                             a.valid_until,
-                            sup
+                            sup,
+                            a.issued_at
                         ])?;
                     }
                     if let Some(en) = &e.enrolment {
-                        ins_enr.execute(params![idx, en.vendor, en.key, en.action])?;
+                        ins_enr.execute(params![
+                            idx,
+                            en.vendor,
+                            en.key.to_string(),
+                            en.action.as_str()
+                        ])?;
+                    }
+                    if let Some(h) = &e.statement {
+                        ins_statement.execute(params![&h.0[..], idx])?;
                     }
                 }
                 // Tiles only grow: each batch stores the hashes it appended to a tile as one
@@ -806,8 +928,10 @@ mod tests {
                 status: "active".into(),
                 valid_until: "2030-01-01T00:00:00Z".into(),
                 supersedes: None,
+                issued_at: "2026-11-01T00:00:00Z".into(),
             }),
             enrolment: None,
+            statement: Some(Hash::sha256(&[n])),
         }
     }
 
@@ -903,6 +1027,7 @@ mod tests {
             let mut e = BatchEntry {
                 data: n.to_be_bytes().repeat(30_000),
                 leaf_hash: Hash::leaf(&n.to_be_bytes()),
+                statement: Some(Hash::sha256(&n.to_be_bytes())),
                 ..entry(0)
             };
             if let Some(a) = e.attestation.as_mut() {

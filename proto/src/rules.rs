@@ -1,0 +1,1117 @@
+//! The rule engine (DESIGN.md §3 and §10): the one place that decides whether an entry belongs
+//! in the log. Server admission, the sequencer, the PostgreSQL pending path, receipts, the
+//! monitor and `fsck` all call it, over typed enrolment and version history.
+//!
+//! Deciding about an entry has two halves:
+//!
+//! - [`verify_entry`], order-independent and costly: size, payload type, statement or
+//!   enrolment schema, [statement identity](statement_hash), and the signatures (Ed25519
+//!   `verify_strict`) against the keys enrolled now. The result is a [`Candidate`].
+//! - [`Ledger::judge`], order-dependent and cheap: is the statement already logged (a replay in
+//!   another envelope is the same entry: [`Judgement::Duplicate`]), may the verified signers
+//!   still sign for the vendor at this index (a revocation racing a submission is decided by
+//!   index order), does the enrolment apply, and does the attestation extend its version chain.
+//!   [`Ledger::record`] then adds the entry to the history.
+//!
+//! A [`Ledger`] holds the history the rules need: the [`EnrolmentState`], the index of each
+//! statement already logged, and the [`Chain`] of each `attestation_id`. Monitors and `fsck`
+//! keep a whole one; the server's sequencer builds one per batch from what storage returns for
+//! that batch's statements and attestation ids.
+//!
+//! **Existing logs.** The statement-identity and version-chain rules apply from the index
+//! [`Ledger::claims_from`] on, which a log records when it starts enforcing them (0 for a log
+//! that always did; the tree size at the upgrade for an older log, published in `GET /v1/log`
+//! as `claims_from`). Below it, entries are judged by the rules they were logged under: a
+//! repeated statement is a new entry, and `supersedes` must only name an earlier version of the
+//! same `attestation_id` and vendor.
+//!
+//! **Current version.** The head of a chain is found by following it ([`Chain::follow`]), never
+//! by taking the highest index: a version extends the chain iff it comes from the chain's
+//! owner, names the head in `supersedes` (or, in entries logged before [`Ledger::claims_from`],
+//! names nothing) and has a strictly later `issued_at`. Every entry logged from
+//! `claims_from` on satisfies this, so the same function gives the head of old and new logs.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::Hash;
+use crate::dsse::{Envelope, MAX_ENTRY_BYTES, parse_strict_json};
+use crate::enrolment::{
+    AdmissionError, Enrolment, EnrolmentState, KeyRecord, PAYLOAD_TYPE_ENROLMENT,
+};
+use crate::keys::VerifierKey;
+use crate::predicate::{FieldError, PAYLOAD_TYPE_INTOTO, Statement, parse_rfc3339};
+
+/// Domain separation prefix of [`statement_hash`].
+pub const STATEMENT_DOMAIN: &[u8] = b"attestlog-statement/v1\n";
+
+/// Most signature verifications under enrolled keys one entry may cause.
+pub const MAX_SIGNATURE_CHECKS: usize = 4;
+
+/// Statement identity: `SHA-256("attestlog-statement/v1\n" ‖ JCS(statement))`, where
+/// `statement` is the payload parsed as JSON and JCS is RFC 8785. Independent of the envelope,
+/// of the payload's formatting and of the signatures.
+///
+/// # Errors
+/// The payload is not strict JSON (duplicate keys included).
+pub fn statement_hash(payload: &[u8]) -> Result<Hash, FieldError> {
+    let v = parse_strict_json(payload)
+        .map_err(|e| FieldError::new("", format!("payload is not valid json: {e}")))?;
+    Ok(statement_hash_of_value(&v))
+}
+
+/// [`statement_hash`] of a parsed payload.
+#[must_use]
+pub fn statement_hash_of_value(v: &Value) -> Hash {
+    // A JSON value (finite numbers, string keys): JCS serialization cannot fail.
+    let jcs = serde_json_canonicalizer::to_vec(v).unwrap_or_default();
+    let mut h = Sha256::new();
+    h.update(STATEMENT_DOMAIN);
+    h.update(&jcs);
+    Hash(h.finalize().into())
+}
+
+/// The statement identity of an envelope whose payload type the log accepts, if its payload is
+/// JSON: what a server looks up before verifying anything.
+#[must_use]
+pub fn envelope_statement_hash(env: &Envelope) -> Option<Hash> {
+    match env.payload_type.as_str() {
+        PAYLOAD_TYPE_INTOTO | PAYLOAD_TYPE_ENROLMENT => statement_hash(&env.payload).ok(),
+        _ => None,
+    }
+}
+
+/// Parses and validates an in-toto statement payload once, with its identity.
+///
+/// # Errors
+/// Every problem found, each with its field path.
+pub fn parse_statement(payload: &[u8]) -> Result<(Statement, Hash), Vec<FieldError>> {
+    let value = parse_strict_json(payload).map_err(|e| {
+        vec![FieldError::new(
+            "",
+            format!("payload is not valid json: {e}"),
+        )]
+    })?;
+    let hash = statement_hash_of_value(&value);
+    Ok((crate::predicate::statement_from_value(value)?, hash))
+}
+
+/// What an entry claims, once verified.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// A data-flow attestation.
+    Attestation {
+        /// The validated statement.
+        statement: Box<Statement>,
+        /// The enrolled keys of the vendor whose signatures verified, in signature order.
+        signers: Vec<VerifierKey>,
+    },
+    /// An enrolment or revocation signed by the log key.
+    Enrolment(Box<Enrolment>),
+}
+
+/// An entry that passed the order-independent checks of [`verify_entry`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// Its [`statement_hash`].
+    pub statement_hash: Hash,
+    /// What it claims.
+    pub claim: Claim,
+}
+
+impl Candidate {
+    /// The candidate of an enrolment (its statement is its payload).
+    #[must_use]
+    pub fn of_enrolment(e: Enrolment) -> Self {
+        Self {
+            statement_hash: statement_hash_of_value(&e.to_value()),
+            claim: Claim::Enrolment(Box::new(e)),
+        }
+    }
+
+    /// The statement, for attestations.
+    #[must_use]
+    pub fn statement(&self) -> Option<&Statement> {
+        match &self.claim {
+            Claim::Attestation { statement, .. } => Some(statement),
+            Claim::Enrolment(_) => None,
+        }
+    }
+
+    /// The enrolment, for enrolment entries.
+    #[must_use]
+    pub fn enrolment(&self) -> Option<&Enrolment> {
+        match &self.claim {
+            Claim::Enrolment(e) => Some(e),
+            Claim::Attestation { .. } => None,
+        }
+    }
+}
+
+/// The order-independent checks of an envelope against the keys enrolled now: size, payload
+/// type, schema, statement identity and signatures.
+///
+/// Attestations: a valid statement whose vendor has an enrolled key, and at least one signature
+/// that verifies (`verify_strict`) under an enrolled, unrevoked key of that vendor. Signatures
+/// whose keyid names no such key are ignored; a signature that names one must verify (no junk
+/// beside a good signature), and at most [`MAX_SIGNATURE_CHECKS`] may name one. Enrolments: a
+/// verifying signature by `log_key` and a well-formed payload.
+///
+/// # Errors
+/// [`AdmissionError`]; see its `status()` and `field()`.
+pub fn verify_entry(
+    env: &Envelope,
+    state: &EnrolmentState,
+    log_key: &VerifierKey,
+) -> Result<Candidate, AdmissionError> {
+    let size = env.canonical_bytes().len();
+    if size > MAX_ENTRY_BYTES {
+        return Err(AdmissionError::TooLarge(size));
+    }
+    match env.payload_type.as_str() {
+        PAYLOAD_TYPE_INTOTO => {
+            let (statement, statement_hash) =
+                parse_statement(&env.payload).map_err(AdmissionError::Statement)?;
+            let signers = verify_signers(env, statement.vendor_legal_name(), state)?;
+            Ok(Candidate {
+                statement_hash,
+                claim: Claim::Attestation {
+                    statement: Box::new(statement),
+                    signers,
+                },
+            })
+        }
+        PAYLOAD_TYPE_ENROLMENT => {
+            if !env.verify_with(log_key) {
+                return Err(AdmissionError::NotSignedByLog);
+            }
+            Ok(Candidate::of_enrolment(Enrolment::parse(&env.payload)?))
+        }
+        other => Err(AdmissionError::PayloadType(other.to_owned())),
+    }
+}
+
+/// The enrolled, unrevoked keys of `vendor` whose signatures verify. See [`verify_entry`].
+///
+/// # Errors
+/// [`AdmissionError::UnknownVendor`], [`AdmissionError::Signature`],
+/// [`AdmissionError::TooManySignatures`], or, when no such key signed: the enrolment error of a
+/// verifying key of someone else or a revoked key, [`AdmissionError::BadSignature`] or
+/// [`AdmissionError::NoEnrolledSigner`].
+pub fn verify_signers(
+    env: &Envelope,
+    vendor: &str,
+    state: &EnrolmentState,
+) -> Result<Vec<VerifierKey>, AdmissionError> {
+    if !state.has_vendor(vendor) {
+        return Err(AdmissionError::UnknownVendor(vendor.to_owned()));
+    }
+    let pae = env.pae();
+    let mut signers: Vec<VerifierKey> = Vec::new();
+    let mut checks = 0;
+    let mut others: Vec<(usize, &KeyRecord)> = Vec::new();
+    for (i, s) in env.signatures.iter().enumerate() {
+        for r in state.keys_by_id(&s.keyid) {
+            if !(r.is_active() && r.vendor == vendor) {
+                others.push((i, r));
+                continue;
+            }
+            checks += 1;
+            if checks > MAX_SIGNATURE_CHECKS {
+                return Err(AdmissionError::TooManySignatures(MAX_SIGNATURE_CHECKS));
+            }
+            if !r.key.verify(&pae, &s.sig) {
+                return Err(AdmissionError::Signature { index: i });
+            }
+            if !signers.contains(&r.key) {
+                signers.push(r.key.clone());
+            }
+        }
+    }
+    if !signers.is_empty() {
+        return Ok(signers);
+    }
+    // Nobody who may sign for the vendor did: say why, from a key that did sign.
+    for (i, r) in others.iter().take(MAX_SIGNATURE_CHECKS) {
+        if r.key.verify(&pae, &env.signatures[*i].sig)
+            && let Err(e) = state.check_attestation(&r.key, vendor)
+        {
+            return Err(AdmissionError::Key(e));
+        }
+    }
+    Err(if others.is_empty() {
+        AdmissionError::NoEnrolledSigner
+    } else {
+        AdmissionError::BadSignature
+    })
+}
+
+/// The enrolment record that authorised the attestation logged at `index`: a key in force for
+/// its vendor at `index` whose signature in the entry verifies. `state` may hold the history up
+/// to any later index.
+#[must_use]
+pub fn authorising_enrolment<'a>(
+    env: &Envelope,
+    state: &'a EnrolmentState,
+    index: u64,
+) -> Option<&'a KeyRecord> {
+    if env.payload_type != PAYLOAD_TYPE_INTOTO {
+        return None;
+    }
+    let v = parse_strict_json(&env.payload).ok()?;
+    let vendor = v.pointer("/predicate/vendor/legal_name")?.as_str()?;
+    let pae = env.pae();
+    env.signatures.iter().find_map(|s| {
+        state
+            .keys_by_id(&s.keyid)
+            .into_iter()
+            .filter_map(|r| state.in_force_at(index, vendor, &r.key))
+            .find(|r| r.key.verify(&pae, &s.sig))
+    })
+}
+
+/// [`authorising_enrolment`] when the verified signers are known (the submit path).
+#[must_use]
+pub fn authorising_enrolment_of<'a>(
+    state: &'a EnrolmentState,
+    index: u64,
+    vendor: &str,
+    signers: &[VerifierKey],
+) -> Option<&'a KeyRecord> {
+    signers
+        .iter()
+        .find_map(|k| state.in_force_at(index, vendor, k))
+}
+
+/// One version of an attestation: what the version chain needs to know about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Version {
+    /// Log index.
+    pub index: u64,
+    /// `predicate.vendor.legal_name`.
+    pub vendor: String,
+    /// `predicate.supersedes.log_index`.
+    pub supersedes: Option<u64>,
+    /// `predicate.issued_at` (RFC 3339).
+    pub issued_at: String,
+}
+
+impl Version {
+    /// The version of `st` logged at `index`.
+    #[must_use]
+    pub fn of(index: u64, st: &Statement) -> Self {
+        Self {
+            index,
+            vendor: st.vendor_legal_name().to_owned(),
+            supersedes: st.predicate.supersedes.as_ref().map(|s| s.log_index),
+            issued_at: st.predicate.issued_at.clone(),
+        }
+    }
+}
+
+/// Whether RFC 3339 time `a` is strictly later than `b` (false if either does not parse).
+fn later(a: &str, b: &str) -> bool {
+    matches!((parse_rfc3339(a), parse_rfc3339(b)), (Some(a), Some(b)) if a > b)
+}
+
+/// The versions of one `attestation_id`: its owner (the vendor that first used it), every
+/// logged version's index, and the current head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chain {
+    /// The vendor that first used the id.
+    pub owner: String,
+    /// The current version.
+    pub head: Version,
+    /// Indexes of every logged version, ascending (superseded, stale and current).
+    pub indexes: Vec<u64>,
+}
+
+impl Chain {
+    /// A chain whose first version is `v`.
+    #[must_use]
+    pub fn start(v: Version) -> Self {
+        Self {
+            owner: v.vendor.clone(),
+            indexes: vec![v.index],
+            head: v,
+        }
+    }
+
+    /// The chain of these versions (every logged version of one id, in index order): the
+    /// first is the start, and each later one becomes the head iff it [extends](Self::extends)
+    /// the chain. `None` for no versions.
+    pub fn follow(versions: impl IntoIterator<Item = Version>) -> Option<Self> {
+        let mut it = versions.into_iter();
+        let mut chain = Self::start(it.next()?);
+        for v in it {
+            chain.record(v);
+        }
+        Some(chain)
+    }
+
+    /// Whether `v` (logged after every version so far) becomes the new head: it comes from
+    /// the owner, names the head in `supersedes` or names nothing (only possible in entries
+    /// logged before the chain rule), and its `issued_at` is strictly later than the head's.
+    #[must_use]
+    pub fn extends(&self, v: &Version) -> bool {
+        v.vendor == self.owner
+            && v.supersedes.is_none_or(|s| s == self.head.index)
+            && later(&v.issued_at, &self.head.issued_at)
+    }
+
+    /// Records a logged version; returns whether it became the head.
+    pub fn record(&mut self, v: Version) -> bool {
+        self.indexes.push(v.index);
+        if self.extends(&v) {
+            self.head = v;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The version-chain rule (from [`Ledger::claims_from`] on) with `attestation_id` ownership:
+/// the first version names no `supersedes`; every later one comes from the owner, names the
+/// current head in `supersedes.log_index` (and the same id in `supersedes.attestation_id`) and
+/// has a strictly later `issued_at`.
+///
+/// # Errors
+/// [`AdmissionError::Ownership`] or [`AdmissionError::VersionChain`] naming the head.
+pub fn check_version(st: &Statement, chain: Option<&Chain>) -> Result<(), AdmissionError> {
+    let sup = st.predicate.supersedes.as_ref();
+    let Some(c) = chain else {
+        return match sup {
+            None => Ok(()),
+            Some(s) => Err(AdmissionError::VersionChain {
+                field: "predicate.supersedes.log_index",
+                head: None,
+                message: format!(
+                    "attestation_id {} has no logged version; its first version names no \
+                     supersedes (got index {})",
+                    st.attestation_id(),
+                    s.log_index
+                ),
+            }),
+        };
+    };
+    let vendor = st.vendor_legal_name();
+    if c.owner != vendor {
+        return Err(AdmissionError::Ownership {
+            field: "predicate.attestation_id",
+            message: format!("attestation_id belongs to vendor {:?}", c.owner),
+        });
+    }
+    let head = c.head.index;
+    let chain_err = |field, message: String| AdmissionError::VersionChain {
+        field,
+        head: Some(head),
+        message,
+    };
+    let Some(s) = sup else {
+        return Err(chain_err(
+            "predicate.supersedes",
+            format!(
+                "attestation_id {} already has versions: a new one must name the current head, \
+                 index {head}, in supersedes",
+                st.attestation_id()
+            ),
+        ));
+    };
+    if s.attestation_id != st.attestation_id() {
+        return Err(chain_err(
+            "predicate.supersedes.attestation_id",
+            format!(
+                "supersedes names attestation_id {:?}, not {:?}; the current head is index {head}",
+                s.attestation_id,
+                st.attestation_id()
+            ),
+        ));
+    }
+    if s.log_index != head {
+        return Err(chain_err(
+            "predicate.supersedes.log_index",
+            format!(
+                "index {} is not the current version of {}: the current head is index {head}",
+                s.log_index,
+                st.attestation_id()
+            ),
+        ));
+    }
+    if !later(&st.predicate.issued_at, &c.head.issued_at) {
+        return Err(chain_err(
+            "predicate.issued_at",
+            format!(
+                "issued_at {} is not later than {} of the current head, index {head}",
+                st.predicate.issued_at, c.head.issued_at
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The ownership rules entries logged before [`Ledger::claims_from`] were admitted under: the
+/// id belongs to the vendor that first used it, and `supersedes` names an earlier version of
+/// the same id (hence of the same vendor).
+///
+/// # Errors
+/// [`AdmissionError::Ownership`].
+pub fn check_legacy_version(st: &Statement, chain: Option<&Chain>) -> Result<(), AdmissionError> {
+    if let Some(c) = chain
+        && c.owner != st.vendor_legal_name()
+    {
+        return Err(AdmissionError::Ownership {
+            field: "predicate.attestation_id",
+            message: format!("attestation_id belongs to vendor {:?}", c.owner),
+        });
+    }
+    if let Some(s) = &st.predicate.supersedes
+        && chain.is_none_or(|c| c.indexes.binary_search(&s.log_index).is_err())
+    {
+        return Err(AdmissionError::Ownership {
+            field: "predicate.supersedes.log_index",
+            message: format!(
+                "index {} is not an earlier version of attestation_id {}",
+                s.log_index,
+                st.attestation_id()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The order-dependent verdict on a [`Candidate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judgement {
+    /// Admissible as a new entry.
+    New,
+    /// Its statement is already logged at this index: the answer is that entry.
+    Duplicate(u64),
+}
+
+/// What [`judge`] needs to know about the history for one candidate.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The enrolment state before the candidate's index.
+    pub enrolment: &'a EnrolmentState,
+    /// The first index of the candidate's statement, if it is logged.
+    pub statement: Option<u64>,
+    /// The chain of the candidate's `attestation_id`, if it has versions.
+    pub chain: Option<&'a Chain>,
+    /// The index from which the claim rules apply.
+    pub claims_from: u64,
+}
+
+/// The order-dependent rules for `c` at log index `index`: a statement already logged is a
+/// [`Judgement::Duplicate`] (from `claims_from` on); an enrolment must apply to the enrolment
+/// state; an attestation's verified signers must still be allowed to sign for its vendor, and
+/// it must extend its version chain ([`check_version`]; before `claims_from`,
+/// [`check_legacy_version`]).
+///
+/// # Errors
+/// [`AdmissionError::Key`] (enrolment conflicts 409; signers revoked since verification
+/// 422), [`AdmissionError::Ownership`], [`AdmissionError::VersionChain`].
+pub fn judge(ctx: &Context<'_>, index: u64, c: &Candidate) -> Result<Judgement, AdmissionError> {
+    let claims = index >= ctx.claims_from;
+    if claims && let Some(j) = ctx.statement {
+        return Ok(Judgement::Duplicate(j));
+    }
+    match &c.claim {
+        Claim::Enrolment(e) => ctx.enrolment.check(e)?,
+        Claim::Attestation { statement, signers } => {
+            ctx.enrolment
+                .authorise(statement.vendor_legal_name(), signers)?;
+            if claims {
+                check_version(statement, ctx.chain)?;
+            } else {
+                check_legacy_version(statement, ctx.chain)?;
+            }
+        }
+    }
+    Ok(Judgement::New)
+}
+
+/// The history the rules judge against. See the module documentation.
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    enrolment: EnrolmentState,
+    statements: HashMap<Hash, u64>,
+    chains: HashMap<String, Chain>,
+    claims_from: u64,
+}
+
+impl Ledger {
+    /// An empty history whose claim rules apply from index `claims_from`.
+    #[must_use]
+    pub fn new(claims_from: u64) -> Self {
+        Self {
+            claims_from,
+            ..Self::default()
+        }
+    }
+
+    /// A partial history, as a server's sequencer has it for one batch: the whole enrolment
+    /// state, and what storage holds for the statements and attestation ids the batch
+    /// mentions (`statements`: statement hash → first index; `chains`: id → its chain).
+    #[must_use]
+    pub fn with_history(
+        claims_from: u64,
+        enrolment: EnrolmentState,
+        statements: HashMap<Hash, u64>,
+        chains: HashMap<String, Chain>,
+    ) -> Self {
+        Self {
+            enrolment,
+            statements,
+            chains,
+            claims_from,
+        }
+    }
+
+    /// The index from which the statement-identity and version-chain rules apply.
+    #[must_use]
+    pub fn claims_from(&self) -> u64 {
+        self.claims_from
+    }
+
+    /// The enrolment state.
+    #[must_use]
+    pub fn enrolment(&self) -> &EnrolmentState {
+        &self.enrolment
+    }
+
+    /// The enrolment state, taken out.
+    #[must_use]
+    pub fn into_enrolment(self) -> EnrolmentState {
+        self.enrolment
+    }
+
+    /// The chain of an attestation id.
+    #[must_use]
+    pub fn chain(&self, attestation_id: &str) -> Option<&Chain> {
+        self.chains.get(attestation_id)
+    }
+
+    /// The first index of a logged statement.
+    #[must_use]
+    pub fn statement(&self, h: &Hash) -> Option<u64> {
+        self.statements.get(h).copied()
+    }
+
+    /// The order-dependent rules for `c` at log index `index` (after everything recorded):
+    /// [`judge`] with this history.
+    ///
+    /// # Errors
+    /// As [`judge`].
+    pub fn judge(&self, index: u64, c: &Candidate) -> Result<Judgement, AdmissionError> {
+        judge(
+            &Context {
+                enrolment: &self.enrolment,
+                statement: self.statement(&c.statement_hash),
+                chain: c.statement().and_then(|st| self.chain(st.attestation_id())),
+                claims_from: self.claims_from,
+            },
+            index,
+            c,
+        )
+    }
+
+    /// Adds `c`, judged [`Judgement::New`], at `index` to the history.
+    ///
+    /// # Errors
+    /// An enrolment that does not apply (it was not judged new at this index); the history is
+    /// unchanged then.
+    pub fn record(&mut self, index: u64, c: &Candidate) -> Result<(), AdmissionError> {
+        match &c.claim {
+            Claim::Enrolment(e) => self.enrolment.apply(index, e)?,
+            Claim::Attestation { statement, .. } => {
+                self.record_version(
+                    statement.attestation_id(),
+                    Version::of(index, statement),
+                    c.statement_hash,
+                );
+                return Ok(());
+            }
+        }
+        self.statements.entry(c.statement_hash).or_insert(index);
+        Ok(())
+    }
+
+    /// Adds a logged version of `attestation_id` with statement `statement` to the history
+    /// (what [`Self::record`] does for an attestation; for a history kept elsewhere, such as a
+    /// monitor's state, replayed in index order).
+    pub fn record_version(&mut self, attestation_id: &str, v: Version, statement: Hash) {
+        self.statements.entry(statement).or_insert(v.index);
+        match self.chains.get_mut(attestation_id) {
+            Some(chain) => {
+                chain.record(v);
+            }
+            None => {
+                self.chains
+                    .insert(attestation_id.to_owned(), Chain::start(v));
+            }
+        }
+    }
+
+    /// [`Self::judge`], then [`Self::record`] when new.
+    ///
+    /// # Errors
+    /// As [`Self::judge`].
+    pub fn admit(&mut self, index: u64, c: &Candidate) -> Result<Judgement, AdmissionError> {
+        let j = self.judge(index, c)?;
+        if j == Judgement::New {
+            self.record(index, c)?;
+        }
+        Ok(j)
+    }
+
+    /// The verdict on the entry logged at `index` (the next after everything recorded), as a
+    /// monitor or `fsck` reaches it from the log alone: [`verify_entry`] against the enrolment
+    /// state at `index`, then [`Self::admit`]. A statement logged before is an error here: a
+    /// log never holds one statement twice (from `claims_from` on).
+    ///
+    /// # Errors
+    /// [`AdmissionError`], [`AdmissionError::Duplicate`] for a repeated statement.
+    pub fn append(
+        &mut self,
+        index: u64,
+        env: &Envelope,
+        log_key: &VerifierKey,
+    ) -> Result<Candidate, AdmissionError> {
+        let c = verify_entry(env, &self.enrolment, log_key)?;
+        match self.admit(index, &c)? {
+            Judgement::New => Ok(c),
+            Judgement::Duplicate(j) => Err(AdmissionError::Duplicate(j)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::enrolment::tests::{VENDOR, enrolment, log_key, vendor_key};
+    use crate::enrolment::{Action, EnrolmentError};
+    use crate::keys::{SignerKey, TYPE_ED25519};
+
+    fn vector_envelope() -> Envelope {
+        let entry = include_str!("../testdata/dsse_vector_entry.json");
+        Envelope::parse_entry(entry.trim_end().as_bytes()).unwrap()
+    }
+
+    fn second_key() -> SignerKey {
+        SignerKey::from_seed("vendor.example/second", TYPE_ED25519, &[9; 32]).unwrap()
+    }
+
+    fn state_with_vendor() -> EnrolmentState {
+        let mut s = EnrolmentState::new();
+        s.apply(0, &enrolment(VENDOR, &vendor_key(), Action::Enrol))
+            .unwrap();
+        s
+    }
+
+    fn payload() -> Value {
+        serde_json::from_slice(&vector_envelope().payload).unwrap()
+    }
+
+    /// A version of the vector statement: `issued_at` on day `day` of November 2026.
+    fn version(day: u8, supersedes: Option<u64>) -> Value {
+        let mut v = payload();
+        v["predicate"]["issued_at"] = json!(format!("2026-11-{day:02}T00:00:00Z"));
+        match supersedes {
+            Some(i) => {
+                let id = v["predicate"]["attestation_id"].clone();
+                v["predicate"]["supersedes"] = json!({"attestation_id": id, "log_index": i});
+            }
+            None => {
+                v["predicate"].as_object_mut().unwrap().remove("supersedes");
+            }
+        }
+        v
+    }
+
+    fn signed(v: &Value, keys: &[&SignerKey]) -> Envelope {
+        Envelope::sign(PAYLOAD_TYPE_INTOTO, &serde_json::to_vec(v).unwrap(), keys)
+    }
+
+    #[test]
+    fn statement_identity_ignores_formatting_and_signatures() {
+        let v = payload();
+        let compact = serde_json::to_vec(&v).unwrap();
+        let pretty = serde_json::to_vec_pretty(&v).unwrap();
+        let h = statement_hash(&compact).unwrap();
+        assert_eq!(statement_hash(&pretty).unwrap(), h);
+        // The definition, computed independently.
+        let mut pre = STATEMENT_DOMAIN.to_vec();
+        pre.extend(serde_json_canonicalizer::to_vec(&v).unwrap());
+        assert_eq!(h, Hash::sha256(&pre));
+        let a = signed(&v, &[&vendor_key()]);
+        let b = Envelope::sign(
+            PAYLOAD_TYPE_INTOTO,
+            &pretty,
+            &[&vendor_key(), &second_key()],
+        );
+        assert_ne!(a.leaf_hash(), b.leaf_hash());
+        assert_eq!(envelope_statement_hash(&a), envelope_statement_hash(&b));
+        assert_ne!(
+            statement_hash(&serde_json::to_vec(&version(2, None)).unwrap()).unwrap(),
+            h
+        );
+        assert!(statement_hash(br#"{"a":1,"a":2}"#).is_err());
+        assert_eq!(
+            envelope_statement_hash(&Envelope::sign("text/plain", &compact, &[&vendor_key()])),
+            None
+        );
+    }
+
+    #[test]
+    fn verifies_the_vector_attestation() {
+        let s = state_with_vendor();
+        let c = verify_entry(&vector_envelope(), &s, &log_key().verifier()).unwrap();
+        let st = c.statement().unwrap();
+        assert_eq!(st.vendor_legal_name(), VENDOR);
+        assert_eq!(
+            c.statement_hash,
+            statement_hash(&vector_envelope().payload).unwrap()
+        );
+        let Claim::Attestation { signers, .. } = &c.claim else {
+            panic!("classified as enrolment")
+        };
+        assert_eq!(signers, &[vendor_key().verifier()]);
+        // Extra signatures with unknown keyids are ignored.
+        let mut env = vector_envelope();
+        env.signatures.push(crate::dsse::DsseSignature {
+            keyid: "00000000".into(),
+            sig: vec![0; 64],
+        });
+        assert!(verify_entry(&env, &s, &log_key().verifier()).is_ok());
+    }
+
+    #[test]
+    fn junk_beside_a_good_signature_is_refused() {
+        let mut s = state_with_vendor();
+        s.apply(1, &enrolment(VENDOR, &second_key(), Action::Enrol))
+            .unwrap();
+        let mut env = signed(&payload(), &[&vendor_key(), &second_key()]);
+        assert!(verify_entry(&env, &s, &log_key().verifier()).is_ok());
+        let junk = env
+            .signatures
+            .iter()
+            .position(|x| x.keyid == second_key().verifier().key_id_hex())
+            .unwrap();
+        env.signatures[junk].sig[0] ^= 1;
+        let e = verify_entry(&env, &s, &log_key().verifier()).unwrap_err();
+        assert_eq!(e, AdmissionError::Signature { index: junk });
+        assert_eq!(e.field(), Some(format!("signatures[{junk}].sig")));
+        assert_eq!(e.status(), 422);
+    }
+
+    #[test]
+    fn rejects_attestations() {
+        let log = log_key().verifier();
+        let env = vector_envelope();
+
+        let empty = EnrolmentState::new();
+        let e = verify_entry(&env, &empty, &log).unwrap_err();
+        assert_eq!(e, AdmissionError::UnknownVendor(VENDOR.into()));
+        assert_eq!(e.field().as_deref(), Some("predicate.vendor.legal_name"));
+
+        // The vendor exists but the vector key belongs to someone else.
+        let mut s = EnrolmentState::new();
+        let other = SignerKey::from_seed("av.example/k", TYPE_ED25519, &[8; 32]).unwrap();
+        s.apply(0, &enrolment(VENDOR, &other, Action::Enrol))
+            .unwrap();
+        s.apply(1, &enrolment("Impostor AG", &vendor_key(), Action::Enrol))
+            .unwrap();
+        let e = verify_entry(&env, &s, &log).unwrap_err();
+        assert!(
+            matches!(e, AdmissionError::Key(EnrolmentError::WrongVendor { .. })),
+            "{e}"
+        );
+        assert_eq!(e.status(), 422);
+
+        let mut s = state_with_vendor();
+        s.apply(4, &enrolment(VENDOR, &vendor_key(), Action::Revoke))
+            .unwrap();
+        let e = verify_entry(&env, &s, &log).unwrap_err();
+        assert_eq!(e, AdmissionError::Key(EnrolmentError::Revoked { index: 4 }));
+
+        let s = state_with_vendor();
+        let mut bad = env.clone();
+        bad.signatures[0].sig[0] ^= 1;
+        assert_eq!(
+            verify_entry(&bad, &s, &log).unwrap_err(),
+            AdmissionError::Signature { index: 0 }
+        );
+        let mut unknown = env.clone();
+        unknown.signatures[0].keyid = "00000000".into();
+        assert_eq!(
+            verify_entry(&unknown, &s, &log).unwrap_err(),
+            AdmissionError::NoEnrolledSigner
+        );
+
+        let other_type = Envelope::sign("text/plain", b"hi", &[&vendor_key()]);
+        let e = verify_entry(&other_type, &s, &log).unwrap_err();
+        assert_eq!(e, AdmissionError::PayloadType("text/plain".into()));
+        assert_eq!(e.field().as_deref(), Some("payloadType"));
+
+        let mut v = payload();
+        v["predicate"]["data_flows"][0]["remote_access_jurisdictions"] = json!(["RU"]);
+        let e = verify_entry(&signed(&v, &[&vendor_key()]), &s, &log).unwrap_err();
+        assert_eq!(e.status(), 422);
+        assert_eq!(
+            e.field().as_deref(),
+            Some("predicate.data_flows[0].remote_access_jurisdictions[0]")
+        );
+
+        let huge = Envelope::sign(PAYLOAD_TYPE_INTOTO, &vec![b' '; 70_000], &[&vendor_key()]);
+        assert_eq!(verify_entry(&huge, &s, &log).unwrap_err().status(), 413);
+    }
+
+    #[test]
+    fn verifies_and_judges_enrolments() {
+        let s = state_with_vendor();
+        let log = log_key();
+        let b = SignerKey::from_seed("other.example/k", TYPE_ED25519, &[5; 32]).unwrap();
+        let ok = enrolment("Other AG", &b, Action::Enrol).to_envelope(&log);
+        let c = verify_entry(&ok, &s, &log.verifier()).unwrap();
+        assert_eq!(c.enrolment().unwrap().vendor, "Other AG");
+        // Signed by someone other than the log.
+        let forged = enrolment("Other AG", &b, Action::Enrol).to_envelope(&vendor_key());
+        assert_eq!(
+            verify_entry(&forged, &s, &log.verifier()).unwrap_err(),
+            AdmissionError::NotSignedByLog
+        );
+        // Re-enrolling the vector key for another vendor: 409 when judged.
+        let conflict = enrolment("Other AG", &vendor_key(), Action::Enrol).to_envelope(&log);
+        let c = verify_entry(&conflict, &s, &log.verifier()).unwrap();
+        let ledger = Ledger::with_history(0, s.clone(), HashMap::new(), HashMap::new());
+        let e = ledger.judge(1, &c).unwrap_err();
+        assert_eq!(e.status(), 409, "{e}");
+        // Malformed payload, validly signed: 422.
+        let junk = Envelope::sign(PAYLOAD_TYPE_ENROLMENT, b"{}", &[&log]);
+        let e = verify_entry(&junk, &s, &log.verifier()).unwrap_err();
+        assert_eq!(e.status(), 422);
+        assert_eq!(e.field().as_deref(), Some("payload.vendor"));
+        let junk = Envelope::sign(PAYLOAD_TYPE_ENROLMENT, b"[]", &[&log]);
+        let e = verify_entry(&junk, &s, &log.verifier()).unwrap_err();
+        assert_eq!(e.field().as_deref(), Some("payload"));
+    }
+
+    fn ledger() -> Ledger {
+        let mut l = Ledger::new(0);
+        let e = enrolment(VENDOR, &vendor_key(), Action::Enrol).to_envelope(&log_key());
+        l.append(0, &e, &log_key().verifier()).unwrap();
+        l
+    }
+
+    #[test]
+    fn one_statement_one_entry() {
+        let log = log_key().verifier();
+        let mut l = ledger();
+        let v = version(1, None);
+        let first = signed(&v, &[&vendor_key()]);
+        l.append(1, &first, &log).unwrap();
+        // The same statement re-signed, pretty-printed or with a second signature: the entry
+        // at index 1.
+        l.append(
+            2,
+            &enrolment(VENDOR, &second_key(), Action::Enrol).to_envelope(&log_key()),
+            &log,
+        )
+        .unwrap();
+        let pretty = serde_json::to_vec_pretty(&v).unwrap();
+        for env in [
+            signed(&v, &[&second_key()]),
+            signed(&v, &[&vendor_key(), &second_key()]),
+            Envelope::sign(PAYLOAD_TYPE_INTOTO, &pretty, &[&vendor_key()]),
+        ] {
+            let c = verify_entry(&env, l.enrolment(), &log).unwrap();
+            assert_eq!(l.judge(3, &c).unwrap(), Judgement::Duplicate(1));
+            assert_eq!(
+                l.append(3, &env, &log).unwrap_err(),
+                AdmissionError::Duplicate(1)
+            );
+        }
+        // Enrolments too.
+        let again = enrolment(VENDOR, &second_key(), Action::Enrol).to_envelope(&log_key());
+        let c = verify_entry(&again, l.enrolment(), &log).unwrap();
+        assert_eq!(l.judge(3, &c).unwrap(), Judgement::Duplicate(2));
+    }
+
+    #[test]
+    fn the_version_chain() {
+        let log = log_key().verifier();
+        let mut l = ledger();
+        l.append(1, &signed(&version(1, None), &[&vendor_key()]), &log)
+            .unwrap();
+        let chain_err = |l: &mut Ledger, index, v: &Value| match l.append(
+            index,
+            &signed(v, &[&vendor_key()]),
+            &log,
+        ) {
+            Err(AdmissionError::VersionChain { field, head, .. }) => (field, head),
+            other => panic!("{other:?}"),
+        };
+        // A second "first" version, one naming no head, a stale head, an earlier issued_at.
+        let mut second_first = version(2, None);
+        second_first["predicate"]["status"] = json!("withdrawn");
+        assert_eq!(
+            chain_err(&mut l, 2, &second_first),
+            ("predicate.supersedes", Some(1))
+        );
+        assert_eq!(
+            chain_err(&mut l, 2, &version(2, Some(0))),
+            ("predicate.supersedes.log_index", Some(1))
+        );
+        assert_eq!(
+            chain_err(&mut l, 2, &version(1, Some(1))),
+            ("predicate.issued_at", Some(1))
+        );
+        l.append(2, &signed(&version(2, Some(1)), &[&vendor_key()]), &log)
+            .unwrap();
+        // A fork: a second version superseding 1 is refused, naming the head 2.
+        let mut fork = version(3, Some(1));
+        fork["predicate"]["status"] = json!("revoked");
+        assert_eq!(
+            chain_err(&mut l, 3, &fork),
+            ("predicate.supersedes.log_index", Some(2))
+        );
+        // Withdrawal is a version like any other.
+        let mut withdrawn = version(3, Some(2));
+        withdrawn["predicate"]["status"] = json!("withdrawn");
+        l.append(3, &signed(&withdrawn, &[&vendor_key()]), &log)
+            .unwrap();
+        let id = payload()["predicate"]["attestation_id"].clone();
+        assert_eq!(l.chain(id.as_str().unwrap()).unwrap().head.index, 3);
+        // A first version naming supersedes is refused.
+        let mut fresh = version(1, Some(0));
+        fresh["predicate"]["attestation_id"] = json!("00000000-0000-4000-8000-000000000001");
+        fresh["predicate"]["supersedes"]["attestation_id"] =
+            json!("00000000-0000-4000-8000-000000000001");
+        assert_eq!(
+            chain_err(&mut l, 4, &fresh),
+            ("predicate.supersedes.log_index", None)
+        );
+        // Another vendor may not use the id.
+        let impostor = SignerKey::from_seed("impostor.example/k", TYPE_ED25519, &[7; 32]).unwrap();
+        l.append(
+            4,
+            &enrolment("Impostor AG", &impostor, Action::Enrol).to_envelope(&log_key()),
+            &log,
+        )
+        .unwrap();
+        let mut stolen = version(4, Some(3));
+        stolen["predicate"]["vendor"]["legal_name"] = json!("Impostor AG");
+        let e = l
+            .append(5, &signed(&stolen, &[&impostor]), &log)
+            .unwrap_err();
+        assert_eq!(e.field().as_deref(), Some("predicate.attestation_id"));
+    }
+
+    #[test]
+    fn entries_before_claims_from_are_judged_by_the_old_rules() {
+        let log = log_key().verifier();
+        let mut l = Ledger::new(5);
+        let e = enrolment(VENDOR, &vendor_key(), Action::Enrol).to_envelope(&log_key());
+        l.append(0, &e, &log).unwrap();
+        let v1 = signed(&version(1, None), &[&vendor_key()]);
+        l.append(1, &v1, &log).unwrap();
+        l.append(2, &signed(&version(2, Some(1)), &[&vendor_key()]), &log)
+            .unwrap();
+        // Before the upgrade: a replay of v1 and a version naming no supersedes were logged.
+        l.append(3, &v1, &log).unwrap();
+        let id = payload()["predicate"]["attestation_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            l.chain(&id).unwrap().head.index,
+            2,
+            "the replay is not the head"
+        );
+        l.append(4, &signed(&version(3, None), &[&vendor_key()]), &log)
+            .unwrap();
+        assert_eq!(l.chain(&id).unwrap().head.index, 4);
+        // supersedes of an unknown index was refused before too.
+        let e = l
+            .append(4, &signed(&version(5, Some(0)), &[&vendor_key()]), &log)
+            .unwrap_err();
+        assert_eq!(e.field().as_deref(), Some("predicate.supersedes.log_index"));
+        // From index 5: the statement of index 1 is a duplicate, and the chain rule holds.
+        assert_eq!(
+            l.append(5, &v1, &log).unwrap_err(),
+            AdmissionError::Duplicate(1)
+        );
+        let e = l
+            .append(5, &signed(&version(6, Some(2)), &[&vendor_key()]), &log)
+            .unwrap_err();
+        assert!(
+            matches!(e, AdmissionError::VersionChain { head: Some(4), .. }),
+            "{e}"
+        );
+        l.append(5, &signed(&version(6, Some(4)), &[&vendor_key()]), &log)
+            .unwrap();
+    }
+
+    #[test]
+    fn following_a_chain_is_not_taking_the_highest_index() {
+        let v = |index, supersedes, day: u8| Version {
+            index,
+            vendor: VENDOR.into(),
+            supersedes,
+            issued_at: format!("2026-11-{day:02}T00:00:00Z"),
+        };
+        // 1 → 4 → 6; 5 supersedes 1 again (a stale fork), 7 replays 4.
+        let c = Chain::follow([
+            v(1, None, 1),
+            v(4, Some(1), 2),
+            v(5, Some(1), 3),
+            v(6, Some(4), 4),
+            v(7, Some(1), 2),
+        ])
+        .unwrap();
+        assert_eq!(c.head.index, 6);
+        assert_eq!(c.indexes, [1, 4, 5, 6, 7]);
+        assert!(Chain::follow(Vec::new()).is_none());
+        let mut other = v(8, Some(6), 9);
+        other.vendor = "Other AG".into();
+        assert!(!c.extends(&other));
+    }
+
+    #[test]
+    fn revocations_and_receipts_are_decided_by_index() {
+        let mut s = state_with_vendor();
+        s.apply(5, &enrolment(VENDOR, &vendor_key(), Action::Revoke))
+            .unwrap();
+        let env = vector_envelope();
+        assert_eq!(authorising_enrolment(&env, &s, 3).unwrap().enrolled_at, 0);
+        assert!(authorising_enrolment(&env, &s, 5).is_none());
+        assert!(authorising_enrolment(&env, &s, 0).is_none());
+        let k = [vendor_key().verifier()];
+        assert_eq!(
+            authorising_enrolment_of(&s, 4, VENDOR, &k)
+                .unwrap()
+                .enrolled_at,
+            0
+        );
+        assert!(authorising_enrolment_of(&s, 4, "Other AG", &k).is_none());
+        // The sequencer's re-check: verified before the revocation, judged after it.
+        let c = Candidate {
+            statement_hash: Hash::sha256(b"x"),
+            claim: Claim::Attestation {
+                statement: Box::new(crate::predicate::parse_statement(&env.payload).unwrap()),
+                signers: k.to_vec(),
+            },
+        };
+        let l = Ledger::with_history(0, s, HashMap::new(), HashMap::new());
+        assert_eq!(
+            l.judge(6, &c).unwrap_err(),
+            AdmissionError::Key(EnrolmentError::Revoked { index: 5 })
+        );
+    }
+}
