@@ -492,6 +492,15 @@ pub enum Judgement {
     Duplicate(u64),
 }
 
+/// The answer to a submission ([`Ledger::submit`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Submission {
+    /// A new entry, as verified.
+    New(Box<Candidate>),
+    /// The statement is logged at this index: the answer is that entry.
+    Duplicate(u64),
+}
+
 /// What [`judge`] needs to know about the history for one candidate.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
@@ -666,6 +675,31 @@ impl Ledger {
             self.record(index, c)?;
         }
         Ok(j)
+    }
+
+    /// The answer to an envelope submitted for log index `index` (the next after everything
+    /// recorded), in the order a log answers: a statement already logged is answered with its
+    /// entry whatever the envelope and its signatures (nothing is verified for it); otherwise
+    /// [`verify_entry`] against the enrolment state, then [`Self::judge`]. Nothing is recorded.
+    ///
+    /// # Errors
+    /// As [`verify_entry`] and [`Self::judge`].
+    pub fn submit(
+        &self,
+        index: u64,
+        env: &Envelope,
+        log_key: &VerifierKey,
+    ) -> Result<Submission, AdmissionError> {
+        if index >= self.claims_from
+            && let Some(j) = envelope_statement_hash(env).and_then(|h| self.statement(&h))
+        {
+            return Ok(Submission::Duplicate(j));
+        }
+        let c = verify_entry(env, &self.enrolment, log_key)?;
+        Ok(match self.judge(index, &c)? {
+            Judgement::New => Submission::New(Box::new(c)),
+            Judgement::Duplicate(j) => Submission::Duplicate(j),
+        })
     }
 
     /// The verdict on the entry logged at `index` (the next after everything recorded), as a
@@ -937,6 +971,12 @@ mod tests {
                 AdmissionError::Duplicate(1)
             );
         }
+        // A submission of a logged statement is answered with it before anything is verified:
+        // even with a signature that would not verify.
+        let mut junk = signed(&v, &[&second_key()]);
+        junk.signatures[0].sig[0] ^= 1;
+        assert!(verify_entry(&junk, l.enrolment(), &log).is_err());
+        assert_eq!(l.submit(3, &junk, &log).unwrap(), Submission::Duplicate(1));
         // Enrolments too.
         let again = enrolment(VENDOR, &second_key(), Action::Enrol).to_envelope(&log_key());
         let c = verify_entry(&again, l.enrolment(), &log).unwrap();

@@ -4,6 +4,7 @@
 
 mod bad_inputs;
 mod claims;
+mod claims_property;
 mod client_story;
 mod client_verifier;
 mod common;
