@@ -527,12 +527,40 @@ pub fn statement_from_value(value: Value) -> Result<Statement, Vec<FieldError>> 
         .map_err(|e| vec![FieldError::new("", e.to_string().to_lowercase())])
 }
 
-/// Validates a statement value; returns every problem (empty = valid).
+/// Most problems one validation reports; the rest are counted in one last problem with an
+/// empty path, so an answer stays small whatever the payload (a bad payload could otherwise
+/// produce an answer tens of times its size).
+pub const MAX_REPORTED_PROBLEMS: usize = 100;
+/// Longest message of one problem, in bytes (messages may quote the offending value).
+pub const MAX_PROBLEM_MESSAGE: usize = 300;
+
+/// Validates a statement value; returns its problems (empty = valid): at most
+/// [`MAX_REPORTED_PROBLEMS`], then one that counts the rest.
 #[must_use]
 pub fn validate(value: &Value) -> Vec<FieldError> {
     let mut c = Checker::default();
     c.statement(value);
+    let omitted = c.count - c.errs.len();
+    if omitted > 0 {
+        c.errs.push(FieldError::new(
+            "",
+            format!("{omitted} more problems not listed"),
+        ));
+    }
     c.errs
+}
+
+/// `s` cut to at most `max` bytes at a character boundary, marked with `…` when cut.
+fn truncated(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -564,14 +592,23 @@ fn idx(path: &str, i: usize) -> String {
 
 #[derive(Default)]
 struct Checker {
+    /// The first [`MAX_REPORTED_PROBLEMS`] problems.
     errs: Vec<FieldError>,
+    /// Every problem found.
+    count: usize,
 }
 
 type Check = fn(&str) -> Result<(), String>;
 
 impl Checker {
     fn err(&mut self, path: impl Into<String>, msg: impl Into<String>) {
-        self.errs.push(FieldError::new(path, msg));
+        self.count += 1;
+        if self.errs.len() < MAX_REPORTED_PROBLEMS {
+            self.errs.push(FieldError::new(
+                path,
+                truncated(msg.into(), MAX_PROBLEM_MESSAGE),
+            ));
+        }
     }
 
     fn object<'v>(&mut self, v: &'v Value, path: &str) -> Option<&'v Map<String, Value>> {
@@ -766,7 +803,7 @@ impl Checker {
 
     /// Returns the (name, sha256) pairs if every subject is valid.
     fn subjects<'v>(&mut self, o: &'v Map<String, Value>) -> Option<Vec<(&'v str, &'v str)>> {
-        let before = self.errs.len();
+        let before = self.count;
         let mut out = Vec::new();
         for (p, s) in self.objects(o, "", "subject", true, true) {
             let name = self.req_str(s, &p, "name");
@@ -787,7 +824,7 @@ impl Checker {
                 out.push((n, h));
             }
         }
-        (self.errs.len() == before).then_some(out)
+        (self.count == before).then_some(out)
     }
 
     /// Validates the predicate; returns the artifacts if they are all valid.
@@ -908,7 +945,7 @@ impl Checker {
         }
         self.req_list(prod, pp, "platforms", true, |_| Ok(()));
         self.opt_list(prod, pp, "update_channels", |_| Ok(()));
-        let before = self.errs.len();
+        let before = self.count;
         let mut out = Vec::new();
         for (ap, a) in self.objects(prod, pp, "artifacts", true, true) {
             let n = self.req_str(a, &ap, "name");
@@ -917,7 +954,7 @@ impl Checker {
                 out.push((n, h));
             }
         }
-        (self.errs.len() == before).then_some(out)
+        (self.count == before).then_some(out)
     }
 
     fn data_flow(&mut self, fp: &str, f: &Map<String, Value>, excluded: &BTreeSet<&str>) {
@@ -1563,6 +1600,28 @@ pub fn roundtrip_check(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn problems_are_capped_with_a_count_of_the_rest() {
+        let mut v = template();
+        let bad = "x".repeat(2000);
+        v["predicate"]["data_flows"][0]["remote_access_jurisdictions"] =
+            serde_json::json!(vec![bad.as_str(); 5000]);
+        let errs = validate(&v);
+        assert_eq!(errs.len(), MAX_REPORTED_PROBLEMS + 1);
+        let last = errs.last().unwrap();
+        assert_eq!(last.path, "");
+        let more: usize = last.message.split(' ').next().unwrap().parse().unwrap();
+        assert!(more >= 5000 - MAX_REPORTED_PROBLEMS, "{}", last.message);
+        // Each message is short, whatever it quotes.
+        assert!(errs.iter().all(|e| e.message.len() <= MAX_PROBLEM_MESSAGE + 3));
+        // Under the cap, nothing is added.
+        let mut one = template();
+        one["predicate"]["data_flows"][0]["remote_access_jurisdictions"] =
+            serde_json::json!(["zz"]);
+        assert_eq!(validate(&one).len(), 1);
+        assert_eq!(truncated("ab€cd".into(), 3), "ab…");
+    }
 
     #[test]
     fn field_paths() {

@@ -196,6 +196,7 @@ impl App {
             replica,
             enrolment_receipts: http::receipt::EnrolmentCache::default(),
             serve_limits: config.serve,
+            storage_pools: http::StoragePools::default(),
         });
         Ok(Self {
             state,

@@ -203,6 +203,20 @@ fn conformance(s: &dyn LogStore) {
     assert!(!s.checkpoint_in_range(7, u64::MAX).unwrap());
     assert_eq!(s.checkpoint_at(3).unwrap(), Some(b"cp 3".to_vec()));
     assert_eq!(s.checkpoint_at(4).unwrap(), None);
+    // A page of checkpoints below a size, largest first, in one query.
+    let page = s.checkpoints_before(7, 100).unwrap();
+    let sizes: Vec<u64> = page.iter().map(|(n, _)| *n).collect();
+    assert_eq!((sizes.first(), sizes.last()), (Some(&6), Some(&0)), "{sizes:?}");
+    assert!(sizes.windows(2).all(|w| w[0] > w[1]), "{sizes:?}");
+    for (n, note) in &page {
+        assert_eq!(note, &format!("cp {n}").into_bytes());
+    }
+    assert_eq!(
+        s.checkpoints_before(4, 1).unwrap(),
+        vec![(3, b"cp 3".to_vec())]
+    );
+    assert!(s.checkpoints_before(0, 5).unwrap().is_empty());
+    assert_eq!(s.checkpoints_before(u64::MAX, 1).unwrap()[0].0, 6);
     s.set_checkpoint_note(3, b"cp 3 cosigned").unwrap();
     assert_eq!(s.checkpoint_at(3).unwrap(), Some(b"cp 3 cosigned".to_vec()));
     assert!(matches!(

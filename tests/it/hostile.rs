@@ -279,3 +279,45 @@ async fn every_answer_carries_nosniff() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_payload_with_thousands_of_problems_gets_a_small_answer() {
+    let log = small_log(|_| {}).await;
+    let mut v = statement("Hostile AG", &att_id(1), "P");
+    v["predicate"]["data_flows"][0]["remote_access_jurisdictions"] =
+        serde_json::json!(vec!["zz"; 7000]);
+    let env = sign_raw(
+        &vendor_key(70),
+        attestlog_proto::predicate::PAYLOAD_TYPE_INTOTO,
+        &serde_json::to_vec(&v).unwrap(),
+    );
+    let r = log
+        .http
+        .post(format!("{}/v1/entries", log.url))
+        .body(env.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let body = r.bytes().await.unwrap();
+    assert!(
+        body.len() < 32 * 1024,
+        "a {} byte submission got a {} byte answer",
+        env.len(),
+        body.len()
+    );
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    let details = body["error"]["details"].as_array().unwrap();
+    assert_eq!(
+        details.len(),
+        attestlog_proto::predicate::MAX_REPORTED_PROBLEMS + 1
+    );
+    assert!(
+        details
+            .last()
+            .unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("more problems not listed")
+    );
+}

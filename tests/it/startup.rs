@@ -28,6 +28,9 @@ impl LogStore for Counting {
     fn checkpoint_in_range(&self, lo: u64, hi: u64) -> StoreResult<bool> {
         self.inner.checkpoint_in_range(lo, hi)
     }
+    fn checkpoints_before(&self, before: u64, limit: u64) -> StoreResult<Vec<(u64, Vec<u8>)>> {
+        self.inner.checkpoints_before(before, limit)
+    }
     fn checkpoint_at(&self, size: u64) -> StoreResult<Option<Vec<u8>>> {
         self.inner.checkpoint_at(size)
     }

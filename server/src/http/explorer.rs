@@ -122,8 +122,7 @@ pub async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
 pub const MAX_CHECKPOINTS: u64 = 64;
 
 /// `GET /v1/checkpoints?before=&limit=`: stored checkpoints with size < `before` (default:
-/// all), largest first, at most `limit` (default 20, at most 64). Each is found by a binary
-/// search over sizes (`O(log size)` indexed lookups), so a page costs the same on any log.
+/// all), largest first, at most `limit` (default 20, at most 64), read in one bounded query.
 #[utoipa::path(get, path = "/v1/checkpoints",
     params(("before" = Option<u64>, Query), ("limit" = Option<u32>, Query)),
     responses((status = 200), (status = 400)))]
@@ -135,7 +134,7 @@ pub async fn checkpoints(
         return Err(ApiError::bad_request(format!("unknown query parameter {k:?}")).at(k));
     }
     let published = s.shared.published().size;
-    let mut before = match q.get("before") {
+    let before = match q.get("before") {
         Some(_) => parse_u64("before", q.get("before"))?.min(published + 1),
         None => published + 1,
     };
@@ -149,30 +148,21 @@ pub async fn checkpoints(
         ))
         .at("limit"));
     }
-    let mut checkpoints = Vec::new();
-    while (checkpoints.len() as u64) < limit && before > 0 {
-        if !s.store.checkpoint_in_range(0, before)? {
-            before = 0;
-            break;
-        }
-        // Largest stored size in [0, before): some exists in [lo, hi), none in [hi, before).
-        let (mut lo, mut hi) = (0u64, before);
-        while hi - lo > 1 {
-            let mid = lo + (hi - lo) / 2;
-            if s.store.checkpoint_in_range(mid, hi)? {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        if let Some(note) = s.store.checkpoint_at(lo)? {
-            checkpoints.push(StoredCheckpoint {
-                size: lo,
-                note: String::from_utf8_lossy(&note).into_owned(),
-            });
-        }
-        before = lo;
-    }
-    let next = (before > 0 && checkpoints.len() as u64 == limit).then_some(before);
+    let found = super::storage(&s, super::Pool::Reads, move |s| {
+        s.store.checkpoints_before(before, limit)
+    })
+    .await?;
+    let next = found
+        .last()
+        .filter(|_| found.len() as u64 == limit)
+        .map(|(size, _)| *size)
+        .filter(|&size| size > 0);
+    let checkpoints = found
+        .into_iter()
+        .map(|(size, note)| StoredCheckpoint {
+            size,
+            note: String::from_utf8_lossy(&note).into_owned(),
+        })
+        .collect();
     Ok(Json(CheckpointList { checkpoints, next }))
 }

@@ -19,7 +19,8 @@ pub async fn readyz(State(s): State<super::State>) -> Response {
         )
             .into_response();
     }
-    match s.store.latest_checkpoint() {
+    let latest = super::storage(&s, super::Pool::Reads, |s| s.store.latest_checkpoint()).await;
+    match latest {
         Ok(Some(_)) => match &s.replica {
             Some(r) => (StatusCode::OK, format!("ready ({})\n", r.role().as_str())).into_response(),
             None => (StatusCode::OK, "ready\n").into_response(),

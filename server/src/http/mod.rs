@@ -55,6 +55,73 @@ pub struct AppState {
     pub enrolment_receipts: receipt::EnrolmentCache,
     /// Timeouts, requests in flight and head size of the HTTP server.
     pub serve_limits: attestlog_serve::Limits,
+    /// Places on the blocking pool for storage work.
+    pub storage_pools: StoragePools,
+}
+
+/// Most storage calls of cheap reads (tiles, proofs, entries) running at once.
+pub const STORAGE_READS: usize = 64;
+/// Most searches running at once: a flood of expensive searches waits for these places and
+/// never takes the cheap reads' places.
+pub const STORAGE_SEARCHES: usize = 4;
+
+/// Which places a piece of storage work takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pool {
+    /// Tiles, proofs, entries, checkpoints, receipts.
+    Reads,
+    /// Searches.
+    Searches,
+}
+
+/// The places on Tokio's blocking pool that storage work may take: storage calls (SQLite
+/// reads, PostgreSQL round trips) never run on an async worker, and searches never starve the
+/// cheap reads.
+#[derive(Debug)]
+pub struct StoragePools {
+    reads: Arc<tokio::sync::Semaphore>,
+    searches: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for StoragePools {
+    fn default() -> Self {
+        Self {
+            reads: Arc::new(tokio::sync::Semaphore::new(STORAGE_READS)),
+            searches: Arc::new(tokio::sync::Semaphore::new(STORAGE_SEARCHES)),
+        }
+    }
+}
+
+/// Runs `f` (which calls storage) on the blocking pool, once a place in `pool` is free.
+///
+/// # Errors
+/// `f`'s errors; a storage error when the blocking task could not run.
+pub async fn storage<T, E>(
+    s: &State,
+    pool: Pool,
+    f: impl FnOnce(&AppState) -> Result<T, E> + Send + 'static,
+) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<crate::storage::StoreError> + Send + 'static,
+{
+    let places = match pool {
+        Pool::Reads => &s.storage_pools.reads,
+        Pool::Searches => &s.storage_pools.searches,
+    };
+    let closed = || crate::storage::StoreError::Backend("the storage pool is closed".into());
+    let place = places.clone().acquire_owned().await.map_err(|_| closed())?;
+    let s = s.clone();
+    match tokio::task::spawn_blocking(move || {
+        let _place = place;
+        f(&s)
+    })
+    .await
+    {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(closed().into()),
+    }
 }
 
 impl std::fmt::Debug for AppState {

@@ -25,7 +25,14 @@ pub async fn inclusion(
     State(s): State<super::State>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<InclusionProof>, ApiError> {
-    check_known(&q, &["index", "leaf_hash", "tree_size"])?;
+    super::storage(&s, super::Pool::Reads, move |s| inclusion_inner(s, &q)).await
+}
+
+fn inclusion_inner(
+    s: &super::AppState,
+    q: &HashMap<String, String>,
+) -> Result<Json<InclusionProof>, ApiError> {
+    check_known(q, &["index", "leaf_hash", "tree_size"])?;
     let size = parse_u64("tree_size", q.get("tree_size"))?;
     let current = s.shared.published().size;
     let (index, leaf_hash) = match (q.get("index"), q.get("leaf_hash")) {
@@ -94,7 +101,14 @@ pub async fn consistency(
     State(s): State<super::State>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<ConsistencyProof>, ApiError> {
-    check_known(&q, &["first", "second"])?;
+    super::storage(&s, super::Pool::Reads, move |s| consistency_inner(s, &q)).await
+}
+
+fn consistency_inner(
+    s: &super::AppState,
+    q: &HashMap<String, String>,
+) -> Result<Json<ConsistencyProof>, ApiError> {
+    check_known(q, &["first", "second"])?;
     let first = parse_u64("first", q.get("first"))?;
     let second = parse_u64("second", q.get("second"))?;
     if first > second {

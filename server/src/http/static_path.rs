@@ -65,7 +65,7 @@ fn tile_published(
 
 /// `GET /tile/<L>/<N>[.p/<W>]` and `GET /tile/entries/<N>[.p/<W>]`.
 pub async fn tile(State(s): State<super::State>, Path(path): Path<String>) -> Response {
-    match tile_inner(&s, &path) {
+    match super::storage(&s, super::Pool::Reads, move |s| tile_inner(s, &path)).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }

@@ -239,6 +239,13 @@ pub trait LogStore: Send + Sync + 'static {
     /// Backend errors.
     fn checkpoint_in_range(&self, lo: u64, hi: u64) -> StoreResult<bool>;
 
+    /// Stored checkpoints of size < `before`, largest first, at most `limit`: (size, note),
+    /// in one query.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn checkpoints_before(&self, before: u64, limit: u64) -> StoreResult<Vec<(u64, Vec<u8>)>>;
+
     /// The stored checkpoint note of exactly `size`, if any.
     ///
     /// # Errors

@@ -77,6 +77,8 @@ const LATEST_CHECKPOINT: &str = "SELECT size, note FROM checkpoints ORDER BY siz
 const CHECKPOINT_IN_RANGE: &str =
     "SELECT EXISTS (SELECT 1 FROM checkpoints WHERE size >= $1 AND size < $2)";
 const CHECKPOINT_AT: &str = "SELECT note FROM checkpoints WHERE size = $1";
+const CHECKPOINTS_BEFORE: &str =
+    "SELECT size, note FROM checkpoints WHERE size < $1 ORDER BY size DESC LIMIT $2";
 const READ_TILES: &str = "SELECT t.level, t.idx, t.data FROM tiles t \
      JOIN UNNEST($1::smallint[], $2::bigint[]) AS q(level, idx) \
      ON t.level = q.level AND t.idx = q.idx";
@@ -991,6 +993,23 @@ impl LogStore for PostgresStore {
                 .await
                 .map_err(backend)?;
             Ok(c.query_one(&st, &[&lo, &hi]).await.map_err(backend)?.get(0))
+        })
+    }
+
+    fn checkpoints_before(&self, before: u64, limit: u64) -> StoreResult<Vec<(u64, Vec<u8>)>> {
+        let (before, limit) = (i64_of(before.min(i64::MAX as u64))?, i64_of(limit)?);
+        self.block(|db| async move {
+            let c = db.client().await?;
+            let st = c
+                .prepare_cached(CHECKPOINTS_BEFORE)
+                .await
+                .map_err(backend)?;
+            c.query(&st, &[&before, &limit])
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(|r| Ok((u64_of(r.get(0))?, r.get(1))))
+                .collect()
         })
     }
 

@@ -520,6 +520,23 @@ impl LogStore for SqliteStore {
         })
     }
 
+    fn checkpoints_before(&self, before: u64, limit: u64) -> StoreResult<Vec<(u64, Vec<u8>)>> {
+        let (before, limit) = (i64_of(before.min(i64::MAX as u64))?, i64_of(limit)?);
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT size, note FROM checkpoints WHERE size < ?1 ORDER BY size DESC LIMIT ?2",
+            )?;
+            let rows = st.query_map(params![before, limit], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?;
+            rows.map(|r| {
+                let (s, n) = r?;
+                Ok((u64_of(s)?, n))
+            })
+            .collect()
+        })
+    }
+
     fn checkpoint_at(&self, size: u64) -> StoreResult<Option<Vec<u8>>> {
         let size = i64_of(size)?;
         self.with_reader(|c| {
