@@ -1614,7 +1614,10 @@ mod tests {
         let more: usize = last.message.split(' ').next().unwrap().parse().unwrap();
         assert!(more >= 5000 - MAX_REPORTED_PROBLEMS, "{}", last.message);
         // Each message is short, whatever it quotes.
-        assert!(errs.iter().all(|e| e.message.len() <= MAX_PROBLEM_MESSAGE + 3));
+        assert!(
+            errs.iter()
+                .all(|e| e.message.len() <= MAX_PROBLEM_MESSAGE + 3)
+        );
         // Under the cap, nothing is added.
         let mut one = template();
         one["predicate"]["data_flows"][0]["remote_access_jurisdictions"] =

@@ -206,7 +206,11 @@ fn conformance(s: &dyn LogStore) {
     // A page of checkpoints below a size, largest first, in one query.
     let page = s.checkpoints_before(7, 100).unwrap();
     let sizes: Vec<u64> = page.iter().map(|(n, _)| *n).collect();
-    assert_eq!((sizes.first(), sizes.last()), (Some(&6), Some(&0)), "{sizes:?}");
+    assert_eq!(
+        (sizes.first(), sizes.last()),
+        (Some(&6), Some(&0)),
+        "{sizes:?}"
+    );
     assert!(sizes.windows(2).all(|w| w[0] > w[1]), "{sizes:?}");
     for (n, note) in &page {
         assert_eq!(note, &format!("cp {n}").into_bytes());

@@ -313,9 +313,7 @@ async fn a_payload_with_thousands_of_problems_gets_a_small_answer() {
         attestlog_proto::predicate::MAX_REPORTED_PROBLEMS + 1
     );
     assert!(
-        details
-            .last()
-            .unwrap()["message"]
+        details.last().unwrap()["message"]
             .as_str()
             .unwrap()
             .ends_with("more problems not listed")
