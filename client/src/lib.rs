@@ -12,6 +12,8 @@
 //! - [`diff`]: what changed between two versions of an attestation;
 //! - [`versions`]: every version of an attestation and its current one, by following its chain;
 //! - [`witness`]: a c2sp.org/tlog-witness server (`attestlog witness serve`);
+//! - [`traffic`]: what a product connected to, read from a capture and matched against its
+//!   claim (`attestlog check-traffic`);
 //! - [`cli`]: the `attestlog` command line, callable from tests through [`cli::run`].
 //!
 //! Out of scope: the protocol itself (in `attestlog-proto`), serving a log.
@@ -22,6 +24,7 @@ pub mod client;
 pub mod diff;
 pub mod fork;
 pub mod monitor;
+pub mod traffic;
 pub mod verifier;
 pub mod versions;
 pub mod witness;

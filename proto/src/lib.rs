@@ -12,7 +12,8 @@
 //!   tlog-proof ([`tlog_proof`]);
 //! - DSSE envelopes and the canonical entry encoding ([`dsse`]), in-toto Statement v1 and the
 //!   data-flow predicate with field-path validation ([`predicate`]), vendor key enrolment
-//!   entries and the enrolment rules ([`enrolment`]);
+//!   entries and the enrolment rules ([`enrolment`]), the verification predicate of
+//!   auditors and test labs ([`verification`]);
 //! - the rule engine every admission decision goes through: statement identity, signatures,
 //!   enrolment, ownership and version chains ([`rules`]);
 //! - the JSON types of the HTTP API ([`api`]) and the offline receipt verifier ([`receipt`]).
@@ -38,6 +39,7 @@ pub mod scitt;
 pub mod tiles;
 pub mod tlog_proof;
 pub mod tree;
+pub mod verification;
 pub mod witness;
 
 pub use hash::Hash;

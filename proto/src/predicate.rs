@@ -540,14 +540,7 @@ pub const MAX_PROBLEM_MESSAGE: usize = 300;
 pub fn validate(value: &Value) -> Vec<FieldError> {
     let mut c = Checker::default();
     c.statement(value);
-    let omitted = c.count - c.errs.len();
-    if omitted > 0 {
-        c.errs.push(FieldError::new(
-            "",
-            format!("{omitted} more problems not listed"),
-        ));
-    }
-    c.errs
+    c.into_errors()
 }
 
 /// `s` cut to at most `max` bytes at a character boundary, marked with `…` when cut.
@@ -568,7 +561,7 @@ fn truncated(mut s: String, max: usize) -> String {
 // ---------------------------------------------------------------------------------------------
 
 // Paths are built for every field the validator visits, so without the formatting machinery.
-fn join(path: &str, key: &str) -> String {
+pub(crate) fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         return key.to_owned();
     }
@@ -579,7 +572,7 @@ fn join(path: &str, key: &str) -> String {
     p
 }
 
-fn idx(path: &str, i: usize) -> String {
+pub(crate) fn idx(path: &str, i: usize) -> String {
     let mut digits = itoa::Buffer::new();
     let digits = digits.format(i);
     let mut p = String::with_capacity(path.len() + 2 + digits.len());
@@ -590,18 +583,19 @@ fn idx(path: &str, i: usize) -> String {
     p
 }
 
+/// The field-path validator shared by the predicates of this crate.
 #[derive(Default)]
-struct Checker {
+pub(crate) struct Checker {
     /// The first [`MAX_REPORTED_PROBLEMS`] problems.
     errs: Vec<FieldError>,
     /// Every problem found.
     count: usize,
 }
 
-type Check = fn(&str) -> Result<(), String>;
+pub(crate) type Check = fn(&str) -> Result<(), String>;
 
 impl Checker {
-    fn err(&mut self, path: impl Into<String>, msg: impl Into<String>) {
+    pub(crate) fn err(&mut self, path: impl Into<String>, msg: impl Into<String>) {
         self.count += 1;
         if self.errs.len() < MAX_REPORTED_PROBLEMS {
             self.errs.push(FieldError::new(
@@ -611,7 +605,23 @@ impl Checker {
         }
     }
 
-    fn object<'v>(&mut self, v: &'v Value, path: &str) -> Option<&'v Map<String, Value>> {
+    /// The problems found: at most [`MAX_REPORTED_PROBLEMS`], then one that counts the rest.
+    pub(crate) fn into_errors(mut self) -> Vec<FieldError> {
+        let omitted = self.count - self.errs.len();
+        if omitted > 0 {
+            self.errs.push(FieldError::new(
+                "",
+                format!("{omitted} more problems not listed"),
+            ));
+        }
+        self.errs
+    }
+
+    pub(crate) fn object<'v>(
+        &mut self,
+        v: &'v Value,
+        path: &str,
+    ) -> Option<&'v Map<String, Value>> {
         if let Value::Object(o) = v {
             Some(o)
         } else {
@@ -621,7 +631,12 @@ impl Checker {
     }
 
     /// A required field (null counts as missing).
-    fn req<'v>(&mut self, o: &'v Map<String, Value>, path: &str, key: &str) -> Option<&'v Value> {
+    pub(crate) fn req<'v>(
+        &mut self,
+        o: &'v Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Option<&'v Value> {
         match o.get(key) {
             None | Some(Value::Null) => {
                 self.err(join(path, key), "missing required field");
@@ -631,11 +646,11 @@ impl Checker {
         }
     }
 
-    fn opt<'v>(o: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
+    pub(crate) fn opt<'v>(o: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
         o.get(key).filter(|v| !v.is_null())
     }
 
-    fn string<'v>(&mut self, v: &'v Value, path: &str) -> Option<&'v str> {
+    pub(crate) fn string<'v>(&mut self, v: &'v Value, path: &str) -> Option<&'v str> {
         match v {
             Value::String(s) if s.trim().is_empty() => {
                 self.err(path, "must not be empty");
@@ -649,13 +664,18 @@ impl Checker {
         }
     }
 
-    fn req_str<'v>(&mut self, o: &'v Map<String, Value>, path: &str, key: &str) -> Option<&'v str> {
+    pub(crate) fn req_str<'v>(
+        &mut self,
+        o: &'v Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Option<&'v str> {
         let v = self.req(o, path, key)?;
         self.string(v, &join(path, key))
     }
 
     /// A required string passing `check`.
-    fn req_checked<'v>(
+    pub(crate) fn req_checked<'v>(
         &mut self,
         o: &'v Map<String, Value>,
         path: &str,
@@ -672,7 +692,12 @@ impl Checker {
         }
     }
 
-    fn array<'v>(&mut self, v: &'v Value, path: &str, non_empty: bool) -> Option<&'v [Value]> {
+    pub(crate) fn array<'v>(
+        &mut self,
+        v: &'v Value,
+        path: &str,
+        non_empty: bool,
+    ) -> Option<&'v [Value]> {
         match v {
             Value::Array(a) if non_empty && a.is_empty() => {
                 self.err(path, "must not be empty");
@@ -687,7 +712,7 @@ impl Checker {
     }
 
     /// A list of strings each passing `check`; returns the valid ones with their paths.
-    fn str_list<'v>(
+    pub(crate) fn str_list<'v>(
         &mut self,
         v: &'v Value,
         path: &str,
@@ -710,7 +735,7 @@ impl Checker {
         out
     }
 
-    fn req_list<'v>(
+    pub(crate) fn req_list<'v>(
         &mut self,
         o: &'v Map<String, Value>,
         path: &str,
@@ -724,7 +749,7 @@ impl Checker {
         }
     }
 
-    fn opt_list<'v>(
+    pub(crate) fn opt_list<'v>(
         &mut self,
         o: &'v Map<String, Value>,
         path: &str,
@@ -738,7 +763,7 @@ impl Checker {
     }
 
     /// Objects of a required (or optional) array, with their paths.
-    fn objects<'v>(
+    pub(crate) fn objects<'v>(
         &mut self,
         o: &'v Map<String, Value>,
         path: &str,
@@ -1032,7 +1057,7 @@ impl Checker {
 // Field checks
 // ---------------------------------------------------------------------------------------------
 
-fn check_enum(s: &str, allowed: &[&str]) -> Result<(), String> {
+pub(crate) fn check_enum(s: &str, allowed: &[&str]) -> Result<(), String> {
     if allowed.contains(&s) {
         Ok(())
     } else {
@@ -1046,7 +1071,7 @@ pub fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn check_sha256(s: &str) -> Result<(), String> {
+pub(crate) fn check_sha256(s: &str) -> Result<(), String> {
     if is_sha256_hex(s) {
         Ok(())
     } else {
@@ -1081,7 +1106,7 @@ pub fn is_uuid(s: &str) -> bool {
         })
 }
 
-fn check_uuid(s: &str) -> Result<(), String> {
+pub(crate) fn check_uuid(s: &str) -> Result<(), String> {
     if is_uuid(s) {
         Ok(())
     } else {
@@ -1117,7 +1142,7 @@ pub fn is_country(s: &str) -> bool {
     ISO3166_ALPHA2.binary_search(&s).is_ok()
 }
 
-fn check_country(s: &str) -> Result<(), String> {
+pub(crate) fn check_country(s: &str) -> Result<(), String> {
     if is_country(s) {
         Ok(())
     } else {
@@ -1135,7 +1160,7 @@ fn check_region(s: &str) -> Result<(), String> {
     }
 }
 
-fn check_hostname(s: &str) -> Result<(), String> {
+pub(crate) fn check_hostname(s: &str) -> Result<(), String> {
     let h = s.strip_prefix("*.").unwrap_or(s);
     let ok = h.len() <= 253
         && h.split('.').all(|l| {
@@ -1153,30 +1178,87 @@ fn check_hostname(s: &str) -> Result<(), String> {
     }
 }
 
-fn check_ip_range(s: &str) -> Result<(), String> {
-    let (addr, prefix) = match s.split_once('/') {
-        Some((a, p)) => (a, Some(p)),
-        None => (s, None),
-    };
-    let max = match addr.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(_)) => 32,
-        Ok(std::net::IpAddr::V6(_)) => 128,
-        Err(_) => return Err(format!("{s:?} is not an ip address or cidr range")),
-    };
-    let ok = prefix.is_none_or(|p| {
-        !p.is_empty()
-            && p.len() <= 3
-            && p.bytes().all(|b| b.is_ascii_digit())
-            && p.parse::<u32>().is_ok_and(|n| n <= max)
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("{s:?} is not an ip address or cidr range"))
+pub(crate) fn check_ip_range(s: &str) -> Result<(), String> {
+    IpRange::parse(s)
+        .map(|_| ())
+        .ok_or_else(|| format!("{s:?} is not an ip address or cidr range"))
+}
+
+/// A destination's `ip_ranges[]` item: an IP address or a CIDR range (`192.0.2.0/24`,
+/// `2001:db8::/32`). Host bits below the prefix are ignored when matching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpRange {
+    /// The address as written.
+    pub addr: std::net::IpAddr,
+    /// The prefix length (32 or 128 for a single address).
+    pub prefix: u8,
+}
+
+impl IpRange {
+    /// Parses an address or CIDR range; `None` if it is neither.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr = addr.parse::<std::net::IpAddr>().ok()?;
+        let max: u8 = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => {
+                if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                let n = p.parse::<u8>().ok()?;
+                if n > max {
+                    return None;
+                }
+                n
+            }
+        };
+        Some(Self { addr, prefix })
+    }
+
+    /// Whether `ip` lies in this range (an IPv4 address never lies in an IPv6 range and the
+    /// other way round).
+    #[must_use]
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        match (self.addr, ip) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                let shift = 32 - u32::from(self.prefix);
+                let mask = u32::MAX.checked_shl(shift).unwrap_or(0);
+                u32::from(a) & mask == u32::from(b) & mask
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) => {
+                let shift = 128 - u32::from(self.prefix);
+                let mask = u128::MAX.checked_shl(shift).unwrap_or(0);
+                u128::from(a) & mask == u128::from(b) & mask
+            }
+            _ => false,
+        }
     }
 }
 
-fn check_uri(s: &str) -> Result<(), String> {
+/// Whether the DNS name `name` matches a destination's `hostnames[]` item `pattern`:
+/// equal names (ASCII case and a trailing dot ignored), or, for a pattern `*.d`, any name
+/// with one or more labels in front of `.d` (but not `d` itself).
+#[must_use]
+pub fn hostname_matches(pattern: &str, name: &str) -> bool {
+    let norm = |s: &str| s.strip_suffix('.').unwrap_or(s).to_ascii_lowercase();
+    let name = norm(name);
+    let pattern = norm(pattern);
+    match pattern.strip_prefix("*.") {
+        Some(domain) => name
+            .strip_suffix(domain)
+            .and_then(|head| head.strip_suffix('.'))
+            .is_some_and(|head| !head.is_empty()),
+        None => name == pattern,
+    }
+}
+
+pub(crate) fn check_uri(s: &str) -> Result<(), String> {
     let ok = s.split_once(':').is_some_and(|(scheme, rest)| {
         !rest.is_empty()
             && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -1191,7 +1273,7 @@ fn check_uri(s: &str) -> Result<(), String> {
     }
 }
 
-fn check_rfc3339(s: &str) -> Result<(), String> {
+pub(crate) fn check_rfc3339(s: &str) -> Result<(), String> {
     if parse_rfc3339(s).is_some() {
         Ok(())
     } else {
@@ -2145,5 +2227,54 @@ mod tests {
         }
         assert!(is_uuid("6f1c2a4e-8b1d-4c3e-9f00-0123456789ab"));
         assert!(!is_uuid("6f1c2a4e8b1d-4c3e-9f00-0123456789ab0"));
+    }
+
+    #[test]
+    fn ip_ranges_match_by_prefix() {
+        let r = IpRange::parse("192.0.2.0/24").unwrap();
+        assert!(r.contains("192.0.2.77".parse().unwrap()));
+        assert!(!r.contains("192.0.3.1".parse().unwrap()));
+        assert!(!r.contains("2001:db8::1".parse().unwrap()));
+        let all = IpRange::parse("0.0.0.0/0").unwrap();
+        assert!(all.contains("203.0.113.9".parse().unwrap()));
+        let one = IpRange::parse("198.51.100.7").unwrap();
+        assert_eq!(one.prefix, 32);
+        assert!(one.contains("198.51.100.7".parse().unwrap()));
+        assert!(!one.contains("198.51.100.8".parse().unwrap()));
+        let v6 = IpRange::parse("2001:db8:1::/48").unwrap();
+        assert!(v6.contains("2001:db8:1:ffff::1".parse().unwrap()));
+        assert!(!v6.contains("2001:db8:2::1".parse().unwrap()));
+        assert!(
+            IpRange::parse("::/0")
+                .unwrap()
+                .contains("::1".parse().unwrap())
+        );
+        for bad in [
+            "192.0.2.0/33",
+            "2001:db8::/129",
+            "192.0.2.0/",
+            "192.0.2.0/+1",
+            "x/8",
+            "1.2.3",
+        ] {
+            assert!(IpRange::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn wildcard_hostnames_need_a_label_in_front() {
+        assert!(hostname_matches(
+            "ksn.vendor.example",
+            "KSN.vendor.example."
+        ));
+        assert!(!hostname_matches(
+            "ksn.vendor.example",
+            "x.ksn.vendor.example"
+        ));
+        assert!(hostname_matches("*.vendor.example", "ksn.vendor.example"));
+        assert!(hostname_matches("*.vendor.example", "a.b.vendor.example"));
+        assert!(!hostname_matches("*.vendor.example", "vendor.example"));
+        assert!(!hostname_matches("*.vendor.example", "evilvendor.example"));
+        assert!(!hostname_matches("*.vendor.example", ".vendor.example"));
     }
 }

@@ -16,6 +16,7 @@ use crate::client::Client;
 use crate::verifier::{Trust, Verifier};
 
 mod attest;
+mod check_traffic;
 mod diff;
 mod get;
 mod key;
@@ -41,7 +42,7 @@ pub const EXIT_FORK: u8 = 3;
 const AFTER_HELP: &str = "\
 Roles:
   vendors    key generate, attest new|check|sign, submit
-  auditors   verify (offline), status, get, search, prove, diff
+  auditors   verify (offline), status, get, search, prove, diff, check-traffic
   monitors   monitor, verify-fork
   witnesses  witness serve, witness key generate
   operators  vendor enrol|revoke
@@ -94,6 +95,8 @@ pub enum Command {
     Prove(prove::ProveArgs),
     /// Show what changed between two versions of an attestation.
     Diff(diff::DiffArgs),
+    /// Compare a capture of a product's traffic with its claim; optionally sign the finding.
+    CheckTraffic(Box<check_traffic::CheckTrafficArgs>),
     /// Enrol or revoke vendor keys (log operators; needs the admin token).
     Vendor(vendor::VendorArgs),
     /// Follow the log, verify every entry and checkpoint, alert on rules, detect forks.
@@ -239,6 +242,7 @@ where
         Command::Status(a) => status::run(a, &mut ctx),
         Command::Prove(a) => prove::run(a, &mut ctx),
         Command::Diff(a) => diff::run(a, &mut ctx),
+        Command::CheckTraffic(a) => check_traffic::run(*a, &mut ctx),
         Command::Vendor(a) => vendor::run(a, &mut ctx),
         Command::Monitor(a) => monitor::run(a, &mut ctx),
         Command::VerifyFork(a) => verify_fork::run(a, &mut ctx),
