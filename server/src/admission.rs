@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 
 use crate::http::error::ApiError;
 use crate::sequencer::Admitted;
-use crate::storage::{AttestationMeta, BatchEntry, EnrolmentRow, LogStore, SearchTerm};
+use crate::storage::{AttestationMeta, BatchEntry, EnrolmentRow, LogStore, SearchKind, SearchTerm};
 
 /// Largest entry (the tlog-tiles limit).
 pub const MAX_ENTRY_BYTES: usize = 65_535;
@@ -88,14 +88,17 @@ pub fn statement_record(st: &Statement) -> (AttestationMeta, Vec<SearchTerm>) {
         supersedes: p.supersedes.as_ref().map(|x| x.log_index),
         issued_at: p.issued_at.clone(),
     };
-    let term = |kind: &'static str, value: &str| SearchTerm {
+    let term = |kind: SearchKind, value: &str| SearchTerm {
         kind,
         value: value.to_lowercase(),
     };
     // No attestation-ID term: searches by ID use the attestations table's own index.
-    let mut terms = vec![term("vendor", &meta.vendor), term("product", &meta.product)];
+    let mut terms = vec![
+        term(SearchKind::Vendor, &meta.vendor),
+        term(SearchKind::Product, &meta.product),
+    ];
     for flow in &p.data_flows {
-        terms.push(term("category", &flow.category.as_string()));
+        terms.push(term(SearchKind::Category, &flow.category.as_string()));
         let countries = flow
             .processing_locations
             .iter()
@@ -108,7 +111,7 @@ pub fn statement_record(st: &Statement) -> (AttestationMeta, Vec<SearchTerm>) {
                     .flatten()
                     .map(|t| &t.to_country),
             );
-        terms.extend(countries.map(|c| term("country", c)));
+        terms.extend(countries.map(|c| term(SearchKind::Country, c)));
     }
     terms.sort_by(|a, b| (a.kind, &a.value).cmp(&(b.kind, &b.value)));
     terms.dedup();

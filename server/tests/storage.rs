@@ -12,7 +12,8 @@ use attestlog_proto::rules::Version;
 use attestlog_server::storage::postgres::{MIGRATIONS, PostgresStore, STATEMENTS};
 use attestlog_server::storage::sqlite::SqliteStore;
 use attestlog_server::storage::{
-    AttestationMeta, Batch, BatchEntry, EnrolmentRow, LogStore, SearchQuery, SearchTerm, StoreError,
+    AttestationMeta, Batch, BatchEntry, EnrolmentRow, LogStore, SearchKind, SearchQuery,
+    SearchTerm, StoreError,
 };
 
 fn entry(n: u8, vendor: &str, terms: &[(&'static str, &str)]) -> BatchEntry {
@@ -22,7 +23,7 @@ fn entry(n: u8, vendor: &str, terms: &[(&'static str, &str)]) -> BatchEntry {
         terms: terms
             .iter()
             .map(|(kind, value)| SearchTerm {
-                kind,
+                kind: SearchKind::parse(kind).unwrap(),
                 value: (*value).to_owned(),
             })
             .collect(),
@@ -302,12 +303,22 @@ fn conformance(s: &dyn LogStore) {
 
     // Search: all terms must match, newest first, with a cursor and a limit.
     let q = |terms: &[(&'static str, &str)], before: Option<u64>, limit: u32| {
-        s.search(&SearchQuery {
-            terms: terms.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
-            before,
-            limit,
-        })
-        .unwrap()
+        let page = s
+            .search(&SearchQuery {
+                terms: terms
+                    .iter()
+                    .map(|(k, v)| (SearchKind::parse(k).unwrap(), (*v).to_owned()))
+                    .collect(),
+                before,
+                limit,
+            })
+            .unwrap();
+        // Each hit carries its metadata, from the same query.
+        for (idx, meta) in &page.hits {
+            assert!(meta.attestation_id.starts_with("id"), "{idx}: {meta:?}");
+            assert_eq!(meta.product, "P");
+        }
+        page.hits.iter().map(|(i, _)| *i).collect::<Vec<u64>>()
     };
     assert_eq!(q(&[("vendor", "v")], None, 10), vec![4, 2, 1]);
     assert_eq!(q(&[("vendor", "v")], None, 2), vec![4, 2]);

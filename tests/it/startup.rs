@@ -9,7 +9,7 @@ use attestlog_proto::Hash;
 use attestlog_proto::rules::Version;
 use attestlog_server::storage::sqlite::SqliteStore;
 use attestlog_server::storage::{
-    AttestationMeta, Batch, EnrolmentRow, LogStore, SearchQuery, StoreResult,
+    AttestationMeta, Batch, EnrolmentRow, LogStore, SearchPage, SearchQuery, StoreResult,
 };
 
 use crate::common::*;
@@ -72,7 +72,7 @@ impl LogStore for Counting {
     fn enrolments(&self) -> StoreResult<Vec<EnrolmentRow>> {
         self.inner.enrolments()
     }
-    fn search(&self, q: &SearchQuery) -> StoreResult<Vec<u64>> {
+    fn search(&self, q: &SearchQuery) -> StoreResult<SearchPage> {
         self.inner.search(q)
     }
     fn commit_batch(&self, batch: &Batch) -> StoreResult<()> {

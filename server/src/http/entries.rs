@@ -30,7 +30,13 @@ pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Respons
     // Dedup before any verification: the same entry, or the same statement in any envelope
     // (DESIGN.md §10), is answered with the original index and never verified again.
     let published = s.shared.published();
-    if let Some(r) = answer_duplicate(&s, &parsed, &published)? {
+    let p = published.clone();
+    let (parsed, duplicate) = super::storage(&s, super::Pool::Reads, move |s| {
+        let r = answer_duplicate(s, &parsed, &p)?;
+        Ok::<_, ApiError>((parsed, r))
+    })
+    .await?;
+    if let Some(r) = duplicate {
         return Ok(r);
     }
     let enrolments = s.shared.enrolments();
@@ -55,7 +61,12 @@ pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Respons
     }
     // A first pass of the order-dependent rules (version chain), so a refusal comes before
     // queueing; the sequencer judges again in index order.
-    admission::judge_now(s.store.as_ref(), &enrolments, published.size, &candidate)?;
+    let size = published.size;
+    let candidate = super::storage(&s, super::Pool::Reads, move |s| {
+        admission::judge_now(s.store.as_ref(), &enrolments, size, &candidate)?;
+        Ok::<_, ApiError>(candidate)
+    })
+    .await?;
     let signers = match &candidate.claim {
         Claim::Attestation { signers, .. } => signers.clone(),
         Claim::Enrolment(_) => Vec::new(),
@@ -68,37 +79,40 @@ pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Respons
     let done = rx
         .await
         .map_err(|_| ApiError::unavailable("sequencer stopped"))??;
-    if !done.new {
-        // The statement was logged meanwhile, maybe in another envelope: answer with it.
-        let original = s.entry(done.index)?;
-        return respond(
-            &s,
+    super::storage(&s, super::Pool::Reads, move |s| {
+        if !done.new {
+            // The statement was logged meanwhile, maybe in another envelope: answer with it.
+            let original = s.entry(done.index)?;
+            return respond(
+                s,
+                done.index,
+                Hash::leaf(&original),
+                &original,
+                &done.published,
+                false,
+                None,
+            );
+        }
+        respond(
+            s,
             done.index,
-            Hash::leaf(&original),
-            &original,
+            parsed.leaf_hash,
+            &parsed.bytes,
             &done.published,
-            false,
-            None,
-        );
-    }
-    respond(
-        &s,
-        done.index,
-        parsed.leaf_hash,
-        &parsed.bytes,
-        &done.published,
-        done.new,
-        Some(super::receipt::Verified {
-            vendor: &vendor,
-            signers: &signers,
-        }),
-    )
+            done.new,
+            Some(super::receipt::Verified {
+                vendor: &vendor,
+                signers: &signers,
+            }),
+        )
+    })
+    .await
 }
 
 /// The 200 answer for an entry already in the published tree, if it is: the same entry bytes
 /// (by leaf hash), or the same statement in another envelope (by statement hash).
 fn answer_duplicate(
-    s: &super::State,
+    s: &super::AppState,
     parsed: &admission::Parsed,
     published: &Published,
 ) -> Result<Option<Response>, ApiError> {
@@ -182,6 +196,10 @@ pub async fn get_entry(
     Path(index): Path<String>,
 ) -> Result<Json<EntryResponse>, ApiError> {
     let index = super::parse_u64("index", Some(&index))?;
+    super::storage(&s, super::Pool::Reads, move |s| entry_at(s, index)).await
+}
+
+fn entry_at(s: &super::AppState, index: u64) -> Result<Json<EntryResponse>, ApiError> {
     let p = s.shared.published();
     if index >= p.size {
         return Err(ApiError::not_found(format!(

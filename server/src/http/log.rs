@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 use super::parse_u64;
 use crate::admission::{MAX_BODY_BYTES, MAX_ENTRY_BYTES};
-use crate::storage::{EnrolmentRow, SearchQuery};
+use crate::storage::{EnrolmentRow, SearchKind, SearchQuery};
 
 /// `GET /v1/log`.
 #[utoipa::path(get, path = "/v1/log", responses((status = 200)))]
@@ -54,9 +54,10 @@ fn millis(d: std::time::Duration) -> u64 {
 /// Most entries in one `GET /v1/search` page.
 pub const MAX_SEARCH_RESULTS: u64 = 500;
 
-const SEARCH_KEYS: [&str; 5] = ["vendor", "product", "country", "category", "attestation_id"];
-
-/// `GET /v1/search?vendor=&product=&country=&category=&attestation_id=&before=&limit=`.
+/// `GET /v1/search?vendor=&product=&country=&category=&attestation_id=&before=&limit=`:
+/// one page of matching entries, newest first. The cost of a request is bounded: the most
+/// selective term drives the scan, which reads at most a fixed number of rows; a page may
+/// hold fewer than `limit` entries and still give `next` (go on from there).
 #[utoipa::path(get, path = "/v1/search",
     params(("vendor" = Option<String>, Query), ("product" = Option<String>, Query),
       ("country" = Option<String>, Query), ("category" = Option<String>, Query),
@@ -72,7 +73,7 @@ pub async fn search(
         ..SearchQuery::default()
     };
     for (k, v) in &q {
-        if let Some(kind) = SEARCH_KEYS.iter().find(|x| **x == k.as_str()) {
+        if let Some(kind) = SearchKind::parse(k) {
             if v.is_empty() || v.len() > 256 {
                 return Err(
                     ApiError::bad_request(format!("{k} must be 1 to 256 characters")).at(k),
@@ -96,26 +97,23 @@ pub async fn search(
     }
     let size = s.shared.published().size;
     query.before = Some(query.before.unwrap_or(size).min(size));
-    let indexes = s.store.search(&query)?;
-    let mut entries = Vec::with_capacity(indexes.len());
-    for i in &indexes {
-        if let Some(m) = s.store.attestation_at(*i)? {
-            entries.push(SearchHit {
-                index: *i,
-                attestation_id: m.attestation_id,
-                vendor: m.vendor,
-                product: m.product,
-                status: m.status,
-                valid_until: m.valid_until,
-            });
-        }
-    }
-    let next = if indexes.len() == query.limit as usize {
-        indexes.last().copied()
-    } else {
-        None
-    };
-    Ok(Json(SearchResponse { entries, next }))
+    let page = super::storage(&s, super::Pool::Searches, move |s| s.store.search(&query)).await?;
+    let entries = page
+        .hits
+        .into_iter()
+        .map(|(index, m)| SearchHit {
+            index,
+            attestation_id: m.attestation_id,
+            vendor: m.vendor,
+            product: m.product,
+            status: m.status,
+            valid_until: m.valid_until,
+        })
+        .collect();
+    Ok(Json(SearchResponse {
+        entries,
+        next: page.next,
+    }))
 }
 
 /// `GET /v1/vendors`.

@@ -49,11 +49,56 @@ impl From<rusqlite::Error> for StoreError {
 /// Result alias for storage.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What a search term names: the query parameters of `GET /v1/search` and the `kind`
+/// column of the search index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SearchKind {
+    /// `predicate.vendor.legal_name`
+    Vendor,
+    /// `predicate.product.name`
+    Product,
+    /// A country of processing, remote access, a processor or an onward transfer.
+    Country,
+    /// A data-flow category.
+    Category,
+    /// `predicate.attestation_id` (answered from the attestations table's own index).
+    AttestationId,
+}
+
+impl SearchKind {
+    /// Every kind.
+    pub const ALL: [Self; 5] = [
+        Self::Vendor,
+        Self::Product,
+        Self::Country,
+        Self::Category,
+        Self::AttestationId,
+    ];
+
+    /// The name in queries and in the search index.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Vendor => "vendor",
+            Self::Product => "product",
+            Self::Country => "country",
+            Self::Category => "category",
+            Self::AttestationId => "attestation_id",
+        }
+    }
+
+    /// The kind named `s`.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
 /// One search-index term of an entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchTerm {
-    /// `vendor`, `product`, `country`, `category` or `attestation_id`.
-    pub kind: &'static str,
+    /// What the term names.
+    pub kind: SearchKind,
     /// Normalised value (lowercase).
     pub value: String,
 }
@@ -191,38 +236,117 @@ impl Batch {
 #[derive(Debug, Clone, Default)]
 pub struct SearchQuery {
     /// (kind, lowercase value) pairs
-    pub terms: Vec<(&'static str, String)>,
+    pub terms: Vec<(SearchKind, String)>,
     /// return entries with index < before (pagination cursor), newest first
     pub before: Option<u64>,
     /// maximum results
     pub limit: u32,
 }
 
-/// The search-term kind answered from the attestations table (its own index) rather than
-/// from search terms: attestation IDs are random, and a second random index would cost every
-/// batch one more dirty page per entry.
-pub const ATTESTATION_ID: &str = "attestation_id";
+/// Most rows of the search index one search reads per term to find its most selective term.
+pub const SEARCH_ESTIMATE_ROWS: u64 = 1_000;
+/// Most rows one search scans: a page that reaches it before it fills up ends early, with
+/// `next` where the scan stopped (the cost of a request is bounded, not its answer's size).
+pub const SEARCH_SCAN_ROWS: u64 = 10_000;
+/// Time limit of one search on PostgreSQL (`statement_timeout`), in milliseconds.
+pub const SEARCH_TIMEOUT_MS: u64 = 2_000;
+
+/// What drives a search's scan, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchDriver<'q> {
+    /// The versions of one attestation ID (a handful of rows).
+    AttestationId(&'q str),
+    /// The rows of one term in the search index.
+    Term(SearchKind, &'q str),
+    /// Every attestation (no terms).
+    All,
+}
+
+/// One page of search results.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchPage {
+    /// Matching entries, newest first.
+    pub hits: Vec<(u64, AttestationMeta)>,
+    /// Where the next page starts (`before`), when there may be more.
+    pub next: Option<u64>,
+}
 
 impl SearchQuery {
-    /// The attestation ID the query asks for (the last one given; two different ones match
-    /// nothing, as both must hold), and the other terms.
+    /// The terms whose selectivity decides the plan: none when an attestation ID is given
+    /// (it drives), else every term.
     #[must_use]
-    pub fn split_attestation_id(&self) -> (Option<&str>, Vec<(&'static str, &str)>) {
-        let mut id = None;
-        let mut rest = Vec::new();
-        for (k, v) in &self.terms {
-            if *k == ATTESTATION_ID {
-                if id.is_some_and(|x| x != v.as_str()) {
-                    // Contradictory IDs: a term that no entry has.
-                    rest.push((ATTESTATION_ID, v.as_str()));
-                }
-                id = Some(v.as_str());
-            } else {
-                rest.push((*k, v.as_str()));
+    pub fn terms_to_estimate(&self) -> Vec<(SearchKind, &str)> {
+        if self
+            .terms
+            .iter()
+            .any(|(k, _)| *k == SearchKind::AttestationId)
+        {
+            return Vec::new();
+        }
+        self.terms.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    }
+
+    /// The plan: what drives the scan and which terms filter it. An attestation ID drives
+    /// when given (a second, different one filters, so nothing matches); otherwise the term
+    /// with the fewest rows in the index, given `estimates` (rows counted up to
+    /// [`SEARCH_ESTIMATE_ROWS`], in the order of [`SearchQuery::terms_to_estimate`]).
+    #[must_use]
+    pub fn plan(&self, estimates: &[u64]) -> (SearchDriver<'_>, Vec<(SearchKind, &str)>) {
+        let terms: Vec<(SearchKind, &str)> =
+            self.terms.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let driver_at = match terms
+            .iter()
+            .position(|(k, _)| *k == SearchKind::AttestationId)
+        {
+            Some(i) => Some(i),
+            None => estimates
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, n)| **n)
+                .map(|(i, _)| i),
+        };
+        let Some(d) = driver_at.filter(|&i| i < terms.len()) else {
+            return (SearchDriver::All, terms);
+        };
+        let (kind, value) = terms[d];
+        let driver = if kind == SearchKind::AttestationId {
+            SearchDriver::AttestationId(value)
+        } else {
+            SearchDriver::Term(kind, value)
+        };
+        let filters = terms
+            .iter()
+            .enumerate()
+            .filter(|&(i, t)| i != d && *t != (kind, value))
+            .map(|(_, t)| *t)
+            .collect();
+        (driver, filters)
+    }
+}
+
+/// The page made of scanned rows (newest first, at most [`SEARCH_SCAN_ROWS`]; whether each
+/// matched every filter): the first `limit` matches, and where to go on.
+pub fn search_page(
+    rows: impl IntoIterator<Item = (u64, bool, AttestationMeta)>,
+    limit: u32,
+) -> SearchPage {
+    let mut page = SearchPage::default();
+    let (mut scanned, mut last) = (0u64, None);
+    for (idx, matched, meta) in rows {
+        scanned += 1;
+        last = Some(idx);
+        if matched {
+            page.hits.push((idx, meta));
+            if page.hits.len() >= limit as usize {
+                page.next = Some(idx);
+                return page;
             }
         }
-        (id, rest)
     }
+    if scanned >= SEARCH_SCAN_ROWS {
+        page.next = last;
+    }
+    page
 }
 
 /// The persistent state of a log.
@@ -341,11 +465,13 @@ pub trait LogStore: Send + Sync + 'static {
     /// Backend errors.
     fn enrolments(&self) -> StoreResult<Vec<EnrolmentRow>>;
 
-    /// Entry indexes matching a query, newest first.
+    /// One page of entries matching a query, newest first, at a bounded cost: the most
+    /// selective term drives the scan ([`SearchQuery::plan`]), which reads at most
+    /// [`SEARCH_SCAN_ROWS`] rows ([`search_page`]).
     ///
     /// # Errors
     /// Backend errors.
-    fn search(&self, q: &SearchQuery) -> StoreResult<Vec<u64>>;
+    fn search(&self, q: &SearchQuery) -> StoreResult<SearchPage>;
 
     /// Writes a batch atomically, if the stored size is still `batch.old_size`.
     ///
@@ -406,4 +532,76 @@ pub(crate) fn stored_claim(data: &[u8]) -> StoredClaim {
 #[must_use]
 pub fn tile_key(t: &TileId) -> (u8, u64) {
     (t.level, t.index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(terms: &[(SearchKind, &str)]) -> SearchQuery {
+        SearchQuery {
+            terms: terms.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+            before: None,
+            limit: 10,
+        }
+    }
+
+    #[test]
+    fn the_most_selective_term_drives_the_scan() {
+        use SearchKind::*;
+        let q = query(&[(Country, "de"), (Vendor, "v"), (Category, "telemetry")]);
+        assert_eq!(q.terms_to_estimate().len(), 3);
+        let (driver, filters) = q.plan(&[1000, 3, 1000]);
+        assert_eq!(driver, SearchDriver::Term(Vendor, "v"));
+        assert_eq!(filters, vec![(Country, "de"), (Category, "telemetry")]);
+        // The same query in another order makes the same plan.
+        let q2 = query(&[(Vendor, "v"), (Category, "telemetry"), (Country, "de")]);
+        assert_eq!(q2.plan(&[3, 1000, 1000]).0, SearchDriver::Term(Vendor, "v"));
+        // An attestation ID always drives; a second, different one filters.
+        let q = query(&[(Country, "de"), (AttestationId, "a"), (AttestationId, "b")]);
+        assert!(q.terms_to_estimate().is_empty());
+        let (driver, filters) = q.plan(&[]);
+        assert_eq!(driver, SearchDriver::AttestationId("a"));
+        assert_eq!(filters, vec![(Country, "de"), (AttestationId, "b")]);
+        // A repeated term is not also a filter; no terms scans every attestation.
+        let q = query(&[(Vendor, "v"), (Vendor, "v")]);
+        assert_eq!(q.plan(&[5, 5]), (SearchDriver::Term(Vendor, "v"), vec![]));
+        assert_eq!(query(&[]).plan(&[]), (SearchDriver::All, vec![]));
+        assert_eq!(SearchKind::parse("country"), Some(Country));
+        assert!(
+            SearchKind::ALL
+                .iter()
+                .all(|k| SearchKind::parse(k.as_str()) == Some(*k))
+        );
+        assert_eq!(SearchKind::parse("Country"), None);
+    }
+
+    #[test]
+    fn a_page_ends_at_its_limit_or_where_the_bounded_scan_stopped() {
+        let meta = AttestationMeta {
+            attestation_id: String::new(),
+            vendor: String::new(),
+            product: String::new(),
+            status: String::new(),
+            valid_until: String::new(),
+            supersedes: None,
+            issued_at: String::new(),
+        };
+        let rows = |n: u64, every: u64| {
+            (0..n)
+                .map(|i| (1_000_000 - i, i % every == 0, meta.clone()))
+                .collect::<Vec<_>>()
+        };
+        // Full page: next is the last hit.
+        let p = search_page(rows(100, 2), 10);
+        assert_eq!(p.hits.len(), 10);
+        assert_eq!(p.next, Some(p.hits[9].0));
+        // Scan exhausted below the cap: no next.
+        let p = search_page(rows(100, 2), 500);
+        assert_eq!((p.hits.len(), p.next), (50, None));
+        // Scan cap reached with few matches: next is where the scan stopped.
+        let p = search_page(rows(SEARCH_SCAN_ROWS, 5_000), 10);
+        assert_eq!(p.hits.len(), 2);
+        assert_eq!(p.next, Some(1_000_000 - (SEARCH_SCAN_ROWS - 1)));
+    }
 }

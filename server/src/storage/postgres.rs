@@ -27,7 +27,11 @@ use attestlog_proto::Hash;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
-use super::{AttestationMeta, Batch, EnrolmentRow, LogStore, SearchQuery, StoreError, StoreResult};
+use super::{
+    AttestationMeta, Batch, EnrolmentRow, LogStore, SEARCH_ESTIMATE_ROWS, SEARCH_SCAN_ROWS,
+    SEARCH_TIMEOUT_MS, SearchDriver, SearchKind, SearchPage, SearchQuery, StoreError, StoreResult,
+    search_page,
+};
 use attestlog_proto::rules::Version;
 
 /// Schema migrations, applied in order; `schema_migrations` records the applied versions.
@@ -104,21 +108,37 @@ const CLAIMS_FROM: &str = "SELECT value FROM log_meta WHERE key = 'claims_from'"
 const INSERT_STATEMENTS: &str = "INSERT INTO statements (statement_hash, idx) \
      SELECT * FROM UNNEST($1::bytea[], $2::bigint[]) ON CONFLICT DO NOTHING";
 const ENROLMENTS: &str = "SELECT idx, vendor, key, action FROM enrolments ORDER BY idx";
-const SEARCH_ALL: &str = "SELECT idx FROM attestations WHERE idx < $1 ORDER BY idx DESC LIMIT $2";
-/// The first term drives the index scan; every other term must also hold.
-const SEARCH_TERMS: &str = "SELECT s.idx FROM search s \
-     WHERE s.kind = $2 AND s.value = $3 AND s.idx < $1 \
-     AND NOT EXISTS (SELECT 1 FROM UNNEST($4::text[], $5::text[]) AS q(kind, value) \
-         WHERE NOT EXISTS (SELECT 1 FROM search t \
-             WHERE t.kind = q.kind AND t.value = q.value AND t.idx = s.idx)) \
-     ORDER BY s.idx DESC LIMIT $6";
-/// An attestation ID drives the index scan; every other term must also hold.
-const SEARCH_ID: &str = "SELECT a.idx FROM attestations a \
-     WHERE a.attestation_id = $2 AND a.idx < $1 \
-     AND NOT EXISTS (SELECT 1 FROM UNNEST($3::text[], $4::text[]) AS q(kind, value) \
-         WHERE NOT EXISTS (SELECT 1 FROM search t \
-             WHERE t.kind = q.kind AND t.value = q.value AND t.idx = a.idx)) \
-     ORDER BY a.idx DESC LIMIT $5";
+/// Rows of a search term, counted up to `$4` (the plan's selectivity estimate).
+const SEARCH_ESTIMATE: &str = "SELECT count(*) FROM (SELECT 1 FROM search \
+     WHERE kind = $1 AND value = $2 AND idx < $3 LIMIT $4) x";
+/// The scanned rows of a search: metadata (as [`row_to_meta`] reads it) and whether every
+/// filter holds ($3/$4 terms, $5 a second attestation ID); at most $2 rows below $1.
+macro_rules! search_sql {
+    ($rows:literal) => {
+        concat!(
+            "SELECT a.idx, a.attestation_id, a.vendor, a.product, a.status, a.valid_until, \
+             a.supersedes, a.issued_at, \
+             (NOT EXISTS (SELECT 1 FROM UNNEST($3::text[], $4::text[]) AS q(kind, value) \
+                 WHERE NOT EXISTS (SELECT 1 FROM search t \
+                     WHERE t.kind = q.kind AND t.value = q.value AND t.idx = a.idx)) \
+              AND ($5::text IS NULL OR a.attestation_id = $5::text)) ",
+            $rows
+        )
+    };
+}
+/// No terms: every attestation.
+const SEARCH_ALL: &str =
+    search_sql!("FROM attestations a WHERE a.idx < $1 ORDER BY a.idx DESC LIMIT $2");
+/// An attestation ID ($6) drives the scan.
+const SEARCH_ID: &str = search_sql!(
+    "FROM attestations a WHERE a.attestation_id = $6 AND a.idx < $1 \
+     ORDER BY a.idx DESC LIMIT $2"
+);
+/// The most selective term ($6, $7) drives the scan.
+const SEARCH_TERM: &str = search_sql!(
+    "FROM (SELECT idx FROM search WHERE kind = $6 AND value = $7 AND idx < $1 \
+     ORDER BY idx DESC LIMIT $2) d JOIN attestations a ON a.idx = d.idx ORDER BY a.idx DESC"
+);
 const LOCK_HEAD: &str = "SELECT size FROM tree_head FOR UPDATE";
 const SET_HEAD: &str = "UPDATE tree_head SET size = $1";
 const INSERT_ENTRIES: &str =
@@ -185,9 +205,10 @@ pub const STATEMENTS: &[&str] = &[
     CLAIMS_FROM,
     INSERT_STATEMENTS,
     ENROLMENTS,
+    SEARCH_ESTIMATE,
     SEARCH_ALL,
-    SEARCH_TERMS,
     SEARCH_ID,
+    SEARCH_TERM,
     LOCK_HEAD,
     SET_HEAD,
     INSERT_ENTRIES,
@@ -636,7 +657,7 @@ impl OwnedBatch {
             b.data.push(e.data.clone());
             b.leaves.push(e.leaf_hash.0.to_vec());
             for t in &e.terms {
-                b.term_kind.push(t.kind);
+                b.term_kind.push(t.kind.as_str());
                 b.term_value.push(t.value.clone());
                 b.term_idx.push(idx);
             }
@@ -1186,35 +1207,71 @@ impl LogStore for PostgresStore {
         self.block(|db| async move { db.enrolments().await })
     }
 
-    fn search(&self, q: &SearchQuery) -> StoreResult<Vec<u64>> {
+    fn search(&self, q: &SearchQuery) -> StoreResult<SearchPage> {
         let before = i64_of(q.before.unwrap_or(i64::MAX as u64).min(i64::MAX as u64))?;
-        let limit = i64::from(q.limit);
-        let (id, terms) = q.split_attestation_id();
-        let id = id.map(str::to_owned);
-        let mut terms = terms
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
-        let first = if id.is_some() { None } else { terms.next() };
-        let (kinds, values): (Vec<String>, Vec<String>) = terms.unzip();
+        let (scan, estimate) = (i64_of(SEARCH_SCAN_ROWS)?, i64_of(SEARCH_ESTIMATE_ROWS)?);
+        let q = q.clone();
         self.block(|db| async move {
-            let c = db.client().await?;
-            let rows = match (&id, &first) {
-                (Some(id), _) => {
-                    let st = c.prepare_cached(SEARCH_ID).await.map_err(backend)?;
-                    c.query(&st, &[&before, id, &kinds, &values, &limit]).await
+            let mut c = db.client().await?;
+            // One transaction, so the time limit covers the whole search and ends with it.
+            let tx = c.transaction().await.map_err(backend)?;
+            tx.batch_execute(&format!(
+                "SET LOCAL statement_timeout = {SEARCH_TIMEOUT_MS}"
+            ))
+            .await
+            .map_err(backend)?;
+            let mut estimates = Vec::new();
+            let st = tx.prepare_cached(SEARCH_ESTIMATE).await.map_err(backend)?;
+            for (kind, value) in q.terms_to_estimate() {
+                let n: i64 = tx
+                    .query_one(&st, &[&kind.as_str(), &value, &before, &estimate])
+                    .await
+                    .map_err(backend)?
+                    .get(0);
+                estimates.push(u64_of(n)?);
+            }
+            let (driver, filters) = q.plan(&estimates);
+            let mut other_id: Option<&str> = None;
+            let (mut kinds, mut values) = (Vec::<&str>::new(), Vec::<&str>::new());
+            for (kind, value) in &filters {
+                if *kind == SearchKind::AttestationId {
+                    other_id = Some(value);
+                } else {
+                    kinds.push(kind.as_str());
+                    values.push(value);
                 }
-                (None, None) => {
-                    let st = c.prepare_cached(SEARCH_ALL).await.map_err(backend)?;
-                    c.query(&st, &[&before, &limit]).await
-                }
-                (None, Some((kind, value))) => {
-                    let st = c.prepare_cached(SEARCH_TERMS).await.map_err(backend)?;
-                    c.query(&st, &[&before, kind, value, &kinds, &values, &limit])
+            }
+            let rows = match driver {
+                SearchDriver::All => {
+                    let st = tx.prepare_cached(SEARCH_ALL).await.map_err(backend)?;
+                    tx.query(&st, &[&before, &scan, &kinds, &values, &other_id])
                         .await
+                }
+                SearchDriver::AttestationId(id) => {
+                    let st = tx.prepare_cached(SEARCH_ID).await.map_err(backend)?;
+                    tx.query(&st, &[&before, &scan, &kinds, &values, &other_id, &id])
+                        .await
+                }
+                SearchDriver::Term(kind, value) => {
+                    let st = tx.prepare_cached(SEARCH_TERM).await.map_err(backend)?;
+                    let k = kind.as_str();
+                    tx.query(
+                        &st,
+                        &[&before, &scan, &kinds, &values, &other_id, &k, &value],
+                    )
+                    .await
                 }
             }
             .map_err(backend)?;
-            rows.iter().map(|r| u64_of(r.get(0))).collect()
+            let rows = rows
+                .iter()
+                .map(|r| {
+                    let (idx, meta) = row_to_meta(r)?;
+                    Ok((idx, r.get::<_, bool>(8), meta))
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            tx.commit().await.map_err(backend)?;
+            Ok(search_page(rows, q.limit))
         })
     }
 

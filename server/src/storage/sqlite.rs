@@ -13,7 +13,10 @@ use attestlog_proto::Hash;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::leaf_filter::LeafFilter;
-use super::{AttestationMeta, Batch, EnrolmentRow, LogStore, SearchQuery, StoreError, StoreResult};
+use super::{
+    AttestationMeta, Batch, EnrolmentRow, LogStore, SEARCH_ESTIMATE_ROWS, SEARCH_SCAN_ROWS,
+    SearchDriver, SearchKind, SearchPage, SearchQuery, StoreError, StoreResult, search_page,
+};
 use attestlog_proto::rules::Version;
 
 const SCHEMA: &str = r"
@@ -739,31 +742,72 @@ impl LogStore for SqliteStore {
         })
     }
 
-    fn search(&self, q: &SearchQuery) -> StoreResult<Vec<u64>> {
+    fn search(&self, q: &SearchQuery) -> StoreResult<SearchPage> {
         let before = i64_of(q.before.unwrap_or(i64::MAX as u64).min(i64::MAX as u64))?;
+        let scan = i64_of(SEARCH_SCAN_ROWS)?;
         self.with_reader(|c| {
-            let mut sql = String::from("SELECT idx FROM attestations a WHERE idx < ?1");
-            let mut args: Vec<rusqlite::types::Value> = vec![before.into()];
-            let (id, terms) = q.split_attestation_id();
-            if let Some(id) = id {
-                args.push(id.to_owned().into());
-                sql.push_str(&format!(" AND a.attestation_id = ?{}", args.len()));
+            let mut estimates = Vec::new();
+            for (kind, value) in q.terms_to_estimate() {
+                let mut st = c.prepare_cached(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM search WHERE kind = ?1 AND value = ?2 \
+                     AND idx < ?3 LIMIT ?4)",
+                )?;
+                let n: i64 = st.query_row(
+                    params![kind.as_str(), value, before, i64_of(SEARCH_ESTIMATE_ROWS)?],
+                    |r| r.get(0),
+                )?;
+                estimates.push(u64_of(n)?);
             }
-            for (kind, value) in terms {
-                args.push(kind.to_owned().into());
-                args.push(value.to_owned().into());
-                let n = args.len();
-                sql.push_str(&format!(
-                    " AND EXISTS (SELECT 1 FROM search s WHERE s.kind = ?{} AND s.value = ?{} AND s.idx = a.idx)",
-                    n - 1,
-                    n
-                ));
+            let (driver, filters) = q.plan(&estimates);
+            let mut args: Vec<rusqlite::types::Value> = vec![before.into(), scan.into()];
+            let mut arg = |v: &str| {
+                args.push(v.to_owned().into());
+                args.len()
+            };
+            let mut matched = Vec::new();
+            for (kind, value) in &filters {
+                matched.push(if *kind == SearchKind::AttestationId {
+                    format!("attestations.attestation_id = ?{}", arg(value))
+                } else {
+                    let (k, v) = (arg(kind.as_str()), arg(value));
+                    format!(
+                        "EXISTS (SELECT 1 FROM search s WHERE s.kind = ?{k} AND s.value = ?{v} \
+                         AND s.idx = attestations.idx)"
+                    )
+                });
             }
-            args.push(i64::from(q.limit).into());
-            sql.push_str(&format!(" ORDER BY idx DESC LIMIT ?{}", args.len()));
+            let matched = if matched.is_empty() {
+                "1".to_owned()
+            } else {
+                matched.join(" AND ")
+            };
+            let rows = match driver {
+                SearchDriver::All => "WHERE idx < ?1 ORDER BY idx DESC LIMIT ?2".to_owned(),
+                SearchDriver::AttestationId(id) => format!(
+                    "WHERE attestation_id = ?{} AND idx < ?1 ORDER BY idx DESC LIMIT ?2",
+                    arg(id)
+                ),
+                SearchDriver::Term(kind, value) => format!(
+                    "WHERE idx IN (SELECT idx FROM search WHERE kind = ?{} AND value = ?{} \
+                     AND idx < ?1 ORDER BY idx DESC LIMIT ?2) ORDER BY idx DESC",
+                    arg(kind.as_str()),
+                    arg(value)
+                ),
+            };
+            let sql = format!("SELECT {META_COLS}, {matched} FROM attestations {rows}");
+            let matched_at = META_COLS.split(',').count();
             let mut st = c.prepare_cached(&sql)?;
-            let rows = st.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, i64>(0))?;
-            rows.map(|r| u64_of(r?)).collect()
+            let rows = st.query_map(rusqlite::params_from_iter(args), |r| {
+                let (idx, meta) = row_to_meta(r)?;
+                Ok((idx, r.get::<_, bool>(matched_at)?, meta))
+            })?;
+            let rows = rows
+                .map(|r| {
+                    let (idx, ok, meta) = r?;
+                    Ok((u64_of(idx)?, ok, meta))
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(search_page(rows, q.limit))
         })
     }
 
@@ -808,7 +852,7 @@ impl LogStore for SqliteStore {
                     ins_entry.execute(params![idx, e.data])?;
                     ins_leaf.execute(params![&e.leaf_hash.0[..], idx])?;
                     for t in &e.terms {
-                        ins_term.execute(params![t.kind, t.value, idx])?;
+                        ins_term.execute(params![t.kind.as_str(), t.value, idx])?;
                     }
                     if let Some(a) = &e.attestation {
                         let sup = a.supersedes.map(i64_of).transpose()?;
@@ -935,7 +979,7 @@ mod tests {
             data: vec![n; 3],
             leaf_hash: Hash::leaf(&[n; 3]),
             terms: vec![SearchTerm {
-                kind: "vendor",
+                kind: SearchKind::Vendor,
                 value: "v".into(),
             }],
             attestation: Some(AttestationMeta {
@@ -1018,11 +1062,12 @@ mod tests {
         assert_eq!(owners["id4"], "V");
         let hits = s
             .search(&SearchQuery {
-                terms: vec![("vendor", "v".into())],
+                terms: vec![(SearchKind::Vendor, "v".into())],
                 before: None,
                 limit: 2,
             })
             .unwrap();
+        let hits: Vec<u64> = hits.hits.iter().map(|(i, _)| *i).collect();
         assert_eq!(hits, vec![2, 1]);
     }
 
