@@ -17,7 +17,10 @@ use attestlog_proto::enrolment::{Action, Enrolment};
 use attestlog_proto::keys::VerifierKey;
 use attestlog_proto::policy::PolicyError;
 use attestlog_proto::predicate::Statement;
-use attestlog_proto::rules::{Candidate, Claim, Ledger, Version};
+use attestlog_proto::rules::{
+    Candidate, Claim, Ledger, SubjectFacts, Version, verification_chain_key,
+};
+use attestlog_proto::verification::{Verdict, VerificationStatement};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
@@ -123,7 +126,8 @@ impl Rules {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {
     /// `new_attestation`, `superseding_attestation`, `contradiction`, `watched_country`,
-    /// `key_enrolled`, `key_revoked`, `entry_invalid` or `fork`.
+    /// `key_enrolled`, `key_revoked`, `verification_added`, `verification_contradicted`,
+    /// `entry_invalid` or `fork`.
     pub alert: String,
     /// Log index of the entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -182,6 +186,28 @@ pub struct SeenAttestation {
     /// Statement identity (DESIGN.md §10); absent in states written by older monitors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statement: Option<Hash>,
+    /// Leaf hash and SHA-256 of the entry bytes, what verifications of it must name; absent
+    /// in states written by older monitors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_hashes: Option<(Hash, Hash)>,
+}
+
+/// A verification statement the monitor has seen (DESIGN.md §13).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenVerification {
+    /// The verifier's legal name.
+    pub verifier: String,
+    /// Index of the verified attestation.
+    pub subject: u64,
+    /// `supersedes.log_index`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<u64>,
+    /// `issued_at`.
+    pub issued_at: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Statement identity.
+    pub statement: Hash,
 }
 
 /// Countries a statement places data in or near (the ones `excluded_jurisdictions` rules
@@ -212,6 +238,9 @@ pub struct MonitorState {
     pub enrolments: BTreeMap<u64, String>,
     /// Every valid attestation so far, by index.
     pub attestations: BTreeMap<u64, SeenAttestation>,
+    /// Verifications seen, by index.
+    #[serde(default)]
+    pub verifications: BTreeMap<u64, SeenVerification>,
     /// Entries that failed verification, by index.
     pub invalid: BTreeSet<u64>,
     /// The index from which the log enforces the claim rules (statement identity, version
@@ -288,6 +317,29 @@ fn replay(state: &MonitorState) -> Result<Ledger, String> {
             .statement
             .unwrap_or_else(|| Hash::leaf(&index.to_be_bytes()));
         ledger.record_version(&a.attestation_id, v, statement);
+        if let Some((leaf_hash, entry_sha256)) = a.entry_hashes {
+            ledger.record_subject(
+                *index,
+                SubjectFacts {
+                    leaf_hash,
+                    entry_sha256,
+                    attestation_id: Some(a.attestation_id.clone()),
+                },
+            );
+        }
+    }
+    for (index, s) in &state.verifications {
+        let v = Version {
+            index: *index,
+            vendor: s.verifier.clone(),
+            supersedes: s.supersedes,
+            issued_at: s.issued_at.clone(),
+        };
+        ledger.record_version(
+            &verification_chain_key(&s.verifier, s.subject),
+            v,
+            s.statement,
+        );
     }
     Ok(ledger)
 }
@@ -616,7 +668,82 @@ impl Monitor {
             }
             Claim::Attestation { statement, .. } => {
                 self.check_attestation(index, &statement, c.statement_hash, emit);
+                if let Some(a) = self.state.attestations.get_mut(&index) {
+                    a.entry_hashes = Some((Hash::leaf(entry), Hash::sha256(entry)));
+                }
             }
+            Claim::Verification { statement, .. } => {
+                self.check_verification(index, &statement, c.statement_hash, emit);
+            }
+        }
+    }
+
+    /// Alerts `verification_added` for every verification, and `verification_contradicted`
+    /// when its verdict is `contradicted`, naming the verified claim.
+    fn check_verification(
+        &mut self,
+        index: u64,
+        st: &VerificationStatement,
+        statement: Hash,
+        emit: &mut dyn FnMut(&Alert),
+    ) {
+        let p = &st.predicate;
+        let subject = p.subject_entry.log_index;
+        self.state.verifications.insert(
+            index,
+            SeenVerification {
+                verifier: p.verifier.legal_name.clone(),
+                subject,
+                supersedes: p.supersedes.as_ref().map(|s| s.log_index),
+                issued_at: p.issued_at.clone(),
+                verdict: p.verdict,
+                statement,
+            },
+        );
+        let claim = self.state.attestations.get(&subject);
+        let alert = |kind: &str, message: String| Alert {
+            alert: kind.to_owned(),
+            index: Some(index),
+            vendor: claim.map(|a| a.vendor.clone()),
+            product: claim.map(|a| a.product.clone()),
+            attestation_id: Some(p.subject_entry.attestation_id.clone()),
+            country: None,
+            message,
+        };
+        emit(&alert(
+            "verification_added",
+            format!(
+                "{:?} ({}) verified the claim at index {subject} by {}: {}",
+                p.verifier.legal_name,
+                p.method,
+                p.performed.from,
+                p.verdict.as_str()
+            ),
+        ));
+        if p.verdict == Verdict::Contradicted {
+            let undeclared: Vec<String> = p
+                .undeclared
+                .iter()
+                .map(|o| {
+                    let name = o.hostname.as_deref().unwrap_or(&o.ip);
+                    match &o.country {
+                        Some(c) => format!("{name} ({c})"),
+                        None => name.to_owned(),
+                    }
+                })
+                .collect();
+            emit(&alert(
+                "verification_contradicted",
+                format!(
+                    "{:?} found the claim at index {subject} contradicted{}",
+                    p.verifier.legal_name,
+                    if undeclared.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; undeclared endpoints: {}", undeclared.join(", "))
+                    }
+                ),
+            ));
         }
     }
 
@@ -651,6 +778,7 @@ impl Monitor {
                 supersedes: st.predicate.supersedes.as_ref().map(|s| s.log_index),
                 issued_at: st.predicate.issued_at.clone(),
                 statement: Some(statement),
+                entry_hashes: None,
             },
         );
         let base = |kind: &str, message: String| Alert {
@@ -783,5 +911,135 @@ fn fork_alert(kind: &str, reason: &str) -> Alert {
         attestation_id: None,
         country: None,
         message: reason.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod verification_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use attestlog_proto::enrolment::KeyRole;
+    use attestlog_proto::keys::{SignerKey, TYPE_ED25519};
+    use attestlog_proto::predicate::PAYLOAD_TYPE_INTOTO;
+    use serde_json::json;
+
+    fn key(name: &str, seed: u8) -> SignerKey {
+        SignerKey::from_seed(name, TYPE_ED25519, &[seed; 32]).unwrap()
+    }
+
+    fn enrol(name: &str, k: &SignerKey, role: KeyRole, log: &SignerKey) -> Vec<u8> {
+        Enrolment {
+            vendor: name.into(),
+            key: k.verifier(),
+            action: Action::Enrol,
+            issued_at: "2026-10-01T00:00:00Z".into(),
+            role,
+        }
+        .to_envelope(log)
+        .canonical_bytes()
+    }
+
+    #[test]
+    fn verifications_alert_added_and_contradicted_and_survive_a_restart() {
+        let log = key("log.example/attestlog", 1);
+        let vendor = key("vendor.example/attest", 2);
+        let lab = key("lab.example/verify", 3);
+        let dir = tempfile::tempdir().unwrap();
+        let verifier = Verifier::new(
+            crate::client::Client::new("http://127.0.0.1:9").unwrap(),
+            crate::verifier::Trust::LogKey(Box::new(log.verifier())),
+        );
+        let mut m = Monitor::open(verifier, dir.path(), Rules::default()).unwrap();
+        let mut alerts = Vec::new();
+        let mut emit = |a: &Alert| alerts.push(a.clone());
+        let st = attestlog_proto::predicate::template();
+        let vendor_name = st["predicate"]["vendor"]["legal_name"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let claim = Envelope::sign(
+            PAYLOAD_TYPE_INTOTO,
+            &serde_json::to_vec(&st).unwrap(),
+            &[&vendor],
+        )
+        .canonical_bytes();
+        let lab_name = "Example Test Lab GmbH";
+        let mut v = attestlog_proto::verification::template();
+        v["subject"][0]["name"] = json!("log-entry/2");
+        v["subject"][0]["digest"]["sha256"] = json!(Hash::sha256(&claim).to_hex());
+        v["predicate"]["subject_entry"] = json!({
+            "log_index": 2,
+            "leaf_hash": Hash::leaf(&claim).to_hex(),
+            "attestation_id": st["predicate"]["attestation_id"],
+        });
+        v["predicate"]["verifier"]["legal_name"] = json!(lab_name);
+        v["predicate"]["verdict"] = json!("contradicted");
+        v["predicate"]["undeclared"] = json!([{"hostname": "collector.tracker.example", "ip": "203.0.113.50", "port": 443, "country": "RU", "bytes": 4120}]);
+        let verification = Envelope::sign(
+            PAYLOAD_TYPE_INTOTO,
+            &serde_json::to_vec(&v).unwrap(),
+            &[&lab],
+        )
+        .canonical_bytes();
+        let lv = log.verifier();
+        m.check_entry(
+            0,
+            &enrol(&vendor_name, &vendor, KeyRole::Vendor, &log),
+            &lv,
+            &mut emit,
+        );
+        m.check_entry(
+            1,
+            &enrol(lab_name, &lab, KeyRole::Verifier, &log),
+            &lv,
+            &mut emit,
+        );
+        m.check_entry(2, &claim, &lv, &mut emit);
+        m.check_entry(3, &verification, &lv, &mut emit);
+        let kinds: Vec<&str> = alerts.iter().map(|a| a.alert.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "key_enrolled",
+                "key_enrolled",
+                "verification_added",
+                "verification_contradicted"
+            ],
+            "{alerts:#?}"
+        );
+        let contradicted = &alerts[3];
+        assert_eq!(contradicted.index, Some(3));
+        assert_eq!(contradicted.vendor.as_deref(), Some(vendor_name.as_str()));
+        assert_eq!(
+            contradicted.attestation_id.as_deref(),
+            st["predicate"]["attestation_id"].as_str()
+        );
+        assert!(
+            contradicted
+                .message
+                .contains("collector.tracker.example (RU)"),
+            "{}",
+            contradicted.message
+        );
+        assert!(m.state.invalid.is_empty());
+        // A restart replays the verification's chain and the claim's hashes: the same
+        // statement again (a new version naming nothing) is refused by the rules.
+        let again = replay(&m.state).unwrap();
+        let mut v2 = v.clone();
+        v2["predicate"]["issued_at"] = json!("2026-12-06T00:00:00Z");
+        let env2 = Envelope::sign(
+            PAYLOAD_TYPE_INTOTO,
+            &serde_json::to_vec(&v2).unwrap(),
+            &[&lab],
+        );
+        let e = again.submit(4, &env2, &lv).unwrap_err();
+        assert!(e.to_string().contains("already verified index 2"), "{e}");
+        v2["predicate"]["supersedes"] = json!({"log_index": 3});
+        let env2 = Envelope::sign(
+            PAYLOAD_TYPE_INTOTO,
+            &serde_json::to_vec(&v2).unwrap(),
+            &[&lab],
+        );
+        assert!(again.submit(4, &env2, &lv).is_ok());
     }
 }

@@ -54,6 +54,46 @@ impl Action {
     }
 }
 
+/// What an enrolled key may sign (DESIGN.md §13): a vendor's attestations, or a verifier's
+/// (auditor, test lab, researcher) verification statements. Never both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum KeyRole {
+    /// Signs data-flow attestations for its vendor (the default).
+    #[default]
+    Vendor,
+    /// Signs verification statements for its verifier.
+    Verifier,
+}
+
+impl KeyRole {
+    /// The wire name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Vendor => "vendor",
+            Self::Verifier => "verifier",
+        }
+    }
+
+    /// Parses a wire name.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "vendor" => Some(Self::Vendor),
+            "verifier" => Some(Self::Verifier),
+            _ => None,
+        }
+    }
+
+    /// What a key of this role signs, for messages.
+    fn signs(self) -> &'static str {
+        match self {
+            Self::Vendor => "attestations",
+            Self::Verifier => "verification statements",
+        }
+    }
+}
+
 /// Errors of the enrolment rules and of enrolment payloads.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnrolmentError {
@@ -93,6 +133,15 @@ pub enum EnrolmentError {
         /// `predicate.vendor.legal_name` of the attestation.
         claimed: String,
     },
+    /// The signing key has the other role: a verifier key never signs attestations, a vendor
+    /// key never verifications (422).
+    #[error("signing key is enrolled as a {} key, which never signs {}", .enrolled.as_str(), .needed_for)]
+    WrongRole {
+        /// The key's role.
+        enrolled: KeyRole,
+        /// What was signed.
+        needed_for: &'static str,
+    },
 }
 
 impl EnrolmentError {
@@ -124,6 +173,9 @@ pub struct Enrolment {
     pub action: Action,
     /// RFC 3339 time of the operator's decision.
     pub issued_at: String,
+    /// The key's role (enrolments only; `vendor`, the default, is not written in the payload,
+    /// so enrolments from before roles keep their bytes and statement identity).
+    pub role: KeyRole,
 }
 
 /// Whether `s` is acceptable as a vendor legal name: non-empty, no surrounding whitespace, no
@@ -135,7 +187,9 @@ pub fn valid_vendor_name(s: &str) -> bool {
 
 impl Enrolment {
     /// Parses an enrolment payload strictly: exactly the fields `vendor`, `key`, `action`,
-    /// `issued_at`, an Ed25519 (type 0x01) verifier key and an RFC 3339 time.
+    /// `issued_at`, an Ed25519 (type 0x01) verifier key and an RFC 3339 time, and `role:
+    /// "verifier"` on the enrolment of a verifier key (a vendor key's enrolment, and every
+    /// revocation, has no `role`).
     ///
     /// # Errors
     /// [`EnrolmentError::Invalid`] naming the field.
@@ -145,10 +199,12 @@ impl Enrolment {
         let Value::Object(o) = v else {
             return Err(EnrolmentError::invalid("", "expected an object"));
         };
-        if let Some(k) = o
-            .keys()
-            .find(|k| !matches!(k.as_str(), "vendor" | "key" | "action" | "issued_at"))
-        {
+        if let Some(k) = o.keys().find(|k| {
+            !matches!(
+                k.as_str(),
+                "vendor" | "key" | "action" | "issued_at" | "role"
+            )
+        }) {
             return Err(EnrolmentError::invalid(k, "unknown field"));
         }
         let get = |f: &str| -> Result<&str, EnrolmentError> {
@@ -184,23 +240,46 @@ impl Enrolment {
                 format!("{issued_at:?} is not an RFC 3339 timestamp"),
             ));
         }
+        let role = match o.get("role") {
+            None => KeyRole::Vendor,
+            Some(Value::String(r)) if r == "verifier" && action == Action::Enrol => {
+                KeyRole::Verifier
+            }
+            Some(_) if action == Action::Revoke => {
+                return Err(EnrolmentError::invalid(
+                    "role",
+                    "a revocation names no role",
+                ));
+            }
+            Some(_) => {
+                return Err(EnrolmentError::invalid(
+                    "role",
+                    "must be \"verifier\" (a vendor key's enrolment names no role)",
+                ));
+            }
+        };
         Ok(Enrolment {
             vendor: vendor.to_owned(),
             key,
             action,
             issued_at: issued_at.to_owned(),
+            role,
         })
     }
 
     /// The payload as a JSON value.
     #[must_use]
     pub fn to_value(&self) -> Value {
-        json!({
+        let mut v = json!({
             "vendor": self.vendor,
             "key": self.key.to_string(),
             "action": self.action.as_str(),
             "issued_at": self.issued_at,
-        })
+        });
+        if self.role == KeyRole::Verifier && self.action == Action::Enrol {
+            v["role"] = json!(self.role.as_str());
+        }
+        v
     }
 
     /// RFC 8785 (JCS) payload bytes.
@@ -228,6 +307,8 @@ pub struct KeyRecord {
     pub enrolled_at: u64,
     /// Log index of the revocation entry, if revoked.
     pub revoked_at: Option<u64>,
+    /// What it may sign.
+    pub role: KeyRole,
 }
 
 impl KeyRecord {
@@ -312,6 +393,7 @@ impl EnrolmentState {
                         vendor: e.vendor.clone(),
                         enrolled_at: index,
                         revoked_at: None,
+                        role: e.role,
                     },
                 );
                 self.by_id.entry(e.key.key_id()).or_default().push(pk);
@@ -338,14 +420,35 @@ impl EnrolmentState {
         key: &VerifierKey,
         vendor_legal_name: &str,
     ) -> Result<&KeyRecord, EnrolmentError> {
+        self.check_signer(key, vendor_legal_name, KeyRole::Vendor)
+    }
+
+    /// Checks that `key` may sign statements of `role` for `name` now: its last enrolment
+    /// entry is `enrol` for that name, with that role.
+    ///
+    /// # Errors
+    /// [`EnrolmentError::UnknownKey`], [`EnrolmentError::Revoked`],
+    /// [`EnrolmentError::WrongVendor`] or [`EnrolmentError::WrongRole`].
+    pub fn check_signer(
+        &self,
+        key: &VerifierKey,
+        name: &str,
+        role: KeyRole,
+    ) -> Result<&KeyRecord, EnrolmentError> {
         let r = self.key(key).ok_or(EnrolmentError::UnknownKey)?;
         if let Some(index) = r.revoked_at {
             return Err(EnrolmentError::Revoked { index });
         }
-        if r.vendor != vendor_legal_name {
+        if r.role != role {
+            return Err(EnrolmentError::WrongRole {
+                enrolled: r.role,
+                needed_for: role.signs(),
+            });
+        }
+        if r.vendor != name {
             return Err(EnrolmentError::WrongVendor {
                 enrolled: r.vendor.clone(),
-                claimed: vendor_legal_name.to_owned(),
+                claimed: name.to_owned(),
             });
         }
         Ok(r)
@@ -362,9 +465,22 @@ impl EnrolmentState {
         vendor_legal_name: &str,
         keys: &[VerifierKey],
     ) -> Result<&KeyRecord, EnrolmentError> {
+        self.authorise_as(vendor_legal_name, KeyRole::Vendor, keys)
+    }
+
+    /// [`Self::authorise`] for statements of `role`.
+    ///
+    /// # Errors
+    /// As [`Self::authorise`].
+    pub fn authorise_as(
+        &self,
+        name: &str,
+        role: KeyRole,
+        keys: &[VerifierKey],
+    ) -> Result<&KeyRecord, EnrolmentError> {
         let mut first = None;
         for k in keys {
-            match self.check_attestation(k, vendor_legal_name) {
+            match self.check_signer(k, name, role) {
                 Ok(r) => return Ok(r),
                 Err(e) => {
                     first.get_or_insert(e);
@@ -384,8 +500,21 @@ impl EnrolmentState {
         vendor_legal_name: &str,
         key: &VerifierKey,
     ) -> Option<&KeyRecord> {
+        self.in_force_as(index, vendor_legal_name, KeyRole::Vendor, key)
+    }
+
+    /// [`Self::in_force_at`] for a key of `role`.
+    #[must_use]
+    pub fn in_force_as(
+        &self,
+        index: u64,
+        name: &str,
+        role: KeyRole,
+        key: &VerifierKey,
+    ) -> Option<&KeyRecord> {
         self.key(key).filter(|r| {
-            r.vendor == vendor_legal_name
+            r.role == role
+                && r.vendor == name
                 && r.enrolled_at < index
                 && r.revoked_at.is_none_or(|x| x > index)
         })
@@ -490,6 +619,14 @@ pub enum AdmissionError {
     /// An enrolment entry without a valid log-key signature (422).
     #[error("enrolment is not signed by the log key")]
     NotSignedByLog,
+    /// A verification's subject is not the attestation it names in the log (422).
+    #[error("{field}: {message}")]
+    Subject {
+        /// Field path.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
     /// `attestation_id` or `supersedes` ownership violated (422).
     #[error("{field}: {message}")]
     Ownership {
@@ -542,9 +679,9 @@ impl AdmissionError {
             | Self::NotSignedByLog
             | Self::Key(_) => Some("signatures".into()),
             Self::Signature { index } => Some(format!("signatures[{index}].sig")),
-            Self::Ownership { field, .. } | Self::VersionChain { field, .. } => {
-                Some((*field).to_owned())
-            }
+            Self::Ownership { field, .. }
+            | Self::VersionChain { field, .. }
+            | Self::Subject { field, .. } => Some((*field).to_owned()),
             Self::Duplicate(_) => Some("payload".into()),
         }
     }
@@ -573,6 +710,7 @@ pub(crate) mod tests {
             key: key.verifier(),
             action,
             issued_at: "2026-10-01T00:00:00Z".into(),
+            role: crate::enrolment::KeyRole::Vendor,
         }
     }
 

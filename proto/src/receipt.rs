@@ -816,6 +816,7 @@ mod tests {
             key: key.verifier(),
             action,
             issued_at: "2026-01-01T00:00:00Z".to_owned(),
+            role: crate::enrolment::KeyRole::Vendor,
         }
         .to_envelope(by)
         .canonical_bytes()

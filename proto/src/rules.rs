@@ -40,10 +40,11 @@ use sha2::{Digest, Sha256};
 use crate::Hash;
 use crate::dsse::{Envelope, MAX_ENTRY_BYTES, parse_strict_json};
 use crate::enrolment::{
-    AdmissionError, Enrolment, EnrolmentState, KeyRecord, PAYLOAD_TYPE_ENROLMENT,
+    AdmissionError, Enrolment, EnrolmentState, KeyRecord, KeyRole, PAYLOAD_TYPE_ENROLMENT,
 };
 use crate::keys::VerifierKey;
 use crate::predicate::{FieldError, PAYLOAD_TYPE_INTOTO, Statement, parse_rfc3339};
+use crate::verification::{self, VerificationStatement};
 
 /// Domain separation prefix of [`statement_hash`].
 pub const STATEMENT_DOMAIN: &[u8] = b"attestlog-statement/v1\n";
@@ -99,6 +100,174 @@ pub fn parse_statement(payload: &[u8]) -> Result<(Statement, Hash), Vec<FieldErr
     Ok((crate::predicate::statement_from_value(value)?, hash))
 }
 
+/// An in-toto statement payload of either predicate, parsed and validated once.
+enum AnyStatement {
+    Attestation(Box<Statement>),
+    Verification(Box<VerificationStatement>),
+}
+
+fn parse_any_statement(payload: &[u8]) -> Result<(AnyStatement, Hash), Vec<FieldError>> {
+    let value = parse_strict_json(payload).map_err(|e| {
+        vec![FieldError::new(
+            "",
+            format!("payload is not valid json: {e}"),
+        )]
+    })?;
+    let hash = statement_hash_of_value(&value);
+    let st = if verification::is_verification(&value) {
+        AnyStatement::Verification(Box::new(verification::statement_from_value(value)?))
+    } else {
+        AnyStatement::Attestation(Box::new(crate::predicate::statement_from_value(value)?))
+    };
+    Ok((st, hash))
+}
+
+/// The version-chain key of a verification: one chain per verifier and subject entry.
+#[must_use]
+pub fn verification_chain_key(verifier: &str, subject_index: u64) -> String {
+    format!("verification\n{verifier}\n{subject_index}")
+}
+
+/// What the log knows about the entry a verification names as its subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectFacts {
+    /// RFC 9162 leaf hash of the entry.
+    pub leaf_hash: Hash,
+    /// SHA-256 of the entry bytes.
+    pub entry_sha256: Hash,
+    /// `predicate.attestation_id` if the entry is a data-flow attestation.
+    pub attestation_id: Option<String>,
+}
+
+impl SubjectFacts {
+    /// The facts of an entry with these bytes and this verified claim.
+    #[must_use]
+    pub fn of(entry: &[u8], claim: &Claim) -> Self {
+        Self {
+            leaf_hash: Hash::leaf(entry),
+            entry_sha256: Hash::sha256(entry),
+            attestation_id: match claim {
+                Claim::Attestation { statement, .. } => Some(statement.attestation_id().to_owned()),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// A verification's subject must be a data-flow attestation in the log, named by its index,
+/// leaf hash, attestation id and (in `subject`) the SHA-256 of its entry bytes.
+///
+/// # Errors
+/// [`AdmissionError::Subject`] naming the field.
+pub fn check_subject(
+    st: &VerificationStatement,
+    subject: Option<&SubjectFacts>,
+) -> Result<(), AdmissionError> {
+    let se = &st.predicate.subject_entry;
+    let err = |field: &'static str, message: String| AdmissionError::Subject { field, message };
+    let Some(f) = subject else {
+        return Err(err(
+            "predicate.subject_entry.log_index",
+            format!(
+                "index {} is not a data-flow attestation in this log",
+                se.log_index
+            ),
+        ));
+    };
+    let Some(id) = &f.attestation_id else {
+        return Err(err(
+            "predicate.subject_entry.log_index",
+            format!(
+                "the entry at index {} is not a data-flow attestation",
+                se.log_index
+            ),
+        ));
+    };
+    if se.leaf_hash != f.leaf_hash.to_hex() {
+        return Err(err(
+            "predicate.subject_entry.leaf_hash",
+            format!(
+                "is not the leaf hash of the entry at index {}",
+                se.log_index
+            ),
+        ));
+    }
+    if &se.attestation_id != id {
+        return Err(err(
+            "predicate.subject_entry.attestation_id",
+            format!("the entry at index {} is attestation {id}", se.log_index),
+        ));
+    }
+    if st
+        .subject
+        .first()
+        .and_then(|s| s.digest.get("sha256"))
+        .is_none_or(|d| *d != f.entry_sha256.to_hex())
+    {
+        return Err(err(
+            "subject[0].digest.sha256",
+            format!("is not the SHA-256 of the entry at index {}", se.log_index),
+        ));
+    }
+    Ok(())
+}
+
+/// The version-chain rule of verifications, per verifier and subject: the first names no
+/// `supersedes`; every later one names the current head and has a strictly later
+/// `issued_at`.
+///
+/// # Errors
+/// [`AdmissionError::VersionChain`] naming the head.
+pub fn check_verification_version(
+    st: &VerificationStatement,
+    chain: Option<&Chain>,
+) -> Result<(), AdmissionError> {
+    let p = &st.predicate;
+    let sup = p.supersedes.as_ref().map(|s| s.log_index);
+    let Some(c) = chain else {
+        return match sup {
+            None => Ok(()),
+            Some(i) => Err(AdmissionError::VersionChain {
+                field: "predicate.supersedes.log_index",
+                head: None,
+                message: format!(
+                    "{:?} has no logged verification of index {}; the first names no supersedes \
+                     (got index {i})",
+                    p.verifier.legal_name, p.subject_entry.log_index
+                ),
+            }),
+        };
+    };
+    let head = c.head.index;
+    let chain_err = |field, message: String| AdmissionError::VersionChain {
+        field,
+        head: Some(head),
+        message,
+    };
+    match sup {
+        None => Err(chain_err(
+            "predicate.supersedes",
+            format!(
+                "{:?} already verified index {}: a new version must name the current one, index \
+                 {head}, in supersedes",
+                p.verifier.legal_name, p.subject_entry.log_index
+            ),
+        )),
+        Some(i) if i != head => Err(chain_err(
+            "predicate.supersedes.log_index",
+            format!("index {i} is not the current version: the current one is index {head}"),
+        )),
+        Some(_) if !later(&p.issued_at, &c.head.issued_at) => Err(chain_err(
+            "predicate.issued_at",
+            format!(
+                "issued_at {} is not later than {} of the current version, index {head}",
+                p.issued_at, c.head.issued_at
+            ),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 /// What an entry claims, once verified.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
@@ -111,6 +280,13 @@ pub enum Claim {
     },
     /// An enrolment or revocation signed by the log key.
     Enrolment(Box<Enrolment>),
+    /// A verification statement (DESIGN.md §13).
+    Verification {
+        /// The validated statement.
+        statement: Box<VerificationStatement>,
+        /// The enrolled verifier keys whose signatures verified, in signature order.
+        signers: Vec<VerifierKey>,
+    },
 }
 
 /// An entry that passed the order-independent checks of [`verify_entry`].
@@ -137,6 +313,29 @@ impl Candidate {
     pub fn statement(&self) -> Option<&Statement> {
         match &self.claim {
             Claim::Attestation { statement, .. } => Some(statement),
+            _ => None,
+        }
+    }
+
+    /// The statement, for verifications.
+    #[must_use]
+    pub fn verification(&self) -> Option<&VerificationStatement> {
+        match &self.claim {
+            Claim::Verification { statement, .. } => Some(statement),
+            _ => None,
+        }
+    }
+
+    /// The key of the version chain the entry belongs to: the `attestation_id` of an
+    /// attestation, [`verification_chain_key`] of a verification.
+    #[must_use]
+    pub fn chain_key(&self) -> Option<String> {
+        match &self.claim {
+            Claim::Attestation { statement, .. } => Some(statement.attestation_id().to_owned()),
+            Claim::Verification { statement, .. } => Some(verification_chain_key(
+                &statement.predicate.verifier.legal_name,
+                statement.predicate.subject_entry.log_index,
+            )),
             Claim::Enrolment(_) => None,
         }
     }
@@ -146,7 +345,7 @@ impl Candidate {
     pub fn enrolment(&self) -> Option<&Enrolment> {
         match &self.claim {
             Claim::Enrolment(e) => Some(e),
-            Claim::Attestation { .. } => None,
+            _ => None,
         }
     }
 }
@@ -174,14 +373,25 @@ pub fn verify_entry(
     match env.payload_type.as_str() {
         PAYLOAD_TYPE_INTOTO => {
             let (statement, statement_hash) =
-                parse_statement(&env.payload).map_err(AdmissionError::Statement)?;
-            let signers = verify_signers(env, statement.vendor_legal_name(), state)?;
+                parse_any_statement(&env.payload).map_err(AdmissionError::Statement)?;
+            let claim = match statement {
+                AnyStatement::Attestation(statement) => {
+                    let signers = verify_signers(env, statement.vendor_legal_name(), state)?;
+                    Claim::Attestation { statement, signers }
+                }
+                AnyStatement::Verification(statement) => {
+                    let signers = verify_signers_as(
+                        env,
+                        &statement.predicate.verifier.legal_name,
+                        KeyRole::Verifier,
+                        state,
+                    )?;
+                    Claim::Verification { statement, signers }
+                }
+            };
             Ok(Candidate {
                 statement_hash,
-                claim: Claim::Attestation {
-                    statement: Box::new(statement),
-                    signers,
-                },
+                claim,
             })
         }
         PAYLOAD_TYPE_ENROLMENT => {
@@ -206,6 +416,21 @@ pub fn verify_signers(
     vendor: &str,
     state: &EnrolmentState,
 ) -> Result<Vec<VerifierKey>, AdmissionError> {
+    verify_signers_as(env, vendor, KeyRole::Vendor, state)
+}
+
+/// [`verify_signers`] for statements signed by keys of `role` (a verifier's verification
+/// statements: [`KeyRole::Verifier`]).
+///
+/// # Errors
+/// As [`verify_signers`]; a verifying key of the other role gives
+/// [`crate::enrolment::EnrolmentError::WrongRole`].
+pub fn verify_signers_as(
+    env: &Envelope,
+    vendor: &str,
+    role: KeyRole,
+    state: &EnrolmentState,
+) -> Result<Vec<VerifierKey>, AdmissionError> {
     if !state.has_vendor(vendor) {
         return Err(AdmissionError::UnknownVendor(vendor.to_owned()));
     }
@@ -215,7 +440,7 @@ pub fn verify_signers(
     let mut others: Vec<(usize, &KeyRecord)> = Vec::new();
     for (i, s) in env.signatures.iter().enumerate() {
         for r in state.keys_by_id(&s.keyid) {
-            if !(r.is_active() && r.vendor == vendor) {
+            if !(r.is_active() && r.vendor == vendor && r.role == role) {
                 others.push((i, r));
                 continue;
             }
@@ -237,7 +462,7 @@ pub fn verify_signers(
     // Nobody who may sign for the vendor did: say why, from a key that did sign.
     for (i, r) in others.iter().take(MAX_SIGNATURE_CHECKS) {
         if r.key.verify(&pae, &env.signatures[*i].sig)
-            && let Err(e) = state.check_attestation(&r.key, vendor)
+            && let Err(e) = state.check_signer(&r.key, vendor, role)
         {
             return Err(AdmissionError::Key(e));
         }
@@ -508,8 +733,11 @@ pub struct Context<'a> {
     pub enrolment: &'a EnrolmentState,
     /// The first index of the candidate's statement, if it is logged.
     pub statement: Option<u64>,
-    /// The chain of the candidate's `attestation_id`, if it has versions.
+    /// The chain of the candidate's `attestation_id` (or, for a verification, of its
+    /// verifier and subject), if it has versions.
     pub chain: Option<&'a Chain>,
+    /// For a verification: what the log holds at its subject's index, if anything.
+    pub subject: Option<&'a SubjectFacts>,
     /// The index from which the claim rules apply.
     pub claims_from: u64,
 }
@@ -539,6 +767,15 @@ pub fn judge(ctx: &Context<'_>, index: u64, c: &Candidate) -> Result<Judgement, 
                 check_legacy_version(statement, ctx.chain)?;
             }
         }
+        Claim::Verification { statement, signers } => {
+            ctx.enrolment.authorise_as(
+                &statement.predicate.verifier.legal_name,
+                KeyRole::Verifier,
+                signers,
+            )?;
+            check_subject(statement, ctx.subject)?;
+            check_verification_version(statement, ctx.chain)?;
+        }
     }
     Ok(Judgement::New)
 }
@@ -549,6 +786,7 @@ pub struct Ledger {
     enrolment: EnrolmentState,
     statements: HashMap<Hash, u64>,
     chains: HashMap<String, Chain>,
+    subjects: HashMap<u64, SubjectFacts>,
     claims_from: u64,
 }
 
@@ -576,6 +814,7 @@ impl Ledger {
             enrolment,
             statements,
             chains,
+            subjects: HashMap::new(),
             claims_from,
         }
     }
@@ -620,7 +859,10 @@ impl Ledger {
             &Context {
                 enrolment: &self.enrolment,
                 statement: self.statement(&c.statement_hash),
-                chain: c.statement().and_then(|st| self.chain(st.attestation_id())),
+                chain: c.chain_key().and_then(|k| self.chains.get(&k)),
+                subject: c
+                    .verification()
+                    .and_then(|v| self.subjects.get(&v.predicate.subject_entry.log_index)),
                 claims_from: self.claims_from,
             },
             index,
@@ -642,6 +884,18 @@ impl Ledger {
                     Version::of(index, statement),
                     c.statement_hash,
                 );
+                return Ok(());
+            }
+            Claim::Verification { statement, .. } => {
+                let p = &statement.predicate;
+                let key = verification_chain_key(&p.verifier.legal_name, p.subject_entry.log_index);
+                let v = Version {
+                    index,
+                    vendor: p.verifier.legal_name.clone(),
+                    supersedes: p.supersedes.as_ref().map(|s| s.log_index),
+                    issued_at: p.issued_at.clone(),
+                };
+                self.record_version(&key, v, c.statement_hash);
                 return Ok(());
             }
         }
@@ -717,8 +971,21 @@ impl Ledger {
     ) -> Result<Candidate, AdmissionError> {
         let c = verify_entry(env, &self.enrolment, log_key)?;
         match self.admit(index, &c)? {
-            Judgement::New => Ok(c),
+            Judgement::New => {
+                if let Claim::Attestation { .. } = c.claim {
+                    self.record_subject(index, SubjectFacts::of(&env.canonical_bytes(), &c.claim));
+                }
+                Ok(c)
+            }
             Judgement::Duplicate(j) => Err(AdmissionError::Duplicate(j)),
+        }
+    }
+
+    /// Records what the log holds at `index` for verifications naming it (attestations only:
+    /// any other entry is not a verifiable subject).
+    pub fn record_subject(&mut self, index: u64, facts: SubjectFacts) {
+        if facts.attestation_id.is_some() {
+            self.subjects.insert(index, facts);
         }
     }
 }
@@ -1153,5 +1420,190 @@ mod tests {
             l.judge(6, &c).unwrap_err(),
             AdmissionError::Key(EnrolmentError::Revoked { index: 5 })
         );
+    }
+
+    const LAB: &str = "Example Test Lab GmbH";
+
+    fn lab_key() -> SignerKey {
+        SignerKey::from_seed("lab.example/verify", TYPE_ED25519, &[7; 32]).unwrap()
+    }
+
+    /// A verification of the attestation `entry` logged at `index`, by `verifier`.
+    fn verification_of(index: u64, entry: &[u8], verifier: &str, day: u8) -> Value {
+        let mut v = crate::verification::template();
+        let claim = Envelope::parse_entry(entry).unwrap();
+        let st: Value = serde_json::from_slice(&claim.payload).unwrap();
+        v["subject"][0]["name"] = json!(crate::verification::subject_name(index));
+        v["subject"][0]["digest"]["sha256"] = json!(Hash::sha256(entry).to_hex());
+        v["predicate"]["subject_entry"] = json!({
+            "log_index": index,
+            "leaf_hash": Hash::leaf(entry).to_hex(),
+            "attestation_id": st["predicate"]["attestation_id"],
+        });
+        v["predicate"]["verifier"]["legal_name"] = json!(verifier);
+        v["predicate"]["issued_at"] = json!(format!("2026-12-{day:02}T00:00:00Z"));
+        v
+    }
+
+    #[test]
+    fn key_roles_and_verifications_through_the_ledger() {
+        let lk = log_key();
+        let lv = lk.verifier();
+        let mut ledger = Ledger::new(0);
+        let mut lab = enrolment(LAB, &lab_key(), Action::Enrol);
+        lab.role = KeyRole::Verifier;
+        // The role is in the payload of a verifier's enrolment only.
+        assert_eq!(lab.to_value()["role"], "verifier");
+        assert!(
+            enrolment(VENDOR, &vendor_key(), Action::Enrol)
+                .to_value()
+                .get("role")
+                .is_none()
+        );
+        assert_eq!(Enrolment::parse(&lab.canonical_bytes()).unwrap(), lab);
+        ledger
+            .append(
+                0,
+                &enrolment(VENDOR, &vendor_key(), Action::Enrol).to_envelope(&lk),
+                &lv,
+            )
+            .unwrap();
+        ledger.append(1, &lab.to_envelope(&lk), &lv).unwrap();
+        let claim = signed(&version(1, None), &[&vendor_key()]);
+        let claim_entry = claim.canonical_bytes();
+        ledger.append(2, &claim, &lv).unwrap();
+
+        // A verifier key signs verifications...
+        let first = verification_of(2, &claim_entry, LAB, 1);
+        let c = ledger
+            .append(3, &signed(&first, &[&lab_key()]), &lv)
+            .unwrap();
+        assert_eq!(
+            c.verification().unwrap().predicate.subject_entry.log_index,
+            2
+        );
+        // ...and never attestations.
+        let mut by_lab = version(5, None);
+        by_lab["predicate"]["vendor"]["legal_name"] = json!(LAB);
+        by_lab["predicate"]["attestation_id"] = json!("11111111-1111-4111-8111-111111111111");
+        let e = ledger
+            .submit(4, &signed(&by_lab, &[&lab_key()]), &lv)
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                AdmissionError::Key(EnrolmentError::WrongRole {
+                    enrolled: KeyRole::Verifier,
+                    ..
+                })
+            ),
+            "{e}"
+        );
+        assert_eq!(e.status(), 422);
+        assert_eq!(
+            e.to_string(),
+            "signing key is enrolled as a verifier key, which never signs attestations"
+        );
+        // A vendor key never signs verifications.
+        let by_vendor = verification_of(2, &claim_entry, VENDOR, 2);
+        let e = ledger
+            .submit(4, &signed(&by_vendor, &[&vendor_key()]), &lv)
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                AdmissionError::Key(EnrolmentError::WrongRole {
+                    enrolled: KeyRole::Vendor,
+                    ..
+                })
+            ),
+            "{e}"
+        );
+        // The subject must be the attestation it names.
+        let submit = |v: &Value| {
+            ledger
+                .submit(4, &signed(v, &[&lab_key()]), &lv)
+                .unwrap_err()
+        };
+        let mut not_logged = verification_of(2, &claim_entry, LAB, 2);
+        not_logged["subject"][0]["name"] = json!("log-entry/99");
+        not_logged["predicate"]["subject_entry"]["log_index"] = json!(99);
+        let e = submit(&not_logged);
+        assert_eq!(
+            e.to_string(),
+            "predicate.subject_entry.log_index: index 99 is not a data-flow attestation in this log"
+        );
+        assert_eq!(e.status(), 422);
+        let mut enrolment_entry = verification_of(2, &claim_entry, LAB, 2);
+        enrolment_entry["subject"][0]["name"] = json!("log-entry/1");
+        enrolment_entry["predicate"]["subject_entry"]["log_index"] = json!(1);
+        assert!(
+            submit(&enrolment_entry)
+                .to_string()
+                .contains("index 1 is not a data-flow attestation")
+        );
+        let mut wrong_leaf = verification_of(2, &claim_entry, LAB, 2);
+        wrong_leaf["predicate"]["subject_entry"]["leaf_hash"] = json!("ab".repeat(32));
+        assert_eq!(
+            submit(&wrong_leaf).field().as_deref(),
+            Some("predicate.subject_entry.leaf_hash")
+        );
+        let mut wrong_digest = verification_of(2, &claim_entry, LAB, 2);
+        wrong_digest["subject"][0]["digest"]["sha256"] = json!("ab".repeat(32));
+        assert_eq!(
+            submit(&wrong_digest).field().as_deref(),
+            Some("subject[0].digest.sha256")
+        );
+        let mut wrong_id = verification_of(2, &claim_entry, LAB, 2);
+        wrong_id["predicate"]["subject_entry"]["attestation_id"] =
+            json!("22222222-2222-4222-8222-222222222222");
+        assert_eq!(
+            submit(&wrong_id).field().as_deref(),
+            Some("predicate.subject_entry.attestation_id")
+        );
+        // Versions per verifier and subject: a second one names the first.
+        let e = submit(&verification_of(2, &claim_entry, LAB, 2));
+        assert!(
+            matches!(e, AdmissionError::VersionChain { head: Some(3), .. }),
+            "{e}"
+        );
+        let mut second = verification_of(2, &claim_entry, LAB, 2);
+        second["predicate"]["supersedes"] = json!({"log_index": 3});
+        second["predicate"]["verdict"] = json!("contradicted");
+        second["predicate"]["findings"][0]["result"] = json!("contradicted");
+        ledger
+            .append(4, &signed(&second, &[&lab_key()]), &lv)
+            .unwrap();
+        assert_eq!(
+            ledger
+                .chains
+                .get(&verification_chain_key(LAB, 2))
+                .unwrap()
+                .head
+                .index,
+            4
+        );
+        let mut stale = second.clone();
+        stale["predicate"]["issued_at"] = json!("2026-12-03T00:00:00Z");
+        let e = ledger
+            .submit(5, &signed(&stale, &[&lab_key()]), &lv)
+            .unwrap_err();
+        assert!(e.to_string().contains("the current one is index 4"), "{e}");
+    }
+
+    #[test]
+    fn enrolment_roles_are_written_once() {
+        let mut v = enrolment(LAB, &lab_key(), Action::Enrol).to_value();
+        v["role"] = json!("vendor");
+        let e = Enrolment::parse(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("a vendor key's enrolment names no role"),
+            "{e}"
+        );
+        let mut r = enrolment(LAB, &lab_key(), Action::Revoke).to_value();
+        r["role"] = json!("verifier");
+        let e = Enrolment::parse(&serde_json::to_vec(&r).unwrap()).unwrap_err();
+        assert!(e.to_string().contains("a revocation names no role"), "{e}");
     }
 }

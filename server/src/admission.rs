@@ -186,7 +186,15 @@ pub fn verify(
             ),
         ));
     }
-    verify_entry(envelope, enrolments, log_key).map_err(refusal)
+    let c = verify_entry(envelope, enrolments, log_key).map_err(refusal)?;
+    if let Claim::Verification { .. } = c.claim {
+        // Storage keeps no key roles or verification subjects yet (DESIGN.md §13).
+        return Err(ApiError::unprocessable(
+            Some("predicateType".into()),
+            "this log does not accept verification statements yet".to_owned(),
+        ));
+    }
+    Ok(c)
 }
 
 /// The order-dependent rules ([`rules::judge`]) for `c` as if it were logged next in the
@@ -217,6 +225,7 @@ pub fn judge_now(
         enrolment: enrolments,
         statement,
         chain: chain.as_ref(),
+        subject: None,
         claims_from: store.claims_from()?,
     };
     rules::judge(&ctx, size, c).map_err(refusal)
@@ -229,7 +238,9 @@ pub fn judge_now(
 /// 413 if re-encoding exceeds the entry limit (it cannot grow, so never in practice).
 pub fn keep_verified_signatures(parsed: Parsed, c: &Candidate) -> Result<Parsed, ApiError> {
     let ids: Vec<String> = match &c.claim {
-        Claim::Attestation { signers, .. } => signers.iter().map(VerifierKey::key_id_hex).collect(),
+        Claim::Attestation { signers, .. } | Claim::Verification { signers, .. } => {
+            signers.iter().map(VerifierKey::key_id_hex).collect()
+        }
         Claim::Enrolment(_) => return Ok(parsed),
     };
     if parsed
@@ -259,6 +270,7 @@ pub fn admitted(data: Vec<u8>, leaf_hash: Hash, candidate: Candidate) -> Admitte
             let (meta, terms) = statement_record(statement);
             (Some(meta), terms, None)
         }
+        Claim::Verification { .. } => (None, Vec::new(), None),
         Claim::Enrolment(e) => (
             None,
             Vec::new(),

@@ -625,6 +625,7 @@ mod tests {
             key: vendor.verifier(),
             action: Action::Enrol,
             issued_at: "2026-01-01T00:00:00Z".into(),
+            role: attestlog_proto::enrolment::KeyRole::Vendor,
         };
         let data = enrol.to_envelope(&log).canonical_bytes();
         let row = PendingRow {

@@ -770,6 +770,7 @@ mod tests {
                 .verifier(),
                 action: attestlog_proto::enrolment::Action::Enrol,
                 issued_at: "2026-01-01T00:00:00Z".into(),
+                role: attestlog_proto::enrolment::KeyRole::Vendor,
             }),
         }
     }

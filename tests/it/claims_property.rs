@@ -158,6 +158,7 @@ impl Model {
             key: key.clone(),
             action,
             issued_at: "2026-01-01T00:00:00Z".into(),
+            role: attestlog_proto::enrolment::KeyRole::Vendor,
         });
         match self.ledger.judge(self.size, &c) {
             Ok(Judgement::New) => Verdict::New(self.size),

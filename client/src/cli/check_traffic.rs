@@ -239,7 +239,8 @@ pub(crate) fn run(args: CheckTrafficArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u
         let env = Envelope::sign(PAYLOAD_TYPE_INTOTO, &statement.canonical_bytes(), &[&key]);
         let mut bytes = env.canonical_bytes();
         bytes.push(b'\n');
-        write_atomically(out, &bytes)?;
+        crate::monitor::write_atomic(out, &bytes)
+            .with_context(|| format!("cannot write {}", out.display()))?;
         written = Some(out.clone());
     }
     if ctx.json {
@@ -341,29 +342,4 @@ fn sha256_file(p: &Path) -> anyhow::Result<String> {
         h.update(&buf[..n]);
     }
     Ok(hex::encode(h.finalize()))
-}
-
-/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it into place.
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "verification".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("cannot write {}", path.display()));
-    }
-    Ok(())
 }

@@ -157,6 +157,7 @@ impl EnrolmentRow {
             key: self.key.clone(),
             action: self.action,
             issued_at,
+            role: attestlog_proto::enrolment::KeyRole::Vendor,
         }
     }
 
