@@ -6,10 +6,13 @@
 //!   the vendors, submits them over HTTP at a given concurrency, and reports throughput,
 //!   latency percentiles, errors, and the server's batch statistics from `/metrics`.
 //! - `read`: hammers `/checkpoint`, full tiles, entry bundles or the inclusion-proof endpoint.
+//! - `abuse`: serves a built log to slow, idle, huge and expensive requests from one host
+//!   while a well-behaved client reads; p99 of its reads and the server's peak RSS.
 //! - `scale`: builds logs of the given sizes through the sequencer's bulk path, then starts the
 //!   real server binary on each and records startup time, RSS, proof latency and disk use.
 #![forbid(unsafe_code)]
 
+mod abuse;
 mod load;
 mod raw;
 mod scale;
@@ -37,6 +40,9 @@ enum Command {
     Read(load::ReadArgs),
     /// Build logs of several sizes and measure startup, memory, proofs and disk.
     Scale(scale::ScaleArgs),
+    /// Serve a log under hostile load (slowloris, idle connections, huge requests, search
+    /// flood, bundle crawl, witness origin flood); p99 of well-behaved reads and peak RSS.
+    Abuse(abuse::AbuseArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -49,6 +55,7 @@ fn main() -> anyhow::Result<()> {
             Command::Submit(a) => load::submit(a).await,
             Command::Read(a) => load::read(a).await,
             Command::Scale(a) => scale::run(a).await,
+            Command::Abuse(a) => abuse::run(a).await,
         }
     })
 }

@@ -31,7 +31,7 @@ pub struct ScaleArgs {
 }
 
 /// Builds a log of `size` entries (one enrolment + attestations) through the sequencer.
-async fn build(dir: &Path, size: u64) -> anyhow::Result<()> {
+pub(crate) async fn build(dir: &Path, size: u64) -> anyhow::Result<()> {
     let mut config = Config::with_data_dir(dir);
     config.admin_token = Some("scale".into());
     config.quota_rate = 0.0;
@@ -99,7 +99,7 @@ async fn build(dir: &Path, size: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+pub(crate) fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     // Private (anonymous) memory: database pages mapped with mmap are page cache, not the
     // server's own memory, and the kernel reclaims them.
@@ -125,10 +125,66 @@ fn disk_bytes(dir: &Path) -> anyhow::Result<u64> {
     Ok(total)
 }
 
-/// Runs the scale benchmark.
+/// Starts the server binary on `dir` (127.0.0.1, a free port) with extra environment
+/// variables; returns once `/readyz` answers: the child, its pid and its URL.
 ///
 /// # Errors
-/// Build or server failures.
+/// The server does not start or get ready within 60 s.
+pub(crate) async fn start_server(
+    server: &Path,
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> anyhow::Result<(tokio::process::Child, u32, String)> {
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(server)
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env("ATTESTLOG_ADMIN_TOKEN", "scale")
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().context("server pid")?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let url = loop {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await??
+            .context("server exited")?;
+        if let Some(u) = line.strip_prefix("listening on  ") {
+            break u.trim().to_owned();
+        }
+    };
+    let http = reqwest::Client::new();
+    while !http
+        .get(format!("{url}/readyz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("server not ready after 60 s");
+        }
+        tokio::task::yield_now().await;
+    }
+    Ok((child, pid, url))
+}
+
+/// The server binary next to this one, or `given`.
+///
+/// # Errors
+/// It does not exist.
+pub(crate) fn server_binary(given: Option<PathBuf>, name: &str) -> anyhow::Result<PathBuf> {
+    let server = match given {
+        Some(s) => s,
+        None => std::env::current_exe()?.with_file_name(name),
+    };
+    if !server.exists() {
+        bail!("{} not found; build it first", server.display());
+    }
+    Ok(server)
+}
+
 /// Every request the web explorer makes to show the log overview, the vendors, a search and
 /// two entries (the newest and one in the middle), fetched one after another as a browser
 /// without a cache would: the median total in milliseconds over five visits.
@@ -163,17 +219,12 @@ async fn explorer_visit(http: &reqwest::Client, url: &str, size: u64) -> anyhow:
     Ok(visits[visits.len() / 2])
 }
 
+/// Runs the scale benchmark.
+///
+/// # Errors
+/// Build or server failures.
 pub async fn run(a: ScaleArgs) -> anyhow::Result<()> {
-    let server = match a.server {
-        Some(s) => s,
-        None => std::env::current_exe()?.with_file_name("attestlog-server"),
-    };
-    if !server.exists() {
-        bail!(
-            "{} not found; build it with cargo build --release -p attestlog-server",
-            server.display()
-        );
-    }
+    let server = server_binary(a.server, "attestlog-server")?;
     println!(
         "| entries | build s | startup ms | private RSS after start MiB | private RSS after proofs MiB | proof p50 ms | proof p99 ms | explorer pages ms | disk bytes/entry | overhead bytes/entry | search index bytes/entry |"
     );
@@ -187,36 +238,8 @@ pub async fn run(a: ScaleArgs) -> anyhow::Result<()> {
         let build_s = t.elapsed().as_secs_f64();
 
         let started = Instant::now();
-        let mut child = tokio::process::Command::new(&server)
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&dir)
-            .env("ATTESTLOG_ADMIN_TOKEN", "scale")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
-        let pid = child.id().context("server pid")?;
-        let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-        let url = loop {
-            let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-                .await??
-                .context("server exited")?;
-            if let Some(u) = line.strip_prefix("listening on  ") {
-                break u.trim().to_owned();
-            }
-        };
+        let (mut child, pid, url) = start_server(&server, &dir, &[]).await?;
         let http = reqwest::Client::new();
-        while !http
-            .get(format!("{url}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            if started.elapsed() > Duration::from_secs(60) {
-                bail!("server not ready after 60 s");
-            }
-            tokio::task::yield_now().await;
-        }
         let startup_ms = started.elapsed().as_secs_f64() * 1000.0;
         let rss_start = rss_kib(pid)?;
         let mut lat = Vec::new();

@@ -1,0 +1,477 @@
+//! `abuse`: serving under hostile load (DESIGN.md §11) at full scale. The real server binary
+//! serves a built log while one host sends slow, idle, huge or expensive requests; meanwhile a
+//! well-behaved client reads the checkpoint and inclusion proofs. Each scenario fails on any
+//! failed well-behaved read and reports their p99 and the server's peak private RSS. A last
+//! scenario floods a witness (`attestlog witness serve`) with huge made-up origins while the
+//! log's own checkpoints are still cosigned.
+//!
+//! Loopback only, bounded in time per scenario. 10,000 idle connections need about 10,000
+//! file descriptors in each process (`ulimit -n 20000`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use crate::scale::{build, rss_kib, server_binary, start_server};
+use crate::workload::percentiles;
+
+/// `abuse` arguments.
+#[derive(Debug, clap::Args)]
+pub struct AbuseArgs {
+    /// Entries in the log under attack.
+    #[arg(long, default_value_t = 20_000)]
+    pub entries: u64,
+    /// Working directory.
+    #[arg(long, default_value = "target/abuse")]
+    pub dir: PathBuf,
+    /// The attestlog-server binary (default: next to this one).
+    #[arg(long)]
+    pub server: Option<PathBuf>,
+    /// The attestlog CLI binary, for the witness (default: next to this one).
+    #[arg(long)]
+    pub cli: Option<PathBuf>,
+    /// Trickling connections of the slowloris scenario.
+    #[arg(long, default_value_t = 1000)]
+    pub slowloris: u64,
+    /// Idle keep-alive connections.
+    #[arg(long, default_value_t = 10_000)]
+    pub idle: u64,
+    /// Concurrent attackers of the request floods (oversized, search, crawl, witness).
+    #[arg(long, default_value_t = 64)]
+    pub attackers: u64,
+    /// Seconds each scenario lasts.
+    #[arg(long, default_value_t = 15)]
+    pub seconds: u64,
+    /// Header read timeout given to the server, in ms (the default is 10,000).
+    #[arg(long, default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+}
+
+/// What the well-behaved client saw during one scenario.
+struct Outcome {
+    reads: Vec<u64>,
+    failed: u64,
+    peak_rss_kib: u64,
+    attack_requests: u64,
+}
+
+/// Reads the checkpoint and an inclusion proof in a loop until `stop`: latencies in µs and
+/// failures.
+async fn well_behaved(url: String, size: u64, stop: Arc<AtomicBool>) -> (Vec<u64>, u64) {
+    let http = reqwest::Client::new();
+    let (mut lat, mut failed) = (Vec::new(), 0u64);
+    let mut i = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        i += 1;
+        let idx = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % size;
+        for path in [
+            "/checkpoint".to_owned(),
+            format!("/v1/proof/inclusion?index={idx}&tree_size={size}"),
+        ] {
+            let t = Instant::now();
+            let ok = match http.get(format!("{url}{path}")).send().await {
+                Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                _ => false,
+            };
+            if ok {
+                lat.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+            } else {
+                failed += 1;
+            }
+        }
+        // Paced like a client, not a flood: about 100 pairs of reads per second.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (lat, failed)
+}
+
+/// Runs `attack` with the well-behaved client for `seconds`, sampling the server's RSS.
+async fn scenario<F, Fut>(
+    url: &str,
+    pid: u32,
+    size: u64,
+    seconds: u64,
+    attack: F,
+) -> anyhow::Result<Outcome>
+where
+    F: FnOnce(Arc<AtomicBool>, Arc<AtomicU64>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let attacker = tokio::spawn(attack(stop.clone(), count.clone()));
+    let reader = tokio::spawn(well_behaved(url.to_owned(), size, stop.clone()));
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let mut peak = 0;
+    while Instant::now() < end {
+        peak = peak.max(rss_kib(pid)?);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (reads, failed) = reader.await?;
+    tokio::time::timeout(Duration::from_secs(60), attacker)
+        .await
+        .context("the attack did not stop")???;
+    peak = peak.max(rss_kib(pid)?);
+    Ok(Outcome {
+        reads,
+        failed,
+        peak_rss_kib: peak,
+        attack_requests: count.load(Ordering::Relaxed),
+    })
+}
+
+fn addr(url: &str) -> anyhow::Result<std::net::SocketAddr> {
+    Ok(url.trim_start_matches("http://").parse()?)
+}
+
+/// Trickling connections: a byte of request head every second; reconnects when closed.
+async fn slowloris(
+    a: std::net::SocketAddr,
+    n: u64,
+    stop: Arc<AtomicBool>,
+    count: Arc<AtomicU64>,
+) -> anyhow::Result<()> {
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let (stop, count) = (stop.clone(), count.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(mut s) = TcpStream::connect(a).await else {
+                    continue;
+                };
+                count.fetch_add(1, Ordering::Relaxed);
+                if s.write_all(b"GET /checkpoint HTTP/1.1\r\nHost: x\r\n")
+                    .await
+                    .is_err()
+                {
+                    continue;
+                }
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                let mut buf = [0u8; 64];
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {
+                            if stop.load(Ordering::Relaxed) || s.write_all(b"X").await.is_err() {
+                                break;
+                            }
+                        }
+                        r = s.read(&mut buf) => if matches!(r, Ok(0) | Err(_)) { break },
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await?;
+    }
+    Ok(())
+}
+
+/// Idle keep-alive connections: one request answered each, then silence (reopened when the
+/// server closes them).
+async fn idle(
+    a: std::net::SocketAddr,
+    n: u64,
+    stop: Arc<AtomicBool>,
+    count: Arc<AtomicU64>,
+) -> anyhow::Result<()> {
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let (stop, count) = (stop.clone(), count.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(mut s) = TcpStream::connect(a).await else {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                };
+                count.fetch_add(1, Ordering::Relaxed);
+                if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .await
+                    .is_err()
+                {
+                    continue;
+                }
+                let mut buf = [0u8; 256];
+                let mut tick = tokio::time::interval(Duration::from_millis(500));
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => if stop.load(Ordering::Relaxed) { return },
+                        r = s.read(&mut buf) => if matches!(r, Ok(0) | Err(_)) { break },
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await?;
+    }
+    Ok(())
+}
+
+/// `attackers` tasks sending the requests `make` builds, as fast as they are answered.
+async fn flood(
+    attackers: u64,
+    stop: Arc<AtomicBool>,
+    count: Arc<AtomicU64>,
+    make: impl Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
+) -> anyhow::Result<()> {
+    let make = Arc::new(make);
+    let mut tasks = Vec::new();
+    for t in 0..attackers {
+        let (stop, count, make) = (stop.clone(), count.clone(), make.clone());
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut i = t;
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(r) = make(&http, i).send().await {
+                    let _ = r.bytes().await;
+                }
+                count.fetch_add(1, Ordering::Relaxed);
+                i += attackers;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await?;
+    }
+    Ok(())
+}
+
+/// One line of the results table.
+fn report(name: &str, o: &Outcome) -> anyhow::Result<()> {
+    let mut lat = o.reads.clone();
+    lat.sort_unstable();
+    if lat.is_empty() {
+        bail!("{name}: no well-behaved read succeeded");
+    }
+    let p = percentiles(&lat);
+    #[allow(clippy::cast_precision_loss)]
+    {
+        println!(
+            "| {name} | {} | {} | {} | {:.2} | {:.2} | {:.1} |",
+            o.attack_requests,
+            lat.len(),
+            o.failed,
+            p[0].1,
+            p[2].1,
+            o.peak_rss_kib as f64 / 1024.0
+        );
+    }
+    if o.failed > 0 {
+        bail!("{name}: {} well-behaved reads failed", o.failed);
+    }
+    Ok(())
+}
+
+/// Runs the abuse benchmark.
+///
+/// # Errors
+/// Build or server failures, or any failed well-behaved read.
+pub async fn run(a: AbuseArgs) -> anyhow::Result<()> {
+    let server = server_binary(a.server, "attestlog-server")?;
+    let cli = server_binary(a.cli, "attestlog")?;
+    let dir = a.dir.join("log");
+    let _ = std::fs::remove_dir_all(&a.dir);
+    std::fs::create_dir_all(&dir)?;
+    build(&dir, a.entries).await?;
+    let timeout = a.header_timeout_ms.to_string();
+    let (mut child, pid, url) = start_server(
+        &server,
+        &dir,
+        &[("ATTESTLOG_HEADER_READ_TIMEOUT_MS", timeout.as_str())],
+    )
+    .await?;
+    let size = a.entries;
+    let target = addr(&url)?;
+    println!(
+        "| scenario | attack requests or connections | well-behaved reads | failed | read p50 ms | read p99 ms | server peak private RSS MiB |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let s = a.seconds;
+    let o = scenario(&url, pid, size, s, |_, _| async { Ok(()) }).await?;
+    report("none (baseline)", &o)?;
+    let n = a.slowloris;
+    let o = scenario(&url, pid, size, s, move |stop, c| {
+        slowloris(target, n, stop, c)
+    })
+    .await?;
+    report(&format!("slowloris, {n} trickling connections"), &o)?;
+    let n = a.idle;
+    let o = scenario(&url, pid, size, s, move |stop, c| idle(target, n, stop, c)).await?;
+    report(&format!("{n} idle keep-alive connections"), &o)?;
+    let u = url.clone();
+    let o = scenario(&url, pid, size, s, move |stop, c| {
+        flood(a.attackers, stop, c, move |http, i| {
+            if i % 2 == 0 {
+                http.get(format!("{u}/checkpoint"))
+                    .header("X-Big", "a".repeat(100 * 1024))
+            } else {
+                http.post(format!("{u}/v1/entries"))
+                    .body(vec![b' '; 512 * 1024])
+            }
+        })
+    })
+    .await?;
+    report("oversized heads (100 KiB) and bodies (512 KiB)", &o)?;
+    let u = url.clone();
+    let o = scenario(&url, pid, size, s, move |stop, c| {
+        flood(a.attackers, stop, c, move |http, i| {
+            // Hot terms whose intersection is empty: the worst case of the old planner.
+            let country = ["de", "ch", "us", "fr"][usize::try_from(i % 4).unwrap_or(0)];
+            http.get(format!(
+                "{u}/v1/search?country={country}&category=telemetry&vendor=nobody-{i}&limit=500"
+            ))
+        })
+    })
+    .await?;
+    report("expensive-search flood", &o)?;
+    let u = url.clone();
+    let bundles = size.div_ceil(256);
+    let o = scenario(&url, pid, size, s, move |stop, c| {
+        flood(a.attackers, stop, c, move |http, i| {
+            let n = i % bundles;
+            let full = (n + 1) * 256 <= size;
+            let path = attestlog_proto::tiles::TilePath::Entries {
+                index: n,
+                width: if full {
+                    256
+                } else {
+                    u16::try_from(size % 256).unwrap_or(256)
+                },
+            };
+            http.get(format!("{u}/tile/{}", path.to_path()))
+        })
+    })
+    .await?;
+    report(
+        &format!("full bundle crawl ({bundles} bundles, looped)"),
+        &o,
+    )?;
+    child.start_kill()?;
+    let _ = child.wait().await;
+    witness(&cli, &a.dir, a.attackers, s).await?;
+    Ok(())
+}
+
+/// Floods a witness with add-checkpoint requests for made-up 60 KiB origins while a valid
+/// log keeps getting its checkpoints cosigned.
+async fn witness(
+    cli: &std::path::Path,
+    dir: &std::path::Path,
+    attackers: u64,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    use attestlog_proto::checkpoint::Checkpoint;
+    use attestlog_proto::keys::{SignerKey, TYPE_COSIGNATURE_V1, TYPE_ED25519};
+    use attestlog_proto::witness::AddCheckpointRequest;
+    use tokio::io::AsyncBufReadExt as _;
+
+    let wdir = dir.join("witness");
+    std::fs::create_dir_all(&wdir)?;
+    let wkey = SignerKey::from_seed("witness.bench/w", TYPE_COSIGNATURE_V1, &[7; 32])?;
+    let log = SignerKey::from_seed("log.bench/abuse", TYPE_ED25519, &[8; 32])?;
+    std::fs::write(wdir.join("key"), wkey.to_secret_string())?;
+    std::fs::write(
+        wdir.join("policy"),
+        format!("log {}\nquorum none\n", log.verifier()),
+    )?;
+    let mut child = tokio::process::Command::new(cli)
+        .args(["witness", "serve", "--listen", "127.0.0.1:0", "--key"])
+        .arg(wdir.join("key"))
+        .arg("--logs")
+        .arg(wdir.join("policy"))
+        .arg("--state")
+        .arg(wdir.join("state"))
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().context("witness pid")?;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let url = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await??
+            .context("witness exited")?;
+        if let Some(u) = line.strip_prefix("listening on  ") {
+            break format!("{}/add-checkpoint", u.trim());
+        }
+    };
+    // A checkpoint of the empty tree: cosigned again and again without a proof.
+    let checkpoint = |key: &SignerKey| -> anyhow::Result<Vec<u8>> {
+        let root = attestlog_proto::Hash::EMPTY_ROOT;
+        Ok(AddCheckpointRequest {
+            old: 0,
+            proof: vec![],
+            checkpoint: Checkpoint {
+                origin: key.name().to_owned(),
+                size: 0,
+                root,
+                extensions: vec![],
+            }
+            .sign(std::slice::from_ref(key))?
+            .to_bytes(),
+        }
+        .to_bytes())
+    };
+    // Made-up logs with huge origins, each request a new one.
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let u = url.clone();
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
+        (0..64u8)
+            .map(|i| {
+                let k = SignerKey::from_seed(
+                    &format!("{}{i}", "o".repeat(60 * 1024)),
+                    TYPE_ED25519,
+                    &[i; 32],
+                )?;
+                checkpoint(&k)
+            })
+            .collect::<anyhow::Result<_>>()?,
+    );
+    let attack = tokio::spawn(flood(
+        attackers,
+        stop.clone(),
+        count.clone(),
+        move |http, i| {
+            let b = &bodies[usize::try_from(i % 64).unwrap_or(0)];
+            http.post(&u).body(b.clone())
+        },
+    ));
+    // The well-behaved log: its (empty-tree) checkpoint is cosigned again and again.
+    let http = reqwest::Client::new();
+    let good = checkpoint(&log)?;
+    let (mut lat, mut failed, mut peak) = (Vec::new(), 0u64, 0u64);
+    let end = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < end {
+        let t = Instant::now();
+        match http.post(&url).body(good.clone()).send().await {
+            Ok(r) if r.status().is_success() => {
+                lat.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+            }
+            _ => failed += 1,
+        }
+        peak = peak.max(rss_kib(pid)?);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    tokio::time::timeout(Duration::from_secs(60), attack)
+        .await
+        .context("the attack did not stop")???;
+    child.start_kill()?;
+    let _ = child.wait().await;
+    report(
+        "witness: made-up 60 KiB origins (reads = cosignatures of the real log)",
+        &Outcome {
+            reads: lat,
+            failed,
+            peak_rss_kib: peak,
+            attack_requests: count.load(Ordering::Relaxed),
+        },
+    )
+}
