@@ -9,7 +9,7 @@
 //!   ([`hash`], [`tree`], [`proof`]), and c2sp.org/tlog-tiles paths and bundles ([`tiles`]);
 //! - c2sp.org/signed-note ([`note`]), tlog-checkpoint ([`checkpoint`]), tlog-cosignature
 //!   ([`cosignature`]), tlog-witness wire format ([`witness`]), tlog-policy ([`policy`]),
-//!   tlog-proof ([`tlog_proof`]);
+//!   tlog-proof ([`tlog_proof`]), and the tile arithmetic of integration ([`integrate`]);
 //! - DSSE envelopes and the canonical entry encoding ([`dsse`]), in-toto Statement v1 and the
 //!   data-flow predicate with field-path validation ([`predicate`]), vendor key enrolment
 //!   entries and the enrolment rules ([`enrolment`]), the verification predicate of
@@ -28,6 +28,7 @@ pub mod cosignature;
 pub mod dsse;
 pub mod enrolment;
 pub mod hash;
+pub mod integrate;
 pub mod keys;
 pub mod note;
 pub mod policy;
