@@ -73,6 +73,9 @@ pub struct WitnessingFileConfig {
     pub require_quorum: Option<bool>,
     /// Start, serving reads only, when no quorum answers at start (false: refuse to start).
     pub start_without_quorum: Option<bool>,
+    /// How long a round waits for further cosignatures once the quorum has cosigned, in
+    /// milliseconds (default 100).
+    pub grace_ms: Option<u64>,
 }
 
 /// `[key_rotation]` table.
@@ -143,6 +146,11 @@ pub struct Config {
     pub require_quorum: bool,
     /// Start (serving reads, publishing nothing new) when no quorum answers at start.
     pub start_without_quorum: bool,
+    /// How long a cosigning round waits for more witnesses once the quorum has cosigned.
+    pub witness_grace: std::time::Duration,
+    /// Start on a non-empty SQLite database without its published-checkpoint file (the
+    /// rollback guard then has only the database to go by; logged as a warning).
+    pub trust_storage: bool,
     /// Previous log key files that keep signing during a key rotation.
     pub previous_key_files: Vec<PathBuf>,
     /// RFC 3339 time at which the previous keys stop signing (None: they sign until removed).
@@ -175,6 +183,8 @@ impl std::fmt::Debug for Config {
             .field("witness_timeout", &self.witness_timeout)
             .field("require_quorum", &self.require_quorum)
             .field("start_without_quorum", &self.start_without_quorum)
+            .field("witness_grace", &self.witness_grace)
+            .field("trust_storage", &self.trust_storage)
             .field("previous_key_files", &self.previous_key_files)
             .field("overlap_until", &self.overlap_until)
             .field("serve", &self.serve)
@@ -205,6 +215,8 @@ impl Config {
             witness_retry: std::time::Duration::from_secs(1),
             require_quorum: true,
             start_without_quorum: true,
+            witness_grace: std::time::Duration::from_millis(100),
+            trust_storage: false,
             previous_key_files: Vec::new(),
             overlap_until: None,
             serve: attestlog_serve::Limits::default(),
@@ -263,6 +275,9 @@ impl Config {
         }
         if let Some(v) = w.start_without_quorum {
             self.start_without_quorum = v;
+        }
+        if let Some(v) = w.grace_ms {
+            self.witness_grace = std::time::Duration::from_millis(v);
         }
         let r = &f.key_rotation;
         self.previous_key_files.clone_from(&r.previous_key_files);
@@ -328,6 +343,7 @@ impl Config {
             retry: self.witness_retry,
             require_quorum: self.require_quorum,
             start_without_quorum: self.start_without_quorum,
+            grace: self.witness_grace,
         })
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         Ok(Some(w))

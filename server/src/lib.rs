@@ -11,7 +11,9 @@
 
 pub mod admission;
 pub mod config;
+pub mod fsck;
 pub mod http;
+pub mod publication;
 pub mod quota;
 pub mod replica;
 pub mod rules;
@@ -25,7 +27,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use attestlog_proto::checkpoint::Checkpoint;
 use attestlog_proto::keys::SignerKey;
 
 use crate::config::Config;
@@ -54,43 +55,28 @@ impl std::fmt::Debug for App {
     }
 }
 
-/// Refuses to start when storage is behind the published-checkpoint file (a restored old
-/// backup would sign a fork).
-fn check_rollback(config: &Config, store: &dyn LogStore, origin: &str) -> anyhow::Result<()> {
-    let Some(file) = signer::read_published(&config.data_dir)? else {
+/// On SQLite the database and its published-checkpoint file live in one data directory: a
+/// non-empty database without the file (copied, or the file deleted) is refused unless the
+/// operator says to trust storage.
+fn check_sqlite_file(config: &Config, store: &dyn LogStore) -> anyhow::Result<()> {
+    let size = store.latest_checkpoint()?.map_or(0, |(s, _)| s);
+    if size == 0 || signer::read_published(&config.data_dir)?.is_some() {
         return Ok(());
-    };
-    let text = std::str::from_utf8(&file).context("published-checkpoint is not UTF-8")?;
-    let body = text.split("\n\n").next().unwrap_or_default();
-    let published = Checkpoint::parse(&format!("{body}\n"))
-        .map_err(|e| anyhow::anyhow!("published-checkpoint is malformed: {e}"))?;
-    if published.origin != origin {
+    }
+    if !config.trust_storage {
         bail!(
-            "published-checkpoint is for origin {:?}, not {origin:?}",
-            published.origin
+            "refusing to start: the database holds a log of {size} entries but {} has no \
+             {} file, so nothing shows whether the database went back in time; if this \
+             database is known to be the latest, start once with --trust-storage",
+            config.data_dir.display(),
+            signer::PUBLISHED_FILE
         );
     }
-    let stored = store.latest_checkpoint()?.map_or(0, |(s, _)| s);
-    if stored < published.size {
-        bail!(
-            "refusing to start: the database holds {stored} entries but a checkpoint of size {} \
-             was published; this looks like a restored old backup, and signing from it would \
-             fork the log",
-            published.size
-        );
-    }
-    // The stored tree, cut at the published size, must have the published root.
-    let reader = tiles::StoreTiles::new(store);
-    let hashes = attestlog_proto::tiles::TileHashReader::new(published.size, &reader);
-    let root = attestlog_proto::tree::tree_root(published.size, &hashes)
-        .map_err(|e| anyhow::anyhow!("cannot read the stored tree: {e:?}"))?;
-    if !root.ct_eq(&published.root) {
-        bail!(
-            "refusing to start: the database's tree of size {} has a different root than the \
-             published checkpoint; this database holds another history",
-            published.size
-        );
-    }
+    tracing::warn!(
+        size,
+        "--trust-storage: starting on a database without its published-checkpoint file; the \
+         rollback guard cannot tell whether it went back in time"
+    );
     Ok(())
 }
 
@@ -112,6 +98,7 @@ impl App {
             bail!("unsupported database URL");
         };
         let store: Arc<dyn LogStore> = Arc::new(SqliteStore::open(&db)?);
+        check_sqlite_file(config, store.as_ref())?;
         Self::open_with_store(config, store)
     }
 
@@ -165,8 +152,11 @@ impl App {
         )?;
         let (admin_token, admin_token_path) =
             signer::admin_token(&config.data_dir, config.admin_token.as_deref())?;
-        check_rollback(config, store.as_ref(), identity.signer.name())?;
         let witnessing = config.witnessing()?.map(Arc::new);
+        let witness_policy = witnessing
+            .as_ref()
+            .map(|w| w.settings().policy_text.clone());
+        let cosigner = witnessing.map(|w| w as Arc<dyn publication::Cosigner>);
         let signers = signer::rotation_signers(&identity.signer, &config.previous_key_files)?;
         let (sequencer, shared, join, replica) = start(
             signers.clone(),
@@ -176,10 +166,14 @@ impl App {
                 min_interval: config.min_interval,
                 queue: config.queue,
                 data_dir: config.data_dir.clone(),
-                witnessing: witnessing.clone(),
+                witnessing: cosigner,
                 overlap_until: config.overlap_until_unix()?,
             },
-        )?;
+        )
+        .map_err(|e| match e.downcast_ref::<publication::GuardError>() {
+            Some(g) if g.is_violation() => anyhow::anyhow!("refusing to start: {g}"),
+            _ => e,
+        })?;
         let state = Arc::new(AppState {
             store,
             shared,
@@ -191,7 +185,7 @@ impl App {
             cache: tiles::TileCache::new(config.tile_cache_bytes),
             metrics: install_metrics(),
             quota_settings: (config.quota_rate, config.quota_burst),
-            witness_policy: witnessing.map(|w| w.settings().policy_text.clone()),
+            witness_policy,
             verifier_keys: signers.iter().map(SignerKey::verifier).collect(),
             replica,
             enrolment_receipts: http::receipt::EnrolmentCache::default(),

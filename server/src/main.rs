@@ -62,6 +62,10 @@ struct Cli {
     /// Limits under hostile load (DESIGN.md §11; `[limits]` in the config file).
     #[command(flatten)]
     limits: LimitArgs,
+    /// Start on a non-empty SQLite database that has no published-checkpoint file beside it
+    /// (the rollback guard then cannot tell whether the database went back in time).
+    #[arg(long, env = "ATTESTLOG_TRUST_STORAGE", global = true)]
+    trust_storage: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -95,6 +99,18 @@ enum Command {
     Backup {
         /// Destination file (must not exist).
         dest: PathBuf,
+    },
+    /// Check the stored log while it runs: re-derive every tile, every stored checkpoint's root
+    /// and signature, and every entry's admission decision from the stored entries. Exit 0,
+    /// or 1 naming the first problem.
+    Fsck {
+        /// Compare tiles and checkpoints from entry N on (admission state is still rebuilt
+        /// from the start).
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        from: u64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -136,6 +152,7 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         tile_cache_bytes: l.tile_cache_bytes,
     });
     c.admin_token = std::env::var("ATTESTLOG_ADMIN_TOKEN").ok();
+    c.trust_storage = cli.trust_storage;
     Ok(c)
 }
 
@@ -156,6 +173,7 @@ fn main() -> anyhow::Result<()> {
     let config = load_config(&cli)?;
     match cli.command {
         Some(Command::Backup { dest }) => backup(&config, &dest),
+        Some(Command::Fsck { from, json }) => fsck(&config, from, json),
         None | Some(Command::Serve) => serve(&config),
     }
 }
@@ -170,6 +188,54 @@ fn backup(config: &Config, dest: &std::path::Path) -> anyhow::Result<()> {
     store.backup(dest)?;
     println!("backup written to {}", dest.display());
     Ok(())
+}
+
+fn fsck(config: &Config, from: u64, json: bool) -> anyhow::Result<()> {
+    use attestlog_server::fsck;
+    let keys = fsck::log_keys(config)?;
+    let store = fsck::open_store(config)?;
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::new(0)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} fsck [{bar:40}] {pos}/{len} entries {per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let report = fsck::run(
+        store.as_ref(),
+        &keys,
+        &config.data_dir,
+        from,
+        |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+    )?;
+    bar.finish_and_clear();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "checked tree size {} from entry {}: {} entries, {} checkpoints, {} tiles",
+            report.tree_size, report.from, report.entries, report.checkpoints, report.tiles
+        );
+    }
+    match &report.problem {
+        None => {
+            if !json {
+                println!("fsck: ok");
+            }
+            Ok(())
+        }
+        Some(p) => {
+            eprintln!("fsck: FAILED: {p}");
+            std::process::exit(1);
+        }
+    }
 }
 
 fn serve(config: &Config) -> anyhow::Result<()> {

@@ -34,6 +34,7 @@ use attestlog_proto::keys::{SignerKey, VerifierKey};
 use tokio::sync::{oneshot, watch};
 use tokio_postgres::NoTls;
 
+use crate::publication::{self, GuardError, PublishError, Summary};
 use crate::rules::{Enrolments, RuleError};
 use crate::sequencer::{
     self, Admitted, Integrated, Job, Published, SeqError, SequencerHandle, Settings, Shared,
@@ -174,12 +175,12 @@ struct Ctx {
 
 /// The published checkpoint in storage, verified with the log key: (published, enrolments).
 fn verified_published(
-    signer: &SignerKey,
+    keys: &[VerifierKey],
     size: u64,
     note: Vec<u8>,
     rows: &[EnrolmentRow],
 ) -> anyhow::Result<(Published, Enrolments)> {
-    let cp = SignedCheckpoint::open(&note, &[signer.verifier()]).map_err(|e| {
+    let cp = SignedCheckpoint::open(&note, keys).map_err(|e| {
         anyhow::anyhow!(
             "the database's checkpoint of size {size} does not verify with this replica's log \
              key ({e}); every replica must use the same key file"
@@ -233,12 +234,34 @@ pub(crate) fn start(
             tracing::debug!(error = %e, "another replica created the log");
         }
     }
-    let (size, note) = store
-        .latest_checkpoint()?
-        .ok_or_else(|| anyhow::anyhow!("the database holds no checkpoint"))?;
-    let (published, enrolments) = verified_published(&signer, size, note, &store.enrolments()?)?;
-    crate::signer::write_published(&settings.data_dir, &published.note)?;
-    let shared = Arc::new(Shared::new(published, enrolments));
+    // The checks of DESIGN.md §9 against this replica's published-checkpoint file; without
+    // one (a new replica) the database's latest checkpoint is adopted.
+    let keys: Vec<VerifierKey> = signers.iter().map(SignerKey::verifier).collect();
+    let shared = Arc::new(Shared::empty());
+    let adopting = crate::signer::read_published(&settings.data_dir)?.is_none();
+    let head = publication::check_storage(store.as_ref(), &keys, &settings.data_dir, &shared)
+        .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
+    if adopting {
+        tracing::warn!(
+            size = head.published.size,
+            root = %head.published.root.to_base64(),
+            "no published-checkpoint file in the data directory: adopting the database's \
+             latest checkpoint after its checks passed (without witnesses a database rolled \
+             back together with every replica's data directory cannot be detected)"
+        );
+    }
+    let (published, enrolments) = verified_published(
+        &keys,
+        head.published.size,
+        head.published.note,
+        &store.enrolments()?,
+    )?;
+    shared.publish(
+        None,
+        &settings.data_dir,
+        Arc::new(published),
+        Some(Arc::new(enrolments)),
+    )?;
     let status = Arc::new(ReplicaStatus::default());
     let (stop, _) = watch::channel(false);
     let ctx = Arc::new(Ctx {
@@ -289,6 +312,12 @@ impl Ctx {
     /// The replica's queue consumer; on shutdown stops the tasks and the local sequencer.
     fn dispatch(self: Arc<Self>, rx: &Receiver<Job>) {
         while let Ok(job) = rx.recv() {
+            if let Some(why) = self.shared.failure() {
+                let _ = job.reply.send(Err(SeqError::Halted(format!(
+                    "the log is not accepting entries: a storage check failed ({why})"
+                ))));
+                continue;
+            }
             match self.leader_handle() {
                 Some(h) => h.forward(job),
                 None => {
@@ -409,32 +438,59 @@ impl Ctx {
             return Ok(());
         };
         let current = self.shared.published();
-        if size < current.size || (size == current.size && note == current.note) {
+        if size == current.size && note == current.note {
             return Ok(());
         }
+        let keys: Vec<VerifierKey> = self.signers.iter().map(SignerKey::verifier).collect();
+        if size < current.size {
+            // The database went back in time under this replica.
+            let stored = SignedCheckpoint::open(&note, &keys)
+                .map(|c| c.checkpoint().root)
+                .unwrap_or(Hash::EMPTY_ROOT);
+            let e = GuardError::Behind {
+                stored: Summary { size, root: stored },
+                published: Summary {
+                    size: current.size,
+                    root: current.root,
+                },
+                by: "this replica",
+            };
+            self.shared.fail(&e.to_string());
+            return Err(e.into());
+        }
         let rows = self.db.enrolments().await?;
-        let signer = self
-            .signers
-            .first()
-            .ok_or_else(|| anyhow::anyhow!("no log signer"))?;
         if let Some(w) = &self.settings.witnessing
-            && w.settings().require_quorum
+            && w.require_quorum()
         {
             // The lease holder stores a checkpoint before its witnesses cosign it and withholds
             // it until a quorum has: followers publish only what the lease holder would.
-            let signed = SignedCheckpoint::open(&note, &[signer.verifier()])?;
+            let signed = SignedCheckpoint::open(&note, &keys)?;
             if let Err(e) = attestlog_proto::policy::witnessed(w.policy(), signed) {
                 tracing::debug!(size, error = %e, "stored checkpoint not yet publishable");
                 return Ok(());
             }
         }
-        let (published, enrolments) = verified_published(signer, size, note, &rows)?;
+        let (published, enrolments) = verified_published(&keys, size, note, &rows)?;
         let dir = self.settings.data_dir.clone();
         let shared = self.shared.clone();
-        tokio::task::spawn_blocking(move || {
-            shared.publish(&dir, Arc::new(published), Some(Arc::new(enrolments)))
+        let store = self.store.clone();
+        // Published only after a consistency proof from the published checkpoint, computed
+        // from storage, verifies.
+        let r = tokio::task::spawn_blocking(move || {
+            shared.publish(
+                Some(store.as_ref()),
+                &dir,
+                Arc::new(published),
+                Some(Arc::new(enrolments)),
+            )
         })
-        .await??;
+        .await?;
+        if let Err(PublishError::Guard(g)) = &r
+            && g.is_violation()
+        {
+            self.shared.fail(&g.to_string());
+        }
+        r?;
         Ok(())
     }
 
@@ -474,7 +530,12 @@ impl Ctx {
                         Ok(r) if r.get::<_, bool>(0) => match self.clone().take_over().await {
                             Ok(()) => held = true,
                             Err(e) => {
-                                tracing::error!(error = %e, "cannot start the sequencer");
+                                if self.shared.failure().is_some() {
+                                    // Logged once by the failed check.
+                                    tracing::debug!(error = %e, "not taking the lease");
+                                } else {
+                                    tracing::error!(error = %e, "cannot start the sequencer");
+                                }
                                 // Closing the session releases the lock for another replica.
                                 conn = None;
                             }

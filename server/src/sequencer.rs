@@ -4,39 +4,30 @@
 //! batches (up to `max_batch` entries; an idle queue waits `max_wait` for company, a busy one
 //! gathers until `min_interval` after the last batch started), re-checks what depends on order
 //! (dedup, the enrolment rules, attestation-id ownership), assigns indexes, extends the
-//! right-edge [`Frontier`], builds the changed tiles, signs the new checkpoint and writes
-//! everything in one transaction. Only after the commit (and the published-checkpoint file)
-//! is the checkpoint published and are submitters answered.
+//! right edge with [`attestlog_proto::integrate`], signs the new checkpoint and writes
+//! everything in one transaction. Only after the commit, a consistency proof from the last
+//! published checkpoint and the published-checkpoint file ([`crate::publication`]) is the
+//! checkpoint published and are submitters answered. After any storage error the checks of
+//! [`publication::check_storage`] run again before the next batch; a failed check halts
+//! sequencing (submissions get 503) until a later full check passes.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use attestlog_proto::Hash;
-use attestlog_proto::keys::SignerKey;
-use attestlog_proto::tree::{Frontier, NodeId};
+use attestlog_proto::integrate::{Edge, integrate};
+use attestlog_proto::keys::{SignerKey, VerifierKey};
 use tokio::sync::oneshot;
 
 use attestlog_proto::rules::{Candidate, Chain, Judgement, Ledger};
 
+use crate::publication::{self, Cosigner, GuardError, PublishError, PublishOutcome};
+pub use crate::publication::{Published, Shared};
 use crate::rules::{self, Enrolments, RuleError};
 use crate::storage::{Batch, BatchEntry, LogStore, StoreError};
-
-/// Number of hashes in a full tile.
-const TILE_WIDTH: usize = 256;
-
-/// A published (committed and signed) checkpoint.
-#[derive(Debug, Clone)]
-pub struct Published {
-    /// Tree size.
-    pub size: u64,
-    /// Root hash.
-    pub root: Hash,
-    /// The signed checkpoint note.
-    pub note: Vec<u8>,
-}
 
 /// A submission that passed the order-independent admission checks.
 #[derive(Debug, Clone)]
@@ -70,6 +61,10 @@ pub enum SeqError {
     /// The queue is full or the sequencer stopped.
     #[error("sequencer unavailable: {0}")]
     Unavailable(&'static str),
+    /// Sequencing is halted, or the entry's batch could not be published; the message says
+    /// what happened to the entry.
+    #[error("{0}")]
+    Halted(String),
 }
 
 /// A queued submission and where to send its answer.
@@ -123,115 +118,6 @@ impl SequencerHandle {
         }
     }
 }
-
-/// State shared between the sequencer and the read path.
-#[derive(Debug)]
-pub struct Shared {
-    /// The latest published checkpoint.
-    pub published: RwLock<Arc<Published>>,
-    /// The enrolment history as of the latest published checkpoint.
-    pub enrolments: RwLock<Arc<Enrolments>>,
-    /// Why the sequencer stopped integrating, if it did (readiness reports it).
-    pub failure: RwLock<Option<String>>,
-    /// Serialises [`Shared::publish`]: the sequencer and a replica's refresh both publish.
-    publishing: Mutex<()>,
-}
-
-impl Shared {
-    /// Nothing published yet (the sequencer or a replica publishes the first checkpoint).
-    pub(crate) fn empty() -> Self {
-        Self::new(
-            Published {
-                size: 0,
-                root: Hash::EMPTY_ROOT,
-                note: Vec::new(),
-            },
-            Enrolments::default(),
-        )
-    }
-
-    /// Readers see `published` with `enrolments` (the state as of it).
-    pub(crate) fn new(published: Published, enrolments: Enrolments) -> Self {
-        Self {
-            published: RwLock::new(Arc::new(published)),
-            enrolments: RwLock::new(Arc::new(enrolments)),
-            failure: RwLock::new(None),
-            publishing: Mutex::new(()),
-        }
-    }
-
-    /// Publishes `p` (with `enrolments`, the state as of `p`, when they changed) unless what
-    /// is published is at least as new: a larger tree, or the same tree with as many
-    /// signatures. The published-checkpoint file is written first (the rollback guard must
-    /// know every checkpoint a reader saw), then readers switch. Publication never goes
-    /// backwards, whoever calls. Returns whether `p` was published.
-    ///
-    /// # Errors
-    /// Writing the published-checkpoint file; nothing is published then.
-    pub(crate) fn publish(
-        &self,
-        data_dir: &Path,
-        p: Arc<Published>,
-        enrolments: Option<Arc<Enrolments>>,
-    ) -> std::io::Result<bool> {
-        let _g = self
-            .publishing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let current = self.published();
-        let newer = p.size > current.size
-            || (p.size == current.size
-                && signature_lines(&p.note) > signature_lines(&current.note));
-        if !newer {
-            return Ok(false);
-        }
-        crate::signer::write_published(data_dir, &p.note)?;
-        if let Some(e) = enrolments
-            && let Ok(mut g) = self.enrolments.write()
-        {
-            *g = e;
-        }
-        if let Ok(mut g) = self.published.write() {
-            *g = p;
-        }
-        Ok(true)
-    }
-
-    /// The latest published checkpoint.
-    #[must_use]
-    pub fn published(&self) -> Arc<Published> {
-        self.published
-            .read()
-            .map_or_else(|p| p.into_inner().clone(), |p| p.clone())
-    }
-
-    /// Why integration stopped, if it did.
-    #[must_use]
-    pub fn failure(&self) -> Option<String> {
-        self.failure.read().ok().and_then(|f| f.clone())
-    }
-
-    pub(crate) fn fail(&self, why: String) {
-        tracing::error!(reason = %why, "sequencer stopped integrating");
-        if let Ok(mut f) = self.failure.write() {
-            *f = Some(why);
-        }
-    }
-
-    /// The current enrolment state.
-    #[must_use]
-    pub fn enrolments(&self) -> Arc<Enrolments> {
-        self.enrolments
-            .read()
-            .map_or_else(|p| p.into_inner().clone(), |p| p.clone())
-    }
-}
-
-/// How many signatures a signed note carries (its own and cosignatures).
-fn signature_lines(note: &[u8]) -> usize {
-    attestlog_proto::note::Note::parse(note).map_or(0, |n| n.signatures().len())
-}
-
 /// Sequencer settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -247,7 +133,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Witnesses that cosign each checkpoint before it is published (None: publish the
     /// log-signed checkpoint).
-    pub witnessing: Option<Arc<crate::witness::Witnessing>>,
+    pub witnessing: Option<Arc<dyn Cosigner>>,
     /// Key rotation: after this Unix time only the first signer signs checkpoints.
     pub overlap_until: Option<u64>,
 }
@@ -258,56 +144,36 @@ struct Sequencer {
     shared: Arc<Shared>,
     signers: Vec<SignerKey>,
     origin: String,
-    frontier: Frontier,
-    /// Per tile level: the hashes of the current (partial) tile at that level.
-    rows: Vec<Vec<Hash>>,
+    /// The right edge of the stored tree.
+    edge: Edge,
     enrolments: Enrolments,
     /// The index from which the claim rules apply (DESIGN.md §10).
     claims_from: u64,
     settings: Settings,
     /// A committed checkpoint kept from readers until a witness quorum cosigns it.
     withheld: Option<Arc<Published>>,
+    /// A storage error happened: the checks run again before the next batch.
+    recheck: bool,
 }
 
-/// Loads the right edge of the tree from storage: the frontier and the partial tile rows.
-fn load_edge(store: &dyn LogStore, size: u64) -> anyhow::Result<(Frontier, Vec<Vec<Hash>>)> {
-    let reader = crate::tiles::StoreTiles::new(store);
-    let hashes = attestlog_proto::tree::root_indexes(size);
-    let hr = attestlog_proto::tiles::TileHashReader::new(size, &reader);
-    let frontier_hashes = attestlog_proto::tree::HashReader::read_hashes(&hr, &hashes)
-        .map_err(|e| anyhow::anyhow!("cannot read the tree's right edge: {e:?}"))?;
-    let frontier = Frontier::from_hashes(size, frontier_hashes)?;
-    let mut rows = Vec::new();
-    for level in 0u8..8 {
-        let count = size >> (8 * u32::from(level));
-        if count == 0 {
-            break;
+/// Marks the log halted when the sequencer thread dies of a panic (readiness reports it).
+struct PanicGuard(Arc<Shared>);
+
+impl Drop for PanicGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0
+                .fail("the sequencer thread died (panic); restart the server");
         }
-        let width = usize::try_from(count % 256)?;
-        let index = count / 256;
-        let mut row = Vec::new();
-        if width > 0 {
-            let data = store
-                .read_tiles(&[(level, index)])?
-                .pop()
-                .unwrap_or_default();
-            if data.len() < width * 32 {
-                anyhow::bail!("tile {level}/{index} is shorter than the stored tree");
-            }
-            for c in data[..width * 32].chunks_exact(32) {
-                row.push(Hash::from_slice(c)?);
-            }
-        }
-        rows.push(row);
     }
-    Ok((frontier, rows))
 }
 
 /// Starts the sequencer thread. Returns the handle and shared state; the thread ends when
 /// every handle is dropped, after finishing the batch in flight.
 ///
 /// # Errors
-/// Storage errors while loading the tree edge, or signing the first checkpoint.
+/// Storage errors while loading the tree edge, a failed check of DESIGN.md §9, or signing
+/// the first checkpoint.
 pub fn start(
     store: Arc<dyn LogStore>,
     signers: Vec<SignerKey>,
@@ -319,10 +185,15 @@ pub fn start(
     Ok((handle, shared, join))
 }
 
-/// Loads the tree's right edge and the enrolment history from storage (signing the empty
-/// tree of a new log), publishes them into `shared` and starts the sequencer thread on `rx`.
-/// A replica calls this each time it acquires the sequencer lease: the tree may have grown
-/// under another holder.
+fn verifier_keys(signers: &[SignerKey]) -> Vec<VerifierKey> {
+    signers.iter().map(SignerKey::verifier).collect()
+}
+
+/// Runs the checks of [`publication::check_storage`] (signing the empty tree of a new log
+/// first), loads the enrolment history, shows the witnesses the stored checkpoint, publishes
+/// it into `shared` and starts the sequencer thread on `rx`. A replica calls this each time it
+/// acquires the sequencer lease: the tree may have grown under another holder. A failed check
+/// halts sequencing ([`Shared::fail`]); checks that pass clear an earlier failure.
 ///
 /// # Errors
 /// As [`start`].
@@ -337,51 +208,65 @@ pub(crate) fn resume(
         .first()
         .map(|s| s.name().to_owned())
         .ok_or_else(|| anyhow::anyhow!("no log signer"))?;
-    let latest = store.latest_checkpoint()?;
-    let (size, note) = if let Some(l) = latest {
-        l
-    } else {
+    if store.latest_checkpoint()?.is_none() {
         let note = rules::sign_checkpoint(&signers, &origin, 0, &Hash::EMPTY_ROOT)?;
         store.commit_batch(&Batch {
             old_size: 0,
             entries: vec![],
             tiles: vec![],
-            checkpoint: note.clone(),
+            checkpoint: note,
         })?;
-        (0, note)
+    }
+    let halt = |e: anyhow::Error| {
+        if let Some(g) = e.downcast_ref::<GuardError>()
+            && g.is_violation()
+        {
+            shared.fail(&g.to_string());
+        }
+        e
     };
-    let (frontier, rows) = load_edge(store.as_ref(), size)?;
+    let keys = verifier_keys(&signers);
+    let head = publication::check_storage(store.as_ref(), &keys, &settings.data_dir, &shared)
+        .map_err(|e| halt(e.into()))?;
     let enrolments = rules::enrolments_from_rows(&store.enrolments()?)?;
     let claims_from = store.claims_from()?;
-    let published = Arc::new(Published {
-        size,
-        root: frontier.root(),
-        note,
-    });
+    let latest = Arc::new(head.published);
     let (published, withheld) = match &settings.witnessing {
-        Some(w) => crate::witness::on_start(w, &store, &settings.data_dir, published)?,
-        None => (published, None),
+        Some(w) => {
+            publication::on_start(w.as_ref(), &store, &settings.data_dir, latest).map_err(halt)?
+        }
+        None => (latest, None),
     };
-    shared.publish(
-        &settings.data_dir,
-        published,
-        Some(Arc::new(enrolments.clone())),
-    )?;
+    shared
+        .publish(
+            None,
+            &settings.data_dir,
+            published,
+            Some(Arc::new(enrolments.clone())),
+        )
+        .map_err(|e| match e {
+            PublishError::Guard(g) => halt(g.into()),
+            PublishError::File(f) => f.into(),
+        })?;
+    shared.clear_failure();
     let mut seq = Sequencer {
         store,
-        shared,
+        shared: shared.clone(),
         signers,
         origin,
-        frontier,
-        rows,
+        edge: head.edge,
         enrolments,
         claims_from,
         settings,
         withheld,
+        recheck: false,
     };
     let join = std::thread::Builder::new()
         .name("sequencer".into())
-        .spawn(move || seq.run(&rx))?;
+        .spawn(move || {
+            let _guard = PanicGuard(shared);
+            seq.run(&rx);
+        })?;
     Ok(join)
 }
 
@@ -391,40 +276,107 @@ enum Outcome {
     Rejected(SeqError),
 }
 
+/// What became of a batch's new entries.
+enum Batched {
+    /// Written and published in this checkpoint.
+    Published(Arc<Published>),
+    /// Written; the checkpoint waits for a witness quorum.
+    Withheld,
+    /// Not written (why; empty: nothing to add).
+    NotWritten(String),
+    /// Written, but the checkpoint was not published (why); sequencing halted.
+    NotPublished(String),
+}
+
 impl Sequencer {
     fn run(&mut self, rx: &Receiver<Job>) {
         let mut last_start = Instant::now();
         while let Some(first) = self.next_job(rx) {
             if let Some(why) = self.shared.failure() {
-                let _ = first.reply.send(Err(SeqError::Storage(why)));
+                let _ = first.reply.send(Err(halted(&why)));
                 continue;
             }
             let jobs = gather(rx, first, &self.settings, last_start);
             last_start = Instant::now();
+            if self.recheck
+                && let Err(e) = self.check_again()
+            {
+                let err = if e.is_violation() {
+                    halted(&e.to_string())
+                } else {
+                    SeqError::Storage(e.to_string())
+                };
+                for j in jobs {
+                    let _ = j.reply.send(Err(err.clone()));
+                }
+                continue;
+            }
             self.integrate(jobs);
         }
         tracing::info!("sequencer stopped");
     }
 
+    /// After a storage error: the full checks again, and the state reloaded from storage
+    /// (an ambiguous commit may have landed). A stored checkpoint newer than the published
+    /// one, proven consistent with it, is published.
+    fn check_again(&mut self) -> Result<(), GuardError> {
+        let keys = verifier_keys(&self.signers);
+        let r = publication::check_storage(
+            self.store.as_ref(),
+            &keys,
+            &self.settings.data_dir,
+            &self.shared,
+        );
+        let head = match r {
+            Ok(h) => h,
+            Err(e) => {
+                if e.is_violation() {
+                    self.shared.fail(&e.to_string());
+                }
+                return Err(e);
+            }
+        };
+        let rows = self
+            .store
+            .enrolments()
+            .map_err(|e| GuardError::Unavailable(e.to_string()))?;
+        let enrolments = rules::enrolments_from_rows(&rows)
+            .map_err(|e| GuardError::Unavailable(format!("stored enrolments: {e}")))?;
+        if head.edge.size() != self.edge.size() {
+            tracing::warn!(
+                from = self.edge.size(),
+                to = head.edge.size(),
+                "the stored tree changed under the sequencer; continuing from storage after \
+                 the checks passed"
+            );
+        }
+        self.edge = head.edge;
+        self.enrolments = enrolments;
+        self.recheck = false;
+        if head.published.size > self.shared.published().size {
+            self.publish_committed(Arc::new(head.published))
+                .map_err(|e| GuardError::Unavailable(e.clone()))?;
+        }
+        Ok(())
+    }
+
     fn integrate(&mut self, jobs: Vec<Job>) {
         let started = Instant::now();
-        let old_size = self.frontier.size();
-        let mut frontier = self.frontier.clone();
-        let mut rows = self.rows.clone();
+        let old_size = self.edge.size();
         let mut in_batch: HashMap<Hash, u64> = HashMap::new();
         let mut entries = Vec::new();
-        let mut changed: Vec<(u8, u64, Vec<u8>)> = Vec::new();
-        let mut touched = [false; 8];
+        let mut leaves = Vec::new();
         let mut outcomes = Vec::with_capacity(jobs.len());
         let (stored, mut ledger) = match self.batch_history(&jobs) {
             Ok(p) => p,
             Err(e) => {
+                self.recheck = true;
                 let err = SeqError::Storage(e.to_string());
                 let outcomes = jobs
                     .iter()
                     .map(|_| Outcome::Rejected(err.clone()))
                     .collect();
-                self.answer(jobs, outcomes, None);
+                self.answer(jobs, outcomes, &Batched::NotWritten(String::new()));
                 return;
             }
         };
@@ -437,7 +389,7 @@ impl Sequencer {
                 outcomes.push(Outcome::Duplicate(i));
                 continue;
             }
-            let index = frontier.size();
+            let index = old_size + leaves.len() as u64;
             // The rule engine, in index order: statement dedup (within the batch too), the
             // enrolment history, the signers' keys at this index, the version chain.
             let c = &job.admitted.candidate;
@@ -458,101 +410,140 @@ impl Sequencer {
                 }
             }
             in_batch.insert(e.leaf_hash, index);
-            frontier.push(e.leaf_hash, |node: NodeId, h| {
-                if !node.level.is_multiple_of(8) {
-                    return;
-                }
-                let level = usize::from(node.level / 8);
-                if rows.len() <= level {
-                    rows.resize(level + 1, Vec::new());
-                }
-                rows[level].push(h);
-                if let Some(t) = touched.get_mut(level) {
-                    *t = true;
-                }
-                if rows[level].len() == TILE_WIDTH {
-                    let data: Vec<u8> = rows[level].iter().flat_map(|h| h.0).collect();
-                    changed.push((node.level / 8, node.index / 256, data));
-                    rows[level].clear();
-                }
-            });
+            leaves.push(e.leaf_hash);
             entries.push(e.clone());
             outcomes.push(Outcome::New(index));
         }
-        let new_size = frontier.size();
-        if new_size == old_size {
-            self.answer(jobs, outcomes, None);
+        if leaves.is_empty() {
+            self.answer(jobs, outcomes, &Batched::NotWritten(String::new()));
             return;
         }
-        for (level, row) in rows.iter().enumerate() {
-            if touched.get(level).copied().unwrap_or(false) && !row.is_empty() {
-                let count = new_size >> (8 * level);
-                let Ok(l) = u8::try_from(level) else { continue };
-                changed.push((l, count / 256, row.iter().flat_map(|h| h.0).collect()));
-            }
-        }
-        let root = frontier.root();
+        let (edge, tiles) = integrate(&self.edge, &leaves);
+        let (new_size, root) = (edge.size(), edge.root());
         let signers = self.active_signers();
         let note = match rules::sign_checkpoint(&signers, &self.origin, new_size, &root) {
             Ok(n) => n,
             Err(e) => {
                 tracing::error!(error = %e, "cannot sign checkpoint");
-                self.answer(jobs, outcomes, None);
+                self.answer(jobs, outcomes, &Batched::NotWritten(String::new()));
                 return;
             }
         };
         let batch = Batch {
             old_size,
             entries,
-            tiles: changed,
+            tiles,
             checkpoint: note.clone(),
         };
-        let committed = self.store.commit_batch(&batch);
-        let published = match committed {
-            Ok(()) => {
-                // The batch is durable: adopt it, even if it cannot be published below.
-                self.frontier = frontier;
-                self.rows = rows;
-                self.enrolments = ledger.into_enrolment();
-                let Some(note) = self.cosign_for_publication(new_size, root, note) else {
-                    self.answer(jobs, withheld(outcomes), None);
-                    return;
-                };
-                let p = Arc::new(Published {
-                    size: new_size,
-                    root,
-                    note,
-                });
-                let enrolled = batch.entries.iter().any(|e| e.enrolment.is_some());
-                let enrolments = enrolled.then(|| Arc::new(self.enrolments.clone()));
-                if let Err(e) = self
-                    .shared
-                    .publish(&self.settings.data_dir, p.clone(), enrolments)
-                {
-                    // Nobody may see a checkpoint the rollback guard does not know about.
-                    self.shared
-                        .fail(format!("cannot write the published-checkpoint file: {e}"));
-                    self.answer(jobs, outcomes, None);
-                    return;
-                }
-                metrics::counter!("attestlog_entries_integrated_total")
-                    .increment(new_size - old_size);
-                metrics::histogram!("attestlog_batch_size").record((new_size - old_size) as f64);
-                metrics::histogram!("attestlog_batch_seconds")
-                    .record(started.elapsed().as_secs_f64());
-                metrics::gauge!("attestlog_tree_size").set(new_size as f64);
-                Some(p)
+        if let Err(e) = self.store.commit_batch(&batch) {
+            // Whether an interrupted commit landed is unknown: the checks run again, from
+            // storage, before the next batch.
+            self.recheck = true;
+            let why = if matches!(e, StoreError::SizeConflict { .. }) {
+                tracing::warn!(error = %e, "another writer extended the tree; batch not written");
+                "the batch was not written (another writer extended the tree); submit again"
+                    .to_owned()
+            } else {
+                tracing::error!(error = %e, "batch commit failed");
+                "storage failed while writing the batch; submit again (an entry that was \
+                 written after all is answered as a duplicate)"
+                    .to_owned()
+            };
+            self.answer(jobs, outcomes, &Batched::NotWritten(why));
+            if let Err(e) = self.check_again() {
+                tracing::warn!(error = %e, "storage checks after the failed commit did not pass");
             }
+            return;
+        }
+        // The batch is durable: adopt it, even if it cannot be published below.
+        self.edge = edge;
+        let enrolled = batch.entries.iter().any(|e| e.enrolment.is_some());
+        self.enrolments = ledger.into_enrolment();
+        let p = Arc::new(Published {
+            size: new_size,
+            root,
+            note,
+        });
+        let result = if enrolled {
+            self.publish_committed(p)
+        } else {
+            self.publish_committed_keep_enrolments(p)
+        };
+        if result.is_ok() {
+            metrics::counter!("attestlog_entries_integrated_total").increment(new_size - old_size);
+            metrics::histogram!("attestlog_batch_size").record((new_size - old_size) as f64);
+            metrics::histogram!("attestlog_batch_seconds").record(started.elapsed().as_secs_f64());
+            metrics::gauge!("attestlog_tree_size").set(new_size as f64);
+        }
+        let batched = match result {
+            Ok(Some(p)) => Batched::Published(p),
+            Ok(None) => Batched::Withheld,
+            Err(why) => Batched::NotPublished(why),
+        };
+        self.answer(jobs, outcomes, &batched);
+    }
+
+    /// Cosigns and publishes a committed checkpoint (with the current enrolment state).
+    /// `Ok(None)`: withheld for lack of a quorum. `Err`: not published, sequencing halted.
+    fn publish_committed(&mut self, p: Arc<Published>) -> Result<Option<Arc<Published>>, String> {
+        self.publish_with(p, true)
+    }
+
+    /// As [`Self::publish_committed`], leaving readers' enrolment state as it is.
+    fn publish_committed_keep_enrolments(
+        &mut self,
+        p: Arc<Published>,
+    ) -> Result<Option<Arc<Published>>, String> {
+        self.publish_with(p, false)
+    }
+
+    fn publish_with(
+        &mut self,
+        p: Arc<Published>,
+        enrolments_changed: bool,
+    ) -> Result<Option<Arc<Published>>, String> {
+        let note = match self.cosign_for_publication(&p) {
+            Ok(Some(n)) => n,
+            Ok(None) => return Ok(None),
             Err(e) => {
-                tracing::error!(error = %e, "batch commit failed; entries not integrated");
-                if matches!(e, StoreError::SizeConflict { .. }) {
-                    self.shared
-                        .fail(format!("another writer extended the tree: {e}"));
-                }
-                None
+                let why = e.to_string();
+                self.shared.fail(&why);
+                return Err(why);
             }
         };
-        self.answer(jobs, outcomes, published);
+        let p = Arc::new(Published {
+            note,
+            ..(*p).clone()
+        });
+        let was_withheld = self.withheld.take().is_some();
+        let enrolments =
+            (enrolments_changed || was_withheld).then(|| Arc::new(self.enrolments.clone()));
+        let r = self.shared.publish(
+            Some(self.store.as_ref()),
+            &self.settings.data_dir,
+            p.clone(),
+            enrolments,
+        );
+        let why = match r {
+            Ok(PublishOutcome::Published) => return Ok(Some(p)),
+            Ok(PublishOutcome::AlreadyPublished) => return Ok(Some(self.shared.published())),
+            Ok(PublishOutcome::Older) => publication::GuardError::Diverged {
+                stored: publication::Summary {
+                    size: p.size,
+                    root: p.root,
+                },
+                published: publication::Summary {
+                    size: self.shared.published().size,
+                    root: self.shared.published().root,
+                },
+                by: "this process",
+                why: "a larger checkpoint was published while the sequencer wrote this one".into(),
+            }
+            .to_string(),
+            Err(e) => e.to_string(),
+        };
+        self.shared.fail(&why);
+        Err(why)
     }
 
     /// What the rules need to judge this batch, in one round trip each: stored duplicates
@@ -586,28 +577,38 @@ impl Sequencer {
         Ok((stored, ledger))
     }
 
-    fn answer(&self, jobs: Vec<Job>, outcomes: Vec<Outcome>, published: Option<Arc<Published>>) {
+    /// Answers a batch; every answer tells the truth about the entry.
+    fn answer(&self, jobs: Vec<Job>, outcomes: Vec<Outcome>, batched: &Batched) {
         let current = self.shared.published();
         for (job, outcome) in jobs.into_iter().zip(outcomes) {
             metrics::histogram!("attestlog_integration_seconds")
                 .record(job.queued.elapsed().as_secs_f64());
             let result = match outcome {
-                Outcome::New(index) => match &published {
-                    Some(p) => Ok(Integrated {
+                Outcome::New(index) => match batched {
+                    Batched::Published(p) => Ok(Integrated {
                         index,
                         new: true,
                         published: p.clone(),
                     }),
-                    None => Err(SeqError::Storage("batch was not committed".into())),
+                    Batched::Withheld => Err(SeqError::Unavailable(WITHHELD)),
+                    Batched::NotPublished(why) => Err(SeqError::Halted(format!(
+                        "the entry is stored at index {index}, but its checkpoint was not \
+                         published: {why}"
+                    ))),
+                    Batched::NotWritten(why) if why.is_empty() => {
+                        Err(SeqError::Storage("batch was not committed".into()))
+                    }
+                    Batched::NotWritten(why) => Err(SeqError::Storage(why.clone())),
                 },
                 Outcome::Duplicate(index) if index < current.size => Ok(Integrated {
                     index,
                     new: false,
                     published: current.clone(),
                 }),
-                Outcome::Duplicate(_) => {
-                    Err(SeqError::Storage("original entry was not committed".into()))
-                }
+                Outcome::Duplicate(_) => Err(SeqError::Unavailable(
+                    "the original entry is stored but not yet in a published checkpoint; \
+                     submit it again later",
+                )),
                 Outcome::Rejected(e) => Err(e),
             };
             let _ = job.reply.send(result);
@@ -615,20 +616,16 @@ impl Sequencer {
     }
 }
 
+/// The answer while sequencing is halted.
+fn halted(why: &str) -> SeqError {
+    SeqError::Halted(format!(
+        "the log is not accepting entries: a storage check failed ({why})"
+    ))
+}
+
 /// What a submitter whose entry is stored, but whose checkpoint is withheld, is told.
 const WITHHELD: &str = "the entry is stored, but its checkpoint is not yet cosigned by a witness \
 quorum; submit it again later to get its receipt";
-
-/// The outcomes of a batch whose checkpoint is withheld: new entries are stored, not answered.
-fn withheld(outcomes: Vec<Outcome>) -> Vec<Outcome> {
-    outcomes
-        .into_iter()
-        .map(|o| match o {
-            Outcome::New(_) => Outcome::Rejected(SeqError::Unavailable(WITHHELD)),
-            o => o,
-        })
-        .collect()
-}
 
 /// One batch: `first` and what queued up while the last batch was being written (group
 /// commit). Under load the batch keeps gathering until `min_interval` after the last batch
@@ -659,8 +656,7 @@ fn gather<T>(rx: &Receiver<T>, first: T, settings: &Settings, last_start: Instan
     }
     jobs
 }
-
-/// Witnessing and key rotation around the commit path (see [`crate::witness`]).
+/// Witnessing and key rotation around the commit path (see [`crate::publication`]).
 impl Sequencer {
     /// The next submission; while a checkpoint is withheld, retries witnessing when idle.
     fn next_job(&mut self, rx: &Receiver<Job>) -> Option<Job> {
@@ -669,7 +665,7 @@ impl Sequencer {
                 .withheld
                 .as_ref()
                 .and(self.settings.witnessing.as_ref())
-                .map(|w| w.settings().retry);
+                .map(|w| w.retry());
             let Some(retry) = retry else {
                 return rx.recv().ok();
             };
@@ -697,50 +693,37 @@ impl Sequencer {
 
     /// Has a committed checkpoint cosigned: the note to publish, or `None` when it is
     /// withheld for lack of a quorum (kept for [`Self::retry_withheld`]).
-    fn cosign_for_publication(&mut self, size: u64, root: Hash, note: Vec<u8>) -> Option<Vec<u8>> {
+    ///
+    /// # Errors
+    /// A witness answer showing a conflict.
+    fn cosign_for_publication(
+        &mut self,
+        p: &Arc<Published>,
+    ) -> Result<Option<Vec<u8>>, GuardError> {
         let Some(w) = self.settings.witnessing.clone() else {
-            return Some(note);
+            return Ok(Some(p.note.clone()));
         };
-        match crate::witness::cosign_committed(&w, &self.store, size, &note) {
-            Some(cosigned) => {
-                if self.withheld.take().is_some()
-                    && let Ok(mut g) = self.shared.enrolments.write()
-                {
-                    *g = Arc::new(self.enrolments.clone());
-                }
-                Some(cosigned)
-            }
+        match publication::cosign(w.as_ref(), &self.store, p)? {
+            Some(cosigned) => Ok(Some(cosigned)),
             None => {
-                self.withheld = Some(Arc::new(Published { size, root, note }));
-                None
+                self.withheld = Some(p.clone());
+                Ok(None)
             }
         }
     }
 
     /// Asks the witnesses again for the withheld checkpoint and publishes it on a quorum.
     fn retry_withheld(&mut self) {
+        if self.shared.failure().is_some() {
+            return;
+        }
         let Some(p) = self.withheld.take() else {
             return;
         };
-        let Some(note) = self.cosign_for_publication(p.size, p.root, p.note.clone()) else {
-            return;
-        };
-        let published = Arc::new(Published {
-            size: p.size,
-            root: p.root,
-            note,
-        });
-        let enrolments = Some(Arc::new(self.enrolments.clone()));
-        if let Err(e) = self
-            .shared
-            .publish(&self.settings.data_dir, published, enrolments)
-        {
-            self.shared
-                .fail(format!("cannot write the published-checkpoint file: {e}"));
-            return;
+        if let Ok(Some(_)) = self.publish_committed(p.clone()) {
+            metrics::gauge!("attestlog_tree_size").set(p.size as f64);
+            tracing::info!(size = p.size, "published the withheld checkpoint");
         }
-        metrics::gauge!("attestlog_tree_size").set(p.size as f64);
-        tracing::info!(size = p.size, "published the withheld checkpoint");
     }
 }
 
@@ -851,68 +834,5 @@ mod tests {
         assert_eq!(gather(&rx, 1, &settings, Instant::now()), [1, 2, 3, 4]);
         assert_eq!(gather(&rx, 7, &settings, Instant::now()), [7, 5, 6]);
         drop(tx);
-    }
-
-    fn note(size: u64, signatures: usize) -> Vec<u8> {
-        let mut n = format!("log\n{size}\nroot\n\n").into_bytes();
-        for i in 0..signatures {
-            n.extend_from_slice(format!("\u{2014} signer{i} c2lnbmF0dXJl\n").as_bytes());
-        }
-        n
-    }
-
-    /// The sequencer and a replica's refresh publish from different threads: publication
-    /// (readers and the published-checkpoint file) only ever moves forward, and concurrent
-    /// writers of the file never fail each other.
-    #[test]
-    fn concurrent_publication_never_goes_backwards() {
-        let dir = std::env::temp_dir().join(format!("attestlog-publish-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let shared = Arc::new(Shared::empty());
-        let threads: Vec<_> = (0..4u64)
-            .map(|t| {
-                let (shared, dir) = (shared.clone(), dir.clone());
-                std::thread::spawn(move || {
-                    // Interleaved sizes: each thread also offers sizes others published.
-                    for i in 0..200u64 {
-                        let size = (i * 7 + t * 13) % 300;
-                        let p = Arc::new(Published {
-                            size,
-                            root: Hash::leaf(&size.to_be_bytes()),
-                            note: note(size, 1),
-                        });
-                        let before = shared.published().size;
-                        shared.publish(&dir, p, None).unwrap();
-                        assert!(shared.published().size >= before);
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        let max = shared.published().size;
-        assert_eq!(max, 299);
-        let file = crate::signer::read_published(&dir).unwrap().unwrap();
-        assert_eq!(file, note(max, 1), "the file holds what readers see");
-        // The same tree with more signatures replaces it; with fewer it does not.
-        let cosigned = |n| {
-            Arc::new(Published {
-                size: max,
-                root: Hash::leaf(&max.to_be_bytes()),
-                note: note(max, n),
-            })
-        };
-        assert!(shared.publish(&dir, cosigned(3), None).unwrap());
-        assert!(!shared.publish(&dir, cosigned(2), None).unwrap());
-        assert_eq!(shared.published().note, note(max, 3));
-        let leftovers: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .filter(|n| n != crate::signer::PUBLISHED_FILE)
-            .collect();
-        assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

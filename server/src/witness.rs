@@ -1,35 +1,37 @@
 //! Witnessing (DESIGN.md §2, §6): the log's c2sp.org/tlog-witness client.
 //!
-//! After each committed batch the sequencer calls [`Witnessing::cosign`]: every witness of the
-//! tlog-policy is asked in parallel, with one overall timeout, to cosign the new checkpoint.
+//! After each committed batch the sequencer asks, through the [`Cosigner`] interface of
+//! [`crate::publication`], every witness of the tlog-policy in parallel to cosign the new
+//! checkpoint. A round ends when the policy's quorum has cosigned plus a short grace
+//! ([`Settings::grace`], for the stragglers' cosignatures) or at the timeout. Answers are
+//! capped at [`MAX_ANSWER_BYTES`] and redirects are never followed.
 //! Each request carries the size the witness last cosigned (cached in memory; `old 0` at
 //! first) and a consistency proof from it, computed from the stored tiles. A `409` with a
 //! `text/x.tlog.size` body gives the witness's size: one retry from there. The cosignatures
 //! that verify against the witness keys are added to the note; whether the result is
 //! published without a quorum is [`Settings::require_quorum`].
 //!
-//! On start, [`Witnessing::startup_check`] shows every witness the latest stored checkpoint:
-//! a witness that cosigned a larger tree, or that refuses the stored one as inconsistent
-//! (`409` for the same size with another root, `422` for a failing proof), means storage
-//! holds another history (for example a restored old backup) and the server refuses to start.
+//! Whether an answer shows a conflict (a witness that cosigned a larger tree, or that refuses
+//! the checkpoint as inconsistent: `409` for the same size with another root, `422` for a
+//! failing proof) is decided in [`crate::publication`]: a conflict is a failed check there.
 //!
 //! Metrics: `attestlog_witness_requests_total{witness,result}` (`cosigned`, `conflict`,
 //! `refused`, `error`) and `attestlog_witness_seconds{witness}`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use attestlog_proto::Hash;
 use attestlog_proto::cosignature::verify_cosignature;
 use attestlog_proto::keys::VerifierKey;
-use attestlog_proto::note::{Note, NoteSignature};
+use attestlog_proto::note::Note;
 use attestlog_proto::policy::Policy;
 use attestlog_proto::witness::{
     ADD_CHECKPOINT_PATH, AddCheckpointRequest, parse_cosignature_response, parse_size_body,
 };
 
-use crate::sequencer::Published;
+use crate::publication::{Answer, Cosigned, Cosigner};
 use crate::storage::LogStore;
 
 /// Seconds since the Unix epoch.
@@ -54,7 +56,13 @@ pub struct Settings {
     /// Start (serving reads, publishing nothing new until a quorum answers) when no quorum of
     /// witnesses answers at start; `false` refuses to start instead.
     pub start_without_quorum: bool,
+    /// How long a round waits for further cosignatures once the quorum has cosigned.
+    pub grace: Duration,
 }
+
+/// The largest witness answer read (a few cosignature lines, or a size); longer answers
+/// fail.
+pub const MAX_ANSWER_BYTES: usize = 16 * 1024;
 
 /// One witness of the policy.
 #[derive(Debug, Clone)]
@@ -62,77 +70,6 @@ struct Target {
     name: String,
     key: VerifierKey,
     url: String,
-}
-
-/// What one witness answered, after at most one retry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
-    /// A cosignature that verifies.
-    Cosigned(NoteSignature),
-    /// The witness cosigned a larger tree than the checkpoint shown.
-    Ahead {
-        /// The witness's size.
-        size: u64,
-    },
-    /// The witness refuses the checkpoint as inconsistent with what it cosigned (`409` for
-    /// the same size with another root, or `422`).
-    Refused {
-        /// HTTP status.
-        status: u16,
-        /// Explanation.
-        message: String,
-    },
-    /// Unreachable, timed out, or any other answer.
-    Failed(String),
-}
-
-impl Answer {
-    fn result_label(&self) -> &'static str {
-        match self {
-            Answer::Cosigned(_) => "cosigned",
-            Answer::Ahead { .. } => "conflict",
-            Answer::Refused { .. } => "refused",
-            Answer::Failed(_) => "error",
-        }
-    }
-
-    /// Whether the answer shows that the log's history conflicts with the witness's.
-    #[must_use]
-    pub fn is_conflict(&self) -> bool {
-        matches!(self, Answer::Ahead { .. } | Answer::Refused { .. })
-    }
-}
-
-/// The result of one cosigning round.
-#[derive(Debug, Clone)]
-pub struct Cosigned {
-    /// The note with the verified cosignatures added.
-    pub note: Vec<u8>,
-    /// Policy names of the witnesses that cosigned.
-    pub witnesses: BTreeSet<String>,
-    /// Whether they satisfy the policy's quorum.
-    pub quorum: bool,
-    /// Every witness's answer, by policy name.
-    pub answers: BTreeMap<String, Answer>,
-}
-
-impl Cosigned {
-    /// Whether the note may be published under `require_quorum`.
-    #[must_use]
-    pub fn publishable(&self, require_quorum: bool) -> bool {
-        self.quorum || !require_quorum
-    }
-
-    /// A one-line summary of the witnesses that did not cosign.
-    #[must_use]
-    pub fn missing(&self) -> String {
-        self.answers
-            .iter()
-            .filter(|(_, a)| !matches!(a, Answer::Cosigned(_)))
-            .map(|(n, a)| format!("{n}: {a:?}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
 }
 
 /// The log's witness client.
@@ -165,6 +102,33 @@ impl Drop for Witnessing {
     }
 }
 
+impl Cosigner for Witnessing {
+    fn cosign(
+        &self,
+        store: &Arc<dyn LogStore>,
+        size: u64,
+        note: &[u8],
+    ) -> anyhow::Result<Cosigned> {
+        Witnessing::cosign(self, store, size, note)
+    }
+
+    fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    fn require_quorum(&self) -> bool {
+        self.settings.require_quorum
+    }
+
+    fn start_without_quorum(&self) -> bool {
+        self.settings.start_without_quorum
+    }
+
+    fn retry(&self) -> Duration {
+        self.settings.retry
+    }
+}
+
 impl Witnessing {
     /// Parses the policy and prepares the client.
     ///
@@ -190,6 +154,7 @@ impl Witnessing {
         anyhow::ensure!(!targets.is_empty(), "the witness policy names no witnesses");
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("attestlog-server/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -234,7 +199,8 @@ impl Witnessing {
     }
 
     /// Asks every witness to cosign `note` (a log-signed checkpoint of `size` stored in
-    /// `store`), in parallel within the timeout, and adds the cosignatures that verify.
+    /// `store`), in parallel, and adds the cosignatures that verify. The round ends once the
+    /// quorum has cosigned plus [`Settings::grace`], or at [`Settings::timeout`].
     ///
     /// # Errors
     /// A note that does not parse (a bug) or a stopped client.
@@ -265,8 +231,32 @@ impl Witnessing {
                 .increment(1);
                 (t.name.clone(), answer)
             });
-            join_all(asks).await
+            let quorum = |done: &[(String, Answer)]| {
+                let cosigned: BTreeSet<String> = done
+                    .iter()
+                    .filter(|(_, a)| matches!(a, Answer::Cosigned(_)))
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                self.policy.satisfied(&cosigned)
+            };
+            until_quorum(asks, quorum, self.settings.grace).await
         })?;
+        // Witnesses still unanswered when the round ended (quorum plus grace) count as errors.
+        let mut answers = answers;
+        for t in &self.targets {
+            if !answers.iter().any(|(n, _)| *n == t.name) {
+                metrics::counter!(
+                    "attestlog_witness_requests_total",
+                    "witness" => t.name.clone(),
+                    "result" => "error"
+                )
+                .increment(1);
+                answers.push((
+                    t.name.clone(),
+                    Answer::Failed("no answer before the quorum's grace ended".into()),
+                ));
+            }
+        }
         let mut out = parsed;
         let mut witnesses = BTreeSet::new();
         for (name, a) in &answers {
@@ -291,51 +281,6 @@ impl Witnessing {
             witnesses,
             answers: answers.into_iter().collect(),
         })
-    }
-
-    /// The start-up check: shows every witness the latest stored checkpoint (cosigned
-    /// result returned for storing). Refuses (error naming the witness) when a witness has
-    /// cosigned a larger tree or refuses the stored checkpoint as inconsistent, and, unless
-    /// [`Settings::start_without_quorum`], when no quorum answers.
-    ///
-    /// # Errors
-    /// The reason to refuse to start.
-    pub fn startup_check(
-        &self,
-        store: &Arc<dyn LogStore>,
-        size: u64,
-        note: &[u8],
-    ) -> anyhow::Result<Cosigned> {
-        let c = self.cosign(store, size, note)?;
-        for (name, a) in &c.answers {
-            match a {
-                Answer::Ahead { size: theirs } => anyhow::bail!(
-                    "refusing to start: witness {name} has cosigned tree size {theirs}, but \
-                     storage holds only {size} entries; this looks like a restored old backup, \
-                     and signing from it would fork the log"
-                ),
-                Answer::Refused { status, message } => anyhow::bail!(
-                    "refusing to start: witness {name} refuses the stored checkpoint of size \
-                     {size} ({status}: {message}); storage holds another history than the one \
-                     it cosigned"
-                ),
-                _ => {}
-            }
-        }
-        if !c.quorum {
-            if self.settings.start_without_quorum {
-                tracing::warn!(missing = %c.missing(),
-                    "no witness quorum at start: serving reads, publishing no new checkpoint \
-                     until a quorum cosigns");
-            } else {
-                anyhow::bail!(
-                    "refusing to start: no quorum of witnesses cosigned the stored checkpoint \
-                     ({})",
-                    c.missing()
-                );
-            }
-        }
-        Ok(c)
     }
 
     /// One witness: the request from the cached size, then at most one retry from the size
@@ -372,9 +317,9 @@ impl Witnessing {
                 Err(e) => return Answer::Failed(format!("request failed: {e}")),
             };
             let status = reply.status().as_u16();
-            let bytes = match reply.bytes().await {
+            let bytes = match read_capped(reply).await {
                 Ok(b) => b,
-                Err(e) => return Answer::Failed(format!("reading the answer failed: {e}")),
+                Err(e) => return Answer::Failed(e),
             };
             match status {
                 200 => return self.check_cosignature(t, text, size, &bytes),
@@ -441,100 +386,62 @@ impl Witnessing {
     }
 }
 
-/// The sequencer's step after a commit: has the checkpoint of `size` cosigned and stores the
-/// cosigned note. Returns the note to publish, or `None` when it must be withheld (no quorum
-/// and [`Settings::require_quorum`]).
-#[must_use]
-pub fn cosign_committed(
-    w: &Witnessing,
-    store: &Arc<dyn LogStore>,
-    size: u64,
-    note: &[u8],
-) -> Option<Vec<u8>> {
-    let c = match w.cosign(store, size, note) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, size, "cosigning failed");
-            return (!w.settings.require_quorum).then(|| note.to_vec());
+/// Reads an answer body, failing beyond [`MAX_ANSWER_BYTES`].
+async fn read_capped(mut reply: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    loop {
+        match reply.chunk().await {
+            Ok(Some(c)) => {
+                if body.len() + c.len() > MAX_ANSWER_BYTES {
+                    return Err(format!("answer longer than {MAX_ANSWER_BYTES} bytes"));
+                }
+                body.extend_from_slice(&c);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => return Err(format!("reading the answer failed: {e}")),
         }
-    };
-    if !c.publishable(w.settings.require_quorum) {
-        tracing::warn!(size, missing = %c.missing(),
-            "no witness quorum: the checkpoint is withheld");
-        return None;
-    }
-    if !c.witnesses.is_empty()
-        && let Err(e) = store.set_checkpoint_note(size, &c.note)
-    {
-        tracing::error!(error = %e, size, "cannot store the cosigned checkpoint");
-    }
-    Some(c.note)
-}
-
-/// The start-up step (see [`Witnessing::startup_check`]): returns the checkpoint to serve
-/// and, when the latest stored one lacks a required quorum, that one as withheld. A withheld
-/// start serves the last published checkpoint (the published-checkpoint file, whose root
-/// the rollback check compared with storage) when there is one.
-///
-/// # Errors
-/// The reason to refuse to start.
-pub fn on_start(
-    w: &Witnessing,
-    store: &Arc<dyn LogStore>,
-    data_dir: &std::path::Path,
-    latest: Arc<Published>,
-) -> anyhow::Result<(Arc<Published>, Option<Arc<Published>>)> {
-    let c = w.startup_check(store, latest.size, &latest.note)?;
-    if c.publishable(w.settings.require_quorum) {
-        if !c.witnesses.is_empty() {
-            store.set_checkpoint_note(latest.size, &c.note)?;
-        }
-        let p = Published {
-            note: c.note,
-            ..(*latest).clone()
-        };
-        return Ok((Arc::new(p), None));
-    }
-    let file = crate::signer::read_published(data_dir)?;
-    let earlier = file.as_deref().and_then(|b| {
-        let note = Note::parse(b).ok()?;
-        let cp = attestlog_proto::checkpoint::Checkpoint::parse(note.text()).ok()?;
-        Some(Published {
-            size: cp.size,
-            root: cp.root,
-            note: b.to_vec(),
-        })
-    });
-    match earlier {
-        // The latest stored checkpoint was published before: keep serving it.
-        Some(e) if e.size == latest.size => Ok((latest, None)),
-        Some(e) if e.size < latest.size => Ok((Arc::new(e), Some(latest))),
-        _ => Ok((latest.clone(), Some(latest))),
     }
 }
 
-/// Runs futures concurrently and returns their outputs in order.
-async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
-    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+/// Runs futures concurrently and returns the outputs of those that finished, in order of
+/// finishing: all of them, or, once `enough` holds for the finished ones, those finished within
+/// `grace` after that.
+async fn until_quorum<F: Future>(
+    futures: impl IntoIterator<Item = F>,
+    enough: impl Fn(&[F::Output]) -> bool,
+    grace: Duration,
+) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut done: Vec<F::Output> = Vec::new();
+    let mut deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     std::future::poll_fn(|cx| {
         let mut pending = false;
-        for (f, slot) in pinned.iter_mut().zip(out.iter_mut()) {
-            if slot.is_none() {
+        for slot in &mut pinned {
+            if let Some(f) = slot {
                 match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Ready(v) => {
+                        done.push(v);
+                        *slot = None;
+                    }
                     std::task::Poll::Pending => pending = true,
                 }
             }
         }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
+        if !pending {
+            return std::task::Poll::Ready(());
         }
+        if deadline.is_none() && enough(&done) {
+            deadline = Some(Box::pin(tokio::time::sleep(grace)));
+        }
+        if let Some(d) = deadline.as_mut()
+            && d.as_mut().poll(cx).is_ready()
+        {
+            return std::task::Poll::Ready(());
+        }
+        std::task::Poll::Pending
     })
     .await;
-    out.into_iter().flatten().collect()
+    done
 }
 
 /// The consistency proof from `old` to `size` over the stored tiles.
@@ -552,14 +459,33 @@ fn proof(store: &Arc<dyn LogStore>, old: u64, size: u64) -> anyhow::Result<Vec<H
 mod tests {
     use super::*;
 
+    /// Without a quorum the round waits for every answer; once the answers so far make a
+    /// quorum it waits only the grace for the rest.
     #[tokio::test]
-    async fn join_all_keeps_order() {
-        let v = join_all((0..5u64).map(|i| async move {
-            tokio::time::sleep(Duration::from_millis(5 * (5 - i))).await;
+    async fn round_ends_at_quorum_plus_grace() {
+        let slow = |i: u64, ms: u64| async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
             i
-        }))
+        };
+        let all = until_quorum(
+            [slow(0, 30), slow(1, 10), slow(2, 20)],
+            |_| false,
+            Duration::ZERO,
+        )
         .await;
-        assert_eq!(v, vec![0, 1, 2, 3, 4]);
+        assert_eq!(all, vec![1, 2, 0]);
+        let started = std::time::Instant::now();
+        let some = until_quorum(
+            [slow(0, 10), slow(1, 20), slow(2, 60_000)],
+            |d: &[u64]| d.len() >= 2,
+            Duration::from_millis(50),
+        )
+        .await;
+        assert_eq!(some, vec![0, 1]);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "waited for the straggler"
+        );
     }
 
     #[test]
@@ -577,6 +503,7 @@ mod tests {
             retry: Duration::from_secs(1),
             require_quorum: true,
             start_without_quorum: true,
+            grace: Duration::from_millis(100),
         };
         let e = Witnessing::new(settings(format!("witness A {k}\nquorum A\n"))).unwrap_err();
         assert!(e.to_string().contains("witness A"), "{e}");

@@ -433,3 +433,20 @@ fn two_postgres_writers_never_both_extend_the_tree() {
         "{shown}"
     );
 }
+
+/// Commits wait for the WAL flush even when the database's default says otherwise.
+#[test]
+fn postgres_commits_run_with_synchronous_commit_on() {
+    let Some(admin) = pg_support::admin_url("postgres_commits_run_with_synchronous_commit_on")
+    else {
+        return;
+    };
+    let db = pg_support::ScratchDb::create(&admin);
+    pg_support::execute(
+        &db.url,
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = off', \
+         current_database()); END $$;",
+    );
+    let s = PostgresStore::connect(&db.url).unwrap();
+    assert_eq!(s.synchronous_commit().unwrap(), "on");
+}

@@ -76,6 +76,7 @@ pub struct TestLog {
     join: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     /// The PostgreSQL database of a `Backend::Postgres` log, dropped after the server.
     scratch: Option<crate::pg_support::ScratchDb>,
+    config: Config,
 }
 
 impl TestLog {
@@ -129,11 +130,12 @@ impl TestLog {
             url,
             http: reqwest::Client::new(),
             state,
-            token: config.admin_token.unwrap_or_default(),
+            token: config.admin_token.clone().unwrap_or_default(),
             dir,
             shutdown: Some(tx),
             join: Some(join),
             scratch: None,
+            config,
         }
     }
 
@@ -149,6 +151,21 @@ impl TestLog {
             j.await.unwrap().unwrap();
         }
         dir
+    }
+
+    /// The config the log was started with.
+    pub fn config(&self) -> Config {
+        self.config.clone()
+    }
+
+    /// The URL of a `Backend::Postgres` log's database.
+    pub fn db_url(&self) -> Option<&str> {
+        self.scratch.as_ref().map(|s| s.url.as_str())
+    }
+
+    /// Takes the database of a `Backend::Postgres` log so that it outlives the server.
+    pub fn keep_database(&mut self) -> Option<crate::pg_support::ScratchDb> {
+        self.scratch.take()
     }
 
     pub fn log_key(&self) -> VerifierKey {

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bad_inputs;
+mod chaos;
 mod claims;
 mod claims_property;
 mod client_story;
@@ -10,6 +11,7 @@ mod client_verifier;
 mod common;
 mod endpoints;
 mod explorer;
+mod fsck;
 mod hostile;
 mod independent;
 mod large_log;

@@ -34,6 +34,9 @@ impl LogStore for Counting {
     fn checkpoint_at(&self, size: u64) -> StoreResult<Option<Vec<u8>>> {
         self.inner.checkpoint_at(size)
     }
+    fn checkpoints(&self, from: u64, limit: u32) -> StoreResult<Vec<(u64, Vec<u8>)>> {
+        self.inner.checkpoints(from, limit)
+    }
     fn read_tiles(&self, tiles: &[(u8, u64)]) -> StoreResult<Vec<Vec<u8>>> {
         self.tiles.fetch_add(tiles.len() as u64, Ordering::Relaxed);
         self.inner.read_tiles(tiles)

@@ -473,9 +473,16 @@ async fn split_view_from_a_restored_backup_is_refused_and_detected() {
         .map(|i| (names[i], keys[i].verifier(), urls[i].as_str()))
         .collect();
     let p2 = write(&dir, "policy2", &policy(&vk, &entries, 2));
+    // Without its published-checkpoint file the server starts only when told to trust storage.
+    let cfg = config(&data_b, &key_file, origin, Some(&p2));
+    let err = attestlog_server::App::open(&cfg).unwrap_err().to_string();
+    assert!(err.contains("--trust-storage"), "{err}");
     let b = TestLog::start_in(
         data_b.clone(),
-        config(&data_b, &key_file, origin, Some(&p2)),
+        Config {
+            trust_storage: true,
+            ..cfg
+        },
     )
     .await;
     let before = b.get("/checkpoint").await.bytes().await.unwrap();

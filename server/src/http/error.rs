@@ -127,6 +127,7 @@ impl From<SeqError> for ApiError {
                 ApiError::unavailable("the entry could not be integrated; retry")
             }
             SeqError::Unavailable(m) => ApiError::unavailable(m),
+            SeqError::Halted(m) => ApiError::unavailable(m),
         }
     }
 }

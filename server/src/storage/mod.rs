@@ -377,6 +377,12 @@ pub trait LogStore: Send + Sync + 'static {
     /// Backend errors.
     fn checkpoint_at(&self, size: u64) -> StoreResult<Option<Vec<u8>>>;
 
+    /// Stored checkpoints with `size >= from`, smallest first, at most `limit`: (size, note).
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn checkpoints(&self, from: u64, limit: u32) -> StoreResult<Vec<(u64, Vec<u8>)>>;
+
     /// Reads hash tiles as currently stored (possibly wider than asked: callers truncate).
     /// Missing tiles are returned as empty vectors.
     ///

@@ -83,6 +83,8 @@ const CHECKPOINT_IN_RANGE: &str =
 const CHECKPOINT_AT: &str = "SELECT note FROM checkpoints WHERE size = $1";
 const CHECKPOINTS_BEFORE: &str =
     "SELECT size, note FROM checkpoints WHERE size < $1 ORDER BY size DESC LIMIT $2";
+const CHECKPOINTS: &str =
+    "SELECT size, note FROM checkpoints WHERE size >= $1 ORDER BY size LIMIT $2";
 const READ_TILES: &str = "SELECT t.level, t.idx, t.data FROM tiles t \
      JOIN UNNEST($1::smallint[], $2::bigint[]) AS q(level, idx) \
      ON t.level = q.level AND t.idx = q.idx";
@@ -155,7 +157,12 @@ const INSERT_ENROLMENTS: &str = "INSERT INTO enrolments (idx, vendor, key, actio
      SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[])";
 const UPSERT_TILES: &str = "INSERT INTO tiles (level, idx, data) \
      SELECT * FROM UNNEST($1::smallint[], $2::bigint[], $3::bytea[]) \
-     ON CONFLICT (level, idx) DO UPDATE SET data = excluded.data";
+     ON CONFLICT (level, idx) DO UPDATE SET data = excluded.data \
+     WHERE length(tiles.data) = \
+         32 * LEAST(256, GREATEST(0, ($4::bigint >> (8 * tiles.level)) - tiles.idx * 256)) \
+     AND length(excluded.data) > length(tiles.data) \
+     AND substr(excluded.data, 1, length(tiles.data)) = tiles.data \
+     RETURNING level, idx, (xmax = 0) AS inserted";
 const INSERT_CHECKPOINT: &str = "INSERT INTO checkpoints (size, note) VALUES ($1, $2)";
 const SET_NOTE: &str = "UPDATE checkpoints SET note = $2 WHERE size = $1";
 const DISK_USAGE: &str = "SELECT \
@@ -192,6 +199,7 @@ pub const STATEMENTS: &[&str] = &[
     LATEST_CHECKPOINT,
     CHECKPOINT_IN_RANGE,
     CHECKPOINT_AT,
+    CHECKPOINTS,
     READ_TILES,
     READ_ENTRIES,
     LOOKUP_LEAF,
@@ -548,9 +556,32 @@ impl Db {
         if !b.tiles.0.is_empty() {
             let t = &b.tiles;
             let st = tx.prepare_cached(UPSERT_TILES).await.map_err(backend)?;
-            tx.execute(&st, &[&t.0, &t.1, &t.2])
+            let old = i64_of(b.old_size)?;
+            let rows = tx
+                .query(&st, &[&t.0, &t.1, &t.2, &old])
                 .await
                 .map_err(backend)?;
+            // Tiles only grow, from exactly what the tree of the old size needs: a stored tile
+            // that is shorter, longer, different or missing is an error (the transaction rolls
+            // back), never written over.
+            if rows.len() != t.0.len() {
+                return Err(StoreError::Corrupt(format!(
+                    "{} of {} stored tiles are not the tiles of tree size {}",
+                    t.0.len() - rows.len(),
+                    t.0.len(),
+                    b.old_size
+                )));
+            }
+            for r in &rows {
+                let (level, idx, inserted): (i16, i64, bool) = (r.get(0), r.get(1), r.get(2));
+                let had = (b.old_size >> (8 * u32::try_from(level).unwrap_or(0)))
+                    .saturating_sub(u64_of(idx)?.saturating_mul(256));
+                if inserted && had > 0 {
+                    return Err(StoreError::Corrupt(format!(
+                        "tile {level}/{idx} is missing from storage"
+                    )));
+                }
+            }
         }
         let st = tx
             .prepare_cached(INSERT_CHECKPOINT)
@@ -760,6 +791,12 @@ impl PostgresStore {
         if pg.get_application_name().is_none() {
             pg.application_name("attestlog-server");
         }
+        // Every commit waits for the WAL flush (DESIGN.md §9), whatever the server's default.
+        let options = match pg.get_options() {
+            Some(o) if !o.is_empty() => format!("{o} -c synchronous_commit=on"),
+            _ => "-c synchronous_commit=on".to_owned(),
+        };
+        pg.options(&options);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("attestlog-pg")
@@ -794,6 +831,21 @@ impl PostgresStore {
         };
         store.block(|db| async move { migrate(&db).await })?;
         Ok(store)
+    }
+
+    /// The server's `synchronous_commit` setting on the store's connections.
+    ///
+    /// # Errors
+    /// Backend errors.
+    pub fn synchronous_commit(&self) -> StoreResult<String> {
+        self.block(|db| async move {
+            let c = db.client().await?;
+            let row = c
+                .query_one("SHOW synchronous_commit", &[])
+                .await
+                .map_err(backend)?;
+            Ok(row.get(0))
+        })
     }
 
     /// The database URL (with its password: never log it; see [`redact_url`]).
@@ -1043,6 +1095,20 @@ impl LogStore for PostgresStore {
                 .await
                 .map_err(backend)?
                 .map(|r| r.get(0)))
+        })
+    }
+
+    fn checkpoints(&self, from: u64, limit: u32) -> StoreResult<Vec<(u64, Vec<u8>)>> {
+        let (from, limit) = (i64_of(from)?, i64::from(limit));
+        self.block(|db| async move {
+            let c = db.client().await?;
+            let st = c.prepare_cached(CHECKPOINTS).await.map_err(backend)?;
+            c.query(&st, &[&from, &limit])
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(|r| Ok((u64_of(r.get(0))?, r.get(1))))
+                .collect()
         })
     }
 

@@ -552,10 +552,27 @@ impl LogStore for SqliteStore {
         })
     }
 
+    fn checkpoints(&self, from: u64, limit: u32) -> StoreResult<Vec<(u64, Vec<u8>)>> {
+        let from = i64_of(from)?;
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT size, note FROM checkpoints WHERE size >= ?1 ORDER BY size LIMIT ?2",
+            )?;
+            let rows = st.query_map(params![from, limit], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?;
+            rows.map(|r| {
+                let (s, n) = r?;
+                Ok((u64_of(s)?, n))
+            })
+            .collect()
+        })
+    }
+
     fn read_tiles(&self, tiles: &[(u8, u64)]) -> StoreResult<Vec<Vec<u8>>> {
         self.with_reader(|c| {
             let mut st = c.prepare_cached(
-                "SELECT data FROM tile_chunks WHERE level = ?1 AND idx = ?2 ORDER BY off",
+                "SELECT off, data FROM tile_chunks WHERE level = ?1 AND idx = ?2 ORDER BY off",
             )?;
             tiles
                 .iter()
@@ -563,7 +580,18 @@ impl LogStore for SqliteStore {
                     let mut rows = st.query(params![l, i64_of(i)?])?;
                     let mut data = Vec::new();
                     while let Some(r) = rows.next()? {
-                        let chunk = r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+                        let off = u64_of(r.get(0)?)?;
+                        let chunk = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+                        // Chunks follow each other without gaps and hold whole hashes: a
+                        // missing or short chunk is an error, never read around.
+                        if off != (data.len() / 32) as u64 || chunk.len() % 32 != 0 {
+                            return Err(StoreError::Corrupt(format!(
+                                "tile {l}/{i}: chunk at hash {off} has {} bytes after {} stored \
+                                 hashes",
+                                chunk.len(),
+                                data.len() / 32
+                            )));
+                        }
                         if data.is_empty() {
                             data.reserve_exact(usize::try_from(TILE_WIDTH).unwrap_or(0) * 32);
                         }
@@ -884,12 +912,34 @@ impl LogStore for SqliteStore {
                 let mut ins_chunk = tx.prepare_cached(
                     "INSERT INTO tile_chunks (level, idx, off, data) VALUES (?1, ?2, ?3, ?4)",
                 )?;
+                let mut stored_len = tx.prepare_cached(
+                    "SELECT COALESCE(SUM(length(data)), 0) FROM tile_chunks \
+                     WHERE level = ?1 AND idx = ?2",
+                )?;
                 for (l, i, data) in &batch.tiles {
                     let off = stored_width(*l, *i, batch.old_size);
+                    // The stored chunks hold exactly the tree of the old size: a missing or
+                    // short chunk is an error, never written around.
+                    let have: i64 = stored_len.query_row(params![l, i64_of(*i)?], |r| r.get(0))?;
+                    if u64_of(have)? != off * 32 {
+                        return Err(StoreError::Corrupt(format!(
+                            "tile {l}/{i} holds {have} bytes, the tree of size {} needs {}",
+                            batch.old_size,
+                            off * 32
+                        )));
+                    }
+                    // A tile only grows: data shorter than what is stored, or not whole
+                    // hashes, is a bug, never skipped.
                     let new = usize::try_from(off * 32)
                         .ok()
                         .and_then(|start| data.get(start..))
-                        .unwrap_or_default();
+                        .filter(|n| n.len() % 32 == 0)
+                        .ok_or_else(|| {
+                            StoreError::Corrupt(format!(
+                                "tile {l}/{i} written with {} bytes, {off} hashes already stored",
+                                data.len()
+                            ))
+                        })?;
                     for (k, piece) in new.chunks(CHUNK_HASHES * 32).enumerate() {
                         let at = off + (k * CHUNK_HASHES) as u64;
                         ins_chunk.execute(params![l, i64_of(*i)?, i64_of(at)?, piece])?;

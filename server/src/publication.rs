@@ -1,0 +1,791 @@
+//! Publication and the rollback guard (DESIGN.md §2, §9): the log never signs two different
+//! checkpoints for one size, never publishes a checkpoint smaller than one it published, and
+//! never publishes one it has not proven consistent with the last one it published.
+//!
+//! Everything that makes a checkpoint visible goes through here:
+//! - [`check_storage`] runs where sequencing starts (start, taking the PostgreSQL lease, after
+//!   a storage error): the latest stored checkpoint verifies under the log keys, its root is
+//!   the root of the right edge rebuilt from the stored tiles (a short or missing tile is an
+//!   error), and storage extends every checkpoint this process published and the
+//!   `published-checkpoint` file (a consistency proof computed from storage, verified);
+//! - [`Shared::publish`] publishes a checkpoint only after a consistency proof from the last
+//!   published one, computed from storage, verified;
+//! - [`cosign`] and [`on_start`] ask the witnesses through the [`Cosigner`] interface; an
+//!   answer showing a conflict (a larger cosigned tree, the same size with another root, a
+//!   refused proof) is a failed check.
+//!
+//! A failed check halts sequencing ([`Shared::fail`]): what was published stays served,
+//! submissions get 503, `/readyz` reports not ready, one error names both checkpoints and
+//! `attestlog_guard_failures_total` counts it (`attestlog_sequencing_halted` is 1). Nothing
+//! repairs itself: only a later full [`check_storage`] that passes (a replica taking the lease
+//! again) clears the flag.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use attestlog_proto::Hash;
+use attestlog_proto::checkpoint::SignedCheckpoint;
+use attestlog_proto::integrate::Edge;
+use attestlog_proto::keys::VerifierKey;
+use attestlog_proto::note::{Note, NoteSignature};
+use attestlog_proto::policy::Policy;
+
+use crate::rules::Enrolments;
+use crate::storage::{LogStore, StoreError};
+
+/// A published (committed and signed) checkpoint.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// Tree size.
+    pub size: u64,
+    /// Root hash.
+    pub root: Hash,
+    /// The signed checkpoint note.
+    pub note: Vec<u8>,
+}
+
+impl Published {
+    fn summary(&self) -> Summary {
+        Summary {
+            size: self.size,
+            root: self.root,
+        }
+    }
+}
+
+/// A checkpoint named in an error: size and root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// Tree size.
+    pub size: u64,
+    /// Root hash.
+    pub root: Hash,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "(size {}, root {})", self.size, self.root.to_base64())
+    }
+}
+
+/// Why a check of DESIGN.md §9 failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GuardError {
+    /// Storage could not be read: nothing is known to be wrong; the check runs again.
+    #[error("storage is unavailable: {0}")]
+    Unavailable(String),
+    /// The latest stored checkpoint is not signed by the log.
+    #[error("the stored checkpoint of size {size} does not verify under the log's keys: {why}")]
+    Unverified {
+        /// stored size
+        size: u64,
+        /// verification error
+        why: String,
+    },
+    /// The stored tiles do not hold the stored checkpoint's tree.
+    #[error(
+        "the stored checkpoint {stored} does not match the stored tiles: {why}; \
+         storage is damaged"
+    )]
+    Tiles {
+        /// the latest stored checkpoint
+        stored: Summary,
+        /// what is wrong
+        why: String,
+    },
+    /// Storage is behind a published checkpoint.
+    #[error(
+        "storage holds checkpoint {stored}, behind checkpoint {published} published by {by}; \
+         storage went back in time (a restored backup?) and signing from it would fork the log"
+    )]
+    Behind {
+        /// the latest stored checkpoint
+        stored: Summary,
+        /// the published one
+        published: Summary,
+        /// who published it
+        by: &'static str,
+    },
+    /// Storage holds another history than a published checkpoint.
+    #[error(
+        "storage holds checkpoint {stored}, which does not extend checkpoint {published} \
+         published by {by} ({why}); storage holds another history"
+    )]
+    Diverged {
+        /// the latest stored checkpoint
+        stored: Summary,
+        /// the published one
+        published: Summary,
+        /// who published it
+        by: &'static str,
+        /// what failed
+        why: Box<str>,
+    },
+    /// A witness answered with a conflict.
+    #[error("witness {witness} refuses checkpoint {stored}: {answer}")]
+    Witness {
+        /// policy name of the witness
+        witness: String,
+        /// the checkpoint shown
+        stored: Summary,
+        /// its answer
+        answer: String,
+    },
+    /// The published-checkpoint file is unreadable or not this log's.
+    #[error("the published-checkpoint file: {0}")]
+    File(String),
+}
+
+impl GuardError {
+    /// Whether the error shows that the log's history is at risk (every variant but
+    /// [`GuardError::Unavailable`]): sequencing halts.
+    #[must_use]
+    pub fn is_violation(&self) -> bool {
+        !matches!(self, GuardError::Unavailable(_))
+    }
+}
+
+fn unavailable(e: &StoreError) -> GuardError {
+    GuardError::Unavailable(e.to_string())
+}
+
+/// Why [`Shared::publish`] did not publish.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// A check failed.
+    #[error(transparent)]
+    Guard(#[from] GuardError),
+    /// Writing the published-checkpoint file failed.
+    #[error("cannot write the published-checkpoint file: {0}")]
+    File(#[from] std::io::Error),
+}
+
+/// What [`Shared::publish`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishOutcome {
+    /// Readers now see the offered checkpoint.
+    Published,
+    /// The same checkpoint (size and root) is already published with as many signatures.
+    AlreadyPublished,
+    /// A larger checkpoint is already published: the offered one is not newer.
+    Older,
+}
+
+/// State shared between the sequencer and the read path.
+#[derive(Debug)]
+pub struct Shared {
+    /// The latest published checkpoint.
+    pub published: RwLock<Arc<Published>>,
+    /// The enrolment history as of the latest published checkpoint.
+    pub enrolments: RwLock<Arc<Enrolments>>,
+    /// Why the log stopped sequencing, if it did (readiness reports it).
+    failure: RwLock<Option<String>>,
+    /// Serialises [`Shared::publish`]: the sequencer and a replica's refresh both publish.
+    publishing: Mutex<()>,
+}
+
+impl Shared {
+    /// Nothing published yet (the sequencer or a replica publishes the first checkpoint).
+    pub(crate) fn empty() -> Self {
+        Self::new(
+            Published {
+                size: 0,
+                root: Hash::EMPTY_ROOT,
+                note: Vec::new(),
+            },
+            Enrolments::default(),
+        )
+    }
+
+    /// Readers see `published` with `enrolments` (the state as of it).
+    pub(crate) fn new(published: Published, enrolments: Enrolments) -> Self {
+        Self {
+            published: RwLock::new(Arc::new(published)),
+            enrolments: RwLock::new(Arc::new(enrolments)),
+            failure: RwLock::new(None),
+            publishing: Mutex::new(()),
+        }
+    }
+
+    /// Publishes `p` (with `enrolments`, the state as of `p`, when they changed) unless what
+    /// is published is at least as new: a larger tree, or the same tree with as many
+    /// signatures. A larger tree is published only after a consistency proof from the
+    /// published one, computed from `store`, verifies (`store` None: the caller proved it);
+    /// the same size with another root is a conflict. The published-checkpoint file is
+    /// written first (the rollback guard must know every checkpoint a reader saw), then
+    /// readers switch. Publication never goes backwards, whoever calls.
+    ///
+    /// # Errors
+    /// A failed check, or writing the file; nothing is published then.
+    pub(crate) fn publish(
+        &self,
+        store: Option<&dyn LogStore>,
+        data_dir: &Path,
+        p: Arc<Published>,
+        enrolments: Option<Arc<Enrolments>>,
+    ) -> Result<PublishOutcome, PublishError> {
+        let _g = self
+            .publishing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let current = self.published();
+        if p.size < current.size {
+            return Ok(PublishOutcome::Older);
+        }
+        let known = !current.note.is_empty();
+        if known && p.size == current.size && !p.root.ct_eq(&current.root) {
+            return Err(GuardError::Diverged {
+                stored: p.summary(),
+                published: current.summary(),
+                by: "this process",
+                why: "the same size with another root".into(),
+            }
+            .into());
+        }
+        if p.size == current.size && signature_lines(&p.note) <= signature_lines(&current.note) {
+            return Ok(PublishOutcome::AlreadyPublished);
+        }
+        if known
+            && p.size > current.size
+            && let Some(store) = store
+        {
+            check_extends(store, &current.summary(), &p.summary(), "this process")?;
+        }
+        crate::signer::write_published(data_dir, &p.note)?;
+        if let Some(e) = enrolments
+            && let Ok(mut g) = self.enrolments.write()
+        {
+            *g = e;
+        }
+        if let Ok(mut g) = self.published.write() {
+            *g = p;
+        }
+        Ok(PublishOutcome::Published)
+    }
+
+    /// The latest published checkpoint.
+    #[must_use]
+    pub fn published(&self) -> Arc<Published> {
+        self.published
+            .read()
+            .map_or_else(|p| p.into_inner().clone(), |p| p.clone())
+    }
+
+    /// Why sequencing stopped, if it did.
+    #[must_use]
+    pub fn failure(&self) -> Option<String> {
+        self.failure.read().ok().and_then(|f| f.clone())
+    }
+
+    /// Halts sequencing for `why`: one error log (not repeated while the reason stays the
+    /// same), the metrics, and the flag readiness and submissions see.
+    pub(crate) fn fail(&self, why: &str) {
+        let Ok(mut f) = self.failure.write() else {
+            return;
+        };
+        if f.as_deref() == Some(why) {
+            return;
+        }
+        tracing::error!(reason = %why,
+            "sequencing halted: serving what was published, refusing submissions; \
+             see deploy/README.md (when the rollback guard trips)");
+        metrics::counter!("attestlog_guard_failures_total").increment(1);
+        metrics::gauge!("attestlog_sequencing_halted").set(1.0);
+        *f = Some(why.to_owned());
+    }
+
+    /// Clears the flag after a full [`check_storage`] passed (a replica taking the lease).
+    pub(crate) fn clear_failure(&self) {
+        if let Ok(mut f) = self.failure.write()
+            && let Some(old) = f.take()
+        {
+            tracing::warn!(previous = %old, "storage checks pass again: sequencing resumes");
+            metrics::gauge!("attestlog_sequencing_halted").set(0.0);
+        }
+    }
+
+    /// The current enrolment state.
+    #[must_use]
+    pub fn enrolments(&self) -> Arc<Enrolments> {
+        self.enrolments
+            .read()
+            .map_or_else(|p| p.into_inner().clone(), |p| p.clone())
+    }
+}
+
+/// How many signatures a signed note carries (its own and cosignatures).
+fn signature_lines(note: &[u8]) -> usize {
+    Note::parse(note).map_or(0, |n| n.signatures().len())
+}
+
+/// The stored tree after [`check_storage`] passed.
+#[derive(Debug, Clone)]
+pub struct Head {
+    /// The latest stored checkpoint.
+    pub published: Published,
+    /// Its right edge, rebuilt from the stored tiles.
+    pub edge: Edge,
+}
+
+/// Rebuilds the right edge of the stored tree of `size` from its partial tiles.
+///
+/// # Errors
+/// [`GuardError::Unavailable`] when storage cannot be read; a short, missing or ragged tile
+/// as `Err(Ok(message))`.
+pub fn load_edge(store: &dyn LogStore, size: u64) -> Result<Result<Edge, String>, GuardError> {
+    let r = Edge::from_tiles(size, |keys| store.read_tiles(keys));
+    match r {
+        Ok(Ok(e)) => Ok(Ok(e)),
+        Ok(Err(e)) => Ok(Err(e.to_string())),
+        Err(StoreError::Backend(m)) => Err(GuardError::Unavailable(m)),
+        Err(e) => Ok(Err(e.to_string())),
+    }
+}
+
+/// The checkpoint in the published-checkpoint file of `data_dir`, verified under `keys`.
+///
+/// # Errors
+/// [`GuardError::File`].
+pub fn published_file(
+    data_dir: &Path,
+    keys: &[VerifierKey],
+) -> Result<Option<Summary>, GuardError> {
+    let bytes =
+        crate::signer::read_published(data_dir).map_err(|e| GuardError::File(e.to_string()))?;
+    let Some(bytes) = bytes else {
+        return Ok(None);
+    };
+    let cp = SignedCheckpoint::open(&bytes, keys)
+        .map_err(|e| GuardError::File(format!("not a checkpoint of this log: {e}")))?;
+    Ok(Some(Summary {
+        size: cp.checkpoint().size,
+        root: cp.checkpoint().root,
+    }))
+}
+
+/// Every check of DESIGN.md §9 on storage, where sequencing starts: the latest stored
+/// checkpoint verifies under `keys` and is the root of the stored tiles' right edge, and the
+/// stored tree extends what `shared` published and the published-checkpoint file.
+///
+/// # Errors
+/// [`GuardError`].
+pub fn check_storage(
+    store: &dyn LogStore,
+    keys: &[VerifierKey],
+    data_dir: &Path,
+    shared: &Shared,
+) -> Result<Head, GuardError> {
+    let (size, note) = store
+        .latest_checkpoint()
+        .map_err(|e| unavailable(&e))?
+        .unwrap_or((0, Vec::new()));
+    let stored = if note.is_empty() {
+        Summary {
+            size: 0,
+            root: Hash::EMPTY_ROOT,
+        }
+    } else {
+        let cp = SignedCheckpoint::open(&note, keys).map_err(|e| GuardError::Unverified {
+            size,
+            why: e.to_string(),
+        })?;
+        let cp = cp.checkpoint();
+        if cp.size != size {
+            return Err(GuardError::Unverified {
+                size,
+                why: format!("it is stored as size {size} but signs size {}", cp.size),
+            });
+        }
+        Summary {
+            size,
+            root: cp.root,
+        }
+    };
+    let edge = load_edge(store, size)?.map_err(|why| GuardError::Tiles { stored, why })?;
+    if !edge.root().ct_eq(&stored.root) {
+        return Err(GuardError::Tiles {
+            stored,
+            why: format!("the tiles' right edge has root {}", edge.root().to_base64()),
+        });
+    }
+    let mine = shared.published();
+    if !mine.note.is_empty() {
+        check_extends(store, &mine.summary(), &stored, "this process")?;
+    }
+    if let Some(file) = published_file(data_dir, keys)? {
+        check_extends(
+            store,
+            &file,
+            &stored,
+            "this server (the published-checkpoint file)",
+        )?;
+    }
+    Ok(Head {
+        published: Published {
+            size,
+            root: stored.root,
+            note,
+        },
+        edge,
+    })
+}
+
+/// Checks that the stored tree `to` extends the published `from`: a consistency proof
+/// computed from `store` verifies (equal roots for equal sizes).
+///
+/// # Errors
+/// [`GuardError::Behind`], [`GuardError::Diverged`], [`GuardError::Unavailable`].
+pub fn check_extends(
+    store: &dyn LogStore,
+    from: &Summary,
+    to: &Summary,
+    by: &'static str,
+) -> Result<(), GuardError> {
+    if from.size > to.size {
+        return Err(GuardError::Behind {
+            stored: *to,
+            published: *from,
+            by,
+        });
+    }
+    let diverged = |why: String| GuardError::Diverged {
+        stored: *to,
+        published: *from,
+        by,
+        why: why.into(),
+    };
+    if from.size == to.size {
+        return if from.root.ct_eq(&to.root) {
+            Ok(())
+        } else {
+            Err(diverged("the same size with another root".into()))
+        };
+    }
+    if from.size == 0 {
+        return Ok(());
+    }
+    let reader = crate::tiles::StoreTiles::new(store);
+    let hashes = attestlog_proto::tiles::TileHashReader::new(to.size, &reader);
+    let proof = match attestlog_proto::proof::consistency_proof(from.size, to.size, &hashes) {
+        Ok(p) => p,
+        Err(attestlog_proto::proof::ProveError::Read(
+            attestlog_proto::tiles::TileReadError::Read(StoreError::Backend(m)),
+        )) => return Err(GuardError::Unavailable(m)),
+        Err(e) => {
+            return Err(diverged(format!(
+                "no consistency proof can be read from the stored tiles: {e}"
+            )));
+        }
+    };
+    attestlog_proto::proof::verify_consistency(from.size, to.size, &proof, &from.root, &to.root)
+        .map_err(|e| diverged(format!("the consistency proof from storage fails: {e}")))
+}
+
+/// What one witness answered, after at most one retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// A cosignature that verifies.
+    Cosigned(NoteSignature),
+    /// The witness cosigned a larger tree than the checkpoint shown.
+    Ahead {
+        /// The witness's size.
+        size: u64,
+    },
+    /// The witness refuses the checkpoint as inconsistent with what it cosigned (`409` for
+    /// the same size with another root, or `422`).
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// Explanation.
+        message: String,
+    },
+    /// Unreachable, timed out, or any other answer.
+    Failed(String),
+}
+
+impl Answer {
+    /// The metrics label of the answer.
+    #[must_use]
+    pub fn result_label(&self) -> &'static str {
+        match self {
+            Answer::Cosigned(_) => "cosigned",
+            Answer::Ahead { .. } => "conflict",
+            Answer::Refused { .. } => "refused",
+            Answer::Failed(_) => "error",
+        }
+    }
+
+    /// Whether the answer shows that the log's history conflicts with the witness's.
+    #[must_use]
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Answer::Ahead { .. } | Answer::Refused { .. })
+    }
+}
+
+/// The result of one cosigning round.
+#[derive(Debug, Clone)]
+pub struct Cosigned {
+    /// The note with the verified cosignatures added.
+    pub note: Vec<u8>,
+    /// Policy names of the witnesses that cosigned.
+    pub witnesses: BTreeSet<String>,
+    /// Whether they satisfy the policy's quorum.
+    pub quorum: bool,
+    /// Every witness's answer, by policy name (those still unanswered when the round ended
+    /// after a quorum are absent).
+    pub answers: BTreeMap<String, Answer>,
+}
+
+impl Cosigned {
+    /// Whether the note may be published under `require_quorum`.
+    #[must_use]
+    pub fn publishable(&self, require_quorum: bool) -> bool {
+        self.quorum || !require_quorum
+    }
+
+    /// A one-line summary of the witnesses that did not cosign.
+    #[must_use]
+    pub fn missing(&self) -> String {
+        self.answers
+            .iter()
+            .filter(|(_, a)| !matches!(a, Answer::Cosigned(_)))
+            .map(|(n, a)| format!("{n}: {a:?}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The first answer showing a conflict with the checkpoint `shown`, as a failed check.
+    ///
+    /// # Errors
+    /// [`GuardError::Witness`].
+    pub fn check(&self, shown: Summary) -> Result<(), GuardError> {
+        for (name, a) in &self.answers {
+            let answer = match a {
+                Answer::Ahead { size } => format!(
+                    "it has cosigned tree size {size}, larger than the log's {}",
+                    shown.size
+                ),
+                Answer::Refused { status, message } => format!("{status}: {message}"),
+                _ => continue,
+            };
+            return Err(GuardError::Witness {
+                witness: name.clone(),
+                stored: shown,
+                answer,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The witnesses that cosign checkpoints before publication, as the sequencer sees them (the
+/// c2sp.org/tlog-witness client is [`crate::witness::Witnessing`]).
+pub trait Cosigner: Send + Sync + std::fmt::Debug {
+    /// Asks the witnesses to cosign `note` (a log-signed checkpoint of `size` stored in
+    /// `store`) and adds the cosignatures that verify.
+    ///
+    /// # Errors
+    /// A note that does not parse (a bug) or a stopped client.
+    fn cosign(&self, store: &Arc<dyn LogStore>, size: u64, note: &[u8])
+    -> anyhow::Result<Cosigned>;
+
+    /// The witness policy.
+    fn policy(&self) -> &Policy;
+
+    /// Publish only checkpoints a quorum cosigned.
+    fn require_quorum(&self) -> bool;
+
+    /// Start without a quorum (publishing nothing new until one cosigns).
+    fn start_without_quorum(&self) -> bool;
+
+    /// How often a withheld checkpoint is shown to the witnesses again.
+    fn retry(&self) -> Duration;
+}
+
+/// The step after a commit: has the checkpoint `p` cosigned and stores the cosigned note.
+/// Returns the note to publish, or `None` when it must be withheld (no quorum and a quorum
+/// is required).
+///
+/// # Errors
+/// [`GuardError::Witness`]: a witness answer shows a conflict.
+pub fn cosign(
+    w: &dyn Cosigner,
+    store: &Arc<dyn LogStore>,
+    p: &Published,
+) -> Result<Option<Vec<u8>>, GuardError> {
+    let c = match w.cosign(store, p.size, &p.note) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, size = p.size, "cosigning failed");
+            return Ok((!w.require_quorum()).then(|| p.note.clone()));
+        }
+    };
+    c.check(p.summary())?;
+    if !c.publishable(w.require_quorum()) {
+        tracing::warn!(size = p.size, missing = %c.missing(),
+            "no witness quorum: the checkpoint is withheld");
+        return Ok(None);
+    }
+    if !c.witnesses.is_empty()
+        && let Err(e) = store.set_checkpoint_note(p.size, &c.note)
+    {
+        tracing::error!(error = %e, size = p.size, "cannot store the cosigned checkpoint");
+    }
+    Ok(Some(c.note))
+}
+
+/// Where sequencing starts: shows every witness the latest stored checkpoint. Returns the
+/// checkpoint to serve and, when the latest stored one lacks a required quorum, that one as
+/// withheld. A withheld start serves the last published checkpoint (the published-checkpoint
+/// file, which [`check_storage`] compared with storage) when there is one.
+///
+/// # Errors
+/// A witness answer showing a conflict ([`GuardError`]), or no quorum at start when
+/// [`Cosigner::start_without_quorum`] is false.
+pub fn on_start(
+    w: &dyn Cosigner,
+    store: &Arc<dyn LogStore>,
+    data_dir: &Path,
+    latest: Arc<Published>,
+) -> anyhow::Result<(Arc<Published>, Option<Arc<Published>>)> {
+    let c = w.cosign(store, latest.size, &latest.note)?;
+    c.check(latest.summary())?;
+    if !c.quorum {
+        if w.start_without_quorum() {
+            tracing::warn!(missing = %c.missing(),
+                "no witness quorum at start: serving reads, publishing no new checkpoint \
+                 until a quorum cosigns");
+        } else {
+            anyhow::bail!(
+                "no quorum of witnesses cosigned the stored checkpoint ({})",
+                c.missing()
+            );
+        }
+    }
+    if c.publishable(w.require_quorum()) {
+        if !c.witnesses.is_empty() {
+            store.set_checkpoint_note(latest.size, &c.note)?;
+        }
+        let p = Published {
+            note: c.note,
+            ..(*latest).clone()
+        };
+        return Ok((Arc::new(p), None));
+    }
+    let earlier = crate::signer::read_published(data_dir)?.and_then(|b| {
+        let note = Note::parse(&b).ok()?;
+        let cp = attestlog_proto::checkpoint::Checkpoint::parse(note.text()).ok()?;
+        Some(Published {
+            size: cp.size,
+            root: cp.root,
+            note: b,
+        })
+    });
+    match earlier {
+        // The latest stored checkpoint was published before: keep serving it.
+        Some(e) if e.size == latest.size => Ok((latest, None)),
+        Some(e) if e.size < latest.size => Ok((Arc::new(e), Some(latest))),
+        _ => Ok((latest.clone(), Some(latest))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn note(size: u64, signatures: usize) -> Vec<u8> {
+        let mut n = format!("log\n{size}\nroot\n\n").into_bytes();
+        for i in 0..signatures {
+            n.extend_from_slice(format!("\u{2014} signer{i} c2lnbmF0dXJl\n").as_bytes());
+        }
+        n
+    }
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("attestlog-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn published(size: u64, signatures: usize) -> Arc<Published> {
+        Arc::new(Published {
+            size,
+            root: Hash::leaf(&size.to_be_bytes()),
+            note: note(size, signatures),
+        })
+    }
+
+    /// The sequencer and a replica's refresh publish from different threads: publication
+    /// (readers and the published-checkpoint file) only ever moves forward, and concurrent
+    /// writers of the file never fail each other.
+    #[test]
+    fn concurrent_publication_never_goes_backwards() {
+        let dir = temp("publish");
+        let shared = Arc::new(Shared::empty());
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let (shared, dir) = (shared.clone(), dir.clone());
+                std::thread::spawn(move || {
+                    // Interleaved sizes: each thread also offers sizes others published.
+                    for i in 0..200u64 {
+                        let size = (i * 7 + t * 13) % 300;
+                        let before = shared.published().size;
+                        shared
+                            .publish(None, &dir, published(size, 1), None)
+                            .unwrap();
+                        assert!(shared.published().size >= before);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let max = shared.published().size;
+        assert_eq!(max, 299);
+        let file = crate::signer::read_published(&dir).unwrap().unwrap();
+        assert_eq!(file, note(max, 1), "the file holds what readers see");
+        // The same tree with more signatures replaces it; with fewer it does not; an older
+        // one is reported as older.
+        let pub_ = |p| shared.publish(None, &dir, p, None).unwrap();
+        assert_eq!(pub_(published(max, 3)), PublishOutcome::Published);
+        assert_eq!(pub_(published(max, 2)), PublishOutcome::AlreadyPublished);
+        assert_eq!(pub_(published(max - 1, 5)), PublishOutcome::Older);
+        assert_eq!(shared.published().note, note(max, 3));
+        // The same size with another root is a conflict, never published.
+        let other = Arc::new(Published {
+            size: max,
+            root: Hash::leaf(b"other"),
+            note: note(max, 9),
+        });
+        let e = shared.publish(None, &dir, other, None).unwrap_err();
+        assert!(
+            matches!(e, PublishError::Guard(GuardError::Diverged { .. })),
+            "{e}"
+        );
+        assert_eq!(shared.published().note, note(max, 3));
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != crate::signer::PUBLISHED_FILE)
+            .collect();
+        assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A failure is logged and counted once per reason, and cleared only explicitly.
+    #[test]
+    fn failure_flag_is_set_once_and_cleared_explicitly() {
+        let shared = Shared::empty();
+        assert_eq!(shared.failure(), None);
+        shared.fail("behind");
+        shared.fail("behind");
+        assert_eq!(shared.failure().as_deref(), Some("behind"));
+        shared.clear_failure();
+        assert_eq!(shared.failure(), None);
+    }
+}

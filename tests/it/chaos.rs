@@ -1,0 +1,546 @@
+//! Fork-proof sequencing (DESIGN.md §9) under faults, on SQLite and PostgreSQL: storage that
+//! goes back in time under a running server, a damaged tile, a witness that has cosigned a
+//! larger tree. In every case the log either continues correctly or refuses (503, not ready,
+//! still serving what it published), and each test ends with an independent check that no
+//! two signed checkpoints of the log conflict.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use attestlog_proto::Hash;
+use attestlog_proto::checkpoint::SignedCheckpoint;
+use attestlog_proto::keys::{SignerKey, TYPE_COSIGNATURE_V1, TYPE_ED25519, VerifierKey};
+use attestlog_proto::tree::MemoryTree;
+use attestlog_server::config::Config;
+use base64::Engine as _;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::common::*;
+
+const VENDOR: &str = "Chaos AV AG";
+
+/// What a test saw of the log: every signed checkpoint, and the leaf hash of every index an
+/// answer named.
+#[derive(Default)]
+struct Seen {
+    notes: Vec<Vec<u8>>,
+    leaves: BTreeMap<u64, Hash>,
+}
+
+impl Seen {
+    /// Records a 200/201 answer (entry or enrolment).
+    fn answer(&mut self, body: &Value) {
+        let index = body["index"].as_u64().unwrap();
+        let leaf = base64::engine::general_purpose::STANDARD
+            .decode(body["leaf_hash"].as_str().unwrap())
+            .unwrap();
+        self.leaves.insert(index, Hash::from_slice(&leaf).unwrap());
+        self.notes
+            .push(body["checkpoint"].as_str().unwrap().as_bytes().to_vec());
+    }
+
+    async fn checkpoint(&mut self, log: &TestLog) {
+        let note = log.get("/checkpoint").await.bytes().await.unwrap().to_vec();
+        self.notes.push(note);
+    }
+
+    /// Every checkpoint stored, and the published-checkpoint file.
+    fn stored(&mut self, log: &TestLog) {
+        for (_, n) in log.state.store.checkpoints(0, u32::MAX).unwrap() {
+            self.notes.push(n);
+        }
+        if let Ok(n) = std::fs::read(log.dir.join("published-checkpoint")) {
+            self.notes.push(n);
+        }
+    }
+
+    /// The independent check: every signed checkpoint seen verifies under `key`, no two of the
+    /// same size differ, and each one's root is the root of the leaves the answers named
+    /// (which must cover it: a checkpoint beyond them is a history nobody was told about).
+    fn assert_no_conflicting_checkpoints(&self, key: &VerifierKey) {
+        let mut by_size: BTreeMap<u64, Hash> = BTreeMap::new();
+        for n in &self.notes {
+            let cp = SignedCheckpoint::open(n, std::slice::from_ref(key)).unwrap();
+            let cp = cp.checkpoint();
+            if let Some(r) = by_size.insert(cp.size, cp.root) {
+                assert_eq!(r, cp.root, "two checkpoints of size {} differ", cp.size);
+            }
+        }
+        let mut tree = MemoryTree::new();
+        let mut roots = vec![tree.root()];
+        for (i, (index, leaf)) in self.leaves.iter().enumerate() {
+            assert_eq!(*index, i as u64, "an index no answer named");
+            tree.push(*leaf);
+            roots.push(tree.root());
+        }
+        for (size, root) in &by_size {
+            let want = roots
+                .get(usize::try_from(*size).unwrap())
+                .unwrap_or_else(|| panic!("a checkpoint of size {size} beyond every answer"));
+            assert_eq!(want, root, "checkpoint of size {size} is another history");
+        }
+    }
+}
+
+/// A log key of a fixed origin in a key file, so that policies can name it before start.
+fn key_file(dir: &std::path::Path, seed: u8) -> (SignerKey, std::path::PathBuf) {
+    let key = SignerKey::from_seed("chaos.test/log", TYPE_ED25519, &[seed; 32]).unwrap();
+    let path = dir.join("log.key.fixed");
+    std::fs::write(&path, format!("{}\n", key.to_secret_string())).unwrap();
+    (key, path)
+}
+
+fn envelope(key: &SignerKey, n: u64) -> Vec<u8> {
+    sign_value(key, &statement(VENDOR, &att_id(n), "Chaos"))
+}
+
+async fn attest(log: &TestLog, key: &SignerKey, n: u64) -> (u16, Value) {
+    log.submit(&envelope(key, n)).await
+}
+
+/// Submits attestation `n`, expecting 503 with the truth: stored at `index`, its checkpoint
+/// not published. The entry's leaf is recorded (its unpublished checkpoint is stored).
+async fn stored_not_published(log: &TestLog, seen: &mut Seen, key: &SignerKey, n: u64, index: u64) {
+    let (status, body) = attest(log, key, n).await;
+    assert_eq!(status, 503, "{body}");
+    let msg = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains(&format!("stored at index {index}")), "{body}");
+    seen.leaves.insert(index, Hash::leaf(&envelope(key, n)));
+}
+
+async fn enrol(log: &TestLog, seen: &mut Seen, key: &SignerKey) {
+    let (status, body) = log
+        .vendors(
+            &serde_json::json!({"vendor": VENDOR, "key": key.verifier().to_string(),
+            "action": "enrol"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    seen.answer(&body);
+}
+
+/// Submits `n` attestations from `first`; all must be 201.
+async fn grow(log: &TestLog, seen: &mut Seen, key: &SignerKey, first: u64, n: u64) {
+    for i in first..first + n {
+        let (status, body) = attest(log, key, i).await;
+        assert_eq!(status, 201, "{body}");
+        seen.answer(&body);
+    }
+}
+
+/// Waits until `/readyz` answers 503; returns its text.
+async fn not_ready(log: &TestLog) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = log.get("/readyz").await;
+        if r.status() == 503 {
+            return r.text().await.unwrap();
+        }
+        assert!(Instant::now() < deadline, "/readyz stayed ready");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// After a failed check: submissions get 503 (never 201), readiness names both checkpoints,
+/// the published checkpoint is still served, and the metric counts the failure.
+async fn assert_halted(log: &TestLog, key: &SignerKey, first: u64, published: &[u8]) {
+    let why = not_ready(log).await;
+    assert!(why.contains("not integrating"), "{why}");
+    for i in first..first + 5 {
+        let (status, body) = attest(log, key, i).await;
+        assert_eq!(status, 503, "{body}");
+    }
+    assert_eq!(
+        log.get("/checkpoint").await.bytes().await.unwrap().as_ref(),
+        published,
+        "the published checkpoint is no longer served"
+    );
+    let metrics = log.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("attestlog_guard_failures_total"),
+        "{metrics}"
+    );
+}
+
+/// Runs SQL against the log's database: SQLite through a connection of its own, PostgreSQL
+/// through the test server.
+fn sql(log: &TestLog, backend: Backend, sqlite: &str, postgres: &str) {
+    match backend {
+        Backend::Sqlite => {
+            let c = rusqlite::Connection::open(log.dir.join("attestlog.db")).unwrap();
+            c.busy_timeout(Duration::from_secs(10)).unwrap();
+            c.execute_batch(sqlite).unwrap();
+        }
+        Backend::Postgres => crate::pg_support::execute(log.db_url().unwrap(), postgres),
+    }
+}
+
+const SQLITE_TABLES: [&str; 7] = [
+    "entries",
+    "leaves",
+    "tile_chunks",
+    "checkpoints",
+    "enrolments",
+    "attestations",
+    "search",
+];
+const PG_TABLES: [&str; 8] = [
+    "entries",
+    "leaves",
+    "tiles",
+    "checkpoints",
+    "tree_head",
+    "enrolments",
+    "attestations",
+    "search",
+];
+
+/// Takes a snapshot of the log tables inside the database.
+fn snapshot(log: &TestLog, backend: Backend) {
+    let lite: String = SQLITE_TABLES
+        .iter()
+        .map(|t| format!("CREATE TABLE snap_{t} AS SELECT * FROM {t};"))
+        .collect();
+    let pg: String = PG_TABLES
+        .iter()
+        .map(|t| format!("CREATE TABLE snap_{t} AS SELECT * FROM {t};"))
+        .collect();
+    sql(log, backend, &lite, &pg);
+}
+
+/// Restores the snapshot in one transaction: the database went back in time.
+fn restore(log: &TestLog, backend: Backend) {
+    let body = |tables: &[&str]| -> String {
+        tables
+            .iter()
+            .map(|t| format!("DELETE FROM {t}; INSERT INTO {t} SELECT * FROM snap_{t};"))
+            .collect()
+    };
+    sql(
+        log,
+        backend,
+        &format!("BEGIN IMMEDIATE; {} COMMIT;", body(&SQLITE_TABLES)),
+        &format!("BEGIN; {} COMMIT;", body(&PG_TABLES)),
+    );
+}
+
+/// An older snapshot of the database restored under the running server: submitting past the
+/// old size is refused, never signed.
+async fn rollback_under_a_running_server_is_refused(backend: Backend) {
+    let log = TestLog::start_on_with(backend, |c| c.quota_rate = 0.0).await;
+    let key = log.log_key();
+    let vendor = vendor_key(91);
+    let mut seen = Seen::default();
+    enrol(&log, &mut seen, &vendor).await;
+    grow(&log, &mut seen, &vendor, 0, 4).await;
+    snapshot(&log, backend);
+    grow(&log, &mut seen, &vendor, 100, 4).await;
+    seen.checkpoint(&log).await;
+    let published = log.get("/checkpoint").await.bytes().await.unwrap().to_vec();
+    restore(&log, backend);
+    // Enough new entries to pass the old size: none is acknowledged.
+    for i in 200..212 {
+        let (status, body) = attest(&log, &vendor, i).await;
+        assert_ne!(status, 201, "a rolled-back log signed a new entry: {body}");
+        assert_eq!(status, 503, "{body}");
+    }
+    assert_halted(&log, &vendor, 300, &published).await;
+    let why = log.get("/readyz").await.text().await.unwrap();
+    assert!(why.contains("size 5") && why.contains("size 9"), "{why}");
+    seen.stored(&log);
+    seen.assert_no_conflicting_checkpoints(&key);
+    // A restart refuses as well.
+    let (dir, config) = (log.dir.clone(), log.config());
+    let mut log = log;
+    let db = log.keep_database();
+    log.stop().await;
+    let e = attestlog_server::App::open(&config).unwrap_err();
+    assert!(format!("{e:#}").contains("refusing to start"), "{e:#}");
+    drop((dir, db));
+}
+
+/// A stored tile damaged under the running server (one hash changed, or a chunk of it gone):
+/// the next publication's checks fail and sequencing halts.
+async fn damaged_tile_halts_sequencing(backend: Backend) {
+    for truncate in [false, true] {
+        let log = TestLog::start_on_with(backend, |c| c.quota_rate = 0.0).await;
+        let key = log.log_key();
+        let vendor = vendor_key(92);
+        let mut seen = Seen::default();
+        enrol(&log, &mut seen, &vendor).await;
+        // Size 6: not a power of two, so the next consistency proof reads this tile's hashes.
+        grow(&log, &mut seen, &vendor, 0, 5).await;
+        seen.checkpoint(&log).await;
+        let published = log.get("/checkpoint").await.bytes().await.unwrap().to_vec();
+        let mut tile = log.state.store.read_tiles(&[(0, 0)]).unwrap().remove(0);
+        if truncate {
+            tile.truncate(tile.len() - 32);
+        } else {
+            tile[..32].fill(0);
+        }
+        let h = hex::encode(&tile);
+        sql(
+            &log,
+            backend,
+            &format!(
+                "DELETE FROM tile_chunks WHERE level = 0 AND idx = 0; \
+                 INSERT INTO tile_chunks (level, idx, off, data) VALUES (0, 0, 0, X'{h}');"
+            ),
+            &format!("UPDATE tiles SET data = '\\x{h}'::bytea WHERE level = 0 AND idx = 0;"),
+        );
+        let (status, body) = attest(&log, &vendor, 50).await;
+        assert_eq!(status, 503, "truncate={truncate}: {body}");
+        // Either the write was refused, or it was stored and its checkpoint not published.
+        let msg = body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if msg.contains("stored at index 6") {
+            seen.leaves.insert(6, Hash::leaf(&envelope(&vendor, 50)));
+        }
+        assert_halted(&log, &vendor, 60, &published).await;
+        seen.stored(&log);
+        // The damaged tile's log is checked against the answers, not against its tiles.
+        seen.assert_no_conflicting_checkpoints(&key);
+    }
+}
+
+/// A stand-in witness: answers 503 (no cosignature, no conflict) until `ahead` is set, then
+/// claims to have cosigned a tree of that size (`409` with a size body).
+async fn hostile_witness(ahead: Arc<AtomicU64>) -> String {
+    let app = axum::Router::new().route(
+        "/add-checkpoint",
+        axum::routing::post(move || {
+            let ahead = ahead.clone();
+            async move {
+                match ahead.load(Ordering::SeqCst) {
+                    0 => (axum::http::StatusCode::SERVICE_UNAVAILABLE, Vec::new()),
+                    n => (
+                        axum::http::StatusCode::CONFLICT,
+                        attestlog_proto::witness::size_body(n),
+                    ),
+                }
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await });
+    url
+}
+
+/// A witness that answers with a conflicting cosigned size (it cosigned a larger tree than
+/// the log holds) is a failed check: the checkpoint is not published, sequencing halts.
+async fn witness_with_a_conflicting_size_halts_sequencing(backend: Backend) {
+    let dir = temp_dir("chaos-witness");
+    let (log_signer, key_path) = key_file(&dir, 93);
+    let ahead = Arc::new(AtomicU64::new(0));
+    let url = hostile_witness(ahead.clone()).await;
+    let wkey = SignerKey::from_seed("hostile.witness.test", TYPE_COSIGNATURE_V1, &[9; 32])
+        .unwrap()
+        .verifier();
+    let policy = dir.join("policy");
+    std::fs::write(
+        &policy,
+        format!(
+            "log {}\nwitness H {wkey} {url}\nquorum H\n",
+            log_signer.verifier()
+        ),
+    )
+    .unwrap();
+    let log = TestLog::start_on_with(backend, |c: &mut Config| {
+        c.quota_rate = 0.0;
+        c.key_file = Some(key_path.clone());
+        c.witness_policy = Some(policy.clone());
+        c.require_quorum = false;
+        c.witness_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let key = log.log_key();
+    let vendor = vendor_key(94);
+    let mut seen = Seen::default();
+    enrol(&log, &mut seen, &vendor).await;
+    grow(&log, &mut seen, &vendor, 0, 3).await;
+    seen.checkpoint(&log).await;
+    let published = log.get("/checkpoint").await.bytes().await.unwrap().to_vec();
+    ahead.store(1_000, Ordering::SeqCst);
+    // The submitter is told the truth: its entry is stored, its checkpoint not published.
+    stored_not_published(&log, &mut seen, &vendor, 10, 4).await;
+    assert_halted(&log, &vendor, 20, &published).await;
+    let why = log.get("/readyz").await.text().await.unwrap();
+    assert!(why.contains("witness H") && why.contains("1000"), "{why}");
+    seen.stored(&log);
+    seen.assert_no_conflicting_checkpoints(&key);
+}
+
+crate::both_backends!(
+    rollback_under_a_running_server_is_refused,
+    damaged_tile_halts_sequencing,
+    witness_with_a_conflicting_size_halts_sequencing,
+);
+
+async fn role(log: &TestLog) -> String {
+    log.get("/readyz").await.text().await.unwrap_or_default()
+}
+
+/// Waits until `log` reports `want` on `/readyz`.
+async fn wait_role(log: &TestLog, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = role(log).await;
+        if r.contains(want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never became {want}: {r}",
+            log.url
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Two replicas on one PostgreSQL database; the lease holder's lease connection is killed
+/// (its pool connections stay up, so it may still be writing) while submissions go to both,
+/// and the other replica takes over — three times, so the lease comes back. The log goes on
+/// correctly: nothing acknowledged is lost, no replica stays wedged, and no two signed
+/// checkpoints conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_connection_drops_while_another_replica_takes_over() {
+    let Some(admin) = crate::pg_support::admin_url("lease_connection_drops") else {
+        return;
+    };
+    let db = crate::pg_support::ScratchDb::create(&admin);
+    let dir = temp_dir("chaos-lease");
+    let (_, key_path) = key_file(&dir, 95);
+    let start = |name: &str| {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let mut c = Config::with_data_dir(&d);
+        c.admin_token = Some("test-admin-token".into());
+        c.max_wait = Duration::from_millis(2);
+        c.quota_rate = 0.0;
+        c.database = Some(db.url.clone());
+        c.key_file = Some(key_path.clone());
+        TestLog::start_in(d, c)
+    };
+    let a = start("a").await;
+    wait_role(&a, "sequencer").await;
+    let b = start("b").await;
+    wait_role(&b, "follower").await;
+    let logs = [a, b];
+    let key = logs[0].log_key();
+    let vendor = vendor_key(95);
+    let mut seen = Seen::default();
+    enrol(&logs[0], &mut seen, &vendor).await;
+    // The follower picks the enrolment up from the database.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !logs[1].state.shared.enrolments().has_vendor(VENDOR) {
+        assert!(
+            Instant::now() < deadline,
+            "the follower never saw the enrolment"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut acked: Vec<(u64, Hash)> = Vec::new();
+    let mut n = 0u64;
+    for round in 0..3 {
+        let holder = if role(&logs[0]).await.contains("sequencer") {
+            0
+        } else {
+            1
+        };
+        // Submitters on both replicas while the lease connection dies.
+        let mut tasks = Vec::new();
+        for (t, log) in logs.iter().enumerate() {
+            let (http, url, vendor) = (log.http.clone(), log.url.clone(), vendor.clone());
+            let first = n + t as u64 * 1_000;
+            tasks.push(tokio::spawn(async move {
+                let mut out = Vec::new();
+                for i in first..first + 15 {
+                    let env = envelope(&vendor, i);
+                    let r = http
+                        .post(format!("{url}/v1/entries"))
+                        .body(env.clone())
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = r.status().as_u16();
+                    let body: Value = r.json().await.unwrap_or(Value::Null);
+                    assert!(status == 201 || status == 503, "{status} {body}");
+                    if status == 201 {
+                        out.push((body, Hash::leaf(&env)));
+                    }
+                }
+                out
+            }));
+        }
+        n += 10_000;
+        // Kill the holder's lease connection until the other replica wins the lease (the old
+        // holder reconnects and may win it back first).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            crate::pg_support::execute(
+                &db.url,
+                &format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks \
+                     WHERE locktype = 'advisory' AND granted AND classid = {} AND objid = {}",
+                    attestlog_server::replica::LEASE_KEY >> 32,
+                    attestlog_server::replica::LEASE_KEY & 0xffff_ffff
+                ),
+            );
+            let moved = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < moved && !role(&logs[1 - holder]).await.contains("sequencer") {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if role(&logs[1 - holder]).await.contains("sequencer") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: the lease never moved"
+            );
+        }
+        for t in tasks {
+            for (body, leaf) in t.await.unwrap() {
+                let index = body["index"].as_u64().unwrap();
+                seen.notes
+                    .push(body["checkpoint"].as_str().unwrap().as_bytes().to_vec());
+                acked.push((index, leaf));
+            }
+        }
+        assert!(!acked.is_empty(), "round {round}: nothing acknowledged");
+    }
+    // No replica stays wedged: both ready, both accept entries.
+    for log in &logs {
+        wait_role(log, "ready (").await;
+        let (status, body) = attest(log, &vendor, 99_000 + n).await;
+        assert_eq!(status, 201, "{body}");
+        n += 1;
+        seen.answer(&body);
+        seen.checkpoint(log).await;
+        seen.stored(log);
+    }
+    // The reference: the stored entries. Every acknowledged entry is at its index.
+    let size = logs[0].state.store.latest_checkpoint().unwrap().unwrap().0;
+    let entries = logs[0].state.store.read_entries(0, size).unwrap();
+    assert_eq!(entries.len() as u64, size);
+    for (i, e) in entries.iter().enumerate() {
+        seen.leaves.insert(i as u64, Hash::leaf(e));
+    }
+    for (index, leaf) in &acked {
+        assert_eq!(
+            seen.leaves.get(index),
+            Some(leaf),
+            "acknowledged entry {index} lost"
+        );
+    }
+    seen.assert_no_conflicting_checkpoints(&key);
+    for log in logs {
+        log.stop().await;
+    }
+    drop(db);
+}
