@@ -251,6 +251,13 @@ pub struct SearchHit {
     pub status: String,
     /// `valid_until`.
     pub valid_until: String,
+    /// `supersedes.log_index`: the version this one names as the one it replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<u64>,
+    /// Whether this is the current version of its attestation (the head of its chain of
+    /// versions in the tree searched, DESIGN.md §10); absent from servers that do not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<bool>,
 }
 
 /// `GET /v1/search` answer.

@@ -450,3 +450,154 @@ fn postgres_commits_run_with_synchronous_commit_on() {
     let s = PostgresStore::connect(&db.url).unwrap();
     assert_eq!(s.synchronous_commit().unwrap(), "on");
 }
+
+/// `(attestation_id, vendor, issued_at)` of a legacy attestation.
+type LegacyMeta = (String, String, String);
+
+/// The entries of a log written before the statement index: an enrolment, a statement, and
+/// the same statement logged again under another key (older servers allowed it). Returns
+/// (entry bytes, metadata for attestations).
+fn legacy_entries() -> Vec<(Vec<u8>, Option<LegacyMeta>)> {
+    use attestlog_proto::dsse::Envelope;
+    use attestlog_proto::enrolment::Enrolment;
+    use attestlog_proto::predicate::{PAYLOAD_TYPE_INTOTO, statement_from_value, template};
+    let log = SignerKey::from_seed("log.example/l", TYPE_ED25519, &[1; 32]).unwrap();
+    let (k1, k2) = (
+        SignerKey::from_seed("v.example/k1", TYPE_ED25519, &[2; 32]).unwrap(),
+        SignerKey::from_seed("v.example/k2", TYPE_ED25519, &[3; 32]).unwrap(),
+    );
+    let enrol = Enrolment {
+        vendor: "Old AG".into(),
+        key: k1.verifier(),
+        action: Action::Enrol,
+        issued_at: "2026-01-01T00:00:00Z".into(),
+        role: attestlog_proto::enrolment::KeyRole::Vendor,
+    };
+    let mut v = template();
+    v["predicate"]["vendor"]["legal_name"] = serde_json::json!("Old AG");
+    let st = statement_from_value(v).unwrap();
+    let meta = Some((
+        st.attestation_id().to_owned(),
+        "Old AG".to_owned(),
+        st.predicate.issued_at.clone(),
+    ));
+    let signed = |k: &SignerKey| {
+        Envelope::sign(PAYLOAD_TYPE_INTOTO, &st.canonical_bytes(), &[k]).canonical_bytes()
+    };
+    vec![
+        (enrol.to_envelope(&log).canonical_bytes(), None),
+        (signed(&k1), meta.clone()),
+        (signed(&k2), meta),
+    ]
+}
+
+/// What a migrated legacy log must answer: the first index of each statement, the versions
+/// with their `issued_at`, and `claims_from` at the tree size of the migration.
+fn check_migrated(s: &dyn LogStore) {
+    let entries = legacy_entries();
+    assert_eq!(s.claims_from().unwrap(), 3);
+    let statement = |i: usize| {
+        let env = attestlog_proto::dsse::Envelope::from_json(&entries[i].0).unwrap();
+        attestlog_proto::rules::envelope_statement_hash(&env).unwrap()
+    };
+    assert_eq!(statement(1), statement(2), "one statement, logged twice");
+    let found = s.lookup_statements(&[statement(0), statement(1)]).unwrap();
+    assert_eq!(found[&statement(0)], 0);
+    assert_eq!(found[&statement(1)], 1, "the first index is kept");
+    let (id, vendor, issued_at) = entries[1].1.clone().unwrap();
+    let chains = s.attestation_chains(&[id.as_str()]).unwrap();
+    let versions: Vec<(u64, &str, &str)> = chains[&id]
+        .iter()
+        .map(|v| (v.index, v.vendor.as_str(), v.issued_at.as_str()))
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            (1, vendor.as_str(), issued_at.as_str()),
+            (2, &vendor, &issued_at)
+        ]
+    );
+}
+
+#[test]
+fn sqlite_migration_adds_the_statement_index() {
+    let d = std::env::temp_dir().join(format!("attestlog-migrate-v1-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let path = d.join("db");
+    {
+        // Schema version 1, as the previous binary wrote it.
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL);
+             CREATE TABLE attestations (idx INTEGER PRIMARY KEY, attestation_id TEXT NOT NULL,
+                 vendor TEXT NOT NULL, product TEXT NOT NULL, status TEXT NOT NULL,
+                 valid_until TEXT NOT NULL, supersedes INTEGER);
+             CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, note BLOB NOT NULL);
+             INSERT INTO checkpoints VALUES (3, x'00');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        for (i, (data, meta)) in legacy_entries().into_iter().enumerate() {
+            c.execute(
+                "INSERT INTO entries VALUES (?1, ?2)",
+                rusqlite::params![i64::try_from(i).unwrap(), data],
+            )
+            .unwrap();
+            if let Some((id, vendor, _)) = meta {
+                c.execute(
+                    "INSERT INTO attestations VALUES (?1, ?2, ?3, 'P', 'active', 'x', NULL)",
+                    rusqlite::params![i64::try_from(i).unwrap(), id, vendor],
+                )
+                .unwrap();
+            }
+        }
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    check_migrated(&s);
+    drop(s);
+    // Reopening does not migrate again.
+    check_migrated(&SqliteStore::open(&path).unwrap());
+}
+
+#[test]
+fn postgres_migration_adds_the_statement_index() {
+    let Some(admin) = pg_support::admin_url("postgres_migration_adds_the_statement_index") else {
+        return;
+    };
+    let db = pg_support::ScratchDb::create(&admin);
+    // Migration 1 only, as the previous binary left it, with a log of three entries.
+    let mut sql = format!(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, \
+         applied_at TIMESTAMPTZ NOT NULL DEFAULT now());\n{}\n\
+         INSERT INTO schema_migrations (version) VALUES (1);\n\
+         UPDATE tree_head SET size = 3;\n",
+        MIGRATIONS[0].1
+    );
+    for (i, (data, meta)) in legacy_entries().into_iter().enumerate() {
+        sql.push_str(&format!(
+            "INSERT INTO entries VALUES ({i}, '\\x{}'::bytea);\n",
+            hex::encode(&data)
+        ));
+        if let Some((id, vendor, _)) = meta {
+            sql.push_str(&format!(
+                "INSERT INTO attestations VALUES ({i}, '{id}', '{vendor}', 'P', 'active', 'x', NULL);\n"
+            ));
+        }
+    }
+    pg_support::execute(&db.url, &sql);
+    let s = PostgresStore::connect(&db.url).unwrap();
+    assert_eq!(s.schema_version().unwrap(), MIGRATIONS.last().unwrap().0);
+    check_migrated(&s);
+    // An older binary's sequencer, which does not write issued_at, cannot log attestations.
+    let err = pg_support::try_execute(
+        &db.url,
+        "INSERT INTO attestations (idx, attestation_id, vendor, product, status, valid_until) \
+         VALUES (9, 'x', 'y', 'P', 'active', 'x')",
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("issued_at") || format!("{err:?}").contains("issued_at"),
+        "{err:?}"
+    );
+}

@@ -175,7 +175,9 @@ fn status_shows_the_head_after_an_old_statement_is_replayed() {
         log.enrol(VENDOR, &k1.verifier()).await;
         log.enrol(VENDOR, &k2.verifier()).await;
         let v1 = submit_new(&log, &signed_by(&version(5, 1, None), &[&k1])).await;
-        let v2 = submit_new(&log, &signed_by(&version(5, 2, Some(v1)), &[&k1])).await;
+        let mut second = version(5, 2, Some(v1));
+        second["predicate"]["data_flows"][0]["retention"] = json!("P2Y");
+        let v2 = submit_new(&log, &signed_by(&second, &[&k1])).await;
         assert_duplicate_of(&log, &signed_by(&version(5, 1, None), &[&k2]), v1).await;
         (v1, v2)
     });
@@ -183,6 +185,39 @@ fn status_shows_the_head_after_an_old_statement_is_replayed() {
     assert_eq!(s["current_index"], v2, "{s}");
     assert_eq!(s["versions"][1]["index"], v1);
     assert_eq!(s["versions"][1]["state"], "superseded");
+    // `diff ID` compares the current version with the one it superseded.
+    let d: Value =
+        serde_json::from_str(&ok(&["--log", &log.url, "--json", "diff", &att_id(5)])).unwrap();
+    assert_eq!(d["new"], format!("{} (current)", att_id(5)));
+    let aspects: Vec<&str> = d["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["aspect"].as_str().unwrap())
+        .collect();
+    assert!(aspects.contains(&"retention"), "{d}");
+    // Search results say which version is current.
+    let found: Value = serde_json::from_str(&ok(&[
+        "--log",
+        &log.url,
+        "--json",
+        "search",
+        "--attestation-id",
+        &att_id(5),
+    ]))
+    .unwrap();
+    let current: Vec<(u64, bool)> = found["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["index"].as_u64().unwrap(),
+                h["current"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(current, [(v2, true), (v1, false)]);
     // `attest new --supersedes` starts the next version from the head, by index or by id.
     for by in [v1.to_string(), att_id(5)] {
         let out = ok(&["--log", &log.url, "attest", "new", "--supersedes", &by]);
@@ -251,6 +286,15 @@ fn status_follows_the_chain_in_a_log_from_before_the_upgrade() {
     let log = rt.block_on(TestLog::start_in(dir.clone(), config()));
     let s = status_json(&log.url, &att_id(6));
     assert_eq!(s["current_index"], v3, "{s}");
+    let (_, found) = rt.block_on(log.get_json(&format!("/v1/search?attestation_id={}", att_id(6))));
+    let current: Vec<u64> = found["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["current"] == true)
+        .map(|h| h["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(current, [v3], "{found}");
     let (_, info) = rt.block_on(log.get_json("/v1/log"));
     assert_eq!(info["claims_from"], upgraded_at);
     rt.block_on(async {

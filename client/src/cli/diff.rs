@@ -17,15 +17,17 @@ use crate::diff::diff;
 /// `attestlog diff`.
 #[derive(Debug, Args)]
 #[command(after_help = "\
-A and B are each an entry index (fetched from --log) or a receipt file. With --log-key or \
+A and B are each an entry index (fetched from --log), a receipt file, or an attestation id \
+(its current version: the head of its chain of versions, from --log). With only A, an \
+attestation id: its current version against the version it superseded. With --log-key or \
 --policy, each version's receipt is verified offline first. Compared: status, validity, \
 storage/processing/analysis/remote-access/onward-transfer countries, excluded jurisdictions, \
 categories, user regions, processors, retention and destinations.")]
 pub struct DiffArgs {
-    /// The old version: entry index or receipt file.
+    /// The old version: entry index, receipt file or attestation id.
     a: String,
-    /// The new version: entry index or receipt file.
-    b: String,
+    /// The new version: entry index, receipt file or attestation id.
+    b: Option<String>,
     #[command(flatten)]
     trust: TrustArgs,
 }
@@ -44,26 +46,51 @@ fn statement_of_entry(entry_b64: &str) -> anyhow::Result<Statement> {
     })
 }
 
-fn load(spec: &str, args: &DiffArgs, ctx: &Ctx<'_>) -> anyhow::Result<Statement> {
-    let receipt: Receipt = if let Ok(index) = spec.parse::<u64>()
+/// The current version of an attestation id and the version it superseded, from the log.
+fn current_and_previous(id: &str, ctx: &Ctx<'_>) -> anyhow::Result<(Receipt, Option<Receipt>)> {
+    let client = ctx.client()?;
+    let all = super::runtime()?
+        .block_on(crate::versions::versions(&client, id))?
+        .ok_or_else(|| anyhow::anyhow!("attestation {id} is not in the log"))?;
+    let previous = all.previous().map(|v| v.entry.receipt.clone());
+    Ok((all.current().entry.receipt.clone(), previous))
+}
+
+fn receipt_of(spec: &str, ctx: &Ctx<'_>) -> anyhow::Result<Receipt> {
+    if let Ok(index) = spec.parse::<u64>()
         && !Path::new(spec).exists()
     {
         let client = ctx.client()?;
-        super::runtime()?.block_on(client.entry(index))?.receipt
-    } else {
-        serde_json::from_slice(&read_bytes(Path::new(spec))?)
-            .with_context(|| format!("{spec} is not a receipt file"))?
-    };
+        return Ok(super::runtime()?.block_on(client.entry(index))?.receipt);
+    }
+    if Path::new(spec).exists() {
+        return serde_json::from_slice(&read_bytes(Path::new(spec))?)
+            .with_context(|| format!("{spec} is not a receipt file"));
+    }
+    Ok(current_and_previous(spec, ctx)?.0)
+}
+
+fn statement_of(spec: &str, receipt: &Receipt, args: &DiffArgs) -> anyhow::Result<Statement> {
     if args.trust.given() {
-        super::verify::verify_receipt(&receipt, &args.trust.trust()?)
+        super::verify::verify_receipt(receipt, &args.trust.trust()?)
             .with_context(|| format!("receipt of {spec} does not verify"))?;
     }
     statement_of_entry(&receipt.entry).with_context(|| format!("version {spec}"))
 }
 
 pub(crate) fn run(args: DiffArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
-    let old = load(&args.a, &args, ctx)?;
-    let new = load(&args.b, &args, ctx)?;
+    let (old_receipt, new_receipt, new_spec) = match &args.b {
+        Some(b) => (receipt_of(&args.a, ctx)?, receipt_of(b, ctx)?, b.clone()),
+        None => {
+            let (current, previous) = current_and_previous(&args.a, ctx)?;
+            let previous = previous.ok_or_else(|| {
+                anyhow::anyhow!("the current version of {} supersedes no version", args.a)
+            })?;
+            (previous, current, format!("{} (current)", args.a))
+        }
+    };
+    let old = statement_of(&args.a, &old_receipt, &args)?;
+    let new = statement_of(&new_spec, &new_receipt, &args)?;
     if old.attestation_id() != new.attestation_id() {
         eprintln!(
             "note: comparing different attestations ({} and {})",
@@ -75,7 +102,7 @@ pub(crate) fn run(args: DiffArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
     if ctx.json {
         ctx.print_json(&json!({
             "old": args.a,
-            "new": args.b,
+            "new": new_spec,
             "attestation_id": new.attestation_id(),
             "changes": d.changes,
         }))?;

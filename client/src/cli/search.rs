@@ -60,10 +60,15 @@ pub(crate) fn run(a: SearchArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
         writeln!(ctx.out, "no matching attestations")?;
     }
     for h in &hits {
+        let version = match h.current {
+            Some(true) => "current",
+            Some(false) => "old",
+            None => "",
+        };
         writeln!(
             ctx.out,
-            "{:>8}  {:<9}  {}  {}  {:?}  {:?}",
-            h.index, h.status, h.valid_until, h.attestation_id, h.vendor, h.product
+            "{:>8}  {:<7}  {:<9}  {}  {}  {:?}  {:?}",
+            h.index, version, h.status, h.valid_until, h.attestation_id, h.vendor, h.product
         )?;
     }
     if let Some(n) = next {

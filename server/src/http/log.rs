@@ -9,6 +9,7 @@ use attestlog_proto::api::{
 };
 use attestlog_proto::enrolment::Action;
 use attestlog_proto::keys::VerifierKey;
+use attestlog_proto::rules::Chain;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -97,23 +98,51 @@ pub async fn search(
     }
     let size = s.shared.published().size;
     query.before = Some(query.before.unwrap_or(size).min(size));
-    let page = super::storage(&s, super::Pool::Searches, move |s| s.store.search(&query)).await?;
-    let entries = page
-        .hits
+    let page = super::storage(&s, super::Pool::Searches, move |s| {
+        let page = s.store.search(&query)?;
+        let mut entries: Vec<SearchHit> = page
+            .hits
+            .into_iter()
+            .map(|(index, m)| SearchHit {
+                index,
+                attestation_id: m.attestation_id,
+                vendor: m.vendor,
+                product: m.product,
+                status: m.status,
+                valid_until: m.valid_until,
+                supersedes: m.supersedes,
+                current: None,
+            })
+            .collect();
+        mark_current(s, &mut entries, size)?;
+        Ok::<_, ApiError>((entries, page.next))
+    })
+    .await?;
+    Ok(Json(SearchResponse {
+        entries: page.0,
+        next: page.1,
+    }))
+}
+
+/// Marks each hit that is the current version of its attestation: the head of its chain,
+/// followed through the versions in the tree of `size` (never the highest index).
+fn mark_current(s: &super::AppState, hits: &mut [SearchHit], size: u64) -> Result<(), ApiError> {
+    let mut ids: Vec<&str> = hits.iter().map(|h| h.attestation_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let heads: HashMap<String, u64> = s
+        .store
+        .attestation_chains(&ids)?
         .into_iter()
-        .map(|(index, m)| SearchHit {
-            index,
-            attestation_id: m.attestation_id,
-            vendor: m.vendor,
-            product: m.product,
-            status: m.status,
-            valid_until: m.valid_until,
+        .filter_map(|(id, versions)| {
+            let published = versions.into_iter().filter(|v| v.index < size);
+            Chain::follow(published).map(|c| (id, c.head.index))
         })
         .collect();
-    Ok(Json(SearchResponse {
-        entries,
-        next: page.next,
-    }))
+    for h in hits {
+        h.current = Some(heads.get(&h.attestation_id) == Some(&h.index));
+    }
+    Ok(())
 }
 
 /// `GET /v1/vendors`.

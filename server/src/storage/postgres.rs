@@ -36,7 +36,9 @@ use attestlog_proto::rules::Version;
 
 /// Schema migrations, applied in order; `schema_migrations` records the applied versions.
 /// Version 2 (the statement index, each attestation's `issued_at` and `claims_from`, DESIGN.md
-/// §10) is completed by [`add_statement_index`], which reads the stored entries.
+/// §10) is completed by [`add_statement_index`], which reads the stored entries. Its
+/// `issued_at` has no default, so a sequencer of an older binary, which would log attestations
+/// without their statements, fails its batches instead.
 pub const MIGRATIONS: &[(i32, &str)] = &[
     (
         1,
@@ -65,7 +67,8 @@ CREATE TABLE pending_results (id BIGINT PRIMARY KEY, status TEXT NOT NULL, idx B
     (
         2,
         r"
-ALTER TABLE attestations ADD COLUMN issued_at TEXT;
+ALTER TABLE attestations ADD COLUMN issued_at TEXT NOT NULL DEFAULT '';
+ALTER TABLE attestations ALTER COLUMN issued_at DROP DEFAULT;
 CREATE TABLE statements (statement_hash BYTEA PRIMARY KEY, idx BIGINT NOT NULL);
 CREATE TABLE log_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT INTO log_meta (key, value)
