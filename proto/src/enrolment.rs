@@ -627,6 +627,9 @@ pub enum AdmissionError {
         /// What is wrong.
         message: String,
     },
+    /// A SCITT signed statement whose CWT claims do not match its key or statement (422).
+    #[error("{0}")]
+    CoseClaims(String),
     /// `attestation_id` or `supersedes` ownership violated (422).
     #[error("{field}: {message}")]
     Ownership {
@@ -683,6 +686,7 @@ impl AdmissionError {
             | Self::VersionChain { field, .. }
             | Self::Subject { field, .. } => Some((*field).to_owned()),
             Self::Duplicate(_) => Some("payload".into()),
+            Self::CoseClaims(_) => Some("protected.cwt_claims".into()),
         }
     }
 }

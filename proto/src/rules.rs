@@ -38,6 +38,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::Hash;
+use crate::cose::{SignedStatement, is_cose_entry};
 use crate::dsse::{Envelope, MAX_ENTRY_BYTES, parse_strict_json};
 use crate::enrolment::{
     AdmissionError, Enrolment, EnrolmentState, KeyRecord, KeyRole, PAYLOAD_TYPE_ENROLMENT,
@@ -431,15 +432,31 @@ pub fn verify_signers_as(
     role: KeyRole,
     state: &EnrolmentState,
 ) -> Result<Vec<VerifierKey>, AdmissionError> {
+    let sigs: Vec<(&str, &[u8])> = env
+        .signatures
+        .iter()
+        .map(|s| (s.keyid.as_str(), s.sig.as_slice()))
+        .collect();
+    verify_signatures(&sigs, &env.pae(), vendor, role, state)
+}
+
+/// The one signature rule of [`verify_signers_as`], over `(keyid, signature)` pairs that all
+/// sign `message` (a DSSE PAE, or a COSE Sig_structure).
+fn verify_signatures(
+    sigs: &[(&str, &[u8])],
+    message: &[u8],
+    vendor: &str,
+    role: KeyRole,
+    state: &EnrolmentState,
+) -> Result<Vec<VerifierKey>, AdmissionError> {
     if !state.has_vendor(vendor) {
         return Err(AdmissionError::UnknownVendor(vendor.to_owned()));
     }
-    let pae = env.pae();
     let mut signers: Vec<VerifierKey> = Vec::new();
     let mut checks = 0;
     let mut others: Vec<(usize, &KeyRecord)> = Vec::new();
-    for (i, s) in env.signatures.iter().enumerate() {
-        for r in state.keys_by_id(&s.keyid) {
+    for (i, (keyid, sig)) in sigs.iter().enumerate() {
+        for r in state.keys_by_id(keyid) {
             if !(r.is_active() && r.vendor == vendor && r.role == role) {
                 others.push((i, r));
                 continue;
@@ -448,7 +465,7 @@ pub fn verify_signers_as(
             if checks > MAX_SIGNATURE_CHECKS {
                 return Err(AdmissionError::TooManySignatures(MAX_SIGNATURE_CHECKS));
             }
-            if !r.key.verify(&pae, &s.sig) {
+            if !r.key.verify(message, sig) {
                 return Err(AdmissionError::Signature { index: i });
             }
             if !signers.contains(&r.key) {
@@ -461,7 +478,7 @@ pub fn verify_signers_as(
     }
     // Nobody who may sign for the vendor did: say why, from a key that did sign.
     for (i, r) in others.iter().take(MAX_SIGNATURE_CHECKS) {
-        if r.key.verify(&pae, &env.signatures[*i].sig)
+        if r.key.verify(message, sigs[*i].1)
             && let Err(e) = state.check_signer(&r.key, vendor, role)
         {
             return Err(AdmissionError::Key(e));
@@ -472,6 +489,74 @@ pub fn verify_signers_as(
     } else {
         AdmissionError::BadSignature
     })
+}
+
+/// The order-independent checks of a SCITT signed statement (DESIGN.md §12), the same as
+/// [`verify_entry`] for a DSSE attestation: schema, statement identity (a COSE statement and a
+/// DSSE envelope of the same statement have the same [`statement_hash`]), and the one signature
+/// rule over the COSE Sig_structure with the key its `kid` names; then the COSE claims: `iss`
+/// must be that key's name and `sub` the statement's `attestation_id`.
+///
+/// # Errors
+/// [`AdmissionError`]; [`AdmissionError::CoseClaims`] for a claim that does not match.
+pub fn verify_cose_entry(
+    st: &SignedStatement,
+    state: &EnrolmentState,
+) -> Result<Candidate, AdmissionError> {
+    let (statement, statement_hash) =
+        parse_statement(st.payload()).map_err(AdmissionError::Statement)?;
+    let kid = st.kid_hex();
+    let signers = verify_signatures(
+        &[(kid.as_str(), st.signature())],
+        &st.sig_structure(),
+        statement.vendor_legal_name(),
+        KeyRole::Vendor,
+        state,
+    )?;
+    for k in &signers {
+        st.check_claims(k.name(), statement.attestation_id())
+            .map_err(AdmissionError::CoseClaims)?;
+    }
+    Ok(Candidate {
+        statement_hash,
+        claim: Claim::Attestation {
+            statement: Box::new(statement),
+            signers,
+        },
+    })
+}
+
+/// [`verify_entry`] or [`verify_cose_entry`] for logged entry bytes, whichever format they are
+/// in (a COSE_Sign1 starts with tag 18, a DSSE entry with `{`): what the PostgreSQL pending
+/// path, monitors and `fsck` call.
+///
+/// # Errors
+/// [`AdmissionError`]; bytes that are neither a canonical DSSE envelope nor a signed statement
+/// are an [`AdmissionError::Statement`] naming the problem.
+pub fn verify_entry_bytes(
+    data: &[u8],
+    state: &EnrolmentState,
+    log_key: &VerifierKey,
+) -> Result<Candidate, AdmissionError> {
+    if is_cose_entry(data) {
+        let st = SignedStatement::parse(data).map_err(|e| {
+            AdmissionError::Statement(vec![FieldError::new("", format!("entry: {e}"))])
+        })?;
+        if st.to_entry() != data {
+            return Err(AdmissionError::Statement(vec![FieldError::new(
+                "",
+                "entry: a logged signed statement has an empty unprotected header",
+            )]));
+        }
+        return verify_cose_entry(&st, state);
+    }
+    let env = Envelope::parse_entry(data).map_err(|e| {
+        AdmissionError::Statement(vec![FieldError::new(
+            e.field().unwrap_or_default(),
+            e.to_string(),
+        )])
+    })?;
+    verify_entry(&env, state, log_key)
 }
 
 /// The enrolment record that authorised the attestation logged at `index`: a key in force for

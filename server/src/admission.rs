@@ -300,19 +300,14 @@ pub fn admitted(data: Vec<u8>, leaf_hash: Hash, candidate: Candidate) -> Admitte
 /// state (attestations and log-signed enrolments alike).
 ///
 /// # Errors
-/// [`AdmissionError`] for an entry that is not a canonical envelope or fails verification.
+/// [`AdmissionError`] for an entry that is neither a canonical envelope nor a signed statement
+/// (DESIGN.md §12), or fails verification.
 pub fn reverify(
     data: &[u8],
     enrolments: &EnrolmentState,
     log_key: &VerifierKey,
 ) -> Result<Admitted, AdmissionError> {
-    let envelope = Envelope::parse_entry(data).map_err(|e| {
-        AdmissionError::Statement(vec![attestlog_proto::predicate::FieldError::new(
-            e.field().unwrap_or_default(),
-            e.to_string(),
-        )])
-    })?;
-    let candidate = verify_entry(&envelope, enrolments, log_key)?;
+    let candidate = rules::verify_entry_bytes(data, enrolments, log_key)?;
     Ok(admitted(data.to_vec(), Hash::leaf(data), candidate))
 }
 

@@ -159,6 +159,13 @@ pub struct Config {
     pub serve: attestlog_serve::Limits,
     /// Byte budget of the tile cache.
     pub tile_cache_bytes: usize,
+    /// SCITT receipt key file; None = `<data-dir>/scitt.key` (generated on first start).
+    pub scitt_key_file: Option<PathBuf>,
+    /// Public keys (files holding a verifier-key or signer-key string) that signed receipts
+    /// before, kept in `/.well-known/scitt-keys`.
+    pub scitt_retired_key_files: Vec<PathBuf>,
+    /// How long `POST /entries` waits for publication before answering 303.
+    pub scitt_wait: std::time::Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -189,6 +196,8 @@ impl std::fmt::Debug for Config {
             .field("overlap_until", &self.overlap_until)
             .field("serve", &self.serve)
             .field("tile_cache_bytes", &self.tile_cache_bytes)
+            .field("scitt_key_file", &self.scitt_key_file)
+            .field("scitt_wait", &self.scitt_wait)
             .finish_non_exhaustive()
     }
 }
@@ -221,6 +230,9 @@ impl Config {
             overlap_until: None,
             serve: attestlog_serve::Limits::default(),
             tile_cache_bytes: TILE_CACHE_BYTES,
+            scitt_key_file: None,
+            scitt_retired_key_files: Vec::new(),
+            scitt_wait: std::time::Duration::from_secs(10),
         }
     }
 

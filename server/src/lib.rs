@@ -174,6 +174,14 @@ impl App {
             Some(g) if g.is_violation() => anyhow::anyhow!("refusing to start: {g}"),
             _ => e,
         })?;
+        let scitt = http::scitt::Scitt::new(
+            attestlog_proto::scitt::ReceiptSigner::new(signer::load_scitt_key(
+                &config.data_dir,
+                config.scitt_key_file.as_deref(),
+            )?),
+            signer::retired_scitt_keys(&config.scitt_retired_key_files)?,
+            config.scitt_wait,
+        );
         let state = Arc::new(AppState {
             store,
             shared,
@@ -191,6 +199,7 @@ impl App {
             enrolment_receipts: http::receipt::EnrolmentCache::default(),
             serve_limits: config.serve,
             storage_pools: http::StoragePools::default(),
+            scitt,
         });
         Ok(Self {
             state,

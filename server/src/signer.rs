@@ -56,6 +56,57 @@ fn random_seed() -> anyhow::Result<[u8; 32]> {
     Ok(seed)
 }
 
+/// The SCITT receipt key file in the data directory (generated on first start).
+pub const SCITT_KEY_FILE: &str = "scitt.key";
+
+/// Loads the SCITT receipt key (an Ed25519 key of its own, not the checkpoint key), generating
+/// `<data-dir>/scitt.key` (mode 0600) on first start when no file is configured. The file holds
+/// a signer-key string; its name plays no part in COSE (`kid` is the RFC 9679 thumbprint).
+///
+/// # Errors
+/// Unreadable or malformed key file, or a configured file that does not exist.
+pub fn load_scitt_key(data_dir: &Path, key_file: Option<&Path>) -> anyhow::Result<SignerKey> {
+    let path: PathBuf = key_file.map_or_else(|| data_dir.join(SCITT_KEY_FILE), Path::to_path_buf);
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read SCITT key {}", path.display()))?;
+        return SignerKey::parse(text.trim())
+            .map_err(|e| anyhow::anyhow!("invalid SCITT key {}: {e}", path.display()));
+    }
+    if key_file.is_some() {
+        bail!("SCITT key file {} does not exist", path.display());
+    }
+    let k = SignerKey::from_seed("scitt", TYPE_ED25519, &random_seed()?)?;
+    write_atomic(
+        &path,
+        format!("{}\n", k.to_secret_string()).as_bytes(),
+        0o600,
+    )?;
+    Ok(k)
+}
+
+/// The public keys of retired SCITT receipt keys: each file holds a verifier-key string or a
+/// signer-key string (only its public half is used).
+///
+/// # Errors
+/// An unreadable or malformed file.
+pub fn retired_scitt_keys(files: &[PathBuf]) -> anyhow::Result<Vec<ed25519_dalek::VerifyingKey>> {
+    files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read retired SCITT key {}", f.display()))?;
+            let text = text.trim();
+            if let Ok(k) = attestlog_proto::keys::VerifierKey::parse(text) {
+                return Ok(*k.public_key());
+            }
+            SignerKey::parse(text)
+                .map(|k| k.public_key())
+                .map_err(|e| anyhow::anyhow!("invalid retired SCITT key {}: {e}", f.display()))
+        })
+        .collect()
+}
+
 /// The default origin for a public key: `attestlog.localhost/<16 hex of SHA-256(key)>`.
 #[must_use]
 pub fn default_origin(public_key: &[u8; 32]) -> String {

@@ -17,6 +17,7 @@ mod independent;
 mod large_log;
 #[path = "../../server/tests/pg_support/mod.rs"]
 mod pg_support;
+mod scitt;
 mod startup;
 mod submit;
 mod witness;

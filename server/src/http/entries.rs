@@ -208,11 +208,22 @@ fn entry_at(s: &super::AppState, index: u64) -> Result<Json<EntryResponse>, ApiE
         )));
     }
     let entry = s.entry(index)?;
-    let env = attestlog_proto::dsse::Envelope::from_json(&entry)
-        .map_err(|e| ApiError::unavailable(format!("stored entry is unreadable: {e}")))?;
+    let (payload_type, payload) = if attestlog_proto::cose::is_cose_entry(&entry) {
+        // A SCITT signed statement (DESIGN.md §12): its payload is an in-toto statement.
+        let st = attestlog_proto::cose::SignedStatement::parse(&entry)
+            .map_err(|e| ApiError::unavailable(format!("stored entry is unreadable: {e}")))?;
+        (
+            admission::PAYLOAD_TYPE_INTOTO.to_owned(),
+            st.payload().to_vec(),
+        )
+    } else {
+        let env = attestlog_proto::dsse::Envelope::from_json(&entry)
+            .map_err(|e| ApiError::unavailable(format!("stored entry is unreadable: {e}")))?;
+        (env.payload_type, env.payload)
+    };
     let payload: serde_json::Value =
-        serde_json::from_slice(&env.payload).unwrap_or(serde_json::Value::Null);
-    let kind = if env.payload_type == admission::PAYLOAD_TYPE_INTOTO {
+        serde_json::from_slice(&payload).unwrap_or(serde_json::Value::Null);
+    let kind = if payload_type == admission::PAYLOAD_TYPE_INTOTO {
         "attestation"
     } else {
         "enrolment"

@@ -8,6 +8,7 @@ pub mod log;
 pub mod openapi;
 pub mod proofs;
 pub mod receipt;
+pub mod scitt;
 pub mod static_path;
 
 use std::sync::Arc;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub serve_limits: attestlog_serve::Limits,
     /// Places on the blocking pool for storage work.
     pub storage_pools: StoragePools,
+    /// SCITT receipts, keys and running registrations.
+    pub scitt: scitt::Scitt,
 }
 
 /// Most storage calls of cheap reads (tiles, proofs, entries) running at once.
@@ -180,6 +183,10 @@ pub fn router(state: State) -> Router {
         .route("/", get(explorer::index))
         .route("/assets/{name}", get(explorer::asset))
         .route("/v1/checkpoints", get(explorer::checkpoints))
+        .route("/entries", post(scitt::register))
+        .route("/entries/{id}", get(scitt::get_entry))
+        .route("/.well-known/scitt-keys", get(scitt::keys))
+        .route("/.well-known/scitt-keys/{kid}", get(scitt::key))
         .fallback(static_path::not_found)
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

@@ -1,0 +1,516 @@
+//! SCITT transparency service (DESIGN.md §12, SCRAPI): `POST /entries` (COSE_Sign1 signed
+//! statements), `GET /entries/{id}` (RFC 9942 receipts, or witnessed transparent statements
+//! with `?transparent=true`), and `GET /.well-known/scitt-keys[/{kid}]`. Errors are RFC 9290
+//! concise problem details in CBOR. `{id}` is the entry's leaf hash in lowercase hex.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use attestlog_proto::Hash;
+use attestlog_proto::cose::{MEDIA_TYPE_COSE, SignedStatement, is_cose_entry};
+use attestlog_proto::dsse::Envelope;
+use attestlog_proto::predicate::PAYLOAD_TYPE_INTOTO;
+use attestlog_proto::scitt::{
+    InclusionProof, MEDIA_TYPE_KEY_SET, MEDIA_TYPE_PROBLEM, ReceiptClaims, ReceiptSigner,
+    cose_key_bytes, key_set, problem_details, thumbprint, transparent_statement,
+};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ed25519_dalek::VerifyingKey;
+
+use super::error::ApiError;
+use attestlog_proto::enrolment::AdmissionError;
+use attestlog_proto::rules;
+
+use crate::admission;
+use crate::sequencer::{Admitted, Published};
+
+/// Receipts kept per (entry, tree size) before the cache is cleared.
+const RECEIPT_CACHE: usize = 65_536;
+
+/// The SCITT part of the server state.
+pub struct Scitt {
+    signer: ReceiptSigner,
+    keys: Vec<VerifyingKey>,
+    /// How long `POST /entries` waits for publication before answering 303.
+    wait: Duration,
+    receipts: Mutex<HashMap<(u64, u64), Vec<u8>>>,
+    pending: Mutex<HashSet<Hash>>,
+}
+
+impl std::fmt::Debug for Scitt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scitt")
+            .field("signer", &self.signer)
+            .field("wait", &self.wait)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Scitt {
+    /// The service with its receipt signer, the retired keys it signed with before (kept in
+    /// the key set so old receipts still verify), and the registration wait.
+    #[must_use]
+    pub fn new(signer: ReceiptSigner, retired: Vec<VerifyingKey>, wait: Duration) -> Self {
+        let mut keys = vec![signer.public_key()];
+        for k in retired {
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        Self {
+            signer,
+            keys,
+            wait,
+            receipts: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Every receipt key ever used (current first).
+    #[must_use]
+    pub fn keys(&self) -> &[VerifyingKey] {
+        &self.keys
+    }
+
+    fn is_pending(&self, leaf: &Hash) -> bool {
+        self.pending.lock().is_ok_and(|p| p.contains(leaf))
+    }
+
+    fn set_pending(&self, leaf: Hash, on: bool) {
+        if let Ok(mut p) = self.pending.lock() {
+            if on {
+                p.insert(leaf);
+            } else {
+                p.remove(&leaf);
+            }
+        }
+    }
+}
+
+/// An RFC 9290 problem details response.
+fn problem(status: StatusCode, detail: &str, code: &str) -> Response {
+    let title = status.canonical_reason().unwrap_or("Error");
+    let mut r = (
+        status,
+        problem_details(title, detail, status.as_u16(), code),
+    )
+        .into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(MEDIA_TYPE_PROBLEM),
+    );
+    r
+}
+
+/// An [`ApiError`] as problem details (the `/v1` error becomes the detail).
+fn from_api(e: &ApiError) -> Response {
+    let detail = match &e.field {
+        Some(f) => format!("{f}: {}", e.message),
+        None => e.message.clone(),
+    };
+    let code = match e.status.as_u16() {
+        400 => "bad-request",
+        404 => "not-found",
+        409 => "conflict",
+        413 => "too-large",
+        422 => "not-admissible",
+        429 => "quota-exceeded",
+        503 => "unavailable",
+        _ => "error",
+    };
+    let mut r = problem(e.status, &detail, code);
+    if let Some(s) = e.retry_after {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(s));
+    }
+    r
+}
+
+fn cose(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(MEDIA_TYPE_COSE),
+    );
+    r
+}
+
+fn location(mut r: Response, leaf: &Hash, retry_after: bool) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&format!("/entries/{}", leaf.to_hex())) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    if retry_after {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(1));
+    }
+    r
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The statement's `sub` for a receipt: a COSE statement's own `sub`; for a DSSE attestation
+/// its `attestation_id`; none otherwise.
+fn subject_of(entry: &[u8]) -> Option<String> {
+    if is_cose_entry(entry) {
+        return SignedStatement::parse(entry)
+            .ok()
+            .map(|s| s.sub().to_owned());
+    }
+    let env = Envelope::parse_entry(entry).ok()?;
+    if env.payload_type != PAYLOAD_TYPE_INTOTO {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&env.payload).ok()?;
+    v.pointer("/predicate/attestation_id")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+impl super::AppState {
+    /// The RFC 9942 receipt of the entry at `index` in the published tree `p`, signed on its
+    /// own (its `sub` is the statement's) and cached per entry and tree size.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn scitt_receipt(
+        &self,
+        index: u64,
+        entry: &[u8],
+        p: &Published,
+        hashes: &[Hash],
+    ) -> Result<Vec<u8>, ApiError> {
+        let key = (index, p.size);
+        if let Some(r) = self
+            .scitt
+            .receipts
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).cloned())
+        {
+            return Ok(r);
+        }
+        let claims = ReceiptClaims {
+            iss: self.log_key.name().to_owned(),
+            sub: subject_of(entry),
+            iat: Some(now_unix()),
+        };
+        let proof = InclusionProof {
+            tree_size: p.size,
+            leaf_index: index,
+            path: hashes.to_vec(),
+        };
+        let receipt = self.scitt.signer.sign_inclusion(&claims, &proof, &p.root);
+        if let Ok(mut c) = self.scitt.receipts.lock() {
+            if c.len() >= RECEIPT_CACHE {
+                c.clear();
+            }
+            c.insert(key, receipt.clone());
+        }
+        Ok(receipt)
+    }
+
+    /// The receipt of the published entry at `index` with `Location: /entries/{its leaf hash}`
+    /// (the original entry when a statement was registered again, perhaps as DSSE).
+    fn answer_index(
+        &self,
+        index: u64,
+        p: &Published,
+        status: StatusCode,
+    ) -> Result<Response, ApiError> {
+        let leaf = Hash::leaf(&self.entry(index)?);
+        self.published_answer(index, p, false, status)
+            .map(|r| location(r, &leaf, false))
+    }
+
+    /// The answer for a published entry: its receipt, or with `transparent` the statement with
+    /// the receipt (label 394) and the witnessed tlog-proof (label -65537).
+    fn published_answer(
+        &self,
+        index: u64,
+        p: &Published,
+        transparent: bool,
+        status: StatusCode,
+    ) -> Result<Response, ApiError> {
+        let entry = self.entry(index)?;
+        let hashes = self.inclusion_hashes(index, p.size)?;
+        let receipt = self.scitt_receipt(index, &entry, p, &hashes)?;
+        if !transparent {
+            return Ok(cose(status, receipt));
+        }
+        if !is_cose_entry(&entry) {
+            return Err(ApiError::bad_request(
+                "transparent statements exist for COSE signed statements only; this entry is a DSSE envelope",
+            ));
+        }
+        let proof = crate::rules::tlog_proof_text(index, &hashes, &p.note);
+        let ts = transparent_statement(&entry, &receipt, Some(proof.as_bytes()))
+            .map_err(|e| ApiError::unavailable(format!("stored entry is unreadable: {e}")))?;
+        Ok(cose(status, ts))
+    }
+}
+
+/// Admission of a parsed signed statement by the rule engine ([`rules::verify_cose_entry`]):
+/// the same statement, signature, enrolment and version rules as a DSSE submission, plus the
+/// COSE claims (`iss` = the key's name, `sub` = the `attestation_id`). Returns what the
+/// sequencer integrates and the vendor.
+fn admit(
+    s: &super::AppState,
+    st: &SignedStatement,
+    published: u64,
+) -> Result<(Admitted, String), Box<Response>> {
+    let enrolments = s.shared.enrolments();
+    let candidate = rules::verify_cose_entry(st, &enrolments).map_err(|e| {
+        Box::new(match e {
+            // The kid names no key this log knows: the statement is not addressed to it.
+            AdmissionError::NoEnrolledSigner => problem(
+                StatusCode::BAD_REQUEST,
+                &format!("kid {} names no key enrolled in this log", st.kid_hex()),
+                "unknown-kid",
+            ),
+            AdmissionError::Signature { .. } => problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!(
+                    "signature does not verify under the enrolled key {}",
+                    st.kid_hex()
+                ),
+                "bad-signature",
+            ),
+            AdmissionError::CoseClaims(m) => {
+                problem(StatusCode::UNPROCESSABLE_ENTITY, &m, "claims-mismatch")
+            }
+            e => from_api(&admission::refusal(e)),
+        })
+    })?;
+    let Some(vendor) = candidate
+        .statement()
+        .map(|st| st.vendor_legal_name().to_owned())
+    else {
+        return Err(Box::new(problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "signed statements carry attestations only",
+            "not-admissible",
+        )));
+    };
+    admission::judge_now(s.store.as_ref(), &enrolments, published, &candidate)
+        .map_err(|e| Box::new(from_api(&e)))?;
+    let entry = st.to_entry();
+    Ok((
+        admission::admitted(entry.clone(), Hash::leaf(&entry), candidate),
+        vendor,
+    ))
+}
+
+fn is_cose_content_type(h: &HeaderMap) -> bool {
+    h.get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(MEDIA_TYPE_COSE))
+}
+
+/// `POST /entries`: register a COSE_Sign1 signed statement (`Content-Type:
+/// application/cose`). 201 with the receipt once published, 200 for a statement already
+/// logged, 303 (`Location`, `Retry-After`) when publication takes longer than the configured
+/// wait; problem details otherwise.
+pub async fn register(State(s): State<super::State>, headers: HeaderMap, body: Body) -> Response {
+    metrics::counter!("attestlog_scitt_registrations_total").increment(1);
+    if !is_cose_content_type(&headers) {
+        return problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/cose (a COSE_Sign1 signed statement)",
+            "unsupported-media-type",
+        );
+    }
+    let body = match super::read_body(body, admission::MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(e) => return from_api(&e),
+    };
+    let st = match SignedStatement::parse(&body) {
+        Ok(st) => st,
+        Err(e) => {
+            let status = if e.code() == "too-large" {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            return problem(status, &e.to_string(), e.code());
+        }
+    };
+    match register_parsed(&s, &st).await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+async fn register_parsed(s: &super::State, st: &SignedStatement) -> Result<Response, Response> {
+    let leaf = st.leaf_hash();
+    let published = s.shared.published();
+    // The same entry, or the same statement in any envelope (DESIGN.md §10): the original.
+    let mut known = s
+        .store
+        .lookup_leaf(&leaf)
+        .map_err(|e| from_api(&e.into()))?;
+    if known.is_none()
+        && let Ok(h) = rules::statement_hash(st.payload())
+    {
+        known = s
+            .store
+            .lookup_statement(&h)
+            .map_err(|e| from_api(&e.into()))?;
+    }
+    if let Some(index) = known {
+        if index < published.size {
+            return s
+                .answer_index(index, &published, StatusCode::OK)
+                .map_err(|e| from_api(&e));
+        }
+        return Ok(location(
+            (StatusCode::SEE_OTHER, Body::empty()).into_response(),
+            &leaf,
+            true,
+        ));
+    }
+    let (admitted, vendor) = admit(s, st, published.size).map_err(|r| *r)?;
+    if let Err(wait) = s.quota.take(&vendor, Instant::now()) {
+        let mut r = problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("quota exceeded for vendor {vendor:?}"),
+            "quota-exceeded",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return Err(r);
+    }
+    let rx = s
+        .sequencer
+        .submit(admitted)
+        .map_err(|e| from_api(&e.into()))?;
+    s.scitt.set_pending(leaf, true);
+    let waiter = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            let r = rx.await;
+            s.scitt.set_pending(leaf, false);
+            r
+        })
+    };
+    let done = match tokio::time::timeout(s.scitt.wait, waiter).await {
+        Err(_) => {
+            return Ok(location(
+                (StatusCode::SEE_OTHER, Body::empty()).into_response(),
+                &leaf,
+                true,
+            ));
+        }
+        Ok(Err(_) | Ok(Err(_))) => {
+            return Err(from_api(&ApiError::unavailable("sequencer stopped")));
+        }
+        Ok(Ok(Ok(r))) => r.map_err(|e| from_api(&e.into()))?,
+    };
+    let status = if done.new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    s.answer_index(done.index, &done.published, status)
+        .map_err(|e| from_api(&e))
+}
+
+/// Query of `GET /entries/{id}`.
+#[derive(Debug, serde::Deserialize)]
+pub struct EntryQuery {
+    /// `true`: answer the transparent statement instead of the receipt.
+    #[serde(default)]
+    transparent: Option<String>,
+}
+
+/// `GET /entries/{id}`: 200 with the receipt (or the transparent statement), 302 while the
+/// registration is running, 404 for an unknown entry.
+pub async fn get_entry(
+    State(s): State<super::State>,
+    Path(id): Path<String>,
+    Query(q): Query<EntryQuery>,
+) -> Response {
+    let transparent = match q.transparent.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                &format!("transparent must be true or false, got {other:?}"),
+                "bad-query",
+            );
+        }
+    };
+    let leaf = match Hash::from_hex(&id) {
+        Ok(h) if h.to_hex() == id => h,
+        _ => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "entry id must be the leaf hash as 64 lowercase hex digits",
+                "bad-entry-id",
+            );
+        }
+    };
+    let published = s.shared.published();
+    let running = || {
+        location(
+            (StatusCode::FOUND, Body::empty()).into_response(),
+            &leaf,
+            true,
+        )
+    };
+    match s.store.lookup_leaf(&leaf) {
+        Err(e) => from_api(&e.into()),
+        Ok(Some(index)) if index < published.size => s
+            .published_answer(index, &published, transparent, StatusCode::OK)
+            .unwrap_or_else(|e| from_api(&e)),
+        Ok(Some(_)) => running(),
+        Ok(None) if s.scitt.is_pending(&leaf) => running(),
+        Ok(None) => problem(
+            StatusCode::NOT_FOUND,
+            &format!("no entry with leaf hash {id}"),
+            "not-found",
+        ),
+    }
+}
+
+/// `GET /.well-known/scitt-keys`: the COSE_KeySet of every receipt key ever used.
+pub async fn keys(State(s): State<super::State>) -> Response {
+    let mut r = key_set(s.scitt.keys()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(MEDIA_TYPE_KEY_SET),
+    );
+    r
+}
+
+/// `GET /.well-known/scitt-keys/{kid}`: one COSE_Key by its `kid` (RFC 9679 thumbprint, hex).
+pub async fn key(State(s): State<super::State>, Path(kid): Path<String>) -> Response {
+    let found = s
+        .scitt
+        .keys()
+        .iter()
+        .find(|k| hex::encode(thumbprint(k)) == kid);
+    match found {
+        Some(k) => {
+            let mut r = cose_key_bytes(k).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/cose-key"),
+            );
+            r
+        }
+        None => problem(
+            StatusCode::NOT_FOUND,
+            &format!("no receipt key has kid {kid:?} (lowercase hex of the RFC 9679 thumbprint)"),
+            "unknown-kid",
+        ),
+    }
+}

@@ -1,0 +1,467 @@
+//! SCITT transparency service (DESIGN.md §12): COSE signed statements at `POST /entries`,
+//! RFC 9942 receipts, `/.well-known/scitt-keys`, `GET /entries/{id}`, transparent statements,
+//! and RFC 9290 problem details for bad input.
+
+use std::time::{Duration, Instant};
+
+use attestlog_proto::Hash;
+use attestlog_proto::checkpoint::Checkpoint;
+use attestlog_proto::cose::{SignedStatement, parse_sign1, sign1_to_tagged};
+use attestlog_proto::keys::SignerKey;
+use attestlog_proto::predicate::statement_from_value;
+use attestlog_proto::scitt::{
+    Receipt, TransparentStatement, parse_key_set, parse_problem_details, thumbprint,
+};
+use attestlog_proto::tlog_proof::TlogProof;
+use coset::cbor::value::Value;
+use coset::{Label, RegisteredLabelWithPrivate, iana};
+use ed25519_dalek::VerifyingKey;
+
+use crate::common::{TestLog, att_id, statement, vendor_key};
+
+const VENDOR: &str = "Example AV AG";
+
+/// The canonical statement bytes of attestation `n` of `VENDOR`.
+fn payload(n: u64) -> Vec<u8> {
+    let v = statement(VENDOR, &att_id(n), "Example Endpoint Security");
+    statement_from_value(v).unwrap().canonical_bytes()
+}
+
+fn cose_statement(key: &SignerKey, n: u64) -> SignedStatement {
+    SignedStatement::sign(&payload(n), key, &att_id(n))
+}
+
+struct Answer {
+    status: u16,
+    location: Option<String>,
+    retry_after: Option<String>,
+    content_type: String,
+    body: Vec<u8>,
+}
+
+async fn post_cose(log: &TestLog, body: &[u8]) -> Answer {
+    post_typed(log, "application/cose", body).await
+}
+
+async fn post_typed(log: &TestLog, content_type: &str, body: &[u8]) -> Answer {
+    let r = no_redirects()
+        .post(format!("{}/entries", log.url))
+        .header("content-type", content_type)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    answer(r).await
+}
+
+async fn answer(r: reqwest::Response) -> Answer {
+    let h = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
+    Answer {
+        status: r.status().as_u16(),
+        location: h("location"),
+        retry_after: h("retry-after"),
+        content_type: h("content-type").unwrap_or_default(),
+        body: r.bytes().await.unwrap().to_vec(),
+    }
+}
+
+async fn get_raw(log: &TestLog, path: &str) -> Answer {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    answer(
+        client
+            .get(format!("{}{path}", log.url))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+async fn scitt_keys(log: &TestLog) -> Vec<VerifyingKey> {
+    let a = get_raw(log, "/.well-known/scitt-keys").await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.content_type, "application/cose-key-set");
+    parse_key_set(&a.body).unwrap()
+}
+
+async fn checkpoint(log: &TestLog) -> Checkpoint {
+    let text = log.get("/checkpoint").await.text().await.unwrap();
+    let body = text.split("\n\n").next().unwrap();
+    Checkpoint::parse(&format!("{body}\n")).unwrap()
+}
+
+/// An enrolled vendor key on a fresh log.
+async fn log_with_vendor(
+    f: impl FnOnce(&mut attestlog_server::config::Config),
+) -> (TestLog, SignerKey) {
+    let log = TestLog::start_with(f).await;
+    let key = vendor_key(7);
+    log.enrol(VENDOR, &key.verifier()).await;
+    (log, key)
+}
+
+#[tokio::test]
+async fn registers_a_cose_statement_and_serves_verifiable_receipts() {
+    let (log, key) = log_with_vendor(|_| {}).await;
+    let st = cose_statement(&key, 1);
+    let entry = st.to_entry();
+    let a = post_cose(&log, &entry).await;
+    assert_eq!(a.status, 201, "{:?}", parse_problem_details(&a.body));
+    assert_eq!(a.content_type, "application/cose");
+    let id = Hash::leaf(&entry).to_hex();
+    assert_eq!(
+        a.location.as_deref(),
+        Some(format!("/entries/{id}").as_str())
+    );
+
+    // The receipt verifies under the published key set, for exactly this entry, and leads to
+    // the root of a checkpoint the log signed.
+    let keys = scitt_keys(&log).await;
+    assert_eq!(keys.len(), 1);
+    let receipt = Receipt::parse(&a.body).unwrap();
+    assert_eq!(receipt.kid, thumbprint(&keys[0]));
+    assert_eq!(receipt.claims.iss, log.log_key().name());
+    assert_eq!(receipt.claims.sub.as_deref(), Some(att_id(1).as_str()));
+    assert!(receipt.claims.iat.is_some());
+    let (proof, root) = receipt.verify_inclusion(&entry, &keys).unwrap();
+    assert_eq!(proof.leaf_index, 1, "index 0 is the enrolment");
+    let cp = checkpoint(&log).await;
+    assert_eq!((cp.size, cp.root), (proof.tree_size, root));
+    assert!(receipt.verify_inclusion(b"another entry", &keys).is_err());
+
+    // GET /entries/{id}: the same receipt structure; the key by kid.
+    let g = get_raw(&log, &format!("/entries/{id}")).await;
+    assert_eq!(g.status, 200);
+    let again = Receipt::parse(&g.body).unwrap();
+    assert_eq!(again.verify_inclusion(&entry, &keys).unwrap().1, root);
+    let k = get_raw(
+        &log,
+        &format!(
+            "/.well-known/scitt-keys/{}",
+            hex::encode(thumbprint(&keys[0]))
+        ),
+    )
+    .await;
+    assert_eq!(k.status, 200);
+    let unknown = get_raw(
+        &log,
+        &format!("/.well-known/scitt-keys/{}", "00".repeat(32)),
+    )
+    .await;
+    assert_eq!(unknown.status, 404);
+
+    // Registering the same statement again answers the original entry.
+    let dup = post_cose(&log, &entry).await;
+    assert_eq!(dup.status, 200);
+    assert_eq!(
+        Receipt::parse(&dup.body)
+            .unwrap()
+            .verify_inclusion(&entry, &keys)
+            .unwrap()
+            .0
+            .leaf_index,
+        1
+    );
+
+    // Unknown id: 404 problem details; malformed id: 400.
+    let missing = get_raw(&log, &format!("/entries/{}", "ab".repeat(32))).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(
+        missing.content_type,
+        "application/concise-problem-details+cbor"
+    );
+    let bad = get_raw(&log, "/entries/XYZ").await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(parse_problem_details(&bad.body).unwrap().2, "bad-entry-id");
+
+    // The /v1 API and the C2SP tiles stay as they were: the entry is in the tree they serve.
+    let (status, v) = log
+        .get_json(&format!(
+            "/v1/proof/inclusion?leaf_hash={id}&tree_size={}",
+            cp.size
+        ))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["index"], 1);
+    let (status, v) = log.get_json("/v1/entries/1").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["kind"], "attestation");
+    assert_eq!(v["payload"]["predicate"]["attestation_id"], att_id(1));
+}
+
+#[tokio::test]
+async fn transparent_statements_carry_the_receipt_and_the_witnessed_tlog_proof() {
+    let (log, key) = log_with_vendor(|_| {}).await;
+    let st = cose_statement(&key, 2);
+    let entry = st.to_entry();
+    assert_eq!(post_cose(&log, &entry).await.status, 201);
+    let id = Hash::leaf(&entry).to_hex();
+    let a = get_raw(&log, &format!("/entries/{id}?transparent=true")).await;
+    assert_eq!(a.status, 200);
+    let ts = TransparentStatement::parse(&a.body).unwrap();
+    assert_eq!(ts.statement, st);
+    let keys = scitt_keys(&log).await;
+    let (_, proof, root) = ts.verify_receipt(&keys).unwrap();
+    // The tlog-proof proves the same inclusion against a checkpoint signed by the log key.
+    let tp = TlogProof::parse(ts.tlog_proof.as_deref().unwrap()).unwrap();
+    let v = tp.verify_with_log_keys(&entry, &[log.log_key()]).unwrap();
+    assert_eq!(v.index, proof.leaf_index);
+    assert_eq!(v.checkpoint.checkpoint().root, root);
+    // Submitting the transparent statement registers nothing new: the unprotected header is
+    // emptied, so it is the same entry.
+    let again = post_cose(&log, &a.body).await;
+    assert_eq!(again.status, 200);
+    let bad = get_raw(&log, &format!("/entries/{id}?transparent=yes")).await;
+    assert_eq!(bad.status, 400);
+}
+
+#[tokio::test]
+async fn registration_answers_303_when_publication_waits_and_302_until_published() {
+    let (log, key) = log_with_vendor(|c| c.scitt_wait = Duration::ZERO).await;
+    let entry = cose_statement(&key, 3).to_entry();
+    let a = post_cose(&log, &entry).await;
+    assert_eq!(a.status, 303);
+    let loc = a.location.unwrap();
+    assert_eq!(loc, format!("/entries/{}", Hash::leaf(&entry).to_hex()));
+    assert_eq!(a.retry_after.as_deref(), Some("1"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let keys = scitt_keys(&log).await;
+    loop {
+        let g = get_raw(&log, &loc).await;
+        match g.status {
+            200 => {
+                Receipt::parse(&g.body)
+                    .unwrap()
+                    .verify_inclusion(&entry, &keys)
+                    .unwrap();
+                break;
+            }
+            302 => {
+                assert_eq!(g.location.as_deref(), Some(loc.as_str()));
+                assert!(g.retry_after.is_some());
+            }
+            s => panic!("unexpected status {s}"),
+        }
+        assert!(Instant::now() < deadline, "entry never published");
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Re-signs a COSE_Sign1 after `edit` (so only the edited property is wrong).
+fn resign(
+    key: &SignerKey,
+    st: &SignedStatement,
+    edit: impl FnOnce(&mut coset::CoseSign1),
+) -> Vec<u8> {
+    let mut s = parse_sign1(&st.to_entry()).unwrap();
+    edit(&mut s);
+    s.protected.original_data = None;
+    let tbs = s.tbs_data(b"");
+    s.signature = key.sign(&tbs).to_vec();
+    sign1_to_tagged(s)
+}
+
+#[tokio::test]
+async fn bad_signed_statements_get_specific_problem_details_never_500() {
+    let (log, key) = log_with_vendor(|_| {}).await;
+    let st = cose_statement(&key, 4);
+    let good = st.to_entry();
+    let Value::Tag(_, inner) = ciborium::de::from_reader::<Value, _>(good.as_slice()).unwrap()
+    else {
+        panic!()
+    };
+    let enc = |v: &Value| {
+        let mut out = Vec::new();
+        ciborium::ser::into_writer(v, &mut out).unwrap();
+        out
+    };
+    let stranger = SignerKey::from_seed("stranger.example/k", 1, &[99; 32]).unwrap();
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "wrong tag",
+            enc(&Value::Tag(98, inner.clone())),
+            400,
+            "wrong-tag",
+        ),
+        ("untagged", enc(&inner), 400, "wrong-tag"),
+        (
+            "not cbor",
+            b"{\"payloadType\":\"x\"}".to_vec(),
+            400,
+            "not-cbor",
+        ),
+        (
+            "unprotected kid",
+            {
+                let mut s = parse_sign1(&good).unwrap();
+                s.unprotected.key_id = vec![1, 2, 3, 4];
+                sign1_to_tagged(s)
+            },
+            400,
+            "unprotected-header",
+        ),
+        (
+            "unprotected alg",
+            {
+                let mut s = parse_sign1(&good).unwrap();
+                s.unprotected.alg =
+                    Some(RegisteredLabelWithPrivate::Assigned(iana::Algorithm::ES256));
+                sign1_to_tagged(s)
+            },
+            400,
+            "unprotected-header",
+        ),
+        (
+            "missing CWT claims",
+            resign(&key, &st, |s| s.protected.header.rest.clear()),
+            400,
+            "missing-cwt-claims",
+        ),
+        (
+            "unknown kid",
+            SignedStatement::sign(&payload(4), &stranger, &att_id(4)).to_entry(),
+            400,
+            "unknown-kid",
+        ),
+        (
+            "ES256",
+            resign(&key, &st, |s| {
+                s.protected.header.alg =
+                    Some(RegisteredLabelWithPrivate::Assigned(iana::Algorithm::ES256));
+            }),
+            400,
+            "unsupported-alg",
+        ),
+        (
+            "detached payload",
+            {
+                let mut s = parse_sign1(&good).unwrap();
+                s.payload = None;
+                sign1_to_tagged(s)
+            },
+            400,
+            "detached-payload",
+        ),
+        (
+            "hash envelope",
+            resign(&key, &st, |s| {
+                s.protected
+                    .header
+                    .rest
+                    .push((Label::Int(258), Value::from(-16)));
+            }),
+            400,
+            "hash-envelope",
+        ),
+        (
+            "sub is not the attestation_id",
+            SignedStatement::sign(&payload(4), &key, &att_id(5)).to_entry(),
+            422,
+            "claims-mismatch",
+        ),
+        (
+            "bad signature",
+            {
+                let mut s = parse_sign1(&good).unwrap();
+                s.signature[0] ^= 1;
+                sign1_to_tagged(s)
+            },
+            422,
+            "bad-signature",
+        ),
+        (
+            "invalid statement",
+            SignedStatement::sign(b"{\"_type\":1}", &key, &att_id(4)).to_entry(),
+            422,
+            "not-admissible",
+        ),
+    ];
+    for (what, body, status, code) in cases {
+        let a = post_cose(&log, &body).await;
+        assert_eq!(
+            a.status,
+            status,
+            "{what}: {:?}",
+            parse_problem_details(&a.body)
+        );
+        assert_eq!(
+            a.content_type, "application/concise-problem-details+cbor",
+            "{what}"
+        );
+        let (title, detail, got) = parse_problem_details(&a.body).unwrap();
+        assert_eq!(got, code, "{what}: {detail}");
+        assert!(!title.is_empty() && !detail.is_empty(), "{what}");
+    }
+    // Not COSE at all: 415.
+    let a = post_typed(&log, "application/json", &good).await;
+    assert_eq!(a.status, 415);
+    // Nothing of the above was logged: only the enrolment is in the tree.
+    assert_eq!(checkpoint(&log).await.size, 1);
+    // And the good statement still registers.
+    assert_eq!(post_cose(&log, &good).await.status, 201);
+}
+
+/// A client that shows redirects (303, 302) instead of following them.
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_cose_and_a_dsse_envelope_of_one_statement_are_one_entry() {
+    let (log, key) = log_with_vendor(|_| {}).await;
+    let keys = scitt_keys(&log).await;
+    // DSSE first, then the same statement as COSE: the original DSSE entry answers.
+    let v = statement(VENDOR, &att_id(10), "Example Endpoint Security");
+    let (status, body) = log.submit(&crate::common::sign_value(&key, &v)).await;
+    assert_eq!(status, 201, "{body}");
+    let dsse_index = body["index"].as_u64().unwrap();
+    let dsse_entry = log.state.entry(dsse_index).unwrap();
+    let a = post_cose(&log, &cose_statement(&key, 10).to_entry()).await;
+    assert_eq!(a.status, 200, "{:?}", parse_problem_details(&a.body));
+    assert_eq!(
+        a.location.unwrap(),
+        format!("/entries/{}", Hash::leaf(&dsse_entry).to_hex())
+    );
+    let r = Receipt::parse(&a.body).unwrap();
+    assert_eq!(
+        r.verify_inclusion(&dsse_entry, &keys).unwrap().0.leaf_index,
+        dsse_index
+    );
+    assert_eq!(r.claims.sub.as_deref(), Some(att_id(10).as_str()));
+
+    // COSE first, then DSSE: the /v1 API answers the COSE entry.
+    let cose = cose_statement(&key, 11);
+    assert_eq!(post_cose(&log, &cose.to_entry()).await.status, 201);
+    let size = checkpoint(&log).await.size;
+    let v = statement(VENDOR, &att_id(11), "Example Endpoint Security");
+    let (status, body) = log.submit(&crate::common::sign_value(&key, &v)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["index"].as_u64().unwrap(), size - 1);
+    assert_eq!(checkpoint(&log).await.size, size, "no new entry");
+
+    // The version chain spans formats: a COSE version must name the DSSE head.
+    let mut v2 = statement(VENDOR, &att_id(10), "Example Endpoint Security");
+    v2["predicate"]["issued_at"] = serde_json::json!("2026-11-02T00:00:00Z");
+    let payload = statement_from_value(v2.clone()).unwrap().canonical_bytes();
+    let a = post_cose(
+        &log,
+        &SignedStatement::sign(&payload, &key, &att_id(10)).to_entry(),
+    )
+    .await;
+    assert_eq!(a.status, 422, "a second version without supersedes");
+    v2["predicate"]["supersedes"] =
+        serde_json::json!({"attestation_id": att_id(10), "log_index": dsse_index});
+    let payload = statement_from_value(v2).unwrap().canonical_bytes();
+    let a = post_cose(
+        &log,
+        &SignedStatement::sign(&payload, &key, &att_id(10)).to_entry(),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{:?}", parse_problem_details(&a.body));
+}
