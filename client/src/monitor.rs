@@ -631,20 +631,9 @@ impl Monitor {
         log_key: &VerifierKey,
         emit: &mut dyn FnMut(&Alert),
     ) {
-        let env = match Envelope::parse_entry(entry) {
-            Ok(e) => e,
-            Err(e) => {
-                self.invalid(
-                    index,
-                    format!("entry is not a canonical dsse envelope: {e}"),
-                    emit,
-                );
-                return;
-            }
-        };
         // The rule engine, as the server ran it: signatures, enrolments, statement identity,
-        // ownership and the version chain.
-        let c = match self.ledger.append(index, &env, log_key) {
+        // ownership and the version chain; DSSE envelopes and SCITT signed statements alike.
+        let c = match self.ledger.append_bytes(index, entry, log_key) {
             Ok(c) => c,
             Err(e) => {
                 self.invalid(index, format!("entry fails verification: {e}"), emit);

@@ -1055,6 +1055,25 @@ impl Ledger {
         log_key: &VerifierKey,
     ) -> Result<Candidate, AdmissionError> {
         let c = verify_entry(env, &self.enrolment, log_key)?;
+        self.append_candidate(index, c)
+    }
+
+    /// [`Self::append`] for logged entry bytes in either format, DSSE or a SCITT signed
+    /// statement ([`verify_entry_bytes`]).
+    ///
+    /// # Errors
+    /// As [`Self::append`]; bytes in neither format are an [`AdmissionError::Statement`].
+    pub fn append_bytes(
+        &mut self,
+        index: u64,
+        data: &[u8],
+        log_key: &VerifierKey,
+    ) -> Result<Candidate, AdmissionError> {
+        let c = verify_entry_bytes(data, &self.enrolment, log_key)?;
+        self.append_candidate(index, c)
+    }
+
+    fn append_candidate(&mut self, index: u64, c: Candidate) -> Result<Candidate, AdmissionError> {
         match self.admit(index, &c)? {
             Judgement::New => {
                 if let Claim::Attestation { .. } = c.claim {
@@ -1152,6 +1171,56 @@ mod tests {
             envelope_statement_hash(&Envelope::sign("text/plain", &compact, &[&vendor_key()])),
             None
         );
+    }
+
+    #[test]
+    fn signed_statements_follow_the_same_rules_as_dsse() {
+        let s = state_with_vendor();
+        let lk = log_key().verifier();
+        let v = payload();
+        let id = v["predicate"]["attestation_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let pretty = serde_json::to_vec_pretty(&v).unwrap();
+        let cose = SignedStatement::sign(&pretty, &vendor_key(), &id);
+        let c = verify_cose_entry(&cose, &s).unwrap();
+        // One statement, whatever the envelope: the DSSE vector has the same identity.
+        let d = verify_entry(&vector_envelope(), &s, &lk).unwrap();
+        assert_eq!(c.statement_hash, d.statement_hash);
+        assert_eq!(c.claim, d.claim);
+        // The logged bytes verify in either format through one entry point.
+        assert_eq!(verify_entry_bytes(&cose.to_entry(), &s, &lk).unwrap(), c);
+        assert_eq!(
+            verify_entry_bytes(&vector_envelope().canonical_bytes(), &s, &lk).unwrap(),
+            d
+        );
+        // CWT claims must match the key and the statement.
+        let wrong_sub = SignedStatement::sign(&pretty, &vendor_key(), "another-id");
+        assert!(matches!(
+            verify_cose_entry(&wrong_sub, &s),
+            Err(AdmissionError::CoseClaims(_))
+        ));
+        // A key that is not enrolled.
+        let other = SignedStatement::sign(&pretty, &second_key(), &id);
+        assert_eq!(
+            verify_cose_entry(&other, &s),
+            Err(AdmissionError::NoEnrolledSigner)
+        );
+        // A revoked key's statement is refused like a DSSE one.
+        let mut revoked = s.clone();
+        revoked
+            .apply(1, &enrolment(VENDOR, &vendor_key(), Action::Revoke))
+            .unwrap();
+        assert_eq!(
+            verify_cose_entry(&cose, &revoked).unwrap_err().status(),
+            verify_entry(&vector_envelope(), &revoked, &lk)
+                .unwrap_err()
+                .status()
+        );
+        // Entry bytes with a non-empty unprotected header are not a logged statement.
+        let ts = crate::scitt::transparent_statement(&cose.to_entry(), b"r", None).unwrap();
+        assert!(verify_entry_bytes(&ts, &s, &lk).is_err());
     }
 
     #[test]

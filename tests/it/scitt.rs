@@ -465,3 +465,63 @@ async fn a_cose_and_a_dsse_envelope_of_one_statement_are_one_entry() {
     .await;
     assert_eq!(a.status, 201, "{:?}", parse_problem_details(&a.body));
 }
+
+/// The monitor follows a log holding COSE signed statements with the same rule engine: it
+/// reports them as attestations (and their version chain), never as invalid entries.
+#[test]
+fn the_monitor_follows_cose_entries() {
+    use crate::common::{run, server_runtime, temp_dir};
+    let rt = server_runtime();
+    let (log, key) = rt.block_on(log_with_vendor(|_| {}));
+    rt.block_on(async {
+        assert_eq!(
+            post_cose(&log, &cose_statement(&key, 20).to_entry())
+                .await
+                .status,
+            201
+        );
+        let v = statement(VENDOR, &att_id(21), "Example Endpoint Security");
+        assert_eq!(
+            log.submit(&crate::common::sign_value(&key, &v)).await.0,
+            201
+        );
+    });
+    let dir = temp_dir("scitt-monitor");
+    let state = dir.join("state");
+    let rules = dir.join("rules.json");
+    std::fs::write(
+        &rules,
+        serde_json::json!({ "vendors": [VENDOR] }).to_string(),
+    )
+    .unwrap();
+    let (code, out) = run(&[
+        "--log",
+        &log.url,
+        "monitor",
+        "--log-key",
+        &log.log_key().to_string(),
+        "--state",
+        state.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--once",
+    ]);
+    assert_eq!(code, attestlog_client::cli::EXIT_OK, "{out}");
+    let alerts: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!out.contains("invalid"), "{out}");
+    let at = |i: u64| {
+        alerts
+            .iter()
+            .find(|a| a["index"] == i)
+            .unwrap_or_else(|| panic!("no alert for {i}: {out}"))
+    };
+    assert_eq!(
+        at(1)["alert"],
+        at(2)["alert"],
+        "COSE and DSSE attestations alike: {out}"
+    );
+    assert_eq!(at(1)["attestation_id"], att_id(20));
+}
