@@ -458,6 +458,15 @@ pub async fn get_entry(
             );
         }
     };
+    // Storage work runs on the blocking pool, as every read path's (DESIGN.md §11).
+    super::storage(&s, super::Pool::Reads, move |s| {
+        Ok::<_, ApiError>(entry_answer(s, leaf, transparent))
+    })
+    .await
+    .unwrap_or_else(|e| from_api(&e))
+}
+
+fn entry_answer(s: &super::AppState, leaf: Hash, transparent: bool) -> Response {
     let published = s.shared.published();
     let running = || {
         location(
@@ -475,7 +484,7 @@ pub async fn get_entry(
         Ok(None) if s.scitt.is_pending(&leaf) => running(),
         Ok(None) => problem(
             StatusCode::NOT_FOUND,
-            &format!("no entry with leaf hash {id}"),
+            &format!("no entry with leaf hash {}", leaf.to_hex()),
             "not-found",
         ),
     }
