@@ -1055,7 +1055,7 @@ impl Ledger {
         log_key: &VerifierKey,
     ) -> Result<Candidate, AdmissionError> {
         let c = verify_entry(env, &self.enrolment, log_key)?;
-        self.append_candidate(index, c)
+        self.append_candidate(index, &env.canonical_bytes(), c)
     }
 
     /// [`Self::append`] for logged entry bytes in either format, DSSE or a SCITT signed
@@ -1070,14 +1070,19 @@ impl Ledger {
         log_key: &VerifierKey,
     ) -> Result<Candidate, AdmissionError> {
         let c = verify_entry_bytes(data, &self.enrolment, log_key)?;
-        self.append_candidate(index, c)
+        self.append_candidate(index, data, c)
     }
 
-    fn append_candidate(&mut self, index: u64, c: Candidate) -> Result<Candidate, AdmissionError> {
+    fn append_candidate(
+        &mut self,
+        index: u64,
+        data: &[u8],
+        c: Candidate,
+    ) -> Result<Candidate, AdmissionError> {
         match self.admit(index, &c)? {
             Judgement::New => {
                 if let Claim::Attestation { .. } = c.claim {
-                    self.record_subject(index, SubjectFacts::of(&env.canonical_bytes(), &c.claim));
+                    self.record_subject(index, SubjectFacts::of(data, &c.claim));
                 }
                 Ok(c)
             }
