@@ -286,6 +286,17 @@ async fn run_history(ops: Vec<Op>) {
         "{alerts:?}"
     );
     assert!(m.state().invalid.is_empty());
+    // fsck, re-deriving every admission decision from the stored entries alone, agrees.
+    let store = log.state.store.clone();
+    let (keys, data_dir) = (vec![log.log_key()], log.dir.clone());
+    let report = tokio::task::spawn_blocking(move || {
+        attestlog_server::fsck::run(store.as_ref(), &keys, &data_dir, 0, |_, _| {})
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(report.ok, "fsck: {:?}", report.problem);
+    assert_eq!(report.entries, log.state.shared.published().size);
     let client = Client::new(&log.url).unwrap();
     for id in 0..IDS {
         let aid = att_id(900 + id);
@@ -303,7 +314,7 @@ async fn run_history(ops: Vec<Op>) {
 }
 
 #[test]
-fn server_and_monitor_reach_the_same_verdicts() {
+fn server_monitor_and_fsck_reach_the_same_verdicts() {
     let rt = server_runtime();
     let mut runner = TestRunner::new(RunnerConfig {
         cases: 24,
