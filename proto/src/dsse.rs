@@ -528,7 +528,7 @@ pub fn roundtrip_check(data: &[u8]) {
 mod tests {
     use super::*;
 
-    /// Source: /work/shared/VECTORS.md, "DSSE attestation example".
+    /// Source: docs/test-vectors.md, "DSSE attestation example".
     pub(crate) const VECTOR_ENTRY: &str = include_str!("../testdata/dsse_vector_entry.json");
     const VECTOR_LEAF_HEX: &str =
         "fdc1f67da9b2335fbdda9e81fcb953ddb6a00fb4d39bf5bcbd3b7695d0da19d2";

@@ -695,7 +695,7 @@ impl AdmissionError {
 pub(crate) mod tests {
     use super::*;
 
-    // Source: /work/shared/VECTORS.md (DSSE test vendor key and canonical entry).
+    // Source: docs/test-vectors.md (DSSE test vendor key and canonical entry).
     pub(crate) const VENDOR_SIGNER: &str =
         "PRIVATE+KEY+vendor.example/attest+22c8ff26+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f";
     pub(crate) const VENDOR: &str = "Example AV AG";

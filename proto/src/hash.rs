@@ -164,7 +164,7 @@ pub fn ct_eq_bytes(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    // Source: ../shared/VECTORS.md (empty tree root) and RFC 9162 §2.1.1.
+    // Source: docs/test-vectors.md (empty tree root) and RFC 9162 §2.1.1.
     #[test]
     fn empty_root_is_sha256_of_empty_string() {
         assert_eq!(Hash::sha256(b""), Hash::EMPTY_ROOT);
@@ -174,7 +174,7 @@ mod tests {
         );
     }
 
-    // Source: ../shared/VECTORS.md, root of the 1-leaf tree with the empty leaf.
+    // Source: docs/test-vectors.md, root of the 1-leaf tree with the empty leaf.
     #[test]
     fn leaf_hash_known_answer() {
         assert_eq!(

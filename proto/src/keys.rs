@@ -296,7 +296,7 @@ impl std::fmt::Debug for SignerKey {
 mod tests {
     use super::*;
 
-    // Source: ../shared/VECTORS.md (c2sp.org/signed-note example key).
+    // Source: docs/test-vectors.md (c2sp.org/signed-note example key).
     #[test]
     fn signed_note_example_key_id() {
         let v = VerifierKey::parse(
@@ -308,7 +308,7 @@ mod tests {
         assert_eq!(v.key_type(), TYPE_ED25519);
     }
 
-    // Source: ../shared/VECTORS.md (DSSE test vendor key, seed 0x00..0x1f).
+    // Source: docs/test-vectors.md (DSSE test vendor key, seed 0x00..0x1f).
     #[test]
     fn signer_key_string_round_trip() {
         let s = "PRIVATE+KEY+vendor.example/attest+22c8ff26+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f";

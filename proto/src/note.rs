@@ -386,7 +386,7 @@ mod tests {
         SignerKey::from_seed(name, TYPE_ED25519, &[seed; 32]).unwrap()
     }
 
-    // Source: ../shared/VECTORS.md (c2sp.org/signed-note example).
+    // Source: docs/test-vectors.md (c2sp.org/signed-note example).
     #[test]
     fn c2sp_example_verifies() {
         let key = VerifierKey::parse(EXAMPLE_KEY).unwrap();

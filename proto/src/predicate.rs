@@ -1724,7 +1724,7 @@ mod tests {
     }
     use crate::dsse::Envelope;
 
-    /// Source: /work/shared/VECTORS.md, "DSSE attestation example" (payload = the statement).
+    /// Source: docs/test-vectors.md, "DSSE attestation example" (payload = the statement).
     fn vector_payload() -> Vec<u8> {
         let entry = include_str!("../testdata/dsse_vector_entry.json");
         Envelope::parse_entry(entry.trim_end().as_bytes())

@@ -653,7 +653,7 @@ mod tests {
     }
 
     // Source: transparency-dev/merkle proof/verify_test.go `inclusionProofs` (leaf numbers
-    // there are 1-based), over the RFC 6962 test tree of ../shared/VECTORS.md.
+    // there are 1-based), over the RFC 6962 test tree of docs/test-vectors.md.
     const INCLUSION: &[(u64, u64, &[&str])] = &[
         (1, 1, &[]),
         (

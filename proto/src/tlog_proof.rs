@@ -241,7 +241,7 @@ mod tests {
         SignerKey::from_seed("w.test/tp", TYPE_COSIGNATURE_V1, &[0x62; 32]).unwrap()
     }
 
-    // Source: ../shared/VECTORS.md (RFC 6962 test leaves); tree of 7 leaves.
+    // Source: docs/test-vectors.md (RFC 6962 test leaves); tree of 7 leaves.
     fn leaves() -> Vec<Vec<u8>> {
         [
             "",

@@ -281,7 +281,7 @@ impl HashReader for MemoryTree {
 pub(crate) mod tests {
     use super::*;
 
-    // Source: ../shared/VECTORS.md (the RFC 6962 / CT test tree).
+    // Source: docs/test-vectors.md (the RFC 6962 / CT test tree).
     pub(crate) const LEAVES: [&[u8]; 8] = [
         b"",
         b"\x00",
