@@ -394,6 +394,21 @@ impl SqliteStore {
         f(&c)
     }
 
+    /// `(size, note)` rows of a checkpoint query whose two parameters are `a` and `b`.
+    fn checkpoint_rows(&self, sql: &str, a: i64, b: i64) -> StoreResult<Vec<(u64, Vec<u8>)>> {
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached(sql)?;
+            let rows = st.query_map(params![a, b], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?;
+            rows.map(|r| {
+                let (s, n) = r?;
+                Ok((u64_of(s)?, n))
+            })
+            .collect()
+        })
+    }
+
     fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
         let mut c = self
             .writer
@@ -525,19 +540,11 @@ impl LogStore for SqliteStore {
 
     fn checkpoints_before(&self, before: u64, limit: u64) -> StoreResult<Vec<(u64, Vec<u8>)>> {
         let (before, limit) = (i64_of(before.min(i64::MAX as u64))?, i64_of(limit)?);
-        self.with_reader(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT size, note FROM checkpoints WHERE size < ?1 ORDER BY size DESC LIMIT ?2",
-            )?;
-            let rows = st.query_map(params![before, limit], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-            })?;
-            rows.map(|r| {
-                let (s, n) = r?;
-                Ok((u64_of(s)?, n))
-            })
-            .collect()
-        })
+        self.checkpoint_rows(
+            "SELECT size, note FROM checkpoints WHERE size < ?1 ORDER BY size DESC LIMIT ?2",
+            before,
+            limit,
+        )
     }
 
     fn checkpoint_at(&self, size: u64) -> StoreResult<Option<Vec<u8>>> {
@@ -553,20 +560,11 @@ impl LogStore for SqliteStore {
     }
 
     fn checkpoints(&self, from: u64, limit: u32) -> StoreResult<Vec<(u64, Vec<u8>)>> {
-        let from = i64_of(from)?;
-        self.with_reader(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT size, note FROM checkpoints WHERE size >= ?1 ORDER BY size LIMIT ?2",
-            )?;
-            let rows = st.query_map(params![from, limit], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-            })?;
-            rows.map(|r| {
-                let (s, n) = r?;
-                Ok((u64_of(s)?, n))
-            })
-            .collect()
-        })
+        self.checkpoint_rows(
+            "SELECT size, note FROM checkpoints WHERE size >= ?1 ORDER BY size LIMIT ?2",
+            i64_of(from)?,
+            i64::from(limit),
+        )
     }
 
     fn read_tiles(&self, tiles: &[(u8, u64)]) -> StoreResult<Vec<Vec<u8>>> {
