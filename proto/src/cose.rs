@@ -459,7 +459,7 @@ mod tests {
     use super::*;
     use crate::keys::TYPE_ED25519;
 
-    // Source: VECTORS.md (DSSE test vendor key, seed 0x00..0x1f).
+    // Source: docs/test-vectors.md (the DSSE test vendor key, seed 0x00..0x1f).
     const VENDOR_SIGNER: &str =
         "PRIVATE+KEY+vendor.example/attest+22c8ff26+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f";
 
