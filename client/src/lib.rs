@@ -17,6 +17,49 @@
 //! - [`cli`]: the `attestlog` command line, callable from tests through [`cli::run`].
 //!
 //! Out of scope: the protocol itself (in `attestlog-proto`), serving a log.
+//!
+//! ## Example: follow a log
+//!
+//! A follower trusts only the log's verifier key (or a tlog-policy with witnesses): every
+//! checkpoint, tile and entry bundle it reads is verified before it is handed out. (The hidden
+//! lines start a log of its own on a loopback port and enrol one vendor key.)
+//!
+//! ```
+//! use attestlog_client::{Client, Trust, Verifier};
+//! # use attestlog_proto::keys::{SignerKey, TYPE_ED25519};
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let mut config = attestlog_server::config::Config::with_data_dir(dir.path());
+//! # config.admin_token = Some("example-token".into());
+//! # let app = attestlog_server::App::open(&config)?;
+//! # let log_key = app.state.log_key.clone();
+//! # let listener = attestlog_server::listen(([127, 0, 0, 1], 0).into())?;
+//! # let url = format!("http://{}", listener.local_addr()?);
+//! # tokio::spawn(app.serve(listener, std::future::pending()));
+//! # let vendor = SignerKey::from_seed("example.vendor", TYPE_ED25519, &[7; 32])?;
+//! # let request = serde_json::from_value(serde_json::json!({
+//! #     "vendor": "Example Vendor Ltd", "key": vendor.verifier().to_string(), "action": "enrol"
+//! # }))?;
+//! # Client::new(&url)?.vendor_action("example-token", &request).await?;
+//!
+//! let mut verifier = Verifier::new(Client::new(&url)?, Trust::LogKey(Box::new(log_key)));
+//! let mut next = 0; // where this follower stopped last time
+//! let checkpoint = verifier.checkpoint().await?; // signature (and witness quorum) checked
+//! for (index, entry) in verifier
+//!     .entries(&checkpoint, next, checkpoint.size(), |_| {})
+//!     .await?
+//! {
+//!     // Each entry's leaf hash is in a tile verified against the checkpoint's root.
+//!     println!("entry {index}: {} bytes", entry.len());
+//! }
+//! next = checkpoint.size();
+//! assert!(next >= 1);
+//! // Next time, prove the new checkpoint consistent with this one before reading on:
+//! // `verifier.prove_consistency(...)`; `attestlog monitor` does all of this and keeps state.
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod cli;

@@ -1,6 +1,6 @@
 //! The versions of one attestation and its current version (DESIGN.md §10): every logged
 //! version is read from the log and the chain is followed with the rule engine's
-//! [`Chain`](attestlog_proto::rules::Chain), never by taking the highest index.
+//! [`attestlog_proto::rules::Chain`], never by taking the highest index.
 
 use attestlog_proto::api::EntryResponse;
 use attestlog_proto::dsse::Envelope;

@@ -1,4 +1,4 @@
-//! RFC 9162 §2.1 hashing: leaf and node hashes, the empty-tree root, and the [`Hash`] type.
+//! RFC 9162 §2.1 hashing: leaf and node hashes, the empty-tree root, and the [`struct@Hash`] type.
 //!
 //! <https://www.rfc-editor.org/rfc/rfc9162#section-2.1>
 

@@ -19,6 +19,37 @@
 //! - the JSON types of the HTTP API ([`api`]) and the offline receipt verifier ([`receipt`]).
 //!
 //! Out of scope: storage, networking, HTTP servers and clients, key files, clocks, randomness.
+//!
+//! ## Example: verify a receipt offline
+//!
+//! A receipt is what the log answers to a submission (`POST /v1/entries`): the entry, a
+//! c2sp.org/tlog-proof of its inclusion in a signed checkpoint, and the enrolment of the key
+//! that signed it. Anyone holding the log's verifier key (or a tlog-policy with witnesses)
+//! checks it without asking the log anything:
+//!
+//! ```
+//! use attestlog_proto::api::Receipt;
+//! use attestlog_proto::keys::VerifierKey;
+//! use attestlog_proto::receipt::{Trust, verify_receipt};
+//!
+//! // The log's verifier key, obtained out of band (it is printed at the log's first start).
+//! let log_key = VerifierKey::parse(
+//!     "attestlog.test/receipt+d030857f+AeL+Kjm3MmZCgn1tgtSXYizWwpf+eCcOqkNrAfCGtvPL",
+//! )?;
+//! let receipt: Receipt =
+//!     serde_json::from_str(include_str!("../../fuzz/corpus/receipt/valid.json"))?;
+//!
+//! let verified = verify_receipt(&receipt, Trust::LogKey(&log_key))?;
+//! assert_eq!(verified.index(), 3);
+//! assert_eq!(verified.vendor(), verified.enrolment().vendor);
+//! println!("{}", verified.render_text());
+//!
+//! // A receipt whose entry was changed after the log signed it does not verify.
+//! let mut tampered = receipt.clone();
+//! tampered.entry.replace_range(10..11, if &receipt.entry[10..11] == "A" { "B" } else { "A" });
+//! assert!(verify_receipt(&tampered, Trust::LogKey(&log_key)).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod api;

@@ -1,5 +1,5 @@
 //! RFC 9162 §2.1.3 inclusion and §2.1.4 consistency proofs: generation over a
-//! [`HashReader`](crate::tree::HashReader) with `*_indexes` companions, and strict
+//! [`crate::tree::HashReader`] with `*_indexes` companions, and strict
 //! verification.
 //!
 //! <https://www.rfc-editor.org/rfc/rfc9162#section-2.1.3>

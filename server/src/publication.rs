@@ -8,13 +8,13 @@
 //!   the root of the right edge rebuilt from the stored tiles (a short or missing tile is an
 //!   error), and storage extends every checkpoint this process published and the
 //!   `published-checkpoint` file (a consistency proof computed from storage, verified);
-//! - [`Shared::publish`] publishes a checkpoint only after a consistency proof from the last
+//! - `Shared::publish` publishes a checkpoint only after a consistency proof from the last
 //!   published one, computed from storage, verified;
 //! - [`cosign`] and [`on_start`] ask the witnesses through the [`Cosigner`] interface; an
 //!   answer showing a conflict (a larger cosigned tree, the same size with another root, a
 //!   refused proof) is a failed check.
 //!
-//! A failed check halts sequencing ([`Shared::fail`]): what was published stays served,
+//! A failed check halts sequencing (`Shared::fail`): what was published stays served,
 //! submissions get 503, `/readyz` reports not ready, one error names both checkpoints and
 //! `attestlog_guard_failures_total` counts it (`attestlog_sequencing_halted` is 1). Nothing
 //! repairs itself: only a later full [`check_storage`] that passes (a replica taking the lease
@@ -151,7 +151,7 @@ fn unavailable(e: &StoreError) -> GuardError {
     GuardError::Unavailable(e.to_string())
 }
 
-/// Why [`Shared::publish`] did not publish.
+/// Why `Shared::publish` did not publish.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     /// A check failed.
@@ -162,7 +162,7 @@ pub enum PublishError {
     File(#[from] std::io::Error),
 }
 
-/// What [`Shared::publish`] did.
+/// What `Shared::publish` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PublishOutcome {
     /// Readers now see the offered checkpoint.
@@ -182,7 +182,7 @@ pub struct Shared {
     pub enrolments: RwLock<Arc<Enrolments>>,
     /// Why the log stopped sequencing, if it did (readiness reports it).
     failure: RwLock<Option<String>>,
-    /// Serialises [`Shared::publish`]: the sequencer and a replica's refresh both publish.
+    /// Serialises `Shared::publish`: the sequencer and a replica's refresh both publish.
     publishing: Mutex<()>,
 }
 

@@ -36,7 +36,7 @@ use attestlog_proto::rules::Version;
 
 /// Schema migrations, applied in order; `schema_migrations` records the applied versions.
 /// Version 2 (the statement index, each attestation's `issued_at` and `claims_from`, DESIGN.md
-/// §10) is completed by [`add_statement_index`], which reads the stored entries. Its
+/// §10) is completed by `add_statement_index`, which reads the stored entries. Its
 /// `issued_at` has no default, so a sequencer of an older binary, which would log attestations
 /// without their statements, fails its batches instead.
 pub const MIGRATIONS: &[(i32, &str)] = &[
