@@ -47,6 +47,14 @@ pub enum ClientError {
         /// The field path the error names, if any.
         field: Option<String>,
     },
+    /// A SCITT registration was still running when the caller's deadline passed.
+    #[error("registration at {url} still running after {waited_secs} s")]
+    StillRunning {
+        /// Where the registration can be polled (`GET /entries/{id}`).
+        url: String,
+        /// How long the client waited.
+        waited_secs: u64,
+    },
     /// The response body is not the expected JSON.
     #[error("unexpected response from {url}: {message}")]
     Decode {
@@ -111,11 +119,46 @@ impl SearchQuery {
     }
 }
 
+/// An answer of the SCITT registration API (`POST /entries`, `GET /entries/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScittAnswer {
+    /// 200 or 201: the receipt (or transparent statement), unverified.
+    Done {
+        /// The body (`application/cose`).
+        body: Vec<u8>,
+        /// `Location`: `/entries/{leaf hash}` of the logged entry.
+        location: Option<String>,
+        /// 201: the statement was registered by this request.
+        created: bool,
+    },
+    /// 303 or 302: registration is running; poll `location` after `retry_after` seconds.
+    Running {
+        /// `/entries/{leaf hash}`.
+        location: String,
+        /// Seconds to wait before polling.
+        retry_after: u64,
+    },
+}
+
+/// A finished SCITT registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    /// The RFC 9942 receipt (unverified).
+    pub receipt: Vec<u8>,
+    /// `/entries/{leaf hash}` of the logged entry (the original one when the statement was
+    /// already logged, perhaps as a DSSE envelope).
+    pub location: String,
+    /// Whether this registration logged the statement (201, or 303 then 200).
+    pub created: bool,
+}
+
 /// An HTTP client for one log (one origin).
 #[derive(Debug, Clone)]
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    /// The SCITT API answers 302/303 that the caller polls: this client follows no redirect.
+    scitt_http: reqwest::Client,
 }
 
 impl Client {
@@ -135,14 +178,24 @@ impl Client {
                 message: "scheme must be http or https".into(),
             });
         }
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("attestlog-client/", env!("CARGO_PKG_VERSION")))
+        let builder = || {
+            reqwest::Client::builder()
+                .user_agent(concat!("attestlog-client/", env!("CARGO_PKG_VERSION")))
+        };
+        let transport = |e| ClientError::Transport {
+            url: base.clone(),
+            source: e,
+        };
+        let http = builder().build().map_err(transport)?;
+        let scitt_http = builder()
+            .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| ClientError::Transport {
-                url: base.clone(),
-                source: e,
-            })?;
-        Ok(Self { base, http })
+            .map_err(transport)?;
+        Ok(Self {
+            base,
+            http,
+            scitt_http,
+        })
     }
 
     /// The base URL.
@@ -176,22 +229,168 @@ impl Client {
         if status.is_success() {
             return Ok((status, body));
         }
-        Err(match serde_json::from_slice::<ErrorBody>(&body) {
-            Ok(e) => ClientError::Status {
+        Err(Self::status_error(url, status, &body))
+    }
+
+    /// The error of a non-success answer: its JSON error body (`/v1`), RFC 9290 problem
+    /// details (SCITT), or its text.
+    fn status_error(url: &str, status: StatusCode, body: &[u8]) -> ClientError {
+        if let Ok(e) = serde_json::from_slice::<ErrorBody>(body) {
+            return ClientError::Status {
                 url: url.to_owned(),
                 status: status.as_u16(),
                 code: Some(e.error.code),
                 message: e.error.message,
                 field: e.error.field,
-            },
-            Err(_) => ClientError::Status {
+            };
+        }
+        if let Ok((_, detail, code)) = attestlog_proto::scitt::parse_problem_details(body) {
+            return ClientError::Status {
                 url: url.to_owned(),
                 status: status.as_u16(),
-                code: None,
-                message: String::from_utf8_lossy(&body).trim().to_owned(),
+                code: Some(code),
+                message: detail,
                 field: None,
-            },
-        })
+            };
+        }
+        ClientError::Status {
+            url: url.to_owned(),
+            status: status.as_u16(),
+            code: None,
+            message: String::from_utf8_lossy(body).trim().to_owned(),
+            field: None,
+        }
+    }
+
+    async fn scitt_send(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &str,
+    ) -> Result<ScittAnswer, ClientError> {
+        let transport = |source| ClientError::Transport {
+            url: url.to_owned(),
+            source,
+        };
+        let resp = req.send().await.map_err(transport)?;
+        let status = resp.status();
+        let header = |name: reqwest::header::HeaderName| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let location = header(reqwest::header::LOCATION);
+        let retry_after = header(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(1);
+        let body = resp.bytes().await.map_err(transport)?.to_vec();
+        if status == StatusCode::FOUND || status == StatusCode::SEE_OTHER {
+            let location = location.ok_or_else(|| ClientError::Decode {
+                url: url.to_owned(),
+                message: format!("{status} without a Location"),
+            })?;
+            return Ok(ScittAnswer::Running {
+                location,
+                retry_after,
+            });
+        }
+        if status.is_success() {
+            return Ok(ScittAnswer::Done {
+                body,
+                location,
+                created: status == StatusCode::CREATED,
+            });
+        }
+        Err(Self::status_error(url, status, &body))
+    }
+
+    /// `POST /entries` (SCITT): registers a COSE_Sign1 signed statement.
+    ///
+    /// # Errors
+    /// [`ClientError::Status`] with the problem-details name as `code` for refused statements.
+    pub async fn register_statement(&self, cose: &[u8]) -> Result<ScittAnswer, ClientError> {
+        let url = self.url("entries");
+        let req = self
+            .scitt_http
+            .post(&url)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                attestlog_proto::cose::MEDIA_TYPE_COSE,
+            )
+            .body(cose.to_vec());
+        self.scitt_send(req, &url).await
+    }
+
+    /// `GET /entries/{id}` at `location` (`/entries/{leaf hash}`): the receipt, or with
+    /// `transparent` the transparent statement; [`ScittAnswer::Running`] while registering.
+    ///
+    /// # Errors
+    /// [`ClientError`] (404 for an unknown entry).
+    pub async fn scitt_entry(
+        &self,
+        location: &str,
+        transparent: bool,
+    ) -> Result<ScittAnswer, ClientError> {
+        let mut url = self.url(location);
+        if transparent {
+            url.push_str(if url.contains('?') { "&" } else { "?" });
+            url.push_str("transparent=true");
+        }
+        self.scitt_send(self.scitt_http.get(&url), &url).await
+    }
+
+    /// Registers a signed statement and polls until it is published or `timeout` passes,
+    /// waiting as long as each `Retry-After` says.
+    ///
+    /// # Errors
+    /// [`ClientError::StillRunning`] after `timeout`; other [`ClientError`]s as they come.
+    pub async fn register_statement_and_wait(
+        &self,
+        cose: &[u8],
+        timeout: std::time::Duration,
+    ) -> Result<Registration, ClientError> {
+        let start = std::time::Instant::now();
+        let mut answer = self.register_statement(cose).await?;
+        let mut created = false;
+        loop {
+            match answer {
+                ScittAnswer::Done {
+                    body,
+                    location,
+                    created: c,
+                } => {
+                    return Ok(Registration {
+                        receipt: body,
+                        location: location.unwrap_or_default(),
+                        created: created || c,
+                    });
+                }
+                ScittAnswer::Running {
+                    location,
+                    retry_after,
+                } => {
+                    created = true;
+                    let wait = std::time::Duration::from_secs(retry_after.clamp(1, 30));
+                    if start.elapsed() + wait > timeout {
+                        return Err(ClientError::StillRunning {
+                            url: self.url(&location),
+                            waited_secs: start.elapsed().as_secs(),
+                        });
+                    }
+                    tokio::time::sleep(wait).await;
+                    answer = self.scitt_entry(&location, false).await?;
+                }
+            }
+        }
+    }
+
+    /// `GET /.well-known/scitt-keys`: the COSE_KeySet of the log's receipt keys, unverified.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn scitt_keys(&self) -> Result<Vec<u8>, ClientError> {
+        let url = self.url(".well-known/scitt-keys");
+        self.send(self.http.get(&url), &url).await
     }
 
     fn decode<T: DeserializeOwned>(url: &str, body: &[u8]) -> Result<T, ClientError> {

@@ -29,6 +29,8 @@ use crate::cose::{
 };
 use crate::keys::{SignerKey, VerifierKey};
 use crate::proof::{ProofError, root_from_inclusion, verify_consistency};
+use crate::receipt::Trust;
+use crate::tlog_proof::{TlogProof, TlogProofError, VerifiedInclusion};
 
 /// Verifiable data structure RFC9162_SHA256 (RFC 9942 §5).
 pub const VDS_RFC9162_SHA256: i64 = 1;
@@ -72,6 +74,15 @@ pub enum ScittError {
         /// In the statement.
         statement: String,
     },
+    /// A transparent statement lacks the c2sp.org/tlog-proof (-65537) its verifier asked for.
+    #[error("no c2sp.org/tlog-proof (label -65537) in the unprotected header")]
+    NoTlogProof,
+    /// The tlog-proof does not verify (log signature, witness quorum or inclusion).
+    #[error("tlog-proof: {0}")]
+    TlogProof(#[from] TlogProofError),
+    /// The receipt and the tlog-proof prove different inclusions.
+    #[error("the receipt and the tlog-proof disagree: {0}")]
+    Disagree(String),
 }
 
 /// RFC 9679 thumbprint of an Ed25519 COSE key: SHA-256 of the deterministically encoded map
@@ -525,8 +536,9 @@ pub fn key_set(keys: &[VerifyingKey]) -> Vec<u8> {
     encode(&Value::Array(items))
 }
 
-/// The Ed25519 keys of a COSE_KeySet (other key types are skipped), each checked against its
-/// `kid` when it has one.
+/// The Ed25519 keys of a COSE_KeySet, or of a single COSE_Key (as served by
+/// `/.well-known/scitt-keys/{kid}`); other key types are skipped, and each key is checked
+/// against its `kid` when it has one.
 ///
 /// # Errors
 /// [`ScittError::Malformed`] for a body that is not a key set or an OKP key without a valid
@@ -534,8 +546,14 @@ pub fn key_set(keys: &[VerifyingKey]) -> Vec<u8> {
 pub fn parse_key_set(bytes: &[u8]) -> Result<Vec<VerifyingKey>, ScittError> {
     use coset::AsCborValue as _;
     let v = decode_one(bytes).map_err(|e| ScittError::Malformed(e.to_string()))?;
-    let Value::Array(items) = v else {
-        return Err(ScittError::Malformed("key set is not an array".into()));
+    let items = match v {
+        Value::Array(items) => items,
+        key @ Value::Map(_) => vec![key],
+        _ => {
+            return Err(ScittError::Malformed(
+                "not a COSE_KeySet (array) or a COSE_Key (map)".into(),
+            ));
+        }
     };
     let mut out = Vec::new();
     for item in items {
@@ -687,17 +705,93 @@ impl TransparentStatement {
             .receipts
             .first()
             .ok_or_else(|| ScittError::Malformed("no receipt".into()))?;
-        let r = Receipt::parse(bytes)?;
-        let (proof, root) = r.verify_inclusion(&self.statement.to_entry(), keys)?;
-        let sub = r.claims.sub.clone().unwrap_or_default();
-        if sub != self.statement.sub() {
-            return Err(ScittError::Subject {
-                receipt: sub,
-                statement: self.statement.sub().to_owned(),
-            });
-        }
-        Ok((r, proof, root))
+        verify_statement_receipt(&self.statement, bytes, keys)
     }
+
+    /// Verifies a witnessed transparent statement (DESIGN.md §12): the receipt under `keys`
+    /// ([`Self::verify_receipt`]) and, with `tlog`, the c2sp.org/tlog-proof of label -65537
+    /// under the log key or a policy's witness quorum, which must prove the same inclusion
+    /// (index, tree size and root) as the receipt.
+    ///
+    /// # Errors
+    /// [`ScittError`] naming the failed check.
+    pub fn verify(
+        &self,
+        keys: &[VerifyingKey],
+        tlog: Option<Trust<'_>>,
+    ) -> Result<VerifiedTransparent, ScittError> {
+        let (receipt, proof, root) = self.verify_receipt(keys)?;
+        let Some(trust) = tlog else {
+            return Ok(VerifiedTransparent {
+                receipt,
+                proof,
+                root,
+                tlog: None,
+            });
+        };
+        let text = self.tlog_proof.as_deref().ok_or(ScittError::NoTlogProof)?;
+        let tp = TlogProof::parse(text)?;
+        let entry = self.statement.to_entry();
+        let v = match trust {
+            Trust::LogKey(k) => tp.verify_with_log_keys(&entry, std::slice::from_ref(k))?,
+            Trust::Policy(p) => tp.verify(&entry, p)?,
+        };
+        let cp = v.checkpoint.checkpoint();
+        if (v.index, cp.size, cp.root) != (proof.leaf_index, proof.tree_size, root) {
+            return Err(ScittError::Disagree(format!(
+                "receipt: index {} in tree {} with root {}; tlog-proof: index {} in tree {} with root {}",
+                proof.leaf_index,
+                proof.tree_size,
+                root.to_hex(),
+                v.index,
+                cp.size,
+                cp.root.to_hex()
+            )));
+        }
+        Ok(VerifiedTransparent {
+            receipt,
+            proof,
+            root,
+            tlog: Some(v),
+        })
+    }
+}
+
+/// What [`TransparentStatement::verify`] established.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedTransparent {
+    /// The verified receipt.
+    pub receipt: Receipt,
+    /// Its inclusion proof.
+    pub proof: InclusionProof,
+    /// The tree root its signature covers.
+    pub root: Hash,
+    /// The verified tlog-proof (its checkpoint and the witnesses that cosigned it), when a
+    /// log key or policy was given.
+    pub tlog: Option<VerifiedInclusion>,
+}
+
+/// Verifies an RFC 9942 receipt for a signed statement: the receipt's inclusion proof leads
+/// from the statement's log entry to a root that a key of `keys` signed, and its `sub` is the
+/// statement's. Returns the receipt, its proof and root.
+///
+/// # Errors
+/// [`ScittError`] naming the failed check.
+pub fn verify_statement_receipt(
+    statement: &SignedStatement,
+    receipt: &[u8],
+    keys: &[VerifyingKey],
+) -> Result<(Receipt, InclusionProof, Hash), ScittError> {
+    let r = Receipt::parse(receipt)?;
+    let (proof, root) = r.verify_inclusion(&statement.to_entry(), keys)?;
+    let sub = r.claims.sub.clone().unwrap_or_default();
+    if sub != statement.sub() {
+        return Err(ScittError::Subject {
+            receipt: sub,
+            statement: statement.sub().to_owned(),
+        });
+    }
+    Ok((r, proof, root))
 }
 
 /// The Ed25519 public key of a verifier key, as a COSE verifier needs it.
@@ -918,5 +1012,81 @@ mod tests {
                 .verify_receipt(&[signer.public_key()]),
             Err(ScittError::Subject { .. })
         ));
+    }
+
+    #[test]
+    fn transparent_statements_verify_the_tlog_proof_and_its_agreement_with_the_receipt() {
+        use crate::checkpoint::Checkpoint;
+        let log = SignerKey::from_seed("log.example", TYPE_ED25519, &[9; 32]).unwrap();
+        let vendor = SignerKey::from_seed("vendor.example/attest", TYPE_ED25519, &[5; 32]).unwrap();
+        let st = SignedStatement::sign(b"{}", &vendor, "id-1");
+        let entry = st.to_entry();
+        let mut t = MemoryTree::new();
+        for e in [&b"a"[..], &entry, b"c"] {
+            t.push(Hash::leaf(e));
+        }
+        let proof_at = |size: u64| {
+            let path = inclusion_proof(1, size, &t).unwrap();
+            let root = tree_root(size, &t).unwrap();
+            let cp = Checkpoint {
+                origin: "log.example".into(),
+                size,
+                root,
+                extensions: vec![],
+            };
+            let note = cp.sign(std::slice::from_ref(&log)).unwrap();
+            let text = crate::tlog_proof::encode(None, 1, &path, &note.to_bytes());
+            let proof = InclusionProof {
+                tree_size: size,
+                leaf_index: 1,
+                path,
+            };
+            (proof, root, text)
+        };
+        let (p3, r3, tp3) = proof_at(3);
+        let signer = log_signer();
+        let claims = ReceiptClaims {
+            iss: "log.example".into(),
+            sub: Some("id-1".into()),
+            iat: Some(1),
+        };
+        let receipt = signer.sign_inclusion(&claims, &p3, &r3);
+        let keys = [signer.public_key()];
+        let lk = log.verifier();
+        let parse = |tp: Option<&[u8]>| {
+            TransparentStatement::parse(&transparent_statement(&entry, &receipt, tp).unwrap())
+                .unwrap()
+        };
+        let good = parse(Some(&tp3));
+        let v = good.verify(&keys, Some(Trust::LogKey(&lk))).unwrap();
+        assert_eq!((v.proof, v.root), (p3, r3));
+        let tlog = v.tlog.unwrap();
+        assert_eq!((tlog.index, tlog.checkpoint.checkpoint().size), (1, 3));
+        assert!(good.verify(&keys, None).unwrap().tlog.is_none());
+        // The tlog-proof under another log key does not verify.
+        let other = SignerKey::from_seed("log.example", TYPE_ED25519, &[10; 32]).unwrap();
+        assert!(matches!(
+            good.verify(&keys, Some(Trust::LogKey(&other.verifier()))),
+            Err(ScittError::TlogProof(_))
+        ));
+        // A valid tlog-proof of another tree than the receipt's: they disagree.
+        let (_, _, tp2) = proof_at(2);
+        let mixed = parse(Some(&tp2));
+        assert!(mixed.verify(&keys, None).is_ok());
+        assert!(matches!(
+            mixed.verify(&keys, Some(Trust::LogKey(&lk))),
+            Err(ScittError::Disagree(_))
+        ));
+        // Asked for, but absent.
+        assert_eq!(
+            parse(None).verify(&keys, Some(Trust::LogKey(&lk))),
+            Err(ScittError::NoTlogProof)
+        );
+    }
+
+    #[test]
+    fn a_single_cose_key_reads_as_a_key_set_of_one() {
+        let k = log_signer().public_key();
+        assert_eq!(parse_key_set(&cose_key_bytes(&k)).unwrap(), vec![k]);
     }
 }

@@ -18,6 +18,7 @@ mod large_log;
 #[path = "../../server/tests/pg_support/mod.rs"]
 mod pg_support;
 mod scitt;
+mod scitt_interop;
 mod startup;
 mod submit;
 mod witness;

@@ -525,3 +525,155 @@ fn the_monitor_follows_cose_entries() {
     );
     assert_eq!(at(1)["attestation_id"], att_id(20));
 }
+
+/// The client side of SCITT (DESIGN.md §12): `attest sign --format cose` writes a signed
+/// statement the log accepts, `submit` registers it at `POST /entries` and saves the RFC 9942
+/// receipt (and with `--transparent` the transparent statement), and `verify` checks both
+/// offline, refusing a wrong statement, a wrong COSE key, a wrong log key or vendor key.
+#[test]
+fn the_cli_signs_submits_and_verifies_cose_statements() {
+    use crate::common::{ok, run, server_runtime, temp_dir};
+    use attestlog_client::cli::EXIT_FAILURE;
+    let rt = server_runtime();
+    let (log, key) = rt.block_on(log_with_vendor(|_| {}));
+    let dir = temp_dir("scitt-cli");
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    std::fs::write(dir.join("vendor.key"), key.to_secret_string()).unwrap();
+    for n in [30, 31] {
+        let v = statement(VENDOR, &att_id(n), "Example Endpoint Security");
+        std::fs::write(dir.join(format!("st{n}.json")), v.to_string()).unwrap();
+        ok(&[
+            "attest",
+            "sign",
+            "--key",
+            &p("vendor.key"),
+            "--format",
+            "cose",
+            &p(&format!("st{n}.json")),
+            "-o",
+            &p(&format!("st{n}.cose")),
+        ]);
+    }
+    // The signed statement is what DESIGN.md §12 prescribes, signed by the vendor key.
+    let bytes = std::fs::read(dir.join("st30.cose")).unwrap();
+    let st = SignedStatement::parse(&bytes).unwrap();
+    assert_eq!(
+        st.to_entry(),
+        bytes,
+        "written with an empty unprotected header"
+    );
+    assert_eq!(st.kid(), key.verifier().key_id());
+    assert_eq!(st.iss(), key.name());
+    assert_eq!(st.sub(), att_id(30));
+    assert_eq!(st.payload(), payload(30).as_slice());
+    assert!(st.verify_with(&key.verifier()));
+
+    let out = ok(&[
+        "--log",
+        &log.url,
+        "submit",
+        &p("st30.cose"),
+        "--transparent",
+    ]);
+    assert!(out.contains("registered at index 1"), "{out}");
+    let out = ok(&["--log", &log.url, "--json", "submit", &p("st30.cose")]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["created"], false, "{out}");
+    assert_eq!(v["leaf_hash"], Hash::leaf(&bytes).to_hex());
+    ok(&["--log", &log.url, "submit", &p("st31.cose")]);
+    let receipt = std::fs::read(dir.join("st30.cose.receipt.cose")).unwrap();
+    let keys = rt.block_on(scitt_keys(&log));
+    Receipt::parse(&receipt)
+        .unwrap()
+        .verify_inclusion(&bytes, &keys)
+        .unwrap();
+    std::fs::write(
+        dir.join("keys.cbor"),
+        rt.block_on(get_raw(&log, "/.well-known/scitt-keys")).body,
+    )
+    .unwrap();
+    let log_key = log.log_key().to_string();
+
+    // The bare receipt, for its statement.
+    let out = ok(&[
+        "verify",
+        &p("st30.cose.receipt.cose"),
+        "--scitt-key",
+        &p("keys.cbor"),
+        "--statement",
+        &p("st30.cose"),
+    ]);
+    assert!(out.contains("SCITT receipt verified"), "{out}");
+    assert!(
+        out.contains(&format!("entry {}", Hash::leaf(&bytes).to_hex())),
+        "{out}"
+    );
+    // The transparent statement: receipt, tlog-proof under the log key, vendor signature.
+    let out = ok(&[
+        "verify",
+        &p("st30.cose.transparent.cose"),
+        "--scitt-key",
+        &p("keys.cbor"),
+        "--log-key",
+        &log_key,
+        "--vendor-key",
+        &key.verifier().to_string(),
+    ]);
+    assert!(out.contains("tlog-proof verified"), "{out}");
+    assert!(out.contains("statement signature verified"), "{out}");
+
+    // Failures: exit 1 with the reason.
+    let other_log = SignerKey::from_seed(log.log_key().name(), 1, &[77; 32]).unwrap();
+    std::fs::write(
+        dir.join("other-keys.cbor"),
+        attestlog_proto::scitt::key_set(&[other_log.public_key()]),
+    )
+    .unwrap();
+    let failures: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                p("st30.cose.receipt.cose"),
+                "--scitt-key".into(),
+                p("keys.cbor"),
+                "--statement".into(),
+                p("st31.cose"),
+            ],
+            "does NOT verify",
+        ),
+        (
+            vec![
+                p("st30.cose.transparent.cose"),
+                "--scitt-key".into(),
+                p("other-keys.cbor"),
+            ],
+            "no trusted log key",
+        ),
+        (
+            vec![
+                p("st30.cose.transparent.cose"),
+                "--scitt-key".into(),
+                p("keys.cbor"),
+                "--log-key".into(),
+                other_log.verifier().to_string(),
+            ],
+            "tlog-proof",
+        ),
+        (
+            vec![
+                p("st30.cose.transparent.cose"),
+                "--scitt-key".into(),
+                p("keys.cbor"),
+                "--vendor-key".into(),
+                crate::common::vendor_key(8).verifier().to_string(),
+            ],
+            "does not verify under the vendor key",
+        ),
+    ];
+    for (args, reason) in failures {
+        let mut argv = vec!["verify"];
+        argv.extend(args.iter().map(String::as_str));
+        let (code, out) = run(&argv);
+        assert_eq!(code, EXIT_FAILURE, "{argv:?}: {out}");
+        assert!(out.contains(reason), "{argv:?}: {out}");
+    }
+}

@@ -266,6 +266,107 @@ async fn checkpoints_carry_cosignatures_and_receipts_need_the_quorum() {
     drop(down);
 }
 
+/// SCITT with witnesses (DESIGN.md §12): `attestlog attest sign --format cose`, `attestlog
+/// submit --transparent` and `attestlog verify` of the transparent statement: the receipt
+/// under the log's COSE key, and the tlog-proof's witness cosignatures under a policy quorum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transparent_statements_from_the_cli_verify_under_the_witness_quorum() {
+    let dir = temp_dir("witnessed-scitt");
+    let origin = "witnessed-scitt.test/log";
+    let (log_key, key_file) = log_key_file(&dir, origin, 0x64);
+    let vk = log_key.verifier();
+    let (k1, k2, k3) = (
+        witness_key("s1", 11),
+        witness_key("s2", 12),
+        witness_key("s3", 13),
+    );
+    let w1 = TestWitness::start(k1.clone(), &vk, &dir.join("w1")).await;
+    let w2 = TestWitness::start(k2.clone(), &vk, &dir.join("w2")).await;
+    let down = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let down_url = format!("http://{}", down.local_addr().unwrap());
+    let ws = [
+        ("S1", k1.verifier(), w1.url.as_str()),
+        ("S2", k2.verifier(), w2.url.as_str()),
+        ("S3", k3.verifier(), down_url.as_str()),
+    ];
+    let p23 = write(&dir, "p23", &policy(&vk, &ws, 2));
+    let p33 = write(&dir, "p33", &policy(&vk, &ws, 3));
+    let data = dir.join("data");
+    let log = TestLog::start_in(data.clone(), config(&data, &key_file, origin, Some(&p23))).await;
+    let vendor = vendor_key(72);
+    log.enrol(VENDOR, &vendor.verifier()).await;
+
+    let vendor_file = write(&dir, "vendor.key", &vendor.to_secret_string());
+    let st = write(
+        &dir,
+        "statement.json",
+        &statement(VENDOR, &att_id(40), "Witnessed Endpoint").to_string(),
+    );
+    let cose = dir.join("statement.cose");
+    let p = |p: &Path| p.to_str().unwrap().to_owned();
+    let (code, out) = cli(&[
+        "attest",
+        "sign",
+        "--format",
+        "cose",
+        "--key",
+        &p(&vendor_file),
+        &p(&st),
+        "-o",
+        &p(&cose),
+    ])
+    .await;
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = cli(&["--log", &log.url, "submit", &p(&cose), "--transparent"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("registered at index 1"), "{out}");
+    let transparent = p(&dir.join("statement.cose.transparent.cose"));
+    let keys = dir.join("scitt-keys.cbor");
+    std::fs::write(
+        &keys,
+        log.get("/.well-known/scitt-keys")
+            .await
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+
+    // 2-of-3 holds: the live witnesses cosigned the checkpoint of the tlog-proof.
+    let (code, out) = cli(&[
+        "verify",
+        &transparent,
+        "--scitt-key",
+        &p(&keys),
+        "--policy",
+        &p(&p23),
+    ])
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("SCITT receipt verified"), "{out}");
+    assert!(out.contains("cosigned by S1, S2"), "{out}");
+    // 3-of-3 fails (one witness is down), although the SCITT receipt alone verifies.
+    let (code, out) = cli(&[
+        "verify",
+        &transparent,
+        "--scitt-key",
+        &p(&keys),
+        "--policy",
+        &p(&p33),
+    ])
+    .await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("quorum"), "{out}");
+    let (code, out) = cli(&["verify", &transparent, "--scitt-key", &p(&keys)]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("tlog-proof not checked"), "{out}");
+
+    log.stop().await;
+    w1.stop().await;
+    w2.stop().await;
+    drop(down);
+}
+
 /// A signed checkpoint of `tree` by `key`.
 fn note(key: &SignerKey, tree: &MemoryTree) -> Vec<u8> {
     Checkpoint {

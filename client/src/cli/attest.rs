@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use attestlog_proto::cose::SignedStatement;
 use attestlog_proto::dsse::Envelope;
 use attestlog_proto::keys::SignerKey;
 use attestlog_proto::predicate::{
@@ -43,17 +44,32 @@ enum AttestCommand {
         /// The statement (in-toto Statement v1 JSON).
         file: PathBuf,
     },
-    /// Sign a statement: a DSSE envelope over the statement's canonical (JCS) bytes.
+    /// Sign a statement: a DSSE envelope over the statement's canonical (JCS) bytes, or with
+    /// `--format cose` a SCITT signed statement (COSE_Sign1, EdDSA, the statement attached,
+    /// protected kid and CWT claims iss = key name, sub = attestation_id) for `POST /entries`.
     Sign {
         /// The signer key file written by `key generate`.
         #[arg(long, value_name = "FILE")]
         key: PathBuf,
+        /// Envelope format: `dsse` (JSON, for /v1/entries) or `cose` (binary COSE_Sign1, for
+        /// the SCITT API). `attestlog submit` sends either to the right endpoint.
+        #[arg(long, value_enum, default_value_t = Format::Dsse)]
+        format: Format,
         /// The statement to sign (checked first).
         statement: PathBuf,
         /// Write the envelope to OUT instead of standard output.
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
     },
+}
+
+/// The signature envelope `attest sign` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// A DSSE envelope (JSON).
+    Dsse,
+    /// A SCITT signed statement: a tagged COSE_Sign1 (CBOR).
+    Cose,
 }
 
 pub(crate) fn run(args: AttestArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
@@ -66,9 +82,10 @@ pub(crate) fn run(args: AttestArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
         AttestCommand::Check { file } => check(ctx, &file),
         AttestCommand::Sign {
             key,
+            format,
             statement,
             output,
-        } => sign(ctx, &key, &statement, output.as_deref()),
+        } => sign(ctx, &key, format, &statement, output.as_deref()),
     }
 }
 
@@ -206,6 +223,7 @@ fn check(ctx: &mut Ctx<'_>, file: &Path) -> anyhow::Result<u8> {
 fn sign(
     ctx: &mut Ctx<'_>,
     key_file: &Path,
+    format: Format,
     file: &Path,
     output: Option<&Path>,
 ) -> anyhow::Result<u8> {
@@ -214,9 +232,18 @@ fn sign(
     let Some(st) = load_statement(ctx, file)? else {
         return Ok(EXIT_FAILURE);
     };
-    let env = Envelope::sign(PAYLOAD_TYPE_INTOTO, &st.canonical_bytes(), &[&key]);
-    let mut bytes = env.canonical_bytes();
-    bytes.push(b'\n');
+    let (bytes, what) = match format {
+        Format::Dsse => {
+            let env = Envelope::sign(PAYLOAD_TYPE_INTOTO, &st.canonical_bytes(), &[&key]);
+            let mut bytes = env.canonical_bytes();
+            bytes.push(b'\n');
+            (bytes, "envelope")
+        }
+        Format::Cose => {
+            let signed = SignedStatement::sign(&st.canonical_bytes(), &key, st.attestation_id());
+            (signed.to_entry(), "COSE signed statement")
+        }
+    };
     let keyid = key.verifier().key_id_hex();
     match output {
         Some(p) => {
@@ -226,7 +253,7 @@ fn sign(
             } else {
                 writeln!(
                     ctx.out,
-                    "wrote the envelope signed by key {keyid} to {}",
+                    "wrote the {what} signed by key {keyid} to {}",
                     p.display()
                 )?;
             }

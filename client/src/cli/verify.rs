@@ -1,13 +1,19 @@
-//! `attestlog verify`: offline receipt verification.
+//! `attestlog verify`: offline receipt verification: attestlog receipts (JSON), and SCITT
+//! receipts and transparent statements (COSE).
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use attestlog_proto::api::Receipt;
+use attestlog_proto::cose::{SignedStatement, is_cose_entry};
 use attestlog_proto::receipt::{self, VerifiedReceipt};
+use attestlog_proto::scitt::{
+    self as scitt, ScittError, TransparentStatement, VerifiedTransparent, parse_key_set,
+};
 use clap::Args;
 use serde_json::json;
 
-use super::{Ctx, EXIT_FAILURE, EXIT_OK, TrustArgs, now_unix, read_bytes};
+use super::{Ctx, EXIT_FAILURE, EXIT_OK, TrustArgs, now_unix, parse_verifier_key, read_bytes};
 use crate::verifier::Trust;
 
 /// `attestlog verify`.
@@ -17,12 +23,27 @@ Checks, fully offline: the checkpoint's log signature (and witness quorum with -
 entry's inclusion proof, the enrolment entry's inclusion proof and log-key signature, that it \
 enrols the signing key for predicate.vendor.legal_name at a lower index, and the vendor's \
 signature. Prints the claim; warns when valid_until has passed; exits 1 with the reason when \
-any check fails.")]
+any check fails.
+
+SCITT (COSE) files: a transparent statement (`submit --transparent`) or an RFC 9942 receipt with --statement. Checks the receipt's inclusion proof from the statement's entry to the root that the log's COSE key (--scitt-key, from /.well-known/scitt-keys) signed, and that the receipt's sub is the statement's; with --policy (or --log-key) also the c2sp.org/tlog-proof of label -65537: the log's checkpoint signature, the witness quorum, and that it proves the same inclusion as the receipt. --vendor-key also checks the statement's own signature.")]
 pub struct VerifyArgs {
-    /// The receipt file saved by `attestlog submit` (or the `receipt` of `get --json`).
+    /// The receipt file saved by `attestlog submit` (or the `receipt` of `get --json`), a
+    /// SCITT receipt (`.receipt.cose`) or a transparent statement (`.transparent.cose`).
     receipt: PathBuf,
     #[command(flatten)]
     trust: TrustArgs,
+    /// SCITT: the log's COSE receipt key(s): a COSE_KeySet or COSE_Key file as served at
+    /// /.well-known/scitt-keys.
+    #[arg(long, value_name = "FILE")]
+    scitt_key: Option<PathBuf>,
+    /// SCITT: the signed statement a bare receipt is for (not needed for a transparent
+    /// statement, which carries it).
+    #[arg(long, value_name = "FILE")]
+    statement: Option<PathBuf>,
+    /// SCITT: the vendor's verifier key (or a file holding it); the statement's COSE
+    /// signature must verify under it.
+    #[arg(long, value_name = "VKEY")]
+    vendor_key: Option<String>,
 }
 
 /// Verifies a receipt under `trust`.
@@ -37,8 +58,11 @@ pub(crate) fn verify_receipt(
 }
 
 pub(crate) fn run(args: VerifyArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
-    let trust = args.trust.trust()?;
     let bytes = read_bytes(&args.receipt)?;
+    if is_cose_entry(&bytes) {
+        return verify_cose(&args, &bytes, ctx);
+    }
+    let trust = args.trust.trust()?;
     let parsed: Result<Receipt, _> = serde_json::from_slice(&bytes);
     let result = match &parsed {
         Ok(r) => verify_receipt(r, &trust).map_err(|e| e.to_string()),
@@ -88,6 +112,149 @@ pub(crate) fn run(args: VerifyArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
                 valid_until.unwrap_or_default()
             )?;
         }
+    }
+    Ok(EXIT_OK)
+}
+
+/// The statement and verdict of a SCITT file: a transparent statement verifies whole; a bare
+/// receipt verifies for the statement of `--statement`.
+fn check_cose(
+    args: &VerifyArgs,
+    bytes: &[u8],
+    trust: Option<&Trust>,
+) -> anyhow::Result<(SignedStatement, Result<VerifiedTransparent, ScittError>)> {
+    let key_file = args.scitt_key.as_ref().context(
+        "give the log's COSE receipt key with --scitt-key (a COSE_KeySet from /.well-known/scitt-keys)",
+    )?;
+    let keys = parse_key_set(&read_bytes(key_file)?)
+        .with_context(|| format!("{} holds no COSE key", key_file.display()))?;
+    let tlog = trust.map(|t| match t {
+        Trust::LogKey(k) => receipt::Trust::LogKey(k),
+        Trust::Policy(p) => receipt::Trust::Policy(p),
+    });
+    if let Ok(ts) = TransparentStatement::parse(bytes) {
+        let verdict = ts.verify(&keys, tlog);
+        return Ok((ts.statement, verdict));
+    }
+    let statement_file = args.statement.as_ref().context(
+        "a bare receipt verifies for a signed statement: give it with --statement (a transparent statement carries its own)",
+    )?;
+    let statement = SignedStatement::parse(&read_bytes(statement_file)?).with_context(|| {
+        format!(
+            "{} is not a COSE signed statement",
+            statement_file.display()
+        )
+    })?;
+    if tlog.is_some() {
+        anyhow::bail!(
+            "a bare receipt carries no tlog-proof to check with --policy or --log-key: verify the transparent statement (`submit --transparent`)"
+        );
+    }
+    let verdict =
+        scitt::verify_statement_receipt(&statement, bytes, &keys).map(|(receipt, proof, root)| {
+            VerifiedTransparent {
+                receipt,
+                proof,
+                root,
+                tlog: None,
+            }
+        });
+    Ok((statement, verdict))
+}
+
+/// `attestlog verify` of a SCITT receipt or transparent statement.
+fn verify_cose(args: &VerifyArgs, bytes: &[u8], ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
+    let trust = if args.trust.given() {
+        Some(args.trust.trust()?)
+    } else {
+        None
+    };
+    let (statement, verdict) = check_cose(args, bytes, trust.as_ref())?;
+    let mut verdict = verdict.map_err(|e| e.to_string());
+    if let (Ok(_), Some(k)) = (&verdict, &args.vendor_key) {
+        let key = parse_verifier_key(k)?;
+        if !statement.verify_with(&key) {
+            verdict = Err(format!(
+                "the statement's signature (kid {}) does not verify under the vendor key {}",
+                statement.kid_hex(),
+                key.key_id_hex()
+            ));
+        }
+    }
+    let v = match verdict {
+        Ok(v) => v,
+        Err(reason) => {
+            if ctx.json {
+                ctx.print_json(&json!({"valid": false, "error": reason}))?;
+            } else {
+                writeln!(
+                    ctx.out,
+                    "{} does NOT verify: {reason}",
+                    args.receipt.display()
+                )?;
+            }
+            return Ok(EXIT_FAILURE);
+        }
+    };
+    let leaf = attestlog_proto::Hash::leaf(&statement.to_entry());
+    let witnesses: Vec<String> = v
+        .tlog
+        .as_ref()
+        .map(|t| t.witnesses.iter().cloned().collect())
+        .unwrap_or_default();
+    if ctx.json {
+        ctx.print_json(&json!({
+            "valid": true,
+            "index": v.proof.leaf_index,
+            "leaf_hash": leaf.to_hex(),
+            "tree_size": v.proof.tree_size,
+            "root": v.root.to_hex(),
+            "iss": v.receipt.claims.iss,
+            "sub": statement.sub(),
+            "signer": statement.iss(),
+            "receipt_kid": hex::encode(&v.receipt.kid),
+            "tlog_proof": v.tlog.is_some(),
+            "witnesses": witnesses,
+            "statement_signature": args.vendor_key.is_some(),
+        }))?;
+        return Ok(EXIT_OK);
+    }
+    writeln!(
+        ctx.out,
+        "statement {} signed by {} (kid {})",
+        statement.sub(),
+        statement.iss(),
+        statement.kid_hex()
+    )?;
+    writeln!(
+        ctx.out,
+        "SCITT receipt verified: entry {} at index {} in tree {} (root {}) of {}, signed by COSE key {}",
+        leaf.to_hex(),
+        v.proof.leaf_index,
+        v.proof.tree_size,
+        v.root.to_hex(),
+        v.receipt.claims.iss,
+        hex::encode(&v.receipt.kid)
+    )?;
+    match &v.tlog {
+        Some(t) => writeln!(
+            ctx.out,
+            "tlog-proof verified: checkpoint of {} size {}{}",
+            t.checkpoint.checkpoint().origin,
+            t.checkpoint.checkpoint().size,
+            if witnesses.is_empty() {
+                String::new()
+            } else {
+                format!(", cosigned by {}", witnesses.join(", "))
+            }
+        )?,
+        None => writeln!(
+            ctx.out,
+            "tlog-proof not checked (give --policy for the witness quorum, or --log-key)"
+        )?,
+    }
+    if args.vendor_key.is_some() {
+        writeln!(ctx.out, "statement signature verified")?;
     }
     Ok(EXIT_OK)
 }
