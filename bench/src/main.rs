@@ -8,12 +8,15 @@
 //! - `read`: hammers `/checkpoint`, full tiles, entry bundles or the inclusion-proof endpoint.
 //! - `abuse`: serves a built log to slow, idle, huge and expensive requests from one host
 //!   while a well-behaved client reads; p99 of its reads and the server's peak RSS.
+//! - `monitor`: `attestlog monitor --once` from scratch on logs of several sizes (entries/s),
+//!   the cost of verifying one receipt, and the explorer's pages on each.
 //! - `scale`: builds logs of the given sizes through the sequencer's bulk path, then starts the
 //!   real server binary on each and records startup time, RSS, proof latency and disk use.
 #![forbid(unsafe_code)]
 
 mod abuse;
 mod load;
+mod monitor;
 mod raw;
 mod scale;
 mod workload;
@@ -40,6 +43,9 @@ enum Command {
     Read(load::ReadArgs),
     /// Build logs of several sizes and measure startup, memory, proofs and disk.
     Scale(scale::ScaleArgs),
+    /// `attestlog monitor --once` from scratch, receipt verification and explorer pages on
+    /// logs of several sizes: the per-entry cost must not grow with the log.
+    Monitor(monitor::MonitorArgs),
     /// Serve a log under hostile load (slowloris, idle connections, huge requests, search
     /// flood, bundle crawl, witness origin flood); p99 of well-behaved reads and peak RSS.
     Abuse(abuse::AbuseArgs),
@@ -56,6 +62,7 @@ fn main() -> anyhow::Result<()> {
             Command::Read(a) => load::read(a).await,
             Command::Scale(a) => scale::run(a).await,
             Command::Abuse(a) => abuse::run(a).await,
+            Command::Monitor(a) => monitor::run(a).await,
         }
     })
 }

@@ -28,6 +28,9 @@ use serde::{Deserialize, Serialize};
 use crate::fork::{FORMAT, ForkEvidence};
 use crate::verifier::{VerifiedCheckpoint, Verifier, VerifyError};
 
+mod index;
+use index::ClaimIndex;
+
 /// The state file inside the state directory.
 pub const STATE_FILE: &str = "state.json";
 /// The fork-evidence file written into the state directory.
@@ -291,6 +294,8 @@ pub struct Monitor {
     state: MonitorState,
     /// The rule engine's history of the log so far.
     ledger: Ledger,
+    /// Current claims by vendor, product and country: what [`Self::contradictions`] looks up.
+    claims: ClaimIndex,
 }
 
 /// The rule engine's history rebuilt from a stored state: the enrolments and the versions it
@@ -381,12 +386,14 @@ impl Monitor {
             Err(e) => return Err(io_err(&path)(e)),
         };
         let ledger = replay(&state).map_err(state_err)?;
+        let claims = claim_index(&state, &ledger);
         Ok(Self {
             verifier,
             dir: dir.to_owned(),
             rules,
             state,
             ledger,
+            claims,
         })
     }
 
@@ -612,6 +619,7 @@ impl Monitor {
                     path: self.dir.join(STATE_FILE),
                     message,
                 })?;
+                self.claims = claim_index(&self.state, &self.ledger);
             }
             Some(pinned) if pinned != said => emit(&fork_alert(
                 "claims_from_changed",
@@ -756,7 +764,7 @@ impl Monitor {
             .cloned()
             .collect();
         let contradictions = self.contradictions(&vendor, &product, &id, &countries, &excluded);
-        self.state.attestations.insert(
+        self.remember(
             index,
             SeenAttestation {
                 attestation_id: id.clone(),
@@ -840,9 +848,48 @@ impl Monitor {
         }
     }
 
+    /// Stores an attestation (recorded in the ledger already) and indexes its id's current
+    /// version.
+    fn remember(&mut self, index: u64, a: SeenAttestation) {
+        let (id, vendor, product) = (
+            a.attestation_id.clone(),
+            a.vendor.clone(),
+            a.product.clone(),
+        );
+        self.state.attestations.insert(index, a);
+        let head = current(&self.ledger, &self.state, &id);
+        self.claims.record(
+            &id,
+            &vendor,
+            &product,
+            head.map(|(h, x)| (h, &x.countries, &x.excluded)),
+        );
+    }
+
     /// Claims of other attestation ids (their current versions) for the same vendor and
-    /// product that this one contradicts: one's countries in the other's excluded list.
+    /// product that this one contradicts: one's countries in the other's excluded list. Only
+    /// the ids the claim index names are looked at (O(log n) each); each is judged from its
+    /// current version in the stored state.
     fn contradictions(
+        &self,
+        vendor: &str,
+        product: &str,
+        id: &str,
+        countries: &BTreeSet<String>,
+        excluded: &BTreeSet<String>,
+    ) -> Vec<(u64, String)> {
+        let latest = self
+            .claims
+            .candidates(vendor, product, id, countries, excluded)
+            .into_iter()
+            .filter_map(|other| Some((other, current(&self.ledger, &self.state, other)?)));
+        conflicts(latest, countries, excluded)
+    }
+
+    /// The same as [`Self::contradictions`] by a scan over every attestation seen: the
+    /// reference the index is tested against.
+    #[cfg(test)]
+    fn contradictions_by_scan(
         &self,
         vendor: &str,
         product: &str,
@@ -855,40 +902,71 @@ impl Monitor {
         let mut latest: BTreeMap<&str, (u64, &SeenAttestation)> = BTreeMap::new();
         for a in self.state.attestations.values() {
             if a.vendor == vendor && a.product == product && a.attestation_id != id {
-                let head = self
-                    .ledger
-                    .chain(&a.attestation_id)
-                    .map(|c| c.head.index)
-                    .and_then(|h| self.state.attestations.get(&h).map(|x| (h, x)));
-                if let Some(h) = head {
+                if let Some(h) = current(&self.ledger, &self.state, &a.attestation_id) {
                     latest.insert(a.attestation_id.as_str(), h);
                 }
             }
         }
-        let mut out = Vec::new();
-        for (other_id, (index, a)) in latest {
-            let ours: Vec<&String> = countries.intersection(&a.excluded).collect();
-            let theirs: Vec<&String> = a.countries.intersection(excluded).collect();
-            if !ours.is_empty() {
-                out.push((
-                    index,
-                    format!("places data in {ours:?}, which attestation {other_id} excludes"),
-                ));
-            }
-            if !theirs.is_empty() {
-                out.push((
-                    index,
-                    format!("excludes {theirs:?}, where attestation {other_id} places data"),
-                ));
-            }
-        }
-        out
+        conflicts(latest, countries, excluded)
     }
 
     fn invalid(&mut self, index: u64, message: String, emit: &mut dyn FnMut(&Alert)) {
         self.state.invalid.insert(index);
         emit(&Alert::new("entry_invalid", index, message));
     }
+}
+
+/// The current version of `id` (the head of its chain) as stored.
+fn current<'a>(
+    ledger: &Ledger,
+    state: &'a MonitorState,
+    id: &str,
+) -> Option<(u64, &'a SeenAttestation)> {
+    let h = ledger.chain(id)?.head.index;
+    state.attestations.get(&h).map(|x| (h, x))
+}
+
+/// The claim index of a stored state whose ledger has been replayed.
+fn claim_index(state: &MonitorState, ledger: &Ledger) -> ClaimIndex {
+    let mut claims = ClaimIndex::default();
+    for a in state.attestations.values() {
+        let head = current(ledger, state, &a.attestation_id);
+        claims.record(
+            &a.attestation_id,
+            &a.vendor,
+            &a.product,
+            head.map(|(h, x)| (h, &x.countries, &x.excluded)),
+        );
+    }
+    claims
+}
+
+/// The contradictions between a claim (`countries`, `excluded`) and the current versions of
+/// other ids (`latest`, in id order): for each, first where this one places data the other
+/// excludes, then what this one excludes where the other places data.
+fn conflicts<'a>(
+    latest: impl IntoIterator<Item = (&'a str, (u64, &'a SeenAttestation))>,
+    countries: &BTreeSet<String>,
+    excluded: &BTreeSet<String>,
+) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    for (other_id, (index, a)) in latest {
+        let ours: Vec<&String> = countries.intersection(&a.excluded).collect();
+        let theirs: Vec<&String> = a.countries.intersection(excluded).collect();
+        if !ours.is_empty() {
+            out.push((
+                index,
+                format!("places data in {ours:?}, which attestation {other_id} excludes"),
+            ));
+        }
+        if !theirs.is_empty() {
+            out.push((
+                index,
+                format!("excludes {theirs:?}, where attestation {other_id} places data"),
+            ));
+        }
+    }
+    out
 }
 
 fn fork_alert(kind: &str, reason: &str) -> Alert {

@@ -1,5 +1,6 @@
 //! `attestlog monitor`: follow a log, verify everything, alert, detect forks.
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -84,7 +85,13 @@ pub(crate) fn run(args: MonitorArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
                 write_err.get_or_insert(e);
             }
         };
+        // A progress bar with rate and ETA, on a terminal only (logs and pipes get the
+        // summary line alone).
+        let terminal = std::io::stderr().is_terminal();
         let mut progress = |done: u64, total: u64| {
+            if !terminal {
+                return;
+            }
             let b = bar.get_or_insert_with(|| {
                 let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
                 if let Ok(style) = ProgressStyle::with_template(
