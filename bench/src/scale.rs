@@ -188,7 +188,11 @@ pub(crate) fn server_binary(given: Option<PathBuf>, name: &str) -> anyhow::Resul
 /// Every request the web explorer makes to show the log overview, the vendors, a search and
 /// two entries (the newest and one in the middle), fetched one after another as a browser
 /// without a cache would: the median total in milliseconds over five visits.
-pub(crate) async fn explorer_visit(http: &reqwest::Client, url: &str, size: u64) -> anyhow::Result<f64> {
+pub(crate) async fn explorer_visit(
+    http: &reqwest::Client,
+    url: &str,
+    size: u64,
+) -> anyhow::Result<f64> {
     let paths = [
         "/".to_owned(),
         "/assets/app.js".to_owned(),

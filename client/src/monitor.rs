@@ -901,10 +901,12 @@ impl Monitor {
         // index.
         let mut latest: BTreeMap<&str, (u64, &SeenAttestation)> = BTreeMap::new();
         for a in self.state.attestations.values() {
-            if a.vendor == vendor && a.product == product && a.attestation_id != id {
-                if let Some(h) = current(&self.ledger, &self.state, &a.attestation_id) {
-                    latest.insert(a.attestation_id.as_str(), h);
-                }
+            if a.vendor == vendor
+                && a.product == product
+                && a.attestation_id != id
+                && let Some(h) = current(&self.ledger, &self.state, &a.attestation_id)
+            {
+                latest.insert(a.attestation_id.as_str(), h);
             }
         }
         conflicts(latest, countries, excluded)

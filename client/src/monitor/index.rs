@@ -185,16 +185,27 @@ mod tests {
         Monitor::open(verifier, dir, Rules::default()).unwrap()
     }
 
-    fn queries() -> impl Iterator<Item = (String, String, String, BTreeSet<String>, BTreeSet<String>)>
-    {
+    fn queries()
+    -> impl Iterator<Item = (String, String, String, BTreeSet<String>, BTreeSet<String>)> {
         (0..2u8).flat_map(|v| {
             (0..2u8).flat_map(move |p| {
                 (0..6u8).flat_map(move |id| {
-                    [(0b0001, 0b0100), (0b1010, 0b0001), (0b0100, 0b1010), (0b1111, 0)]
-                        .into_iter()
-                        .map(move |(c, e)| {
-                            (format!("V{v}"), format!("P{p}"), format!("id{id}"), set(c), set(e))
-                        })
+                    [
+                        (0b0001, 0b0100),
+                        (0b1010, 0b0001),
+                        (0b0100, 0b1010),
+                        (0b1111, 0),
+                    ]
+                    .into_iter()
+                    .map(move |(c, e)| {
+                        (
+                            format!("V{v}"),
+                            format!("P{p}"),
+                            format!("id{id}"),
+                            set(c),
+                            set(e),
+                        )
+                    })
                 })
             })
         })
