@@ -271,7 +271,7 @@ pub async fn run(a: ScaleArgs) -> anyhow::Result<()> {
         let store =
             attestlog_server::storage::sqlite::SqliteStore::open(&dir.join("attestlog.db"))?;
         store.checkpoint_wal()?;
-        let (_, search) = attestlog_server::storage::LogStore::disk_usage(&store)?;
+        let (_, search) = attestlog_server::storage::LogRead::disk_usage(&store)?;
         let payload = store.entry_bytes()?;
         drop(store);
         let disk = disk_bytes(&dir)?;

@@ -5,8 +5,8 @@
 
 use attestlog_proto::Hash;
 use attestlog_proto::api::{
-    ConsistencyProof, EntryResponse, ErrorBody, InclusionProof, LogInfo, SearchResponse,
-    SubmitResponse, VendorList, VendorRequest, VendorResponse,
+    ConsistencyProof, EntryResponse, ErrorBody, InclusionProof, LogInfo, SearchKind,
+    SearchResponse, SubmitResponse, VendorList, VendorRequest, VendorResponse,
 };
 use attestlog_proto::tiles::TilePath;
 use reqwest::StatusCode;
@@ -99,14 +99,14 @@ impl SearchQuery {
     fn pairs(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         for (k, v) in [
-            ("vendor", &self.vendor),
-            ("product", &self.product),
-            ("country", &self.country),
-            ("category", &self.category),
-            ("attestation_id", &self.attestation_id),
+            (SearchKind::Vendor, &self.vendor),
+            (SearchKind::Product, &self.product),
+            (SearchKind::Country, &self.country),
+            (SearchKind::Category, &self.category),
+            (SearchKind::AttestationId, &self.attestation_id),
         ] {
             if let Some(v) = v {
-                out.push((k, v.clone()));
+                out.push((k.as_str(), v.clone()));
             }
         }
         if let Some(b) = self.before {

@@ -236,6 +236,51 @@ pub struct EntryResponse {
     pub receipt: Receipt,
 }
 
+/// What a search term names: the query parameters of `GET /v1/search` and the `kind`
+/// column of the search index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SearchKind {
+    /// `predicate.vendor.legal_name`
+    Vendor,
+    /// `predicate.product.name`
+    Product,
+    /// A country of processing, remote access, a processor or an onward transfer.
+    Country,
+    /// A data-flow category.
+    Category,
+    /// `predicate.attestation_id` (answered from the attestations table's own index).
+    AttestationId,
+}
+
+impl SearchKind {
+    /// Every kind.
+    pub const ALL: [Self; 5] = [
+        Self::Vendor,
+        Self::Product,
+        Self::Country,
+        Self::Category,
+        Self::AttestationId,
+    ];
+
+    /// The name in queries and in the search index.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Vendor => "vendor",
+            Self::Product => "product",
+            Self::Country => "country",
+            Self::Category => "category",
+            Self::AttestationId => "attestation_id",
+        }
+    }
+
+    /// The kind named `s`.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
 /// One hit of `GET /v1/search`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SearchHit {

@@ -8,15 +8,24 @@
 //! and tiles, so the sequencer writes, and `fsck` re-derives, exactly the same bytes.
 
 use crate::hash::Hash;
-use crate::tiles::{TILE_HEIGHT, TILE_WIDTH};
+use crate::tiles::{TILE_HEIGHT, TILE_WIDTH, TileId};
 use crate::tree::{Frontier, NodeId, TreeError, perfect_subtree_hash};
 
 /// Hashes in a full tile.
 const FULL: usize = TILE_WIDTH as usize;
 
-/// A hash tile written by integration: (level, index, its whole data as of the new size).
-/// Tiles only grow: what a store holds of that tile is a prefix of the data.
-pub type ChangedTile = (u8, u64, Vec<u8>);
+/// A hash tile written by integration: the tile (its width as of the new size) and its whole
+/// data. Tiles only grow: what a store holds of that tile is a prefix of the data.
+pub type ChangedTile = (TileId, Vec<u8>);
+
+/// The tile `level`/`index` holding `data` (whole hashes, at most a full tile).
+fn tile_of(level: u8, index: u64, hashes: usize) -> TileId {
+    TileId {
+        level,
+        index,
+        width: u16::try_from(hashes).unwrap_or(TILE_WIDTH),
+    }
+}
 
 /// Why an edge cannot be rebuilt from stored tiles.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -113,7 +122,7 @@ impl Edge {
     }
 
     /// Rebuilds the edge of the tree of `size` from its partial tiles: `read` gets the
-    /// `(level, index)` of [`partial_tiles`]`(size)` and returns their stored data, in order.
+    /// tiles of [`partial_tiles`]`(size)` and returns their stored data, in order.
     /// Data longer than the tree needs is cut (tiles only grow); shorter, missing or ragged
     /// data is an error, never skipped.
     ///
@@ -121,10 +130,10 @@ impl Edge {
     /// [`EdgeError`], or the reader's error.
     pub fn from_tiles<E>(
         size: u64,
-        read: impl FnOnce(&[(u8, u64)]) -> Result<Vec<Vec<u8>>, E>,
+        read: impl FnOnce(&[TileId]) -> Result<Vec<Vec<u8>>, E>,
     ) -> Result<Result<Self, EdgeError>, E> {
         let wanted = partial_tiles(size);
-        let keys: Vec<(u8, u64)> = wanted.iter().map(|&(l, i, _)| (l, i)).collect();
+        let keys: Vec<TileId> = wanted.iter().map(|&(l, i, w)| tile_of(l, i, w)).collect();
         let data = if keys.is_empty() {
             Vec::new()
         } else {
@@ -219,7 +228,10 @@ pub fn integrate(edge: &Edge, leaves: &[Hash]) -> (Edge, Vec<ChangedTile>) {
             rows[level].push(h);
             if rows[level].len() == FULL {
                 let data: Vec<u8> = rows[level].iter().flat_map(|h| h.0).collect();
-                changed.push((node.level / TILE_HEIGHT, node.index / FULL as u64, data));
+                changed.push((
+                    tile_of(node.level / TILE_HEIGHT, node.index / FULL as u64, FULL),
+                    data,
+                ));
                 rows[level].clear();
             }
         });
@@ -230,8 +242,7 @@ pub fn integrate(edge: &Edge, leaves: &[Hash]) -> (Edge, Vec<ChangedTile>) {
             let Ok(l) = u8::try_from(level) else { continue };
             let count = size >> (u32::from(TILE_HEIGHT) * u32::from(l));
             changed.push((
-                l,
-                count / FULL as u64,
+                tile_of(l, count / FULL as u64, row.len()),
                 row.iter().flat_map(|h| h.0).collect(),
             ));
         }
@@ -255,8 +266,10 @@ mod tests {
 
     impl MemStore {
         fn apply(&mut self, changed: &[ChangedTile]) {
-            for (l, i, data) in changed {
-                let old = self.tiles.entry((*l, *i)).or_default();
+            for (t, data) in changed {
+                let (l, i) = (t.level, t.index);
+                assert_eq!(t.data_len(), data.len(), "tile {l}/{i} width");
+                let old = self.tiles.entry((l, i)).or_default();
                 assert!(data.starts_with(old), "tile {l}/{i} rewritten, not grown");
                 assert!(
                     data.len() > old.len(),
@@ -266,10 +279,15 @@ mod tests {
             }
         }
 
-        fn read(&self, keys: &[(u8, u64)]) -> Result<Vec<Vec<u8>>, ()> {
+        fn read(&self, keys: &[TileId]) -> Result<Vec<Vec<u8>>, ()> {
             Ok(keys
                 .iter()
-                .map(|k| self.tiles.get(k).cloned().unwrap_or_default())
+                .map(|k| {
+                    self.tiles
+                        .get(&(k.level, k.index))
+                        .cloned()
+                        .unwrap_or_default()
+                })
                 .collect())
         }
     }

@@ -27,6 +27,7 @@ use attestlog_proto::enrolment::AdmissionError;
 use attestlog_proto::integrate::{Edge, integrate};
 use attestlog_proto::keys::VerifierKey;
 use attestlog_proto::rules::Ledger;
+use attestlog_proto::tiles::TileId;
 use serde::Serialize;
 
 use crate::storage::{LogStore, StoreError};
@@ -294,11 +295,11 @@ pub fn run(
         }
         let (next, changed) = integrate(&edge, &leaves);
         // Compare the tiles as of `stop` with what is stored (stored tiles may be longer).
-        let latest: BTreeMap<(u8, u64), Vec<u8>> =
-            changed.into_iter().map(|(l, i, d)| ((l, i), d)).collect();
-        let keys_: Vec<(u8, u64)> = latest.keys().copied().collect();
+        let latest: BTreeMap<TileId, Vec<u8>> = changed.into_iter().collect();
+        let keys_: Vec<TileId> = latest.keys().copied().collect();
         let stored = store.read_tiles(&keys_)?;
-        for (((l, i), want), got) in latest.iter().zip(&stored) {
+        for ((t, want), got) in latest.iter().zip(&stored) {
+            let (l, i) = (t.level, t.index);
             report.tiles += 1;
             if got.len() < want.len() || got[..want.len()] != want[..] {
                 let hash = want

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use attestlog_server::config::{self, Config};
-use attestlog_server::storage::LogStore as _;
 use clap::{Parser, Subcommand};
 
 /// Many small allocations per request (JSON, proofs, receipts) from both cores: glibc malloc
@@ -184,8 +183,7 @@ fn backup(config: &Config, dest: &std::path::Path) -> anyhow::Result<()> {
         .sqlite_path()
         .context("backup is for the SQLite backend; use pg_dump for PostgreSQL")?;
     anyhow::ensure!(db.exists(), "no database at {}", db.display());
-    let store = attestlog_server::storage::sqlite::SqliteStore::open(&db)?;
-    store.backup(dest)?;
+    attestlog_server::storage::sqlite::backup_file(&db, dest)?;
     println!("backup written to {}", dest.display());
     Ok(())
 }

@@ -39,8 +39,12 @@ use crate::rules::{Enrolments, RuleError};
 use crate::sequencer::{
     self, Admitted, Integrated, Job, Published, SeqError, SequencerHandle, Settings, Shared,
 };
-use crate::storage::postgres::{Db, PendingOutcome, PendingRow, PostgresStore, TRY_LEASE};
-use crate::storage::{Batch, EnrolmentRow, LogStore, StoreError};
+use crate::storage::postgres::{Db, PostgresStore, TRY_LEASE};
+
+pub mod queue;
+
+use crate::storage::{Batch, EnrolmentRow, LogIndex, LogRead, LogStore, LogWrite, StoreError};
+use queue::{PendingOutcome, PendingQueue, PendingRow};
 
 /// Advisory lock key of the sequencer lease ("attestlg").
 pub const LEASE_KEY: i64 = 0x6174_7465_7374_6c67;
@@ -159,6 +163,8 @@ fn storage(e: &StoreError) -> SeqError {
 struct Ctx {
     store: Arc<PostgresStore>,
     db: Db,
+    /// Submissions handed between replicas.
+    queue: PendingQueue,
     signers: Vec<SignerKey>,
     settings: Settings,
     shared: Arc<Shared>,
@@ -266,6 +272,7 @@ pub(crate) fn start(
     let (stop, _) = watch::channel(false);
     let ctx = Arc::new(Ctx {
         db: store.db(),
+        queue: PendingQueue::new(store.db()),
         store,
         signers,
         settings,
@@ -342,7 +349,7 @@ impl Ctx {
     /// Follower path: queue the submission in the database and wait for its outcome.
     async fn hand_over(&self, a: &Admitted) -> Result<Integrated, SeqError> {
         let id = self
-            .db
+            .queue
             .insert_pending(&a.entry.leaf_hash, &a.entry.data, PENDING_META)
             .await
             .map_err(|e| storage(&e))?;
@@ -403,7 +410,7 @@ impl Ctx {
             if ids.is_empty() {
                 continue;
             }
-            match self.db.take_results(&ids).await {
+            match self.queue.take_results(&ids).await {
                 Ok(results) => {
                     let Ok(mut w) = self.waiters.lock() else {
                         continue;
@@ -603,7 +610,7 @@ impl Ctx {
             let Some(h) = self.leader_handle() else {
                 break;
             };
-            let rows = match self.db.fetch_pending(limit).await {
+            let rows = match self.queue.fetch_pending(limit).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read pending submissions");
@@ -617,13 +624,13 @@ impl Ctx {
                 let admitted = match decode(&row, &enrolments, log_key) {
                     Ok(a) => a,
                     Err(outcome) => {
-                        if let Err(e) = self.db.finish_pending(row.id, &outcome).await {
+                        if let Err(e) = self.queue.finish_pending(row.id, &outcome).await {
                             tracing::warn!(error = %e, "cannot record a pending outcome");
                         }
                         continue;
                     }
                 };
-                self.db.claim(row.leaf_hash, row.id);
+                self.queue.claim(row.leaf_hash, row.id);
                 match h.submit(admitted) {
                     Ok(rx) => {
                         let ctx = self.clone();
@@ -633,14 +640,14 @@ impl Ctx {
                         });
                     }
                     Err(_) => {
-                        self.db.unclaim(&row.leaf_hash, row.id);
+                        self.queue.unclaim(&row.leaf_hash, row.id);
                         break;
                     }
                 }
             }
             if since_expiry.elapsed() > Duration::from_secs(60) {
                 since_expiry = std::time::Instant::now();
-                if let Err(e) = self.db.expire_results(self.timings.result_ttl).await {
+                if let Err(e) = self.queue.expire_results(self.timings.result_ttl).await {
                     tracing::warn!(error = %e, "cannot expire old outcomes");
                 }
             }
@@ -663,11 +670,11 @@ impl Ctx {
             }
         };
         if let Some(o) = outcome
-            && let Err(e) = self.db.finish_pending(id, &o).await
+            && let Err(e) = self.queue.finish_pending(id, &o).await
         {
             tracing::warn!(error = %e, "cannot record a pending outcome");
         }
-        self.db.unclaim(leaf, id);
+        self.queue.unclaim(leaf, id);
     }
 }
 

@@ -168,10 +168,7 @@ impl<'a> StoreTiles<'a> {
             .collect();
         let missing: Vec<usize> = (0..tiles.len()).filter(|&i| out[i].is_none()).collect();
         if !missing.is_empty() {
-            let keys: Vec<(u8, u64)> = missing
-                .iter()
-                .map(|&i| (tiles[i].level, tiles[i].index))
-                .collect();
+            let keys: Vec<TileId> = missing.iter().map(|&i| tiles[i]).collect();
             let data = self.store.read_tiles(&keys)?;
             for (&i, mut d) in missing.iter().zip(data) {
                 let t = &tiles[i];

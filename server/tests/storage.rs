@@ -9,12 +9,35 @@ use attestlog_proto::Hash;
 use attestlog_proto::enrolment::Action;
 use attestlog_proto::keys::{SignerKey, TYPE_ED25519, VerifierKey};
 use attestlog_proto::rules::Version;
+use attestlog_proto::tiles::TileId;
 use attestlog_server::storage::postgres::{MIGRATIONS, PostgresStore, STATEMENTS};
 use attestlog_server::storage::sqlite::SqliteStore;
 use attestlog_server::storage::{
-    AttestationMeta, Batch, BatchEntry, EnrolmentRow, LogStore, SearchKind, SearchQuery,
-    SearchTerm, StoreError,
+    AttestationMeta, Batch, BatchEntry, EnrolmentRow, LogRead, LogStore, LogWrite, SearchKind,
+    SearchQuery, SearchTerm, StoreError,
 };
+
+/// Tile `level`/`index` as a store key (stores ignore the width: they return what they hold).
+fn key(level: u8, index: u64) -> TileId {
+    TileId {
+        level,
+        index,
+        width: 256,
+    }
+}
+
+/// A changed tile of a batch: `data` (whole hashes) at `level`/`index`.
+fn tile(level: u8, index: u64, data: Vec<u8>) -> (TileId, Vec<u8>) {
+    let width = u16::try_from(data.len() / 32).unwrap();
+    (
+        TileId {
+            level,
+            index,
+            width,
+        },
+        data,
+    )
+}
 
 fn entry(n: u8, vendor: &str, terms: &[(&'static str, &str)]) -> BatchEntry {
     BatchEntry {
@@ -74,13 +97,13 @@ fn tile_hash(i: u64) -> [u8; 32] {
 
 /// The level-0 tiles a batch from `old` to `new` changed, as the sequencer hands them over:
 /// each one whole as of `new`.
-fn level0_tiles(old: u64, new: u64) -> Vec<(u8, u64, Vec<u8>)> {
+fn level0_tiles(old: u64, new: u64) -> Vec<(TileId, Vec<u8>)> {
     (old / 256..new.div_ceil(256))
         .map(|t| {
             let data = (t * 256..new.min(t * 256 + 256))
                 .flat_map(tile_hash)
                 .collect();
-            (0, t, data)
+            tile(0, t, data)
         })
         .collect()
 }
@@ -101,7 +124,7 @@ fn tiles_grow(s: &dyn LogStore) {
         let mut tiles = level0_tiles(size, new);
         if new / 256 > size / 256 {
             let level1 = (0..new / 256).flat_map(|t| [200 + u8::try_from(t).unwrap(); 32]);
-            tiles.push((1, 0, level1.collect()));
+            tiles.push(tile(1, 0, level1.collect()));
         }
         let b = Batch {
             old_size: size,
@@ -112,7 +135,9 @@ fn tiles_grow(s: &dyn LogStore) {
         s.commit_batch(&b).unwrap();
         size = new;
     }
-    let t = s.read_tiles(&[(0, 0), (0, 1), (0, 2), (1, 0)]).unwrap();
+    let t = s
+        .read_tiles(&[key(0, 0), key(0, 1), key(0, 2), key(1, 0)])
+        .unwrap();
     assert_eq!(t[0], (0..256).flat_map(tile_hash).collect::<Vec<_>>());
     assert_eq!(t[1], (256..512).flat_map(tile_hash).collect::<Vec<_>>());
     assert_eq!(t[2], (512..size).flat_map(tile_hash).collect::<Vec<_>>());
@@ -230,7 +255,9 @@ fn conformance(s: &dyn LogStore) {
     ));
 
     // Tiles: what the batches appended, missing ones empty, order and repeats kept.
-    let tiles = s.read_tiles(&[(0, 0), (1, 0), (2, 0), (0, 0)]).unwrap();
+    let tiles = s
+        .read_tiles(&[key(0, 0), key(1, 0), key(2, 0), key(0, 0)])
+        .unwrap();
     assert_eq!(tiles[0], (0..6).flat_map(tile_hash).collect::<Vec<_>>());
     assert!(tiles[1].is_empty());
     assert!(tiles[2].is_empty());

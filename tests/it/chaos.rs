@@ -275,7 +275,16 @@ async fn damaged_tile_halts_sequencing(backend: Backend) {
         grow(&log, &mut seen, &vendor, 0, 5).await;
         seen.checkpoint(&log).await;
         let published = log.get("/checkpoint").await.bytes().await.unwrap().to_vec();
-        let mut tile = log.state.store.read_tiles(&[(0, 0)]).unwrap().remove(0);
+        let mut tile = log
+            .state
+            .store
+            .read_tiles(&[attestlog_proto::tiles::TileId {
+                level: 0,
+                index: 0,
+                width: 256,
+            }])
+            .unwrap()
+            .remove(0);
         if truncate {
             tile.truncate(tile.len() - 32);
         } else {

@@ -9,7 +9,7 @@ use attestlog_proto::predicate::{PAYLOAD_TYPE_INTOTO, statement_from_value};
 use attestlog_server::admission;
 use attestlog_server::config::Config;
 use attestlog_server::storage::sqlite::SqliteStore;
-use attestlog_server::storage::{CLAIMS_FROM, LogStore};
+use attestlog_server::storage::{CLAIMS_FROM, LogRead};
 use serde_json::{Value, json};
 
 use crate::both_backends;

@@ -102,7 +102,14 @@ async fn fsck_finds_each_corruption(backend: Backend) {
     assert!(run(&log).ok);
 
     // A changed tile hash.
-    let tile = store.read_tiles(&[(0, 0)]).unwrap().remove(0);
+    let tile = store
+        .read_tiles(&[attestlog_proto::tiles::TileId {
+            level: 0,
+            index: 0,
+            width: 256,
+        }])
+        .unwrap()
+        .remove(0);
     let mut bad = tile.clone();
     bad[7 * 32] ^= 1;
     set_tile(&log, backend, &bad);

@@ -1,15 +1,16 @@
 //! Restart does no full rebuild: opening a log reads O(log n) tiles and no entries.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use attestlog_proto::Hash;
 use attestlog_proto::rules::Version;
+use attestlog_proto::tiles::TileId;
 use attestlog_server::storage::sqlite::SqliteStore;
 use attestlog_server::storage::{
-    AttestationMeta, Batch, EnrolmentRow, LogStore, SearchPage, SearchQuery, StoreResult,
+    AttestationMeta, Batch, EnrolmentRow, LogIndex, LogRead, LogWrite, SearchPage, SearchQuery,
+    StoreResult,
 };
 
 use crate::common::*;
@@ -21,74 +22,95 @@ struct Counting {
     entries: AtomicU64,
 }
 
-impl LogStore for Counting {
+impl LogRead for Counting {
     fn latest_checkpoint(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
         self.inner.latest_checkpoint()
     }
+
     fn checkpoint_in_range(&self, lo: u64, hi: u64) -> StoreResult<bool> {
         self.inner.checkpoint_in_range(lo, hi)
     }
+
     fn checkpoints_before(&self, before: u64, limit: u64) -> StoreResult<Vec<(u64, Vec<u8>)>> {
         self.inner.checkpoints_before(before, limit)
     }
+
     fn checkpoint_at(&self, size: u64) -> StoreResult<Option<Vec<u8>>> {
         self.inner.checkpoint_at(size)
     }
+
     fn checkpoints(&self, from: u64, limit: u32) -> StoreResult<Vec<(u64, Vec<u8>)>> {
         self.inner.checkpoints(from, limit)
     }
-    fn read_tiles(&self, tiles: &[(u8, u64)]) -> StoreResult<Vec<Vec<u8>>> {
+
+    fn read_tiles(&self, tiles: &[TileId]) -> StoreResult<Vec<Vec<u8>>> {
         self.tiles.fetch_add(tiles.len() as u64, Ordering::Relaxed);
         self.inner.read_tiles(tiles)
     }
+
     fn read_entries(&self, start: u64, count: u64) -> StoreResult<Vec<Vec<u8>>> {
         self.entries.fetch_add(count, Ordering::Relaxed);
         self.inner.read_entries(start, count)
     }
+
+    fn disk_usage(&self) -> StoreResult<(u64, u64)> {
+        self.inner.disk_usage()
+    }
+}
+
+impl LogIndex for Counting {
     fn lookup_leaf(&self, leaf: &Hash) -> StoreResult<Option<u64>> {
         self.inner.lookup_leaf(leaf)
     }
+
     fn lookup_leaves(&self, leaves: &[Hash]) -> StoreResult<HashMap<Hash, u64>> {
         self.inner.lookup_leaves(leaves)
     }
-    fn lookup_statements(&self, statements: &[Hash]) -> StoreResult<HashMap<Hash, u64>> {
-        self.inner.lookup_statements(statements)
-    }
-    fn attestation_chains(&self, ids: &[&str]) -> StoreResult<HashMap<String, Vec<Version>>> {
-        self.inner.attestation_chains(ids)
-    }
-    fn claims_from(&self) -> StoreResult<u64> {
-        self.inner.claims_from()
-    }
+
     fn attestation_owners(&self, ids: &[&str]) -> StoreResult<HashMap<String, String>> {
         self.inner.attestation_owners(ids)
     }
+
+    fn lookup_statements(&self, statements: &[Hash]) -> StoreResult<HashMap<Hash, u64>> {
+        self.inner.lookup_statements(statements)
+    }
+
+    fn attestation_chains(&self, ids: &[&str]) -> StoreResult<HashMap<String, Vec<Version>>> {
+        self.inner.attestation_chains(ids)
+    }
+
+    fn claims_from(&self) -> StoreResult<u64> {
+        self.inner.claims_from()
+    }
+
     fn attestation_owner(&self, id: &str) -> StoreResult<Option<String>> {
         self.inner.attestation_owner(id)
     }
+
     fn attestation_at(&self, index: u64) -> StoreResult<Option<AttestationMeta>> {
         self.inner.attestation_at(index)
     }
+
     fn attestation_versions(&self, id: &str) -> StoreResult<Vec<(u64, AttestationMeta)>> {
         self.inner.attestation_versions(id)
     }
+
     fn enrolments(&self) -> StoreResult<Vec<EnrolmentRow>> {
         self.inner.enrolments()
     }
+
     fn search(&self, q: &SearchQuery) -> StoreResult<SearchPage> {
         self.inner.search(q)
     }
+}
+
+impl LogWrite for Counting {
     fn commit_batch(&self, batch: &Batch) -> StoreResult<()> {
         self.inner.commit_batch(batch)
     }
+
     fn set_checkpoint_note(&self, size: u64, note: &[u8]) -> StoreResult<()> {
         self.inner.set_checkpoint_note(size, note)
-    }
-    fn backup(&self, dest: &Path) -> StoreResult<()> {
-        self.inner.backup(dest)
-    }
-    fn disk_usage(&self) -> StoreResult<(u64, u64)> {
-        self.inner.disk_usage()
     }
 }
 

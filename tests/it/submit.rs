@@ -399,7 +399,7 @@ async fn restart_keeps_state_and_rollback_is_refused() {
     let env1 = sign_value(&key, &statement("Restart AG", &att_id(1), "P"));
     assert_eq!(log.submit(&env1).await.0, 201);
     let backup = log.dir.join("backup.db");
-    log.state.store.backup(&backup).unwrap();
+    attestlog_server::storage::sqlite::backup_file(&log.dir.join("attestlog.db"), &backup).unwrap();
     let env2 = sign_value(&key, &statement("Restart AG", &att_id(2), "P"));
     assert_eq!(log.submit(&env2).await.0, 201);
     let cp_before = log.get("/checkpoint").await.text().await.unwrap();

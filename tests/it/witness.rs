@@ -541,7 +541,7 @@ async fn split_view_from_a_restored_backup_is_refused_and_detected() {
     a.enrol(VENDOR, &vendor.verifier()).await;
     assert_eq!(attest(&a, &vendor, 1, "A").await.0, 201);
     let backup = dir.join("backup.db");
-    a.state.store.backup(&backup).unwrap();
+    attestlog_server::storage::sqlite::backup_file(&data_a.join("attestlog.db"), &backup).unwrap();
     assert_eq!(attest(&a, &vendor, 2, "A").await.0, 201);
     assert_eq!(attest(&a, &vendor, 3, "A").await.0, 201);
     let mon = dir.join("monitor");

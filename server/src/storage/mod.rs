@@ -1,9 +1,13 @@
 //! Storage: the [`LogStore`] trait and its backends.
 //!
 //! A store holds entries, hash tiles, the dedup index, the search index, the enrolment
-//! history and every published checkpoint. Writes happen only through
-//! [`LogStore::commit_batch`], one transaction per sequencer batch, guarded by a
-//! compare-and-swap on the stored tree size.
+//! history and every published checkpoint. [`LogStore`] is its three parts: [`LogRead`]
+//! (checkpoints, tiles by [`TileId`], entries), [`LogIndex`] (dedup, statements,
+//! attestations, enrolments, search by [`SearchKind`]) and [`LogWrite`]. Writes happen only
+//! through [`LogWrite::commit_batch`], one transaction per sequencer batch, guarded by a
+//! compare-and-swap on the stored tree size. [`Backup`] is offered only by the backends that
+//! can take an online copy (SQLite). The PostgreSQL hand-over of submissions between
+//! replicas is not storage: it lives in [`crate::replica::queue`].
 
 pub mod leaf_filter;
 pub mod postgres;
@@ -49,50 +53,7 @@ impl From<rusqlite::Error> for StoreError {
 /// Result alias for storage.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// What a search term names: the query parameters of `GET /v1/search` and the `kind`
-/// column of the search index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum SearchKind {
-    /// `predicate.vendor.legal_name`
-    Vendor,
-    /// `predicate.product.name`
-    Product,
-    /// A country of processing, remote access, a processor or an onward transfer.
-    Country,
-    /// A data-flow category.
-    Category,
-    /// `predicate.attestation_id` (answered from the attestations table's own index).
-    AttestationId,
-}
-
-impl SearchKind {
-    /// Every kind.
-    pub const ALL: [Self; 5] = [
-        Self::Vendor,
-        Self::Product,
-        Self::Country,
-        Self::Category,
-        Self::AttestationId,
-    ];
-
-    /// The name in queries and in the search index.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Vendor => "vendor",
-            Self::Product => "product",
-            Self::Country => "country",
-            Self::Category => "category",
-            Self::AttestationId => "attestation_id",
-        }
-    }
-
-    /// The kind named `s`.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
+pub use attestlog_proto::api::SearchKind;
 
 /// One search-index term of an entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,9 +179,10 @@ pub struct Batch {
     pub old_size: u64,
     /// entries, in index order starting at `old_size`
     pub entries: Vec<BatchEntry>,
-    /// hash tiles whose content changed: (level, index, full data as of the new size). Tiles
-    /// only grow: what a store already holds of a tile is a prefix of this data.
-    pub tiles: Vec<(u8, u64, Vec<u8>)>,
+    /// hash tiles whose content changed: the tile (its width as of the new size) and its
+    /// whole data. Tiles only grow: what a store already holds of a tile is a prefix of this
+    /// data.
+    pub tiles: Vec<(TileId, Vec<u8>)>,
     /// the new signed checkpoint (note bytes)
     pub checkpoint: Vec<u8>,
 }
@@ -350,8 +312,9 @@ pub fn search_page(
     page
 }
 
-/// The persistent state of a log.
-pub trait LogStore: Send + Sync + 'static {
+/// The read part of a store: checkpoints, hash tiles and entries (the static path, proofs,
+/// startup checks).
+pub trait LogRead {
     /// The latest stored checkpoint note and its size (None for a new log).
     ///
     /// # Errors
@@ -383,12 +346,13 @@ pub trait LogStore: Send + Sync + 'static {
     /// Backend errors.
     fn checkpoints(&self, from: u64, limit: u32) -> StoreResult<Vec<(u64, Vec<u8>)>>;
 
-    /// Reads hash tiles as currently stored (possibly wider than asked: callers truncate).
-    /// Missing tiles are returned as empty vectors.
+    /// Reads hash tiles as currently stored, by level and index: possibly wider than a
+    /// tile's `width` (tiles only grow; callers truncate) or shorter (callers check). Missing
+    /// tiles are returned as empty vectors.
     ///
     /// # Errors
     /// Backend errors.
-    fn read_tiles(&self, tiles: &[(u8, u64)]) -> StoreResult<Vec<Vec<u8>>>;
+    fn read_tiles(&self, tiles: &[TileId]) -> StoreResult<Vec<Vec<u8>>>;
 
     /// Reads entries `[start, start + count)`; fewer if they do not exist.
     ///
@@ -396,6 +360,16 @@ pub trait LogStore: Send + Sync + 'static {
     /// Backend errors.
     fn read_entries(&self, start: u64, count: u64) -> StoreResult<Vec<Vec<u8>>>;
 
+    /// Bytes used on disk: (log data, search index).
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn disk_usage(&self) -> StoreResult<(u64, u64)>;
+}
+
+/// The index part of a store: dedup, statement and attestation lookups, enrolments and
+/// search (admission, the sequencer's rules, `/v1` queries).
+pub trait LogIndex {
     /// The index of the entry with this leaf hash.
     ///
     /// # Errors
@@ -479,7 +453,10 @@ pub trait LogStore: Send + Sync + 'static {
     /// # Errors
     /// Backend errors.
     fn search(&self, q: &SearchQuery) -> StoreResult<SearchPage>;
+}
 
+/// The write part of a store: only the sequencer (or the replica holding the lease) writes.
+pub trait LogWrite {
     /// Writes a batch atomically, if the stored size is still `batch.old_size`.
     ///
     /// # Errors
@@ -492,18 +469,21 @@ pub trait LogStore: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError::Corrupt`] when no checkpoint of `size` is stored; backend errors.
     fn set_checkpoint_note(&self, size: u64, note: &[u8]) -> StoreResult<()>;
+}
 
+/// The persistent state of a log: its read, index and write parts.
+pub trait LogStore: LogRead + LogIndex + LogWrite + Send + Sync + 'static {}
+
+impl<T: LogRead + LogIndex + LogWrite + Send + Sync + 'static> LogStore for T {}
+
+/// A consistent online copy of a live store, offered only by backends that can take one
+/// (SQLite's backup API; a PostgreSQL log is copied with `pg_dump`).
+pub trait Backup {
     /// Writes a consistent online copy of the store to `dest`.
     ///
     /// # Errors
     /// Backend or file errors.
     fn backup(&self, dest: &std::path::Path) -> StoreResult<()>;
-
-    /// Bytes used on disk: (log data, search index).
-    ///
-    /// # Errors
-    /// Backend errors.
-    fn disk_usage(&self) -> StoreResult<(u64, u64)>;
 }
 
 /// What the migration to the statement index derives from a stored entry.
@@ -533,12 +513,6 @@ pub(crate) fn stored_claim(data: &[u8]) -> StoredClaim {
         statement: attestlog_proto::rules::envelope_statement_hash(&env),
         issued_at,
     }
-}
-
-/// Converts a tile request to its stored key.
-#[must_use]
-pub fn tile_key(t: &TileId) -> (u8, u64) {
-    (t.level, t.index)
 }
 
 #[cfg(test)]

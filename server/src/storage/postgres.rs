@@ -1,7 +1,7 @@
 //! The PostgreSQL backend, for several stateless server replicas sharing one database
 //! (DESIGN.md §5).
 //!
-//! The [`LogStore`] trait is synchronous (the sequencer's thread and the async handlers call it
+//! The [`LogStore`](super::LogStore) trait is synchronous (the sequencer's thread and the async handlers call it
 //! directly), so the store owns a small multi-thread tokio runtime and a connection pool: each
 //! method runs its query on that runtime and waits for the answer, blocking the caller briefly
 //! as the SQLite backend does. Everything is prepared (`prepare_cached`), binary `bytea`, and a
@@ -14,23 +14,25 @@
 //!
 //! Besides the log, two tables carry submissions between replicas: `pending` (validated
 //! submissions a follower hands to the lease holder) and `pending_results` (their outcome,
-//! written in the same transaction as the batch that integrates them). See
-//! [`crate::replica`].
+//! written in the same transaction as the batch that integrates them). Their queries live
+//! with the replicas, in [`crate::replica::queue`].
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use attestlog_proto::Hash;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
+use crate::replica::queue;
+
+use attestlog_proto::tiles::TileId;
+
 use super::{
-    AttestationMeta, Batch, EnrolmentRow, LogStore, SEARCH_ESTIMATE_ROWS, SEARCH_SCAN_ROWS,
-    SEARCH_TIMEOUT_MS, SearchDriver, SearchKind, SearchPage, SearchQuery, StoreError, StoreResult,
-    search_page,
+    AttestationMeta, Batch, EnrolmentRow, LogIndex, LogRead, LogWrite, SEARCH_ESTIMATE_ROWS,
+    SEARCH_SCAN_ROWS, SEARCH_TIMEOUT_MS, SearchDriver, SearchKind, SearchPage, SearchQuery,
+    StoreError, StoreResult, search_page,
 };
 use attestlog_proto::rules::Version;
 
@@ -177,21 +179,6 @@ const DISK_USAGE: &str = "SELECT \
         JOIN pg_namespace n ON n.oid = c.relnamespace \
         WHERE n.nspname = current_schema() AND c.relkind = 'r' \
         AND c.relname IN ('search', 'attestations'))";
-const INSERT_PENDING: &str =
-    "INSERT INTO pending (leaf_hash, data, meta) VALUES ($1, $2, $3) RETURNING id";
-const FETCH_PENDING: &str =
-    "SELECT id, leaf_hash, data, meta FROM pending WHERE id <> ALL($1) ORDER BY id LIMIT $2";
-const DELETE_PENDING: &str = "DELETE FROM pending WHERE id = ANY($1)";
-const INSERT_RESULTS: &str = "INSERT INTO pending_results (id, status, idx) \
-     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[]) ON CONFLICT (id) DO NOTHING";
-const FINISH_PENDING: &str = "WITH d AS (DELETE FROM pending WHERE id = $1) \
-     INSERT INTO pending_results (id, status, idx, code, field, message) \
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";
-const FETCH_RESULTS: &str = "SELECT id, status, idx, code, field, message \
-     FROM pending_results WHERE id = ANY($1)";
-const DELETE_RESULTS: &str = "DELETE FROM pending_results WHERE id = ANY($1)";
-const EXPIRE_RESULTS: &str =
-    "DELETE FROM pending_results WHERE created_at < now() - make_interval(secs => $1)";
 const NOTIFY_COMMIT: &str = "SELECT pg_notify('attestlog_commit', $1::text)";
 /// Session-level advisory lock: the sequencer lease.
 pub(crate) const TRY_LEASE: &str = "SELECT pg_try_advisory_lock($1)";
@@ -231,14 +218,14 @@ pub const STATEMENTS: &[&str] = &[
     INSERT_CHECKPOINT,
     SET_NOTE,
     DISK_USAGE,
-    INSERT_PENDING,
-    FETCH_PENDING,
-    DELETE_PENDING,
-    INSERT_RESULTS,
-    FINISH_PENDING,
-    FETCH_RESULTS,
-    DELETE_RESULTS,
-    EXPIRE_RESULTS,
+    queue::INSERT_PENDING,
+    queue::FETCH_PENDING,
+    queue::DELETE_PENDING,
+    queue::INSERT_RESULTS,
+    queue::FINISH_PENDING,
+    queue::FETCH_RESULTS,
+    queue::DELETE_RESULTS,
+    queue::EXPIRE_RESULTS,
     NOTIFY_COMMIT,
     TRY_LEASE,
 ];
@@ -272,64 +259,38 @@ pub fn redact_url(url: &str) -> String {
     format!("{scheme}://{redacted}{path}")
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-fn u64_of(v: i64) -> StoreResult<u64> {
+pub(crate) fn u64_of(v: i64) -> StoreResult<u64> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative value {v}")))
 }
 
-fn i64_of(v: u64) -> StoreResult<i64> {
+pub(crate) fn i64_of(v: u64) -> StoreResult<i64> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("value {v} out of range")))
 }
 
-/// What happened to a pending submission, as the lease holder records it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PendingOutcome {
-    /// Integrated as a new entry at this index.
-    New(u64),
-    /// Already in the log at this index.
-    Duplicate(u64),
-    /// Refused by an order-dependent rule: HTTP status, field, message.
-    Rejected {
-        /// 409 or 422
-        code: u16,
-        /// field path
-        field: Option<String>,
-        /// message
-        message: String,
-    },
-}
-
-/// A pending submission as stored.
-#[derive(Debug, Clone)]
-pub struct PendingRow {
-    /// Row id (what the submitting replica waits on).
-    pub id: i64,
-    /// Leaf hash of the entry.
-    pub leaf_hash: Hash,
-    /// Canonical entry bytes.
-    pub data: Vec<u8>,
-    /// JSON metadata (search terms, attestation, enrolment, verified key IDs).
-    pub meta: String,
-}
-
-/// The pool and the lease holder's claims on pending rows; cheap to clone, usable from
-/// async code on the store's runtime.
+/// The pool and the lease holder's claims on pending rows ([`queue::Claims`]); cheap to
+/// clone, usable from async code on the store's runtime.
 #[derive(Clone)]
 pub(crate) struct Db {
     pool: Pool,
-    /// Pending rows handed to this replica's sequencer, by leaf hash: a batch that integrates
-    /// the leaf deletes them and records their outcome in its transaction.
-    claims: Arc<Mutex<HashMap<Hash, Vec<i64>>>>,
+    /// Pending rows handed to this replica's sequencer: a batch that integrates their leaf
+    /// deletes them and records their outcome in its transaction.
+    claims: queue::Claims,
 }
 
 type Client = deadpool_postgres::Object;
 
 impl Db {
-    async fn client(&self) -> StoreResult<Client> {
+    pub(crate) async fn client(&self) -> StoreResult<Client> {
         self.pool.get().await.map_err(backend)
+    }
+
+    /// The claims on pending rows that this store's batches settle.
+    pub(crate) fn claims(&self) -> &queue::Claims {
+        &self.claims
     }
 
     pub(crate) async fn latest_checkpoint(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
@@ -351,152 +312,6 @@ impl Db {
                 EnrolmentRow::from_stored(u64_of(r.get(0))?, r.get(1), &key, &action)
             })
             .collect()
-    }
-
-    /// Queues a validated submission for the lease holder; returns its row id.
-    pub(crate) async fn insert_pending(
-        &self,
-        leaf: &Hash,
-        data: &[u8],
-        meta: &str,
-    ) -> StoreResult<i64> {
-        let c = self.client().await?;
-        let st = c.prepare_cached(INSERT_PENDING).await.map_err(backend)?;
-        let row = c
-            .query_one(&st, &[&&leaf.0[..], &data, &meta])
-            .await
-            .map_err(backend)?;
-        Ok(row.get(0))
-    }
-
-    /// Up to `limit` pending rows not claimed by this replica, oldest first.
-    pub(crate) async fn fetch_pending(&self, limit: i64) -> StoreResult<Vec<PendingRow>> {
-        let claimed: Vec<i64> = self
-            .claims
-            .lock()
-            .map_err(|_| backend("claims lock poisoned"))?
-            .values()
-            .flatten()
-            .copied()
-            .collect();
-        let c = self.client().await?;
-        let st = c.prepare_cached(FETCH_PENDING).await.map_err(backend)?;
-        c.query(&st, &[&claimed, &limit])
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(|r| {
-                let h: Vec<u8> = r.get(1);
-                Ok(PendingRow {
-                    id: r.get(0),
-                    leaf_hash: Hash::from_slice(&h)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    data: r.get(2),
-                    meta: r.get(3),
-                })
-            })
-            .collect()
-    }
-
-    /// Marks a pending row as handed to this replica's sequencer.
-    pub(crate) fn claim(&self, leaf: Hash, id: i64) {
-        if let Ok(mut c) = self.claims.lock() {
-            let ids = c.entry(leaf).or_default();
-            if !ids.contains(&id) {
-                ids.push(id);
-                ids.sort_unstable();
-            }
-        }
-    }
-
-    /// Releases a claim (the row was finished, or is to be retried).
-    pub(crate) fn unclaim(&self, leaf: &Hash, id: i64) {
-        if let Ok(mut c) = self.claims.lock()
-            && let Some(ids) = c.get_mut(leaf)
-        {
-            ids.retain(|&x| x != id);
-            if ids.is_empty() {
-                c.remove(leaf);
-            }
-        }
-    }
-
-    /// Records the outcome of a pending row that no batch integrated (a duplicate of a stored
-    /// entry, or a rule refusal) and deletes the row, in one statement.
-    pub(crate) async fn finish_pending(
-        &self,
-        id: i64,
-        outcome: &PendingOutcome,
-    ) -> StoreResult<()> {
-        let (status, idx, code, field, message): (&str, Option<i64>, Option<i16>, _, _) =
-            match outcome {
-                PendingOutcome::New(i) => ("new", Some(i64_of(*i)?), None, None, None),
-                PendingOutcome::Duplicate(i) => ("duplicate", Some(i64_of(*i)?), None, None, None),
-                PendingOutcome::Rejected {
-                    code,
-                    field,
-                    message,
-                } => (
-                    "rejected",
-                    None,
-                    Some(i16::try_from(*code).unwrap_or(422)),
-                    field.clone(),
-                    Some(message.clone()),
-                ),
-            };
-        let c = self.client().await?;
-        let st = c.prepare_cached(FINISH_PENDING).await.map_err(backend)?;
-        c.execute(&st, &[&id, &status, &idx, &code, &field, &message])
-            .await
-            .map_err(backend)?;
-        Ok(())
-    }
-
-    /// Outcomes recorded for these pending ids; the returned ones are deleted.
-    pub(crate) async fn take_results(
-        &self,
-        ids: &[i64],
-    ) -> StoreResult<Vec<(i64, PendingOutcome)>> {
-        let c = self.client().await?;
-        let st = c.prepare_cached(FETCH_RESULTS).await.map_err(backend)?;
-        let rows = c.query(&st, &[&ids]).await.map_err(backend)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let id: i64 = r.get(0);
-            let status: String = r.get(1);
-            let idx: Option<i64> = r.get(2);
-            let outcome = match (status.as_str(), idx) {
-                ("new", Some(i)) => PendingOutcome::New(u64_of(i)?),
-                ("duplicate", Some(i)) => PendingOutcome::Duplicate(u64_of(i)?),
-                ("rejected", _) => PendingOutcome::Rejected {
-                    code: r
-                        .get::<_, Option<i16>>(3)
-                        .and_then(|c| u16::try_from(c).ok())
-                        .unwrap_or(422),
-                    field: r.get(4),
-                    message: r.get::<_, Option<String>>(5).unwrap_or_default(),
-                },
-                _ => {
-                    return Err(StoreError::Corrupt(format!(
-                        "pending result {id} has status {status:?}"
-                    )));
-                }
-            };
-            out.push((id, outcome));
-        }
-        if !out.is_empty() {
-            let done: Vec<i64> = out.iter().map(|(id, _)| *id).collect();
-            let st = c.prepare_cached(DELETE_RESULTS).await.map_err(backend)?;
-            c.execute(&st, &[&done]).await.map_err(backend)?;
-        }
-        Ok(out)
-    }
-
-    /// Forgets outcomes nobody collected (their submitter died) after `age`.
-    pub(crate) async fn expire_results(&self, age: Duration) -> StoreResult<u64> {
-        let c = self.client().await?;
-        let st = c.prepare_cached(EXPIRE_RESULTS).await.map_err(backend)?;
-        c.execute(&st, &[&age.as_secs_f64()]).await.map_err(backend)
     }
 
     async fn commit_batch(&self, b: OwnedBatch) -> StoreResult<()> {
@@ -596,57 +411,16 @@ impl Db {
         let st = tx.prepare_cached(SET_HEAD).await.map_err(backend)?;
         tx.execute(&st, &[&new_size]).await.map_err(backend)?;
         // Pending rows this batch integrates: deleted, with their outcome, in this transaction.
-        let (ids, statuses, idxs) = self.claimed_outcomes(&b)?;
-        if !ids.is_empty() {
-            let st = tx.prepare_cached(DELETE_PENDING).await.map_err(backend)?;
-            tx.execute(&st, &[&ids]).await.map_err(backend)?;
-            let st = tx.prepare_cached(INSERT_RESULTS).await.map_err(backend)?;
-            tx.execute(&st, &[&ids, &statuses, &idxs])
-                .await
-                .map_err(backend)?;
-        }
+        let settled = self.claims.settle(&tx, &b.leaves, &b.idx).await?;
         let st = tx.prepare_cached(NOTIFY_COMMIT).await.map_err(backend)?;
         tx.execute(&st, &[&new_size.to_string()])
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        if !ids.is_empty()
-            && let Ok(mut c) = self.claims.lock()
-        {
-            for leaf in &b.leaves {
-                if let Ok(h) = Hash::from_slice(leaf) {
-                    c.remove(&h);
-                }
-            }
+        if settled {
+            self.claims.release(&b.leaves);
         }
         Ok(())
-    }
-
-    /// For each claimed pending row whose leaf is in the batch: the first (lowest id) is the
-    /// new entry, any later one a duplicate of it.
-    fn claimed_outcomes(
-        &self,
-        b: &OwnedBatch,
-    ) -> StoreResult<(Vec<i64>, Vec<&'static str>, Vec<i64>)> {
-        let claims = self
-            .claims
-            .lock()
-            .map_err(|_| backend("claims lock poisoned"))?;
-        let mut out = (Vec::new(), Vec::new(), Vec::new());
-        if claims.is_empty() {
-            return Ok(out);
-        }
-        for (leaf, idx) in b.leaves.iter().zip(&b.idx) {
-            let Ok(h) = Hash::from_slice(leaf) else {
-                continue;
-            };
-            for (n, id) in claims.get(&h).into_iter().flatten().enumerate() {
-                out.0.push(*id);
-                out.1.push(if n == 0 { "new" } else { "duplicate" });
-                out.2.push(*idx);
-            }
-        }
-        Ok(out)
     }
 }
 
@@ -716,9 +490,9 @@ impl OwnedBatch {
                 b.statements.1.push(idx);
             }
         }
-        for (l, i, data) in &batch.tiles {
-            b.tiles.0.push(i16::from(*l));
-            b.tiles.1.push(i64_of(*i)?);
+        for (t, data) in &batch.tiles {
+            b.tiles.0.push(i16::from(t.level));
+            b.tiles.1.push(i64_of(t.index)?);
             b.tiles.2.push(data.clone());
         }
         Ok(b)
@@ -742,12 +516,12 @@ fn row_to_meta(r: &tokio_postgres::Row) -> StoreResult<(u64, AttestationMeta)> {
     ))
 }
 
-/// PostgreSQL-backed [`LogStore`]. `Debug` shows the URL without its password.
+/// PostgreSQL-backed [`LogStore`](super::LogStore). `Debug` shows the URL without its password.
 pub struct PostgresStore {
     rt: Option<tokio::runtime::Runtime>,
     db: Db,
     url: String,
-    /// [`LogStore::claims_from`], read once (it never changes).
+    /// [`LogIndex::claims_from`](super::LogIndex::claims_from), read once (it never changes).
     claims_from: std::sync::OnceLock<u64>,
 }
 
@@ -827,7 +601,7 @@ impl PostgresStore {
             rt: Some(rt),
             db: Db {
                 pool,
-                claims: Arc::default(),
+                claims: queue::Claims::default(),
             },
             url: url.to_owned(),
             claims_from: std::sync::OnceLock::new(),
@@ -1055,7 +829,7 @@ async fn migrate(db: &Db) -> StoreResult<()> {
     tx.commit().await.map_err(backend)
 }
 
-impl LogStore for PostgresStore {
+impl LogRead for PostgresStore {
     fn latest_checkpoint(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
         self.block(|db| async move { db.latest_checkpoint().await })
     }
@@ -1115,11 +889,11 @@ impl LogStore for PostgresStore {
         })
     }
 
-    fn read_tiles(&self, tiles: &[(u8, u64)]) -> StoreResult<Vec<Vec<u8>>> {
-        let levels: Vec<i16> = tiles.iter().map(|t| i16::from(t.0)).collect();
+    fn read_tiles(&self, tiles: &[TileId]) -> StoreResult<Vec<Vec<u8>>> {
+        let levels: Vec<i16> = tiles.iter().map(|t| i16::from(t.level)).collect();
         let idxs = tiles
             .iter()
-            .map(|t| i64_of(t.1))
+            .map(|t| i64_of(t.index))
             .collect::<StoreResult<Vec<i64>>>()?;
         let found = self.block(|db| async move {
             let c = db.client().await?;
@@ -1132,9 +906,9 @@ impl LogStore for PostgresStore {
         })?;
         tiles
             .iter()
-            .map(|&(l, i)| {
+            .map(|t| {
                 Ok(found
-                    .get(&(i16::from(l), i64_of(i)?))
+                    .get(&(i16::from(t.level), i64_of(t.index)?))
                     .cloned()
                     .unwrap_or_default())
             })
@@ -1155,6 +929,17 @@ impl LogStore for PostgresStore {
         })
     }
 
+    fn disk_usage(&self) -> StoreResult<(u64, u64)> {
+        self.block(|db| async move {
+            let c = db.client().await?;
+            let st = c.prepare_cached(DISK_USAGE).await.map_err(backend)?;
+            let r = c.query_one(&st, &[]).await.map_err(backend)?;
+            Ok((u64_of(r.get(0))?, u64_of(r.get(1))?))
+        })
+    }
+}
+
+impl LogIndex for PostgresStore {
     fn lookup_leaf(&self, leaf: &Hash) -> StoreResult<Option<u64>> {
         let leaf = leaf.0.to_vec();
         self.block(|db| async move {
@@ -1343,7 +1128,9 @@ impl LogStore for PostgresStore {
             Ok(search_page(rows, q.limit))
         })
     }
+}
 
+impl LogWrite for PostgresStore {
     fn commit_batch(&self, batch: &Batch) -> StoreResult<()> {
         let b = OwnedBatch::new(batch)?;
         self.block(|db| async move { db.commit_batch(b).await })
@@ -1359,21 +1146,6 @@ impl LogStore for PostgresStore {
                 return Err(StoreError::Corrupt(format!("no checkpoint of size {size}")));
             }
             Ok(())
-        })
-    }
-
-    fn backup(&self, _dest: &Path) -> StoreResult<()> {
-        Err(backend(
-            "online backups of a PostgreSQL log are taken with pg_dump (see deploy/README.md)",
-        ))
-    }
-
-    fn disk_usage(&self) -> StoreResult<(u64, u64)> {
-        self.block(|db| async move {
-            let c = db.client().await?;
-            let st = c.prepare_cached(DISK_USAGE).await.map_err(backend)?;
-            let r = c.query_one(&st, &[]).await.map_err(backend)?;
-            Ok((u64_of(r.get(0))?, u64_of(r.get(1))?))
         })
     }
 }

@@ -14,10 +14,12 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::leaf_filter::LeafFilter;
 use super::{
-    AttestationMeta, Batch, EnrolmentRow, LogStore, SEARCH_ESTIMATE_ROWS, SEARCH_SCAN_ROWS,
-    SearchDriver, SearchKind, SearchPage, SearchQuery, StoreError, StoreResult, search_page,
+    AttestationMeta, Backup, Batch, EnrolmentRow, LogIndex, LogRead, LogWrite,
+    SEARCH_ESTIMATE_ROWS, SEARCH_SCAN_ROWS, SearchDriver, SearchKind, SearchPage, SearchQuery,
+    StoreError, StoreResult, search_page,
 };
 use attestlog_proto::rules::Version;
+use attestlog_proto::tiles::TileId;
 
 const SCHEMA: &str = r"
 CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL);
@@ -295,7 +297,7 @@ fn hash_indexes(c: &Connection, select: &str, hashes: &[&Hash]) -> StoreResult<H
     Ok(out)
 }
 
-/// SQLite-backed [`LogStore`].
+/// SQLite-backed [`LogStore`](super::LogStore).
 pub struct SqliteStore {
     /// Declared first: stopped before the other connections close.
     checkpointer: Checkpointer,
@@ -305,7 +307,7 @@ pub struct SqliteStore {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
-    /// [`LogStore::claims_from`], read once (it never changes).
+    /// [`LogIndex::claims_from`](super::LogIndex::claims_from), read once (it never changes).
     claims_from: std::sync::OnceLock<u64>,
 }
 
@@ -493,6 +495,29 @@ impl SqliteStore {
     }
 }
 
+/// Copies the database open on `c` to a new file `dest` with SQLite's online backup API.
+fn copy_to(c: &Connection, dest: &Path) -> StoreResult<()> {
+    let mut out = Connection::open(dest)?;
+    let b = rusqlite::backup::Backup::new(c, &mut out)?;
+    b.run_to_completion(1024, std::time::Duration::from_millis(0), None)?;
+    Ok(())
+}
+
+/// A consistent online copy of the live database file `db` (another process, or this one,
+/// may be writing it) to a new file `dest`, through a connection of its own that only reads
+/// (opened read-write, without creating, so that a stopped WAL database opens too).
+///
+/// # Errors
+/// Backend or file errors; no database at `db`.
+pub fn backup_file(db: &Path, dest: &Path) -> StoreResult<()> {
+    let c = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    c.busy_timeout(std::time::Duration::from_secs(5))?;
+    copy_to(&c, dest)
+}
+
 fn row_to_meta(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, AttestationMeta)> {
     let sup: Option<i64> = r.get(6)?;
     let issued_at: Option<String> = r.get(7)?;
@@ -513,7 +538,7 @@ fn row_to_meta(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, AttestationMeta)
 const META_COLS: &str =
     "idx, attestation_id, vendor, product, status, valid_until, supersedes, issued_at";
 
-impl LogStore for SqliteStore {
+impl LogRead for SqliteStore {
     fn latest_checkpoint(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
         self.with_reader(|c| {
             let row: Option<(i64, Vec<u8>)> = c
@@ -567,14 +592,15 @@ impl LogStore for SqliteStore {
         )
     }
 
-    fn read_tiles(&self, tiles: &[(u8, u64)]) -> StoreResult<Vec<Vec<u8>>> {
+    fn read_tiles(&self, tiles: &[TileId]) -> StoreResult<Vec<Vec<u8>>> {
         self.with_reader(|c| {
             let mut st = c.prepare_cached(
                 "SELECT off, data FROM tile_chunks WHERE level = ?1 AND idx = ?2 ORDER BY off",
             )?;
             tiles
                 .iter()
-                .map(|&(l, i)| {
+                .map(|t| {
+                    let (l, i) = (t.level, t.index);
                     let mut rows = st.query(params![l, i64_of(i)?])?;
                     let mut data = Vec::new();
                     while let Some(r) = rows.next()? {
@@ -612,6 +638,29 @@ impl LogStore for SqliteStore {
         })
     }
 
+    fn disk_usage(&self) -> StoreResult<(u64, u64)> {
+        self.with_reader(|c| {
+            // dbstat is not always compiled in; fall back to page counts.
+            let page_size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+            let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            let search: Option<i64> = c
+                .query_row(
+                    "SELECT SUM(pgsize) FROM dbstat WHERE name IN ('search', 'attestations', 'attestations_id')",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ok()
+                .flatten()
+                .flatten();
+            let total = u64_of(page_size * pages)?;
+            let search = search.map(u64_of).transpose()?.unwrap_or(0);
+            Ok((total.saturating_sub(search), search))
+        })
+    }
+}
+
+impl LogIndex for SqliteStore {
     fn lookup_leaf(&self, leaf: &Hash) -> StoreResult<Option<u64>> {
         if !self.filter.may_contain(leaf) {
             return Ok(None);
@@ -836,7 +885,9 @@ impl LogStore for SqliteStore {
             Ok(search_page(rows, q.limit))
         })
     }
+}
 
+impl LogWrite for SqliteStore {
     fn commit_batch(&self, batch: &Batch) -> StoreResult<()> {
         self.with_writer(|c| {
             // IMMEDIATE: the write lock is taken (waiting through the busy handler while the
@@ -914,7 +965,8 @@ impl LogStore for SqliteStore {
                     "SELECT COALESCE(SUM(length(data)), 0) FROM tile_chunks \
                      WHERE level = ?1 AND idx = ?2",
                 )?;
-                for (l, i, data) in &batch.tiles {
+                for (t, data) in &batch.tiles {
+                    let (l, i) = (&t.level, &t.index);
                     let off = stored_width(*l, *i, batch.old_size);
                     // The stored chunks hold exactly the tree of the old size: a missing or
                     // short chunk is an error, never written around.
@@ -972,35 +1024,11 @@ impl LogStore for SqliteStore {
             Ok(())
         })
     }
+}
 
+impl Backup for SqliteStore {
     fn backup(&self, dest: &Path) -> StoreResult<()> {
-        self.with_reader(|c| {
-            let mut out = Connection::open(dest)?;
-            let b = rusqlite::backup::Backup::new(c, &mut out)?;
-            b.run_to_completion(1024, std::time::Duration::from_millis(0), None)?;
-            Ok(())
-        })
-    }
-
-    fn disk_usage(&self) -> StoreResult<(u64, u64)> {
-        self.with_reader(|c| {
-            // dbstat is not always compiled in; fall back to page counts.
-            let page_size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-            let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-            let search: Option<i64> = c
-                .query_row(
-                    "SELECT SUM(pgsize) FROM dbstat WHERE name IN ('search', 'attestations', 'attestations_id')",
-                    [],
-                    |r| r.get(0),
-                )
-                .optional()
-                .ok()
-                .flatten()
-                .flatten();
-            let total = u64_of(page_size * pages)?;
-            let search = search.map(u64_of).transpose()?.unwrap_or(0);
-            Ok((total.saturating_sub(search), search))
-        })
+        self.with_reader(|c| copy_to(c, dest))
     }
 }
 
@@ -1044,13 +1072,35 @@ mod tests {
         }
     }
 
+    /// Tile `level`/`index` as a store key (stores ignore the width: they return what they hold).
+    fn key(level: u8, index: u64) -> TileId {
+        TileId {
+            level,
+            index,
+            width: 256,
+        }
+    }
+
+    /// A changed tile of a batch: `data` (whole hashes) at `level`/`index`.
+    fn tile(level: u8, index: u64, data: Vec<u8>) -> (TileId, Vec<u8>) {
+        let width = u16::try_from(data.len() / 32).unwrap();
+        (
+            TileId {
+                level,
+                index,
+                width,
+            },
+            data,
+        )
+    }
+
     fn batch(old_size: u64, entries: Vec<BatchEntry>) -> Batch {
         let new = old_size + entries.len() as u64;
         Batch {
             old_size,
             entries,
             // Unit batches stay inside one level-0 tile.
-            tiles: vec![(
+            tiles: vec![tile(
                 0,
                 old_size / 256,
                 vec![7; 32 * usize::try_from(new - old_size / 256 * 256).unwrap()],
@@ -1091,7 +1141,7 @@ mod tests {
             Err(StoreError::Corrupt(_))
         ));
         assert_eq!(
-            s.read_tiles(&[(0, 0), (1, 0)]).unwrap()[1],
+            s.read_tiles(&[key(0, 0), key(1, 0)]).unwrap()[1],
             Vec::<u8>::new()
         );
         assert_eq!(s.attestation_owner("id1").unwrap().as_deref(), Some("V"));
@@ -1189,13 +1239,13 @@ mod tests {
         let entries: Vec<BatchEntry> = (0..300u16)
             .map(|n| BatchEntry::plain(n.to_be_bytes().to_vec()))
             .collect();
-        let tile: Vec<u8> = (0..=255u8).flat_map(|i| [i; 32]).collect();
+        let data: Vec<u8> = (0..=255u8).flat_map(|i| [i; 32]).collect();
         s.commit_batch(&Batch {
-            tiles: vec![(0, 0, tile.clone()), (0, 1, vec![9; 44 * 32])],
+            tiles: vec![tile(0, 0, data.clone()), tile(0, 1, vec![9; 44 * 32])],
             ..batch(0, entries)
         })
         .unwrap();
-        assert_eq!(s.read_tiles(&[(0, 0)]).unwrap()[0], tile);
+        assert_eq!(s.read_tiles(&[key(0, 0)]).unwrap()[0], data);
         let (chunks, overflow): (i64, i64) = s
             .with_reader(|c| {
                 Ok(c.query_row(
@@ -1227,15 +1277,15 @@ mod tests {
                 .unwrap();
         }
         let s = SqliteStore::open(&path).unwrap();
-        assert_eq!(s.read_tiles(&[(0, 0)]).unwrap()[0], vec![1; 32]);
+        assert_eq!(s.read_tiles(&[key(0, 0)]).unwrap()[0], vec![1; 32]);
         // The next batch appends to the migrated tile.
         s.commit_batch(&Batch {
-            tiles: vec![(0, 0, [[1; 32], [2; 32]].concat())],
+            tiles: vec![tile(0, 0, [[1; 32], [2; 32]].concat())],
             ..batch(1, vec![entry(2)])
         })
         .unwrap();
         assert_eq!(
-            s.read_tiles(&[(0, 0)]).unwrap()[0],
+            s.read_tiles(&[key(0, 0)]).unwrap()[0],
             [[1; 32], [2; 32]].concat()
         );
         let (version, old): (i64, i64) = s
