@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod clock;
 pub mod config;
 pub mod fsck;
 pub mod http;
@@ -280,4 +281,81 @@ pub async fn run(
     let limits = state.serve_limits;
     let app = http::router(state);
     attestlog_serve::serve(listener, app, &limits, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// A sequencer thread that died (here: a test fault makes it panic) is noticed: `/readyz`
+    /// answers 503 naming it, submissions get 503, and reads still serve the published
+    /// checkpoint.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dead_sequencer_thread_makes_the_log_not_ready_and_reads_still_serve() {
+        let dir = std::env::temp_dir().join(format!("attestlog-dead-seq-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut config = Config::with_data_dir(&dir);
+        config.admin_token = Some("test-admin-token".into());
+        config.max_wait = Duration::from_millis(2);
+        config.quota_rate = 0.0;
+        let app = App::open(&config).unwrap();
+        let state = app.state.clone();
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.serve(listener, async {
+            let _ = stopped.await;
+        }));
+        let http = reqwest::Client::new();
+        let enrol = |seed: u8| {
+            let key = SignerKey::from_seed(
+                "vendor.example/k",
+                attestlog_proto::keys::TYPE_ED25519,
+                &[seed; 32],
+            )
+            .unwrap();
+            http.post(format!("{url}/v1/vendors"))
+                .bearer_auth("test-admin-token")
+                .json(&serde_json::json!({"vendor": format!("Vendor {seed}"),
+                    "key": key.verifier().to_string(), "action": "enrol"}))
+                .send()
+        };
+        let readyz = || http.get(format!("{url}/readyz")).send();
+        assert_eq!(enrol(1).await.unwrap().status(), 201);
+        assert_eq!(readyz().await.unwrap().status(), 200);
+        let checkpoint = http
+            .get(format!("{url}/checkpoint"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+
+        state.shared.die.store(true, Ordering::SeqCst);
+        assert_eq!(enrol(2).await.unwrap().status(), 503);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let why = loop {
+            let r = readyz().await.unwrap();
+            if r.status() == 503 {
+                break r.text().await.unwrap();
+            }
+            assert!(Instant::now() < deadline, "/readyz stayed ready");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert!(why.contains("sequencer thread died"), "{why}");
+        for seed in 3..6 {
+            assert_eq!(enrol(seed).await.unwrap().status(), 503);
+        }
+        let r = http.get(format!("{url}/checkpoint")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.bytes().await.unwrap(), checkpoint);
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

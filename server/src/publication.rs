@@ -17,8 +17,14 @@
 //! A failed check halts sequencing (`Shared::fail`): what was published stays served,
 //! submissions get 503, `/readyz` reports not ready, one error names both checkpoints and
 //! `attestlog_guard_failures_total` counts it (`attestlog_sequencing_halted` is 1). Nothing
-//! repairs itself: only a later full [`check_storage`] that passes (a replica taking the lease
-//! again) clears the flag.
+//! repairs itself. A failure that may pass (storage damage found by a check, the
+//! published-checkpoint file that could not be written, a dead sequencer thread) is cleared
+//! only by a later full [`check_storage`] that passes (a replica taking the lease again, a
+//! restart). A conflict with a published checkpoint ([`GuardError::is_conflict`]: storage
+//! behind or beside what was published, a witness that cosigned another history) is never
+//! cleared in the process: a later check could pass only because the evidence went away (a
+//! witness unreachable, the published checkpoint forgotten), so the replica refuses the lease
+//! until the operator restarts it after investigating (deploy/README.md).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -145,6 +151,25 @@ impl GuardError {
     pub fn is_violation(&self) -> bool {
         !matches!(self, GuardError::Unavailable(_))
     }
+
+    /// Whether the error is a conflict with a published checkpoint (storage behind it or
+    /// holding another history, a witness that cosigned another tree): the failure it causes
+    /// never clears in the process.
+    #[must_use]
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            GuardError::Behind { .. } | GuardError::Diverged { .. } | GuardError::Witness { .. }
+        )
+    }
+}
+
+/// Why sequencing halted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Failure {
+    why: String,
+    /// A conflict with a published checkpoint: never cleared in the process.
+    conflict: bool,
 }
 
 fn unavailable(e: &StoreError) -> GuardError {
@@ -181,9 +206,12 @@ pub struct Shared {
     /// The enrolment history as of the latest published checkpoint.
     pub enrolments: RwLock<Arc<Enrolments>>,
     /// Why the log stopped sequencing, if it did (readiness reports it).
-    failure: RwLock<Option<String>>,
+    failure: RwLock<Option<Failure>>,
     /// Serialises `Shared::publish`: the sequencer and a replica's refresh both publish.
     publishing: Mutex<()>,
+    /// Test fault: the sequencer thread panics at its next submission.
+    #[cfg(test)]
+    pub(crate) die: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -206,6 +234,8 @@ impl Shared {
             enrolments: RwLock::new(Arc::new(enrolments)),
             failure: RwLock::new(None),
             publishing: Mutex::new(()),
+            #[cfg(test)]
+            die: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -276,33 +306,69 @@ impl Shared {
     /// Why sequencing stopped, if it did.
     #[must_use]
     pub fn failure(&self) -> Option<String> {
-        self.failure.read().ok().and_then(|f| f.clone())
+        self.failure
+            .read()
+            .ok()
+            .and_then(|f| f.as_ref().map(|f| f.why.clone()))
     }
 
-    /// Halts sequencing for `why`: one error log (not repeated while the reason stays the
-    /// same), the metrics, and the flag readiness and submissions see.
+    /// The conflict with a published checkpoint that halted sequencing, if one did: it never
+    /// clears in the process.
+    #[must_use]
+    pub fn conflict(&self) -> Option<String> {
+        self.failure
+            .read()
+            .ok()
+            .and_then(|f| f.as_ref().filter(|f| f.conflict).map(|f| f.why.clone()))
+    }
+
+    /// Halts sequencing for a failure a later full check may clear ([`Self::clear_failure`]).
     pub(crate) fn fail(&self, why: &str) {
+        self.set_failure(why, false);
+    }
+
+    /// Halts sequencing for a failed check: a conflict ([`GuardError::is_conflict`]) for good.
+    pub(crate) fn fail_check(&self, e: &GuardError) {
+        self.set_failure(&e.to_string(), e.is_conflict());
+    }
+
+    /// One error log (not repeated while the reason stays the same), the metrics, and the
+    /// flag readiness and submissions see. A conflict is never replaced by a lesser failure.
+    fn set_failure(&self, why: &str, conflict: bool) {
         let Ok(mut f) = self.failure.write() else {
             return;
         };
-        if f.as_deref() == Some(why) {
+        if let Some(old) = f.as_ref()
+            && (old.why == why || (old.conflict && !conflict))
+        {
             return;
         }
-        tracing::error!(reason = %why,
+        tracing::error!(reason = %why, conflict,
             "sequencing halted: serving what was published, refusing submissions; \
              see deploy/README.md (when the rollback guard trips)");
         metrics::counter!("attestlog_guard_failures_total").increment(1);
         metrics::gauge!("attestlog_sequencing_halted").set(1.0);
-        *f = Some(why.to_owned());
+        *f = Some(Failure {
+            why: why.to_owned(),
+            conflict,
+        });
     }
 
-    /// Clears the flag after a full [`check_storage`] passed (a replica taking the lease).
-    pub(crate) fn clear_failure(&self) {
-        if let Ok(mut f) = self.failure.write()
-            && let Some(old) = f.take()
-        {
-            tracing::warn!(previous = %old, "storage checks pass again: sequencing resumes");
-            metrics::gauge!("attestlog_sequencing_halted").set(0.0);
+    /// Clears the flag after a full [`check_storage`] passed (a replica taking the lease),
+    /// unless it is a conflict. Returns whether sequencing may resume.
+    pub(crate) fn clear_failure(&self) -> bool {
+        let Ok(mut f) = self.failure.write() else {
+            return false;
+        };
+        match f.as_ref() {
+            None => true,
+            Some(old) if old.conflict => false,
+            Some(old) => {
+                tracing::warn!(previous = %old.why, "storage checks pass again: sequencing resumes");
+                metrics::gauge!("attestlog_sequencing_halted").set(0.0);
+                *f = None;
+                true
+            }
         }
     }
 
@@ -777,15 +843,40 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// A failure is logged and counted once per reason, and cleared only explicitly.
+    /// A failure is logged and counted once per reason, and cleared only explicitly; a
+    /// conflict with a published checkpoint is never cleared nor replaced by a lesser one.
     #[test]
-    fn failure_flag_is_set_once_and_cleared_explicitly() {
+    fn failure_flag_is_set_once_cleared_explicitly_and_a_conflict_never() {
         let shared = Shared::empty();
         assert_eq!(shared.failure(), None);
-        shared.fail("behind");
-        shared.fail("behind");
-        assert_eq!(shared.failure().as_deref(), Some("behind"));
-        shared.clear_failure();
+        assert!(shared.clear_failure());
+        shared.fail("file");
+        shared.fail("file");
+        assert_eq!(shared.failure().as_deref(), Some("file"));
+        assert_eq!(shared.conflict(), None);
+        assert!(shared.clear_failure());
         assert_eq!(shared.failure(), None);
+        let s = |size| Summary {
+            size,
+            root: Hash::EMPTY_ROOT,
+        };
+        let behind = GuardError::Behind {
+            stored: s(1),
+            published: s(2),
+            by: "this process",
+        };
+        let damaged = GuardError::Tiles {
+            stored: s(1),
+            why: "short".into(),
+        };
+        assert!(behind.is_conflict() && !damaged.is_conflict());
+        shared.fail_check(&damaged);
+        assert!(shared.clear_failure());
+        shared.fail_check(&behind);
+        shared.fail("the sequencer thread died");
+        shared.fail_check(&damaged);
+        assert!(!shared.clear_failure());
+        assert_eq!(shared.failure(), Some(behind.to_string()));
+        assert_eq!(shared.conflict(), Some(behind.to_string()));
     }
 }

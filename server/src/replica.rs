@@ -23,7 +23,7 @@
 //! attempt (every [`Timings::lease_retry`]) takes over.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -73,9 +73,17 @@ impl Role {
 #[derive(Debug, Default)]
 pub struct ReplicaStatus {
     leader: AtomicBool,
+    take_overs: AtomicU64,
 }
 
 impl ReplicaStatus {
+    /// How often this replica acquired the lease and ran the take-over checks (whether they
+    /// passed or not).
+    #[must_use]
+    pub fn take_overs(&self) -> u64 {
+        self.take_overs.load(Ordering::Acquire)
+    }
+
     /// The current role.
     #[must_use]
     pub fn role(&self) -> Role {
@@ -441,6 +449,10 @@ impl Ctx {
     /// the published one: the published-checkpoint file first, then readers.
     async fn refresh(&self) -> anyhow::Result<()> {
         let _g = self.refresh_lock.lock().await;
+        if self.shared.conflict().is_some() {
+            // Halted by a conflict: keep serving what this replica published.
+            return Ok(());
+        }
         let Some((size, note)) = self.db.latest_checkpoint().await? else {
             return Ok(());
         };
@@ -462,7 +474,7 @@ impl Ctx {
                 },
                 by: "this replica",
             };
-            self.shared.fail(&e.to_string());
+            self.shared.fail_check(&e);
             return Err(e.into());
         }
         let rows = self.db.enrolments().await?;
@@ -495,7 +507,7 @@ impl Ctx {
         if let Err(PublishError::Guard(g)) = &r
             && g.is_violation()
         {
-            self.shared.fail(&g.to_string());
+            self.shared.fail_check(g);
         }
         r?;
         Ok(())
@@ -526,7 +538,14 @@ impl Ctx {
                 };
             }
             if let Some(c) = &conn {
-                if held {
+                if held && let Some(why) = self.shared.failure() {
+                    // Halted: release the lease, so that the checks run again at the next
+                    // take-over (this replica's or another's) and another replica may
+                    // sequence meanwhile.
+                    self.step_down(&format!("sequencing halted ({why})"));
+                    held = false;
+                    conn = None;
+                } else if held {
                     if let Err(e) = c.simple_query("SELECT 1").await {
                         self.step_down(&format!("the lease connection failed: {e}"));
                         held = false;
@@ -537,6 +556,7 @@ impl Ctx {
                         Ok(r) if r.get::<_, bool>(0) => match self.clone().take_over().await {
                             Ok(()) => held = true,
                             Err(e) => {
+                                self.status.take_overs.fetch_add(1, Ordering::AcqRel);
                                 if self.shared.failure().is_some() {
                                     // Logged once by the failed check.
                                     tracing::debug!(error = %e, "not taking the lease");
@@ -586,6 +606,7 @@ impl Ctx {
             *g = Some(handle);
         }
         self.status.leader.store(true, Ordering::Release);
+        self.status.take_overs.fetch_add(1, Ordering::AcqRel);
         tracing::info!(
             size = self.shared.published().size,
             "acquired the sequencer lease"

@@ -94,10 +94,7 @@ pub const ENROLMENT_PAYLOAD_TYPE: &str = attestlog_proto::enrolment::PAYLOAD_TYP
 /// The current UTC time as RFC 3339 (`YYYY-MM-DDTHH:MM:SSZ`).
 #[must_use]
 pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    format_rfc3339(secs)
+    format_rfc3339(crate::clock::unix_now())
 }
 
 /// Formats Unix seconds as RFC 3339 UTC.

@@ -208,6 +208,12 @@ pub(crate) fn resume(
         .first()
         .map(|s| s.name().to_owned())
         .ok_or_else(|| anyhow::anyhow!("no log signer"))?;
+    if let Some(why) = shared.conflict() {
+        anyhow::bail!(
+            "sequencing stays halted by a conflict with a published checkpoint ({why}); \
+             restart this server once the cause is understood (deploy/README.md)"
+        );
+    }
     if store.latest_checkpoint()?.is_none() {
         let note = rules::sign_checkpoint(&signers, &origin, 0, &Hash::EMPTY_ROOT)?;
         store.commit_batch(&Batch {
@@ -221,7 +227,7 @@ pub(crate) fn resume(
         if let Some(g) = e.downcast_ref::<GuardError>()
             && g.is_violation()
         {
-            shared.fail(&g.to_string());
+            shared.fail_check(g);
         }
         e
     };
@@ -248,7 +254,12 @@ pub(crate) fn resume(
             PublishError::Guard(g) => halt(g.into()),
             PublishError::File(f) => f.into(),
         })?;
-    shared.clear_failure();
+    if !shared.clear_failure() {
+        anyhow::bail!(
+            "sequencing stays halted by a conflict with a published checkpoint ({})",
+            shared.failure().unwrap_or_default()
+        );
+    }
     let mut seq = Sequencer {
         store,
         shared: shared.clone(),
@@ -292,6 +303,11 @@ impl Sequencer {
     fn run(&mut self, rx: &Receiver<Job>) {
         let mut last_start = Instant::now();
         while let Some(first) = self.next_job(rx) {
+            #[cfg(test)]
+            assert!(
+                !self.shared.die.load(std::sync::atomic::Ordering::SeqCst),
+                "test fault: the sequencer thread dies"
+            );
             if let Some(why) = self.shared.failure() {
                 let _ = first.reply.send(Err(halted(&why)));
                 continue;
@@ -331,7 +347,7 @@ impl Sequencer {
             Ok(h) => h,
             Err(e) => {
                 if e.is_violation() {
-                    self.shared.fail(&e.to_string());
+                    self.shared.fail_check(&e);
                 }
                 return Err(e);
             }
@@ -506,9 +522,8 @@ impl Sequencer {
             Ok(Some(n)) => n,
             Ok(None) => return Ok(None),
             Err(e) => {
-                let why = e.to_string();
-                self.shared.fail(&why);
-                return Err(why);
+                self.shared.fail_check(&e);
+                return Err(e.to_string());
             }
         };
         let p = Arc::new(Published {
@@ -524,10 +539,10 @@ impl Sequencer {
             p.clone(),
             enrolments,
         );
-        let why = match r {
+        let e = match r {
             Ok(PublishOutcome::Published) => return Ok(Some(p)),
             Ok(PublishOutcome::AlreadyPublished) => return Ok(Some(self.shared.published())),
-            Ok(PublishOutcome::Older) => publication::GuardError::Diverged {
+            Ok(PublishOutcome::Older) => GuardError::Diverged {
                 stored: publication::Summary {
                     size: p.size,
                     root: p.root,
@@ -538,12 +553,16 @@ impl Sequencer {
                 },
                 by: "this process",
                 why: "a larger checkpoint was published while the sequencer wrote this one".into(),
+            },
+            Err(PublishError::Guard(g)) => g,
+            Err(e @ PublishError::File(_)) => {
+                let why = e.to_string();
+                self.shared.fail(&why);
+                return Err(why);
             }
-            .to_string(),
-            Err(e) => e.to_string(),
         };
-        self.shared.fail(&why);
-        Err(why)
+        self.shared.fail_check(&e);
+        Err(e.to_string())
     }
 
     /// What the rules need to judge this batch, in one round trip each: stored duplicates
@@ -683,7 +702,7 @@ impl Sequencer {
         let ended = self
             .settings
             .overlap_until
-            .is_some_and(|t| crate::witness::unix_now() >= t);
+            .is_some_and(|t| crate::clock::unix_now() >= t);
         if ended {
             self.signers.iter().take(1).cloned().collect()
         } else {
@@ -780,6 +799,21 @@ mod tests {
             h.submit(admitted(0)),
             Err(SeqError::Unavailable("sequencer stopped"))
         ));
+    }
+
+    /// The sequencer and the witness client meet only through [`publication::Cosigner`].
+    #[test]
+    fn sequencer_and_witness_client_do_not_import_each_other() {
+        let (sequencer, witness) = (include_str!("sequencer.rs"), include_str!("witness.rs"));
+        for path in [concat!("crate::", "witness"), concat!("super::", "witness")] {
+            assert!(!sequencer.contains(path), "sequencer.rs uses {path}");
+        }
+        for path in [
+            concat!("crate::", "sequencer"),
+            concat!("super::", "sequencer"),
+        ] {
+            assert!(!witness.contains(path), "witness.rs uses {path}");
+        }
     }
 
     fn pacing(max_batch: usize, max_wait: Duration, min_interval: Duration) -> Settings {

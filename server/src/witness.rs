@@ -34,14 +34,6 @@ use attestlog_proto::witness::{
 use crate::publication::{Answer, Cosigned, Cosigner};
 use crate::storage::LogStore;
 
-/// Seconds since the Unix epoch.
-#[must_use]
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Witnessing settings (config file `[witnessing]`).
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -553,3 +553,183 @@ async fn lease_connection_drops_while_another_replica_takes_over() {
     }
     drop(db);
 }
+
+/// A transient fault of the data directory: the published-checkpoint file is replaced by a
+/// directory, so it can be neither written nor read. Returns the file's bytes.
+fn break_published_file(dir: &std::path::Path) -> Vec<u8> {
+    let f = dir.join("published-checkpoint");
+    let saved = std::fs::read(&f).unwrap();
+    std::fs::remove_file(&f).unwrap();
+    std::fs::create_dir(&f).unwrap();
+    saved
+}
+
+/// The fault goes away: the file is back as it was.
+fn repair_published_file(dir: &std::path::Path, saved: &[u8]) {
+    let f = dir.join("published-checkpoint");
+    std::fs::remove_dir(&f).unwrap();
+    std::fs::write(&f, saved).unwrap();
+}
+
+/// A real transient guard failure on SQLite (the published-checkpoint file cannot be written):
+/// the submitter is told its entry is stored but not published, sequencing halts and stays
+/// halted when the fault goes away (nothing repairs itself in the process); the restart's
+/// checks pass and the log continues on one history.
+#[tokio::test]
+async fn transient_failure_clears_at_the_restart_check_sqlite() {
+    let log = TestLog::start_with(|c| c.quota_rate = 0.0).await;
+    let key = log.log_key();
+    let vendor = vendor_key(96);
+    let mut seen = Seen::default();
+    enrol(&log, &mut seen, &vendor).await;
+    grow(&log, &mut seen, &vendor, 0, 3).await;
+    seen.checkpoint(&log).await;
+    let published = log.get("/checkpoint").await.bytes().await.unwrap().to_vec();
+    let saved = break_published_file(&log.dir);
+    stored_not_published(&log, &mut seen, &vendor, 10, 4).await;
+    assert_halted(&log, &vendor, 20, &published).await;
+    repair_published_file(&log.dir, &saved);
+    assert_eq!(log.get("/readyz").await.status(), 503, "repaired itself");
+    let config = log.config();
+    let dir = log.stop().await;
+    let log = TestLog::start_in(dir, config).await;
+    assert_eq!(log.get("/readyz").await.status(), 200);
+    grow(&log, &mut seen, &vendor, 30, 3).await;
+    seen.checkpoint(&log).await;
+    seen.stored(&log);
+    seen.assert_no_conflicting_checkpoints(&key);
+    log.stop().await;
+}
+
+/// Two replicas on one PostgreSQL database, optionally with a witness policy.
+async fn two_replicas(
+    db: &crate::pg_support::ScratchDb,
+    dir: &std::path::Path,
+    seed: u8,
+    policy: Option<&std::path::Path>,
+) -> [TestLog; 2] {
+    let (_, key_path) = key_file(dir, seed);
+    let start = |name: &str| {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let mut c = Config::with_data_dir(&d);
+        c.admin_token = Some("test-admin-token".into());
+        c.max_wait = Duration::from_millis(2);
+        c.quota_rate = 0.0;
+        c.database = Some(db.url.clone());
+        c.key_file = Some(key_path.clone());
+        if let Some(p) = policy {
+            c.witness_policy = Some(p.to_path_buf());
+            c.require_quorum = false;
+            c.start_without_quorum = true;
+            c.witness_timeout = Duration::from_millis(500);
+        }
+        TestLog::start_in(d, c)
+    };
+    let a = start("a").await;
+    wait_role(&a, "sequencer").await;
+    let b = start("b").await;
+    wait_role(&b, "follower").await;
+    [a, b]
+}
+
+fn take_overs(log: &TestLog) -> u64 {
+    log.state.replica.as_ref().unwrap().take_overs()
+}
+
+/// A real transient guard failure on the PostgreSQL lease holder (its published-checkpoint
+/// file cannot be written): it halts and releases the lease, the other replica takes over and
+/// sequences; once the fault is gone and the lease comes back, the take-over checks pass and
+/// the first replica sequences again — one history throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failure_clears_at_the_next_take_over_postgres() {
+    let Some(admin) = crate::pg_support::admin_url("transient_failure_clears") else {
+        return;
+    };
+    let db = crate::pg_support::ScratchDb::create(&admin);
+    let dir = temp_dir("chaos-transient");
+    let [a, b] = two_replicas(&db, &dir, 97, None).await;
+    let key = a.log_key();
+    let vendor = vendor_key(97);
+    let mut seen = Seen::default();
+    enrol(&a, &mut seen, &vendor).await;
+    grow(&a, &mut seen, &vendor, 0, 3).await;
+    let published = a.get("/checkpoint").await.bytes().await.unwrap().to_vec();
+    let saved = break_published_file(&a.dir);
+    stored_not_published(&a, &mut seen, &vendor, 10, 4).await;
+    // Halted, the holder releases the lease: the other replica takes over and sequences.
+    wait_role(&b, "ready (sequencer)").await;
+    grow(&b, &mut seen, &vendor, 20, 3).await;
+    assert_halted(&a, &vendor, 30, &published).await;
+    let before = take_overs(&a);
+    repair_published_file(&a.dir, &saved);
+    seen.stored(&b);
+    b.stop().await;
+    // The lease comes back: the checks pass, the flag clears.
+    wait_role(&a, "ready (sequencer)").await;
+    assert!(take_overs(&a) > before);
+    grow(&a, &mut seen, &vendor, 40, 3).await;
+    seen.checkpoint(&a).await;
+    seen.stored(&a);
+    seen.assert_no_conflicting_checkpoints(&key);
+    a.stop().await;
+    drop(db);
+}
+
+/// A conflict with a published checkpoint (a witness that cosigned a larger tree) halts the
+/// PostgreSQL lease holder for good: it releases the lease and the other replica sequences,
+/// and when the lease comes back with the evidence gone (the witness merely unreachable now)
+/// the replica still refuses it at every take-over — the flag never clears by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflict_never_clears_at_a_take_over_postgres() {
+    let Some(admin) = crate::pg_support::admin_url("conflict_never_clears") else {
+        return;
+    };
+    let db = crate::pg_support::ScratchDb::create(&admin);
+    let dir = temp_dir("chaos-conflict");
+    let (log_signer, _) = key_file(&dir, 98);
+    let ahead = Arc::new(AtomicU64::new(0));
+    let url = hostile_witness(ahead.clone()).await;
+    let wkey = SignerKey::from_seed("hostile.witness.test", TYPE_COSIGNATURE_V1, &[9; 32])
+        .unwrap()
+        .verifier();
+    let policy = dir.join("policy");
+    std::fs::write(
+        &policy,
+        format!(
+            "log {}\nwitness H {wkey} {url}\nquorum H\n",
+            log_signer.verifier()
+        ),
+    )
+    .unwrap();
+    let [a, b] = two_replicas(&db, &dir, 98, Some(&policy)).await;
+    let key = a.log_key();
+    let vendor = vendor_key(98);
+    let mut seen = Seen::default();
+    enrol(&a, &mut seen, &vendor).await;
+    grow(&a, &mut seen, &vendor, 0, 3).await;
+    let published = a.get("/checkpoint").await.bytes().await.unwrap().to_vec();
+    ahead.store(1_000, Ordering::SeqCst);
+    stored_not_published(&a, &mut seen, &vendor, 10, 4).await;
+    // The evidence goes away: the witness no longer answers.
+    ahead.store(0, Ordering::SeqCst);
+    wait_role(&b, "ready (sequencer)").await;
+    grow(&b, &mut seen, &vendor, 20, 3).await;
+    seen.stored(&b);
+    b.stop().await;
+    // The lease is free: the halted replica takes it and refuses it, again and again.
+    let before = take_overs(&a);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while take_overs(&a) < before + 2 {
+        assert!(Instant::now() < deadline, "the lease was never tried");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_halted(&a, &vendor, 30, &published).await;
+    let why = a.get("/readyz").await.text().await.unwrap();
+    assert!(why.contains("witness H") && why.contains("1000"), "{why}");
+    assert!(!role(&a).await.contains("sequencer"));
+    seen.stored(&a);
+    seen.assert_no_conflicting_checkpoints(&key);
+    a.stop().await;
+    drop(db);
+}

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use attestlog_proto::Hash;
 use attestlog_proto::cose::{MEDIA_TYPE_COSE, SignedStatement, is_cose_entry};
@@ -150,12 +150,6 @@ fn location(mut r: Response, leaf: &Hash, retry_after: bool) -> Response {
     r
 }
 
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// The statement's `sub` for a receipt: a COSE statement's own `sub`; for a DSSE attestation
 /// its `attestation_id`; none otherwise.
 fn subject_of(entry: &[u8]) -> Option<String> {
@@ -200,7 +194,7 @@ impl super::AppState {
         let claims = ReceiptClaims {
             iss: self.log_key.name().to_owned(),
             sub: subject_of(entry),
-            iat: Some(now_unix()),
+            iat: Some(crate::clock::unix_now()),
         };
         let proof = InclusionProof {
             tree_size: p.size,

@@ -189,6 +189,7 @@ pub const STATEMENTS: &[&str] = &[
     LATEST_CHECKPOINT,
     CHECKPOINT_IN_RANGE,
     CHECKPOINT_AT,
+    CHECKPOINTS_BEFORE,
     CHECKPOINTS,
     READ_TILES,
     READ_ENTRIES,
@@ -1153,6 +1154,33 @@ impl LogWrite for PostgresStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every SQL constant of this file is in [`STATEMENTS`], so the test that prepares them
+    /// against a real server (server/tests/storage.rs) covers each statement the store runs.
+    #[test]
+    fn every_statement_constant_is_listed() {
+        let src = include_str!("postgres.rs");
+        let list_start = src.find("pub const STATEMENTS").unwrap();
+        let list = &src[list_start..list_start + src[list_start..].find("];").unwrap()];
+        let listed: std::collections::BTreeSet<&str> = list
+            .split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+            .filter(|w| w.len() > 1)
+            .collect();
+        let missing: Vec<&str> = src
+            .lines()
+            .filter_map(|l| {
+                let l = l
+                    .trim_start()
+                    .strip_prefix("pub(crate) ")
+                    .unwrap_or(l.trim_start());
+                let l = l.strip_prefix("pub ").unwrap_or(l);
+                l.strip_prefix("const ")?.split_once(": &str")
+            })
+            .map(|(name, _)| name)
+            .filter(|name| !listed.contains(name))
+            .collect();
+        assert!(missing.is_empty(), "not in STATEMENTS: {missing:?}");
+    }
 
     #[test]
     fn urls_are_redacted() {
