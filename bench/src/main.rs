@@ -10,6 +10,8 @@
 //!   while a well-behaved client reads; p99 of its reads and the server's peak RSS.
 //! - `monitor`: `attestlog monitor --once` from scratch on logs of several sizes (entries/s),
 //!   the cost of verifying one receipt, and the explorer's pages on each.
+//! - `witnessed`: `submit` against a log that publishes only checkpoints cosigned by two of
+//!   three witnesses running in process; the latency is the time to a witnessed checkpoint.
 //! - `scale`: builds logs of the given sizes through the sequencer's bulk path, then starts the
 //!   real server binary on each and records startup time, RSS, proof latency and disk use.
 #![forbid(unsafe_code)]
@@ -19,6 +21,7 @@ mod load;
 mod monitor;
 mod raw;
 mod scale;
+mod witnessed;
 mod workload;
 
 use clap::{Parser, Subcommand};
@@ -46,6 +49,9 @@ enum Command {
     /// `attestlog monitor --once` from scratch, receipt verification and explorer pages on
     /// logs of several sizes: the per-entry cost must not grow with the log.
     Monitor(monitor::MonitorArgs),
+    /// Appends to a log whose checkpoints three in-process witnesses cosign (2-of-3
+    /// quorum): throughput and time to a witnessed checkpoint.
+    Witnessed(witnessed::WitnessedArgs),
     /// Serve a log under hostile load (slowloris, idle connections, huge requests, search
     /// flood, bundle crawl, witness origin flood); p99 of well-behaved reads and peak RSS.
     Abuse(abuse::AbuseArgs),
@@ -63,6 +69,7 @@ fn main() -> anyhow::Result<()> {
             Command::Scale(a) => scale::run(a).await,
             Command::Abuse(a) => abuse::run(a).await,
             Command::Monitor(a) => monitor::run(a).await,
+            Command::Witnessed(a) => witnessed::run(a).await,
         }
     })
 }
