@@ -177,9 +177,13 @@ pub struct Limits {
     /// Time allowed to read and answer a whole request, in milliseconds; beyond it, 408.
     #[serde(default)]
     pub request_timeout_ms: u64,
-    /// Most requests handled at once; beyond it, 503 with `Retry-After`.
+    /// Most requests handled at once (each until its answer is sent); beyond it, 503 with
+    /// `Retry-After`.
     #[serde(default)]
     pub max_in_flight: u64,
+    /// Most open connections; a new one beyond it closes the connection idle the longest.
+    #[serde(default)]
+    pub max_connections: u64,
     /// Byte budget of the server's tile cache.
     #[serde(default)]
     pub tile_cache_bytes: u64,

@@ -4,14 +4,24 @@
 //! shared by the log server and the witness (`attestlog witness serve`):
 //!
 //! - a **header read timeout** (default 10 s) from the first byte of a request's head, and for
-//!   an idle keep-alive connection from the end of its previous answer: trickling
-//!   ("slowloris") and idle connections are closed. `axum::serve` sets no timer, so hyper's
-//!   own header timeout never fires there; [`serve`] drives each connection with hyper's
-//!   HTTP/1.1 builder and a Tokio timer instead;
+//!   an idle keep-alive connection from the end of its previous answer (the keep-alive idle
+//!   timeout): trickling ("slowloris") and idle connections are closed. `axum::serve` sets no
+//!   timer, so hyper's own header timeout never fires there; [`serve`] drives each connection
+//!   with hyper's HTTP/1.1 builder and a Tokio timer instead;
 //! - a **cap on the request head** (default 64 KiB; hyper answers 431 beyond it);
-//! - a **whole-request timeout** (default 30 s) around reading the body and handling it;
-//! - at most **N requests in flight** (default 1,024): beyond that an immediate 503 with
-//!   `Retry-After`, never a queue;
+//! - a **whole-request timeout** (default 30 s) around reading the body and handling it
+//!   (beyond it, 408), and for sending the answer: a connection whose answer is not sent
+//!   [`SEND_GRACE`] after the request timeout (a client that stopped reading) is closed;
+//! - at most **N requests in flight** (default 1,024), each counted until its answer's body
+//!   has been sent, not only its head: beyond that an immediate 503 with `Retry-After`,
+//!   never a queue;
+//! - at most **N open connections** (default 2,048, [`MAX_CONNECTIONS`]): a new connection
+//!   beyond it closes the connection that has been idle the longest (an idle keep-alive
+//!   connection or one still sending its first head; as nginx reuses keep-alive connections
+//!   when it runs out) and is served; a connection with a request in flight is never cut. If
+//!   every open connection has a request in flight, the new one is closed at once. So many
+//!   idle connections cost bounded memory, and a well-behaved client that connects and sends
+//!   its request is served;
 //! - `X-Content-Type-Options: nosniff` on every answer.
 //!
 //! Request bodies are capped by the handlers that read them (each endpoint knows its own
@@ -20,19 +30,26 @@
 //! Out of scope: TLS, per-client rate limits.
 #![forbid(unsafe_code)]
 
+use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 /// Default header read timeout.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,6 +57,11 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default most requests in flight.
 pub const MAX_IN_FLIGHT: usize = 1024;
+/// Default most open connections.
+pub const MAX_CONNECTIONS: usize = 2048;
+/// Time beyond the request timeout allowed for sending an answer before its connection is
+/// closed.
+pub const SEND_GRACE: Duration = Duration::from_secs(1);
 /// Default largest request head (request line and headers) in bytes.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// Smallest request-head cap hyper accepts.
@@ -57,6 +79,8 @@ pub struct Limits {
     pub max_in_flight: usize,
     /// Largest request head in bytes (at least [`MIN_HEADER_BYTES`]).
     pub max_header_bytes: usize,
+    /// Most open connections; a new one beyond it closes the connection idle the longest.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -66,6 +90,7 @@ impl Default for Limits {
             request_timeout: REQUEST_TIMEOUT,
             max_in_flight: MAX_IN_FLIGHT,
             max_header_bytes: MAX_HEADER_BYTES,
+            max_connections: MAX_CONNECTIONS,
         }
     }
 }
@@ -127,8 +152,8 @@ async fn guard_request(State(g): State<Guard>, req: Request, next: Next) -> Resp
             let r = tokio::time::timeout(g.limits.request_timeout, next.run(req))
                 .await
                 .unwrap_or_else(|_| (g.render)(Rejection::Timeout, &g.limits));
-            drop(permit);
-            r
+            // The request counts until its answer's body has been sent (or abandoned).
+            r.map(|b| Body::new(Held::new(b, permit)))
         }
         Err(_) => (g.render)(Rejection::Overloaded, &g.limits),
     };
@@ -137,6 +162,240 @@ async fn guard_request(State(g): State<Guard>, req: Request, next: Next) -> Resp
         HeaderValue::from_static("nosniff"),
     );
     response
+}
+
+/// A response body that holds `G` (a permit, a connection's busy mark) until its last frame
+/// has been taken, it failed, or it is dropped (the connection ended).
+struct Held<G> {
+    inner: Body,
+    guard: Option<G>,
+}
+
+impl<G> Held<G> {
+    fn new(inner: Body, guard: G) -> Self {
+        Self {
+            inner,
+            guard: Some(guard),
+        }
+    }
+}
+
+impl<G: Send + Unpin + 'static> HttpBody for Held<G> {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let r = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(r, Poll::Ready(None | Some(Err(_)))) {
+            self.guard = None;
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Open connections: how many, and which are idle (no request in flight), oldest idle first.
+///
+/// At the cap a new connection evicts the connection idle the longest (as nginx reuses its
+/// keep-alive connections when it runs out): idle keep-alive and trickling connections make
+/// room, a connection with a request in flight is never cut. When every open connection has a
+/// request in flight, the new one is closed at once.
+#[derive(Default)]
+struct Table {
+    /// Open connections, not counting evicted ones that are closing.
+    open: usize,
+    /// Sequence of the next idle period.
+    next: u64,
+    /// Idle connections by the sequence number of their idle period (smallest: longest idle).
+    idle: BTreeMap<u64, Arc<Conn>>,
+}
+
+/// One connection's state, shared by its task and its requests.
+struct Conn {
+    /// Key of its current idle period in [`Table::idle`] (`u64::MAX`: busy or closed);
+    /// changed only under the table's lock.
+    idle_key: AtomicU64,
+    /// Set when evicted: its task closes it.
+    evicted: AtomicBool,
+    /// When its current request's head arrived (busy).
+    busy_since: Mutex<Option<tokio::time::Instant>>,
+    /// Wakes its task on a change (busy, idle, evicted).
+    wake: Notify,
+}
+
+const NOT_IDLE: u64 = u64::MAX;
+
+/// The open connections of one server.
+struct Connections {
+    table: Mutex<Table>,
+    max: usize,
+}
+
+impl Connections {
+    fn new(max: usize) -> Self {
+        Self {
+            table: Mutex::new(Table::default()),
+            max: max.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Admits a new connection, idle until its first request: at the cap, after evicting the
+    /// connection idle the longest; `None` when every open connection is busy.
+    fn admit(&self) -> Option<Arc<Conn>> {
+        let mut t = self.lock();
+        if t.open >= self.max {
+            let (_, oldest) = t.idle.pop_first()?;
+            oldest.idle_key.store(NOT_IDLE, Ordering::Relaxed);
+            oldest.evicted.store(true, Ordering::Relaxed);
+            oldest.wake.notify_one();
+            t.open -= 1;
+        }
+        let c = Arc::new(Conn {
+            idle_key: AtomicU64::new(NOT_IDLE),
+            evicted: AtomicBool::new(false),
+            busy_since: Mutex::new(None),
+            wake: Notify::new(),
+        });
+        t.open += 1;
+        Self::set_idle(&mut t, &c);
+        Some(c)
+    }
+
+    fn set_idle(t: &mut Table, c: &Arc<Conn>) {
+        let key = t.next;
+        t.next += 1;
+        c.idle_key.store(key, Ordering::Relaxed);
+        t.idle.insert(key, c.clone());
+    }
+
+    fn unset_idle(t: &mut Table, c: &Conn) {
+        let key = c.idle_key.swap(NOT_IDLE, Ordering::Relaxed);
+        if key != NOT_IDLE {
+            t.idle.remove(&key);
+        }
+    }
+
+    /// A request's head arrived on `c`.
+    fn busy(&self, c: &Arc<Conn>) {
+        {
+            let mut t = self.lock();
+            Self::unset_idle(&mut t, c);
+        }
+        if let Ok(mut b) = c.busy_since.lock() {
+            *b = Some(tokio::time::Instant::now());
+        }
+        c.wake.notify_one();
+    }
+
+    /// The answer on `c` was sent (or abandoned): idle again, unless evicted or closed.
+    fn idle(&self, c: &Arc<Conn>) {
+        if let Ok(mut b) = c.busy_since.lock() {
+            *b = None;
+        }
+        {
+            let mut t = self.lock();
+            if !c.evicted.load(Ordering::Relaxed) && c.idle_key.load(Ordering::Relaxed) == NOT_IDLE
+            {
+                Self::set_idle(&mut t, c);
+            }
+        }
+        c.wake.notify_one();
+    }
+
+    /// `c`'s task ended.
+    fn closed(&self, c: &Conn) {
+        let mut t = self.lock();
+        Self::unset_idle(&mut t, c);
+        if !c.evicted.swap(true, Ordering::Relaxed) {
+            t.open -= 1;
+        }
+    }
+
+    /// Open connections now.
+    fn open(&self) -> usize {
+        self.lock().open
+    }
+}
+
+/// Marks its connection idle again when dropped (the answer was sent or abandoned).
+struct Answering {
+    conns: Arc<Connections>,
+    conn: Arc<Conn>,
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.conns.idle(&self.conn);
+    }
+}
+
+/// The router as one connection's service: marks the connection busy from a request's head
+/// until its answer has been sent.
+struct ConnService {
+    inner: TowerToHyperService<Router>,
+    conns: Arc<Connections>,
+    conn: Arc<Conn>,
+}
+
+impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
+        self.conns.busy(&self.conn);
+        let answering = Answering {
+            conns: self.conns.clone(),
+            conn: self.conn.clone(),
+        };
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let r = fut.await?;
+            Ok(r.map(|b| Body::new(Held::new(b, answering))))
+        })
+    }
+}
+
+/// Drives one connection until it ends, is evicted, or its answer is not sent in time.
+async fn drive<F: Future>(conn: F, c: Arc<Conn>, conns: Arc<Connections>, limit: Duration) {
+    let mut conn = std::pin::pin!(conn);
+    loop {
+        if c.evicted.load(Ordering::Relaxed) {
+            break;
+        }
+        let deadline = c.busy_since.lock().ok().and_then(|b| *b).map(|t| t + limit);
+        let late = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = &mut conn => break,
+            () = c.wake.notified() => {}
+            () = late => {
+                tracing::debug!("answer not sent in time: connection closed");
+                break;
+            }
+        }
+    }
+    conns.closed(&c);
 }
 
 /// Whether an accept error concerns only one connection (the listener is still fine).
@@ -149,9 +408,10 @@ fn is_connection_error(e: &std::io::Error) -> bool {
     )
 }
 
-/// Serves `router` on `listener` over HTTP/1.1 with the header read timeout and head cap of
-/// `limits`, until `shutdown` resolves; then stops accepting, closes idle connections and
-/// lets requests in flight finish (for at most the request timeout).
+/// Serves `router` on `listener` over HTTP/1.1 with the header read timeout, head cap,
+/// connection cap and send deadline of `limits`, until `shutdown` resolves; then stops
+/// accepting, closes idle connections and lets requests in flight finish (for at most the
+/// request timeout).
 ///
 /// Wrap the router with [`guard`] for the in-flight limit, the request timeout and `nosniff`.
 ///
@@ -171,6 +431,8 @@ pub async fn serve(
         .max_header_size(limits.max_header_bytes.max(MIN_HEADER_BYTES))
         .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES) + MIN_HEADER_BYTES);
     let graceful = GracefulShutdown::new();
+    let conns = Arc::new(Connections::new(limits.max_connections));
+    let send_limit = limits.request_timeout + SEND_GRACE;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -189,16 +451,24 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Some(c) = conns.admit() else {
+            // Every open connection has a request in flight: close this one at once.
+            tracing::debug!(
+                open = conns.open(),
+                "connection cap reached: connection closed"
+            );
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let conn = builder.serve_connection(
-            TokioIo::new(stream),
-            TowerToHyperService::new(router.clone()),
-        );
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            // A connection's end (closed, timed out, malformed) concerns it alone.
-            let _ = conn.await;
-        });
+        let service = ConnService {
+            inner: TowerToHyperService::new(router.clone()),
+            conns: conns.clone(),
+            conn: c.clone(),
+        };
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        // A connection's end (closed, timed out, malformed, evicted) concerns it alone.
+        tokio::spawn(drive(conn, c, conns.clone(), send_limit));
     }
     drop(listener);
     let _ = tokio::time::timeout(limits.request_timeout, graceful.shutdown()).await;
@@ -221,7 +491,39 @@ mod tests {
         (status, r.message(l)).into_response()
     }
 
-    /// Serves a router whose `/wait` answers only once `release` is notified.
+    /// A body of one chunk `first\n`, then the end once `gate` gives a permit.
+    struct Gated {
+        first: Option<Bytes>,
+        gate: Pin<Box<dyn Future<Output = ()> + Send>>,
+        done: bool,
+    }
+
+    impl HttpBody for Gated {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            if let Some(b) = self.first.take() {
+                return Poll::Ready(Some(Ok(Frame::data(b))));
+            }
+            if self.done {
+                return Poll::Ready(None);
+            }
+            match self.gate.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    self.done = true;
+                    Poll::Ready(None)
+                }
+                Poll::Pending => Poll::Pending,
+            }
+        }
+    }
+
+    /// Serves a router whose `/wait` answers only once `release` is notified, and whose
+    /// `/stream` sends its first chunk at once and ends once `gate` gives it a permit.
     async fn start(
         limits: Limits,
     ) -> (
@@ -229,10 +531,41 @@ mod tests {
         Arc<tokio::sync::Notify>,
         tokio::sync::oneshot::Sender<()>,
     ) {
+        let (addr, release, _, stop) = start_gated(limits).await;
+        (addr, release, stop)
+    }
+
+    async fn start_gated(
+        limits: Limits,
+    ) -> (
+        std::net::SocketAddr,
+        Arc<tokio::sync::Notify>,
+        Arc<Semaphore>,
+        tokio::sync::oneshot::Sender<()>,
+    ) {
         let release = Arc::new(tokio::sync::Notify::new());
         let r = release.clone();
+        let gate = Arc::new(Semaphore::new(0));
+        let g = gate.clone();
         let router = Router::new()
             .route("/", axum::routing::get(|| async { "ok" }))
+            .route(
+                "/stream",
+                axum::routing::get(move || {
+                    let g = g.clone();
+                    async move {
+                        Body::new(Gated {
+                            first: Some(Bytes::from_static(b"first\n")),
+                            gate: Box::pin(async move {
+                                if let Ok(p) = g.acquire().await {
+                                    p.forget();
+                                }
+                            }),
+                            done: false,
+                        })
+                    }
+                }),
+            )
             .route(
                 "/wait",
                 axum::routing::get(move || {
@@ -253,7 +586,159 @@ mod tests {
             })
             .await
         });
-        (addr, release, tx)
+        (addr, release, gate, tx)
+    }
+
+    /// Sends a keep-alive GET on `s` and reads its answer (head and `Content-Length` body, or
+    /// a chunked body up to its `marker`): the text read.
+    async fn get_on(s: &mut tokio::net::TcpStream, path: &str, marker: &str) -> String {
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !String::from_utf8_lossy(&out).contains(marker) {
+                let n = s.read(&mut buf).await.unwrap();
+                assert!(n > 0, "closed: {}", String::from_utf8_lossy(&out));
+                out.extend_from_slice(&buf[..n]);
+            }
+        })
+        .await
+        .unwrap();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// A request's permit is held until its answer's body has been sent, not only its head.
+    #[tokio::test]
+    async fn the_in_flight_permit_is_held_until_the_body_is_sent() {
+        let limits = Limits {
+            max_in_flight: 1,
+            ..Limits::default()
+        };
+        let (addr, _, gate, _stop) = start_gated(limits).await;
+        let http = reqwest_free_get(addr);
+        let mut a = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = get_on(&mut a, "/stream", "first\n").await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        // The head and a first chunk are out; the body is not finished: still in flight.
+        let r = http("/").await;
+        assert!(r.starts_with("HTTP/1.1 503"), "{r}");
+        gate.add_permits(1);
+        let rest = get_on_end(&mut a).await;
+        assert!(rest.ends_with("0\r\n\r\n"), "{rest:?}");
+        let r = http("/").await;
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    }
+
+    /// Reads `s` until a chunked body's last chunk.
+    async fn get_on_end(s: &mut tokio::net::TcpStream) -> String {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !out.ends_with(b"0\r\n\r\n") {
+                let n = s.read(&mut buf).await.unwrap();
+                assert!(n > 0, "closed: {}", String::from_utf8_lossy(&out));
+                out.extend_from_slice(&buf[..n]);
+            }
+        })
+        .await
+        .unwrap();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// At the connection cap, a new connection closes the connection idle the longest and is
+    /// served; a connection with an answer in flight is never cut.
+    #[tokio::test]
+    async fn at_the_connection_cap_the_longest_idle_connection_makes_room() {
+        let limits = Limits {
+            max_connections: 3,
+            ..Limits::default()
+        };
+        let (addr, _, gate, _stop) = start_gated(limits).await;
+        let mut busy = tokio::net::TcpStream::connect(addr).await.unwrap();
+        get_on(&mut busy, "/stream", "first\n").await;
+        let mut idle = Vec::new();
+        for _ in 0..2 {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            assert!(get_on(&mut s, "/", "ok").await.starts_with("HTTP/1.1 200"));
+            idle.push(s);
+        }
+        // Two more: each evicts the connection idle the longest, oldest first.
+        for k in 0..2 {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            assert!(get_on(&mut s, "/", "ok").await.starts_with("HTTP/1.1 200"));
+            assert!(
+                closed_within(&mut idle[k], Duration::from_secs(10))
+                    .await
+                    .is_ok(),
+                "idle connection {k} was not closed"
+            );
+            idle.push(s);
+        }
+        // The newest idle connection still serves; the busy one finishes its answer.
+        assert!(
+            get_on(&mut idle[3], "/", "ok")
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+        gate.add_permits(1);
+        get_on_end(&mut busy).await;
+    }
+
+    /// When every open connection has an answer in flight, a new connection is closed at once.
+    #[tokio::test]
+    async fn connections_beyond_the_cap_are_closed_when_all_are_busy() {
+        let limits = Limits {
+            max_connections: 2,
+            ..Limits::default()
+        };
+        let (addr, _, gate, _stop) = start_gated(limits).await;
+        let mut busy = Vec::new();
+        for _ in 0..2 {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            get_on(&mut s, "/stream", "first\n").await;
+            busy.push(s);
+        }
+        let mut refused = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let _ = refused
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await;
+        let got = closed_within(&mut refused, Duration::from_secs(10)).await;
+        assert_eq!(
+            got,
+            Ok(Vec::new()),
+            "a connection beyond the cap was served"
+        );
+        gate.add_permits(2);
+        for s in &mut busy {
+            get_on_end(s).await;
+        }
+        assert!(
+            reqwest_free_get(addr)("/")
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+    }
+
+    /// An answer a client does not take within the request timeout (and the grace) closes
+    /// its connection and frees its permit.
+    #[tokio::test]
+    async fn an_answer_not_sent_in_time_closes_its_connection() {
+        let limits = Limits {
+            request_timeout: Duration::from_millis(100),
+            max_in_flight: 1,
+            ..Limits::default()
+        };
+        let (addr, _, _gate, _stop) = start_gated(limits).await;
+        let mut a = tokio::net::TcpStream::connect(addr).await.unwrap();
+        get_on(&mut a, "/stream", "first\n").await;
+        let rest = closed_within(&mut a, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(!rest.ends_with(b"0\r\n\r\n"), "the body was finished");
+        let r = reqwest_free_get(addr)("/").await;
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
     }
 
     /// Reads until the peer closes (Ok) or the deadline passes (Err).

@@ -52,6 +52,8 @@ pub struct LimitsFileConfig {
     pub request_timeout_ms: Option<u64>,
     /// Most requests handled at once (more: 503 with `Retry-After`).
     pub max_in_flight: Option<usize>,
+    /// Most open connections (more: the connection idle the longest is closed).
+    pub max_connections: Option<usize>,
     /// Largest request head (request line and headers) in bytes.
     pub max_header_bytes: Option<usize>,
     /// Byte budget of the tile cache.
@@ -312,6 +314,9 @@ impl Config {
         if let Some(v) = l.max_in_flight {
             self.serve.max_in_flight = v.max(1);
         }
+        if let Some(v) = l.max_connections {
+            self.serve.max_connections = v.max(1);
+        }
         if let Some(v) = l.max_header_bytes {
             self.serve.max_header_bytes = v.max(attestlog_serve::MIN_HEADER_BYTES);
         }
@@ -418,6 +423,7 @@ mod tests {
         );
         assert_eq!(c.serve.request_timeout, std::time::Duration::from_secs(30));
         assert_eq!(c.serve.max_in_flight, 1024);
+        assert_eq!(c.serve.max_connections, 2048);
         assert_eq!(c.serve.max_header_bytes, 65536);
         assert_eq!(c.tile_cache_bytes, 64 << 20);
     }
@@ -427,7 +433,8 @@ mod tests {
         let mut c = Config::with_data_dir(Path::new("x"));
         let f: FileConfig = toml::from_str(
             "[limits]\nheader_read_timeout_ms = 250\nrequest_timeout_ms = 0\n\
-             max_in_flight = 0\nmax_header_bytes = 10\ntile_cache_bytes = 4096\n",
+             max_in_flight = 0\nmax_connections = 0\nmax_header_bytes = 10\n\
+             tile_cache_bytes = 4096\n",
         )
         .unwrap();
         c.apply_file(&f);
@@ -437,6 +444,7 @@ mod tests {
         );
         assert_eq!(c.serve.request_timeout, std::time::Duration::from_millis(1));
         assert_eq!(c.serve.max_in_flight, 1);
+        assert_eq!(c.serve.max_connections, 1);
         assert_eq!(c.serve.max_header_bytes, attestlog_serve::MIN_HEADER_BYTES);
         assert_eq!(c.tile_cache_bytes, 4096);
     }

@@ -82,6 +82,10 @@ struct LimitArgs {
     /// Most requests handled at once (default 1024); beyond it, 503 with Retry-After.
     #[arg(long, env = "ATTESTLOG_MAX_IN_FLIGHT", global = true)]
     max_in_flight: Option<usize>,
+    /// Most open connections (default 2048); beyond it, the connection idle the longest is
+    /// closed.
+    #[arg(long, env = "ATTESTLOG_MAX_CONNECTIONS", global = true)]
+    max_connections: Option<usize>,
     /// Largest request head in bytes (default 65536); beyond it, 431.
     #[arg(long, env = "ATTESTLOG_MAX_HEADER_BYTES", global = true)]
     max_header_bytes: Option<usize>,
@@ -147,6 +151,7 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         header_read_timeout_ms: l.header_read_timeout_ms,
         request_timeout_ms: l.request_timeout_ms,
         max_in_flight: l.max_in_flight,
+        max_connections: l.max_connections,
         max_header_bytes: l.max_header_bytes,
         tile_cache_bytes: l.tile_cache_bytes,
     });

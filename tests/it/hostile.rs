@@ -77,6 +77,7 @@ async fn limits_are_configurable_and_reported() {
         c.serve.header_read_timeout = Duration::from_millis(1500);
         c.serve.request_timeout = Duration::from_millis(2500);
         c.serve.max_in_flight = 77;
+        c.serve.max_connections = 99;
         c.serve.max_header_bytes = 20_000;
         c.tile_cache_bytes = 1 << 20;
     })
@@ -87,6 +88,7 @@ async fn limits_are_configurable_and_reported() {
     assert_eq!(l["header_read_timeout_ms"], 1500);
     assert_eq!(l["request_timeout_ms"], 2500);
     assert_eq!(l["max_in_flight"], 77);
+    assert_eq!(l["max_connections"], 99);
     assert_eq!(l["max_header_bytes"], 20_000);
     assert_eq!(l["tile_cache_bytes"], 1 << 20);
     assert_eq!(l["max_body_bytes"], 128 * 1024);
@@ -100,6 +102,7 @@ async fn limits_are_configurable_and_reported() {
     assert_eq!(l["header_read_timeout_ms"], 10_000);
     assert_eq!(l["request_timeout_ms"], 30_000);
     assert_eq!(l["max_in_flight"], 1024);
+    assert_eq!(l["max_connections"], 2048);
     assert_eq!(l["tile_cache_bytes"], 64 << 20);
 }
 

@@ -41,6 +41,7 @@ pub async fn info(State(s): State<super::State>) -> Result<Json<LogInfo>, ApiErr
             header_read_timeout_ms: millis(s.serve_limits.header_read_timeout),
             request_timeout_ms: millis(s.serve_limits.request_timeout),
             max_in_flight: s.serve_limits.max_in_flight as u64,
+            max_connections: s.serve_limits.max_connections as u64,
             tile_cache_bytes: s.cache.budget() as u64,
             max_search_results: MAX_SEARCH_RESULTS,
             max_checkpoints: super::explorer::MAX_CHECKPOINTS,
