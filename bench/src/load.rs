@@ -13,7 +13,8 @@ use crate::workload::{self, percentiles};
 /// `submit` arguments.
 #[derive(Debug, clap::Args)]
 pub struct SubmitArgs {
-    /// Log URL (loopback only).
+    /// Log URL (loopback only); several, comma-separated, spread the connections over
+    /// replicas of one log.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
     /// Number of attestations to submit.
@@ -130,7 +131,13 @@ async fn scrape_batches(http: &reqwest::Client, url: &str) -> String {
 /// # Errors
 /// Setup failures (generation, enrolment); request errors are counted, not fatal.
 pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
-    check_loopback(&a.url)?;
+    // Several comma-separated URLs (replicas of one log): connections spread over them;
+    // enrolments and the batch statistics go to the first.
+    let urls: Vec<&str> = a.url.split(',').collect();
+    for u in &urls {
+        check_loopback(u)?;
+    }
+    let first = urls.first().copied().unwrap_or_default();
     let vendors = workload::vendors(a.vendors, a.run)?;
     eprintln!("signing {} attestations from {} vendors…", a.n, a.vendors);
     let t = Instant::now();
@@ -172,7 +179,7 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
     let http = client(a.concurrency)?;
     for v in &vendors {
         let r = http
-            .post(format!("{}/v1/vendors", a.url))
+            .post(format!("{first}/v1/vendors"))
             .bearer_auth(&a.admin_token)
             .json(
                 &json!({"vendor": v.name, "key": v.key.verifier().to_string(), "action": "enrol"}),
@@ -188,7 +195,11 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let (addr, host) = crate::raw::target(&a.url)?;
+    let addrs = urls
+        .iter()
+        .map(|u| crate::raw::target(u).map(|(addr, _)| addr))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (_, host) = crate::raw::target(first)?;
     let requests: Vec<Vec<u8>> = envs
         .iter()
         .map(|e| crate::raw::post_json(&host, "/v1/entries", e))
@@ -199,8 +210,9 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
     let start = Instant::now();
     let deadline = start + Duration::from_secs(a.max_seconds);
     let mut tasks = Vec::new();
-    for _ in 0..a.concurrency {
+    for k in 0..a.concurrency {
         let (requests, next) = (requests.clone(), next.clone());
+        let addr = *addrs.get(k % addrs.len()).context("no target address")?;
         let mut conn = crate::raw::Conn::new(addr);
         let rate = a.rate;
         tasks.push(tokio::spawn(async move {
@@ -278,7 +290,7 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
             tput / c
         );
     }
-    println!("{}", scrape_batches(&http, &a.url).await);
+    println!("{}", scrape_batches(&http, first).await);
     if lat.is_empty() || !errors.is_empty() {
         bail!(
             "{} of {} submissions failed, {} acknowledged",

@@ -12,6 +12,8 @@
 //!   the cost of verifying one receipt, and the explorer's pages on each.
 //! - `witnessed`: `submit` against a log that publishes only checkpoints cosigned by two of
 //!   three witnesses running in process; the latency is the time to a witnessed checkpoint.
+//! - `replicas`: several replicas of one log on one PostgreSQL database; `submit` spread over
+//!   all of them, then inclusion proofs read from all at once.
 //! - `scale`: builds logs of the given sizes through the sequencer's bulk path, then starts the
 //!   real server binary on each and records startup time, RSS, proof latency and disk use.
 #![forbid(unsafe_code)]
@@ -20,6 +22,7 @@ mod abuse;
 mod load;
 mod monitor;
 mod raw;
+mod replicas;
 mod scale;
 mod witnessed;
 mod workload;
@@ -52,6 +55,8 @@ enum Command {
     /// Appends to a log whose checkpoints three in-process witnesses cosign (2-of-3
     /// quorum): throughput and time to a witnessed checkpoint.
     Witnessed(witnessed::WitnessedArgs),
+    /// Replicas of one log on one PostgreSQL database: submissions and reads spread over all.
+    Replicas(replicas::ReplicasArgs),
     /// Serve a log under hostile load (slowloris, idle connections, huge requests, search
     /// flood, bundle crawl, witness origin flood); p99 of well-behaved reads and peak RSS.
     Abuse(abuse::AbuseArgs),
@@ -70,6 +75,7 @@ fn main() -> anyhow::Result<()> {
             Command::Abuse(a) => abuse::run(a).await,
             Command::Monitor(a) => monitor::run(a).await,
             Command::Witnessed(a) => witnessed::run(a).await,
+            Command::Replicas(a) => replicas::run(a).await,
         }
     })
 }
