@@ -10,7 +10,10 @@
 //!   hashes, equals the stored tile;
 //! - every stored checkpoint verifies under the log keys and its root is the root of the
 //!   rebuilt tree at its size, so all of them are mutually consistent;
-//! - nothing is stored beyond the latest checkpoint (a missing checkpoint row), and the
+//! - with a witness policy, every cosignature a stored checkpoint carries by a policy witness
+//!   verifies (a checkpoint claimed as witnessed by a cosignature that does not verify);
+//! - nothing is stored beyond the latest checkpoint, and as many checkpoint rows are stored as
+//!   the writers added (a missing checkpoint row, the latest or one in the middle); the
 //!   published-checkpoint file names a stored checkpoint.
 //!
 //! The first problem ends the run. `--from N` starts the tile and checkpoint comparison at
@@ -46,7 +49,7 @@ pub enum FsckError {
 /// The first problem found.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Problem {
-    /// `entry`, `admission`, `tile`, `checkpoint`, `published` or `storage`.
+    /// `entry`, `admission`, `tile`, `checkpoint`, `cosignature`, `published` or `storage`.
     pub kind: &'static str,
     /// The entry index or tree size it is about, when there is one.
     pub at: Option<u64>,
@@ -133,14 +136,15 @@ pub fn admission_decision(
     Err(last.to_string())
 }
 
-/// Runs fsck on `store` with the log's keys (current first). `progress(done, total)` is
-/// called as entries are checked.
+/// Runs fsck on `store` with the log's keys (current first) and the witness keys of its
+/// policy (none without one). `progress(done, total)` is called as entries are checked.
 ///
 /// # Errors
 /// Storage that cannot be read (a finding is reported in the [`Report`], not as an error).
 pub fn run(
     store: &dyn LogStore,
     keys: &[VerifierKey],
+    witnesses: &[VerifierKey],
     data_dir: &Path,
     from: u64,
     mut progress: impl FnMut(u64, u64),
@@ -180,6 +184,25 @@ pub fn run(
             format!(
                 "entry {size} is stored beyond the latest checkpoint of size {size}: a \
                  checkpoint row is missing"
+            ),
+        );
+    }
+    let rows = store.checkpoint_rows()?;
+    if rows.stored != rows.written {
+        return finding(
+            report,
+            "checkpoint",
+            Some(rows.size),
+            format!(
+                "{} checkpoint rows were written up to size {}, but {} are stored: {}",
+                rows.written,
+                rows.size,
+                rows.stored,
+                if rows.stored < rows.written {
+                    "a checkpoint row is missing"
+                } else {
+                    "a checkpoint row was added outside the sequencer"
+                }
             ),
         );
     }
@@ -252,7 +275,17 @@ pub fn run(
                         ),
                     );
                 }
-                Ok(_) => report.checkpoints += 1,
+                Ok(cp) => {
+                    if let Err(e) = cp.verify_cosignatures(witnesses) {
+                        return finding(
+                            report,
+                            "cosignature",
+                            Some(*s),
+                            format!("a witness cosignature does not verify: {e}"),
+                        );
+                    }
+                    report.checkpoints += 1;
+                }
                 Err(e) => {
                     return finding(
                         report,
@@ -374,6 +407,21 @@ pub fn log_keys(config: &crate::config::Config) -> anyhow::Result<Vec<VerifierKe
             .map(attestlog_proto::keys::SignerKey::verifier)
             .collect(),
     )
+}
+
+/// The witness keys of the configured witness policy (none without one).
+///
+/// # Errors
+/// An unreadable or malformed policy file.
+pub fn witness_keys(config: &crate::config::Config) -> anyhow::Result<Vec<VerifierKey>> {
+    let Some(path) = &config.witness_policy else {
+        return Ok(Vec::new());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read the witness policy {}: {e}", path.display()))?;
+    let policy = attestlog_proto::policy::Policy::parse(&text)
+        .map_err(|e| anyhow::anyhow!("invalid witness policy {}: {e}", path.display()))?;
+    Ok(policy.witness_keys())
 }
 
 /// Opens the configured store (SQLite or PostgreSQL) for fsck.

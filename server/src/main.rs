@@ -196,6 +196,7 @@ fn backup(config: &Config, dest: &std::path::Path) -> anyhow::Result<()> {
 fn fsck(config: &Config, from: u64, json: bool) -> anyhow::Result<()> {
     use attestlog_server::fsck;
     let keys = fsck::log_keys(config)?;
+    let witnesses = fsck::witness_keys(config)?;
     let store = fsck::open_store(config)?;
     let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         indicatif::ProgressBar::new(0)
@@ -211,6 +212,7 @@ fn fsck(config: &Config, from: u64, json: bool) -> anyhow::Result<()> {
     let report = fsck::run(
         store.as_ref(),
         &keys,
+        &witnesses,
         &config.data_dir,
         from,
         |done, total| {

@@ -290,7 +290,7 @@ async fn run_history(ops: Vec<Op>) {
     let store = log.state.store.clone();
     let (keys, data_dir) = (vec![log.log_key()], log.dir.clone());
     let report = tokio::task::spawn_blocking(move || {
-        attestlog_server::fsck::run(store.as_ref(), &keys, &data_dir, 0, |_, _| {})
+        attestlog_server::fsck::run(store.as_ref(), &keys, &[], &data_dir, 0, |_, _| {})
     })
     .await
     .unwrap()

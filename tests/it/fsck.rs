@@ -1,9 +1,13 @@
 //! `attestlog-server fsck` (DESIGN.md §9) on a running log, on SQLite and PostgreSQL: it
 //! passes on a healthy log and finds each corruption the chaos suite injects (a changed entry
-//! byte, a changed tile hash, a missing checkpoint row, an entry whose signer was not
-//! enrolled), naming the first problem.
+//! byte, a changed tile hash, a missing checkpoint row — the latest or one in the middle —, a
+//! witness cosignature that does not verify, an entry whose signer was not enrolled), naming
+//! the first problem.
 
+use attestlog_proto::checkpoint::SignedCheckpoint;
 use attestlog_proto::integrate::{Edge, integrate};
+use attestlog_proto::keys::{SignerKey, TYPE_COSIGNATURE_V1, VerifierKey};
+use attestlog_proto::note::Note;
 use attestlog_server::fsck::{self, Report};
 use attestlog_server::storage::{Batch, BatchEntry};
 
@@ -12,9 +16,15 @@ use crate::common::*;
 const VENDOR: &str = "Fsck AV AG";
 
 fn run(log: &TestLog) -> Report {
+    run_with(log, &[])
+}
+
+/// fsck with the witness keys of a policy.
+fn run_with(log: &TestLog, witnesses: &[VerifierKey]) -> Report {
     fsck::run(
         log.state.store.as_ref(),
         &[log.log_key()],
+        witnesses,
         &log.dir,
         0,
         |_, _| {},
@@ -149,6 +159,64 @@ async fn fsck_finds_each_corruption(backend: Backend) {
     );
     assert!(run(&log).ok);
 
+    // A missing checkpoint row in the middle of the log.
+    let middle = store.checkpoints(1, 1000).unwrap();
+    assert!(middle.len() >= 3, "{middle:?}");
+    let (at, note) = middle[middle.len() / 2].clone();
+    assert!(at > 1 && at < size);
+    let delete = format!("DELETE FROM checkpoints WHERE size = {at};");
+    sql(&log, backend, &delete, &delete);
+    let r = run(&log);
+    assert_problem(&r, "checkpoint", size);
+    assert!(
+        r.problem.as_ref().unwrap().message.contains("missing"),
+        "{r:?}"
+    );
+    let (l, p) = lit(&note);
+    sql(
+        &log,
+        backend,
+        &format!("INSERT INTO checkpoints (size, note) VALUES ({at}, {l});"),
+        &format!("INSERT INTO checkpoints (size, note) VALUES ({at}, {p});"),
+    );
+    assert!(run(&log).ok);
+
+    // A checkpoint claimed as witnessed whose cosignature does not verify. A verifying
+    // cosignature by a policy witness passes, one by a witness outside the policy is ignored.
+    let witness =
+        SignerKey::from_seed("witness.fsck.test", TYPE_COSIGNATURE_V1, &[84; 32]).unwrap();
+    let outsider =
+        SignerKey::from_seed("other.witness.test", TYPE_COSIGNATURE_V1, &[85; 32]).unwrap();
+    let cosigned = |note: &[u8], flip: bool| {
+        let mut n = Note::parse(note).unwrap();
+        let text = SignedCheckpoint::open(note, &[log.log_key()])
+            .unwrap()
+            .text()
+            .to_owned();
+        let mut sig = attestlog_proto::cosignature::cosign(&witness, 1_700_000_000, &text).unwrap();
+        if flip {
+            sig.signature[20] ^= 1;
+        }
+        n.add_signature(sig).unwrap();
+        n.add_signature(
+            attestlog_proto::cosignature::cosign(&outsider, 1_700_000_000, &text).unwrap(),
+        )
+        .unwrap();
+        n.to_bytes()
+    };
+    let witnesses = [witness.verifier()];
+    store
+        .set_checkpoint_note(at, &cosigned(&note, false))
+        .unwrap();
+    let r = run_with(&log, &witnesses);
+    assert!(r.ok, "{r:?}");
+    store
+        .set_checkpoint_note(at, &cosigned(&note, true))
+        .unwrap();
+    assert_problem(&run_with(&log, &witnesses), "cosignature", at);
+    store.set_checkpoint_note(at, &note).unwrap();
+    assert!(run_with(&log, &witnesses).ok);
+
     // An entry whose signer was never enrolled, written with valid tiles and a log-signed
     // checkpoint (as write access to the database alone could): only admission finds it.
     let stranger = vendor_key(82);
@@ -203,7 +271,7 @@ async fn fsck_passes_on_a_healthy_large_log() {
     let dir = log.dir.clone();
     let mut calls = 0u64;
     let r = tokio::task::spawn_blocking(move || {
-        fsck::run(store.as_ref(), &keys, &dir, 0, |done, total| {
+        fsck::run(store.as_ref(), &keys, &[], &dir, 0, |done, total| {
             calls += 1;
             assert!(done <= total);
         })
@@ -222,6 +290,7 @@ async fn fsck_passes_on_a_healthy_large_log() {
     let r = fsck::run(
         log.state.store.as_ref(),
         &[log.log_key()],
+        &[],
         &log.dir,
         30_000,
         |_, _| {},

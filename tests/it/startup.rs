@@ -56,6 +56,10 @@ impl LogRead for Counting {
     fn disk_usage(&self) -> StoreResult<(u64, u64)> {
         self.inner.disk_usage()
     }
+
+    fn checkpoint_rows(&self) -> StoreResult<attestlog_server::storage::CheckpointRows> {
+        self.inner.checkpoint_rows()
+    }
 }
 
 impl LogIndex for Counting {

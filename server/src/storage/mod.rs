@@ -365,7 +365,29 @@ pub trait LogRead {
     /// # Errors
     /// Backend errors.
     fn disk_usage(&self) -> StoreResult<(u64, u64)>;
+
+    /// How many checkpoint rows the writers added (each batch adds one, counted in its
+    /// transaction) and how many are stored, read in one snapshot: fsck compares them to find
+    /// a missing checkpoint row anywhere in the log.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn checkpoint_rows(&self) -> StoreResult<CheckpointRows>;
 }
+
+/// What [`LogRead::checkpoint_rows`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointRows {
+    /// The latest stored tree size.
+    pub size: u64,
+    /// Checkpoint rows the writers added.
+    pub written: u64,
+    /// Checkpoint rows stored.
+    pub stored: u64,
+}
+
+/// `meta` key (SQLite) of the count of checkpoint rows written.
+pub const CHECKPOINTS_WRITTEN: &str = "checkpoints_written";
 
 /// The index part of a store: dedup, statement and attestation lookups, enrolments and
 /// search (admission, the sequencer's rules, `/v1` queries).

@@ -77,6 +77,13 @@ INSERT INTO log_meta (key, value)
     SELECT 'claims_from', COALESCE(size, 0)::text FROM tree_head;
 ",
     ),
+    (
+        3,
+        r"
+ALTER TABLE tree_head ADD COLUMN checkpoints BIGINT NOT NULL DEFAULT 0;
+UPDATE tree_head SET checkpoints = (SELECT count(*) FROM checkpoints);
+",
+    ),
 ];
 
 /// Advisory lock key serialising schema migrations ("attestlog" migrations).
@@ -147,7 +154,9 @@ const SEARCH_TERM: &str = search_sql!(
      ORDER BY idx DESC LIMIT $2) d JOIN attestations a ON a.idx = d.idx ORDER BY a.idx DESC"
 );
 const LOCK_HEAD: &str = "SELECT size FROM tree_head FOR UPDATE";
-const SET_HEAD: &str = "UPDATE tree_head SET size = $1";
+const SET_HEAD: &str = "UPDATE tree_head SET size = $1, checkpoints = checkpoints + 1";
+const CHECKPOINT_ROWS: &str =
+    "SELECT size, checkpoints, (SELECT count(*) FROM checkpoints) FROM tree_head";
 const INSERT_ENTRIES: &str =
     "INSERT INTO entries (idx, data) SELECT * FROM UNNEST($1::bigint[], $2::bytea[])";
 const INSERT_LEAVES: &str =
@@ -210,6 +219,7 @@ pub const STATEMENTS: &[&str] = &[
     SEARCH_TERM,
     LOCK_HEAD,
     SET_HEAD,
+    CHECKPOINT_ROWS,
     INSERT_ENTRIES,
     INSERT_LEAVES,
     INSERT_TERMS,
@@ -831,6 +841,20 @@ async fn migrate(db: &Db) -> StoreResult<()> {
 }
 
 impl LogRead for PostgresStore {
+    fn checkpoint_rows(&self) -> StoreResult<crate::storage::CheckpointRows> {
+        self.block(|db| async move {
+            let c = db.client().await?;
+            let st = c.prepare_cached(CHECKPOINT_ROWS).await.map_err(backend)?;
+            let r = c.query_one(&st, &[]).await.map_err(backend)?;
+            let size: Option<i64> = r.get(0);
+            Ok(crate::storage::CheckpointRows {
+                size: size.map(u64_of).transpose()?.unwrap_or(0),
+                written: u64_of(r.get(1))?,
+                stored: u64_of(r.get(2))?,
+            })
+        })
+    }
+
     fn latest_checkpoint(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
         self.block(|db| async move { db.latest_checkpoint().await })
     }

@@ -43,8 +43,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 /// `PRAGMA user_version` of the current schema. 1: hash tiles are stored as the chunks each
 /// batch appended (`tile_chunks`) instead of one row per tile rewritten by every batch.
 /// 2: the statement index (`statements`), each attestation's `issued_at`, and the index from
-/// which the claim rules apply (meta `claims_from`, DESIGN.md §10).
-const SCHEMA_VERSION: i64 = 2;
+/// which the claim rules apply (meta `claims_from`, DESIGN.md §10). 3: the count of
+/// checkpoint rows written (meta `checkpoints_written`).
+const SCHEMA_VERSION: i64 = 3;
 
 const READERS: usize = 4;
 
@@ -190,6 +191,14 @@ fn migrate(c: &mut Connection) -> StoreResult<()> {
     }
     if version < 2 {
         add_statement_index(&tx)?;
+    }
+    if version < 3 {
+        // Version 3: the count of checkpoint rows written (fsck finds a missing one).
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) \
+             SELECT ?1, CAST(count(*) AS TEXT) FROM checkpoints",
+            params![super::CHECKPOINTS_WRITTEN],
+        )?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
@@ -539,6 +548,25 @@ const META_COLS: &str =
     "idx, attestation_id, vendor, product, status, valid_until, supersedes, issued_at";
 
 impl LogRead for SqliteStore {
+    fn checkpoint_rows(&self) -> StoreResult<super::CheckpointRows> {
+        self.with_reader(|c| {
+            let (size, written, stored): (Option<i64>, Option<String>, i64) = c.query_row(
+                "SELECT (SELECT MAX(size) FROM checkpoints), \
+                 (SELECT value FROM meta WHERE key = ?1), (SELECT count(*) FROM checkpoints)",
+                params![super::CHECKPOINTS_WRITTEN],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            let written = written.as_deref().unwrap_or("0");
+            Ok(super::CheckpointRows {
+                size: size.map(u64_of).transpose()?.unwrap_or(0),
+                written: written.parse().map_err(|_| {
+                    StoreError::Corrupt(format!("checkpoints_written {written:?} is not a number"))
+                })?,
+                stored: u64_of(stored)?,
+            })
+        })
+    }
+
     fn latest_checkpoint(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
         self.with_reader(|c| {
             let row: Option<(i64, Vec<u8>)> = c
@@ -998,6 +1026,11 @@ impl LogWrite for SqliteStore {
                 tx.execute(
                     "INSERT INTO checkpoints (size, note) VALUES (?1, ?2)",
                     params![i64_of(batch.new_size())?, batch.checkpoint],
+                )?;
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, '1') ON CONFLICT (key) \
+                     DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)",
+                    params![super::CHECKPOINTS_WRITTEN],
                 )?;
             }
             // Before the commit: once a reader can find a leaf, so can the filter (a failed
