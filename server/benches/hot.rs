@@ -1,6 +1,6 @@
 //! Hot paths of the server: admission (parse, canonicalise, schema, `verify_strict`), batch
-//! integration through the sequencer into SQLite, tile reads through the cache, and proof
-//! generation from tiles. Run: `cargo bench -p attestlog-server --bench hot`.
+//! integration through the sequencer into SQLite, tile reads through the cache, proof
+//! generation from tiles, and the rollback guard's consistency check per batch. Run: `cargo bench -p attestlog-server --bench hot`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark setup
 
@@ -124,6 +124,33 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 7919) % size;
             app.state.inclusion_hashes(black_box(i), size).unwrap()
+        })
+    });
+    // The rollback guard's cost per batch (DESIGN.md §9): before a checkpoint is published,
+    // a consistency proof from the last published one is computed from the stored tiles and
+    // verified. Here between the two latest stored checkpoints (one batch apart).
+    let pair = app.state.store.checkpoints_before(size + 1, 2).unwrap();
+    let summary = |(s, note): &(u64, Vec<u8>)| {
+        let cp = attestlog_proto::checkpoint::SignedCheckpoint::open(
+            note,
+            std::slice::from_ref(&app.state.log_key),
+        )
+        .unwrap();
+        attestlog_server::publication::Summary {
+            size: *s,
+            root: cp.checkpoint().root,
+        }
+    };
+    let (to, from) = (summary(&pair[0]), summary(&pair[1]));
+    c.bench_function("guard_consistency_check_per_batch", |b| {
+        b.iter(|| {
+            attestlog_server::publication::check_extends(
+                app.state.store.as_ref(),
+                black_box(&from),
+                black_box(&to),
+                "bench",
+            )
+            .unwrap()
         })
     });
     let _ = std::fs::remove_dir_all(&dir);

@@ -43,9 +43,77 @@ fn assert_no_conflicting_checkpoints(notes: &[String], leaves: &[Hash], key: &Ve
     }
 }
 
+/// The independent check after a restart, for every checkpoint seen before it (answers, the
+/// published-checkpoint file, the stored checkpoints): the server's consistency proof from it
+/// to the served checkpoint verifies against both roots.
+async fn assert_consistent_with_the_served_tree(
+    http: &reqwest::Client,
+    server: &bin_support::Server,
+    notes: &[String],
+) {
+    let served = bin_support::get_bytes(http, &format!("{}/checkpoint", server.url)).await;
+    let served = SignedCheckpoint::open(&served, std::slice::from_ref(&server.log_key)).unwrap();
+    let served = served.checkpoint();
+    let mut seen = std::collections::BTreeMap::new();
+    for n in notes {
+        let cp =
+            SignedCheckpoint::open(n.as_bytes(), std::slice::from_ref(&server.log_key)).unwrap();
+        let cp = cp.checkpoint();
+        if let Some(root) = seen.insert(cp.size, cp.root) {
+            assert_eq!(root, cp.root, "two checkpoints of size {} differ", cp.size);
+        }
+    }
+    for (size, root) in seen {
+        assert!(
+            size <= served.size,
+            "checkpoint {size} beyond the served tree"
+        );
+        let proof: attestlog_proto::api::ConsistencyProof = http
+            .get(format!(
+                "{}/v1/proof/consistency?first={size}&second={}",
+                server.url, served.size
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        attestlog_proto::proof::verify_consistency(
+            size,
+            served.size,
+            &proof.hashes,
+            &root,
+            &served.root,
+        )
+        .unwrap_or_else(|e| panic!("checkpoint {size} is not consistent with the tree: {e}"));
+    }
+}
+
+/// The published-checkpoint file after a restart, and the latest stored checkpoints.
+async fn stored_notes(
+    http: &reqwest::Client,
+    server: &bin_support::Server,
+    dir: &std::path::Path,
+) -> Vec<String> {
+    let mut out = vec![std::fs::read_to_string(dir.join("published-checkpoint")).unwrap()];
+    let list: attestlog_proto::api::CheckpointList = http
+        .get(format!("{}/v1/checkpoints?limit=64", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    out.extend(list.checkpoints.into_iter().map(|c| c.note));
+    out
+}
+
 /// SIGKILL under concurrent submissions, [`KILLS`] times, on SQLite or (with `db`) one
 /// PostgreSQL replica: after every restart the log verifies, never shrinks, holds every
-/// acknowledged entry at its index, and no two signed checkpoints conflict.
+/// acknowledged entry at its index, the published-checkpoint file covers every checkpoint an
+/// answer carried, and every checkpoint seen (answers, the file, stored checkpoints) is
+/// consistent with the served tree (a consistency proof, verified) — no two conflict.
 async fn sigkill_rounds(name: &str, db: Option<&str>) {
     let dir = temp_dir(name);
     let http = reqwest::Client::new();
@@ -115,6 +183,26 @@ async fn sigkill_rounds(name: &str, db: Option<&str>) {
         for t in tasks {
             t.await.unwrap();
         }
+        // Written before any answer carried its checkpoint: it covers all of them.
+        let file = std::fs::read(dir.join("published-checkpoint")).unwrap();
+        let file = SignedCheckpoint::open(&file, std::slice::from_ref(&server.log_key)).unwrap();
+        let acked_max = notes
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                SignedCheckpoint::open(n.as_bytes(), std::slice::from_ref(&server.log_key))
+                    .unwrap()
+                    .checkpoint()
+                    .size
+            })
+            .max()
+            .unwrap_or(0);
+        assert!(
+            file.checkpoint().size >= acked_max,
+            "round {round}: the published-checkpoint file ({}) is behind an answer ({acked_max})",
+            file.checkpoint().size
+        );
 
         server = start_with(&dir, "127.0.0.1:0", &extra).await;
         let (size, leaves) = verify_log(&http, &server).await;
@@ -131,7 +219,10 @@ async fn sigkill_rounds(name: &str, db: Option<&str>) {
             );
             assert_eq!(leaves[i], *leaf, "entry {index} changed");
         }
-        assert_no_conflicting_checkpoints(&notes.lock().unwrap(), &leaves, &server.log_key);
+        let mut all = notes.lock().unwrap().clone();
+        all.extend(stored_notes(&http, &server, &dir).await);
+        assert_no_conflicting_checkpoints(&all, &leaves, &server.log_key);
+        assert_consistent_with_the_served_tree(&http, &server, &all).await;
     }
     let r = http
         .get(format!("{}/readyz", server.url))
