@@ -4,7 +4,13 @@
 //! A tile of a given width never changes (a partial tile of width W is a prefix of every later
 //! version of that tile), so `(level, index, width)` is a perfect cache key. Cached tiles and
 //! entry bundles are shared [`Bytes`]: every response serving one refers to the same buffer.
+//!
+//! Entry bundles are streamed, [`BUNDLE_CHUNK_ENTRIES`] entries per storage read, never
+//! assembled per response: a bundle read is kept for the cache only while the bytes kept fit
+//! in the cache's budget ([`TileCache::reserve`]), so a crawl of every bundle holds at most the
+//! budget plus a few chunks per response ([`TileCache::bundle_bytes`] counts them).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use attestlog_proto::Hash;
@@ -17,6 +23,9 @@ use crate::storage::{LogStore, StoreError};
 
 /// Level used for entry bundles in the cache key.
 pub const ENTRIES_LEVEL: u8 = u8::MAX;
+
+/// Entries read from storage per chunk of a streamed entry bundle.
+pub const BUNDLE_CHUNK_ENTRIES: u16 = 16;
 
 /// What a cache slot holds: the bytes of a tile or bundle, or a tile's subtree hashes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,6 +41,8 @@ type Key = (Kind, u8, u64, u16);
 enum Value {
     Data(Bytes),
     Tree(Arc<TileTree>),
+    /// An entry bundle, as the chunks it was streamed in.
+    Chunks(Arc<[Bytes]>),
 }
 
 /// Bookkeeping bytes counted per cached item on top of its data.
@@ -44,6 +55,7 @@ impl Value {
             + match self {
                 Value::Data(b) => b.len(),
                 Value::Tree(_) => usize::from(width) * 2 * 32,
+                Value::Chunks(c) => c.iter().map(Bytes::len).sum(),
             }
     }
 }
@@ -51,6 +63,7 @@ impl Value {
 #[derive(Debug)]
 struct Inner {
     items: LruCache<Key, Value>,
+    /// Bytes of the items plus bytes reserved for bundles being read.
     bytes: usize,
 }
 
@@ -61,6 +74,29 @@ struct Inner {
 pub struct TileCache {
     inner: Mutex<Inner>,
     budget: usize,
+    /// Most bytes held at once (items and reservations), never above the budget.
+    peak: AtomicUsize,
+    /// Bytes of entry-bundle chunks alive now (cached or in a response), and their peak.
+    bundle_bytes: Arc<AtomicUsize>,
+    bundle_peak: Arc<AtomicUsize>,
+}
+
+/// Counts the bytes of one bundle chunk while it is alive.
+struct Counted {
+    data: Vec<u8>,
+    alive: Arc<AtomicUsize>,
+}
+
+impl AsRef<[u8]> for Counted {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.alive.fetch_sub(self.data.len(), Ordering::Relaxed);
+    }
 }
 
 impl TileCache {
@@ -73,7 +109,87 @@ impl TileCache {
                 bytes: 0,
             }),
             budget,
+            peak: AtomicUsize::new(0),
+            bundle_bytes: Arc::default(),
+            bundle_peak: Arc::default(),
         }
+    }
+
+    /// The most bytes the cache held at once, reservations included.
+    #[must_use]
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of entry-bundle chunks alive now (in the cache or in responses), and the most
+    /// alive at once.
+    #[must_use]
+    pub fn bundle_bytes(&self) -> (usize, usize) {
+        (
+            self.bundle_bytes.load(Ordering::Relaxed),
+            self.bundle_peak.load(Ordering::Relaxed),
+        )
+    }
+
+    /// A chunk of an entry bundle as shared bytes, counted in [`TileCache::bundle_bytes`]
+    /// while alive.
+    #[must_use]
+    pub fn bundle_chunk(&self, data: Vec<u8>) -> Bytes {
+        let now = self.bundle_bytes.fetch_add(data.len(), Ordering::Relaxed) + data.len();
+        self.bundle_peak.fetch_max(now, Ordering::Relaxed);
+        Bytes::from_owner(Counted {
+            data,
+            alive: self.bundle_bytes.clone(),
+        })
+    }
+
+    /// Reserves `n` bytes for a bundle being read to be cached, evicting the least recently
+    /// used items to make room; false when the bundle could never be kept (its bytes so far,
+    /// `total`, above a sixteenth of the budget) or there is no room.
+    #[must_use]
+    pub fn reserve(&self, n: usize, total: usize) -> bool {
+        if total + ITEM_OVERHEAD > self.budget / 16 {
+            return false;
+        }
+        let Ok(mut c) = self.inner.lock() else {
+            return false;
+        };
+        c.bytes += n;
+        while c.bytes > self.budget {
+            let Some((ek, ev)) = c.items.pop_lru() else {
+                c.bytes -= n;
+                return false;
+            };
+            c.bytes -= ev.cost(ek.3);
+        }
+        self.peak.fetch_max(c.bytes, Ordering::Relaxed);
+        true
+    }
+
+    /// Gives back `n` reserved bytes.
+    pub fn unreserve(&self, n: usize) {
+        if let Ok(mut c) = self.inner.lock() {
+            c.bytes = c.bytes.saturating_sub(n);
+        }
+    }
+
+    /// The cached chunks of the entry bundle `index` of `width` entries.
+    #[must_use]
+    pub fn bundle(&self, index: u64, width: u16) -> Option<Arc<[Bytes]>> {
+        match self.get(&(Kind::Data, ENTRIES_LEVEL, index, width))? {
+            Value::Chunks(c) => Some(c),
+            Value::Data(_) | Value::Tree(_) => None,
+        }
+    }
+
+    /// Caches a whole entry bundle read in `chunks`, whose bytes were reserved: the
+    /// reservation becomes the item.
+    pub fn put_bundle(&self, index: u64, width: u16, chunks: Vec<Bytes>, reserved: usize) {
+        self.unreserve(reserved);
+        self.put(
+            (Kind::Data, ENTRIES_LEVEL, index, width),
+            Value::Chunks(chunks.into()),
+        );
     }
 
     /// The byte budget.
@@ -110,12 +226,13 @@ impl TileCache {
             };
             c.bytes -= ev.cost(ek.3);
         }
+        self.peak.fetch_max(c.bytes, Ordering::Relaxed);
     }
 
     fn data(&self, level: u8, index: u64, width: u16) -> Option<Bytes> {
         match self.get(&(Kind::Data, level, index, width))? {
             Value::Data(b) => Some(b),
-            Value::Tree(_) => None,
+            Value::Tree(_) | Value::Chunks(_) => None,
         }
     }
 
@@ -126,7 +243,7 @@ impl TileCache {
     fn tree(&self, t: &TileId) -> Option<Arc<TileTree>> {
         match self.get(&(Kind::Tree, t.level, t.index, t.width))? {
             Value::Tree(t) => Some(t),
-            Value::Data(_) => None,
+            Value::Data(_) | Value::Chunks(_) => None,
         }
     }
 
@@ -190,31 +307,6 @@ impl<'a> StoreTiles<'a> {
             }
         }
         Ok(out.into_iter().flatten().collect())
-    }
-
-    /// Reads an entry bundle of `width` entries starting at `index * 256`.
-    ///
-    /// # Errors
-    /// Storage errors, or missing entries.
-    pub fn entry_bundle(&self, index: u64, width: u16) -> Result<Bytes, StoreError> {
-        if let Some(b) = self.cache.and_then(|c| c.data(ENTRIES_LEVEL, index, width)) {
-            return Ok(b);
-        }
-        let entries = self.store.read_entries(index * 256, u64::from(width))?;
-        if entries.len() != usize::from(width) {
-            return Err(StoreError::Corrupt(format!(
-                "entry bundle {index} has {} entries, need {width}",
-                entries.len()
-            )));
-        }
-        let refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
-        let data = attestlog_proto::tiles::encode_bundle(&refs)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let data = Bytes::from(data);
-        if let Some(c) = self.cache {
-            c.put_data(ENTRIES_LEVEL, index, width, data.clone());
-        }
-        Ok(data)
     }
 }
 
@@ -318,5 +410,33 @@ mod tests {
         let a = c.data(0, 999, 256).unwrap();
         let b = c.data(0, 999, 256).unwrap();
         assert_eq!(a.as_ptr(), b.as_ptr());
+    }
+
+    #[test]
+    fn bundle_reservations_count_against_the_budget() {
+        let c = TileCache::new(64 * 1024);
+        for i in 0..8u64 {
+            c.put_data(0, i, 256, Bytes::from(vec![0u8; 3000]));
+        }
+        // A bundle read for the cache reserves its bytes, evicting the oldest items.
+        let chunk = c.bundle_chunk(vec![1u8; 2000]);
+        assert_eq!(c.bundle_bytes().0, 2000);
+        assert!(c.reserve(chunk.len(), chunk.len()));
+        assert!(c.bytes() <= c.budget());
+        // More than a sixteenth of the budget in all is never kept.
+        assert!(!c.reserve(2000, 4000));
+        c.put_bundle(3, 10, vec![chunk.clone()], 2000);
+        let kept = c.bundle(3, 10).unwrap();
+        assert_eq!(kept[0].as_ptr(), chunk.as_ptr());
+        assert!(c.peak() <= c.budget());
+        // A reservation given back leaves the accounting as it was.
+        let before = c.bytes();
+        assert!(c.reserve(100, 100));
+        c.unreserve(100);
+        assert_eq!(c.bytes(), before);
+        // Chunk bytes are counted while alive, here and in the cache.
+        drop((kept, chunk));
+        assert_eq!(c.bundle_bytes().0, 2000);
+        assert_eq!(c.bundle_bytes().1, 2000);
     }
 }

@@ -731,3 +731,93 @@ async fn key_rotation_signs_with_both_keys_during_the_overlap() {
     let err = attestlog_server::App::open(&c).unwrap_err().to_string();
     assert!(err.contains("previous log key"), "{err}");
 }
+
+/// A witness flooded with add-checkpoint requests for made-up logs with huge origins (at the
+/// origin cap: unknown logs, 404; 28 KiB: over the origin cap, 400; 60 KiB: bodies over the
+/// body cap, 413) keeps nothing of them, while the log it witnesses keeps getting its
+/// checkpoints cosigned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_witness_flooded_with_huge_origins_keeps_cosigning() {
+    let dir = temp_dir("witness-flood");
+    let log = SignerKey::from_seed("flood.log.test/log", TYPE_ED25519, &[81; 32]).unwrap();
+    let w = TestWitness::start(witness_key("flood", 82), &log.verifier(), &dir).await;
+    let url = format!("{}/add-checkpoint", w.url);
+    let empty = |key: &SignerKey| {
+        AddCheckpointRequest {
+            old: 0,
+            proof: vec![],
+            checkpoint: Checkpoint {
+                origin: key.name().to_owned(),
+                size: 0,
+                root: Hash::EMPTY_ROOT,
+                extensions: vec![],
+            }
+            .sign(std::slice::from_ref(key))
+            .unwrap()
+            .to_bytes(),
+        }
+        .to_bytes()
+    };
+    let cap = attestlog_proto::witness::MAX_ORIGIN_BYTES;
+    let bodies: Arc<Vec<(Vec<u8>, u16)>> = Arc::new(
+        (0..15u8)
+            .map(|i| {
+                let (long, refusal) =
+                    [(cap - 2, 404), (28 * 1024, 400), (60 * 1024, 413)][usize::from(i % 3)];
+                let k = SignerKey::from_seed(
+                    &format!("{}{i:02}", "o".repeat(long)),
+                    TYPE_ED25519,
+                    &[i; 32],
+                )
+                .unwrap();
+                (empty(&k), refusal)
+            })
+            .collect(),
+    );
+    let attack: Vec<_> = (0..4usize)
+        .map(|a| {
+            let (url, bodies) = (url.clone(), bodies.clone());
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let mut statuses = Vec::new();
+                for r in 0..25usize {
+                    let (b, refusal) = bodies[(a * 25 + r) % bodies.len()].clone();
+                    let s = http.post(&url).body(b).send().await.map(|r| r.status());
+                    statuses.push((refusal, s.map_or(0, |s| s.as_u16())));
+                }
+                statuses
+            })
+        })
+        .collect();
+    // The real log's checkpoint is cosigned throughout.
+    let http = reqwest::Client::new();
+    let good = empty(&log);
+    for _ in 0..20 {
+        let r = http.post(&url).body(good.clone()).send().await.unwrap();
+        assert_eq!(
+            r.status(),
+            200,
+            "the real log's checkpoint was not cosigned"
+        );
+        assert!(!r.bytes().await.unwrap().is_empty());
+    }
+    for t in attack {
+        let statuses = tokio::time::timeout(Duration::from_secs(60), t)
+            .await
+            .unwrap()
+            .unwrap();
+        // Each is refused as expected; a busy witness may answer 503 instead.
+        for (refusal, s) in &statuses {
+            assert!([*refusal, 503].contains(s), "expected {refusal}, got {s}");
+        }
+        assert!(statuses.iter().any(|(_, s)| *s == 404));
+    }
+    // Nothing of the made-up logs was stored.
+    let stored: u64 = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    assert!(stored < 60 * 1024, "the witness stored {stored} bytes");
+    w.stop().await;
+}

@@ -1,12 +1,20 @@
 //! `GET /checkpoint` and `GET /tile/...`: exactly c2sp.org/tlog-tiles.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
 use attestlog_proto::tiles::{TileId, TilePath};
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use hyper::body::{Body as HttpBody, Frame, SizeHint};
 
 use super::error::TextError;
-use crate::tiles::StoreTiles;
+use crate::storage::StoreError;
+use crate::tiles::{BUNDLE_CHUNK_ENTRIES, StoreTiles};
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const SHORT: &str = "public, max-age=5";
@@ -65,24 +73,41 @@ fn tile_published(
 
 /// `GET /tile/<L>/<N>[.p/<W>]` and `GET /tile/entries/<N>[.p/<W>]`.
 pub async fn tile(State(s): State<super::State>, Path(path): Path<String>) -> Response {
-    match super::storage(&s, super::Pool::Reads, move |s| tile_inner(s, &path)).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
+    let (body, width) =
+        match super::storage(&s, super::Pool::Reads, move |s| tile_inner(s, &path)).await {
+            Ok(Tile::Hashes(data, width)) => (Body::from(data), width),
+            Ok(Tile::Bundle(index, width)) => (Body::new(BundleBody::new(&s, index, width)), width),
+            Err(e) => return e.into_response(),
+        };
+    let cache = if width == 256 { IMMUTABLE } else { SHORT };
+    (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (header::CACHE_CONTROL, cache),
+        ],
+        body,
+    )
+        .into_response()
 }
 
-fn tile_inner(s: &super::AppState, path: &str) -> Result<Response, TextError> {
+/// A tile to answer with: hash tile data, or an entry bundle (index, width) to stream.
+enum Tile {
+    Hashes(Bytes, u16),
+    Bundle(u64, u16),
+}
+
+fn tile_inner(s: &super::AppState, path: &str) -> Result<Tile, TextError> {
     let parsed = TilePath::parse(path)
         .map_err(|e| TextError(StatusCode::BAD_REQUEST, format!("malformed tile path: {e}")))?;
     let size = s.shared.published().size;
     let reader = StoreTiles::cached(s.store.as_ref(), &s.cache);
-    let (data, width) = match parsed {
+    match parsed {
         TilePath::Hashes(t) => {
             if !tile_published(s, t.level, t.index, t.width, size)? {
                 return Err(TextError(StatusCode::NOT_FOUND, "tile not found".into()));
             }
             let mut v = reader.hash_tiles(&[t])?;
-            (v.pop().unwrap_or_default(), t.width)
+            Ok(Tile::Hashes(v.pop().unwrap_or_default(), t.width))
         }
         TilePath::Entries { index, width } => {
             let end = index
@@ -100,16 +125,146 @@ fn tile_inner(s: &super::AppState, path: &str) -> Result<Response, TextError> {
                     "entry bundle not found".into(),
                 ));
             }
-            (reader.entry_bundle(index, width)?, width)
+            Ok(Tile::Bundle(index, width))
         }
-    };
-    let cache = if width == 256 { IMMUTABLE } else { SHORT };
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/octet-stream"),
-            (header::CACHE_CONTROL, cache),
-        ],
-        data,
-    )
-        .into_response())
+    }
+}
+
+/// A storage read of a bundle's next entries.
+type Reading = Pin<Box<dyn Future<Output = Result<Vec<Vec<u8>>, StoreError>> + Send>>;
+
+/// An entry bundle's answer: its cached chunks, or its entries read from storage
+/// [`BUNDLE_CHUNK_ENTRIES`] at a time (each read on the blocking pool, in a place of the
+/// cheap reads) and sent as they come, never assembled. While what was read fits the cache's
+/// reservation ([`crate::tiles::TileCache::reserve`]) the chunks are kept, and cached once the
+/// bundle is complete.
+struct BundleBody {
+    s: super::State,
+    index: u64,
+    width: u16,
+    /// Entries sent so far.
+    next: u16,
+    /// Cached chunks still to send.
+    cached: Option<(Arc<[Bytes]>, usize)>,
+    reading: Option<Reading>,
+    /// Chunks kept for the cache and the bytes reserved for them.
+    kept: Option<(Vec<Bytes>, usize)>,
+}
+
+impl BundleBody {
+    fn new(s: &super::State, index: u64, width: u16) -> Self {
+        let state = s.clone();
+        let cached = s.cache.bundle(index, width).map(|c| (c, 0));
+        Self {
+            s: state,
+            index,
+            width,
+            next: 0,
+            kept: cached.is_none().then(|| (Vec::new(), 0)),
+            cached,
+            reading: None,
+        }
+    }
+
+    /// The next chunk, from storage entries read for it.
+    fn chunk(&mut self, entries: &[Vec<u8>], want: u16) -> Result<Bytes, StoreError> {
+        if entries.len() != usize::from(want) {
+            return Err(StoreError::Corrupt(format!(
+                "entry bundle {} has {} entries from {}, need {want}",
+                self.index,
+                entries.len(),
+                u64::from(self.next) + self.index * 256
+            )));
+        }
+        let refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+        let data = attestlog_proto::tiles::encode_bundle(&refs)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.next += want;
+        let bytes = self.s.cache.bundle_chunk(data);
+        if let Some((kept, reserved)) = &mut self.kept {
+            if self.s.cache.reserve(bytes.len(), *reserved + bytes.len()) {
+                *reserved += bytes.len();
+                kept.push(bytes.clone());
+            } else {
+                self.s.cache.unreserve(*reserved);
+                self.kept = None;
+            }
+        }
+        if self.next == self.width
+            && let Some((kept, reserved)) = self.kept.take()
+        {
+            self.s
+                .cache
+                .put_bundle(self.index, self.width, kept, reserved);
+        }
+        Ok(bytes)
+    }
+}
+
+impl Drop for BundleBody {
+    fn drop(&mut self) {
+        if let Some((_, reserved)) = self.kept.take() {
+            self.s.cache.unreserve(reserved);
+        }
+    }
+}
+
+impl HttpBody for BundleBody {
+    type Data = Bytes;
+    type Error = StoreError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, StoreError>>> {
+        if let Some((chunks, at)) = &mut self.cached {
+            let next = chunks.get(*at).cloned();
+            *at += 1;
+            return Poll::Ready(next.map(|b| Ok(Frame::data(b))));
+        }
+        if self.next >= self.width {
+            return Poll::Ready(None);
+        }
+        let want = BUNDLE_CHUNK_ENTRIES.min(self.width - self.next);
+        if self.reading.is_none() {
+            let start = self.index * 256 + u64::from(self.next);
+            let s = self.s.clone();
+            self.reading = Some(Box::pin(async move {
+                super::storage(&s, super::Pool::Reads, move |st| {
+                    st.store.read_entries(start, u64::from(want))
+                })
+                .await
+            }));
+        }
+        let Some(reading) = self.reading.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let entries = match reading.as_mut().poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(r) => r,
+        };
+        self.reading = None;
+        let r = entries.and_then(|e| self.chunk(&e, want));
+        if r.is_err() {
+            // Nothing more after an error: the connection is cut mid-answer.
+            self.next = self.width;
+        }
+        Poll::Ready(Some(r.map(Frame::data)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.cached {
+            Some((chunks, at)) => *at >= chunks.len(),
+            None => self.next >= self.width && self.reading.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.cached {
+            Some((chunks, at)) => {
+                SizeHint::with_exact(chunks.iter().skip(*at).map(|b| b.len() as u64).sum())
+            }
+            None => SizeHint::default(),
+        }
+    }
 }
