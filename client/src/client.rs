@@ -208,6 +208,17 @@ impl Client {
         format!("{}/{}", self.base, path.trim_start_matches('/'))
     }
 
+    /// `GET url`, sent a second time when the first attempt fails before any answer (a
+    /// keep-alive connection the server closed while it was idle, as servers do after their
+    /// idle timeout): a read is idempotent, and a long catch-up (the monitor's) must not end
+    /// on one closed connection. Answers, error statuses included, are never retried.
+    async fn get(&self, url: &str) -> Result<Vec<u8>, ClientError> {
+        match self.http.get(url).send().await {
+            Ok(resp) => self.answer(resp, url).await.map(|(_, body)| body),
+            Err(_) => self.send(self.http.get(url), url).await,
+        }
+    }
+
     async fn send(&self, req: reqwest::RequestBuilder, url: &str) -> Result<Vec<u8>, ClientError> {
         let (status, body) = self.send_status(req, url).await?;
         let _ = status;
@@ -224,8 +235,24 @@ impl Client {
             source,
         };
         let resp = req.send().await.map_err(transport)?;
+        self.answer(resp, url).await
+    }
+
+    /// The status and body of an answer; an error for a non-success status.
+    async fn answer(
+        &self,
+        resp: reqwest::Response,
+        url: &str,
+    ) -> Result<(StatusCode, Vec<u8>), ClientError> {
         let status = resp.status();
-        let body = resp.bytes().await.map_err(transport)?.to_vec();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: url.to_owned(),
+                source,
+            })?
+            .to_vec();
         if status.is_success() {
             return Ok((status, body));
         }
@@ -412,7 +439,7 @@ impl Client {
                 message: e.to_string(),
             })?
             .to_string();
-        let body = self.send(self.http.get(&url), &url).await?;
+        let body = self.get(&url).await?;
         Self::decode(&url, &body)
     }
 
@@ -422,7 +449,7 @@ impl Client {
     /// [`ClientError`].
     pub async fn checkpoint(&self) -> Result<Vec<u8>, ClientError> {
         let url = self.url("checkpoint");
-        self.send(self.http.get(&url), &url).await
+        self.get(&url).await
     }
 
     /// `GET /tile/...`: a hash tile or entry bundle, unverified.
@@ -431,7 +458,7 @@ impl Client {
     /// [`ClientError`] (404 for a tile the log does not serve).
     pub async fn tile(&self, tile: &TilePath) -> Result<Vec<u8>, ClientError> {
         let url = self.url(&tile.full_path());
-        self.send(self.http.get(&url), &url).await
+        self.get(&url).await
     }
 
     /// `POST /v1/entries`: submits DSSE envelope JSON. Returns the answer and whether the
@@ -572,5 +599,54 @@ impl Client {
         let req = self.http.post(&url).bearer_auth(admin_token).json(request);
         let body = self.send(req, &url).await?;
         Self::decode(&url, &body)
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    #![allow(clippy::unwrap_used)]
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+
+    /// A server on 127.0.0.1 that closes its first connection after reading a request,
+    /// without answering (as a server closing an idle keep-alive connection does just as a
+    /// request arrives), and answers the second with `status` and a body.
+    async fn flaky(status: &'static str) -> (String, tokio::task::JoinHandle<()>) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let (mut first, _) = l.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = first.read(&mut buf).await.unwrap();
+            drop(first);
+            let (mut second, _) = l.accept().await.unwrap();
+            let _ = second.read(&mut buf).await.unwrap();
+            let answer =
+                format!("HTTP/1.1 {status}\r\ncontent-length: 5\r\nconnection: close\r\n\r\ntiles");
+            second.write_all(answer.as_bytes()).await.unwrap();
+            second.shutdown().await.unwrap();
+        });
+        (url, task)
+    }
+
+    #[tokio::test]
+    async fn a_read_whose_connection_closes_unanswered_is_sent_again_once() {
+        let (url, server) = flaky("200 OK").await;
+        let c = Client::new(&url).unwrap();
+        let body = c
+            .tile(&TilePath::Entries {
+                index: 912,
+                width: 256,
+            })
+            .await
+            .unwrap();
+        assert_eq!(body, b"tiles");
+        server.await.unwrap();
+        // An answer is never retried: an error status comes back as it is.
+        let (url, server) = flaky("503 Service Unavailable").await;
+        let e = Client::new(&url).unwrap().checkpoint().await.unwrap_err();
+        assert_eq!(e.status(), Some(503), "{e}");
+        server.await.unwrap();
     }
 }
