@@ -18,10 +18,12 @@
 //! - at most **N open connections** (default 2,048, [`MAX_CONNECTIONS`]): a new connection
 //!   beyond it closes the connection that has been idle the longest (an idle keep-alive
 //!   connection or one still sending its first head; as nginx reuses keep-alive connections
-//!   when it runs out) and is served; a connection with a request in flight is never cut. If
-//!   every open connection has a request in flight, the new one is closed at once. So many
-//!   idle connections cost bounded memory, and a well-behaved client that connects and sends
-//!   its request is served;
+//!   when it runs out) if that one has idled at least [`EVICT_IDLE_AFTER`], and is served; a
+//!   connection with a request in flight is never cut. Otherwise (every connection busy or
+//!   recently active) the new one is closed at once, before any work is done for it. So many
+//!   idle connections cost bounded memory, a reconnecting flood cannot churn out the
+//!   keep-alive connections of active clients, and a new client is served as soon as some
+//!   connection has idled;
 //! - `X-Content-Type-Options: nosniff` on every answer.
 //!
 //! Request bodies are capped by the handlers that read them (each endpoint knows its own
@@ -59,6 +61,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_IN_FLIGHT: usize = 1024;
 /// Default most open connections.
 pub const MAX_CONNECTIONS: usize = 2048;
+/// Default least idle time of a connection closed to make room for a new one.
+pub const EVICT_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// Time beyond the request timeout allowed for sending an answer before its connection is
 /// closed.
 pub const SEND_GRACE: Duration = Duration::from_secs(1);
@@ -81,6 +85,8 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Most open connections; a new one beyond it closes the connection idle the longest.
     pub max_connections: usize,
+    /// Least idle time of a connection closed to make room for a new one.
+    pub evict_idle_after: Duration,
 }
 
 impl Default for Limits {
@@ -91,6 +97,7 @@ impl Default for Limits {
             max_in_flight: MAX_IN_FLIGHT,
             max_header_bytes: MAX_HEADER_BYTES,
             max_connections: MAX_CONNECTIONS,
+            evict_idle_after: EVICT_IDLE_AFTER,
         }
     }
 }
@@ -216,8 +223,9 @@ struct Table {
     open: usize,
     /// Sequence of the next idle period.
     next: u64,
-    /// Idle connections by the sequence number of their idle period (smallest: longest idle).
-    idle: BTreeMap<u64, Arc<Conn>>,
+    /// Idle connections by the sequence number of their idle period (smallest: longest idle),
+    /// with the start of that period.
+    idle: BTreeMap<u64, (tokio::time::Instant, Arc<Conn>)>,
 }
 
 /// One connection's state, shared by its task and its requests.
@@ -239,13 +247,15 @@ const NOT_IDLE: u64 = u64::MAX;
 struct Connections {
     table: Mutex<Table>,
     max: usize,
+    evict_after: Duration,
 }
 
 impl Connections {
-    fn new(max: usize) -> Self {
+    fn new(max: usize, evict_after: Duration) -> Self {
         Self {
             table: Mutex::new(Table::default()),
             max: max.max(1),
+            evict_after,
         }
     }
 
@@ -256,11 +266,15 @@ impl Connections {
     }
 
     /// Admits a new connection, idle until its first request: at the cap, after evicting the
-    /// connection idle the longest; `None` when every open connection is busy.
+    /// connection idle the longest if it idled long enough; `None` otherwise.
     fn admit(&self) -> Option<Arc<Conn>> {
         let mut t = self.lock();
         if t.open >= self.max {
-            let (_, oldest) = t.idle.pop_first()?;
+            let (_, (since, _)) = t.idle.first_key_value()?;
+            if since.elapsed() < self.evict_after {
+                return None;
+            }
+            let (_, (_, oldest)) = t.idle.pop_first()?;
             oldest.idle_key.store(NOT_IDLE, Ordering::Relaxed);
             oldest.evicted.store(true, Ordering::Relaxed);
             oldest.wake.notify_one();
@@ -281,7 +295,7 @@ impl Connections {
         let key = t.next;
         t.next += 1;
         c.idle_key.store(key, Ordering::Relaxed);
-        t.idle.insert(key, c.clone());
+        t.idle.insert(key, (tokio::time::Instant::now(), c.clone()));
     }
 
     fn unset_idle(t: &mut Table, c: &Conn) {
@@ -431,7 +445,10 @@ pub async fn serve(
         .max_header_size(limits.max_header_bytes.max(MIN_HEADER_BYTES))
         .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES) + MIN_HEADER_BYTES);
     let graceful = GracefulShutdown::new();
-    let conns = Arc::new(Connections::new(limits.max_connections));
+    let conns = Arc::new(Connections::new(
+        limits.max_connections,
+        limits.evict_idle_after,
+    ));
     let send_limit = limits.request_timeout + SEND_GRACE;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -452,7 +469,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let Some(c) = conns.admit() else {
-            // Every open connection has a request in flight: close this one at once.
+            // Every open connection is busy or recently active: close this one at once.
             tracing::debug!(
                 open = conns.open(),
                 "connection cap reached: connection closed"
@@ -653,6 +670,7 @@ mod tests {
     async fn at_the_connection_cap_the_longest_idle_connection_makes_room() {
         let limits = Limits {
             max_connections: 3,
+            evict_idle_after: Duration::ZERO,
             ..Limits::default()
         };
         let (addr, _, gate, _stop) = start_gated(limits).await;
@@ -686,11 +704,45 @@ mod tests {
         get_on_end(&mut busy).await;
     }
 
+    /// When every open connection is recently active, a new connection is closed at once and
+    /// the keep-alive connections stay.
+    #[tokio::test]
+    async fn recently_active_connections_are_not_churned_out() {
+        let limits = Limits {
+            max_connections: 2,
+            evict_idle_after: Duration::from_secs(600),
+            ..Limits::default()
+        };
+        let (addr, _, _, _stop) = start_gated(limits).await;
+        let mut kept = Vec::new();
+        for _ in 0..2 {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            assert!(get_on(&mut s, "/", "ok").await.starts_with("HTTP/1.1 200"));
+            kept.push(s);
+        }
+        for _ in 0..5 {
+            let mut refused = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let _ = refused
+                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await;
+            let got = closed_within(&mut refused, Duration::from_secs(10)).await;
+            assert_eq!(
+                got,
+                Ok(Vec::new()),
+                "a connection beyond the cap was served"
+            );
+        }
+        for s in &mut kept {
+            assert!(get_on(s, "/", "ok").await.starts_with("HTTP/1.1 200"));
+        }
+    }
+
     /// When every open connection has an answer in flight, a new connection is closed at once.
     #[tokio::test]
     async fn connections_beyond_the_cap_are_closed_when_all_are_busy() {
         let limits = Limits {
             max_connections: 2,
+            evict_idle_after: Duration::ZERO,
             ..Limits::default()
         };
         let (addr, _, gate, _stop) = start_gated(limits).await;

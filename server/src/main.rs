@@ -82,8 +82,8 @@ struct LimitArgs {
     /// Most requests handled at once (default 1024); beyond it, 503 with Retry-After.
     #[arg(long, env = "ATTESTLOG_MAX_IN_FLIGHT", global = true)]
     max_in_flight: Option<usize>,
-    /// Most open connections (default 2048); beyond it, the connection idle the longest is
-    /// closed.
+    /// Most open connections (default 2048); beyond it, the connection idle the longest (if
+    /// idle for 1 s) is closed, else the new one.
     #[arg(long, env = "ATTESTLOG_MAX_CONNECTIONS", global = true)]
     max_connections: Option<usize>,
     /// Largest request head in bytes (default 65536); beyond it, 431.

@@ -464,6 +464,7 @@ async fn idle_connections_beyond_the_cap_make_room_for_reads() {
     let cap = 40usize;
     let log = small_log(|c| {
         c.serve.max_connections = cap;
+        c.serve.evict_idle_after = Duration::ZERO;
         c.serve.header_read_timeout = Duration::from_secs(600);
     })
     .await;
