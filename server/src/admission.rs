@@ -324,6 +324,7 @@ pub fn enrolment(signer: &SignerKey, row: &EnrolmentRow, issued_at: String) -> A
 ///
 /// # Errors
 /// As [`parse`], and 422 for an invalid statement.
+#[cfg(feature = "test-support")]
 pub fn bulk_attestation(envelope: &[u8], signer: &VerifierKey) -> Result<Admitted, ApiError> {
     let parsed = parse(envelope)?;
     let (statement, statement_hash) =

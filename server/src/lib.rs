@@ -211,6 +211,7 @@ impl App {
     }
 
     /// A handle for bulk submission through the sequencer (tests, benchmarks).
+    #[cfg(feature = "test-support")]
     #[must_use]
     pub fn sequencer(&self) -> SequencerHandle {
         self.state.sequencer.clone()

@@ -582,12 +582,6 @@ impl Answer {
             Answer::Failed(_) => "error",
         }
     }
-
-    /// Whether the answer shows that the log's history conflicts with the witness's.
-    #[must_use]
-    pub fn is_conflict(&self) -> bool {
-        matches!(self, Answer::Ahead { .. } | Answer::Refused { .. })
-    }
 }
 
 /// The result of one cosigning round.

@@ -92,6 +92,7 @@ impl LeafFilter {
     }
 
     /// Waits until the filter is ready or `timeout` passed; returns whether it is ready.
+    #[cfg(test)]
     #[must_use]
     pub fn wait_ready(&self, timeout: std::time::Duration) -> bool {
         let (m, cv) = &self.ready_signal;

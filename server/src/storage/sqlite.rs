@@ -75,7 +75,9 @@ struct Checkpointer {
     wake: Option<std::sync::mpsc::SyncSender<()>>,
     /// Commits so far.
     commits: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    /// Commits a finished checkpoint had seen before it started (all folded in).
+    /// Commits a finished checkpoint had seen before it started (all folded in); waited on
+    /// only by the unit tests.
+    #[cfg_attr(not(test), allow(dead_code))]
     folded: std::sync::Arc<(Mutex<u64>, std::sync::Condvar)>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -430,6 +432,7 @@ impl SqliteStore {
 
     /// Waits until the leaf filter holds every leaf stored when the store opened (or
     /// `timeout` passed); returns whether it does.
+    #[cfg(test)]
     #[must_use]
     pub fn wait_leaf_filter(&self, timeout: std::time::Duration) -> bool {
         self.filter.wait_ready(timeout)
@@ -437,12 +440,14 @@ impl SqliteStore {
 
     /// Waits until the checkpointer has folded every commit so far into the database file
     /// (or `timeout` passed); returns whether it had.
+    #[cfg(test)]
     #[must_use]
     pub fn wait_checkpointed(&self, timeout: std::time::Duration) -> bool {
         self.wait_folded(self.checkpointer.commits.load(Ordering::Acquire), timeout)
     }
 
     /// Waits until a checkpoint has folded the first `n` commits in, or `timeout` passed.
+    #[cfg(test)]
     fn wait_folded(&self, n: u64, timeout: std::time::Duration) -> bool {
         let (folded, cv) = &*self.checkpointer.folded;
         let Ok(g) = folded.lock() else {
@@ -456,6 +461,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// Backend errors.
+    #[cfg(feature = "test-support")]
     pub fn checkpoint_wal(&self) -> StoreResult<()> {
         self.with_writer(|c| {
             c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
@@ -467,6 +473,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// Backend errors.
+    #[cfg(feature = "test-support")]
     pub fn entry_bytes(&self) -> StoreResult<u64> {
         self.with_reader(|c| {
             let v: Option<i64> =
@@ -479,7 +486,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// Backend errors.
-    pub fn meta(&self, key: &str) -> StoreResult<Option<String>> {
+    fn meta(&self, key: &str) -> StoreResult<Option<String>> {
         self.with_reader(|c| {
             Ok(
                 c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
@@ -492,6 +499,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// Backend errors.
+    #[cfg(feature = "test-support")]
     pub fn set_meta(&self, key: &str, value: &str) -> StoreResult<()> {
         self.with_writer(|c| {
             c.execute(
