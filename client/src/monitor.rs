@@ -7,8 +7,9 @@
 //! reports [`Outcome::Fork`]; the stored state is left as it was.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
+
+use attestlog_serve::fs::write_atomic;
 
 use attestlog_proto::Hash;
 use attestlog_proto::checkpoint::SignedCheckpoint;
@@ -349,25 +350,6 @@ fn replay(state: &MonitorState) -> Result<Ledger, String> {
     Ok(ledger)
 }
 
-/// Writes `data` to `path` atomically: temporary file, fsync, rename, fsync of the directory.
-///
-/// # Errors
-/// The I/O error.
-pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
 impl Monitor {
     /// Opens (or creates) the state directory `dir` and replays the stored enrolments.
     ///
@@ -415,7 +397,7 @@ impl Monitor {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        write_atomic(&path, &data).map_err(io_err(&path))
+        write_atomic(&path, &data, 0o644).map_err(io_err(&path))
     }
 
     fn write_evidence(
@@ -441,7 +423,7 @@ impl Monitor {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        write_atomic(&path, &data).map_err(io_err(&path))?;
+        write_atomic(&path, &data, 0o644).map_err(io_err(&path))?;
         Ok(Outcome::Fork {
             evidence: path,
             reason,

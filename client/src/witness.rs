@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::fork::{FORMAT, ForkEvidence};
-use crate::monitor::write_atomic;
+use attestlog_serve::fs::{unix_now, write_atomic};
 
 /// Directory (under the state directory) of the per-log state files.
 pub const LOGS_DIR: &str = "logs";
@@ -174,12 +174,6 @@ impl std::fmt::Debug for Witness {
             .field("dir", &self.dir)
             .finish_non_exhaustive()
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl Witness {
@@ -319,7 +313,7 @@ impl Witness {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        write_atomic(&path, &data).map_err(io_err(&path))
+        write_atomic(&path, &data, 0o644).map_err(io_err(&path))
     }
 
     /// Handles one `add-checkpoint` request body and returns the answer. State changes are
@@ -375,7 +369,7 @@ impl Witness {
             let path = self.state_path(&state.origin);
             let saved = serde_json::to_vec_pretty(&state)
                 .map_err(std::io::Error::other)
-                .and_then(|d| write_atomic(&path, &d));
+                .and_then(|d| write_atomic(&path, &d, 0o644));
             if let Err(e) = saved {
                 eprintln!("witness: cannot persist {}: {e}", path.display());
                 return Reply::text(503, "witness state cannot be persisted");

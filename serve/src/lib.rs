@@ -32,6 +32,8 @@
 //! Out of scope: TLS, per-client rate limits.
 #![forbid(unsafe_code)]
 
+pub mod fs;
+
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;

@@ -1,11 +1,11 @@
 //! The log's identity on disk: signer key, origin, admin token and the published-checkpoint
 //! file that guards against rollbacks.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use attestlog_proto::keys::{SignerKey, TYPE_ED25519};
+pub use attestlog_serve::fs::write_atomic;
 use sha2::{Digest as _, Sha256};
 
 /// File names inside the data directory.
@@ -16,39 +16,6 @@ pub const ORIGIN_FILE: &str = "origin";
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 /// Latest published checkpoint.
 pub const PUBLISHED_FILE: &str = "published-checkpoint";
-
-/// Writes `data` to `path` atomically (temp file, fsync, rename, fsync dir) with `mode`.
-/// Each call has a temp file of its own, so concurrent writers never rename each other's.
-///
-/// # Errors
-/// I/O errors.
-pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{}.{n}.tmp", std::process::id()));
-    let tmp = path.with_file_name(name);
-    {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            opts.mode(mode);
-        }
-        let mut f = opts.open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent()
-        && let Ok(d) = std::fs::File::open(dir)
-    {
-        let _ = d.sync_all();
-    }
-    let _ = mode;
-    Ok(())
-}
 
 fn random_seed() -> anyhow::Result<[u8; 32]> {
     let mut seed = [0u8; 32];

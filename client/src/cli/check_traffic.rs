@@ -239,7 +239,7 @@ pub(crate) fn run(args: CheckTrafficArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u
         let env = Envelope::sign(PAYLOAD_TYPE_INTOTO, &statement.canonical_bytes(), &[&key]);
         let mut bytes = env.canonical_bytes();
         bytes.push(b'\n');
-        crate::monitor::write_atomic(out, &bytes)
+        attestlog_serve::fs::write_atomic(out, &bytes, 0o644)
             .with_context(|| format!("cannot write {}", out.display()))?;
         written = Some(out.clone());
     }

@@ -197,11 +197,10 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// The shared wall clock ([`attestlog_serve::fs::unix_now`]) as the signed seconds the
+/// verifiers compare with.
 pub(crate) fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    i64::try_from(attestlog_serve::fs::unix_now()).unwrap_or(i64::MAX)
 }
 
 /// Runs the command line `args` (including the program name), writing results to `out`.
