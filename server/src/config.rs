@@ -238,8 +238,21 @@ impl Config {
         }
     }
 
-    /// Applies a config file's values (the file does not override flags; callers apply
-    /// flags afterwards).
+    /// The layered configuration: defaults for the data directory `./attestlog-data`, then
+    /// the config `file`, then `flags` (command-line flags and environment variables, in the
+    /// config file's shape), each overriding the values set before it.
+    #[must_use]
+    pub fn layered(file: Option<&FileConfig>, flags: &FileConfig) -> Self {
+        let mut c = Self::with_data_dir(Path::new("./attestlog-data"));
+        if let Some(f) = file {
+            c.apply_file(f);
+        }
+        c.apply_file(flags);
+        c
+    }
+
+    /// Applies the values a config file (or flags in its shape) sets; values it leaves unset
+    /// keep theirs.
     pub fn apply_file(&mut self, f: &FileConfig) {
         if let Some(v) = f.listen {
             self.listen = v;
@@ -294,7 +307,9 @@ impl Config {
             self.witness_grace = std::time::Duration::from_millis(v);
         }
         let r = &f.key_rotation;
-        self.previous_key_files.clone_from(&r.previous_key_files);
+        if !r.previous_key_files.is_empty() {
+            self.previous_key_files.clone_from(&r.previous_key_files);
+        }
         if r.overlap_until.is_some() {
             self.overlap_until.clone_from(&r.overlap_until);
         }
@@ -342,28 +357,6 @@ impl Config {
                     })
             })
             .transpose()
-    }
-
-    /// The witness client for the configured policy, if any.
-    ///
-    /// # Errors
-    /// An unreadable or invalid policy file.
-    pub fn witnessing(&self) -> anyhow::Result<Option<crate::witness::Witnessing>> {
-        let Some(path) = &self.witness_policy else {
-            return Ok(None);
-        };
-        let policy_text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read witness policy {}: {e}", path.display()))?;
-        let w = crate::witness::Witnessing::new(crate::witness::Settings {
-            policy_text,
-            timeout: self.witness_timeout,
-            retry: self.witness_retry,
-            require_quorum: self.require_quorum,
-            start_without_quorum: self.start_without_quorum,
-            grace: self.witness_grace,
-        })
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        Ok(Some(w))
     }
 
     /// The SQLite file path, when the database is SQLite.
@@ -426,6 +419,35 @@ mod tests {
         assert_eq!(c.serve.max_connections, 2048);
         assert_eq!(c.serve.max_header_bytes, 65536);
         assert_eq!(c.tile_cache_bytes, 64 << 20);
+    }
+
+    #[test]
+    fn flags_override_the_file_and_unset_flags_keep_its_values() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/server.example.toml");
+        let mut file = read_file(&path).unwrap();
+        file.key_rotation.previous_key_files = vec![PathBuf::from("/etc/attestlog/old.key")];
+        let flags = FileConfig {
+            data_dir: Some(PathBuf::from("/srv/log")),
+            quota_rate: Some(0.0),
+            limits: LimitsFileConfig {
+                max_in_flight: Some(7),
+                ..LimitsFileConfig::default()
+            },
+            ..FileConfig::default()
+        };
+        let c = Config::layered(Some(&file), &flags);
+        assert_eq!(c.data_dir, PathBuf::from("/srv/log"));
+        assert!(c.quota_rate.abs() < f64::EPSILON);
+        assert_eq!(c.serve.max_in_flight, 7);
+        assert_eq!(c.max_batch, 4096, "unset by the flags: the file's value");
+        assert!(c.require_quorum);
+        assert_eq!(
+            c.previous_key_files,
+            vec![PathBuf::from("/etc/attestlog/old.key")]
+        );
+        let defaults = Config::layered(None, &FileConfig::default());
+        assert_eq!(defaults.data_dir, PathBuf::from("./attestlog-data"));
+        assert_eq!(defaults.serve.max_in_flight, 1024);
     }
 
     #[test]

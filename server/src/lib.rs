@@ -153,7 +153,7 @@ impl App {
         )?;
         let (admin_token, admin_token_path) =
             signer::admin_token(&config.data_dir, config.admin_token.as_deref())?;
-        let witnessing = config.witnessing()?.map(Arc::new);
+        let witnessing = witnessing(config)?.map(Arc::new);
         let witness_policy = witnessing
             .as_ref()
             .map(|w| w.settings().policy_text.clone());
@@ -233,6 +233,28 @@ impl App {
         }
         Ok(())
     }
+}
+
+/// The witness client for the configured policy, if any.
+///
+/// # Errors
+/// An unreadable or invalid policy file.
+fn witnessing(config: &Config) -> anyhow::Result<Option<witness::Witnessing>> {
+    let Some(path) = &config.witness_policy else {
+        return Ok(None);
+    };
+    let policy_text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read witness policy {}: {e}", path.display()))?;
+    let w = witness::Witnessing::new(witness::Settings {
+        policy_text,
+        timeout: config.witness_timeout,
+        retry: config.witness_retry,
+        require_quorum: config.require_quorum,
+        start_without_quorum: config.start_without_quorum,
+        grace: config.witness_grace,
+    })
+    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(Some(w))
 }
 
 fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {

@@ -118,43 +118,28 @@ enum Command {
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
-    let mut c = Config::with_data_dir(std::path::Path::new("./attestlog-data"));
-    if let Some(path) = &cli.config {
-        c.apply_file(&config::read_file(path)?);
-    }
-    if let Some(v) = cli.listen {
-        c.listen = v;
-    }
-    if let Some(v) = &cli.data_dir {
-        c.data_dir.clone_from(v);
-    }
-    if cli.database.is_some() {
-        c.database.clone_from(&cli.database);
-    }
-    if cli.origin.is_some() {
-        c.origin.clone_from(&cli.origin);
-    }
-    if cli.key_file.is_some() {
-        c.key_file.clone_from(&cli.key_file);
-    }
-    if let Some(v) = cli.quota_rate {
-        c.quota_rate = v;
-    }
-    if let Some(v) = cli.quota_burst {
-        c.quota_burst = v;
-    }
-    if cli.witness_policy.is_some() {
-        c.witness_policy.clone_from(&cli.witness_policy);
-    }
+    let file = cli.config.as_deref().map(config::read_file).transpose()?;
     let l = &cli.limits;
-    c.apply_limits(&config::LimitsFileConfig {
-        header_read_timeout_ms: l.header_read_timeout_ms,
-        request_timeout_ms: l.request_timeout_ms,
-        max_in_flight: l.max_in_flight,
-        max_connections: l.max_connections,
-        max_header_bytes: l.max_header_bytes,
-        tile_cache_bytes: l.tile_cache_bytes,
-    });
+    let flags = config::FileConfig {
+        listen: cli.listen,
+        data_dir: cli.data_dir.clone(),
+        database: cli.database.clone(),
+        origin: cli.origin.clone(),
+        key_file: cli.key_file.clone(),
+        quota_rate: cli.quota_rate,
+        quota_burst: cli.quota_burst,
+        witness_policy: cli.witness_policy.clone(),
+        limits: config::LimitsFileConfig {
+            header_read_timeout_ms: l.header_read_timeout_ms,
+            request_timeout_ms: l.request_timeout_ms,
+            max_in_flight: l.max_in_flight,
+            max_connections: l.max_connections,
+            max_header_bytes: l.max_header_bytes,
+            tile_cache_bytes: l.tile_cache_bytes,
+        },
+        ..config::FileConfig::default()
+    };
+    let mut c = Config::layered(file.as_ref(), &flags);
     c.admin_token = std::env::var("ATTESTLOG_ADMIN_TOKEN").ok();
     c.trust_storage = cli.trust_storage;
     Ok(c)
