@@ -58,6 +58,7 @@ pub mod cose;
 pub mod cosignature;
 pub mod dsse;
 pub mod enrolment;
+pub mod format;
 pub mod hash;
 pub mod integrate;
 pub mod keys;

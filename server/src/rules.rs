@@ -98,7 +98,7 @@ pub fn now_rfc3339() -> String {
 }
 
 /// Formats Unix seconds as RFC 3339 UTC.
-pub use attestlog_proto::predicate::format_rfc3339;
+pub use attestlog_proto::format::format_rfc3339;
 
 /// The c2sp.org/tlog-proof@v1 text for an entry, with the published checkpoint note as is.
 #[must_use]
