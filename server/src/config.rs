@@ -40,6 +40,26 @@ pub struct FileConfig {
     /// Limits under hostile load (DESIGN.md §11).
     #[serde(default)]
     pub limits: LimitsFileConfig,
+    /// SCITT transparency service (DESIGN.md §12).
+    #[serde(default)]
+    pub scitt: ScittFileConfig,
+}
+
+/// `[scitt]` table (also flags and `ATTESTLOG_SCITT_*` variables in the same shape).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScittFileConfig {
+    /// The COSE receipt key file (an Ed25519 signer key). Replicas on PostgreSQL must all
+    /// name the same file.
+    pub key_file: Option<PathBuf>,
+    /// Files of receipt keys used before (verifier or signer keys), kept in
+    /// `/.well-known/scitt-keys` so old receipts still verify.
+    pub retired_key_files: Option<Vec<PathBuf>>,
+    /// How long `POST /entries` waits for publication before answering 303, in ms.
+    pub wait_ms: Option<u64>,
+    /// Generate `<data-dir>/scitt.key` on PostgreSQL when no key file is named (a single
+    /// replica only: replicas with keys of their own would sign receipts no one key verifies).
+    pub generate_key: Option<bool>,
 }
 
 /// `[limits]` table: every limit of DESIGN.md §11 (defaults in [`Config::with_data_dir`]).
@@ -161,8 +181,11 @@ pub struct Config {
     pub serve: attestlog_serve::Limits,
     /// Byte budget of the tile cache.
     pub tile_cache_bytes: usize,
-    /// SCITT receipt key file; None = `<data-dir>/scitt.key` (generated on first start).
+    /// SCITT receipt key file; None = `<data-dir>/scitt.key` (generated on first start; on
+    /// PostgreSQL only with [`Config::scitt_generate_key`]).
     pub scitt_key_file: Option<PathBuf>,
+    /// On PostgreSQL, generate `<data-dir>/scitt.key` when no SCITT key file is named.
+    pub scitt_generate_key: bool,
     /// Public keys (files holding a verifier-key or signer-key string) that signed receipts
     /// before, kept in `/.well-known/scitt-keys`.
     pub scitt_retired_key_files: Vec<PathBuf>,
@@ -233,6 +256,7 @@ impl Config {
             serve: attestlog_serve::Limits::default(),
             tile_cache_bytes: TILE_CACHE_BYTES,
             scitt_key_file: None,
+            scitt_generate_key: false,
             scitt_retired_key_files: Vec::new(),
             scitt_wait: std::time::Duration::from_secs(10),
         }
@@ -314,6 +338,24 @@ impl Config {
             self.overlap_until.clone_from(&r.overlap_until);
         }
         self.apply_limits(&f.limits);
+        self.apply_scitt(&f.scitt);
+    }
+
+    /// Applies the `[scitt]` values that are set (the config file's, or flags' and
+    /// environment variables' in the same shape).
+    pub fn apply_scitt(&mut self, s: &ScittFileConfig) {
+        if s.key_file.is_some() {
+            self.scitt_key_file.clone_from(&s.key_file);
+        }
+        if let Some(v) = &s.retired_key_files {
+            self.scitt_retired_key_files.clone_from(v);
+        }
+        if let Some(v) = s.wait_ms {
+            self.scitt_wait = std::time::Duration::from_millis(v);
+        }
+        if let Some(v) = s.generate_key {
+            self.scitt_generate_key = v;
+        }
     }
 
     /// Applies the `[limits]` values that are set (the config file's, or flags' and
@@ -419,6 +461,12 @@ mod tests {
         assert_eq!(c.serve.max_connections, 2048);
         assert_eq!(c.serve.max_header_bytes, 65536);
         assert_eq!(c.tile_cache_bytes, 64 << 20);
+        assert_eq!(
+            c.scitt_key_file,
+            Some(PathBuf::from("/etc/attestlog/scitt.key"))
+        );
+        assert_eq!(c.scitt_wait, std::time::Duration::from_secs(10));
+        assert!(!c.scitt_generate_key);
     }
 
     #[test]

@@ -56,6 +56,27 @@ impl std::fmt::Debug for App {
     }
 }
 
+/// Replicas on PostgreSQL share one SCITT receipt key (DESIGN.md §12, deploy/README.md): a
+/// replica that would generate a key of its own, whose receipts the others' key set does not
+/// verify, is refused unless told (`scitt_generate_key`, for a single replica).
+fn check_replica_scitt_key(config: &Config) -> anyhow::Result<()> {
+    match &config.scitt_key_file {
+        Some(f) if !f.is_file() => bail!(
+            "refusing to start: the SCITT key file {} does not exist (every replica on \
+             PostgreSQL names the same file; see deploy/README.md)",
+            f.display()
+        ),
+        Some(_) => Ok(()),
+        None if config.scitt_generate_key => Ok(()),
+        None => bail!(
+            "refusing to start a PostgreSQL replica without a SCITT key file: replicas must \
+             share one receipt key (--scitt-key-file, ATTESTLOG_SCITT_KEY_FILE or [scitt] \
+             key_file); --scitt-generate-key lets a single replica generate its own in the \
+             data directory"
+        ),
+    }
+}
+
 /// On SQLite the database and its published-checkpoint file live in one data directory: a
 /// non-empty database without the file (copied, or the file deleted) is refused unless the
 /// operator says to trust storage.
@@ -91,6 +112,7 @@ impl App {
             format!("cannot create data directory {}", config.data_dir.display())
         })?;
         if let Some(url) = config.database.as_deref().filter(|u| is_postgres_url(u)) {
+            check_replica_scitt_key(config)?;
             let store = PostgresStore::connect(url)
                 .with_context(|| format!("cannot open the database {}", redact_url(url)))?;
             return Self::open_replica(config, Arc::new(store));
@@ -109,6 +131,7 @@ impl App {
     /// # Errors
     /// As [`App::open`]; a database whose checkpoints another log key signed.
     pub fn open_replica(config: &Config, store: Arc<PostgresStore>) -> anyhow::Result<Self> {
+        check_replica_scitt_key(config)?;
         Self::open_inner(config, store.clone(), |signers, settings| {
             let (handle, rx) = sequencer::SequencerHandle::channel(config.queue);
             let (shared, status, join) =

@@ -65,6 +65,37 @@ struct Cli {
     /// (the rollback guard then cannot tell whether the database went back in time).
     #[arg(long, env = "ATTESTLOG_TRUST_STORAGE", global = true)]
     trust_storage: bool,
+    /// SCITT (DESIGN.md §12): the COSE receipt key file. Every replica on PostgreSQL must
+    /// name the same one.
+    #[arg(
+        long,
+        env = "ATTESTLOG_SCITT_KEY_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
+    scitt_key_file: Option<PathBuf>,
+    /// SCITT: receipt key files used before, comma-separated; their public keys stay in
+    /// /.well-known/scitt-keys.
+    #[arg(
+        long,
+        env = "ATTESTLOG_SCITT_RETIRED_KEY_FILES",
+        global = true,
+        value_delimiter = ',',
+        value_name = "FILES"
+    )]
+    scitt_retired_key_files: Option<Vec<PathBuf>>,
+    /// SCITT: how long POST /entries waits for publication before answering 303 (ms).
+    #[arg(
+        long,
+        env = "ATTESTLOG_SCITT_WAIT_MS",
+        global = true,
+        value_name = "MS"
+    )]
+    scitt_wait_ms: Option<u64>,
+    /// SCITT on PostgreSQL: generate <data-dir>/scitt.key when no key file is named (one
+    /// replica only; replicas with keys of their own sign receipts no one key verifies).
+    #[arg(long, env = "ATTESTLOG_SCITT_GENERATE_KEY", global = true)]
+    scitt_generate_key: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -136,6 +167,12 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
             max_connections: l.max_connections,
             max_header_bytes: l.max_header_bytes,
             tile_cache_bytes: l.tile_cache_bytes,
+        },
+        scitt: config::ScittFileConfig {
+            key_file: cli.scitt_key_file.clone(),
+            retired_key_files: cli.scitt_retired_key_files.clone(),
+            wait_ms: cli.scitt_wait_ms,
+            generate_key: cli.scitt_generate_key.then_some(true),
         },
         ..config::FileConfig::default()
     };

@@ -118,7 +118,10 @@ async fn sigkill_rounds(name: &str, db: Option<&str>) {
     let dir = temp_dir(name);
     let http = reqwest::Client::new();
     let vendor = SignerKey::from_seed("crash.example/attest", TYPE_ED25519, &[42; 32]).unwrap();
-    let extra: Vec<&str> = db.map(|u| vec!["--database", u]).unwrap_or_default();
+    // One PostgreSQL replica: it may generate its own SCITT key.
+    let extra: Vec<&str> = db
+        .map(|u| vec!["--database", u, "--scitt-generate-key"])
+        .unwrap_or_default();
     let mut server = start_with(&dir, "127.0.0.1:0", &extra).await;
     assert_eq!(vendors(&http, &server, &vendor, "enrol").await, 201);
 

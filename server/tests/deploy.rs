@@ -81,6 +81,10 @@ fn compose_runs_postgres_three_replicas_and_a_witness_with_real_flags() {
         let mounts = strs(&r["volumes"]).join("\n");
         assert!(mounts.contains("./replica.toml:/etc/attestlog/replica.toml"));
         assert!(mounts.contains("log.key"), "replicas share the log key");
+        assert!(
+            mounts.contains("./secrets/scitt.key:/etc/attestlog/scitt.key:ro"),
+            "replicas share the SCITT receipt key"
+        );
     }
     // The config file they use parses with the server's own (strict) reader and selects the
     // shared key file.
@@ -90,6 +94,10 @@ fn compose_runs_postgres_three_replicas_and_a_witness_with_real_flags() {
         Some(Path::new("/etc/attestlog/log.key"))
     );
     assert!(cfg.database.is_none(), "the password stays out of the file");
+    assert_eq!(
+        cfg.scitt.key_file.as_deref(),
+        Some(Path::new("/etc/attestlog/scitt.key"))
+    );
 
     let w = &doc["services"]["witness"];
     assert_eq!(strs(&w["entrypoint"]), vec!["attestlog"]);

@@ -34,8 +34,63 @@ fn free_port() -> String {
     l.local_addr().unwrap().to_string()
 }
 
+/// A replica with the shared log key and the shared SCITT receipt key (`scitt.key` beside
+/// the log key).
 async fn launch(dir: &std::path::Path, listen: &str, db: &str, key: &str) -> Server {
-    start_with(dir, listen, &["--database", db, "--key-file", key]).await
+    let scitt = std::path::Path::new(key).with_file_name("scitt.key");
+    let scitt = scitt.to_str().unwrap();
+    start_with(
+        dir,
+        listen,
+        &[
+            "--database",
+            db,
+            "--key-file",
+            key,
+            "--scitt-key-file",
+            scitt,
+        ],
+    )
+    .await
+}
+
+/// A PostgreSQL replica that would generate a SCITT key of its own is refused before it
+/// connects (replicas must share one receipt key); the key file is also read from
+/// `ATTESTLOG_SCITT_KEY_FILE`.
+#[test]
+fn a_replica_without_the_shared_scitt_key_is_refused() {
+    let dir = temp_dir("replica-scitt-key");
+    let run = |env: Option<&str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_attestlog-server"));
+        c.args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&dir)
+            // Nothing listens there: the refusal must come before connecting.
+            .args(["--database", "postgres://attestlog@127.0.0.1:1/none"])
+            .env("ATTESTLOG_ADMIN_TOKEN", "t")
+            .env_remove("ATTESTLOG_SCITT_KEY_FILE")
+            .env_remove("ATTESTLOG_SCITT_GENERATE_KEY");
+        if let Some(f) = env {
+            c.env("ATTESTLOG_SCITT_KEY_FILE", f);
+        }
+        let o = c.output().unwrap();
+        assert!(!o.status.success());
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let err = run(None);
+    assert!(
+        err.contains("refusing to start a PostgreSQL replica without a SCITT key file"),
+        "{err}"
+    );
+    let missing = dir.join("no-such-scitt.key");
+    let err = run(Some(missing.to_str().unwrap()));
+    assert!(
+        err.contains(&format!(
+            "SCITT key file {} does not exist",
+            missing.display()
+        )),
+        "{err}"
+    );
+    assert!(!dir.join("scitt.key").exists(), "no key of its own");
 }
 
 async fn readyz(http: &reqwest::Client, url: &str) -> String {
@@ -77,6 +132,8 @@ async fn replicas_survive_killing_the_lease_holder() {
     let key_file = base.join("log.key");
     let log_signer = SignerKey::from_seed("replicas.example/log", TYPE_ED25519, &[77; 32]).unwrap();
     std::fs::write(&key_file, format!("{}\n", log_signer.to_secret_string())).unwrap();
+    let scitt = SignerKey::from_seed("scitt", TYPE_ED25519, &[78; 32]).unwrap();
+    std::fs::write(base.join("scitt.key"), scitt.to_secret_string()).unwrap();
     let key_file = key_file.to_str().unwrap().to_owned();
     let http = reqwest::Client::new();
 
@@ -92,9 +149,20 @@ async fn replicas_survive_killing_the_lease_holder() {
             server,
         });
     }
-    // The same log key everywhere: the same verifier key and origin.
+    // The same log key everywhere: the same verifier key and origin; and the same SCITT
+    // receipt key, so a receipt from any replica verifies under every replica's key set.
+    let scitt_keys = |url: String| {
+        let http = http.clone();
+        async move { get_bytes(&http, &format!("{url}/.well-known/scitt-keys")).await }
+    };
+    let keys0 = scitt_keys(replicas[0].server.url.clone()).await;
+    assert_eq!(
+        attestlog_proto::scitt::parse_key_set(&keys0).unwrap(),
+        vec![scitt.public_key()]
+    );
     for r in &replicas[1..] {
         assert_eq!(r.server.log_key, replicas[0].server.log_key);
+        assert_eq!(scitt_keys(r.server.url.clone()).await, keys0);
     }
     let vendor = SignerKey::from_seed("replicas.example/attest", TYPE_ED25519, &[42; 32]).unwrap();
     // Enrol through a replica that may or may not hold the lease.

@@ -425,6 +425,10 @@ async fn lease_connection_drops_while_another_replica_takes_over() {
     let db = crate::pg_support::ScratchDb::create(&admin);
     let dir = temp_dir("chaos-lease");
     let (_, key_path) = key_file(&dir, 95);
+    // The replicas share one SCITT receipt key as well.
+    let scitt_key = dir.join("scitt.key");
+    let scitt = SignerKey::from_seed("scitt", TYPE_ED25519, &[96; 32]).unwrap();
+    std::fs::write(&scitt_key, scitt.to_secret_string()).unwrap();
     let start = |name: &str| {
         let d = dir.join(name);
         std::fs::create_dir_all(&d).unwrap();
@@ -434,6 +438,7 @@ async fn lease_connection_drops_while_another_replica_takes_over() {
         c.quota_rate = 0.0;
         c.database = Some(db.url.clone());
         c.key_file = Some(key_path.clone());
+        c.scitt_key_file = Some(scitt_key.clone());
         TestLog::start_in(d, c)
     };
     let a = start("a").await;

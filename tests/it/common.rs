@@ -100,6 +100,8 @@ impl TestLog {
         let database = scratch.as_ref().map(|s| s.url.clone());
         let mut log = Self::start_with(|c| {
             c.database = database;
+            // One replica: its own SCITT key in its data directory.
+            c.scitt_generate_key = true;
             f(c);
         })
         .await;

@@ -337,40 +337,61 @@ pub async fn register(State(s): State<super::State>, headers: HeaderMap, body: B
             return problem(status, &e.to_string(), e.code());
         }
     };
-    match register_parsed(&s, &st).await {
+    match register_parsed(&s, st).await {
         Ok(r) | Err(r) => r,
     }
 }
 
-async fn register_parsed(s: &super::State, st: &SignedStatement) -> Result<Response, Response> {
+/// What the storage half of a registration decided: answer now (a statement already
+/// logged, a refusal), or queue the admitted entry for the vendor.
+enum Prepared {
+    Answer(Response),
+    Admit(Box<Admitted>, String),
+}
+
+/// The storage half of a registration, on the blocking pool: the same entry or statement
+/// already logged (in any envelope, DESIGN.md §10) answers with the original; otherwise the
+/// rule engine admits or refuses it.
+fn prepare(s: &super::AppState, st: &SignedStatement, published: &Published) -> Prepared {
     let leaf = st.leaf_hash();
-    let published = s.shared.published();
-    // The same entry, or the same statement in any envelope (DESIGN.md §10): the original.
-    let mut known = s
-        .store
-        .lookup_leaf(&leaf)
-        .map_err(|e| from_api(&e.into()))?;
-    if known.is_none()
-        && let Ok(h) = rules::statement_hash(st.payload())
-    {
-        known = s
-            .store
-            .lookup_statement(&h)
-            .map_err(|e| from_api(&e.into()))?;
-    }
-    if let Some(index) = known {
-        if index < published.size {
-            return s
-                .answer_index(index, &published, StatusCode::OK)
-                .map_err(|e| from_api(&e));
-        }
-        return Ok(location(
+    let known = s.store.lookup_leaf(&leaf).and_then(|known| match known {
+        None => rules::statement_hash(st.payload())
+            .ok()
+            .map_or(Ok(None), |h| s.store.lookup_statement(&h)),
+        k => Ok(k),
+    });
+    match known {
+        Err(e) => Prepared::Answer(from_api(&e.into())),
+        Ok(Some(index)) if index < published.size => Prepared::Answer(
+            s.answer_index(index, published, StatusCode::OK)
+                .unwrap_or_else(|e| from_api(&e)),
+        ),
+        Ok(Some(_)) => Prepared::Answer(location(
             (StatusCode::SEE_OTHER, Body::empty()).into_response(),
             &leaf,
             true,
-        ));
+        )),
+        Ok(None) => match admit(s, st, published.size) {
+            Ok((admitted, vendor)) => Prepared::Admit(Box::new(admitted), vendor),
+            Err(r) => Prepared::Answer(*r),
+        },
     }
-    let (admitted, vendor) = admit(s, st, published.size).map_err(|r| *r)?;
+}
+
+async fn register_parsed(s: &super::State, st: SignedStatement) -> Result<Response, Response> {
+    let leaf = st.leaf_hash();
+    let published = s.shared.published();
+    // Storage work and signature checks run on the blocking pool, as on the /v1 path
+    // (DESIGN.md §11): never on an async worker.
+    let prepared = super::storage(s, super::Pool::Reads, move |s| {
+        Ok::<_, ApiError>(prepare(s, &st, &published))
+    })
+    .await
+    .map_err(|e| from_api(&e))?;
+    let (admitted, vendor) = match prepared {
+        Prepared::Answer(r) => return Ok(r),
+        Prepared::Admit(a, v) => (*a, v),
+    };
     if let Err(wait) = s.quota.take(&vendor, Instant::now()) {
         let mut r = problem(
             StatusCode::TOO_MANY_REQUESTS,
@@ -412,8 +433,14 @@ async fn register_parsed(s: &super::State, st: &SignedStatement) -> Result<Respo
     } else {
         StatusCode::OK
     };
-    s.answer_index(done.index, &done.published, status)
-        .map_err(|e| from_api(&e))
+    super::storage(s, super::Pool::Reads, move |s| {
+        Ok::<_, ApiError>(
+            s.answer_index(done.index, &done.published, status)
+                .unwrap_or_else(|e| from_api(&e)),
+        )
+    })
+    .await
+    .map_err(|e| from_api(&e))
 }
 
 /// Query of `GET /entries/{id}`.
