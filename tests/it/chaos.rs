@@ -93,6 +93,14 @@ fn key_file(dir: &std::path::Path, seed: u8) -> (SignerKey, std::path::PathBuf) 
     (key, path)
 }
 
+/// The SCITT receipt key file the replicas of a test share (DESIGN.md §12).
+fn scitt_key_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("scitt.key");
+    let key = SignerKey::from_seed("scitt", TYPE_ED25519, &[96; 32]).unwrap();
+    std::fs::write(&path, key.to_secret_string()).unwrap();
+    path
+}
+
 fn envelope(key: &SignerKey, n: u64) -> Vec<u8> {
     sign_value(key, &statement(VENDOR, &att_id(n), "Chaos"))
 }
@@ -425,10 +433,7 @@ async fn lease_connection_drops_while_another_replica_takes_over() {
     let db = crate::pg_support::ScratchDb::create(&admin);
     let dir = temp_dir("chaos-lease");
     let (_, key_path) = key_file(&dir, 95);
-    // The replicas share one SCITT receipt key as well.
-    let scitt_key = dir.join("scitt.key");
-    let scitt = SignerKey::from_seed("scitt", TYPE_ED25519, &[96; 32]).unwrap();
-    std::fs::write(&scitt_key, scitt.to_secret_string()).unwrap();
+    let scitt_key = scitt_key_file(&dir);
     let start = |name: &str| {
         let d = dir.join(name);
         std::fs::create_dir_all(&d).unwrap();
@@ -614,6 +619,7 @@ async fn two_replicas(
     policy: Option<&std::path::Path>,
 ) -> [TestLog; 2] {
     let (_, key_path) = key_file(dir, seed);
+    let scitt_key = scitt_key_file(dir);
     let start = |name: &str| {
         let d = dir.join(name);
         std::fs::create_dir_all(&d).unwrap();
@@ -623,6 +629,7 @@ async fn two_replicas(
         c.quota_rate = 0.0;
         c.database = Some(db.url.clone());
         c.key_file = Some(key_path.clone());
+        c.scitt_key_file = Some(scitt_key.clone());
         if let Some(p) = policy {
             c.witness_policy = Some(p.to_path_buf());
             c.require_quorum = false;
