@@ -108,6 +108,10 @@ async fn with_database(a: &ReplicasArgs, server: &Path, db: &str) -> anyhow::Res
     let key = SignerKey::from_seed(ORIGIN, TYPE_ED25519, &[9; 32])?;
     let key_file = a.dir.join("log.key");
     std::fs::write(&key_file, format!("{}\n", key.to_secret_string()))?;
+    // The replicas share one SCITT receipt key too (a replica without one refuses to start).
+    let scitt = SignerKey::from_seed("scitt", TYPE_ED25519, &[10; 32])?;
+    let scitt_file = a.dir.join("scitt.key");
+    std::fs::write(&scitt_file, format!("{}\n", scitt.to_secret_string()))?;
     let mut children = Vec::new();
     let mut urls = Vec::new();
     // One after another: the first creates the schema.
@@ -120,6 +124,7 @@ async fn with_database(a: &ReplicasArgs, server: &Path, db: &str) -> anyhow::Res
             &[
                 ("ATTESTLOG_DATABASE_URL", db),
                 ("ATTESTLOG_KEY_FILE", path_str(&key_file)?),
+                ("ATTESTLOG_SCITT_KEY_FILE", path_str(&scitt_file)?),
                 ("ATTESTLOG_ORIGIN", ORIGIN),
                 ("ATTESTLOG_QUOTA_RATE", "0"),
             ],
