@@ -240,7 +240,8 @@ impl App {
         self.state.sequencer.clone()
     }
 
-    /// Serves until `shutdown` resolves, then lets the sequencer finish its batch.
+    /// Serves until `shutdown` resolves, then closes the sequencer's queue and waits until the
+    /// sequencer has integrated what was queued and stopped (whoever still holds the state).
     ///
     /// # Errors
     /// Server errors.
@@ -250,11 +251,13 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let join = self.sequencer.take();
-        run(listener, self.state, shutdown).await?;
+        let sequencer = self.state.sequencer.clone();
+        let served = run(listener, self.state, shutdown).await;
+        sequencer.close();
         if let Some(j) = join {
             let _ = tokio::task::spawn_blocking(move || j.join()).await;
         }
-        Ok(())
+        Ok(served?)
     }
 }
 
@@ -340,6 +343,27 @@ mod tests {
     /// A sequencer thread that died (here: a test fault makes it panic) is noticed: `/readyz`
     /// answers 503 naming it, submissions get 503, and reads still serve the published
     /// checkpoint.
+    /// Shutdown is explicit: `serve` returns once the sequencer thread has stopped, even while
+    /// the state (and so a sequencer handle) is still held elsewhere; submissions through that
+    /// handle are then refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn serve_stops_the_sequencer_while_the_state_is_still_held() {
+        let dir = std::env::temp_dir().join(format!("attestlog-shutdown-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut config = Config::with_data_dir(&dir);
+        config.admin_token = Some("test-admin-token".into());
+        let app = App::open(&config).unwrap();
+        let held = app.state.clone();
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        tokio::time::timeout(Duration::from_secs(30), app.serve(listener, async {}))
+            .await
+            .expect("serve waits for the sequencer only")
+            .unwrap();
+        assert!(held.sequencer.is_closed());
+        drop(held);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_dead_sequencer_thread_makes_the_log_not_ready_and_reads_still_serve() {
         let dir = std::env::temp_dir().join(format!("attestlog-dead-seq-{}", std::process::id()));

@@ -13,8 +13,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use attestlog_proto::Hash;
@@ -74,28 +74,49 @@ pub(crate) struct Job {
     pub(crate) queued: Instant,
 }
 
-/// Handle used by request handlers to submit.
+/// Handle used by request handlers to submit. Every clone shares one sender:
+/// [`close`](Self::close) on any of them stops the sequencer, however many clones are still
+/// held.
 #[derive(Clone)]
 pub struct SequencerHandle {
-    tx: SyncSender<Job>,
+    tx: Arc<RwLock<Option<SyncSender<Job>>>>,
 }
 
 impl SequencerHandle {
+    fn of(tx: SyncSender<Job>) -> Self {
+        Self {
+            tx: Arc::new(RwLock::new(Some(tx))),
+        }
+    }
+
     /// A handle and the receiving end of its bounded queue.
     pub(crate) fn channel(capacity: usize) -> (Self, Receiver<Job>) {
         let (tx, rx) = std::sync::mpsc::sync_channel(capacity);
-        (Self { tx }, rx)
+        (Self::of(tx), rx)
+    }
+
+    /// Queues `job`; a job that could not be queued comes back with the reason.
+    fn send(&self, job: Job) -> Option<(Job, SeqError)> {
+        const STOPPED: SeqError = SeqError::Unavailable("sequencer stopped");
+        let guard = self.tx.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(tx) = guard.as_ref() else {
+            return Some((job, STOPPED));
+        };
+        match tx.try_send(job) {
+            Ok(()) => None,
+            Err(TrySendError::Full(j)) => {
+                Some((j, SeqError::Unavailable("submission queue is full")))
+            }
+            Err(TrySendError::Disconnected(j)) => Some((j, STOPPED)),
+        }
     }
 
     /// Passes on an already queued job (replicas hand jobs to their sequencer); a full or
     /// closed queue answers the job itself.
     pub(crate) fn forward(&self, job: Job) {
-        let err = match self.tx.try_send(job) {
-            Ok(()) => return,
-            Err(TrySendError::Full(j)) => (j, SeqError::Unavailable("submission queue is full")),
-            Err(TrySendError::Disconnected(j)) => (j, SeqError::Unavailable("sequencer stopped")),
-        };
-        let _ = err.0.reply.send(Err(err.1));
+        if let Some((job, e)) = self.send(job) {
+            let _ = job.reply.send(Err(e));
+        }
     }
 
     /// Queues a submission; the receiver resolves when it is in a published checkpoint.
@@ -107,17 +128,36 @@ impl SequencerHandle {
         admitted: Admitted,
     ) -> Result<oneshot::Receiver<Result<Integrated, SeqError>>, SeqError> {
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Job {
+        match self.send(Job {
             admitted,
             reply,
             queued: Instant::now(),
         }) {
-            Ok(()) => Ok(rx),
-            Err(TrySendError::Full(_)) => Err(SeqError::Unavailable("submission queue is full")),
-            Err(TrySendError::Disconnected(_)) => Err(SeqError::Unavailable("sequencer stopped")),
+            None => Ok(rx),
+            Some((_, e)) => Err(e),
         }
     }
+
+    /// Closes the queue for every clone: later submissions are refused as
+    /// [`SeqError::Unavailable`]; the sequencer integrates the jobs already queued, then its
+    /// thread ends (a replica's queue consumer stops its tasks and local sequencer).
+    pub fn close(&self) {
+        self.tx
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    #[cfg(test)]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tx
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
+    }
 }
+
 /// Sequencer settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -169,7 +209,8 @@ impl Drop for PanicGuard {
 }
 
 /// Starts the sequencer thread. Returns the handle and shared state; the thread ends when
-/// every handle is dropped, after finishing the batch in flight.
+/// the handle is closed ([`SequencerHandle::close`]) or every clone dropped, after integrating
+/// the jobs already queued.
 ///
 /// # Errors
 /// Storage errors while loading the tree edge, a failed check of DESIGN.md §9, or signing
@@ -779,8 +820,7 @@ mod tests {
 
     #[test]
     fn full_queue_is_unavailable_and_maps_to_503_with_retry_after() {
-        let (tx, _rx) = std::sync::mpsc::sync_channel(1);
-        let h = SequencerHandle { tx };
+        let (h, _rx) = SequencerHandle::channel(1);
         assert!(h.submit(admitted(0)).is_ok());
         let err = h.submit(admitted(1)).unwrap_err();
         assert!(matches!(err, SeqError::Unavailable(_)));
@@ -792,13 +832,28 @@ mod tests {
 
     #[test]
     fn stopped_sequencer_is_unavailable() {
-        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let (h, rx) = SequencerHandle::channel(4);
         drop(rx);
-        let h = SequencerHandle { tx };
         assert!(matches!(
             h.submit(admitted(0)),
             Err(SeqError::Unavailable("sequencer stopped"))
         ));
+    }
+
+    /// Closing one clone stops them all; a job queued before the close is still delivered,
+    /// then the queue ends (the sequencer thread's loop ends on it).
+    #[test]
+    fn close_stops_every_clone_and_delivers_what_was_queued() {
+        let (h, rx) = SequencerHandle::channel(4);
+        let other = h.clone();
+        assert!(h.submit(admitted(0)).is_ok());
+        other.close();
+        assert!(matches!(
+            h.submit(admitted(1)),
+            Err(SeqError::Unavailable("sequencer stopped"))
+        ));
+        assert!(rx.recv().is_ok());
+        assert!(rx.recv().is_err());
     }
 
     /// The sequencer and the witness client meet only through [`publication::Cosigner`].
