@@ -44,6 +44,7 @@ pub(crate) async fn build(dir: &Path, size: u64) -> anyhow::Result<()> {
         vendor: vendor.name.clone(),
         key: vendor.key.verifier(),
         action: attestlog_proto::enrolment::Action::Enrol,
+        role: attestlog_proto::enrolment::KeyRole::Vendor,
     };
     seq.submit(admission::enrolment(
         &app.state.signer,

@@ -110,6 +110,9 @@ pub struct VendorRequest {
     pub key: String,
     /// `enrol` or `revoke`.
     pub action: String,
+    /// The key's role on enrolment (DESIGN.md §13): `vendor` (the default) or `verifier`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 /// `POST /v1/vendors` answer (201).
@@ -135,6 +138,10 @@ pub struct VendorKey {
     /// Index of the revocation entry, if revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<u64>,
+    /// The key's role: `vendor` or `verifier` (DESIGN.md §13); absent from servers that do
+    /// not say (vendor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 /// One vendor in `GET /v1/vendors`.
@@ -254,17 +261,33 @@ pub enum SearchKind {
     Category,
     /// `predicate.attestation_id` (answered from the attestations table's own index).
     AttestationId,
+    /// A verification's `predicate.verdict` (DESIGN.md §13).
+    Verdict,
+    /// A verification's subject: the log index of the attestation it verifies.
+    Subject,
+    /// A verification's `predicate.verifier.legal_name`.
+    Verifier,
 }
 
 impl SearchKind {
     /// Every kind.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 8] = [
         Self::Vendor,
         Self::Product,
         Self::Country,
         Self::Category,
         Self::AttestationId,
+        Self::Verdict,
+        Self::Subject,
+        Self::Verifier,
     ];
+
+    /// Whether the kind names verifications (searched among verifications) rather than
+    /// attestations.
+    #[must_use]
+    pub fn of_verifications(self) -> bool {
+        matches!(self, Self::Verdict | Self::Subject | Self::Verifier)
+    }
 
     /// The name in queries and in the search index.
     #[must_use]
@@ -275,6 +298,9 @@ impl SearchKind {
             Self::Country => "country",
             Self::Category => "category",
             Self::AttestationId => "attestation_id",
+            Self::Verdict => "verdict",
+            Self::Subject => "subject",
+            Self::Verifier => "verifier",
         }
     }
 
@@ -309,11 +335,35 @@ pub struct SearchHit {
     pub current: Option<bool>,
 }
 
+/// One verification in `GET /v1/search` (a search by `verdict`, `subject` or `verifier`,
+/// DESIGN.md §13). What it says is verified by fetching the entry, like any entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerificationHit {
+    /// Log index of the verification.
+    pub index: u64,
+    /// `predicate.verifier.legal_name`.
+    pub verifier: String,
+    /// Log index of the verified attestation.
+    pub subject: u64,
+    /// Its `attestation_id`.
+    pub attestation_id: String,
+    /// `consistent`, `contradicted` or `inconclusive`.
+    pub verdict: String,
+    /// `supersedes.log_index`: the verification this one replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<u64>,
+    /// `predicate.issued_at`.
+    pub issued_at: String,
+}
+
 /// `GET /v1/search` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SearchResponse {
-    /// Hits, newest first.
+    /// Attestation hits, newest first (empty for a search of verifications).
     pub entries: Vec<SearchHit>,
+    /// Verification hits, newest first (a search by `verdict`, `subject` or `verifier`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verifications: Vec<VerificationHit>,
     /// Cursor for the next page (`before=`), if there may be more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<u64>,

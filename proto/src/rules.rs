@@ -559,9 +559,27 @@ pub fn verify_entry_bytes(
     verify_entry(&env, state, log_key)
 }
 
-/// The enrolment record that authorised the attestation logged at `index`: a key in force for
-/// its vendor at `index` whose signature in the entry verifies. `state` may hold the history up
-/// to any later index.
+/// Who signs an in-toto statement payload and with which role: the vendor
+/// (`predicate.vendor.legal_name`) of an attestation, the verifier
+/// (`predicate.verifier.legal_name`) of a verification (DESIGN.md §13).
+#[must_use]
+pub fn signing_party(statement: &Value) -> Option<(&str, KeyRole)> {
+    if verification::is_verification(statement) {
+        let name = statement
+            .pointer("/predicate/verifier/legal_name")?
+            .as_str()?;
+        Some((name, KeyRole::Verifier))
+    } else {
+        let name = statement
+            .pointer("/predicate/vendor/legal_name")?
+            .as_str()?;
+        Some((name, KeyRole::Vendor))
+    }
+}
+
+/// The enrolment record that authorised the statement logged at `index`: a key in force for
+/// its vendor (or, for a verification, its verifier) at `index` whose signature in the entry
+/// verifies. `state` may hold the history up to any later index.
 #[must_use]
 pub fn authorising_enrolment<'a>(
     env: &Envelope,
@@ -572,28 +590,30 @@ pub fn authorising_enrolment<'a>(
         return None;
     }
     let v = parse_strict_json(&env.payload).ok()?;
-    let vendor = v.pointer("/predicate/vendor/legal_name")?.as_str()?;
+    let (name, role) = signing_party(&v)?;
     let pae = env.pae();
     env.signatures.iter().find_map(|s| {
         state
             .keys_by_id(&s.keyid)
             .into_iter()
-            .filter_map(|r| state.in_force_at(index, vendor, &r.key))
+            .filter_map(|r| state.in_force_as(index, name, role, &r.key))
             .find(|r| r.key.verify(&pae, &s.sig))
     })
 }
 
-/// [`authorising_enrolment`] when the verified signers are known (the submit path).
+/// [`authorising_enrolment`] when the verified signers are known (the submit path): `name`
+/// is the vendor of an attestation or the verifier of a verification, `role` says which.
 #[must_use]
 pub fn authorising_enrolment_of<'a>(
     state: &'a EnrolmentState,
     index: u64,
-    vendor: &str,
+    name: &str,
+    role: KeyRole,
     signers: &[VerifierKey],
 ) -> Option<&'a KeyRecord> {
     signers
         .iter()
-        .find_map(|k| state.in_force_at(index, vendor, k))
+        .find_map(|k| state.in_force_as(index, name, role, k))
 }
 
 /// One version of an attestation: what the version chain needs to know about it.
@@ -1560,12 +1580,12 @@ mod tests {
         assert!(authorising_enrolment(&env, &s, 0).is_none());
         let k = [vendor_key().verifier()];
         assert_eq!(
-            authorising_enrolment_of(&s, 4, VENDOR, &k)
+            authorising_enrolment_of(&s, 4, VENDOR, KeyRole::Vendor, &k)
                 .unwrap()
                 .enrolled_at,
             0
         );
-        assert!(authorising_enrolment_of(&s, 4, "Other AG", &k).is_none());
+        assert!(authorising_enrolment_of(&s, 4, "Other AG", KeyRole::Vendor, &k).is_none());
         // The sequencer's re-check: verified before the revocation, judged after it.
         let c = Candidate {
             statement_hash: Hash::sha256(b"x"),

@@ -46,6 +46,7 @@ fn benches(c: &mut Criterion) {
         vendor: VENDOR.into(),
         key: key.verifier(),
         action: Action::Enrol,
+        role: attestlog_proto::enrolment::KeyRole::Vendor,
     };
     let enrolments = rules::enrolments_from_rows(std::slice::from_ref(&row)).unwrap();
     c.bench_function("admission_parse_schema_verify", |b| {

@@ -14,7 +14,9 @@ use axum::http::StatusCode;
 
 use crate::http::error::ApiError;
 use crate::sequencer::Admitted;
-use crate::storage::{AttestationMeta, BatchEntry, EnrolmentRow, LogStore, SearchKind, SearchTerm};
+use crate::storage::{
+    AttestationMeta, BatchEntry, EnrolmentRow, LogStore, SearchKind, SearchTerm, VerificationMeta,
+};
 
 /// Largest entry (the tlog-tiles limit).
 pub const MAX_ENTRY_BYTES: usize = 65_535;
@@ -186,15 +188,7 @@ pub fn verify(
             ),
         ));
     }
-    let c = verify_entry(envelope, enrolments, log_key).map_err(refusal)?;
-    if let Claim::Verification { .. } = c.claim {
-        // Storage keeps no key roles or verification subjects yet (DESIGN.md §13).
-        return Err(ApiError::unprocessable(
-            Some("predicateType".into()),
-            "this log does not accept verification statements yet".to_owned(),
-        ));
-    }
-    Ok(c)
+    verify_entry(envelope, enrolments, log_key).map_err(refusal)
 }
 
 /// The order-dependent rules ([`rules::judge`]) for `c` as if it were logged next in the
@@ -208,15 +202,29 @@ pub fn judge_now(
     size: u64,
     c: &Candidate,
 ) -> Result<Judgement, ApiError> {
-    let chain = match c.statement() {
-        Some(st) => {
-            let id = st.attestation_id();
-            store
+    let (chain, subject) = match &c.claim {
+        Claim::Attestation { statement, .. } => {
+            let id = statement.attestation_id();
+            let chain = store
                 .attestation_chains(&[id])?
                 .remove(id)
-                .and_then(Chain::follow)
+                .and_then(Chain::follow);
+            (chain, None)
         }
-        None => None,
+        Claim::Verification { statement, .. } => {
+            let p = &statement.predicate;
+            let key = (p.verifier.legal_name.as_str(), p.subject_entry.log_index);
+            let chain = store
+                .verification_chains(&[key])?
+                .remove(&rules::verification_chain_key(key.0, key.1))
+                .and_then(|v| Chain::follow(v.into_iter().filter(|v| v.index < size)));
+            let subject = (key.1 < size)
+                .then(|| crate::storage::subject_facts(store, key.1))
+                .transpose()?
+                .flatten();
+            (chain, subject)
+        }
+        Claim::Enrolment(_) => (None, None),
     };
     let statement = store
         .lookup_statement(&c.statement_hash)?
@@ -225,7 +233,7 @@ pub fn judge_now(
         enrolment: enrolments,
         statement,
         chain: chain.as_ref(),
-        subject: None,
+        subject: subject.as_ref(),
         claims_from: store.claims_from()?,
     };
     rules::judge(&ctx, size, c).map_err(refusal)
@@ -265,12 +273,15 @@ pub fn keep_verified_signatures(parsed: Parsed, c: &Candidate) -> Result<Parsed,
 /// candidate the sequencer judges.
 #[must_use]
 pub fn admitted(data: Vec<u8>, leaf_hash: Hash, candidate: Candidate) -> Admitted {
-    let (attestation, terms, enrolment) = match &candidate.claim {
+    let (attestation, terms, enrolment, verification) = match &candidate.claim {
         Claim::Attestation { statement, .. } => {
             let (meta, terms) = statement_record(statement);
-            (Some(meta), terms, None)
+            (Some(meta), terms, None, None)
         }
-        Claim::Verification { .. } => (None, Vec::new(), None),
+        Claim::Verification { statement, .. } => {
+            let meta = VerificationMeta::of(statement);
+            (None, meta.terms(), None, Some(meta))
+        }
         Claim::Enrolment(e) => (
             None,
             Vec::new(),
@@ -279,7 +290,9 @@ pub fn admitted(data: Vec<u8>, leaf_hash: Hash, candidate: Candidate) -> Admitte
                 vendor: e.vendor.clone(),
                 key: e.key.clone(),
                 action: e.action,
+                role: e.role,
             }),
+            None,
         ),
     };
     Admitted {
@@ -289,6 +302,7 @@ pub fn admitted(data: Vec<u8>, leaf_hash: Hash, candidate: Candidate) -> Admitte
             terms,
             attestation,
             enrolment,
+            verification,
             statement: Some(candidate.statement_hash),
         },
         candidate,

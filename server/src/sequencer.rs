@@ -22,7 +22,7 @@ use attestlog_proto::integrate::{Edge, integrate};
 use attestlog_proto::keys::{SignerKey, VerifierKey};
 use tokio::sync::oneshot;
 
-use attestlog_proto::rules::{Candidate, Chain, Judgement, Ledger};
+use attestlog_proto::rules::{Candidate, Chain, Judgement, Ledger, SubjectFacts};
 
 use crate::publication::{self, Cosigner, GuardError, PublishError, PublishOutcome};
 pub use crate::publication::{Published, Shared};
@@ -437,6 +437,10 @@ impl Sequencer {
                 return;
             }
         };
+        // A verification may name an attestation of its own batch.
+        let verifying = jobs
+            .iter()
+            .any(|j| j.admitted.candidate.verification().is_some());
         for job in &jobs {
             let e = &job.admitted.entry;
             if let Some(&i) = in_batch
@@ -463,6 +467,9 @@ impl Sequencer {
                     if let Err(err) = ledger.record(index, c) {
                         outcomes.push(Outcome::Rejected(SeqError::Rule(err.into())));
                         continue;
+                    }
+                    if verifying {
+                        ledger.record_subject(index, SubjectFacts::of(&e.data, &c.claim));
                     }
                 }
             }
@@ -620,20 +627,40 @@ impl Sequencer {
             .filter_map(|j| j.admitted.candidate.statement())
             .map(attestlog_proto::predicate::Statement::attestation_id)
             .collect();
+        let verifications: Vec<(&str, u64)> = jobs
+            .iter()
+            .filter_map(|j| j.admitted.candidate.verification())
+            .map(|v| {
+                let p = &v.predicate;
+                (p.verifier.legal_name.as_str(), p.subject_entry.log_index)
+            })
+            .collect();
         let stored = self.store.lookup_leaves(&leaves)?;
         let statements = self.store.lookup_statements(&statements)?;
-        let chains = self
-            .store
-            .attestation_chains(&ids)?
+        let mut chains = self.store.attestation_chains(&ids)?;
+        if !verifications.is_empty() {
+            chains.extend(self.store.verification_chains(&verifications)?);
+        }
+        let chains = chains
             .into_iter()
             .filter_map(|(id, versions)| Chain::follow(versions).map(|c| (id, c)))
             .collect();
-        let ledger = Ledger::with_history(
+        let mut ledger = Ledger::with_history(
             self.claims_from,
             self.enrolments.clone(),
             statements,
             chains,
         );
+        // What the log holds at each stored subject a verification names (subjects in this
+        // batch are recorded as the batch is judged).
+        let mut subjects: Vec<u64> = verifications.iter().map(|(_, s)| *s).collect();
+        subjects.sort_unstable();
+        subjects.dedup();
+        for s in subjects.into_iter().filter(|s| *s < self.edge.size()) {
+            if let Some(facts) = crate::storage::subject_facts(self.store.as_ref(), s)? {
+                ledger.record_subject(s, facts);
+            }
+        }
         Ok((stored, ledger))
     }
 
@@ -800,6 +827,7 @@ mod tests {
                 terms: vec![],
                 attestation: None,
                 enrolment: None,
+                verification: None,
                 statement: None,
             },
             candidate: Candidate::of_enrolment(attestlog_proto::enrolment::Enrolment {

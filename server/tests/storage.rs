@@ -6,15 +6,15 @@
 mod pg_support;
 
 use attestlog_proto::Hash;
-use attestlog_proto::enrolment::Action;
+use attestlog_proto::enrolment::{Action, KeyRole};
 use attestlog_proto::keys::{SignerKey, TYPE_ED25519, VerifierKey};
 use attestlog_proto::rules::Version;
 use attestlog_proto::tiles::TileId;
 use attestlog_server::storage::postgres::{MIGRATIONS, PostgresStore, STATEMENTS};
 use attestlog_server::storage::sqlite::SqliteStore;
 use attestlog_server::storage::{
-    AttestationMeta, Batch, BatchEntry, EnrolmentRow, LogRead, LogStore, LogWrite, SearchKind,
-    SearchQuery, SearchTerm, StoreError,
+    AttestationMeta, Batch, BatchEntry, EnrolmentRow, LogIndex, LogRead, LogStore, LogWrite,
+    SearchKind, SearchQuery, SearchTerm, StoreError, VerificationMeta,
 };
 
 /// Tile `level`/`index` as a store key (stores ignore the width: they return what they hold).
@@ -60,6 +60,7 @@ fn entry(n: u8, vendor: &str, terms: &[(&'static str, &str)]) -> BatchEntry {
             issued_at: issued_at(n),
         }),
         enrolment: None,
+        verification: None,
         statement: Some(Hash::sha256(&[n])),
     }
 }
@@ -85,7 +86,9 @@ fn enrolment(n: u8, action: &str) -> BatchEntry {
             vendor: "V".into(),
             key: vendor_key(n),
             action: Action::parse(action).unwrap(),
+            role: KeyRole::Vendor,
         }),
+        verification: None,
         statement: Some(Hash::sha256(&[n, 1])),
     }
 }
@@ -371,8 +374,142 @@ fn conformance(s: &dyn LogStore) {
     assert_eq!(q(&[id("id2"), id("id2")], None, 10), vec![2]);
     assert!(q(&[id("nope")], None, 10).is_empty());
 
+    verifications(s);
+
     let (log, search) = s.disk_usage().unwrap();
     assert!(log > 0 && search > 0, "{log} {search}");
+}
+
+/// A verification row by `verifier` of `subject`, with its search terms.
+fn verification(
+    n: u8,
+    verifier: &str,
+    subject: u64,
+    verdict: &str,
+    sup: Option<u64>,
+) -> BatchEntry {
+    let meta = VerificationMeta {
+        verifier: verifier.into(),
+        subject,
+        attestation_id: format!("id{subject}"),
+        verdict: verdict.into(),
+        supersedes: sup,
+        issued_at: issued_at(n),
+    };
+    BatchEntry {
+        terms: meta.terms(),
+        verification: Some(meta),
+        statement: Some(Hash::sha256(&[n, 2])),
+        ..BatchEntry::plain(vec![n; 7])
+    }
+}
+
+/// Key roles and verifications (DESIGN.md §13), after the entries of [`conformance`]
+/// (size 6).
+fn verifications(s: &dyn LogStore) {
+    let mut lab = enrolment(102, "enrol");
+    if let Some(e) = lab.enrolment.as_mut() {
+        e.vendor = "Lab".into();
+        e.role = KeyRole::Verifier;
+    }
+    s.commit_batch(&batch(
+        6,
+        vec![
+            lab,
+            verification(20, "Lab", 1, "contradicted", None),
+            verification(21, "Other Lab", 1, "consistent", None),
+            verification(22, "Lab", 1, "consistent", Some(7)),
+            verification(23, "Lab", 2, "inconclusive", None),
+        ],
+    ))
+    .unwrap();
+    let e = s.enrolments().unwrap();
+    assert_eq!(
+        e.iter().map(|r| (r.index, r.role)).collect::<Vec<_>>(),
+        [
+            (0, KeyRole::Vendor),
+            (5, KeyRole::Vendor),
+            (6, KeyRole::Verifier)
+        ]
+    );
+    // Chains per verifier and subject.
+    let chains = s
+        .verification_chains(&[("Lab", 1), ("Lab", 3), ("Other Lab", 1)])
+        .unwrap();
+    assert_eq!(chains.len(), 2, "{chains:?}");
+    let lab1 = &chains[&attestlog_proto::rules::verification_chain_key("Lab", 1)];
+    assert_eq!(
+        lab1.iter()
+            .map(|v| (v.index, v.vendor.as_str(), v.supersedes))
+            .collect::<Vec<_>>(),
+        [(7, "Lab", None), (9, "Lab", Some(7))]
+    );
+    assert_eq!(
+        chains[&attestlog_proto::rules::verification_chain_key("Other Lab", 1)][0].index,
+        8
+    );
+    // Search of verifications: by verdict, subject, verifier and subject attestation id.
+    let q = |terms: &[(SearchKind, &str)], before: Option<u64>, limit: u32| {
+        let page = s
+            .search_verifications(&SearchQuery {
+                terms: terms.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+                before,
+                limit,
+            })
+            .unwrap();
+        (
+            page.hits.iter().map(|(i, _)| *i).collect::<Vec<u64>>(),
+            page.next,
+        )
+    };
+    use SearchKind::{AttestationId, Subject, Verdict, Verifier};
+    assert_eq!(q(&[(Verdict, "contradicted")], None, 10), (vec![7], None));
+    assert_eq!(q(&[(Subject, "1")], None, 10), (vec![9, 8, 7], None));
+    assert_eq!(q(&[(Subject, "1")], None, 2), (vec![9, 8], Some(8)));
+    assert_eq!(q(&[(Subject, "1")], Some(9), 10), (vec![8, 7], None));
+    assert_eq!(
+        q(&[(Subject, "1"), (Verdict, "consistent")], None, 10).0,
+        [9, 8]
+    );
+    assert_eq!(q(&[(Verifier, "lab")], None, 10).0, [10, 9, 7]);
+    assert_eq!(
+        q(&[(AttestationId, "id2"), (Verifier, "lab")], None, 10).0,
+        [10]
+    );
+    assert_eq!(q(&[], None, 10).0, [10, 9, 8, 7]);
+    assert!(
+        q(&[(Verdict, "inconclusive"), (Subject, "1")], None, 10)
+            .0
+            .is_empty()
+    );
+    let hit = &s
+        .search_verifications(&SearchQuery {
+            terms: vec![(Verdict, "inconclusive".into())],
+            before: None,
+            limit: 1,
+        })
+        .unwrap()
+        .hits[0];
+    assert_eq!(
+        hit.1,
+        VerificationMeta {
+            verifier: "Lab".into(),
+            subject: 2,
+            attestation_id: "id2".into(),
+            verdict: "inconclusive".into(),
+            supersedes: None,
+            issued_at: issued_at(23),
+        }
+    );
+    // Attestation searches never answer verifications.
+    let all = s
+        .search(&SearchQuery {
+            terms: vec![],
+            before: None,
+            limit: 100,
+        })
+        .unwrap();
+    assert!(all.hits.iter().all(|(i, _)| *i < 6), "{:?}", all.hits);
 }
 
 #[test]
@@ -627,4 +764,118 @@ fn postgres_migration_adds_the_statement_index() {
         err.to_string().contains("issued_at") || format!("{err:?}").contains("issued_at"),
         "{err:?}"
     );
+}
+
+/// Two enrolment entries as the log writes them: a vendor key, then a verifier key
+/// (DESIGN.md §13), each with its typed row.
+fn role_entries() -> Vec<BatchEntry> {
+    use attestlog_proto::enrolment::Enrolment;
+    let log = SignerKey::from_seed("log.example/l", TYPE_ED25519, &[1; 32]).unwrap();
+    [(4u8, KeyRole::Vendor), (5, KeyRole::Verifier)]
+        .into_iter()
+        .map(|(n, role)| {
+            let e = Enrolment {
+                vendor: format!("Party {n}"),
+                key: vendor_key(n),
+                action: Action::Enrol,
+                issued_at: "2026-12-01T00:00:00Z".into(),
+                role,
+            };
+            let data = e.to_envelope(&log).canonical_bytes();
+            BatchEntry {
+                enrolment: Some(EnrolmentRow {
+                    index: 0,
+                    vendor: e.vendor.clone(),
+                    key: e.key.clone(),
+                    action: Action::Enrol,
+                    role,
+                }),
+                ..BatchEntry::plain(data)
+            }
+        })
+        .collect()
+}
+
+fn roles(s: &dyn LogStore) -> Vec<(u64, KeyRole)> {
+    s.enrolments()
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.index, r.role))
+        .collect()
+}
+
+/// A database written before key roles (schema 3) gets each role from the logged enrolment
+/// entry, not from a default: the verifier key's row says verifier after the migration.
+#[test]
+fn sqlite_migration_reads_key_roles_from_the_log() {
+    let d = std::env::temp_dir().join(format!("attestlog-migrate-v2-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let path = d.join("db");
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        s.commit_batch(&batch(0, role_entries())).unwrap();
+    }
+    {
+        // As the previous binary left it: no role column, no verifications table.
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "ALTER TABLE enrolments DROP COLUMN role;
+             DROP TABLE verifications;
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(roles(&s), [(0, KeyRole::Vendor), (1, KeyRole::Verifier)]);
+    assert!(s.verification_chains(&[("Lab", 0)]).unwrap().is_empty());
+    drop(s);
+    // A row whose logged entry is not an enrolment refuses the migration.
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch(
+        "ALTER TABLE enrolments DROP COLUMN role;
+         DROP TABLE verifications;
+         UPDATE entries SET data = x'00' WHERE idx = 1;
+         PRAGMA user_version = 3;",
+    )
+    .unwrap();
+    drop(c);
+    let err = SqliteStore::open(&path).unwrap_err().to_string();
+    assert!(err.contains("enrolment 1"), "{err}");
+}
+
+#[test]
+fn postgres_migration_reads_key_roles_from_the_log() {
+    let Some(admin) = pg_support::admin_url("postgres_migration_reads_key_roles_from_the_log")
+    else {
+        return;
+    };
+    let db = pg_support::ScratchDb::create(&admin);
+    {
+        let s = PostgresStore::connect(&db.url).unwrap();
+        s.commit_batch(&batch(0, vec![])).unwrap();
+        s.commit_batch(&batch(0, role_entries())).unwrap();
+    }
+    // As the previous binary left it: migration 4 not applied.
+    let undo = "ALTER TABLE enrolments DROP COLUMN role; DROP TABLE verifications; \
+                DELETE FROM schema_migrations WHERE version = 4;";
+    pg_support::execute(&db.url, undo);
+    let s = PostgresStore::connect(&db.url).unwrap();
+    assert_eq!(s.schema_version().unwrap(), 4);
+    assert_eq!(roles(&s), [(0, KeyRole::Vendor), (1, KeyRole::Verifier)]);
+    drop(s);
+    // An older binary's sequencer, which does not write roles, cannot enrol keys.
+    let err = pg_support::try_execute(
+        &db.url,
+        "INSERT INTO enrolments (idx, vendor, key, action) VALUES (9, 'x', 'y', 'enrol')",
+    )
+    .unwrap_err();
+    assert!(format!("{err:?}").contains("role"), "{err:?}");
+    // A row whose logged entry is not an enrolment refuses the migration.
+    pg_support::execute(
+        &db.url,
+        &format!("{undo} UPDATE entries SET data = '\\x00'::bytea WHERE idx = 1;"),
+    );
+    let err = PostgresStore::connect(&db.url).unwrap_err().to_string();
+    assert!(err.contains("enrolment 1"), "{err}");
 }

@@ -21,4 +21,5 @@ mod scitt;
 mod scitt_interop;
 mod startup;
 mod submit;
+mod verifications;
 mod witness;

@@ -10,7 +10,7 @@ use attestlog_proto::tiles::TileId;
 use attestlog_server::storage::sqlite::SqliteStore;
 use attestlog_server::storage::{
     AttestationMeta, Batch, EnrolmentRow, LogIndex, LogRead, LogWrite, SearchPage, SearchQuery,
-    StoreResult,
+    StoreResult, VerificationMeta,
 };
 
 use crate::common::*;
@@ -105,6 +105,15 @@ impl LogIndex for Counting {
 
     fn search(&self, q: &SearchQuery) -> StoreResult<SearchPage> {
         self.inner.search(q)
+    }
+    fn search_verifications(&self, q: &SearchQuery) -> StoreResult<SearchPage<VerificationMeta>> {
+        self.inner.search_verifications(q)
+    }
+    fn verification_chains(
+        &self,
+        keys: &[(&str, u64)],
+    ) -> StoreResult<HashMap<String, Vec<Version>>> {
+        self.inner.verification_chains(keys)
     }
 }
 

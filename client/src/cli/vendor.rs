@@ -32,18 +32,30 @@ struct VendorKeyArgs {
     token: String,
 }
 
+/// Options of enrol.
+#[derive(Debug, Args)]
+struct EnrolArgs {
+    #[command(flatten)]
+    key: VendorKeyArgs,
+    /// What the key signs: `vendor` (attestations; the default) or `verifier` (verification
+    /// statements of an auditor, test lab or researcher, DESIGN.md §13). A key never has both.
+    #[arg(long, value_name = "ROLE", value_parser = ["vendor", "verifier"])]
+    role: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 enum VendorCommand {
-    /// Enrol a vendor key: appends a log-signed enrolment entry (key transparency).
-    Enrol(VendorKeyArgs),
+    /// Enrol a vendor key (or, with --role verifier, a verifier key): appends a log-signed
+    /// enrolment entry (key transparency).
+    Enrol(EnrolArgs),
     /// Revoke a vendor key: its later attestations are rejected.
     Revoke(VendorKeyArgs),
 }
 
 pub(crate) fn run(args: VendorArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
-    let (action, a) = match args.command {
-        VendorCommand::Enrol(a) => ("enrol", a),
-        VendorCommand::Revoke(a) => ("revoke", a),
+    let (action, a, role) = match args.command {
+        VendorCommand::Enrol(a) => ("enrol", a.key, a.role),
+        VendorCommand::Revoke(a) => ("revoke", a, None),
     };
     let key = parse_verifier_key(&a.key)?;
     let client = ctx.client()?;
@@ -51,11 +63,13 @@ pub(crate) fn run(args: VendorArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
         vendor: a.vendor.clone(),
         key: key.to_string(),
         action: action.to_owned(),
+        role: role.clone(),
     };
     let resp = super::runtime()?.block_on(client.vendor_action(&a.token, &req))?;
     if ctx.json {
         ctx.print_json(
-            &json!({"index": resp.index, "leaf_hash": resp.leaf_hash, "action": action}),
+            &json!({"index": resp.index, "leaf_hash": resp.leaf_hash, "action": action,
+                "role": role.as_deref().unwrap_or("vendor")}),
         )?;
     } else {
         let verb = if action == "enrol" {
@@ -63,9 +77,14 @@ pub(crate) fn run(args: VendorArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
         } else {
             "revoked"
         };
+        let what = if role.as_deref() == Some("verifier") {
+            "verifier key"
+        } else {
+            "key"
+        };
         writeln!(
             ctx.out,
-            "key {} {verb} for {:?} at index {}",
+            "{what} {} {verb} for {:?} at index {}",
             key.key_id_hex(),
             a.vendor,
             resp.index

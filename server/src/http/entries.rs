@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use attestlog_proto::Hash;
 use attestlog_proto::api::{EntryResponse, SubmitResponse};
+use attestlog_proto::enrolment::KeyRole;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -42,13 +43,18 @@ pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Respons
     let enrolments = s.shared.enrolments();
     let candidate = admission::verify(&parsed.envelope, &enrolments, &s.log_key)?;
     let parsed = admission::keep_verified_signatures(parsed, &candidate)?;
-    let Some(statement) = candidate.statement() else {
-        return Err(ApiError::unprocessable(
-            Some("payloadType".into()),
-            "enrolments are appended through POST /v1/vendors",
-        ));
+    // The quota is the signing party's: the vendor of an attestation, the verifier of a
+    // verification (DESIGN.md §13).
+    let (vendor, role) = match (candidate.statement(), candidate.verification()) {
+        (Some(st), _) => (st.vendor_legal_name().to_owned(), KeyRole::Vendor),
+        (None, Some(v)) => (v.predicate.verifier.legal_name.clone(), KeyRole::Verifier),
+        (None, None) => {
+            return Err(ApiError::unprocessable(
+                Some("payloadType".into()),
+                "enrolments are appended through POST /v1/vendors",
+            ));
+        }
     };
-    let vendor = statement.vendor_legal_name().to_owned();
     // Charged only once the vendor's own key has signed: nobody can drain another's quota.
     if let Err(wait) = s.quota.take(&vendor, Instant::now()) {
         return Err(ApiError {
@@ -102,6 +108,7 @@ pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Respons
             done.new,
             Some(super::receipt::Verified {
                 vendor: &vendor,
+                role,
                 signers: &signers,
             }),
         )

@@ -5,11 +5,12 @@ use std::collections::{BTreeMap, HashMap};
 use attestlog_proto::Hash;
 use attestlog_proto::api::{
     Limits, LogInfo, SearchHit, SearchResponse, Vendor, VendorKey, VendorList, VendorRequest,
-    VendorResponse,
+    VendorResponse, VerificationHit,
 };
-use attestlog_proto::enrolment::Action;
+use attestlog_proto::enrolment::{Action, KeyRole};
 use attestlog_proto::keys::VerifierKey;
 use attestlog_proto::rules::Chain;
+use attestlog_proto::verification::Verdict;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -60,11 +61,17 @@ pub const MAX_SEARCH_RESULTS: u64 = 500;
 /// one page of matching entries, newest first. The cost of a request is bounded: the most
 /// selective term drives the scan, which reads at most a fixed number of rows; a page may
 /// hold fewer than `limit` entries and still give `next` (go on from there).
+///
+/// With `verdict=consistent|contradicted|inconclusive`, `subject=INDEX` (the verified
+/// attestation) or `verifier=NAME`, it searches verifications instead (DESIGN.md §13), answered
+/// in `verifications`; `attestation_id` then names the verified claim, and the attestation
+/// terms (vendor, product, country, category) do not apply.
 #[utoipa::path(get, path = "/v1/search",
     params(("vendor" = Option<String>, Query), ("product" = Option<String>, Query),
       ("country" = Option<String>, Query), ("category" = Option<String>, Query),
-      ("attestation_id" = Option<String>, Query), ("before" = Option<u64>, Query),
-      ("limit" = Option<u32>, Query)),
+      ("attestation_id" = Option<String>, Query), ("verdict" = Option<String>, Query),
+      ("subject" = Option<u64>, Query), ("verifier" = Option<String>, Query),
+      ("before" = Option<u64>, Query), ("limit" = Option<u32>, Query)),
     responses((status = 200), (status = 400)))]
 pub async fn search(
     State(s): State<super::State>,
@@ -81,7 +88,20 @@ pub async fn search(
                     ApiError::bad_request(format!("{k} must be 1 to 256 characters")).at(k),
                 );
             }
-            query.terms.push((kind, v.to_lowercase()));
+            let value = match kind {
+                SearchKind::Verdict => Verdict::parse(v)
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "verdict must be consistent, contradicted or inconclusive, got {v:?}"
+                        ))
+                        .at(k)
+                    })?
+                    .as_str()
+                    .to_owned(),
+                SearchKind::Subject => parse_u64("subject", Some(v))?.to_string(),
+                _ => v.to_lowercase(),
+            };
+            query.terms.push((kind, value));
         } else if k == "before" {
             query.before = Some(parse_u64("before", Some(v))?);
         } else if k == "limit" {
@@ -99,6 +119,41 @@ pub async fn search(
     }
     let size = s.shared.published().size;
     query.before = Some(query.before.unwrap_or(size).min(size));
+    if query.terms.iter().any(|(k, _)| k.of_verifications()) {
+        if let Some((k, _)) = query
+            .terms
+            .iter()
+            .find(|(k, _)| !k.of_verifications() && *k != SearchKind::AttestationId)
+        {
+            return Err(ApiError::bad_request(format!(
+                "{} names attestations: a search of verifications (verdict, subject, verifier) \
+                 takes only attestation_id besides",
+                k.as_str()
+            ))
+            .at(k.as_str()));
+        }
+        let page = super::storage(&s, super::Pool::Searches, move |s| {
+            Ok::<_, ApiError>(s.store.search_verifications(&query)?)
+        })
+        .await?;
+        return Ok(Json(SearchResponse {
+            entries: Vec::new(),
+            verifications: page
+                .hits
+                .into_iter()
+                .map(|(index, m)| VerificationHit {
+                    index,
+                    verifier: m.verifier,
+                    subject: m.subject,
+                    attestation_id: m.attestation_id,
+                    verdict: m.verdict,
+                    supersedes: m.supersedes,
+                    issued_at: m.issued_at,
+                })
+                .collect(),
+            next: page.next,
+        }));
+    }
     let page = super::storage(&s, super::Pool::Searches, move |s| {
         let page = s.store.search(&query)?;
         let mut entries: Vec<SearchHit> = page
@@ -121,6 +176,7 @@ pub async fn search(
     .await?;
     Ok(Json(SearchResponse {
         entries: page.0,
+        verifications: Vec::new(),
         next: page.1,
     }))
 }
@@ -157,6 +213,7 @@ pub async fn vendors(State(s): State<super::State>) -> Json<VendorList> {
             key_id: r.key.key_id_hex(),
             enrolled_at: r.enrolled_at,
             revoked_at: r.revoked_at,
+            role: Some(r.role.as_str().to_owned()),
         });
     }
     Json(VendorList {
@@ -221,11 +278,24 @@ pub async fn enrol(
             format!("action must be enrol or revoke, got {:?}", req.action),
         ));
     };
+    let role = match req.role.as_deref() {
+        None => KeyRole::Vendor,
+        Some(r) => KeyRole::parse(r).ok_or_else(|| {
+            ApiError::bad_request(format!("role must be vendor or verifier, got {r:?}")).at("role")
+        })?,
+    };
+    if action == Action::Revoke && req.role.is_some() {
+        return Err(ApiError::bad_request(
+            "a revocation names no role: the key keeps the role it was enrolled with",
+        )
+        .at("role"));
+    }
     let row = EnrolmentRow {
         index: 0,
         vendor: req.vendor.clone(),
         key,
         action,
+        role,
     };
     let admitted = crate::admission::enrolment(&s.signer, &row, crate::rules::now_rfc3339());
     // Fast 409 against the current state; the sequencer re-checks in index order.

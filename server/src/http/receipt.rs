@@ -14,12 +14,14 @@ use super::error::ApiError;
 use crate::sequencer::Published;
 use crate::tiles::TreeReader;
 
-/// What admission verified about a submission: its vendor and the keys whose signatures
-/// verified.
+/// What admission verified about a submission: its vendor (or verifier) and the keys whose
+/// signatures verified.
 #[derive(Debug, Clone, Copy)]
 pub struct Verified<'a> {
-    /// `predicate.vendor.legal_name`
+    /// `predicate.vendor.legal_name`, or a verification's `predicate.verifier.legal_name`
     pub vendor: &'a str,
+    /// the signers' role: vendor for attestations, verifier for verifications
+    pub role: attestlog_proto::enrolment::KeyRole,
     /// verified signers
     pub signers: &'a [VerifierKey],
 }
@@ -158,8 +160,14 @@ impl AppState {
     ) -> Option<u64> {
         let enrolments = self.shared.enrolments();
         if let Some(v) = verified {
-            return rules::authorising_enrolment_of(&enrolments, index, v.vendor, v.signers)
-                .map(|r| r.enrolled_at);
+            return rules::authorising_enrolment_of(
+                &enrolments,
+                index,
+                v.vendor,
+                v.role,
+                v.signers,
+            )
+            .map(|r| r.enrolled_at);
         }
         let env = attestlog_proto::dsse::Envelope::from_json(entry).ok()?;
         rules::authorising_enrolment(&env, &enrolments, index).map(|r| r.enrolled_at)

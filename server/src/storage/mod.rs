@@ -16,7 +16,7 @@ pub mod sqlite;
 use std::collections::HashMap;
 
 use attestlog_proto::Hash;
-use attestlog_proto::enrolment::{Action, Enrolment};
+use attestlog_proto::enrolment::{Action, Enrolment, KeyRole};
 use attestlog_proto::keys::VerifierKey;
 use attestlog_proto::rules::Version;
 use attestlog_proto::tiles::TileId;
@@ -96,6 +96,76 @@ impl AttestationMeta {
     }
 }
 
+/// Per-entry metadata kept for verifications (DESIGN.md §13): their version chains (per
+/// verifier and subject) and the verifications of a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerificationMeta {
+    /// `predicate.verifier.legal_name`
+    pub verifier: String,
+    /// `predicate.subject_entry.log_index`: the verified attestation
+    pub subject: u64,
+    /// `predicate.subject_entry.attestation_id`
+    pub attestation_id: String,
+    /// `predicate.verdict`
+    pub verdict: String,
+    /// `predicate.supersedes.log_index`
+    pub supersedes: Option<u64>,
+    /// `predicate.issued_at`
+    pub issued_at: String,
+}
+
+impl VerificationMeta {
+    /// The metadata of a verification statement.
+    #[must_use]
+    pub fn of(st: &attestlog_proto::verification::VerificationStatement) -> Self {
+        let p = &st.predicate;
+        Self {
+            verifier: p.verifier.legal_name.clone(),
+            subject: p.subject_entry.log_index,
+            attestation_id: p.subject_entry.attestation_id.clone(),
+            verdict: p.verdict.as_str().to_owned(),
+            supersedes: p.supersedes.as_ref().map(|s| s.log_index),
+            issued_at: p.issued_at.clone(),
+        }
+    }
+
+    /// The version-chain view of the verification at `index` (its verifier owns the chain).
+    #[must_use]
+    pub fn version(&self, index: u64) -> Version {
+        Version {
+            index,
+            vendor: self.verifier.clone(),
+            supersedes: self.supersedes,
+            issued_at: self.issued_at.clone(),
+        }
+    }
+
+    /// The key of its version chain ([`attestlog_proto::rules::verification_chain_key`]).
+    #[must_use]
+    pub fn chain_key(&self) -> String {
+        attestlog_proto::rules::verification_chain_key(&self.verifier, self.subject)
+    }
+
+    /// Its search-index terms: verdict, subject index and verifier.
+    #[must_use]
+    pub fn terms(&self) -> Vec<SearchTerm> {
+        vec![
+            SearchTerm {
+                kind: SearchKind::Verdict,
+                value: self.verdict.clone(),
+            },
+            SearchTerm {
+                kind: SearchKind::Subject,
+                value: self.subject.to_string(),
+            },
+            SearchTerm {
+                kind: SearchKind::Verifier,
+                value: self.verifier.to_lowercase(),
+            },
+        ]
+    }
+}
+
 /// An enrolment entry as stored: typed, parsed once when read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnrolmentRow {
@@ -107,6 +177,9 @@ pub struct EnrolmentRow {
     pub key: VerifierKey,
     /// enrol or revoke
     pub action: Action,
+    /// the key's role (DESIGN.md §13), as logged in the enrolment entry; `vendor` for
+    /// revocations
+    pub role: KeyRole,
 }
 
 impl EnrolmentRow {
@@ -118,16 +191,28 @@ impl EnrolmentRow {
             key: self.key.clone(),
             action: self.action,
             issued_at,
-            role: attestlog_proto::enrolment::KeyRole::Vendor,
+            role: match self.action {
+                Action::Enrol => self.role,
+                Action::Revoke => KeyRole::Vendor,
+            },
         }
     }
 
     /// Parses a stored row.
     ///
     /// # Errors
-    /// [`StoreError::Corrupt`] for a key or action that does not parse.
-    pub fn from_stored(index: u64, vendor: String, key: &str, action: &str) -> StoreResult<Self> {
+    /// [`StoreError::Corrupt`] for a key, action or role that does not parse.
+    pub fn from_stored(
+        index: u64,
+        vendor: String,
+        key: &str,
+        action: &str,
+        role: &str,
+    ) -> StoreResult<Self> {
         Ok(Self {
+            role: KeyRole::parse(role).ok_or_else(|| {
+                StoreError::Corrupt(format!("enrolment {index}: stored role {role:?}"))
+            })?,
             index,
             vendor,
             key: VerifierKey::parse(key).map_err(|e| {
@@ -153,6 +238,8 @@ pub struct BatchEntry {
     pub attestation: Option<AttestationMeta>,
     /// enrolment, for enrolment entries
     pub enrolment: Option<EnrolmentRow>,
+    /// verification metadata, for verification statements (DESIGN.md §13)
+    pub verification: Option<VerificationMeta>,
     /// the entry's statement identity (DESIGN.md §10); `None` only for raw test entries
     pub statement: Option<Hash>,
 }
@@ -167,6 +254,7 @@ impl BatchEntry {
             terms: Vec::new(),
             attestation: None,
             enrolment: None,
+            verification: None,
             statement: None,
         }
     }
@@ -225,13 +313,23 @@ pub enum SearchDriver<'q> {
     All,
 }
 
-/// One page of search results.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SearchPage {
+/// One page of search results: attestations, or (`SearchPage<VerificationMeta>`)
+/// verifications.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchPage<M = AttestationMeta> {
     /// Matching entries, newest first.
-    pub hits: Vec<(u64, AttestationMeta)>,
+    pub hits: Vec<(u64, M)>,
     /// Where the next page starts (`before`), when there may be more.
     pub next: Option<u64>,
+}
+
+impl<M> Default for SearchPage<M> {
+    fn default() -> Self {
+        Self {
+            hits: Vec::new(),
+            next: None,
+        }
+    }
 }
 
 impl SearchQuery {
@@ -289,10 +387,7 @@ impl SearchQuery {
 
 /// The page made of scanned rows (newest first, at most [`SEARCH_SCAN_ROWS`]; whether each
 /// matched every filter): the first `limit` matches, and where to go on.
-pub fn search_page(
-    rows: impl IntoIterator<Item = (u64, bool, AttestationMeta)>,
-    limit: u32,
-) -> SearchPage {
+pub fn search_page<M>(rows: impl IntoIterator<Item = (u64, bool, M)>, limit: u32) -> SearchPage<M> {
     let mut page = SearchPage::default();
     let (mut scanned, mut last) = (0u64, None);
     for (idx, matched, meta) in rows {
@@ -468,6 +563,24 @@ pub trait LogIndex {
     /// Backend errors.
     fn enrolments(&self) -> StoreResult<Vec<EnrolmentRow>>;
 
+    /// Every stored version of the verifications of these (verifier, subject index) pairs,
+    /// in index order, in one round trip, keyed by
+    /// [`attestlog_proto::rules::verification_chain_key`].
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn verification_chains(
+        &self,
+        keys: &[(&str, u64)],
+    ) -> StoreResult<HashMap<String, Vec<Version>>>;
+
+    /// [`LogIndex::search`] over verifications: the query's terms are all verification
+    /// kinds ([`SearchKind::of_verifications`]), with the same plan and bounds.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn search_verifications(&self, q: &SearchQuery) -> StoreResult<SearchPage<VerificationMeta>>;
+
     /// One page of entries matching a query, newest first, at a bounded cost: the most
     /// selective term drives the scan ([`SearchQuery::plan`]), which reads at most
     /// [`SEARCH_SCAN_ROWS`] rows ([`search_page`]).
@@ -535,6 +648,41 @@ pub(crate) fn stored_claim(data: &[u8]) -> StoredClaim {
         statement: attestlog_proto::rules::envelope_statement_hash(&env),
         issued_at,
     }
+}
+
+/// The role an enrolment entry's bytes log (migrations only: new rows carry it from
+/// admission); `None` for bytes that are not an enrolment entry.
+pub(crate) fn stored_role(data: &[u8]) -> Option<KeyRole> {
+    let env = attestlog_proto::dsse::Envelope::from_json(data).ok()?;
+    (env.payload_type == attestlog_proto::enrolment::PAYLOAD_TYPE_ENROLMENT)
+        .then(|| Enrolment::parse(&env.payload).ok())
+        .flatten()
+        .map(|e| e.role)
+}
+
+/// What a verification's subject is in the log, read from storage: the subject facts the
+/// rule engine checks ([`attestlog_proto::rules::check_subject`]), `None` when the entry at
+/// `index` is not an attestation.
+///
+/// # Errors
+/// Backend errors.
+pub fn subject_facts<S: LogRead + LogIndex + ?Sized>(
+    store: &S,
+    index: u64,
+) -> StoreResult<Option<attestlog_proto::rules::SubjectFacts>> {
+    let Some(meta) = store.attestation_at(index)? else {
+        return Ok(None);
+    };
+    let Some(data) = store.read_entries(index, 1)?.pop() else {
+        return Err(StoreError::Corrupt(format!(
+            "attestation {index} has metadata but no entry"
+        )));
+    };
+    Ok(Some(attestlog_proto::rules::SubjectFacts {
+        leaf_hash: Hash::leaf(&data),
+        entry_sha256: Hash::sha256(&data),
+        attestation_id: Some(meta.attestation_id),
+    }))
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use attestlog_proto::tiles::TileId;
 use super::{
     AttestationMeta, Batch, EnrolmentRow, LogIndex, LogRead, LogWrite, SEARCH_ESTIMATE_ROWS,
     SEARCH_SCAN_ROWS, SEARCH_TIMEOUT_MS, SearchDriver, SearchKind, SearchPage, SearchQuery,
-    StoreError, StoreResult, search_page,
+    StoreError, StoreResult, VerificationMeta, search_page,
 };
 use attestlog_proto::rules::Version;
 
@@ -40,7 +40,10 @@ use attestlog_proto::rules::Version;
 /// Version 2 (the statement index, each attestation's `issued_at` and `claims_from`, DESIGN.md
 /// §10) is completed by `add_statement_index`, which reads the stored entries. Its
 /// `issued_at` has no default, so a sequencer of an older binary, which would log attestations
-/// without their statements, fails its batches instead.
+/// without their statements, fails its batches instead. Version 4 (each enrolled key's role and
+/// the verifications table, DESIGN.md §13) is completed by [`add_key_roles`], which reads each
+/// role from the logged enrolment entry; `role` has no default either, so an older binary
+/// cannot enrol keys without saying their role.
 pub const MIGRATIONS: &[(i32, &str)] = &[
     (
         1,
@@ -84,6 +87,18 @@ ALTER TABLE tree_head ADD COLUMN checkpoints BIGINT NOT NULL DEFAULT 0;
 UPDATE tree_head SET checkpoints = (SELECT count(*) FROM checkpoints);
 ",
     ),
+    (
+        4,
+        r"
+ALTER TABLE enrolments ADD COLUMN role TEXT NOT NULL DEFAULT 'vendor';
+ALTER TABLE enrolments ALTER COLUMN role DROP DEFAULT;
+CREATE TABLE verifications (idx BIGINT PRIMARY KEY, verifier TEXT NOT NULL,
+    subject BIGINT NOT NULL, attestation_id TEXT NOT NULL, verdict TEXT NOT NULL,
+    supersedes BIGINT, issued_at TEXT NOT NULL);
+CREATE INDEX verifications_chain ON verifications (verifier, subject, idx);
+CREATE INDEX verifications_id ON verifications (attestation_id, idx);
+",
+    ),
 ];
 
 /// Advisory lock key serialising schema migrations ("attestlog" migrations).
@@ -121,18 +136,23 @@ const CLAIMS_FROM: &str = "SELECT value FROM log_meta WHERE key = 'claims_from'"
 /// `claims_from`) can repeat one.
 const INSERT_STATEMENTS: &str = "INSERT INTO statements (statement_hash, idx) \
      SELECT * FROM UNNEST($1::bytea[], $2::bigint[]) ON CONFLICT DO NOTHING";
-const ENROLMENTS: &str = "SELECT idx, vendor, key, action FROM enrolments ORDER BY idx";
+const ENROLMENTS: &str = "SELECT idx, vendor, key, action, role FROM enrolments ORDER BY idx";
+const VERIFICATION_CHAINS: &str = "SELECT v.idx, v.verifier, v.subject, v.attestation_id, \
+     v.verdict, v.supersedes, v.issued_at FROM verifications v \
+     JOIN UNNEST($1::text[], $2::bigint[]) AS q(verifier, subject) \
+     ON v.verifier = q.verifier AND v.subject = q.subject ORDER BY v.idx";
 /// Rows of a search term, counted up to `$4` (the plan's selectivity estimate).
 const SEARCH_ESTIMATE: &str = "SELECT count(*) FROM (SELECT 1 FROM search \
      WHERE kind = $1 AND value = $2 AND idx < $3 LIMIT $4) x";
-/// The scanned rows of a search: metadata (as [`row_to_meta`] reads it) and whether every
-/// filter holds ($3/$4 terms, $5 a second attestation ID); at most $2 rows below $1.
+/// The scanned rows of a search: metadata (as [`row_to_meta`] or [`row_to_vmeta`] reads it)
+/// and whether every filter holds ($3/$4 terms, $5 a second attestation ID); at most $2 rows
+/// below $1, of table `a`.
 macro_rules! search_sql {
-    ($rows:literal) => {
+    ($cols:literal, $rows:literal) => {
         concat!(
-            "SELECT a.idx, a.attestation_id, a.vendor, a.product, a.status, a.valid_until, \
-             a.supersedes, a.issued_at, \
-             (NOT EXISTS (SELECT 1 FROM UNNEST($3::text[], $4::text[]) AS q(kind, value) \
+            "SELECT ",
+            $cols,
+            ", (NOT EXISTS (SELECT 1 FROM UNNEST($3::text[], $4::text[]) AS q(kind, value) \
                  WHERE NOT EXISTS (SELECT 1 FROM search t \
                      WHERE t.kind = q.kind AND t.value = q.value AND t.idx = a.idx)) \
               AND ($5::text IS NULL OR a.attestation_id = $5::text)) ",
@@ -140,18 +160,49 @@ macro_rules! search_sql {
         )
     };
 }
+macro_rules! att_search {
+    ($rows:literal) => {
+        search_sql!(
+            "a.idx, a.attestation_id, a.vendor, a.product, a.status, a.valid_until, \
+             a.supersedes, a.issued_at",
+            $rows
+        )
+    };
+}
+macro_rules! ver_search {
+    ($rows:literal) => {
+        search_sql!(
+            "a.idx, a.verifier, a.subject, a.attestation_id, a.verdict, a.supersedes, \
+             a.issued_at",
+            $rows
+        )
+    };
+}
 /// No terms: every attestation.
 const SEARCH_ALL: &str =
-    search_sql!("FROM attestations a WHERE a.idx < $1 ORDER BY a.idx DESC LIMIT $2");
+    att_search!("FROM attestations a WHERE a.idx < $1 ORDER BY a.idx DESC LIMIT $2");
 /// An attestation ID ($6) drives the scan.
-const SEARCH_ID: &str = search_sql!(
+const SEARCH_ID: &str = att_search!(
     "FROM attestations a WHERE a.attestation_id = $6 AND a.idx < $1 \
      ORDER BY a.idx DESC LIMIT $2"
 );
 /// The most selective term ($6, $7) drives the scan.
-const SEARCH_TERM: &str = search_sql!(
+const SEARCH_TERM: &str = att_search!(
     "FROM (SELECT idx FROM search WHERE kind = $6 AND value = $7 AND idx < $1 \
      ORDER BY idx DESC LIMIT $2) d JOIN attestations a ON a.idx = d.idx ORDER BY a.idx DESC"
+);
+/// [`SEARCH_ALL`] over verifications.
+const SEARCH_V_ALL: &str =
+    ver_search!("FROM verifications a WHERE a.idx < $1 ORDER BY a.idx DESC LIMIT $2");
+/// [`SEARCH_ID`] over verifications (the subject's attestation ID).
+const SEARCH_V_ID: &str = ver_search!(
+    "FROM verifications a WHERE a.attestation_id = $6 AND a.idx < $1 \
+     ORDER BY a.idx DESC LIMIT $2"
+);
+/// [`SEARCH_TERM`] over verifications.
+const SEARCH_V_TERM: &str = ver_search!(
+    "FROM (SELECT idx FROM search WHERE kind = $6 AND value = $7 AND idx < $1 \
+     ORDER BY idx DESC LIMIT $2) d JOIN verifications a ON a.idx = d.idx ORDER BY a.idx DESC"
 );
 const LOCK_HEAD: &str = "SELECT size FROM tree_head FOR UPDATE";
 const SET_HEAD: &str = "UPDATE tree_head SET size = $1, checkpoints = checkpoints + 1";
@@ -167,8 +218,12 @@ const INSERT_ATTESTATIONS: &str = "INSERT INTO attestations \
      (idx, attestation_id, vendor, product, status, valid_until, supersedes, issued_at) \
      SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
      $6::text[], $7::bigint[], $8::text[])";
-const INSERT_ENROLMENTS: &str = "INSERT INTO enrolments (idx, vendor, key, action) \
-     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[])";
+const INSERT_ENROLMENTS: &str = "INSERT INTO enrolments (idx, vendor, key, action, role) \
+     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])";
+const INSERT_VERIFICATIONS: &str = "INSERT INTO verifications \
+     (idx, verifier, subject, attestation_id, verdict, supersedes, issued_at) \
+     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
+     $6::bigint[], $7::text[])";
 const UPSERT_TILES: &str = "INSERT INTO tiles (level, idx, data) \
      SELECT * FROM UNNEST($1::smallint[], $2::bigint[], $3::bytea[]) \
      ON CONFLICT (level, idx) DO UPDATE SET data = excluded.data \
@@ -217,6 +272,11 @@ pub const STATEMENTS: &[&str] = &[
     SEARCH_ALL,
     SEARCH_ID,
     SEARCH_TERM,
+    SEARCH_V_ALL,
+    SEARCH_V_ID,
+    SEARCH_V_TERM,
+    VERIFICATION_CHAINS,
+    INSERT_VERIFICATIONS,
     LOCK_HEAD,
     SET_HEAD,
     CHECKPOINT_ROWS,
@@ -319,8 +379,8 @@ impl Db {
             .map_err(backend)?
             .iter()
             .map(|r| {
-                let (key, action): (String, String) = (r.get(2), r.get(3));
-                EnrolmentRow::from_stored(u64_of(r.get(0))?, r.get(1), &key, &action)
+                let (key, action, role): (String, String, String) = (r.get(2), r.get(3), r.get(4));
+                EnrolmentRow::from_stored(u64_of(r.get(0))?, r.get(1), &key, &action, &role)
             })
             .collect()
     }
@@ -378,7 +438,17 @@ impl Db {
                 .prepare_cached(INSERT_ENROLMENTS)
                 .await
                 .map_err(backend)?;
-            tx.execute(&st, &[&e.0, &e.1, &e.2, &e.3])
+            tx.execute(&st, &[&e.0, &e.1, &e.2, &e.3, &e.4])
+                .await
+                .map_err(backend)?;
+        }
+        if !b.ver.0.is_empty() {
+            let v = &b.ver;
+            let st = tx
+                .prepare_cached(INSERT_VERIFICATIONS)
+                .await
+                .map_err(backend)?;
+            tx.execute(&st, &[&v.0, &v.1, &v.2, &v.3, &v.4, &v.5, &v.6])
                 .await
                 .map_err(backend)?;
         }
@@ -446,6 +516,18 @@ type AttColumns = (
     Vec<String>,
 );
 
+type VerColumns = (
+    Vec<i64>,
+    Vec<String>,
+    Vec<i64>,
+    Vec<String>,
+    Vec<String>,
+    Vec<Option<i64>>,
+    Vec<String>,
+);
+
+type EnrColumns = (Vec<i64>, Vec<String>, Vec<String>, Vec<String>, Vec<String>);
+
 /// A batch as column arrays, owned so it can move onto the store's runtime.
 #[derive(Default)]
 struct OwnedBatch {
@@ -457,7 +539,8 @@ struct OwnedBatch {
     term_value: Vec<String>,
     term_idx: Vec<i64>,
     att: AttColumns,
-    enr: (Vec<i64>, Vec<String>, Vec<String>, Vec<String>),
+    enr: EnrColumns,
+    ver: VerColumns,
     statements: (Vec<Vec<u8>>, Vec<i64>),
     tiles: (Vec<i16>, Vec<i64>, Vec<Vec<u8>>),
     checkpoint: Vec<u8>,
@@ -495,6 +578,16 @@ impl OwnedBatch {
                 b.enr.1.push(en.vendor.clone());
                 b.enr.2.push(en.key.to_string());
                 b.enr.3.push(en.action.as_str().to_owned());
+                b.enr.4.push(en.role.as_str().to_owned());
+            }
+            if let Some(v) = &e.verification {
+                b.ver.0.push(idx);
+                b.ver.1.push(v.verifier.clone());
+                b.ver.2.push(i64_of(v.subject)?);
+                b.ver.3.push(v.attestation_id.clone());
+                b.ver.4.push(v.verdict.clone());
+                b.ver.5.push(v.supersedes.map(i64_of).transpose()?);
+                b.ver.6.push(v.issued_at.clone());
             }
             if let Some(h) = &e.statement {
                 b.statements.0.push(h.0.to_vec());
@@ -523,6 +616,21 @@ fn row_to_meta(r: &tokio_postgres::Row) -> StoreResult<(u64, AttestationMeta)> {
             valid_until: r.get(5),
             supersedes: sup.map(u64_of).transpose()?,
             issued_at: issued_at.unwrap_or_default(),
+        },
+    ))
+}
+
+fn row_to_vmeta(r: &tokio_postgres::Row) -> StoreResult<(u64, VerificationMeta)> {
+    let sup: Option<i64> = r.get(5);
+    Ok((
+        u64_of(r.get(0))?,
+        VerificationMeta {
+            verifier: r.get(1),
+            subject: u64_of(r.get(2))?,
+            attestation_id: r.get(3),
+            verdict: r.get(4),
+            supersedes: sup.map(u64_of).transpose()?,
+            issued_at: r.get(6),
         },
     ))
 }
@@ -767,7 +875,123 @@ async fn add_statement_index(tx: &tokio_postgres::Transaction<'_>) -> StoreResul
     }
 }
 
+/// Completes migration 4: each enrolment row's role, read from its logged enrolment entry (a
+/// row whose entry is missing or is not an enrolment refuses the migration).
+async fn add_key_roles(tx: &tokio_postgres::Transaction<'_>) -> StoreResult<()> {
+    let rows = tx
+        .query(
+            "SELECT e.idx, x.data FROM enrolments e LEFT JOIN entries x ON x.idx = e.idx \
+             ORDER BY e.idx",
+            &[],
+        )
+        .await
+        .map_err(backend)?;
+    let (mut idx, mut roles) = (Vec::new(), Vec::new());
+    for r in &rows {
+        let i: i64 = r.get(0);
+        let data: Option<&[u8]> = r.get(1);
+        let role = data.and_then(super::stored_role).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "enrolment {i}: the logged entry is missing or not an enrolment"
+            ))
+        })?;
+        idx.push(i);
+        roles.push(role.as_str());
+    }
+    tx.execute(
+        "UPDATE enrolments e SET role = q.role \
+         FROM UNNEST($1::bigint[], $2::text[]) AS q(idx, role) WHERE e.idx = q.idx",
+        &[&idx, &roles],
+    )
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// The search statements of one table: no terms, an attestation ID, a term drives.
+struct SearchStatements {
+    all: &'static str,
+    id: &'static str,
+    term: &'static str,
+}
+
 impl PostgresStore {
+    /// One bounded search scan (see [`LogStore::search`]) with `sql`, whose rows `read`
+    /// reads, the filter result in column `matched_at`.
+    fn search_with<M: Send + 'static>(
+        &self,
+        q: &SearchQuery,
+        sql: SearchStatements,
+        read: fn(&tokio_postgres::Row) -> StoreResult<(u64, M)>,
+        matched_at: usize,
+    ) -> StoreResult<SearchPage<M>> {
+        let before = i64_of(q.before.unwrap_or(i64::MAX as u64).min(i64::MAX as u64))?;
+        let (scan, estimate) = (i64_of(SEARCH_SCAN_ROWS)?, i64_of(SEARCH_ESTIMATE_ROWS)?);
+        let q = q.clone();
+        self.block(|db| async move {
+            let mut c = db.client().await?;
+            // One transaction, so the time limit covers the whole search and ends with it.
+            let tx = c.transaction().await.map_err(backend)?;
+            tx.batch_execute(&format!(
+                "SET LOCAL statement_timeout = {SEARCH_TIMEOUT_MS}"
+            ))
+            .await
+            .map_err(backend)?;
+            let mut estimates = Vec::new();
+            let st = tx.prepare_cached(SEARCH_ESTIMATE).await.map_err(backend)?;
+            for (kind, value) in q.terms_to_estimate() {
+                let n: i64 = tx
+                    .query_one(&st, &[&kind.as_str(), &value, &before, &estimate])
+                    .await
+                    .map_err(backend)?
+                    .get(0);
+                estimates.push(u64_of(n)?);
+            }
+            let (driver, filters) = q.plan(&estimates);
+            let mut other_id: Option<&str> = None;
+            let (mut kinds, mut values) = (Vec::<&str>::new(), Vec::<&str>::new());
+            for (kind, value) in &filters {
+                if *kind == SearchKind::AttestationId {
+                    other_id = Some(value);
+                } else {
+                    kinds.push(kind.as_str());
+                    values.push(value);
+                }
+            }
+            let rows = match driver {
+                SearchDriver::All => {
+                    let st = tx.prepare_cached(sql.all).await.map_err(backend)?;
+                    tx.query(&st, &[&before, &scan, &kinds, &values, &other_id])
+                        .await
+                }
+                SearchDriver::AttestationId(id) => {
+                    let st = tx.prepare_cached(sql.id).await.map_err(backend)?;
+                    tx.query(&st, &[&before, &scan, &kinds, &values, &other_id, &id])
+                        .await
+                }
+                SearchDriver::Term(kind, value) => {
+                    let st = tx.prepare_cached(sql.term).await.map_err(backend)?;
+                    let k = kind.as_str();
+                    tx.query(
+                        &st,
+                        &[&before, &scan, &kinds, &values, &other_id, &k, &value],
+                    )
+                    .await
+                }
+            }
+            .map_err(backend)?;
+            let rows = rows
+                .iter()
+                .map(|r| {
+                    let (idx, meta) = read(r)?;
+                    Ok((idx, r.get::<_, bool>(matched_at), meta))
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            tx.commit().await.map_err(backend)?;
+            Ok(search_page(rows, q.limit))
+        })
+    }
+
     /// The index of each of `hashes` found by `query` (`SELECT hash, idx … = ANY($1)`).
     fn hash_indexes(
         &self,
@@ -826,6 +1050,11 @@ async fn migrate(db: &Db) -> StoreResult<()> {
             .map_err(|e| backend(format!("migration {version}: {e}")))?;
         if *version == 2 {
             add_statement_index(&tx)
+                .await
+                .map_err(|e| backend(format!("migration {version}: {e}")))?;
+        }
+        if *version == 4 {
+            add_key_roles(&tx)
                 .await
                 .map_err(|e| backend(format!("migration {version}: {e}")))?;
         }
@@ -1087,70 +1316,48 @@ impl LogIndex for PostgresStore {
     }
 
     fn search(&self, q: &SearchQuery) -> StoreResult<SearchPage> {
-        let before = i64_of(q.before.unwrap_or(i64::MAX as u64).min(i64::MAX as u64))?;
-        let (scan, estimate) = (i64_of(SEARCH_SCAN_ROWS)?, i64_of(SEARCH_ESTIMATE_ROWS)?);
-        let q = q.clone();
+        let sql = SearchStatements {
+            all: SEARCH_ALL,
+            id: SEARCH_ID,
+            term: SEARCH_TERM,
+        };
+        self.search_with(q, sql, row_to_meta, 8)
+    }
+
+    fn search_verifications(&self, q: &SearchQuery) -> StoreResult<SearchPage<VerificationMeta>> {
+        let sql = SearchStatements {
+            all: SEARCH_V_ALL,
+            id: SEARCH_V_ID,
+            term: SEARCH_V_TERM,
+        };
+        self.search_with(q, sql, row_to_vmeta, 7)
+    }
+
+    fn verification_chains(
+        &self,
+        keys: &[(&str, u64)],
+    ) -> StoreResult<HashMap<String, Vec<Version>>> {
+        let verifiers: Vec<String> = keys.iter().map(|(v, _)| (*v).to_owned()).collect();
+        let subjects = keys
+            .iter()
+            .map(|(_, s)| i64_of(*s))
+            .collect::<StoreResult<Vec<i64>>>()?;
         self.block(|db| async move {
-            let mut c = db.client().await?;
-            // One transaction, so the time limit covers the whole search and ends with it.
-            let tx = c.transaction().await.map_err(backend)?;
-            tx.batch_execute(&format!(
-                "SET LOCAL statement_timeout = {SEARCH_TIMEOUT_MS}"
-            ))
-            .await
-            .map_err(backend)?;
-            let mut estimates = Vec::new();
-            let st = tx.prepare_cached(SEARCH_ESTIMATE).await.map_err(backend)?;
-            for (kind, value) in q.terms_to_estimate() {
-                let n: i64 = tx
-                    .query_one(&st, &[&kind.as_str(), &value, &before, &estimate])
-                    .await
-                    .map_err(backend)?
-                    .get(0);
-                estimates.push(u64_of(n)?);
+            let c = db.client().await?;
+            let st = c
+                .prepare_cached(VERIFICATION_CHAINS)
+                .await
+                .map_err(backend)?;
+            let mut out: HashMap<String, Vec<Version>> = HashMap::new();
+            for r in c
+                .query(&st, &[&verifiers, &subjects])
+                .await
+                .map_err(backend)?
+            {
+                let (i, m) = row_to_vmeta(&r)?;
+                out.entry(m.chain_key()).or_default().push(m.version(i));
             }
-            let (driver, filters) = q.plan(&estimates);
-            let mut other_id: Option<&str> = None;
-            let (mut kinds, mut values) = (Vec::<&str>::new(), Vec::<&str>::new());
-            for (kind, value) in &filters {
-                if *kind == SearchKind::AttestationId {
-                    other_id = Some(value);
-                } else {
-                    kinds.push(kind.as_str());
-                    values.push(value);
-                }
-            }
-            let rows = match driver {
-                SearchDriver::All => {
-                    let st = tx.prepare_cached(SEARCH_ALL).await.map_err(backend)?;
-                    tx.query(&st, &[&before, &scan, &kinds, &values, &other_id])
-                        .await
-                }
-                SearchDriver::AttestationId(id) => {
-                    let st = tx.prepare_cached(SEARCH_ID).await.map_err(backend)?;
-                    tx.query(&st, &[&before, &scan, &kinds, &values, &other_id, &id])
-                        .await
-                }
-                SearchDriver::Term(kind, value) => {
-                    let st = tx.prepare_cached(SEARCH_TERM).await.map_err(backend)?;
-                    let k = kind.as_str();
-                    tx.query(
-                        &st,
-                        &[&before, &scan, &kinds, &values, &other_id, &k, &value],
-                    )
-                    .await
-                }
-            }
-            .map_err(backend)?;
-            let rows = rows
-                .iter()
-                .map(|r| {
-                    let (idx, meta) = row_to_meta(r)?;
-                    Ok((idx, r.get::<_, bool>(8), meta))
-                })
-                .collect::<StoreResult<Vec<_>>>()?;
-            tx.commit().await.map_err(backend)?;
-            Ok(search_page(rows, q.limit))
+            Ok(out)
         })
     }
 }

@@ -16,7 +16,7 @@ use super::leaf_filter::LeafFilter;
 use super::{
     AttestationMeta, Backup, Batch, EnrolmentRow, LogIndex, LogRead, LogWrite,
     SEARCH_ESTIMATE_ROWS, SEARCH_SCAN_ROWS, SearchDriver, SearchKind, SearchPage, SearchQuery,
-    StoreError, StoreResult, search_page,
+    StoreError, StoreResult, VerificationMeta, search_page,
 };
 use attestlog_proto::rules::Version;
 use attestlog_proto::tiles::TileId;
@@ -28,7 +28,12 @@ CREATE TABLE IF NOT EXISTS tile_chunks (level INTEGER NOT NULL, idx INTEGER NOT 
     off INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (level, idx, off)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS enrolments (idx INTEGER PRIMARY KEY, vendor TEXT NOT NULL,
-    key TEXT NOT NULL, action TEXT NOT NULL);
+    key TEXT NOT NULL, action TEXT NOT NULL, role TEXT NOT NULL DEFAULT 'vendor');
+CREATE TABLE IF NOT EXISTS verifications (idx INTEGER PRIMARY KEY, verifier TEXT NOT NULL,
+    subject INTEGER NOT NULL, attestation_id TEXT NOT NULL, verdict TEXT NOT NULL,
+    supersedes INTEGER, issued_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS verifications_chain ON verifications (verifier, subject, idx);
+CREATE INDEX IF NOT EXISTS verifications_id ON verifications (attestation_id, idx);
 CREATE TABLE IF NOT EXISTS attestations (idx INTEGER PRIMARY KEY, attestation_id TEXT NOT NULL,
     vendor TEXT NOT NULL, product TEXT NOT NULL, status TEXT NOT NULL, valid_until TEXT NOT NULL,
     supersedes INTEGER, issued_at TEXT);
@@ -45,7 +50,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 /// 2: the statement index (`statements`), each attestation's `issued_at`, and the index from
 /// which the claim rules apply (meta `claims_from`, DESIGN.md §10). 3: the count of
 /// checkpoint rows written (meta `checkpoints_written`).
-const SCHEMA_VERSION: i64 = 3;
+/// 4: each enrolled key's role (`enrolments.role`, read from the logged enrolment entries) and
+/// the verifications table (DESIGN.md §13).
+const SCHEMA_VERSION: i64 = 4;
 
 const READERS: usize = 4;
 
@@ -202,6 +209,9 @@ fn migrate(c: &mut Connection) -> StoreResult<()> {
             params![super::CHECKPOINTS_WRITTEN],
         )?;
     }
+    if version < 4 {
+        add_key_roles(&tx)?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(())
@@ -242,6 +252,40 @@ fn add_statement_index(tx: &rusqlite::Transaction<'_>) -> StoreResult<()> {
         "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)",
         params![super::CLAIMS_FROM, size.to_string()],
     )?;
+    Ok(())
+}
+
+/// Migration to version 4: the `role` column of enrolments, each row's role read from its
+/// logged enrolment entry (the log is the record; a row whose entry is missing or is not an
+/// enrolment refuses the migration).
+fn add_key_roles(tx: &rusqlite::Transaction<'_>) -> StoreResult<()> {
+    let has_role: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('enrolments') WHERE name = 'role')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_role {
+        tx.execute_batch("ALTER TABLE enrolments ADD COLUMN role TEXT NOT NULL DEFAULT 'vendor'")?;
+    }
+    let mut read = tx.prepare(
+        "SELECT enrolments.idx, entries.data FROM enrolments \
+         LEFT JOIN entries ON entries.idx = enrolments.idx ORDER BY enrolments.idx",
+    )?;
+    let mut upd = tx.prepare("UPDATE enrolments SET role = ?2 WHERE idx = ?1")?;
+    let mut rows = read.query([])?;
+    while let Some(r) = rows.next()? {
+        let idx: i64 = r.get(0)?;
+        let data: Option<Vec<u8>> = r.get(1)?;
+        let role = data
+            .as_deref()
+            .and_then(super::stored_role)
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "enrolment {idx}: the logged entry is missing or not an enrolment"
+                ))
+            })?;
+        upd.execute(params![idx, role.as_str()])?;
+    }
     Ok(())
 }
 
@@ -555,6 +599,99 @@ fn row_to_meta(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, AttestationMeta)
 const META_COLS: &str =
     "idx, attestation_id, vendor, product, status, valid_until, supersedes, issued_at";
 
+fn row_to_vmeta(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, VerificationMeta)> {
+    let sup: Option<i64> = r.get(5)?;
+    let subject: i64 = r.get(2)?;
+    Ok((
+        r.get(0)?,
+        VerificationMeta {
+            verifier: r.get(1)?,
+            subject: u64::try_from(subject).unwrap_or_default(),
+            attestation_id: r.get(3)?,
+            verdict: r.get(4)?,
+            supersedes: sup.and_then(|s| u64::try_from(s).ok()),
+            issued_at: r.get(6)?,
+        },
+    ))
+}
+
+const VMETA_COLS: &str = "idx, verifier, subject, attestation_id, verdict, supersedes, issued_at";
+
+/// One bounded search scan of `table` (`attestations` or `verifications`, whose columns
+/// `cols` `read` reads, `attestation_id` among them): see [`LogIndex::search`].
+fn search_table<M>(
+    c: &Connection,
+    q: &SearchQuery,
+    table: &str,
+    cols: &str,
+    read: fn(&rusqlite::Row<'_>) -> rusqlite::Result<(i64, M)>,
+) -> StoreResult<SearchPage<M>> {
+    let before = i64_of(q.before.unwrap_or(i64::MAX as u64).min(i64::MAX as u64))?;
+    let scan = i64_of(SEARCH_SCAN_ROWS)?;
+    let mut estimates = Vec::new();
+    for (kind, value) in q.terms_to_estimate() {
+        let mut st = c.prepare_cached(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM search WHERE kind = ?1 AND value = ?2 \
+             AND idx < ?3 LIMIT ?4)",
+        )?;
+        let n: i64 = st.query_row(
+            params![kind.as_str(), value, before, i64_of(SEARCH_ESTIMATE_ROWS)?],
+            |r| r.get(0),
+        )?;
+        estimates.push(u64_of(n)?);
+    }
+    let (driver, filters) = q.plan(&estimates);
+    let mut args: Vec<rusqlite::types::Value> = vec![before.into(), scan.into()];
+    let mut arg = |v: &str| {
+        args.push(v.to_owned().into());
+        args.len()
+    };
+    let mut matched = Vec::new();
+    for (kind, value) in &filters {
+        matched.push(if *kind == SearchKind::AttestationId {
+            format!("{table}.attestation_id = ?{}", arg(value))
+        } else {
+            let (k, v) = (arg(kind.as_str()), arg(value));
+            format!(
+                "EXISTS (SELECT 1 FROM search s WHERE s.kind = ?{k} AND s.value = ?{v} \
+                 AND s.idx = {table}.idx)"
+            )
+        });
+    }
+    let matched = if matched.is_empty() {
+        "1".to_owned()
+    } else {
+        matched.join(" AND ")
+    };
+    let rows = match driver {
+        SearchDriver::All => "WHERE idx < ?1 ORDER BY idx DESC LIMIT ?2".to_owned(),
+        SearchDriver::AttestationId(id) => format!(
+            "WHERE attestation_id = ?{} AND idx < ?1 ORDER BY idx DESC LIMIT ?2",
+            arg(id)
+        ),
+        SearchDriver::Term(kind, value) => format!(
+            "WHERE idx IN (SELECT idx FROM search WHERE kind = ?{} AND value = ?{} \
+             AND idx < ?1 ORDER BY idx DESC LIMIT ?2) ORDER BY idx DESC",
+            arg(kind.as_str()),
+            arg(value)
+        ),
+    };
+    let sql = format!("SELECT {cols}, {matched} FROM {table} {rows}");
+    let matched_at = cols.split(',').count();
+    let mut st = c.prepare_cached(&sql)?;
+    let rows = st.query_map(rusqlite::params_from_iter(args), |r| {
+        let (idx, meta) = read(r)?;
+        Ok((idx, r.get::<_, bool>(matched_at)?, meta))
+    })?;
+    let rows = rows
+        .map(|r| {
+            let (idx, ok, meta) = r?;
+            Ok((u64_of(idx)?, ok, meta))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(search_page(rows, q.limit))
+}
+
 impl LogRead for SqliteStore {
     fn checkpoint_rows(&self) -> StoreResult<super::CheckpointRows> {
         self.with_reader(|c| {
@@ -840,85 +977,54 @@ impl LogIndex for SqliteStore {
 
     fn enrolments(&self) -> StoreResult<Vec<EnrolmentRow>> {
         self.with_reader(|c| {
-            let mut st =
-                c.prepare_cached("SELECT idx, vendor, key, action FROM enrolments ORDER BY idx")?;
+            let mut st = c.prepare_cached(
+                "SELECT idx, vendor, key, action, role FROM enrolments ORDER BY idx",
+            )?;
             let rows = st.query_map([], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                ))
             })?;
             rows.map(|r| {
-                let (i, vendor, key, action): (i64, String, String, String) = r?;
-                EnrolmentRow::from_stored(u64_of(i)?, vendor, &key, &action)
+                let (i, vendor, key, action, role): (i64, String, String, String, String) = r?;
+                EnrolmentRow::from_stored(u64_of(i)?, vendor, &key, &action, &role)
             })
             .collect()
         })
     }
 
     fn search(&self, q: &SearchQuery) -> StoreResult<SearchPage> {
-        let before = i64_of(q.before.unwrap_or(i64::MAX as u64).min(i64::MAX as u64))?;
-        let scan = i64_of(SEARCH_SCAN_ROWS)?;
+        self.with_reader(|c| search_table(c, q, "attestations", META_COLS, row_to_meta))
+    }
+
+    fn search_verifications(&self, q: &SearchQuery) -> StoreResult<SearchPage<VerificationMeta>> {
+        self.with_reader(|c| search_table(c, q, "verifications", VMETA_COLS, row_to_vmeta))
+    }
+
+    fn verification_chains(
+        &self,
+        keys: &[(&str, u64)],
+    ) -> StoreResult<HashMap<String, Vec<Version>>> {
         self.with_reader(|c| {
-            let mut estimates = Vec::new();
-            for (kind, value) in q.terms_to_estimate() {
-                let mut st = c.prepare_cached(
-                    "SELECT COUNT(*) FROM (SELECT 1 FROM search WHERE kind = ?1 AND value = ?2 \
-                     AND idx < ?3 LIMIT ?4)",
-                )?;
-                let n: i64 = st.query_row(
-                    params![kind.as_str(), value, before, i64_of(SEARCH_ESTIMATE_ROWS)?],
-                    |r| r.get(0),
-                )?;
-                estimates.push(u64_of(n)?);
+            let mut out: HashMap<String, Vec<Version>> = HashMap::new();
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {VMETA_COLS} FROM verifications WHERE verifier = ?1 AND subject = ?2 \
+                 ORDER BY idx"
+            ))?;
+            for (verifier, subject) in keys {
+                let rows = st.query_map(params![verifier, i64_of(*subject)?], row_to_vmeta)?;
+                for row in rows {
+                    let (i, m) = row?;
+                    out.entry(m.chain_key())
+                        .or_default()
+                        .push(m.version(u64_of(i)?));
+                }
             }
-            let (driver, filters) = q.plan(&estimates);
-            let mut args: Vec<rusqlite::types::Value> = vec![before.into(), scan.into()];
-            let mut arg = |v: &str| {
-                args.push(v.to_owned().into());
-                args.len()
-            };
-            let mut matched = Vec::new();
-            for (kind, value) in &filters {
-                matched.push(if *kind == SearchKind::AttestationId {
-                    format!("attestations.attestation_id = ?{}", arg(value))
-                } else {
-                    let (k, v) = (arg(kind.as_str()), arg(value));
-                    format!(
-                        "EXISTS (SELECT 1 FROM search s WHERE s.kind = ?{k} AND s.value = ?{v} \
-                         AND s.idx = attestations.idx)"
-                    )
-                });
-            }
-            let matched = if matched.is_empty() {
-                "1".to_owned()
-            } else {
-                matched.join(" AND ")
-            };
-            let rows = match driver {
-                SearchDriver::All => "WHERE idx < ?1 ORDER BY idx DESC LIMIT ?2".to_owned(),
-                SearchDriver::AttestationId(id) => format!(
-                    "WHERE attestation_id = ?{} AND idx < ?1 ORDER BY idx DESC LIMIT ?2",
-                    arg(id)
-                ),
-                SearchDriver::Term(kind, value) => format!(
-                    "WHERE idx IN (SELECT idx FROM search WHERE kind = ?{} AND value = ?{} \
-                     AND idx < ?1 ORDER BY idx DESC LIMIT ?2) ORDER BY idx DESC",
-                    arg(kind.as_str()),
-                    arg(value)
-                ),
-            };
-            let sql = format!("SELECT {META_COLS}, {matched} FROM attestations {rows}");
-            let matched_at = META_COLS.split(',').count();
-            let mut st = c.prepare_cached(&sql)?;
-            let rows = st.query_map(rusqlite::params_from_iter(args), |r| {
-                let (idx, meta) = row_to_meta(r)?;
-                Ok((idx, r.get::<_, bool>(matched_at)?, meta))
-            })?;
-            let rows = rows
-                .map(|r| {
-                    let (idx, ok, meta) = r?;
-                    Ok((u64_of(idx)?, ok, meta))
-                })
-                .collect::<StoreResult<Vec<_>>>()?;
-            Ok(search_page(rows, q.limit))
+            Ok(out)
         })
     }
 }
@@ -958,8 +1064,12 @@ impl LogWrite for SqliteStore {
                     "INSERT OR IGNORE INTO statements (statement_hash, idx) VALUES (?1, ?2)",
                 )?;
                 let mut ins_enr = tx.prepare_cached(
-                    "INSERT INTO enrolments (idx, vendor, key, action) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO enrolments (idx, vendor, key, action, role) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?;
+                let mut ins_ver = tx.prepare_cached(&format!(
+                    "INSERT INTO verifications ({VMETA_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ))?;
                 for (i, e) in batch.entries.iter().enumerate() {
                     let idx = i64_of(batch.old_size + i as u64)?;
                     ins_entry.execute(params![idx, e.data])?;
@@ -985,7 +1095,19 @@ impl LogWrite for SqliteStore {
                             idx,
                             en.vendor,
                             en.key.to_string(),
-                            en.action.as_str()
+                            en.action.as_str(),
+                            en.role.as_str()
+                        ])?;
+                    }
+                    if let Some(v) = &e.verification {
+                        ins_ver.execute(params![
+                            idx,
+                            v.verifier,
+                            i64_of(v.subject)?,
+                            v.attestation_id,
+                            v.verdict,
+                            v.supersedes.map(i64_of).transpose()?,
+                            v.issued_at
                         ])?;
                     }
                     if let Some(h) = &e.statement {
@@ -1109,6 +1231,7 @@ mod tests {
                 issued_at: "2026-11-01T00:00:00Z".into(),
             }),
             enrolment: None,
+            verification: None,
             statement: Some(Hash::sha256(&[n])),
         }
     }
