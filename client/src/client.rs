@@ -87,8 +87,15 @@ pub struct SearchQuery {
     pub country: Option<String>,
     /// Data category.
     pub category: Option<String>,
-    /// Attestation id (UUID).
+    /// Attestation id (UUID); with the verification filters, of the verified claim.
     pub attestation_id: Option<String>,
+    /// Verifications with this verdict: consistent, contradicted or inconclusive
+    /// (DESIGN.md §13; the answer's `verifications`).
+    pub verdict: Option<String>,
+    /// Verifications of the attestation at this log index.
+    pub subject: Option<u64>,
+    /// Verifications by this verifier (legal name).
+    pub verifier: Option<String>,
     /// Only entries below this index (pagination cursor: the previous answer's `next`).
     pub before: Option<u64>,
     /// Page size (1..=500).
@@ -104,10 +111,15 @@ impl SearchQuery {
             (SearchKind::Country, &self.country),
             (SearchKind::Category, &self.category),
             (SearchKind::AttestationId, &self.attestation_id),
+            (SearchKind::Verdict, &self.verdict),
+            (SearchKind::Verifier, &self.verifier),
         ] {
             if let Some(v) = v {
                 out.push((k.as_str(), v.clone()));
             }
+        }
+        if let Some(s) = self.subject {
+            out.push((SearchKind::Subject.as_str(), s.to_string()));
         }
         if let Some(b) = self.before {
             out.push(("before", b.to_string()));

@@ -12,7 +12,12 @@
 //!    envelope signed by the log key, included in the *same* checkpoint at a lower index, and
 //!    enrols a key for exactly `predicate.vendor.legal_name`; that key's signature on the
 //!    entry verifies (`verify_strict`);
-//! 4. for an enrolment entry: it is signed by the log key (no enrolment part).
+//! 4. for an enrolment entry: it is signed by the log key (no enrolment part);
+//! 5. for a verification statement (DESIGN.md §13): as for an attestation, with
+//!    `predicate.verifier.legal_name` for the vendor; and the enrolled key's role must be the
+//!    one that signs the entry's kind (a vendor key for attestations, a verifier key for
+//!    verifications). That the verification's subject is an attestation in the log is checked
+//!    with the subject's own receipt ([`VerifiedReceipt::check_subject`]).
 //!
 //! Success yields a [`VerifiedReceipt`], a different type from the unverified [`Receipt`].
 //! Whether the key was revoked after the receipt's checkpoint is a monitor's question, and
@@ -28,16 +33,17 @@ use base64::engine::general_purpose::STANDARD;
 use crate::api::Receipt;
 use crate::checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint};
 use crate::dsse::{DsseError, Envelope};
-use crate::enrolment::{Action, Enrolment, EnrolmentError, PAYLOAD_TYPE_ENROLMENT};
+use crate::enrolment::{Action, Enrolment, EnrolmentError, KeyRole, PAYLOAD_TYPE_ENROLMENT};
 use crate::hash::Hash;
 use crate::keys::{TYPE_ED25519, VerifierKey};
 use crate::policy::{Policy, PolicyError, verify_checkpoint_with_policy};
 use crate::predicate::{
     Consent, DataFlow, EvidenceType, FieldError, PAYLOAD_TYPE_INTOTO, Role, Statement, Status,
-    Timestamp, Versions, parse_rfc3339, parse_statement,
+    Timestamp, Versions, parse_rfc3339,
 };
 use crate::proof::{ProofError, verify_inclusion};
 use crate::tlog_proof::{TlogProof, TlogProofError};
+use crate::verification::{FindingResult, VerificationStatement};
 
 /// What the verifier trusts: the log's verifier key, or a tlog-policy (log keys, witnesses
 /// and the witness quorum).
@@ -140,6 +146,18 @@ pub enum ReceiptError {
         /// 8 hex digits of the enrolled key's ID.
         keyid: String,
     },
+    /// The key is enrolled with the other role (a verifier key never signs attestations, a
+    /// vendor key never verifications).
+    #[error("key is enrolled as a {} key, which never signs {}", .enrolled.as_str(), .signed)]
+    WrongRole {
+        /// The enrolment's role.
+        enrolled: KeyRole,
+        /// What the entry is.
+        signed: &'static str,
+    },
+    /// A verification's subject receipt is not the attestation the verification names.
+    #[error("the subject does not match the verification: {0}")]
+    Subject(String),
 }
 
 fn join_errors(errs: &[FieldError]) -> String {
@@ -156,6 +174,8 @@ pub enum Claim {
     Attestation(Box<Statement>),
     /// A vendor key enrolment or revocation.
     Enrolment(Box<Enrolment>),
+    /// A verification statement (DESIGN.md §13).
+    Verification(Box<VerificationStatement>),
 }
 
 /// A receipt that passed every check of [`verify_receipt`]. Only that function makes one.
@@ -227,8 +247,55 @@ impl VerifiedReceipt {
     pub fn statement(&self) -> Option<&Statement> {
         match &self.claim {
             Claim::Attestation(s) => Some(s),
-            Claim::Enrolment(_) => None,
+            Claim::Enrolment(_) | Claim::Verification(_) => None,
         }
+    }
+
+    /// The statement, for a verification.
+    #[must_use]
+    pub fn verification(&self) -> Option<&VerificationStatement> {
+        match &self.claim {
+            Claim::Verification(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// For a verification, checks `subject` (the verified receipt of the entry it names, from
+    /// the same log) against its `subject_entry`: the same index, leaf hash and attestation id,
+    /// the SHA-256 of the entry bytes in `subject`, and that the entry is a data-flow
+    /// attestation — the rule engine's [`crate::rules::check_subject`].
+    ///
+    /// # Errors
+    /// [`ReceiptError::Subject`] naming what does not match (also for an entry that is not a
+    /// verification, or receipts of two logs).
+    pub fn check_subject(&self, subject: &VerifiedReceipt) -> Result<(), ReceiptError> {
+        let Some(v) = self.verification() else {
+            return Err(ReceiptError::Subject(
+                "the entry is not a verification".into(),
+            ));
+        };
+        if subject.checkpoint().origin != self.checkpoint().origin {
+            return Err(ReceiptError::Subject(format!(
+                "the subject's receipt is from log {}, the verification's from {}",
+                subject.checkpoint().origin,
+                self.checkpoint().origin
+            )));
+        }
+        let named = v.predicate.subject_entry.log_index;
+        if subject.index() != named {
+            return Err(ReceiptError::Subject(format!(
+                "predicate.subject_entry.log_index: names index {named}, the subject's receipt \
+                 is of index {}",
+                subject.index()
+            )));
+        }
+        let facts = crate::rules::SubjectFacts {
+            leaf_hash: subject.leaf_hash(),
+            entry_sha256: Hash::sha256(subject.entry()),
+            attestation_id: subject.statement().map(|s| s.attestation_id().to_owned()),
+        };
+        crate::rules::check_subject(v, Some(&facts))
+            .map_err(|e| ReceiptError::Subject(e.to_string()))
     }
 
     /// For an attestation, the enrolment of the key that signed it; for an enrolment entry,
@@ -283,6 +350,7 @@ impl VerifiedReceipt {
         let kind = match &self.claim {
             Claim::Attestation(_) => "attestation",
             Claim::Enrolment(_) => "enrolment",
+            Claim::Verification(_) => "verification",
         };
         line(
             &mut out,
@@ -319,8 +387,92 @@ impl VerifiedReceipt {
                 );
             }
             Claim::Attestation(s) => self.render_statement(&mut out, s),
+            Claim::Verification(v) => self.render_verification(&mut out, v),
         }
         out
+    }
+
+    fn render_verification(&self, out: &mut String, v: &VerificationStatement) {
+        let p = &v.predicate;
+        line(
+            out,
+            0,
+            &format!(
+                "Signed by verifier key {} (enrolled at index {})",
+                clean(&self.vendor_key().to_string()),
+                self.enrolment_index
+            ),
+        );
+        let accreditation = p
+            .verifier
+            .accreditation
+            .as_deref()
+            .map(|a| format!(", {}", clean(a)))
+            .unwrap_or_default();
+        line(
+            out,
+            0,
+            &format!(
+                "Verifier: {} ({}{accreditation})",
+                clean(&p.verifier.legal_name),
+                clean(&p.verifier.jurisdiction)
+            ),
+        );
+        line(
+            out,
+            0,
+            &format!(
+                "Verifies attestation {} at index {} (leaf hash {})",
+                clean(&p.subject_entry.attestation_id),
+                p.subject_entry.log_index,
+                clean(&p.subject_entry.leaf_hash)
+            ),
+        );
+        if let Some(sup) = &p.supersedes {
+            line(out, 2, &format!("supersedes index {}", sup.log_index));
+        }
+        line(
+            out,
+            0,
+            &format!(
+                "Verdict: {} (method {}, performed {} to {}, issued {})",
+                p.verdict.as_str(),
+                clean(&p.method),
+                clean(&p.performed.from),
+                clean(&p.performed.to),
+                clean(&p.issued_at)
+            ),
+        );
+        for f in &p.findings {
+            line(
+                out,
+                2,
+                &format!(
+                    "data flow {}: {} — {}",
+                    f.data_flow,
+                    match f.result {
+                        FindingResult::Consistent => "consistent",
+                        FindingResult::Contradicted => "contradicted",
+                        FindingResult::NotTested => "not tested",
+                    },
+                    clean(&f.note)
+                ),
+            );
+        }
+        for u in &p.undeclared {
+            let host = u.hostname.as_deref().map(clean).unwrap_or_default();
+            let country = u.country.as_deref().map(clean).unwrap_or_default();
+            line(
+                out,
+                2,
+                &format!(
+                    "undeclared: {host} {}:{} {country} ({} bytes)",
+                    clean(&u.ip),
+                    u.port,
+                    u.bytes.unwrap_or_default()
+                ),
+            );
+        }
     }
 
     fn render_statement(&self, out: &mut String, s: &Statement) {
@@ -632,7 +784,26 @@ pub fn verify_receipt(
             (Claim::Enrolment(Box::new(e.clone())), e, index)
         }
         PAYLOAD_TYPE_INTOTO => {
-            let statement = parse_statement(&envelope.payload).map_err(ReceiptError::Statement)?;
+            let value = crate::dsse::parse_strict_json(&envelope.payload).map_err(|e| {
+                ReceiptError::Statement(vec![FieldError::new(
+                    "",
+                    format!("payload is not valid json: {e}"),
+                )])
+            })?;
+            let (claim, role) = if crate::verification::is_verification(&value) {
+                let v = crate::verification::statement_from_value(value)
+                    .map_err(ReceiptError::Statement)?;
+                (Claim::Verification(Box::new(v)), KeyRole::Verifier)
+            } else {
+                let st = crate::predicate::statement_from_value(value)
+                    .map_err(ReceiptError::Statement)?;
+                (Claim::Attestation(Box::new(st)), KeyRole::Vendor)
+            };
+            let claimed = match &claim {
+                Claim::Verification(v) => v.predicate.verifier.legal_name.as_str(),
+                Claim::Attestation(st) => st.vendor_legal_name(),
+                Claim::Enrolment(_) => "",
+            };
             let part = receipt
                 .enrolment
                 .as_ref()
@@ -667,7 +838,6 @@ pub fn verify_receipt(
             if e.action != Action::Enrol {
                 return Err(ReceiptError::NotAnEnrolment);
             }
-            let claimed = statement.vendor_legal_name();
             if e.vendor != claimed {
                 return Err(ReceiptError::VendorMismatch {
                     enrolled: e.vendor,
@@ -687,11 +857,16 @@ pub fn verify_receipt(
             if !envelope.verify_with(&e.key) {
                 return Err(ReceiptError::BadVendorSignature { keyid });
             }
-            (
-                Claim::Attestation(Box::new(statement)),
-                e,
-                enrol_proof.index,
-            )
+            if e.role != role {
+                return Err(ReceiptError::WrongRole {
+                    enrolled: e.role,
+                    signed: match role {
+                        KeyRole::Vendor => "attestations",
+                        KeyRole::Verifier => "verification statements",
+                    },
+                });
+            }
+            (claim, e, enrol_proof.index)
         }
         other => return Err(ReceiptError::PayloadType(other.to_owned())),
     };
@@ -1310,6 +1485,95 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A verifier's verification of `subject` (the entry bytes logged at `index`).
+    fn verification_entry(signer: &SignerKey, index: u64, subject: &[u8], name: &str) -> Vec<u8> {
+        let mut v = crate::verification::template();
+        v["subject"][0]["name"] = serde_json::json!(crate::verification::subject_name(index));
+        v["subject"][0]["digest"]["sha256"] = serde_json::json!(Hash::sha256(subject).to_hex());
+        v["predicate"]["subject_entry"] = serde_json::json!({
+            "log_index": index,
+            "leaf_hash": Hash::leaf(subject).to_hex(),
+            "attestation_id": template()["predicate"]["attestation_id"],
+        });
+        v["predicate"]["verifier"]["legal_name"] = serde_json::json!(name);
+        let payload = serde_json_canonicalizer::to_vec(&v).unwrap();
+        Envelope::sign(PAYLOAD_TYPE_INTOTO, &payload, &[signer]).canonical_bytes()
+    }
+
+    #[test]
+    fn key_roles_and_verification_subjects_are_checked() {
+        const LAB: &str = "Example Test Lab GmbH";
+        let lab = other_key("lab.example/k", 0x55);
+        let lab_enrolment = |role| {
+            Enrolment {
+                vendor: LAB.to_owned(),
+                key: lab.verifier(),
+                action: Action::Enrol,
+                issued_at: "2026-01-01T00:00:00Z".to_owned(),
+                role,
+            }
+            .to_envelope(&log())
+            .canonical_bytes()
+        };
+        // Log: vendor enrolment 0, lab enrolment 1, attestation 2, verification 3.
+        let att = attestation(&vendor());
+        let leaves = |lab_role, ver: Vec<u8>| {
+            vec![good_enrolment(), lab_enrolment(lab_role), att.clone(), ver]
+        };
+        let good = leaves(KeyRole::Verifier, verification_entry(&lab, 2, &att, LAB));
+        let v = with_key(&receipt(&good, 3, Some(1), false)).unwrap();
+        assert_eq!(
+            v.verification().unwrap().predicate.subject_entry.log_index,
+            2
+        );
+        assert_eq!(v.enrolment().role, KeyRole::Verifier);
+        assert!(v.render_text().contains("Verified verification at index 3"));
+        assert!(v.render_text().contains("Verifier: Example Test Lab GmbH"));
+        let subject = with_key(&receipt(&good, 2, Some(0), false)).unwrap();
+        v.check_subject(&subject).unwrap();
+        // The subject must be the attestation named: not another entry, not a non-attestation.
+        let other = with_key(&receipt(&good, 1, None, false)).unwrap();
+        assert!(
+            matches!(v.check_subject(&other), Err(ReceiptError::Subject(m)) if m.contains("log_index"))
+        );
+        let wrong = leaves(
+            KeyRole::Verifier,
+            verification_entry(&lab, 2, b"other", LAB),
+        );
+        let w = with_key(&receipt(&wrong, 3, Some(1), false)).unwrap();
+        let subject = with_key(&receipt(&wrong, 2, Some(0), false)).unwrap();
+        assert!(
+            matches!(w.check_subject(&subject), Err(ReceiptError::Subject(m)) if m.contains("leaf_hash"))
+        );
+        assert!(
+            subject.check_subject(&subject).is_err(),
+            "an attestation verifies nothing"
+        );
+        // A vendor-role key signing a verification, or a verifier key an attestation: refused.
+        let vendor_role = leaves(KeyRole::Vendor, verification_entry(&lab, 2, &att, LAB));
+        assert_eq!(
+            with_key(&receipt(&vendor_role, 3, Some(1), false)).unwrap_err(),
+            ReceiptError::WrongRole {
+                enrolled: KeyRole::Vendor,
+                signed: "verification statements"
+            }
+        );
+        let lab_attests = Envelope::sign(
+            PAYLOAD_TYPE_INTOTO,
+            &statement_payload(|v| v["predicate"]["vendor"]["legal_name"] = LAB.into()),
+            &[&lab],
+        )
+        .canonical_bytes();
+        let bad = leaves(KeyRole::Verifier, lab_attests);
+        assert!(matches!(
+            with_key(&receipt(&bad, 3, Some(1), false)),
+            Err(ReceiptError::WrongRole {
+                enrolled: KeyRole::Verifier,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -21,5 +21,6 @@ mod scitt;
 mod scitt_interop;
 mod startup;
 mod submit;
+mod verification_story;
 mod verifications;
 mod witness;

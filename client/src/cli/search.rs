@@ -1,4 +1,4 @@
-//! `attestlog search`: find attestations.
+//! `attestlog search`: find attestations, or verifications of them.
 
 use clap::Args;
 
@@ -23,6 +23,15 @@ pub struct SearchArgs {
     /// Attestation id.
     #[arg(long)]
     attestation_id: Option<String>,
+    /// Verifications with this verdict instead of attestations (DESIGN.md §13).
+    #[arg(long, value_parser = ["consistent", "contradicted", "inconclusive"])]
+    verdict: Option<String>,
+    /// Verifications of the attestation at this log index.
+    #[arg(long, value_name = "INDEX")]
+    subject: Option<u64>,
+    /// Verifications by this verifier (legal name).
+    #[arg(long, value_name = "NAME")]
+    verifier: Option<String>,
     /// Only entries below this index (the `next` of a previous page).
     #[arg(long)]
     before: Option<u64>,
@@ -41,11 +50,38 @@ pub(crate) fn run(a: SearchArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
         country: a.country,
         category: a.category,
         attestation_id: a.attestation_id,
+        verdict: a.verdict,
+        subject: a.subject,
+        verifier: a.verifier,
         before: a.before,
         limit: a.limit,
     };
     let client = ctx.client()?;
     let rt = super::runtime()?;
+    if q.verdict.is_some() || q.subject.is_some() || q.verifier.is_some() {
+        if a.all {
+            anyhow::bail!("--all follows attestation searches only; page with --before");
+        }
+        let r = rt.block_on(client.search(&q))?;
+        if ctx.json {
+            ctx.print_json(&serde_json::json!({"verifications": r.verifications, "next": r.next}))?;
+            return Ok(EXIT_OK);
+        }
+        if r.verifications.is_empty() {
+            writeln!(ctx.out, "no matching verifications")?;
+        }
+        for h in &r.verifications {
+            writeln!(
+                ctx.out,
+                "{:>8}  {:<12}  verifies {}  {}  {:?}",
+                h.index, h.verdict, h.subject, h.attestation_id, h.verifier
+            )?;
+        }
+        if let Some(n) = r.next {
+            writeln!(ctx.out, "more: --before {n}")?;
+        }
+        return Ok(EXIT_OK);
+    }
     let (hits, next) = if a.all {
         (rt.block_on(client.search_all(&q))?, None)
     } else {

@@ -25,11 +25,21 @@ enrols the signing key for predicate.vendor.legal_name at a lower index, and the
 signature. Prints the claim; warns when valid_until has passed; exits 1 with the reason when \
 any check fails.
 
-SCITT (COSE) files: a transparent statement (`submit --transparent`) or an RFC 9942 receipt with --statement. Checks the receipt's inclusion proof from the statement's entry to the root that the log's COSE key (--scitt-key, from /.well-known/scitt-keys) signed, and that the receipt's sub is the statement's; with --policy (or --log-key) also the c2sp.org/tlog-proof of label -65537: the log's checkpoint signature, the witness quorum, and that it proves the same inclusion as the receipt. --vendor-key also checks the statement's own signature.")]
+SCITT (COSE) files: a transparent statement (`submit --transparent`) or an RFC 9942 receipt with --statement. Checks the receipt's inclusion proof from the statement's entry to the root that the log's COSE key (--scitt-key, from /.well-known/scitt-keys) signed, and that the receipt's sub is the statement's; with --policy (or --log-key) also the c2sp.org/tlog-proof of label -65537: the log's checkpoint signature, the witness quorum, and that it proves the same inclusion as the receipt. --vendor-key also checks the statement's own signature.
+
+A verification statement (DESIGN.md §13) is checked the same way with its verifier for the \
+vendor, and its key must be enrolled as a verifier key (an attestation's as a vendor key). Its \
+subject must be a data-flow attestation in the same log with the index, leaf hash, attestation \
+id and SHA-256 the verification names: give the subject's receipt with --subject FILE (offline), \
+or the subject's receipt is fetched from --log and verified under the same trust.")]
 pub struct VerifyArgs {
     /// The receipt file saved by `attestlog submit` (or the `receipt` of `get --json`), a
     /// SCITT receipt (`.receipt.cose`) or a transparent statement (`.transparent.cose`).
     receipt: PathBuf,
+    /// For a verification: the receipt of the attestation it verifies (else it is fetched
+    /// from the log).
+    #[arg(long, value_name = "FILE")]
+    subject: Option<PathBuf>,
     #[command(flatten)]
     trust: TrustArgs,
     /// SCITT: the log's COSE receipt key(s): a COSE_KeySet or COSE_Key file as served at
@@ -57,6 +67,41 @@ pub(crate) fn verify_receipt(
     }
 }
 
+/// Verifies the subject of the verification `v`: its receipt from `file`, or fetched from the
+/// log, under `trust`, then [`VerifiedReceipt::check_subject`].
+fn check_subject(
+    v: &VerifiedReceipt,
+    file: Option<&std::path::Path>,
+    trust: &Trust,
+    ctx: &Ctx<'_>,
+) -> Result<(), String> {
+    let index = v
+        .verification()
+        .map_or(0, |s| s.predicate.subject_entry.log_index);
+    let r: Receipt = match file {
+        Some(f) => {
+            let bytes = read_bytes(f).map_err(|e| format!("subject receipt: {e:#}"))?;
+            serde_json::from_slice(&bytes)
+                .map_err(|e| format!("subject receipt {}: not a receipt file: {e}", f.display()))?
+        }
+        None => {
+            let client = ctx.client().map_err(|e| format!("{e:#}"))?;
+            let rt = super::runtime().map_err(|e| format!("{e:#}"))?;
+            rt.block_on(client.entry(index))
+                .map_err(|e| {
+                    format!(
+                        "cannot fetch the subject, index {index}, from {} (or give --subject \
+                         FILE): {e}",
+                        ctx.log
+                    )
+                })?
+                .receipt
+        }
+    };
+    let subject = verify_receipt(&r, trust).map_err(|e| format!("the subject's receipt: {e}"))?;
+    v.check_subject(&subject).map_err(|e| e.to_string())
+}
+
 pub(crate) fn run(args: VerifyArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
     let bytes = read_bytes(&args.receipt)?;
     if is_cose_entry(&bytes) {
@@ -67,6 +112,12 @@ pub(crate) fn run(args: VerifyArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
     let result = match &parsed {
         Ok(r) => verify_receipt(r, &trust).map_err(|e| e.to_string()),
         Err(e) => Err(format!("not a receipt file: {e}")),
+    };
+    let result = match result {
+        Ok(v) if v.verification().is_some() => {
+            check_subject(&v, args.subject.as_deref(), &trust, ctx).map(|()| v)
+        }
+        other => other,
     };
     let v = match result {
         Ok(v) => v,
@@ -93,6 +144,9 @@ pub(crate) fn run(args: VerifyArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
             "tree_size": v.checkpoint().size,
             "origin": v.checkpoint().origin,
             "vendor": v.vendor(),
+            "role": v.enrolment().role.as_str(),
+            "subject": v.verification().map(|s| s.predicate.subject_entry.log_index),
+            "verdict": v.verification().map(|s| s.predicate.verdict.as_str()),
             "enrolment_index": v.enrolment_index(),
             "witnesses": v.witnesses(),
             "expired": expired,
