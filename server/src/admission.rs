@@ -51,8 +51,13 @@ pub fn parse(body: &[u8]) -> Result<Parsed, ApiError> {
             format!("request body exceeds {MAX_BODY_BYTES} bytes"),
         ));
     }
-    let envelope = Envelope::from_json(body)
-        .map_err(|e| ApiError::bad_request(format!("not a DSSE envelope: {e}")))?;
+    let envelope = Envelope::from_json(body).map_err(|e| {
+        let err = ApiError::bad_request(format!("not a DSSE envelope: {e}"));
+        match e.field() {
+            Some(field) => err.at(&field),
+            None => err,
+        }
+    })?;
     let bytes = envelope.canonical_bytes();
     if bytes.len() > MAX_ENTRY_BYTES {
         return Err(ApiError::new(

@@ -25,7 +25,6 @@ use std::path::Path;
 
 use attestlog_proto::Hash;
 use attestlog_proto::checkpoint::SignedCheckpoint;
-use attestlog_proto::dsse::Envelope;
 use attestlog_proto::enrolment::AdmissionError;
 use attestlog_proto::integrate::{Edge, integrate};
 use attestlog_proto::keys::VerifierKey;
@@ -120,14 +119,12 @@ pub fn admission_decision(
     if !rules.leaves.insert(Hash::leaf(bytes)) {
         return Err("the same entry is logged twice".into());
     }
-    let env = Envelope::parse_entry(bytes).map_err(|e| format!("not a canonical entry: {e}"))?;
-    if env.canonical_bytes() != bytes {
-        return Err("the entry is not in canonical form".into());
-    }
     let mut last = AdmissionError::NotSignedByLog;
-    // Enrolments are signed by the log key of their time (any key of a rotation).
+    // Enrolments are signed by the log key of their time (any key of a rotation). Either entry
+    // format (a canonical DSSE envelope or a SCITT signed statement) goes through the one rule
+    // engine, which refuses bytes that are not exactly the canonical encoding.
     for key in log_keys {
-        match rules.ledger.append(index, &env, key) {
+        match rules.ledger.append_bytes(index, bytes, key) {
             Ok(_) => return Ok(()),
             Err(AdmissionError::NotSignedByLog) => last = AdmissionError::NotSignedByLog,
             Err(e) => return Err(e.to_string()),

@@ -117,6 +117,14 @@ async fn bad_submissions_table(backend: Backend) {
         assert!(text.contains(needle), "{name}: {needle:?} not in {text}");
         assert!(b["error"]["code"].as_str().is_some(), "{name}: {b}");
     }
+    // A malformed envelope's 400 names the envelope field too.
+    for (body, field) in [
+        (serde_json::to_vec(&extra).unwrap(), "extra"),
+        (serde_json::to_vec(&empty_sigs).unwrap(), "signatures"),
+    ] {
+        let (_, b) = log.submit(&body).await;
+        assert_eq!(b["error"]["field"], field, "{b}");
+    }
     // The field path of a schema error points at the offending field.
     let (_, b) = log.submit(&unvalidated(&bad_country)).await;
     assert_eq!(

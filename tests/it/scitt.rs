@@ -677,3 +677,47 @@ fn the_cli_signs_submits_and_verifies_cose_statements() {
         assert!(out.contains(reason), "{argv:?}: {out}");
     }
 }
+
+/// fsck replays COSE entries through the same rule engine as DSSE ones: a log holding both
+/// passes, and a COSE entry whose statement is changed is found at its index.
+#[tokio::test]
+async fn fsck_replays_cose_entries() {
+    let (log, key) = log_with_vendor(|_| {}).await;
+    let entry = cose_statement(&key, 1).to_entry();
+    assert_eq!(post_cose(&log, &entry).await.status, 201);
+    let dsse = crate::common::sign_value(
+        &key,
+        &statement(VENDOR, &att_id(2), "Example Endpoint Security"),
+    );
+    assert_eq!(log.submit(&dsse).await.0, 201);
+
+    let fsck = |log: &TestLog| {
+        attestlog_server::fsck::run(
+            log.state.store.as_ref(),
+            &[log.log_key()],
+            &[],
+            &log.dir,
+            0,
+            |_, _| {},
+        )
+        .unwrap()
+    };
+    let healthy = fsck(&log);
+    assert!(healthy.ok, "{healthy:?}");
+    assert_eq!(healthy.entries, 3);
+
+    // A changed signature byte in the stored COSE entry is an admission finding at its index.
+    let mut other = entry.clone();
+    let last = other.len() - 1;
+    other[last] ^= 1;
+    let c = rusqlite::Connection::open(log.dir.join("attestlog.db")).unwrap();
+    c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    c.execute(
+        "UPDATE entries SET data = ?1 WHERE idx = 1",
+        rusqlite::params![other],
+    )
+    .unwrap();
+    let r = fsck(&log);
+    let p = r.problem.as_ref().expect("a finding");
+    assert_eq!((p.kind, p.at), ("admission", Some(1)), "{r:?}");
+}

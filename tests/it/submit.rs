@@ -110,6 +110,26 @@ async fn enrolment_rules_and_revocation(backend: Backend) {
     assert_eq!(s, 409);
     let (s, _) = log.revoke("Vendor Two AG", &vendor_key(3).verifier()).await;
     assert_eq!(s, 409);
+    // A vendor name the enrolment rules would refuse on replay (fsck, monitor, receipts) is
+    // refused before anything is logged: surrounding spaces, control characters, too long.
+    let size = log.get_json("/v1/log").await.1["tree_size"].clone();
+    for name in [
+        " Lead AG",
+        "Trail AG ",
+        "Line\nBreak AG",
+        "",
+        &"N".repeat(257),
+    ] {
+        let (s, b) = log
+            .vendors(&json!({"vendor": name, "key": vendor_key(4).verifier().to_string(), "action": "enrol"}))
+            .await;
+        assert_eq!(
+            (s, b["error"]["field"].as_str()),
+            (422, Some("vendor")),
+            "{name:?}: {b}"
+        );
+    }
+    assert_eq!(log.get_json("/v1/log").await.1["tree_size"], size);
     // Without or with a wrong admin token: 401.
     let r = log
         .http

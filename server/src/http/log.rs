@@ -257,10 +257,11 @@ pub async fn enrol(
     let body = super::read_body(body, super::MAX_VENDOR_BODY_BYTES).await?;
     let req: VendorRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid vendor request: {e}")))?;
-    if req.vendor.trim().is_empty() || req.vendor.len() > 256 {
+    if !attestlog_proto::enrolment::valid_vendor_name(&req.vendor) || req.vendor.len() > 256 {
         return Err(ApiError::unprocessable(
             Some("vendor".into()),
-            "vendor must be a non-empty legal name of at most 256 bytes",
+            "vendor must be a non-empty legal name of at most 256 bytes, without surrounding \
+             spaces or control characters",
         ));
     }
     let key = VerifierKey::parse(&req.key).map_err(|e| {

@@ -366,11 +366,16 @@ fn prepare(s: &super::AppState, st: &SignedStatement, published: &Published) -> 
             s.answer_index(index, published, StatusCode::OK)
                 .unwrap_or_else(|e| from_api(&e)),
         ),
-        Ok(Some(_)) => Prepared::Answer(location(
-            (StatusCode::SEE_OTHER, Body::empty()).into_response(),
-            &leaf,
-            true,
-        )),
+        // Logged, not yet published: point at the entry the log holds (the original, perhaps
+        // another envelope of the same statement), not at the bytes just submitted.
+        Ok(Some(index)) => Prepared::Answer(match s.entry(index) {
+            Ok(stored) => location(
+                (StatusCode::SEE_OTHER, Body::empty()).into_response(),
+                &Hash::leaf(&stored),
+                true,
+            ),
+            Err(e) => from_api(&e),
+        }),
         Ok(None) => match admit(s, st, published.size) {
             Ok((admitted, vendor)) => Prepared::Admit(Box::new(admitted), vendor),
             Err(r) => Prepared::Answer(*r),
