@@ -74,8 +74,8 @@ impl Conn {
     /// Sends `request` and reads the whole response; returns its status and body length.
     ///
     /// # Errors
-    /// Connection errors, a malformed response head, or a body without `Content-Length`
-    /// (the connection is dropped and reopened by the next call).
+    /// Connection errors, a malformed response head or chunk (the connection is dropped and
+    /// reopened by the next call).
     pub async fn round_trip(&mut self, request: &[u8]) -> anyhow::Result<(u16, usize)> {
         let r = self.exchange(request).await;
         if r.is_err() {
@@ -97,6 +97,7 @@ impl Conn {
         let mut status = None;
         let mut length = None;
         let mut close = false;
+        let mut chunked = false;
         let mut head = 0;
         loop {
             self.line.clear();
@@ -124,14 +125,50 @@ impl Conn {
                 } else if name.eq_ignore_ascii_case("connection") {
                     close = value.eq_ignore_ascii_case("close");
                 } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                    bail!("chunked responses are not supported by the load generator");
+                    if !value.eq_ignore_ascii_case("chunked") {
+                        bail!("unsupported transfer-encoding {value:?}");
+                    }
+                    chunked = true;
                 }
             }
         }
         let status = status.context("empty response")?;
-        let length = length.unwrap_or(0);
-        self.body.resize(length, 0);
-        stream.read_exact(&mut self.body).await?;
+        let length = if chunked {
+            // A streamed answer (an entry bundle read from storage as it is sent): chunks of
+            // `<hex size>[;ext]\r\n<data>\r\n`, ended by a zero-size chunk and an empty line.
+            let mut total = 0usize;
+            loop {
+                self.line.clear();
+                if stream.read_until(b'\n', &mut self.line).await? == 0 {
+                    bail!("connection closed inside a chunked body");
+                }
+                let size_text = std::str::from_utf8(self.line.trim_ascii())
+                    .context("chunk size is not utf-8")?;
+                let size_text = size_text.split(';').next().unwrap_or_default();
+                let size = usize::from_str_radix(size_text, 16).context("bad chunk size")?;
+                if size == 0 {
+                    // Trailers, if any, end with an empty line.
+                    loop {
+                        self.line.clear();
+                        if stream.read_until(b'\n', &mut self.line).await? == 0
+                            || self.line.trim_ascii().is_empty()
+                        {
+                            break;
+                        }
+                    }
+                    break;
+                }
+                self.body.resize(size + 2, 0);
+                stream.read_exact(&mut self.body).await?;
+                total += size;
+            }
+            total
+        } else {
+            let length = length.unwrap_or(0);
+            self.body.resize(length, 0);
+            stream.read_exact(&mut self.body).await?;
+            length
+        };
         if close {
             self.stream = None;
         }
@@ -170,15 +207,20 @@ mod tests {
         let addr = serve(vec![
             "HTTP/1.1 201 Created\r\ncontent-length: 5\r\n\r\nhello",
             "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n",
-            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\na;x=1\r\n0123456789\r\n0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
         ])
         .await;
         let mut c = Conn::new(addr);
         let req = get("127.0.0.1", "/checkpoint");
         assert_eq!(c.round_trip(&req).await.unwrap(), (201, 5));
         assert_eq!(c.round_trip(&req).await.unwrap(), (503, 0));
+        // A streamed (chunked) answer is read to its end; the connection stays usable.
+        assert_eq!(c.round_trip(&req).await.unwrap(), (200, 15));
+        assert_eq!(c.round_trip(&req).await.unwrap(), (200, 2));
         let e = c.round_trip(&req).await.unwrap_err().to_string();
-        assert!(e.contains("chunked"), "{e}");
+        assert!(e.contains("transfer-encoding"), "{e}");
     }
 
     #[test]
