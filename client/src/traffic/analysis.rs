@@ -13,7 +13,9 @@
 //! was seen and none is, `not_tested` if none of its destinations was seen. The verdict is
 //! `contradicted` if a flow is, or an undeclared endpoint is in an excluded country;
 //! `inconclusive` if there are other undeclared endpoints or no flow was seen; else
-//! `consistent`.
+//! `consistent`. An undeclared endpoint outside the excluded countries is `inconclusive`, not
+//! `contradicted`: it belongs to no flow, and a capture shows where the product connected, not
+//! what it sent (docs/check-traffic.md, "Undeclared endpoints").
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;

@@ -346,6 +346,63 @@ pub fn read_capture(
     }
 }
 
+/// Fuzz and corpus check of the CSV reader (fuzz target `traffic_csv`): reads `data` as a
+/// CSV of connections; it must never panic, and what it reads must hold together
+/// ([`check_read`]). Returns whether `data` was read.
+///
+/// # Panics
+/// When what was read does not hold together.
+#[doc(hidden)]
+#[must_use]
+pub fn csv_check(data: &[u8]) -> bool {
+    check_read(data, CaptureFormat::Csv, csv::read(FUZZ_PATH, data))
+}
+
+/// Fuzz and corpus check of the Zeek `conn.log` reader (fuzz target `traffic_zeek`), as
+/// [`csv_check`].
+///
+/// # Panics
+/// When what was read does not hold together.
+#[doc(hidden)]
+#[must_use]
+pub fn zeek_check(data: &[u8]) -> bool {
+    check_read(
+        data,
+        CaptureFormat::ZeekConnLog,
+        zeek::read(FUZZ_PATH, data),
+    )
+}
+
+const FUZZ_PATH: &str = "fuzz input";
+
+/// What a text reader's result must satisfy: the format it was read as, one connection per
+/// record counted (`packets`: a connection, local or remote, or another protocol), every remote endpoint with at least one connection, and every
+/// endpoint a non-local address; an error names the input.
+fn check_read(data: &[u8], format: CaptureFormat, r: Result<Observations, TrafficError>) -> bool {
+    let obs = match r {
+        Ok(o) => o,
+        Err(e) => {
+            assert!(e.to_string().contains(FUZZ_PATH), "{e}");
+            return false;
+        }
+    };
+    assert_eq!(obs.format, format);
+    let records = data.split(|b| *b == b'\n').count() as u64;
+    assert!(
+        obs.packets <= records,
+        "{} records > {records} lines",
+        obs.packets
+    );
+    let connections: u64 = obs.endpoints.values().map(|e| e.connections).sum();
+    assert_eq!(
+        connections + obs.local_connections + obs.other_packets,
+        obs.packets
+    );
+    assert!(obs.endpoints.values().all(|e| e.connections >= 1));
+    assert!(obs.endpoints.keys().all(|k| !is_local(k.ip)));
+    true
+}
+
 /// A reader that reports how many bytes went through it.
 struct Counted<'p, R> {
     inner: R,

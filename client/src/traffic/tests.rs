@@ -711,3 +711,88 @@ fn check_traffic_command_reports_by_data_flow() {
     );
     assert!(!out.exists());
 }
+
+/// The policy for an endpoint no flow declares (docs/check-traffic.md, "Undeclared
+/// endpoints"): in an excluded jurisdiction it contradicts the claim; elsewhere — even in a
+/// country no flow names — it makes the verdict `inconclusive`, never `consistent`, and is
+/// listed with its country in `undeclared`.
+#[test]
+fn undeclared_endpoints_outside_excluded_countries_are_inconclusive() {
+    let dir = tempfile::tempdir().unwrap();
+    let geo = write(
+        dir.path(),
+        "geo.mmdb",
+        &geoip_db(&[
+            ("192.0.2.0/24", "CH"),
+            ("203.0.113.0/25", "RU"),
+            ("203.0.113.128/25", "US"),
+        ]),
+    );
+    let geo = GeoIp::open(&geo).unwrap();
+    let csv = |rows: &str| {
+        let p = write(
+            dir.path(),
+            "c.csv",
+            format!(
+                "dst_ip,dst_port,hostname,bytes\n192.0.2.10,443,ksn-eu.vendor.example,100\n{rows}"
+            )
+            .as_bytes(),
+        );
+        analyse(&claim(), &read(&p).unwrap(), Some(&geo)).unwrap()
+    };
+    // Declared traffic only: consistent.
+    assert_eq!(csv("").verdict, Verdict::Consistent);
+    // An undeclared host in the US, a country no flow declares and the claim does not exclude.
+    let r = csv("203.0.113.200,443,ads.example,5000\n");
+    assert_eq!(r.verdict, Verdict::Inconclusive);
+    assert_eq!(r.undeclared.len(), 1);
+    assert_eq!(r.undeclared[0].country.as_deref(), Some("US"));
+    assert!(r.undeclared[0].flags.is_empty());
+    assert_eq!(r.flows[0].result, FindingResult::Consistent);
+    // The same in RU, which the claim excludes: contradicted.
+    let r = csv("203.0.113.7,443,ads.example,5000\n");
+    assert_eq!(r.verdict, Verdict::Contradicted);
+    assert_eq!(r.undeclared[0].flags, [Flag::ExcludedJurisdiction]);
+}
+
+/// The seed corpora of the fuzz targets `traffic_csv` and `traffic_zeek`
+/// (`fuzz/corpus/<target>/`), run as the targets run them, so CI exercises the readers
+/// without cargo-fuzz: each file, and every prefix and one-byte mutation of it, is read
+/// without a panic and with consistent results; the corpus holds inputs that read and inputs
+/// that do not.
+#[test]
+fn fuzz_seed_corpora_of_the_text_readers() {
+    for (target, check) in [
+        ("traffic_csv", super::csv_check as fn(&[u8]) -> bool),
+        ("traffic_zeek", super::zeek_check),
+    ] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/corpus")
+            .join(target);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert!(files.len() >= 8, "{target}: {files:?}");
+        let mut read = 0;
+        for f in &files {
+            let data = std::fs::read(f).unwrap();
+            read += usize::from(check(&data));
+            let step = (data.len() / 61).max(1);
+            for i in (0..data.len()).step_by(step) {
+                let _ = check(&data[..i]);
+                for b in [b'\n', b',', b'\t', b'"', b'{', b'9', b'-', 0xff] {
+                    let mut m = data.clone();
+                    m[i] = b;
+                    let _ = check(&m);
+                }
+            }
+        }
+        assert!(
+            read >= 2 && read < files.len(),
+            "{target}: {read} of {} read",
+            files.len()
+        );
+    }
+}
