@@ -41,7 +41,7 @@ use attestlog_proto::rules::Version;
 /// §10) is completed by `add_statement_index`, which reads the stored entries. Its
 /// `issued_at` has no default, so a sequencer of an older binary, which would log attestations
 /// without their statements, fails its batches instead. Version 4 (each enrolled key's role and
-/// the verifications table, DESIGN.md §13) is completed by [`add_key_roles`], which reads each
+/// the verifications table, DESIGN.md §13) is completed by `add_key_roles`, which reads each
 /// role from the logged enrolment entry; `role` has no default either, so an older binary
 /// cannot enrol keys without saying their role.
 pub const MIGRATIONS: &[(i32, &str)] = &[
