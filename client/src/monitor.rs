@@ -490,7 +490,7 @@ impl Monitor {
         let to = new.size();
         let total = to - from;
         progress(0, total);
-        let log_key = self.log_key(&new)?;
+        let log_keys = self.log_keys(&new)?;
         self.pin_claims_from(emit).await?;
         // Read and check in chunks so memory does not grow with the catch-up.
         let mut at = from;
@@ -502,7 +502,7 @@ impl Monitor {
                 .entries(&new, at, end, |done| progress(base + done, total))
                 .await?;
             for (index, entry) in entries {
-                self.check_entry(index, &entry, &log_key, emit);
+                self.check_entry(index, &entry, &log_keys, emit);
             }
             at = end;
         }
@@ -573,14 +573,21 @@ impl Monitor {
             .map(Some)
     }
 
-    fn log_key(&self, cp: &VerifiedCheckpoint) -> Result<VerifierKey, MonitorError> {
+    /// Every trusted key of the checkpoint's log (after a rotation, enrolments are signed by
+    /// the key of their time).
+    fn log_keys(&self, cp: &VerifiedCheckpoint) -> Result<Vec<VerifierKey>, MonitorError> {
         let origin = &cp.checkpoint().origin;
-        self.verifier
+        let keys: Vec<VerifierKey> = self
+            .verifier
             .trust()
             .log_keys()
             .into_iter()
-            .find(|k| k.name() == origin)
-            .ok_or_else(|| MonitorError::NoLogKey(origin.clone()))
+            .filter(|k| k.name() == origin)
+            .collect();
+        if keys.is_empty() {
+            return Err(MonitorError::NoLogKey(origin.clone()));
+        }
+        Ok(keys)
     }
 
     /// The first time: takes the log's `claims_from` (where it started enforcing the claim
@@ -618,12 +625,12 @@ impl Monitor {
         &mut self,
         index: u64,
         entry: &[u8],
-        log_key: &VerifierKey,
+        log_keys: &[VerifierKey],
         emit: &mut dyn FnMut(&Alert),
     ) {
         // The rule engine, as the server ran it: signatures, enrolments, statement identity,
         // ownership and the version chain; DSSE envelopes and SCITT signed statements alike.
-        let c = match self.ledger.append_bytes(index, entry, log_key) {
+        let c = match self.ledger.append_bytes_any_key(index, entry, log_keys) {
             Ok(c) => c,
             Err(e) => {
                 self.invalid(index, format!("entry fails verification: {e}"), emit);
@@ -1032,7 +1039,7 @@ mod verification_tests {
             &[&lab],
         )
         .canonical_bytes();
-        let lv = log.verifier();
+        let lv = [log.verifier()];
         m.check_entry(
             0,
             &enrol(&vendor_name, &vendor, KeyRole::Vendor, &log),
@@ -1083,7 +1090,7 @@ mod verification_tests {
             &serde_json::to_vec(&v2).unwrap(),
             &[&lab],
         );
-        let e = again.submit(4, &env2, &lv).unwrap_err();
+        let e = again.submit(4, &env2, &lv[0]).unwrap_err();
         assert!(e.to_string().contains("already verified index 2"), "{e}");
         v2["predicate"]["supersedes"] = json!({"log_index": 3});
         let env2 = Envelope::sign(
@@ -1091,6 +1098,6 @@ mod verification_tests {
             &serde_json::to_vec(&v2).unwrap(),
             &[&lab],
         );
-        assert!(again.submit(4, &env2, &lv).is_ok());
+        assert!(again.submit(4, &env2, &lv[0]).is_ok());
     }
 }

@@ -1093,6 +1093,28 @@ impl Ledger {
         self.append_candidate(index, data, c)
     }
 
+    /// [`Self::append_bytes`] under any of the log's keys: an enrolment is signed by the log
+    /// key of its time, which after a rotation is not the current one. The first key that
+    /// signed it decides; every other refusal is final.
+    ///
+    /// # Errors
+    /// The [`AdmissionError`]; [`AdmissionError::NotSignedByLog`] when no key signed it.
+    pub fn append_bytes_any_key(
+        &mut self,
+        index: u64,
+        data: &[u8],
+        log_keys: &[VerifierKey],
+    ) -> Result<Candidate, AdmissionError> {
+        let mut last = AdmissionError::NotSignedByLog;
+        for key in log_keys {
+            match self.append_bytes(index, data, key) {
+                Err(AdmissionError::NotSignedByLog) => last = AdmissionError::NotSignedByLog,
+                other => return other,
+            }
+        }
+        Err(last)
+    }
+
     fn append_candidate(
         &mut self,
         index: u64,

@@ -25,7 +25,6 @@ use std::path::Path;
 
 use attestlog_proto::Hash;
 use attestlog_proto::checkpoint::SignedCheckpoint;
-use attestlog_proto::enrolment::AdmissionError;
 use attestlog_proto::integrate::{Edge, integrate};
 use attestlog_proto::keys::VerifierKey;
 use attestlog_proto::rules::Ledger;
@@ -119,18 +118,13 @@ pub fn admission_decision(
     if !rules.leaves.insert(Hash::leaf(bytes)) {
         return Err("the same entry is logged twice".into());
     }
-    let mut last = AdmissionError::NotSignedByLog;
-    // Enrolments are signed by the log key of their time (any key of a rotation). Either entry
-    // format (a canonical DSSE envelope or a SCITT signed statement) goes through the one rule
-    // engine, which refuses bytes that are not exactly the canonical encoding.
-    for key in log_keys {
-        match rules.ledger.append_bytes(index, bytes, key) {
-            Ok(_) => return Ok(()),
-            Err(AdmissionError::NotSignedByLog) => last = AdmissionError::NotSignedByLog,
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    Err(last.to_string())
+    // Either entry format (a canonical DSSE envelope or a SCITT signed statement) goes through
+    // the one rule engine; enrolments are signed by the log key of their time.
+    rules
+        .ledger
+        .append_bytes_any_key(index, bytes, log_keys)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Runs fsck on `store` with the log's keys (current first) and the witness keys of its

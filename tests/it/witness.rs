@@ -670,8 +670,14 @@ async fn key_rotation_signs_with_both_keys_during_the_overlap() {
         attestlog_proto::checkpoint::SignedCheckpoint::open(note, std::slice::from_ref(k)).is_ok()
     };
 
-    // During the overlap every checkpoint verifies with either key alone.
+    // Before the rotation the old key signs the log's enrolments.
     let data = dir.join("data");
+    let log = TestLog::start_in(data.clone(), config(&data, &old_file, origin, None)).await;
+    log.enrol("Before Rotation AG", &vendor_key(74).verifier())
+        .await;
+    log.stop().await;
+
+    // During the overlap every checkpoint verifies with either key alone.
     let mut c = config(&data, &new_file, origin, None);
     c.previous_key_files = vec![old_file.clone()];
     c.overlap_until = Some("2999-01-01T00:00:00Z".into());
@@ -701,7 +707,7 @@ async fn key_rotation_signs_with_both_keys_during_the_overlap() {
     for k in [old_vk.to_string(), new_vk.to_string()] {
         let trust = Trust::LogKey(Box::new(VerifierKey::parse(&k).unwrap()));
         let cp = trust.open_checkpoint(&note).unwrap();
-        assert_eq!(cp.size(), 2);
+        assert_eq!(cp.size(), 3);
     }
     let (code, out) = cli(&[
         "verify",
@@ -711,6 +717,31 @@ async fn key_rotation_signs_with_both_keys_during_the_overlap() {
     ])
     .await;
     assert_eq!(code, 0, "{out}");
+    // A monitor trusting both keys accepts enrolments signed by either (the old key's before
+    // the rotation, the new key's after), whichever key its policy lists first.
+    for (n, order) in [
+        format!("log {old_vk}\nlog {new_vk}\nquorum none\n"),
+        format!("log {new_vk}\nlog {old_vk}\nquorum none\n"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let policy = write(&dir, &format!("order{n}"), order);
+        let (code, out) = cli(&[
+            "--log",
+            &log.url,
+            "monitor",
+            "--once",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--state",
+            dir.join(format!("mon{n}")).to_str().unwrap(),
+        ])
+        .await;
+        assert_eq!(code, 0, "{out}");
+        assert!(!out.contains("invalid"), "{out}");
+        assert_eq!(out.matches("key_enrolled").count(), 2, "{out}");
+    }
     log.stop().await;
 
     // After the overlap only the new key signs new checkpoints.
