@@ -102,6 +102,16 @@ fn check_subject(
     v.check_subject(&subject).map_err(|e| e.to_string())
 }
 
+/// Reports that `what` does not verify (`--json`: `{"valid": false, "error"}`); exit status 1.
+fn refuse(ctx: &mut Ctx<'_>, what: &str, reason: &str) -> anyhow::Result<u8> {
+    if ctx.json {
+        ctx.print_json(&json!({"valid": false, "error": reason}))?;
+    } else {
+        writeln!(ctx.out, "{what} does NOT verify: {reason}")?;
+    }
+    Ok(EXIT_FAILURE)
+}
+
 pub(crate) fn run(args: VerifyArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
     let bytes = read_bytes(&args.receipt)?;
     if is_cose_entry(&bytes) {
@@ -122,16 +132,7 @@ pub(crate) fn run(args: VerifyArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
     let v = match result {
         Ok(v) => v,
         Err(reason) => {
-            if ctx.json {
-                ctx.print_json(&json!({"valid": false, "error": reason}))?;
-            } else {
-                writeln!(
-                    ctx.out,
-                    "receipt {} does NOT verify: {reason}",
-                    args.receipt.display()
-                )?;
-            }
-            return Ok(EXIT_FAILURE);
+            return refuse(ctx, &format!("receipt {}", args.receipt.display()), &reason);
         }
     };
     let expired = v.expired_at(now_unix());
@@ -237,18 +238,7 @@ fn verify_cose(args: &VerifyArgs, bytes: &[u8], ctx: &mut Ctx<'_>) -> anyhow::Re
     }
     let v = match verdict {
         Ok(v) => v,
-        Err(reason) => {
-            if ctx.json {
-                ctx.print_json(&json!({"valid": false, "error": reason}))?;
-            } else {
-                writeln!(
-                    ctx.out,
-                    "{} does NOT verify: {reason}",
-                    args.receipt.display()
-                )?;
-            }
-            return Ok(EXIT_FAILURE);
-        }
+        Err(reason) => return refuse(ctx, &args.receipt.display().to_string(), &reason),
     };
     let leaf = attestlog_proto::Hash::leaf(&statement.to_entry());
     let witnesses: Vec<String> = v
