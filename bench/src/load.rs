@@ -41,6 +41,51 @@ pub struct SubmitArgs {
     /// Distinguishes runs against the same log (attestation ids and keys).
     #[arg(long, default_value_t = 1)]
     pub run: u64,
+    /// `dsse`: DSSE envelopes to `POST /v1/entries`; `cose`: the same attestations as COSE
+    /// signed statements to SCITT's `POST /entries` (the latency is then the time to a
+    /// receipt).
+    #[arg(long, value_enum, default_value_t = Format::Dsse)]
+    pub format: Format,
+}
+
+/// What `submit` sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// DSSE envelopes (`POST /v1/entries`).
+    Dsse,
+    /// COSE_Sign1 signed statements (SCITT `POST /entries`).
+    Cose,
+}
+
+/// What a caller of [`submit_observed`] watches and asks for beyond [`submit`].
+#[derive(Debug, Default)]
+pub struct Observer {
+    /// Counts acknowledgements as they arrive.
+    pub acked: Arc<AtomicU64>,
+    /// Moves a connection to the next URL when its replica stops answering (a connection
+    /// error or a 503) and sends the same submission there (submissions are idempotent: one
+    /// the log already holds is answered 200 with its entry).
+    pub failover: bool,
+}
+
+/// One acknowledged submission.
+#[derive(Debug, Clone, Copy)]
+pub struct Ack {
+    /// When it was last sent (after a failover, the send that was answered).
+    pub sent: Instant,
+    /// When the answer arrived.
+    pub acknowledged: Instant,
+    /// 201: a new entry (not an entry the log already held).
+    pub appended: bool,
+}
+
+/// What [`submit_observed`] saw.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Every acknowledgement.
+    pub acks: Vec<Ack>,
+    /// Submissions sent again to another replica after theirs stopped answering.
+    pub moved: u64,
 }
 
 /// `read` arguments.
@@ -129,8 +174,18 @@ async fn scrape_batches(http: &reqwest::Client, url: &str) -> String {
 /// Runs the submit benchmark.
 ///
 /// # Errors
-/// Setup failures (generation, enrolment); request errors are counted, not fatal.
+/// Setup failures (generation, enrolment), or submissions that failed (they are counted and
+/// reported first).
 pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
+    submit_observed(a, Observer::default()).await.map(|_| ())
+}
+
+/// [`submit`], watched by `o`; returns every acknowledgement.
+///
+/// # Errors
+/// As [`submit`].
+#[allow(clippy::too_many_lines)]
+pub async fn submit_observed(a: SubmitArgs, o: Observer) -> anyhow::Result<Report> {
     // Several comma-separated URLs (replicas of one log): connections spread over them;
     // enrolments and the batch statistics go to the first.
     let urls: Vec<&str> = a.url.split(',').collect();
@@ -152,7 +207,11 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
                             .step_by(usize::try_from(threads).unwrap_or(1))
                             .map(|i| {
                                 let v = &vendors[usize::try_from(i).unwrap_or(0) % vendors.len()];
-                                workload::envelope(v, a.run, i).map(|e| (i, e))
+                                match a.format {
+                                    Format::Dsse => workload::envelope(v, a.run, i),
+                                    Format::Cose => workload::cose_statement(v, a.run, i),
+                                }
+                                .map(|e| (i, e))
                             })
                             .collect::<anyhow::Result<Vec<(u64, Vec<u8>)>>>()
                             .map(|mut v| {
@@ -190,7 +249,7 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
             bail!("enrolment failed: {} {}", r.status(), r.text().await?);
         }
     }
-    let ceiling = if a.ceiling {
+    let ceiling = if a.ceiling && a.format == Format::Dsse {
         Some(ceiling(&envs, &vendors)?)
     } else {
         None
@@ -202,24 +261,34 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
     let (_, host) = crate::raw::target(first)?;
     let requests: Vec<Vec<u8>> = envs
         .iter()
-        .map(|e| crate::raw::post_json(&host, "/v1/entries", e))
+        .map(|e| match a.format {
+            Format::Dsse => crate::raw::post_json(&host, "/v1/entries", e),
+            Format::Cose => {
+                crate::raw::post(&host, "/entries", attestlog_proto::cose::MEDIA_TYPE_COSE, e)
+            }
+        })
         .collect();
     drop(envs);
     let requests = Arc::new(requests);
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + Duration::from_secs(a.max_seconds);
+    let addrs = Arc::new(addrs);
     let mut tasks = Vec::new();
     for k in 0..a.concurrency {
-        let (requests, next) = (requests.clone(), next.clone());
-        let addr = *addrs.get(k % addrs.len()).context("no target address")?;
-        let mut conn = crate::raw::Conn::new(addr);
+        let (requests, next, addrs) = (requests.clone(), next.clone(), addrs.clone());
+        let acked = o.acked.clone();
+        let failover = o.failover;
+        let mut at = k % addrs.len();
+        let mut conn = crate::raw::Conn::new(*addrs.get(at).context("no target address")?);
         let rate = a.rate;
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
+            let mut acks = Vec::new();
             let mut errors: BTreeMap<u16, u64> = BTreeMap::new();
             let mut logged_before = 0u64;
-            loop {
+            let mut moved = 0u64;
+            'requests: loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(request) = requests.get(usize::try_from(i).unwrap_or(usize::MAX)) else {
                     break;
@@ -234,27 +303,59 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
                 } else {
                     Instant::now()
                 };
-                match conn.round_trip(request).await {
-                    Ok((status @ (200 | 201), _)) => {
-                        logged_before += u64::from(status == 200);
-                        lat.push(
-                            u64::try_from(scheduled.elapsed().as_micros()).unwrap_or(u64::MAX),
-                        );
+                // Replicas tried in a row without an answer (failover only).
+                let mut tried = 0;
+                loop {
+                    let sent = Instant::now();
+                    let answer = conn.round_trip(request).await;
+                    let gone = matches!(answer, Err(_) | Ok((503, _)));
+                    if failover && gone && Instant::now() < deadline {
+                        moved += 1;
+                        tried += 1;
+                        if tried >= addrs.len() {
+                            // Every replica refused in a row (a take-over in progress):
+                            // back off before the next round.
+                            tried = 0;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        at = (at + 1) % addrs.len();
+                        conn = crate::raw::Conn::new(addrs[at]);
+                        continue;
                     }
-                    Ok((status, _)) => *errors.entry(status).or_default() += 1,
-                    Err(_) => *errors.entry(0).or_default() += 1,
+                    match answer {
+                        Ok((status @ (200 | 201), _)) => {
+                            let now = Instant::now();
+                            acked.fetch_add(1, Ordering::Relaxed);
+                            logged_before += u64::from(status == 200);
+                            lat.push(
+                                u64::try_from(now.duration_since(scheduled).as_micros())
+                                    .unwrap_or(u64::MAX),
+                            );
+                            acks.push(Ack {
+                                sent,
+                                acknowledged: now,
+                                appended: status == 201,
+                            });
+                        }
+                        Ok((status, _)) => *errors.entry(status).or_default() += 1,
+                        Err(_) => *errors.entry(0).or_default() += 1,
+                    }
+                    continue 'requests;
                 }
             }
-            (lat, errors, logged_before)
+            (lat, errors, logged_before, acks, moved)
         }));
     }
     let mut lat = Vec::new();
     let mut errors: BTreeMap<u16, u64> = BTreeMap::new();
     let mut logged_before = 0;
+    let mut report = Report::default();
     for t in tasks {
-        let (l, e, d) = t.await?;
+        let (l, e, d, acks, moved) = t.await?;
         lat.extend(l);
         logged_before += d;
+        report.acks.extend(acks);
+        report.moved += moved;
         for (k, v) in e {
             *errors.entry(k).or_default() += v;
         }
@@ -277,7 +378,13 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
         println!("latency {name}: {ms:.1} ms");
     }
     println!("errors: {errors:?} (0 = connection error)");
-    if logged_before > 0 {
+    if report.moved > 0 {
+        println!(
+            "moved to another replica: {} times; {logged_before} of the submissions sent \
+             again were already in the log (200)",
+            report.moved
+        );
+    } else if logged_before > 0 {
         // A duplicate is answered from the log without a new append: not an append figure.
         println!(
             "WARNING: {logged_before} were already in the log (200, not 201); pass a new \
@@ -299,7 +406,7 @@ pub async fn submit(a: SubmitArgs) -> anyhow::Result<()> {
             lat.len()
         );
     }
-    Ok(())
+    Ok(report)
 }
 
 /// Runs the read benchmark.

@@ -40,8 +40,14 @@ pub fn get(host: &str, path: &str) -> Vec<u8> {
 /// `POST path` with a JSON body, as bytes.
 #[must_use]
 pub fn post_json(host: &str, path: &str, body: &[u8]) -> Vec<u8> {
+    post(host, path, "application/json", body)
+}
+
+/// `POST path` with a body of the given media type, as bytes.
+#[must_use]
+pub fn post(host: &str, path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
     let mut r = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n\
          Content-Length: {}\r\n\r\n",
         body.len()
     )

@@ -123,6 +123,7 @@ pub async fn run(a: WitnessedArgs) -> anyhow::Result<()> {
         admin_token: "scale".into(),
         ceiling: false,
         run: 1,
+        format: crate::load::Format::Dsse,
     })
     .await;
     let served = async {

@@ -1,6 +1,7 @@
 //! Realistic signed attestations from several vendors, generated up front.
 
 use attestlog_proto::Hash;
+use attestlog_proto::cose::SignedStatement;
 use attestlog_proto::dsse::Envelope;
 use attestlog_proto::keys::{SignerKey, TYPE_ED25519};
 use attestlog_proto::predicate::{PAYLOAD_TYPE_INTOTO, statement_from_value, template, uuid_v4};
@@ -46,11 +47,12 @@ pub fn vendors(n: usize, run: u64) -> anyhow::Result<Vec<Vendor>> {
         .collect()
 }
 
-/// The canonical envelope bytes of attestation number `i` of `vendor`.
+/// The canonical statement bytes (JCS) and the attestation ID of attestation number `i` of
+/// `vendor`.
 ///
 /// # Errors
 /// An invalid generated statement (a bug).
-pub fn envelope(vendor: &Vendor, run: u64, i: u64) -> anyhow::Result<Vec<u8>> {
+pub fn statement(vendor: &Vendor, run: u64, i: u64) -> anyhow::Result<(Vec<u8>, String)> {
     let mut v = template();
     let p = &mut v["predicate"];
     p["vendor"]["legal_name"] = json!(vendor.name);
@@ -63,10 +65,27 @@ pub fn envelope(vendor: &Vendor, run: u64, i: u64) -> anyhow::Result<Vec<u8>> {
     flow["remote_access_jurisdictions"] = json!([c]);
     flow["processors"][0]["jurisdiction"] = json!(c);
     let st = statement_from_value(v).map_err(|e| anyhow::anyhow!("bad statement: {e:?}"))?;
-    Ok(
-        Envelope::sign(PAYLOAD_TYPE_INTOTO, &st.canonical_bytes(), &[&vendor.key])
-            .canonical_bytes(),
-    )
+    Ok((st.canonical_bytes(), st.attestation_id().to_owned()))
+}
+
+/// The canonical DSSE envelope bytes of attestation number `i` of `vendor` (`POST
+/// /v1/entries`).
+///
+/// # Errors
+/// An invalid generated statement (a bug).
+pub fn envelope(vendor: &Vendor, run: u64, i: u64) -> anyhow::Result<Vec<u8>> {
+    let (payload, _) = statement(vendor, run, i)?;
+    Ok(Envelope::sign(PAYLOAD_TYPE_INTOTO, &payload, &[&vendor.key]).canonical_bytes())
+}
+
+/// The same attestation as a COSE_Sign1 signed statement (`POST /entries`, SCITT): `iss` the
+/// key's name, `sub` the attestation ID.
+///
+/// # Errors
+/// An invalid generated statement (a bug).
+pub fn cose_statement(vendor: &Vendor, run: u64, i: u64) -> anyhow::Result<Vec<u8>> {
+    let (payload, id) = statement(vendor, run, i)?;
+    Ok(SignedStatement::sign(&payload, &vendor.key, &id).to_entry())
 }
 
 /// A version-4 UUID as vendors mint them: random-looking (so its index takes inserts at
