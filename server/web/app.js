@@ -566,10 +566,11 @@ const PAYLOAD_TYPE_INTOTO = 'application/vnd.in-toto+json';
 const PAYLOAD_TYPE_ENROLMENT = 'application/vnd.attestlog.enrolment+json';
 const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
 const PREDICATE_TYPE = 'https://attestlog.dev/data-flows/v1';
+const VERIFICATION_TYPE = 'https://attestlog.dev/verification/v1';
 
 let logCheck = null; // the anchor check of this view (a promise)
 let entries = new Map(); // index -> promise of a verified entry, for the current anchor
-let attestationChecks = new Map(); // index -> promise of the attestation's validity
+let signerChecks = new Map(); // index -> promise of the signer check of an attestation or verification
 let vendorListPromise = null;
 
 const vendorList = () => (vendorListPromise ??= getJSON('/v1/vendors').then((r) => r.vendors));
@@ -581,31 +582,64 @@ async function anchor() {
   return a;
 }
 
-/** Decodes entry bytes: {index, bytes, env, kind, st} (st = the payload parsed as JSON). */
+/**
+ * Decodes entry bytes: {index, bytes, format ('dsse' | 'cose'), env (DSSE) or cose (COSE_Sign1),
+ * kind ('attestation' | 'verification' | 'enrolment'), st (the payload parsed as JSON),
+ * keyids (8-hex key IDs of its signatures), signedBy(key) (whether a signature by `key`
+ * verifies: DSSE PAE, or EdDSA over the COSE Sig_structure)}.
+ */
 function decodeEntry(index, bytes) {
-  const env = v.parseEnvelope(bytes);
+  let env = null;
+  let cose = null;
+  let payloadType;
+  let payload;
+  if (v.isCoseEntry(bytes)) {
+    cose = v.parseCoseSign1(bytes);
+    payloadType = PAYLOAD_TYPE_INTOTO;
+    payload = cose.payload;
+  } else {
+    env = v.parseEnvelope(bytes);
+    payloadType = env.payloadType;
+    payload = env.payload;
+  }
   let st;
   try {
-    st = JSON.parse(v.fromUtf8(env.payload));
+    st = JSON.parse(v.fromUtf8(payload));
   } catch (e) {
     throw new v.VerifyError(`the payload is not JSON: ${e.message}`);
   }
   if (typeof st !== 'object' || st === null || Array.isArray(st)) throw new v.VerifyError('the payload is not a JSON object');
   let kind;
-  if (env.payloadType === PAYLOAD_TYPE_INTOTO) {
+  if (payloadType === PAYLOAD_TYPE_INTOTO) {
     if (st._type !== STATEMENT_TYPE) throw new v.VerifyError(`the statement's _type is not ${STATEMENT_TYPE}`);
-    if (st.predicateType !== PREDICATE_TYPE) throw new v.VerifyError(`the predicate type is not ${PREDICATE_TYPE}`);
     if (typeof st.predicate !== 'object' || st.predicate === null) throw new v.VerifyError('the statement has no predicate');
-    kind = 'attestation';
-  } else if (env.payloadType === PAYLOAD_TYPE_ENROLMENT) {
+    if (st.predicateType === PREDICATE_TYPE) kind = 'attestation';
+    else if (st.predicateType === VERIFICATION_TYPE) {
+      const se = st.predicate.subject_entry;
+      if (typeof se !== 'object' || se === null || !Number.isSafeInteger(se.log_index)) throw new v.VerifyError('the verification names no subject_entry.log_index');
+      kind = 'verification';
+    } else throw new v.VerifyError(`the predicate type is neither ${PREDICATE_TYPE} nor ${VERIFICATION_TYPE}`);
+  } else if (payloadType === PAYLOAD_TYPE_ENROLMENT) {
     if (!['enrol', 'revoke'].includes(st.action) || typeof st.vendor !== 'string' || typeof st.key !== 'string') {
       throw new v.VerifyError('the enrolment payload lacks vendor, key or action');
     }
     kind = 'enrolment';
   } else {
-    throw new v.VerifyError(`unknown payload type ${env.payloadType}`);
+    throw new v.VerifyError(`unknown payload type ${payloadType}`);
   }
-  return { index, bytes, env, kind, st };
+  if (cose) {
+    // The CWT claims bind the header to the statement: iss names the key, sub the claim.
+    if (kind !== 'attestation' && kind !== 'verification') throw new v.VerifyError('a COSE entry must carry an attestation or a verification');
+    const id = st.predicate.attestation_id ?? st.predicate.subject_entry?.attestation_id;
+    if (cose.sub !== id) throw new v.VerifyError(`the CWT sub ${JSON.stringify(cose.sub)} is not the statement's attestation ID ${JSON.stringify(id)}`);
+  }
+  const keyids = cose ? [v.hex(cose.kid)] : env.signatures.map((s) => s.keyid);
+  const signedBy = async (key) => {
+    if (!cose) return v.envelopeSignedBy(env, key);
+    if (cose.iss !== key.name) return false;
+    return v.coseSignedBy(cose, key);
+  };
+  return { index, bytes, format: cose ? 'cose' : 'dsse', env, cose, kind, st, keyids, signedBy };
 }
 
 /** Proves entry bytes at `index` in the anchor checkpoint; returns a description. */
@@ -643,36 +677,45 @@ const sameKey = (a, b) => a.type === b.type && a.name === b.name && v.equalBytes
 async function checkEnrolmentEntry(rec, action, key) {
   const { t } = await anchor();
   if (rec.kind !== 'enrolment') throw new v.VerifyError(`entry ${rec.index} is not an enrolment entry`);
-  if (!(await v.envelopeSignedBy(rec.env, t.key))) throw new v.VerifyError(`entry ${rec.index} is not signed by the log key`);
+  if (rec.format !== 'dsse' || !(await rec.signedBy(t.key))) throw new v.VerifyError(`entry ${rec.index} is not signed by the log key`);
   if (rec.st.action !== action) throw new v.VerifyError(`entry ${rec.index} is a ${rec.st.action}, not a${action === 'enrol' ? 'n enrolment' : ' revocation'}`);
   const k = await v.parseVerifierKey(rec.st.key);
   if (key && !sameKey(k, key)) throw new v.VerifyError(`entry ${rec.index} is about another key (${k.text})`);
   return k;
 }
 
+/** The role an enrolment entry gives its key (DESIGN §13): `verifier`, or `vendor` when it names none. */
+const roleOf = (en) => (en.st.role === undefined ? 'vendor' : String(en.st.role));
+
 /**
- * The enrolment rules of DESIGN §3 for a verified attestation, as far as a browser can check
- * them: a signature verifies under a key that a log-signed entry below it enrolled for the
- * vendor it names; a revocation the server lists is verified and must come after it. Returns
- * {key, enrolledAt, revokedAt (verified, or null), unverified: [text]}.
+ * The enrolment rules of DESIGN §3 and §13 for a verified attestation or verification, as far
+ * as a browser can check them: a signature verifies under a key that a log-signed entry below
+ * it enrolled, with the role that signs this kind of statement (vendor: attestations;
+ * verifier: verifications), for the name the statement gives (vendor.legal_name or
+ * verifier.legal_name); a revocation the server lists is verified and must come after it.
+ * Returns {key, enrolledAt, revokedAt (verified, or null), unverified: [text]}.
  */
-function checkAttestation(rec) {
-  if (!attestationChecks.has(rec.index)) {
-    attestationChecks.set(
+function checkSigner(rec) {
+  if (!signerChecks.has(rec.index)) {
+    signerChecks.set(
       rec.index,
       (async () => {
-        const claimed = rec.st.predicate?.vendor?.legal_name;
-        if (typeof claimed !== 'string') throw new v.VerifyError('the statement names no vendor.legal_name');
+        const role = rec.kind === 'verification' ? 'verifier' : 'vendor';
+        const field = `${role}.legal_name`;
+        const claimed = signerName(rec);
+        if (typeof claimed !== 'string') throw new v.VerifyError(`the statement names no ${field}`);
         const vd = (await vendorList()).find((x) => x.vendor === claimed);
-        const keyids = new Set(rec.env.signatures.map((s) => s.keyid));
+        const keyids = new Set(rec.keyids);
         const candidates = (vd?.keys ?? []).filter((k) => keyids.has(k.key_id) && Number.isSafeInteger(k.enrolled_at) && k.enrolled_at < rec.index);
         const tried = [];
+        const over = rec.format === 'cose' ? 'EdDSA over the COSE Sig_structure (with the CWT iss naming the key)' : 'the DSSE PAE';
         for (const k of candidates) {
           try {
             const en = await loadEntry(k.enrolled_at);
             const key = await checkEnrolmentEntry(en, 'enrol', null);
             if (en.st.vendor !== claimed) throw new v.VerifyError(`entry ${en.index} enrols the key for ${en.st.vendor}, not ${claimed}`);
-            if (!(await v.envelopeSignedBy(rec.env, key))) throw new v.VerifyError(`no signature by ${key.text} verifies over the DSSE PAE`);
+            if (roleOf(en) !== role) throw new v.VerifyError(`entry ${en.index} enrols ${key.name} as a ${roleOf(en)} key, which cannot sign ${rec.kind}s`);
+            if (!(await rec.signedBy(key))) throw new v.VerifyError(`no signature by ${key.text} verifies over ${over}`);
             const out = { key, enrolledAt: en.index, revokedAt: null, unverified: [] };
             const r = k.revoked_at;
             if (r === undefined || r === null) {
@@ -680,7 +723,7 @@ function checkAttestation(rec) {
             } else {
               const rev = await loadEntry(r);
               await checkEnrolmentEntry(rev, 'revoke', key);
-              if (r < rec.index) throw new v.VerifyError(`the signing key ${key.name} was revoked at entry ${r}, before this attestation (entry ${rec.index})`);
+              if (r < rec.index) throw new v.VerifyError(`the signing key ${key.name} was revoked at entry ${r}, before this ${rec.kind} (entry ${rec.index})`);
               out.revokedAt = r;
             }
             return out;
@@ -689,20 +732,54 @@ function checkAttestation(rec) {
           }
         }
         throw new v.VerifyError(
-          `no signature verifies under a key enrolled for ${claimed} before entry ${rec.index}` +
+          `no signature verifies under a ${role} key enrolled for ${claimed} before entry ${rec.index}` +
             (tried.length ? `: ${tried.join('; ')}` : ` (the server lists ${vd ? vd.keys.length : 0} keys for ${claimed}, none with a signing key ID of this entry)`),
         );
       })(),
     );
   }
-  return attestationChecks.get(rec.index);
+  return signerChecks.get(rec.index);
+}
+
+/** The name a statement signs as: vendor.legal_name of an attestation, verifier.legal_name of a verification. */
+const signerName = (rec) => (rec.kind === 'verification' ? rec.st.predicate?.verifier?.legal_name : rec.st.predicate?.vendor?.legal_name);
+
+/**
+ * The subject of a verified verification (DESIGN §13): the attestation at
+ * subject_entry.log_index, proven and verified here, below the verification, whose leaf hash
+ * and attestation ID are the ones the verification names, and the in-toto subject naming the
+ * same entry by the SHA-256 of its bytes. Returns the subject's record.
+ */
+async function checkSubject(rec) {
+  const se = rec.st.predicate.subject_entry;
+  const j = se.log_index;
+  if (!(j >= 0 && j < rec.index)) throw new v.VerifyError(`the subject entry ${j} is not an earlier entry`);
+  const subject = await loadAttestation(j);
+  const leaf = v.hex(await v.leafHash(subject.bytes));
+  if (se.leaf_hash !== leaf) throw new v.VerifyError(`subject_entry.leaf_hash ${se.leaf_hash} is not the leaf hash ${leaf} of entry ${j}`);
+  if (se.attestation_id !== aid(subject)) throw new v.VerifyError(`subject_entry.attestation_id ${se.attestation_id} is not the attestation ID ${aid(subject)} of entry ${j}`);
+  const d = rec.st.subject;
+  const digest = v.hex(await v.sha256(subject.bytes));
+  if (!Array.isArray(d) || d.length !== 1 || d[0]?.name !== `log-entry/${j}` || d[0]?.digest?.sha256 !== digest) {
+    throw new v.VerifyError(`the in-toto subject is not one descriptor naming log-entry/${j} with the SHA-256 of its bytes`);
+  }
+  return subject;
+}
+
+/** An entry proven in the anchor, that is a verification whose signature, enrolment and subject verify. */
+async function loadVerification(index) {
+  const rec = await loadEntry(index);
+  if (rec.kind !== 'verification') throw new v.VerifyError(`entry ${index} is not a verification`);
+  rec.validity = await checkSigner(rec);
+  rec.subject = await checkSubject(rec);
+  return rec;
 }
 
 /** An entry proven in the anchor, that is an attestation whose signature and enrolment verify. */
 async function loadAttestation(index) {
   const rec = await loadEntry(index);
   if (rec.kind !== 'attestation') throw new v.VerifyError(`entry ${index} is not an attestation`);
-  rec.validity = await checkAttestation(rec);
+  rec.validity = await checkSigner(rec);
   return rec;
 }
 
@@ -787,15 +864,15 @@ function currentState(rec, now = Date.now()) {
   return 'active';
 }
 
-/** The server's search answer: every page of hits (at most `max`). */
-async function searchAll(params, max = 500) {
+/** The server's search answer: every page of hits (at most `max`); `field` names the hits (`entries` or `verifications`). */
+async function searchAll(params, max = 500, field = 'entries') {
   const hits = [];
   let before = null;
   while (hits.length < max) {
     const q = new URLSearchParams({ ...params, limit: String(Math.min(200, max - hits.length)) });
     if (before !== null) q.set('before', String(before));
     const r = await getJSON(`/v1/search?${q}`);
-    hits.push(...r.entries);
+    hits.push(...(r[field] ?? []));
     if (r.next === undefined || r.next === null) return { hits, more: false };
     before = r.next;
   }
@@ -924,13 +1001,14 @@ async function verifiedKeyRows(vd) {
   });
   return checked.map((r, i) => {
     const k = vd.keys[i];
-    if (!r.ok) return [h('span', { class: 'mono' }, String(k.key).split('+')[0]), h('span', { class: 'mono' }, String(k.key_id)), unverified(`entry ${k.enrolled_at}`), failedMark(r.error.message)];
+    if (!r.ok) return [h('span', { class: 'mono' }, String(k.key).split('+')[0]), h('span', { class: 'mono' }, String(k.key_id)), unverified(`entry ${k.enrolled_at}`), failedMark(r.error.message), '—'];
     const { key, en, revoked } = r.value;
     return [
       h('span', { class: 'mono' }, key.name),
       h('span', { class: 'mono' }, hex8(key)),
       [entryLink(en.index), ' ✔'],
       revoked ? [badge('revoked'), ' at ', entryLink(revoked.index), ' ✔'] : [badge('enrolled'), ' ', h('span', { class: 'note' }, '(no revocation listed by the server)')],
+      [roleOf(en), ' ✔'],
     ];
   });
 }
@@ -983,7 +1061,8 @@ async function vendorPage(name) {
     keys.replaceChildren(h('p', { role: 'alert' }, `✖ ${e.message}`));
     return;
   }
-  keys.replaceChildren(vd ? table(['Key name', 'Key ID', 'Enrolment', 'Status'], await verifiedKeyRows(vd)) : h('p', {}, 'The server lists no keys for this vendor.'));
+  keys.replaceChildren(vd ? table(['Key name', 'Key ID', 'Enrolment', 'Status', 'Role'], await verifiedKeyRows(vd)) : h('p', {}, 'The server lists no keys for this vendor.'));
+  await publishedVerifications(name, products);
   const body = h('div', {}, h('p', {}, 'Verifying…'));
   products.append(
     h(
@@ -1036,6 +1115,58 @@ async function vendorPage(name) {
   if (more) parts.push(h('p', { class: 'note' }, 'Only the newest 200 entries of this vendor were read; older versions are reached through the supersedes links of newer ones, but older attestations are not listed.'));
   if (!parts.length) parts.push(h('p', {}, 'No attestations from this vendor.'));
   body.replaceChildren(...parts);
+}
+
+/**
+ * The verifications a verifier published (the server's search by verifier name), each proven
+ * and verified here: signed by a key the log enrolled as a verifier key for `name`, about an
+ * attestation in the log. Shown on the page of that name; nothing when there are none.
+ */
+async function publishedVerifications(name, before) {
+  let listed;
+  try {
+    listed = await searchAll({ verifier: name }, 200, 'verifications');
+  } catch (e) {
+    before.before(h('section', { id: 'published', 'data-state': 'failed' }, h('h2', {}, 'Verifications published'), h('p', { role: 'alert' }, failedMark(`the server's search for verifications failed: ${e.message}`))));
+    return;
+  }
+  if (!listed.hits.length) return;
+  const sec = h('section', { 'aria-labelledby': 'published-h', id: 'published', 'data-state': 'pending' }, h('h2', { id: 'published-h' }, 'Verifications published'), h('p', {}, 'Verifying…'));
+  before.before(sec);
+  const indexes = [...new Set(listed.hits.map((x) => x.index))].filter(Number.isSafeInteger).sort((a, b) => b - a);
+  const results = await pool(indexes, 6, loadVerification);
+  const good = [];
+  const bad = [];
+  results.forEach((r, i) => {
+    if (!r.ok) bad.push([indexes[i], r.error.message]);
+    else if (signerName(r.value) !== name) bad.push([indexes[i], `it is a verification by ${signerName(r.value)}`]);
+    else good.push(r.value);
+  });
+  const superseded = supersededAmong(good);
+  const parts = [sec.firstChild];
+  if (good.length) {
+    parts.push(
+      table(
+        ['Verification', 'Subject', 'Verdict', 'Method', 'Issued', 'Checked'],
+        good.map((x) => {
+          const p = x.st.predicate;
+          return [
+            entryLink(x.index),
+            [entryLink(x.subject.index), ` — ${String(x.subject.st.predicate.product?.name)} by `, vendorLink(String(vendorOf(x.subject)))],
+            [verdictBadge(p.verdict), superseded.has(x.index) ? [' ', badge('superseded'), ' by ', entryLink(superseded.get(x.index))] : ''],
+            String(p.method).replace(/_/g, ' '),
+            String(p.issued_at),
+            '✔ verified',
+          ];
+        }),
+      ),
+    );
+  }
+  if (bad.length) parts.push(h('h3', {}, 'Entries the server listed that do not verify'), h('ul', {}, bad.map(([i, m]) => h('li', {}, entryLink(i), ' ', failedMark(m)))));
+  if (listed.more) parts.push(h('p', { class: 'note' }, 'Only the newest 200 verifications were read.'));
+  parts.push(h('p', { class: 'note' }, unverified('which verifications this verifier published (the server’s search). '), 'Each one shown was proven in the verified checkpoint, its signature checked under a key the log enrolled as a verifier key for ', name, ', and its subject checked to be the attestation it names.'));
+  sec.dataset.state = bad.length ? 'failed' : 'verified';
+  sec.replaceChildren(...parts);
 }
 
 function flowSection(f, i) {
@@ -1158,10 +1289,11 @@ function statementSections(st, index) {
 /** Verifies a displayed entry from its receipt: checkpoint, inclusion, vendor signature and enrolment. */
 
 /** How to check the same entry without trusting this page: the receipt and the CLI. */
-function cliSection(index, e, t) {
+function cliSection(index, e, t, rec) {
   const receipt = e?.receipt ? JSON.stringify(e.receipt, null, 2) + '\n' : null;
   const file = `receipt-${index}.json`;
   const key = t?.key?.text ?? 'LOG-KEY';
+  if (rec?.format === 'cose') return coseCliSection(index, rec, key);
   return h(
     'section',
     { 'aria-labelledby': 'cli-h', id: 'without-this-page' },
@@ -1178,6 +1310,25 @@ function cliSection(index, e, t) {
       h('li', {}, receipt ? h('a', { id: 'receipt-download', href: URL.createObjectURL(new Blob([receipt], { type: 'application/json' })), download: file }, `Download the receipt (${file})`) : 'Get the receipt: ', receipt ? ' (this page does not check the file; the command does), or get it with ' : '', h('code', {}, `attestlog get ${index} --json`), '.'),
       h('li', {}, 'Verify it offline with the log key the operator publishes (or a tlog-policy file): ', h('code', {}, `attestlog verify ${file} --log-key ${key}`), '.'),
       h('li', {}, 'Follow the whole log, every entry and checkpoint, for new versions, revocations and forks: ', h('code', {}, `attestlog monitor --log ${location.origin} --log-key ${key} --state DIR`), '.'),
+    ),
+  );
+}
+
+/** The same for a SCITT entry: its transparent statement (receipt and witnessed tlog-proof) and the CLI. */
+function coseCliSection(index, rec, key) {
+  const file = `entry-${index}.transparent.cose`;
+  const id = v.hex(rec.leaf);
+  return h(
+    'section',
+    { 'aria-labelledby': 'cli-h', id: 'without-this-page' },
+    h('h2', { id: 'cli-h' }, 'Verify without trusting this page'),
+    h('p', {}, h('strong', {}, 'What a browser cannot protect against: '), 'this page’s own code comes from the log server it checks. For a decision that matters, check with the attestlog command-line tool, which does not come from this server:'),
+    h(
+      'ol',
+      {},
+      h('li', {}, h('a', { id: 'transparent-download', href: `/entries/${id}?transparent=true`, download: file }, `Download the transparent statement (${file})`), ' (the statement with its SCITT receipt and the witnessed tlog-proof) and the log’s receipt keys ', h('a', { href: '/.well-known/scitt-keys', download: 'scitt-keys.cbor' }, 'scitt-keys.cbor'), '; this page does not check the files, the command does.'),
+      h('li', {}, 'Verify them offline with the log key the operator publishes: ', h('code', {}, `attestlog verify ${file} --scitt-key scitt-keys.cbor --log-key ${key}`), '.'),
+      h('li', {}, 'Follow the whole log for new versions, revocations and forks: ', h('code', {}, `attestlog monitor --log ${location.origin} --log-key ${key} --state DIR`), '.'),
     ),
   );
 }
@@ -1208,7 +1359,10 @@ async function entryPage(index) {
     await checks.run('Inclusion proof', () => proveInclusion(i, bytes));
     await checks.run('Entry format', () => {
       rec = decodeEntry(i, bytes);
-      return `a DSSE envelope (${rec.env.payloadType}) decoded in your browser from the entry bytes; everything below comes from these bytes`;
+      const what = rec.format === 'cose'
+        ? `a COSE_Sign1 signed statement (SCITT, ${rec.kind}; CBOR read strictly, the unprotected header empty, CWT iss ${rec.cose.iss} and sub ${rec.cose.sub})`
+        : `a DSSE envelope (${rec.env.payloadType})`;
+      return `${what} decoded in your browser from the entry bytes; everything below comes from these bytes`;
     });
   }
   let validity = null;
@@ -1218,28 +1372,42 @@ async function entryPage(index) {
       if (at !== null) {
         throw new v.VerifyError(`the decoded payload this server sent with the entry is not what the signed entry bytes say (they differ at ${at}): the server is lying or broken. This page ignores the server's JSON and shows only what the bytes say.`);
       }
-      if (e.kind !== rec.kind) throw new v.VerifyError(`the server calls the entry “${e.kind}”, the bytes are an ${rec.kind} entry`);
+      // The server calls every in-toto statement an attestation (a verification too).
+      const kind = rec.kind === 'enrolment' ? 'enrolment' : 'attestation';
+      if (e.kind !== kind) throw new v.VerifyError(`the server calls the entry “${e.kind}”, the bytes are an ${rec.kind} entry`);
       return 'the JSON the server sent alongside matches the entry bytes (this page does not use it)';
     });
     if (rec.kind === 'enrolment') {
       await checks.run('Log signature on the enrolment', async () => {
-        if (!a.t?.key || !(await v.envelopeSignedBy(rec.env, a.t.key))) throw new v.VerifyError('the enrolment entry is not signed by the log key');
+        if (!a.t?.key || !(await rec.signedBy(a.t.key))) throw new v.VerifyError('the enrolment entry is not signed by the log key');
         return 'the enrolment entry is signed (DSSE, Ed25519) by the log key';
       });
     } else {
-      await checks.run('Vendor signature and enrolment', async () => {
-        validity = await checkAttestation(rec);
-        return `DSSE signature by ${validity.key.name} (key ID ${v.hex(validity.key.id)}) verifies; that key was enrolled for ${vendorOf(rec)} by the log at entry ${validity.enrolledAt} (entry proven here, log signature verified)`;
+      const who = rec.kind === 'verification' ? 'Verifier' : 'Vendor';
+      await checks.run(`${who} signature and enrolment`, async () => {
+        validity = await checkSigner(rec);
+        const sig = rec.format === 'cose' ? 'COSE_Sign1 signature (EdDSA over the Sig_structure built from the entry bytes)' : 'DSSE signature';
+        return `${sig} by ${validity.key.name} (key ID ${v.hex(validity.key.id)}) verifies; that key was enrolled as a ${rec.kind === 'verification' ? 'verifier' : 'vendor'} key for ${signerName(rec)} by the log at entry ${validity.enrolledAt} (entry proven here, log signature verified)`;
       });
       if (validity) {
-        if (validity.revokedAt !== null) checks.ok('Revocation', `the signing key was revoked at entry ${validity.revokedAt} (verified), after this attestation`);
+        if (validity.revokedAt !== null) checks.ok('Revocation', `the signing key was revoked at entry ${validity.revokedAt} (verified), after this ${rec.kind}`);
         else checks.warn('Revocation', `reported by the server, not verified: ${validity.unverified.join('; ')}`);
+      }
+      if (rec.kind === 'verification') {
+        await checks.run('Subject', async () => {
+          rec.subject = await checkSubject(rec);
+          return `entry ${rec.subject.index} is an attestation in the log (proven here, its signature and enrolment verified) with the leaf hash and attestation ID this verification names`;
+        });
       }
     }
   }
   if (rec) renderEntry(rec, claim, checks.failed);
-  if (rec?.kind === 'attestation') await versionsOf(rec, checks, claim);
-  after.append(cliSection(i, e, a.t), rawSection(rec, e, bytes));
+  if (rec?.kind === 'attestation') {
+    await versionsOf(rec, checks, claim);
+    await verificationsOf(rec, checks, claim);
+  }
+  if (rec?.format === 'cose') rec.leaf = await v.leafHash(bytes);
+  after.append(cliSection(i, e, a.t, rec), rawSection(rec, e, bytes));
   showChecks(box, checks, `entry ${i} is in the log as shown`);
 }
 
@@ -1259,10 +1427,15 @@ function renderEntry(rec, claim, failed) {
       facts([
         ['Vendor', vendorLink(String(st.vendor))],
         ['Action', String(st.action)],
+        st.action === 'enrol' ? ['Role', roleOf(rec) === 'verifier' ? 'verifier (signs verifications of claims, never attestations)' : 'vendor (signs attestations, never verifications)'] : null,
         ['Key', h('span', { class: 'mono' }, String(st.key))],
         ['Issued', String(st.issued_at)],
       ]),
     );
+    return;
+  }
+  if (rec.kind === 'verification') {
+    renderVerification(rec, claim, warning);
     return;
   }
   const p = st.predicate ?? {};
@@ -1270,9 +1443,161 @@ function renderEntry(rec, claim, failed) {
   claim.replaceChildren(
     warning ?? '',
     h('p', { id: 'entry-status' }, 'Status: …'),
+    h('section', { 'aria-labelledby': 'verifications-h', id: 'verifications', 'data-state': 'pending' }, h('h2', { id: 'verifications-h' }, 'Independent verifications of this claim'), h('p', {}, 'Verifying…')),
     ...statementSections(st, rec.index),
     h('section', { 'aria-labelledby': 'diff-h', id: 'diff-section' }, h('h2', { id: 'diff-h' }, 'Changes from the version it supersedes')),
     h('section', { 'aria-labelledby': 'versions-h', id: 'versions' }, h('h2', { id: 'versions-h' }, 'Versions')),
+  );
+}
+
+const VERDICT_WORDS = { consistent: '✔ consistent', contradicted: '✖ contradicted', inconclusive: '? inconclusive' };
+const VERDICT_CLASS = { consistent: 'active', contradicted: 'revoked', inconclusive: 'superseded' };
+/** A verdict or finding result, from a verified verification. */
+const verdictBadge = (x) => h('span', { class: `badge ${VERDICT_CLASS[x] ?? 'superseded'}` }, VERDICT_WORDS[x] ?? String(x).replace(/_/g, ' '));
+
+/**
+ * Which of `recs` (verified verifications) are superseded by another of them: a later one of
+ * the same verifier and subject that names it in `supersedes` (DESIGN §13). Map index -> the
+ * superseding index.
+ */
+function supersededAmong(recs) {
+  const out = new Map();
+  for (const r of recs) {
+    const j = r.st.predicate.supersedes?.log_index;
+    const prev = recs.find((x) => x.index === j);
+    if (prev && prev.index < r.index && signerName(prev) === signerName(r) && prev.st.predicate.subject_entry.log_index === r.st.predicate.subject_entry.log_index) out.set(prev.index, r.index);
+  }
+  return out;
+}
+
+const endpoint = (o) => `${o.hostname ? `${o.hostname} ` : ''}${o.ip}:${o.port}${o.country ? ` (${country(o.country)})` : ''}${o.bytes !== undefined ? `, ${Number(o.bytes).toLocaleString('en')} bytes` : ''}`;
+
+/**
+ * The verifications the server's search names for this attestation (subject = its index),
+ * each proven and verified here (signature by an enrolled verifier key, subject = this entry);
+ * a current one that contradicts the claim is raised beside it.
+ */
+async function verificationsOf(rec, checks, claim) {
+  const sec = claim.querySelector('#verifications');
+  let listed;
+  try {
+    listed = await searchAll({ subject: String(rec.index) }, 200, 'verifications');
+  } catch (e) {
+    checks.warn('Independent verifications', `the server's search failed (${e.message}): verifications of this claim, if any, are not shown`);
+    sec.dataset.state = 'failed';
+    sec.replaceChildren(sec.firstChild, h('p', { role: 'alert' }, failedMark(`the server's search for verifications failed: ${e.message}`)));
+    return;
+  }
+  const indexes = [...new Set(listed.hits.map((x) => x.index))].filter(Number.isSafeInteger).sort((a, b) => b - a);
+  const results = await pool(indexes, 6, loadVerification);
+  const good = [];
+  const bad = [];
+  results.forEach((r, i) => {
+    if (!r.ok) bad.push([indexes[i], r.error.message]);
+    else if (r.value.subject.index !== rec.index) bad.push([indexes[i], `it verifies entry ${r.value.subject.index}, not this one`]);
+    else good.push(r.value);
+  });
+  const superseded = supersededAmong(good);
+  const current = good.filter((x) => !superseded.has(x.index));
+  const contradicting = current.filter((x) => x.st.predicate.verdict === 'contradicted');
+  const parts = [sec.firstChild];
+  if (contradicting.length) {
+    parts.push(
+      h(
+        'div',
+        { class: 'alert', role: 'alert', id: 'contradicted' },
+        h('h3', {}, `✖ CONTRADICTED: ${contradicting.length === 1 ? 'an independent verification contradicts' : `${contradicting.length} independent verifications contradict`} this claim`),
+        h('ul', {}, contradicting.map((x) => h('li', {}, vendorLink(String(signerName(x))), ` (${String(x.st.predicate.method).replace(/_/g, ' ')}, ${String(x.st.predicate.performed?.from)} – ${String(x.st.predicate.performed?.to)}): `, x.st.predicate.undeclared?.length ? `undeclared endpoints ${list(x.st.predicate.undeclared, endpoint)}; ` : '', 'see ', entryLink(x.index), ' ✔ verified'))),
+      ),
+    );
+  }
+  if (good.length) {
+    parts.push(
+      table(
+        ['Verification', 'Verdict', 'Verifier', 'Method', 'Performed', 'Issued', 'Checked'],
+        good.map((x) => {
+          const p = x.st.predicate;
+          return [
+            entryLink(x.index),
+            [verdictBadge(p.verdict), superseded.has(x.index) ? [' ', badge('superseded'), ' by ', entryLink(superseded.get(x.index))] : ''],
+            vendorLink(String(p.verifier?.legal_name)),
+            String(p.method).replace(/_/g, ' '),
+            `${p.performed?.from} – ${p.performed?.to}`,
+            String(p.issued_at),
+            '✔ verified',
+          ];
+        }),
+      ),
+    );
+  } else if (!bad.length) {
+    parts.push(h('p', { id: 'no-verifications' }, 'No independent verification of this entry was found.'));
+  }
+  if (bad.length) parts.push(h('h3', {}, 'Verifications the server listed that do not verify'), h('ul', {}, bad.map(([i, m]) => h('li', {}, entryLink(i), ' ', failedMark(m)))));
+  parts.push(h('p', { class: 'note' }, unverified('which verifications exist (the server’s search). '), 'Each verification shown was proven in the verified checkpoint, its signature checked under a key the log enrolled as a verifier key for the verifier it names, and its subject checked to be this entry. A server could leave a verification out; ', h('code', {}, 'attestlog monitor'), ' sees every one.'));
+  sec.dataset.state = bad.length ? 'failed' : 'verified';
+  sec.replaceChildren(...parts);
+  const summary = `${good.length} verification${good.length === 1 ? '' : 's'} of this entry verified${good.length ? ` (${current.map((x) => `${x.st.predicate.verdict} by ${signerName(x)} at entry ${x.index}`).join('; ')}${superseded.size ? `; ${superseded.size} superseded` : ''})` : ''}${bad.length ? `; ${bad.length} listed by the server do not verify` : ''}`;
+  if (!good.length && !bad.length) checks.info('Independent verifications', 'the server’s search names no verification of this entry');
+  else if (bad.length) checks.fail('Independent verifications', summary);
+  else if (contradicting.length) checks.warn('Independent verifications', `${summary}: a verification CONTRADICTS this claim`);
+  else checks.ok('Independent verifications', summary);
+}
+
+/** A verification entry: its predicate, decoded from the verified bytes, with its subject. */
+function renderVerification(rec, claim, warning) {
+  const p = rec.st.predicate;
+  const se = p.subject_entry;
+  const subject = rec.subject;
+  const flows = subject?.st.predicate?.data_flows ?? [];
+  setTitle(`Verification: ${String(p.verdict)} — ${String(p.verifier?.legal_name)}`);
+  const env = p.environment ?? {};
+  claim.replaceChildren(
+    warning ?? '',
+    h(
+      'section',
+      { 'aria-labelledby': 'verification-h', id: 'verification' },
+      h('h2', { id: 'verification-h' }, 'The verification'),
+      facts([
+        ['Verdict', h('span', { id: 'verdict' }, verdictBadge(p.verdict))],
+        ['Verifier', [vendorLink(String(p.verifier?.legal_name)), ` (${country(p.verifier?.jurisdiction)})`, p.verifier?.accreditation ? `, accreditation ${p.verifier.accreditation}` : '']],
+        ['Subject', h('span', { id: 'verification-subject' }, entryLink(se.log_index), subject ? ` — ${String(subject.st.predicate.product?.name)} by ${String(vendorOf(subject))} (verified)` : ' (not verified)')],
+        ['Attestation ID', h('span', { class: 'mono' }, String(se.attestation_id))],
+        ['Leaf hash of the subject', h('span', { class: 'mono' }, String(se.leaf_hash))],
+        ['Method', String(p.method).replace(/_/g, ' ')],
+        ['Performed', `${p.performed?.from} – ${p.performed?.to}`],
+        ['Environment', `${env.product_version} on ${env.platform}, network in ${country(env.network_country)}`],
+        ['Issued', String(p.issued_at)],
+        ['Supersedes', p.supersedes ? entryLink(p.supersedes.log_index) : '—'],
+      ]),
+    ),
+    h(
+      'section',
+      { 'aria-labelledby': 'findings-h' },
+      h('h2', { id: 'findings-h' }, `Findings (${(p.findings ?? []).length})`),
+      (p.findings ?? []).length
+        ? table(
+            ['Data flow', 'Result', 'Observed', 'Note'],
+            p.findings.map((f) => [
+              `${f.data_flow}${flows[f.data_flow] ? ` (${String(flows[f.data_flow].category).replace(/_/g, ' ')})` : ''}`,
+              verdictBadge(f.result),
+              (f.observed ?? []).length ? h('ul', {}, f.observed.map((o) => h('li', {}, endpoint(o)))) : '—',
+              String(f.note ?? ''),
+            ]),
+          )
+        : h('p', {}, 'No findings.'),
+    ),
+    h(
+      'section',
+      { 'aria-labelledby': 'undeclared-h', id: 'undeclared' },
+      h('h2', { id: 'undeclared-h' }, 'Undeclared endpoints'),
+      (p.undeclared ?? []).length ? [h('p', {}, 'The product was seen talking to endpoints the claim does not declare:'), h('ul', {}, p.undeclared.map((o) => h('li', {}, endpoint(o))))] : h('p', {}, 'None seen.'),
+    ),
+    h(
+      'section',
+      { 'aria-labelledby': 'vevidence-h' },
+      h('h2', { id: 'vevidence-h' }, 'Evidence'),
+      (p.evidence ?? []).length ? table(['Document', 'SHA-256'], p.evidence.map((e) => [String(e.uri), h('span', { class: 'mono' }, String(e.sha256))])) : h('p', {}, 'No evidence referenced.'),
+    ),
   );
 }
 
@@ -1337,13 +1662,28 @@ function rawSection(rec, e, bytes) {
     h('summary', {}, 'Raw entry'),
     bytes ? h('p', {}, 'Entry bytes as received (SHA-256 of 0x00 ‖ entry is the leaf hash checked above).') : '',
     rec ? [h('h3', {}, 'Payload decoded in your browser'), h('pre', {}, JSON.stringify(rec.st, null, 2))] : '',
-    bytes ? [h('h3', {}, 'Canonical entry (DSSE envelope, JCS)'), h('pre', { id: 'raw-entry' }, (() => {
-      try {
-        return v.fromUtf8(bytes);
-      } catch {
-        return v.b64encode(bytes);
-      }
-    })())] : '',
+    bytes && rec?.format === 'cose'
+      ? [
+          h('h3', {}, 'Protected header, read in your browser'),
+          facts([
+            ['alg', 'EdDSA (-8)'],
+            ['kid', h('span', { class: 'mono' }, v.hex(rec.cose.kid))],
+            ['content_type', 'application/vnd.in-toto+json'],
+            ['CWT iss', String(rec.cose.iss)],
+            ['CWT sub', String(rec.cose.sub)],
+          ]),
+          h('h3', {}, 'Entry (COSE_Sign1, CBOR, hex)'),
+          h('pre', { id: 'raw-entry', class: 'mono' }, v.hex(bytes)),
+        ]
+      : bytes
+        ? [h('h3', {}, 'Canonical entry (DSSE envelope, JCS)'), h('pre', { id: 'raw-entry' }, (() => {
+            try {
+              return v.fromUtf8(bytes);
+            } catch {
+              return v.b64encode(bytes);
+            }
+          })())]
+        : '',
     e?.receipt?.proof ? [h('h3', {}, 'Receipt proof (c2sp.org/tlog-proof)'), h('p', { class: 'note' }, unverified('this receipt is not checked by this page; ', h('code', {}, 'attestlog verify'), ' checks it.')), h('pre', {}, String(e.receipt.proof))] : '',
   );
 }
@@ -1486,7 +1826,7 @@ function restart() {
   logInfoPromise = null;
   vendorListPromise = null;
   entries = new Map();
-  attestationChecks = new Map();
+  signerChecks = new Map();
   logCheck = checkLog();
 }
 

@@ -7,6 +7,8 @@
 //   - c2sp.org/tlog-proof@v1 (parseTlogProof)
 //   - RFC 9162 §2.1.3/§2.1.4 inclusion and consistency proof verification
 //   - DSSE PAE and the canonical entry envelope
+//   - a strict CBOR reader (RFC 8949) for COSE_Sign1 signed statements (RFC 9052) and their
+//     Sig_structure
 // Ed25519 and SHA-256 come from WebCrypto. Every function throws VerifyError with a readable
 // reason when its input does not verify; nothing here touches the DOM or the network.
 
@@ -588,6 +590,204 @@ export const decodeHashes = (arr) =>
     if (b.length !== 32) fail('proof hash is not 32 bytes');
     return b;
   });
+
+// ---------------------------------------------------------------------------------------------
+// CBOR (RFC 8949): only what a COSE_Sign1 entry of this log holds, read strictly. Definite
+// lengths and shortest-form heads only (RFC 8949 §4.2.1), no floats or simple values, no
+// duplicate map keys, tags only around the whole item, a depth limit, exactly one item with
+// nothing after it. Anything else is an error: the page never guesses what other CBOR readers
+// would make of odd bytes.
+
+const CBOR_MAX_DEPTH = 16;
+
+/**
+ * Decodes exactly one CBOR item. Items: {t: 'int', v: BigInt}, {t: 'bytes', v: Uint8Array},
+ * {t: 'text', v: string}, {t: 'array', v: [item]}, {t: 'map', v: [[key, value]]} (in encoded
+ * order), {t: 'tag', tag: BigInt, v: item}; each also has `raw`, its encoded bytes.
+ */
+export function cborDecode(bytes) {
+  if (!(bytes instanceof Uint8Array)) fail('CBOR input is not bytes');
+  const { item, end } = cborItem(bytes, 0, 0);
+  if (end !== bytes.length) fail(`CBOR: ${bytes.length - end} bytes after the item`);
+  return item;
+}
+
+function cborItem(b, at, depth) {
+  if (depth > CBOR_MAX_DEPTH) fail('CBOR: nested too deeply');
+  if (at >= b.length) fail('CBOR: truncated');
+  const major = b[at] >> 5;
+  const info = b[at] & 0x1f;
+  if (major === 7) fail('CBOR: floats and simple values are not accepted');
+  if (major === 6 && depth > 0) fail('CBOR: a tag inside an item');
+  let pos = at + 1;
+  let n;
+  if (info < 24) {
+    n = BigInt(info);
+  } else if (info <= 27) {
+    const len = 1 << (info - 24);
+    if (pos + len > b.length) fail('CBOR: truncated head');
+    n = 0n;
+    for (let i = 0; i < len; i++) n = (n << 8n) | BigInt(b[pos + i]);
+    pos += len;
+    const min = [24n, 0x100n, 0x10000n, 0x100000000n][info - 24];
+    if (n < min) fail('CBOR: a head is not in its shortest form');
+  } else if (info === 31) {
+    return fail('CBOR: indefinite lengths are not accepted');
+  } else {
+    return fail(`CBOR: reserved additional information ${info}`);
+  }
+  const done = (item) => {
+    item.raw = b.subarray(at, pos);
+    return { item, end: pos };
+  };
+  const length = () => {
+    if (n > BigInt(b.length - pos)) fail('CBOR: a length runs past the end of the input');
+    return Number(n);
+  };
+  switch (major) {
+    case 0:
+      return done({ t: 'int', v: n });
+    case 1:
+      return done({ t: 'int', v: -1n - n });
+    case 2: {
+      const len = length();
+      const v = b.subarray(pos, pos + len);
+      pos += len;
+      return done({ t: 'bytes', v });
+    }
+    case 3: {
+      const len = length();
+      let v;
+      try {
+        v = fromUtf8(b.subarray(pos, pos + len));
+      } catch {
+        fail('CBOR: a text string is not valid UTF-8');
+      }
+      pos += len;
+      return done({ t: 'text', v });
+    }
+    case 4: {
+      const count = length();
+      const v = [];
+      for (let i = 0; i < count; i++) {
+        const r = cborItem(b, pos, depth + 1);
+        v.push(r.item);
+        pos = r.end;
+      }
+      return done({ t: 'array', v });
+    }
+    case 5: {
+      const count = length();
+      const v = [];
+      const keys = new Set();
+      for (let i = 0; i < count; i++) {
+        const k = cborItem(b, pos, depth + 1);
+        const key = hex(k.item.raw);
+        if (keys.has(key)) fail('CBOR: duplicate map key');
+        keys.add(key);
+        const val = cborItem(b, k.end, depth + 1);
+        v.push([k.item, val.item]);
+        pos = val.end;
+      }
+      return done({ t: 'map', v });
+    }
+    case 6: {
+      const r = cborItem(b, pos, depth + 1);
+      pos = r.end;
+      return done({ t: 'tag', tag: n, v: r.item });
+    }
+    default:
+      return fail('CBOR: unknown major type');
+  }
+}
+
+/** A CBOR head: major type and argument, in shortest form. */
+function cborHead(major, n) {
+  const m = major << 5;
+  if (n < 24) return new Uint8Array([m | n]);
+  if (n < 0x100) return new Uint8Array([m | 24, n]);
+  if (n < 0x10000) return new Uint8Array([m | 25, n >> 8, n & 0xff]);
+  return new Uint8Array([m | 26, (n >>> 24) & 0xff, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]);
+}
+
+const cborBytes = (b) => concat(cborHead(2, b.length), b);
+
+/** The COSE Sig_structure of a COSE_Sign1 (RFC 9052 §4.4): ["Signature1", protected, h'', payload]. */
+export function sigStructure(protectedBytes, payload) {
+  const context = utf8('Signature1');
+  return concat(cborHead(4, 4), cborHead(3, context.length), context, cborBytes(protectedBytes), cborBytes(new Uint8Array(0)), cborBytes(payload));
+}
+
+// ---------------------------------------------------------------------------------------------
+// COSE_Sign1 signed statements (DESIGN.md §12)
+
+export const COSE_TAG_SIGN1 = 18n;
+const COSE_ALG_EDDSA = -8n;
+const COSE_CONTENT_TYPE_INTOTO = 'application/vnd.in-toto+json';
+/** Protected header labels this log processes (the only ones `crit` may list). */
+const COSE_PROCESSED = [1n, 3n, 4n, 15n];
+
+/** Whether entry bytes are a COSE_Sign1 (tag 18: first byte 0xd2) rather than a DSSE JSON entry. */
+export const isCoseEntry = (entry) => entry.length > 0 && entry[0] === 0xd2;
+
+const mapGet = (m, label) => m.v.find(([k]) => k.t === 'int' && k.v === label)?.[1];
+
+/**
+ * Parses a COSE_Sign1 entry as the log writes it: tag 18, protected header bytes, an empty
+ * unprotected header (the log empties it), the attached payload and a 64-byte signature; the
+ * protected header with `alg` EdDSA, a 4-byte `kid`, `content_type` in-toto, CWT claims (15)
+ * with text `iss` (1) and `sub` (2), and no `crit` beyond those. Returns {protectedBytes,
+ * payload, signature, kid (bytes), iss, sub, sigStructure}: the Sig_structure is built from
+ * the very bytes of the entry.
+ */
+export function parseCoseSign1(entry) {
+  const top = cborDecode(entry);
+  if (top.t !== 'tag' || top.tag !== COSE_TAG_SIGN1) fail('the entry is not a COSE_Sign1 (CBOR tag 18)');
+  const a = top.v;
+  if (a.t !== 'array' || a.v.length !== 4) fail('COSE_Sign1: expected an array of four items');
+  const [prot, unprot, payload, signature] = a.v;
+  if (prot.t !== 'bytes') fail('COSE_Sign1: the protected header is not a byte string');
+  if (unprot.t !== 'map') fail('COSE_Sign1: the unprotected header is not a map');
+  if (unprot.v.length !== 0) fail('COSE_Sign1: the unprotected header is not empty (the log empties it)');
+  if (payload.t !== 'bytes') fail('COSE_Sign1: the payload is not attached');
+  if (signature.t !== 'bytes' || signature.v.length !== 64) fail('COSE_Sign1: the signature is not 64 bytes');
+  const h = cborDecode(prot.v);
+  if (h.t !== 'map') fail('COSE_Sign1: the protected header is not a map');
+  const alg = mapGet(h, 1n);
+  if (alg?.t !== 'int' || alg.v !== COSE_ALG_EDDSA) fail('COSE_Sign1: the protected alg (1) is not EdDSA (-8)');
+  const crit = mapGet(h, 2n);
+  if (crit !== undefined) {
+    if (crit.t !== 'array' || crit.v.length === 0) fail('COSE_Sign1: crit (2) is not a non-empty array');
+    for (const c of crit.v) {
+      if (c.t !== 'int' || !COSE_PROCESSED.includes(c.v)) fail('COSE_Sign1: crit (2) lists a parameter this page does not process');
+    }
+  }
+  const ct = mapGet(h, 3n);
+  if (ct?.t !== 'text' || ct.v !== COSE_CONTENT_TYPE_INTOTO) fail(`COSE_Sign1: the protected content_type (3) is not ${COSE_CONTENT_TYPE_INTOTO}`);
+  const kid = mapGet(h, 4n);
+  if (kid?.t !== 'bytes' || kid.v.length !== 4) fail('COSE_Sign1: the protected kid (4) is not a 4-byte key ID');
+  if (mapGet(h, 258n) !== undefined) fail('COSE_Sign1: a hash envelope (RFC 9995), not an attached statement');
+  const claims = mapGet(h, 15n);
+  if (claims?.t !== 'map') fail('COSE_Sign1: the protected header has no CWT claims (15)');
+  const iss = mapGet(claims, 1n);
+  const sub = mapGet(claims, 2n);
+  if (iss?.t !== 'text') fail('COSE_Sign1: the CWT claims have no text iss (1)');
+  if (sub?.t !== 'text') fail('COSE_Sign1: the CWT claims have no text sub (2)');
+  return {
+    protectedBytes: prot.v,
+    payload: payload.v,
+    signature: signature.v,
+    kid: kid.v,
+    iss: iss.v,
+    sub: sub.v,
+    sigStructure: sigStructure(prot.v, payload.v),
+  };
+}
+
+/** Whether a parsed COSE_Sign1 names `key` in its kid and its EdDSA signature verifies under it. */
+export async function coseSignedBy(cose, key) {
+  return equalBytes(cose.kid, key.id) && ed25519Verify(key.pub, cose.sigStructure, cose.signature);
+}
 
 // ---------------------------------------------------------------------------------------------
 // JSON

@@ -95,11 +95,12 @@ async fn assets_are_embedded_with_strict_headers_and_no_external_urls() {
 /// Every `http://`/`https://` in an asset is an XML namespace or text a person reads; nothing
 /// is loaded from elsewhere.
 fn assert_no_external_urls(path: &str, body: &str) {
-    const ALLOWED: [&str; 3] = [
+    const ALLOWED: [&str; 4] = [
         "http://www.w3.org/2000/svg",
         // Type identifiers the explorer checks in statements (never fetched).
         "https://in-toto.io/Statement/v1",
         "https://attestlog.dev/data-flows/v1",
+        "https://attestlog.dev/verification/v1",
     ];
     let mut rest = body;
     while let Some(i) = rest.find("http") {
@@ -468,7 +469,7 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// One headless Chromium with one page, driven over the DevTools Protocol.
-struct Browser {
+pub(crate) struct Browser {
     child: tokio::process::Child,
     ws: Ws,
     next: u64,
@@ -476,7 +477,7 @@ struct Browser {
 }
 
 /// Whether Chromium is there; without it the browser tests fail on CI and are skipped locally.
-fn have_chromium() -> bool {
+pub(crate) fn have_chromium() -> bool {
     if Path::new(CHROMIUM).exists() {
         return true;
     }
@@ -504,7 +505,7 @@ where
 }
 
 impl Browser {
-    async fn launch() -> Self {
+    pub(crate) async fn launch() -> Self {
         let profile = temp_dir("chromium");
         let child = tokio::process::Command::new(CHROMIUM)
             .args([
@@ -592,7 +593,7 @@ impl Browser {
     }
 
     /// Evaluates a JS expression (awaiting promises) and returns its JSON value.
-    async fn eval(&mut self, expr: &str) -> Value {
+    pub(crate) async fn eval(&mut self, expr: &str) -> Value {
         let r = self
             .call(
                 "Runtime.evaluate",
@@ -608,7 +609,7 @@ impl Browser {
     }
 
     /// Loads `url` afresh (a new document, so every check runs again).
-    async fn open(&mut self, url: &str) {
+    pub(crate) async fn open(&mut self, url: &str) {
         self.call("Page.navigate", json!({"url": "about:blank"}))
             .await;
         self.call("Page.navigate", json!({"url": url})).await;
@@ -620,7 +621,7 @@ impl Browser {
     }
 
     /// Waits until `expr` is a non-null, non-false value and returns it.
-    async fn wait_for(&mut self, what: &str, expr: &str) -> Value {
+    pub(crate) async fn wait_for(&mut self, what: &str, expr: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let v = self.eval(expr).await;
@@ -636,7 +637,7 @@ impl Browser {
     }
 
     /// The `data-state` of an element once it is no longer pending, with its text.
-    async fn settled(&mut self, selector: &str) -> (String, String) {
+    pub(crate) async fn settled(&mut self, selector: &str) -> (String, String) {
         let sel = serde_json::to_string(selector).unwrap();
         let v = self
             .wait_for(
@@ -654,7 +655,7 @@ impl Browser {
     }
 
     /// Saves a full-page PNG of the current page at `width` CSS pixels.
-    async fn screenshot(&mut self, name: &str, width: u32) {
+    pub(crate) async fn screenshot(&mut self, name: &str, width: u32) {
         let mobile = width < 600;
         self.call(
             "Emulation.setDeviceMetricsOverride",
@@ -688,7 +689,7 @@ impl Browser {
             .await;
     }
 
-    async fn close(mut self) {
+    pub(crate) async fn close(mut self) {
         let msg = json!({"id": 0, "method": "Browser.close", "params": {}}).to_string();
         let _ = self.ws.send(Message::Text(msg.into())).await;
         if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
@@ -1702,4 +1703,433 @@ async fn browser_signature_checks_match_verify_strict() {
         plain[3..].iter().any(|x| *x),
         "WebCrypto alone rejects every small-order case"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Independent verifications beside the claim and on the verifier's page; COSE entries
+
+/// Submits a COSE_Sign1 signed statement of `v` by `key` at `POST /entries`; returns its
+/// entry bytes and log index.
+async fn submit_cose(log: &TestLog, key: &SignerKey, v: Value) -> (Vec<u8>, u64) {
+    let st = attestlog_proto::predicate::statement_from_value(v).unwrap();
+    let id = st.predicate.attestation_id.clone();
+    let entry =
+        attestlog_proto::cose::SignedStatement::sign(&st.canonical_bytes(), key, &id).to_entry();
+    let r = log
+        .http
+        .post(format!("{}/entries", log.url))
+        .header("content-type", "application/cose")
+        .body(entry.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let (s, found) = log
+        .get_json(&format!("/v1/search?attestation_id={id}"))
+        .await;
+    assert_eq!(s, 200, "{found}");
+    (entry, found["entries"][0]["index"].as_u64().unwrap())
+}
+
+/// Every failed check's line on the page.
+async fn failed_checks(b: &mut Browser) -> String {
+    let v = b
+        .eval("[...document.querySelectorAll('.checks li.fail')].map(l => l.innerText).join('\\n')")
+        .await;
+    v.as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verifications_and_cose_entries_verify_in_the_browser() {
+    use crate::verifications::{LAB, sign_verification, verification_of};
+    if !have_chromium() {
+        return;
+    }
+    let log = TestLog::start().await;
+    let p = populate(&log).await;
+    // A test lab enrolled with a verifier key checks the current Example AV attestation:
+    // first consistent, then (a newer version of its verification) contradicted, having seen
+    // an undeclared host in an excluded country.
+    let lab = vendor_key(81);
+    let (s, body) = log
+        .vendors(&json!({"vendor": LAB, "key": lab.verifier().to_string(), "action": "enrol", "role": "verifier"}))
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let (_, good) = log.get_json(&format!("/v1/entries/{}", p.good)).await;
+    let good_bytes = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        good["entry"].as_str().unwrap(),
+    )
+    .unwrap();
+    let first = verification_of(p.good, &good_bytes, &att_id(7001), "consistent");
+    let (s, body) = log.submit(&sign_verification(&lab, &first)).await;
+    assert_eq!(s, 201, "{body}");
+    let consistent = body["index"].as_u64().unwrap();
+    let mut second = verification_of(p.good, &good_bytes, &att_id(7001), "contradicted");
+    second["predicate"]["issued_at"] = json!("2026-12-06T10:00:00Z");
+    second["predicate"]["supersedes"] = json!({"log_index": consistent});
+    second["predicate"]["undeclared"] = json!([{"hostname": "collector.tracker.example", "ip": "203.0.113.50", "port": 443, "country": "RU", "bytes": 2000}]);
+    let (s, body) = log.submit(&sign_verification(&lab, &second)).await;
+    assert_eq!(s, 201, "{body}");
+    let contradicted = body["index"].as_u64().unwrap();
+    // A SCITT signed statement (COSE_Sign1) of another product of the same vendor.
+    let (cose_entry, cose) = submit_cose(
+        &log,
+        &vendor_key(71),
+        attestation(
+            "Example AV AG",
+            7005,
+            "Example Cose Scanner",
+            vec![flow(
+                "telemetry",
+                "cose.example-av.test",
+                ("CH", "Zug"),
+                &["CH"],
+            )],
+            &["RU"],
+        ),
+    )
+    .await;
+    let proxy = Proxy::start(&log.url).await;
+    let base = proxy.url.clone();
+    let mut b = Browser::launch().await;
+
+    // The claim's page: verified, the contradicting verification raised beside the claim,
+    // the superseded consistent one listed as such.
+    b.open(&format!("{base}/#/entry/{}", p.good)).await;
+    let (state, text) = b.settled("#verifications").await;
+    assert_eq!(state, "verified", "{text}");
+    for shown in [
+        &format!("entry {contradicted}"),
+        &format!("entry {consistent}"),
+        "contradicted",
+        "superseded",
+        LAB,
+        "✔ verified",
+    ] {
+        assert!(text.contains(shown), "{shown:?} not in:\n{text}");
+    }
+    let alert = b
+        .wait_for(
+            "the contradiction",
+            "document.getElementById('contradicted')?.innerText",
+        )
+        .await;
+    let alert = alert.as_str().unwrap();
+    assert!(
+        alert.contains("CONTRADICTED") && alert.contains(LAB),
+        "{alert}"
+    );
+    assert!(
+        alert.contains("collector.tracker.example") && alert.contains("Russia (RU)"),
+        "{alert}"
+    );
+    assert!(alert.contains(&format!("entry {contradicted}")), "{alert}");
+    let (state, text) = b.settled("#entry-verification").await;
+    assert_eq!(state, "verified", "{text}");
+    assert!(
+        text.contains("Independent verifications: 2 verifications of this entry verified")
+            && text.contains("a verification CONTRADICTS this claim"),
+        "{text}"
+    );
+    b.screenshot("attestation-contradicted", 1280).await;
+
+    // A server whose search lies about the verdict changes nothing shown: the verdict comes
+    // from the verified entry bytes. One that lists a non-verification turns the page red.
+    proxy.set_replacements(&[("\"verdict\":\"contradicted\"", "\"verdict\":\"consistent\"")]);
+    b.open(&format!("{base}/#/entry/{}", p.good)).await;
+    let (state, _) = b.settled("#verifications").await;
+    assert_eq!(state, "verified");
+    let alert = b
+        .wait_for(
+            "the contradiction",
+            "document.getElementById('contradicted')?.innerText",
+        )
+        .await;
+    assert!(alert.as_str().unwrap().contains("CONTRADICTED"), "{alert}");
+    let bogus = format!(
+        "\"verifications\":[{{\"index\":{},\"verifier\":\"{LAB}\",\"subject\":{},\"attestation_id\":\"x\",\"verdict\":\"consistent\",\"issued_at\":\"2026-12-06T10:00:00Z\"}},",
+        p.superseded, p.good
+    );
+    proxy.set_replacements(&[("\"verifications\":[", bogus.as_str())]);
+    b.open(&format!("{base}/#/entry/{}", p.good)).await;
+    let (state, text) = b.settled("#verifications").await;
+    assert_eq!(state, "failed", "{text}");
+    assert!(
+        text.contains(&format!(
+            "not verified: entry {} is not a verification",
+            p.superseded
+        )),
+        "{text}"
+    );
+    let (state, _) = b.settled("#entry-verification").await;
+    assert_eq!(state, "failed");
+    assert!(
+        failed_checks(&mut b)
+            .await
+            .contains("Independent verifications")
+    );
+    proxy.set_replacements(&[]);
+
+    // The verification's own page: its predicate, its verifier and its subject, verified.
+    b.open(&format!("{base}/#/entry/{contradicted}")).await;
+    let (state, text) = b.settled("#entry-verification").await;
+    assert_eq!(state, "verified", "{text}");
+    for check in [
+        "Verifier signature and enrolment",
+        "enrolled as a verifier key",
+        "Subject",
+    ] {
+        assert!(text.contains(check), "{check} missing: {text}");
+    }
+    let main = b.eval("document.getElementById('main').innerText").await;
+    let main = main.as_str().unwrap();
+    for shown in [
+        "Verification: contradicted — Example Test Lab GmbH",
+        "✖ contradicted",
+        &format!(
+            "entry {} — Example Endpoint Security by Example AV AG (verified)",
+            p.good
+        ),
+        "collector.tracker.example 203.0.113.50:443 (Russia (RU)), 2,000 bytes",
+        "traffic capture",
+        &format!("entry {consistent}"),
+        "0 (threat samples)",
+    ] {
+        assert!(main.contains(shown), "{shown:?} not shown:\n{main}");
+    }
+    b.screenshot("verification", 1280).await;
+
+    // The verifier's page: its key (role verifier) and the verifications it published.
+    b.open(&format!("{base}/#/vendor/{}", LAB.replace(' ', "%20")))
+        .await;
+    let (state, text) = b.settled("#published").await;
+    assert_eq!(state, "verified", "{text}");
+    for shown in [
+        &format!("entry {contradicted}"),
+        &format!("entry {consistent}"),
+        "Example Endpoint Security by Example AV AG",
+        "contradicted",
+        "superseded",
+    ] {
+        assert!(text.contains(shown), "{shown:?} not in:\n{text}");
+    }
+    let keys = b
+        .wait_for(
+            "keys",
+            "document.querySelector('#keys-h ~ div table')?.innerText",
+        )
+        .await;
+    assert!(keys.as_str().unwrap().contains("verifier ✔"), "{keys}");
+    b.screenshot("verifier", 1280).await;
+
+    // A COSE entry: CBOR read in the browser, EdDSA over the Sig_structure verified.
+    b.open(&format!("{base}/#/entry/{cose}")).await;
+    let (state, text) = b.settled("#entry-verification").await;
+    assert_eq!(state, "verified", "{text}");
+    assert!(
+        text.contains("a COSE_Sign1 signed statement (SCITT, attestation"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "COSE_Sign1 signature (EdDSA over the Sig_structure built from the entry bytes) by"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("Inclusion proof"), "{text}");
+    let main = b.eval("document.getElementById('main').innerText").await;
+    let main = main.as_str().unwrap();
+    assert!(
+        main.contains("Example Cose Scanner") && main.contains("cose.example-av.test"),
+        "{main}"
+    );
+    // Without this page: the transparent statement of this entry and the command that checks it.
+    let cli = b
+        .eval("document.getElementById('without-this-page').innerText")
+        .await;
+    assert!(
+        cli.as_str().unwrap().contains(&format!(
+            "attestlog verify entry-{cose}.transparent.cose --scitt-key scitt-keys.cbor --log-key {}",
+            log.log_key()
+        )),
+        "{cli}"
+    );
+    let href = b
+        .eval("document.getElementById('transparent-download').getAttribute('href')")
+        .await;
+    let r = log.get(href.as_str().unwrap()).await;
+    assert_eq!(r.status(), 200, "{href}");
+    let transparent =
+        attestlog_proto::scitt::TransparentStatement::parse(&r.bytes().await.unwrap());
+    assert!(transparent.is_ok(), "{href}: {transparent:?}");
+    b.screenshot("attestation-cose", 1280).await;
+
+    // The same entry with one byte of its signature changed: the inclusion proof and the
+    // signature both fail, and the page says NOT VERIFIED.
+    let mut tampered = cose_entry.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 0x01;
+    let b64 = |x: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, x);
+    proxy.set_replacements(&[(&b64(&cose_entry), &b64(&tampered))]);
+    b.open(&format!("{base}/#/entry/{cose}")).await;
+    let (state, text) = b.settled("#entry-verification").await;
+    assert_eq!(state, "failed", "{text}");
+    let failed = failed_checks(&mut b).await;
+    assert!(failed.contains("Inclusion proof"), "{failed}");
+    assert!(
+        failed.contains("Vendor signature and enrolment")
+            && failed.contains("EdDSA over the COSE Sig_structure"),
+        "{failed}"
+    );
+    b.wait_for("the warning", "document.getElementById('claim-unverified')")
+        .await;
+    proxy.set_replacements(&[]);
+    b.close().await;
+}
+
+/// CBOR items (hex) `verify.js` decodes, with the item it must make of each.
+type GoodCbor = Vec<(&'static str, Value)>;
+/// CBOR items (hex) `verify.js` refuses, with a word of its reason.
+type BadCbor = Vec<(&'static str, &'static str)>;
+
+/// Hex of the items `verify.js` decodes and must make the given item of, and of the items it
+/// must refuse.
+fn cbor_vectors() -> (GoodCbor, BadCbor) {
+    let good = vec![
+        ("00", json!({"t": "int", "v": "0"})),
+        ("1818", json!({"t": "int", "v": "24"})),
+        ("3903e7", json!({"t": "int", "v": "-1000"})),
+        ("1b0000000100000000", json!({"t": "int", "v": "4294967296"})),
+        ("43010203", json!({"t": "bytes", "v": "010203"})),
+        ("63c3a978", json!({"t": "text", "v": "éx"})),
+        (
+            "820127",
+            json!({"t": "array", "v": [{"t": "int", "v": "1"}, {"t": "int", "v": "-8"}]}),
+        ),
+        (
+            "a10127",
+            json!({"t": "map", "v": [[{"t": "int", "v": "1"}, {"t": "int", "v": "-8"}]]}),
+        ),
+        (
+            "d24100",
+            json!({"t": "tag", "tag": "18", "v": {"t": "bytes", "v": "00"}}),
+        ),
+    ];
+    let bad = vec![
+        ("", "truncated"),
+        ("1817", "shortest form"),
+        ("190017", "shortest form"),
+        ("5801ff", "shortest form"),
+        ("9f00ff", "indefinite"),
+        ("5f4100ff", "indefinite"),
+        ("f5", "simple values"),
+        ("f93c00", "floats"),
+        ("1c", "reserved"),
+        ("0000", "after the item"),
+        ("430102", "past the end"),
+        ("62c328", "UTF-8"),
+        ("a201000100", "duplicate map key"),
+        ("81d24100", "a tag inside"),
+        (
+            "8181818181818181818181818181818181818100",
+            "nested too deeply",
+        ),
+    ];
+    (good, bad)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_cbor_reader_is_strict_and_rebuilds_the_cose_sig_structure() {
+    use attestlog_proto::cose::{SignedStatement, parse_sign1, sign1_to_tagged};
+    if !have_chromium() {
+        return;
+    }
+    let key = vendor_key(71);
+    let v = attestation(
+        "Example AV AG",
+        7006,
+        "P",
+        vec![flow(
+            "telemetry",
+            "p.example-av.test",
+            ("CH", "Zug"),
+            &["CH"],
+        )],
+        &[],
+    );
+    let st = attestlog_proto::predicate::statement_from_value(v).unwrap();
+    let signed = SignedStatement::sign(&st.canonical_bytes(), &key, &att_id(7006));
+    let entry = signed.to_entry();
+    // The same statement with a non-empty unprotected header, as a submitter may send it (the
+    // log empties it: such bytes are never an entry).
+    let mut with_unprotected = parse_sign1(&entry).unwrap();
+    with_unprotected.unprotected.rest.push((
+        coset::Label::Int(99),
+        coset::cbor::value::Value::Text("x".into()),
+    ));
+    let with_unprotected = sign1_to_tagged(with_unprotected);
+    let (good, bad) = cbor_vectors();
+    let log = TestLog::start().await;
+    let mut b = Browser::launch().await;
+    b.open(&format!("{}/", log.url)).await;
+    let out = b
+        .eval(&format!(
+            "(async () => {{
+               const v = await import('/assets/verify.js');
+               const fromHex = (s) => new Uint8Array(s.match(/../g)?.map((x) => parseInt(x, 16)) ?? []);
+               const plain = (i) => JSON.parse(JSON.stringify(i, (k, x) => k === 'raw' ? undefined : typeof x === 'bigint' ? x.toString() : x instanceof Uint8Array ? v.hex(x) : x));
+               const good = {good}.map((h) => plain(v.cborDecode(fromHex(h))));
+               const bad = {bad}.map((h) => {{ try {{ v.cborDecode(fromHex(h)); return 'accepted'; }} catch (e) {{ return e.message; }} }});
+               const entry = fromHex({entry:?});
+               const c = v.parseCoseSign1(entry);
+               const key = await v.parseVerifierKey({key:?});
+               const other = await v.parseVerifierKey({other:?});
+               const flipped = entry.slice();
+               flipped[flipped.length - 1] ^= 1;
+               const fc = v.parseCoseSign1(flipped);
+               let unprotected;
+               try {{ v.parseCoseSign1(fromHex({unprot:?})); unprotected = 'accepted'; }} catch (e) {{ unprotected = e.message; }}
+               return {{
+                 good, bad, unprotected,
+                 sig: v.hex(c.sigStructure), kid: v.hex(c.kid), iss: c.iss, sub: c.sub,
+                 payload: v.hex(c.payload), protected: v.hex(c.protectedBytes),
+                 ok: await v.coseSignedBy(c, key),
+                 flipped: await v.coseSignedBy(fc, key),
+                 otherKey: await v.coseSignedBy(c, other),
+               }};
+             }})()",
+            good = serde_json::to_string(&good.iter().map(|g| g.0).collect::<Vec<_>>()).unwrap(),
+            bad = serde_json::to_string(&bad.iter().map(|g| g.0).collect::<Vec<_>>()).unwrap(),
+            entry = hex::encode(&entry),
+            unprot = hex::encode(&with_unprotected),
+            key = key.verifier().to_string(),
+            other = vendor_key(72).verifier().to_string(),
+        ))
+        .await;
+    b.close().await;
+    for (i, (h, want)) in good.iter().enumerate() {
+        assert_eq!(out["good"][i], *want, "{h}");
+    }
+    for (i, (h, want)) in bad.iter().enumerate() {
+        let got = out["bad"][i].as_str().unwrap();
+        assert!(got.contains(want), "{h}: {got} (expected {want:?})");
+    }
+    assert!(
+        out["unprotected"]
+            .as_str()
+            .unwrap()
+            .contains("unprotected header is not empty"),
+        "{out}"
+    );
+    // The Sig_structure the browser builds is the one the log verified, byte for byte.
+    assert_eq!(out["sig"], hex::encode(signed.sig_structure()));
+    assert_eq!(out["protected"], hex::encode(signed.protected_bytes()));
+    assert_eq!(out["payload"], hex::encode(signed.payload()));
+    assert_eq!(out["kid"], signed.kid_hex());
+    assert_eq!(out["iss"], key.name());
+    assert_eq!(out["sub"], att_id(7006));
+    assert_eq!(out["ok"], json!(true));
+    assert_eq!(out["flipped"], json!(false));
+    assert_eq!(out["otherKey"], json!(false));
 }

@@ -2,7 +2,8 @@
 //! `attestlog` CLI against a real server: a vendor attests; a lab enrols a verifier key, runs
 //! `check-traffic` on a capture this test builds (the product reached an undeclared host in an
 //! excluded country), signs and submits the verification; `verify` checks it with its subject;
-//! search finds it by verdict; the monitor alerts `verification_contradicted`.
+//! search finds it by verdict; the monitor alerts `verification_contradicted`; the explorer
+//! shows the contradicting verification on the claim's page, verified in headless Chromium.
 
 use std::net::IpAddr;
 
@@ -191,6 +192,48 @@ fn readme_verification_story_runs() {
         seen.push(cmd);
     }
     assert!(seen.iter().any(|c| c == "monitor --log-key"), "{seen:?}");
+
+    // The explorer shows it on the claim: in a browser, the claim's page lists the
+    // contradicting verification beside the claim, verified there.
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("verification.json")).unwrap()).unwrap();
+    let st: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            v["payload"].as_str().unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let claim = st["predicate"]["subject_entry"]["log_index"]
+        .as_u64()
+        .unwrap();
+    if crate::explorer::have_chromium() {
+        rt.block_on(async {
+            let mut b = crate::explorer::Browser::launch().await;
+            b.open(&format!("{}/#/entry/{claim}", log.url)).await;
+            let (state, text) = b.settled("#entry-verification").await;
+            assert_eq!(state, "verified", "{text}");
+            assert!(
+                text.contains("a verification CONTRADICTS this claim"),
+                "{text}"
+            );
+            let (state, text) = b.settled("#verifications").await;
+            assert_eq!(state, "verified", "{text}");
+            assert!(text.contains("✔ verified"), "{text}");
+            let alert = b
+                .wait_for(
+                    "the contradiction",
+                    "document.getElementById('contradicted')?.innerText",
+                )
+                .await;
+            let alert = alert.as_str().unwrap();
+            assert!(alert.contains("CONTRADICTED"), "{alert}");
+            assert!(alert.contains("Example Test Lab GmbH"), "{alert}");
+            assert!(alert.contains("collector.tracker.example"), "{alert}");
+            b.close().await;
+        });
+    }
 
     // The verification's subject is checked: another entry's receipt is refused.
     let (code, out) = run(&[

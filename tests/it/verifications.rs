@@ -12,10 +12,15 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-const LAB: &str = "Example Test Lab GmbH";
+pub(crate) const LAB: &str = "Example Test Lab GmbH";
 
 /// A verification statement by the lab about the entry `entry` logged at `index`.
-fn verification_of(index: u64, entry: &[u8], attestation_id: &str, verdict: &str) -> Value {
+pub(crate) fn verification_of(
+    index: u64,
+    entry: &[u8],
+    attestation_id: &str,
+    verdict: &str,
+) -> Value {
     let mut v = verification::template();
     v["subject"][0]["name"] = json!(subject_name(index));
     v["subject"][0]["digest"]["sha256"] = json!(Hash::sha256(entry).to_hex());
