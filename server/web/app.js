@@ -1133,16 +1133,7 @@ async function publishedVerifications(name, before) {
   if (!listed.hits.length) return;
   const sec = h('section', { 'aria-labelledby': 'published-h', id: 'published', 'data-state': 'pending' }, h('h2', { id: 'published-h' }, 'Verifications published'), h('p', {}, 'Verifying…'));
   before.before(sec);
-  const indexes = [...new Set(listed.hits.map((x) => x.index))].filter(Number.isSafeInteger).sort((a, b) => b - a);
-  const results = await pool(indexes, 6, loadVerification);
-  const good = [];
-  const bad = [];
-  results.forEach((r, i) => {
-    if (!r.ok) bad.push([indexes[i], r.error.message]);
-    else if (signerName(r.value) !== name) bad.push([indexes[i], `it is a verification by ${signerName(r.value)}`]);
-    else good.push(r.value);
-  });
-  const superseded = supersededAmong(good);
+  const { good, bad, superseded } = await verifiedVerifications(listed.hits, (x) => (signerName(x) === name ? null : `it is a verification by ${signerName(x)}`));
   const parts = [sec.firstChild];
   if (good.length) {
     parts.push(
@@ -1470,6 +1461,24 @@ function supersededAmong(recs) {
   return out;
 }
 
+/**
+ * The verifications among the server's search hits, newest first, each loaded and verified
+ * here: {good (verified, and `unfit` named no reason against them), bad ([index, reason]),
+ * superseded (as supersededAmong)}.
+ */
+async function verifiedVerifications(hits, unfit) {
+  const indexes = [...new Set(hits.map((x) => x.index))].filter(Number.isSafeInteger).sort((a, b) => b - a);
+  const results = await pool(indexes, 6, loadVerification);
+  const good = [];
+  const bad = [];
+  results.forEach((r, i) => {
+    const reason = r.ok ? unfit(r.value) : r.error.message;
+    if (reason === null) good.push(r.value);
+    else bad.push([indexes[i], reason]);
+  });
+  return { good, bad, superseded: supersededAmong(good) };
+}
+
 const endpoint = (o) => `${o.hostname ? `${o.hostname} ` : ''}${o.ip}:${o.port}${o.country ? ` (${country(o.country)})` : ''}${o.bytes !== undefined ? `, ${Number(o.bytes).toLocaleString('en')} bytes` : ''}`;
 
 /**
@@ -1488,16 +1497,7 @@ async function verificationsOf(rec, checks, claim) {
     sec.replaceChildren(sec.firstChild, h('p', { role: 'alert' }, failedMark(`the server's search for verifications failed: ${e.message}`)));
     return;
   }
-  const indexes = [...new Set(listed.hits.map((x) => x.index))].filter(Number.isSafeInteger).sort((a, b) => b - a);
-  const results = await pool(indexes, 6, loadVerification);
-  const good = [];
-  const bad = [];
-  results.forEach((r, i) => {
-    if (!r.ok) bad.push([indexes[i], r.error.message]);
-    else if (r.value.subject.index !== rec.index) bad.push([indexes[i], `it verifies entry ${r.value.subject.index}, not this one`]);
-    else good.push(r.value);
-  });
-  const superseded = supersededAmong(good);
+  const { good, bad, superseded } = await verifiedVerifications(listed.hits, (x) => (x.subject.index === rec.index ? null : `it verifies entry ${x.subject.index}, not this one`));
   const current = good.filter((x) => !superseded.has(x.index));
   const contradicting = current.filter((x) => x.st.predicate.verdict === 'contradicted');
   const parts = [sec.firstChild];

@@ -1731,6 +1731,17 @@ async fn submit_cose(log: &TestLog, key: &SignerKey, v: Value) -> (Vec<u8>, u64)
     (entry, found["entries"][0]["index"].as_u64().unwrap())
 }
 
+/// The text of the alert a contradicting verification raises beside the claim.
+pub(crate) async fn contradiction_alert(b: &mut Browser) -> String {
+    let v = b
+        .wait_for(
+            "the contradiction",
+            "document.getElementById('contradicted')?.innerText",
+        )
+        .await;
+    v.as_str().unwrap().to_owned()
+}
+
 /// Every failed check's line on the page.
 async fn failed_checks(b: &mut Browser) -> String {
     let v = b
@@ -1809,13 +1820,7 @@ async fn verifications_and_cose_entries_verify_in_the_browser() {
     ] {
         assert!(text.contains(shown), "{shown:?} not in:\n{text}");
     }
-    let alert = b
-        .wait_for(
-            "the contradiction",
-            "document.getElementById('contradicted')?.innerText",
-        )
-        .await;
-    let alert = alert.as_str().unwrap();
+    let alert = contradiction_alert(&mut b).await;
     assert!(
         alert.contains("CONTRADICTED") && alert.contains(LAB),
         "{alert}"
@@ -1840,13 +1845,8 @@ async fn verifications_and_cose_entries_verify_in_the_browser() {
     b.open(&format!("{base}/#/entry/{}", p.good)).await;
     let (state, _) = b.settled("#verifications").await;
     assert_eq!(state, "verified");
-    let alert = b
-        .wait_for(
-            "the contradiction",
-            "document.getElementById('contradicted')?.innerText",
-        )
-        .await;
-    assert!(alert.as_str().unwrap().contains("CONTRADICTED"), "{alert}");
+    let alert = contradiction_alert(&mut b).await;
+    assert!(alert.contains("CONTRADICTED"), "{alert}");
     let bogus = format!(
         "\"verifications\":[{{\"index\":{},\"verifier\":\"{LAB}\",\"subject\":{},\"attestation_id\":\"x\",\"verdict\":\"consistent\",\"issued_at\":\"2026-12-06T10:00:00Z\"}},",
         p.superseded, p.good

@@ -221,13 +221,7 @@ fn readme_verification_story_runs() {
             let (state, text) = b.settled("#verifications").await;
             assert_eq!(state, "verified", "{text}");
             assert!(text.contains("✔ verified"), "{text}");
-            let alert = b
-                .wait_for(
-                    "the contradiction",
-                    "document.getElementById('contradicted')?.innerText",
-                )
-                .await;
-            let alert = alert.as_str().unwrap();
+            let alert = crate::explorer::contradiction_alert(&mut b).await;
             assert!(alert.contains("CONTRADICTED"), "{alert}");
             assert!(alert.contains("Example Test Lab GmbH"), "{alert}");
             assert!(alert.contains("collector.tracker.example"), "{alert}");
