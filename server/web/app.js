@@ -636,7 +636,6 @@ function decodeEntry(index, bytes) {
   const keyids = cose ? [v.hex(cose.kid)] : env.signatures.map((s) => s.keyid);
   const signedBy = async (key) => {
     if (!cose) return v.envelopeSignedBy(env, key);
-    if (cose.iss !== key.name) return false;
     return v.coseSignedBy(cose, key);
   };
   return { index, bytes, format: cose ? 'cose' : 'dsse', env, cose, kind, st, keyids, signedBy };
@@ -1043,7 +1042,7 @@ async function vendorsPage() {
   const rows = [];
   for (const vd of vendors) {
     const kr = await verifiedKeyRows(vd);
-    rows.push([vendorLink(vd.vendor), kr.map((r) => h('div', {}, r[1], ' ', r[3], ' (enrolled at ', r[2], ')'))]);
+    rows.push([vendorLink(vd.vendor), kr.map((r) => h('div', {}, r[1], ' ', r[3], ' (enrolled at ', r[2], '; role ', r[4], ')'))]);
   }
   list.replaceChildren(table(['Vendor', 'Keys'], rows));
 }

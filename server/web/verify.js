@@ -784,9 +784,13 @@ export function parseCoseSign1(entry) {
   };
 }
 
-/** Whether a parsed COSE_Sign1 names `key` in its kid and its EdDSA signature verifies under it. */
+/**
+ * Whether a parsed COSE_Sign1 names `key` (kid = its key ID, CWT iss = its name, as the log's
+ * admission requires) and its EdDSA signature over the Sig_structure verifies under it.
+ */
 export async function coseSignedBy(cose, key) {
-  return equalBytes(cose.kid, key.id) && ed25519Verify(key.pub, cose.sigStructure, cose.signature);
+  if (!equalBytes(cose.kid, key.id) || cose.iss !== key.name) return false;
+  return ed25519Verify(key.pub, cose.sigStructure, cose.signature);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2042,6 +2042,7 @@ fn cbor_vectors() -> (GoodCbor, BadCbor) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_cbor_reader_is_strict_and_rebuilds_the_cose_sig_structure() {
     use attestlog_proto::cose::{SignedStatement, parse_sign1, sign1_to_tagged};
+    use coset::cbor::value::Value as Value2;
     if !have_chromium() {
         return;
     }
@@ -2069,6 +2070,78 @@ async fn browser_cbor_reader_is_strict_and_rebuilds_the_cose_sig_structure() {
         coset::cbor::value::Value::Text("x".into()),
     ));
     let with_unprotected = sign1_to_tagged(with_unprotected);
+    // Signed statements the log refuses, each correctly signed: the browser refuses them too
+    // (or, for a CWT iss that is not the key's name, finds no signature by the key).
+    let edit = |f: &dyn Fn(&mut coset::CoseSign1)| crate::scitt::resign(&key, &signed, f);
+    let Value2::Tag(_, inner) = ciborium::de::from_reader::<Value2, _>(entry.as_slice()).unwrap()
+    else {
+        panic!("tagged")
+    };
+    let mut retagged = Vec::new();
+    ciborium::ser::into_writer(&Value2::Tag(98, inner), &mut retagged).unwrap();
+    let claims = |iss: &str| {
+        Value2::Map(vec![
+            (Value2::from(1), Value2::Text(iss.into())),
+            (Value2::from(2), Value2::Text(att_id(7006))),
+        ])
+    };
+    let refused: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("wrong tag", retagged, "tag 18"),
+        (
+            "ES256",
+            edit(&|s| {
+                s.protected.header.alg = Some(coset::RegisteredLabelWithPrivate::Assigned(
+                    coset::iana::Algorithm::ES256,
+                ))
+            }),
+            "not EdDSA",
+        ),
+        (
+            "3-byte kid",
+            edit(&|s| s.protected.header.key_id.truncate(3)),
+            "kid (4)",
+        ),
+        (
+            "another content type",
+            edit(&|s| {
+                s.protected.header.content_type =
+                    Some(coset::RegisteredLabel::Text("application/json".into()))
+            }),
+            "content_type (3)",
+        ),
+        (
+            "no CWT claims",
+            edit(&|s| s.protected.header.rest.clear()),
+            "CWT claims (15)",
+        ),
+        (
+            "CWT claims without iss",
+            edit(&|s| {
+                s.protected.header.rest = vec![(
+                    coset::Label::Int(15),
+                    Value2::Map(vec![(Value2::from(2), Value2::Text(att_id(7006)))]),
+                )]
+            }),
+            "iss (1)",
+        ),
+        (
+            "detached payload",
+            edit(&|s| s.payload = None),
+            "simple values",
+        ),
+        (
+            "short signature",
+            {
+                let mut s = parse_sign1(&entry).unwrap();
+                s.signature.truncate(63);
+                sign1_to_tagged(s)
+            },
+            "64 bytes",
+        ),
+    ];
+    let other_iss = edit(&|s| {
+        s.protected.header.rest = vec![(coset::Label::Int(15), claims("someone-else.example/k"))]
+    });
     let (good, bad) = cbor_vectors();
     let log = TestLog::start().await;
     let mut b = Browser::launch().await;
@@ -2088,10 +2161,13 @@ async fn browser_cbor_reader_is_strict_and_rebuilds_the_cose_sig_structure() {
                const flipped = entry.slice();
                flipped[flipped.length - 1] ^= 1;
                const fc = v.parseCoseSign1(flipped);
-               let unprotected;
-               try {{ v.parseCoseSign1(fromHex({unprot:?})); unprotected = 'accepted'; }} catch (e) {{ unprotected = e.message; }}
+               const refuse = (h) => {{ try {{ v.parseCoseSign1(fromHex(h)); return 'accepted'; }} catch (e) {{ return e.message; }} }};
+               const unprotected = refuse({unprot:?});
+               const refused = {refused}.map(refuse);
+               const otherIss = v.parseCoseSign1(fromHex({other_iss:?}));
                return {{
-                 good, bad, unprotected,
+                 good, bad, unprotected, refused,
+                 otherIss: [otherIss.iss, await v.coseSignedBy(otherIss, key)],
                  sig: v.hex(c.sigStructure), kid: v.hex(c.kid), iss: c.iss, sub: c.sub,
                  payload: v.hex(c.payload), protected: v.hex(c.protectedBytes),
                  ok: await v.coseSignedBy(c, key),
@@ -2103,6 +2179,8 @@ async fn browser_cbor_reader_is_strict_and_rebuilds_the_cose_sig_structure() {
             bad = serde_json::to_string(&bad.iter().map(|g| g.0).collect::<Vec<_>>()).unwrap(),
             entry = hex::encode(&entry),
             unprot = hex::encode(&with_unprotected),
+            refused = serde_json::to_string(&refused.iter().map(|r| hex::encode(&r.1)).collect::<Vec<_>>()).unwrap(),
+            other_iss = hex::encode(&other_iss),
             key = key.verifier().to_string(),
             other = vendor_key(72).verifier().to_string(),
         ))
@@ -2122,6 +2200,11 @@ async fn browser_cbor_reader_is_strict_and_rebuilds_the_cose_sig_structure() {
             .contains("unprotected header is not empty"),
         "{out}"
     );
+    for (i, (name, _, want)) in refused.iter().enumerate() {
+        let got = out["refused"][i].as_str().unwrap();
+        assert!(got.contains(want), "{name}: {got} (expected {want:?})");
+    }
+    assert_eq!(out["otherIss"], json!(["someone-else.example/k", false]));
     // The Sig_structure the browser builds is the one the log verified, byte for byte.
     assert_eq!(out["sig"], hex::encode(signed.sig_structure()));
     assert_eq!(out["protected"], hex::encode(signed.protected_bytes()));

@@ -251,7 +251,7 @@ async fn registration_answers_303_when_publication_waits_and_302_until_published
 }
 
 /// Re-signs a COSE_Sign1 after `edit` (so only the edited property is wrong).
-fn resign(
+pub(crate) fn resign(
     key: &SignerKey,
     st: &SignedStatement,
     edit: impl FnOnce(&mut coset::CoseSign1),
