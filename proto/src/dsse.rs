@@ -302,7 +302,7 @@ impl Envelope {
             Value::String(self.payload_type.clone()),
         );
         m.insert("signatures".to_owned(), Value::Array(sigs));
-        serde_json_canonicalizer::to_vec(&Value::Object(m)).unwrap_or_default()
+        crate::jcs::to_vec(&Value::Object(m))
     }
 
     /// The canonical entry bytes, checked against [`MAX_ENTRY_BYTES`].

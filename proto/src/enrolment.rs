@@ -285,8 +285,7 @@ impl Enrolment {
     /// RFC 8785 (JCS) payload bytes.
     #[must_use]
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        // A map of strings: JCS serialization cannot fail.
-        serde_json_canonicalizer::to_vec(&self.to_value()).unwrap_or_default()
+        crate::jcs::to_vec(&self.to_value())
     }
 
     /// The enrolment entry: the canonical payload in a DSSE envelope signed by the log key.

@@ -61,6 +61,7 @@ pub mod enrolment;
 pub mod format;
 pub mod hash;
 pub mod integrate;
+pub mod jcs;
 pub mod keys;
 pub mod note;
 pub mod policy;

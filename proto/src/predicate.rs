@@ -496,7 +496,7 @@ impl Statement {
     #[must_use]
     pub fn canonical_bytes(&self) -> Vec<u8> {
         // Only string-keyed maps, so JCS serialization cannot fail.
-        serde_json_canonicalizer::to_vec(self).unwrap_or_default()
+        crate::jcs::to_vec_of(self)
     }
 }
 

@@ -68,8 +68,7 @@ pub fn statement_hash(payload: &[u8]) -> Result<Hash, FieldError> {
 /// [`statement_hash`] of a parsed payload.
 #[must_use]
 pub fn statement_hash_of_value(v: &Value) -> Hash {
-    // A JSON value (finite numbers, string keys): JCS serialization cannot fail.
-    let jcs = serde_json_canonicalizer::to_vec(v).unwrap_or_default();
+    let jcs = crate::jcs::to_vec(v);
     let mut h = Sha256::new();
     h.update(STATEMENT_DOMAIN);
     h.update(&jcs);
@@ -1808,3 +1807,4 @@ mod tests {
         assert!(e.to_string().contains("a revocation names no role"), "{e}");
     }
 }
+

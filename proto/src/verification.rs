@@ -225,7 +225,7 @@ impl VerificationStatement {
     #[must_use]
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let v = serde_json::to_value(self).unwrap_or(Value::Null);
-        serde_json_canonicalizer::to_vec(&v).unwrap_or_default()
+        crate::jcs::to_vec(&v)
     }
 }
 
