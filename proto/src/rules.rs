@@ -1807,4 +1807,3 @@ mod tests {
         assert!(e.to_string().contains("a revocation names no role"), "{e}");
     }
 }
-
