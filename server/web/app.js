@@ -1134,24 +1134,7 @@ async function publishedVerifications(name, before) {
   before.before(sec);
   const { good, bad, superseded } = await verifiedVerifications(listed.hits, (x) => (signerName(x) === name ? null : `it is a verification by ${signerName(x)}`));
   const parts = [sec.firstChild];
-  if (good.length) {
-    parts.push(
-      table(
-        ['Verification', 'Subject', 'Verdict', 'Method', 'Issued', 'Checked'],
-        good.map((x) => {
-          const p = x.st.predicate;
-          return [
-            entryLink(x.index),
-            [entryLink(x.subject.index), ` — ${String(x.subject.st.predicate.product?.name)} by `, vendorLink(String(vendorOf(x.subject)))],
-            [verdictBadge(p.verdict), superseded.has(x.index) ? [' ', badge('superseded'), ' by ', entryLink(superseded.get(x.index))] : ''],
-            String(p.method).replace(/_/g, ' '),
-            String(p.issued_at),
-            '✔ verified',
-          ];
-        }),
-      ),
-    );
-  }
+  if (good.length) parts.push(verificationTable(good, superseded, ['Verification', 'Subject', 'Verdict', 'Method', 'Issued', 'Checked']));
   if (bad.length) parts.push(h('h3', {}, 'Entries the server listed that do not verify'), h('ul', {}, bad.map(([i, m]) => h('li', {}, entryLink(i), ' ', failedMark(m)))));
   if (listed.more) parts.push(h('p', { class: 'note' }, 'Only the newest 200 verifications were read.'));
   parts.push(h('p', { class: 'note' }, unverified('which verifications this verifier published (the server’s search). '), 'Each one shown was proven in the verified checkpoint, its signature checked under a key the log enrolled as a verifier key for ', name, ', and its subject checked to be the attestation it names.'));
@@ -1478,6 +1461,21 @@ async function verifiedVerifications(hits, unfit) {
   return { good, bad, superseded: supersededAmong(good) };
 }
 
+/** The columns a table of verified verifications can show, from the verified entries only. */
+const VERIFICATION_COLUMNS = {
+  Verification: (x) => entryLink(x.index),
+  Subject: (x) => [entryLink(x.subject.index), ` — ${String(x.subject.st.predicate.product?.name)} by `, vendorLink(String(vendorOf(x.subject)))],
+  Verdict: (x, superseded) => [verdictBadge(x.st.predicate.verdict), superseded.has(x.index) ? [' ', badge('superseded'), ' by ', entryLink(superseded.get(x.index))] : ''],
+  Verifier: (x) => vendorLink(String(signerName(x))),
+  Method: (x) => String(x.st.predicate.method).replace(/_/g, ' '),
+  Performed: (x) => `${x.st.predicate.performed?.from} – ${x.st.predicate.performed?.to}`,
+  Issued: (x) => String(x.st.predicate.issued_at),
+  Checked: () => '✔ verified',
+};
+
+/** A table of verified verifications (from verifiedVerifications) with the named columns. */
+const verificationTable = (recs, superseded, columns) => table(columns, recs.map((x) => columns.map((c) => VERIFICATION_COLUMNS[c](x, superseded))));
+
 const endpoint = (o) => `${o.hostname ? `${o.hostname} ` : ''}${o.ip}:${o.port}${o.country ? ` (${country(o.country)})` : ''}${o.bytes !== undefined ? `, ${Number(o.bytes).toLocaleString('en')} bytes` : ''}`;
 
 /**
@@ -1511,23 +1509,7 @@ async function verificationsOf(rec, checks, claim) {
     );
   }
   if (good.length) {
-    parts.push(
-      table(
-        ['Verification', 'Verdict', 'Verifier', 'Method', 'Performed', 'Issued', 'Checked'],
-        good.map((x) => {
-          const p = x.st.predicate;
-          return [
-            entryLink(x.index),
-            [verdictBadge(p.verdict), superseded.has(x.index) ? [' ', badge('superseded'), ' by ', entryLink(superseded.get(x.index))] : ''],
-            vendorLink(String(p.verifier?.legal_name)),
-            String(p.method).replace(/_/g, ' '),
-            `${p.performed?.from} – ${p.performed?.to}`,
-            String(p.issued_at),
-            '✔ verified',
-          ];
-        }),
-      ),
-    );
+    parts.push(verificationTable(good, superseded, ['Verification', 'Verdict', 'Verifier', 'Method', 'Performed', 'Issued', 'Checked']));
   } else if (!bad.length) {
     parts.push(h('p', { id: 'no-verifications' }, 'No independent verification of this entry was found.'));
   }
@@ -1693,7 +1675,11 @@ const SEARCH_FIELDS = [
   ['country', 'Country (ISO code, e.g. CH)'],
   ['category', 'Data category (e.g. telemetry)'],
   ['attestation_id', 'Attestation ID'],
+  ['verdict', 'Verdict of a verification (consistent, contradicted, inconclusive)'],
+  ['verifier', 'Verifier (legal name)'],
 ];
+/** The search terms that make a search of verifications (DESIGN §13). */
+const VERIFICATION_TERMS = ['verdict', 'verifier'];
 
 async function searchPage(params) {
   const form = h('form', { class: 'search', id: 'search-form', role: 'search' });
@@ -1715,11 +1701,42 @@ async function searchPage(params) {
   const q = new URLSearchParams();
   for (const [name] of SEARCH_FIELDS) if (params.get(name)) q.set(name, params.get(name));
   if ([...q.keys()].length === 0) {
-    results.append(h('p', { class: 'note' }, 'Give one or more fields; all must match (countries match any storage, processing, remote-access or onward-transfer country).'));
+    results.append(h('p', { class: 'note' }, 'Give one or more fields; all must match (countries match any storage, processing, remote-access or onward-transfer country). A verdict or verifier searches verifications instead of attestations (with an attestation ID besides, not the other attestation fields).'));
     return;
   }
   if (params.get('before')) q.set('before', params.get('before'));
   const r = await getJSON(`/v1/search?${q}`);
+  if (VERIFICATION_TERMS.some((k) => q.has(k))) {
+    await verificationResults(results, r, q);
+  } else {
+    await attestationResults(results, r);
+  }
+  if (r.next !== undefined && r.next !== null) {
+    q.set('before', String(r.next));
+    results.append(link(`#/search?${q}`, 'Older results'));
+  }
+}
+
+/** Verifications a search names, each verified here and checked against the terms asked. */
+async function verificationResults(results, r, q) {
+  const hits = r.verifications ?? [];
+  const { good, bad, superseded } = await verifiedVerifications(hits, (x) => {
+    const p = x.st.predicate;
+    if (q.has('verdict') && p.verdict !== q.get('verdict')) return `the server listed it for verdict ${q.get('verdict')}, its verdict is ${p.verdict}`;
+    if (q.has('verifier') && String(signerName(x)).toLowerCase() !== q.get('verifier').toLowerCase()) return `the server listed it for verifier ${q.get('verifier')}, it is by ${signerName(x)}`;
+    if (q.has('attestation_id') && p.subject_entry.attestation_id !== q.get('attestation_id')) return `the server listed it for attestation ${q.get('attestation_id')}, it verifies ${p.subject_entry.attestation_id}`;
+    return null;
+  });
+  results.append(
+    h('h2', { id: 'results-h' }, `${good.length + bad.length}${r.next !== undefined && r.next !== null ? '+' : ''} matching verifications`),
+    h('p', { class: 'note' }, unverified('which verifications match (the server’s search). '), 'Each one listed was proven in the verified checkpoint, its signature checked under a key the log enrolled as a verifier key, its subject checked, and its verdict and verifier compared with what you asked.'),
+    good.length ? verificationTable(good, superseded, ['Verification', 'Subject', 'Verdict', 'Verifier', 'Issued', 'Checked']) : '',
+    bad.length ? [h('h3', {}, 'Entries the server listed that do not verify or do not match'), h('ul', {}, bad.map(([i, m]) => h('li', {}, entryLink(i), ' ', failedMark(m))))] : '',
+  );
+}
+
+/** Attestations a search names, each verified here. */
+async function attestationResults(results, r) {
   const checked = await pool(r.entries, 6, (x) => loadAttestation(x.index));
   results.append(
     h('h2', { id: 'results-h' }, `${r.entries.length}${r.next !== undefined ? '+' : ''} matching entries`),
@@ -1734,10 +1751,6 @@ async function searchPage(params) {
       }),
     ),
   );
-  if (r.next !== undefined) {
-    q.set('before', String(r.next));
-    results.append(link(`#/search?${q}`, 'Older results'));
-  }
 }
 
 async function settingsPage() {

@@ -1923,6 +1923,26 @@ async fn verifications_and_cose_entries_verify_in_the_browser() {
     assert!(keys.as_str().unwrap().contains("verifier ✔"), "{keys}");
     b.screenshot("verifier", 1280).await;
 
+    // Search by verdict: the contradicting verification, verified; not the consistent one.
+    b.open(&format!("{base}/#/search?verdict=contradicted"))
+        .await;
+    let text = b
+        .wait_for(
+            "verification results",
+            "document.querySelector('#results table')?.innerText",
+        )
+        .await;
+    let text = text.as_str().unwrap();
+    assert!(
+        text.contains(&format!("entry {contradicted}")) && text.contains("✔ verified"),
+        "{text}"
+    );
+    assert!(!text.contains(&format!("entry {consistent}")), "{text}");
+    let heading = b
+        .eval("document.getElementById('results-h').innerText")
+        .await;
+    assert_eq!(heading, "1 matching verifications");
+
     // A COSE entry: CBOR read in the browser, EdDSA over the Sig_structure verified.
     b.open(&format!("{base}/#/entry/{cose}")).await;
     let (state, text) = b.settled("#entry-verification").await;
