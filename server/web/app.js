@@ -570,7 +570,9 @@ const VERIFICATION_TYPE = 'https://attestlog.dev/verification/v1';
 
 let logCheck = null; // the anchor check of this view (a promise)
 let entries = new Map(); // index -> promise of a verified entry, for the current anchor
-let signerChecks = new Map(); // index -> promise of the signer check of an attestation or verification
+// entry record -> promise of its signer check; keyed by the record, not the index, so that bytes
+// fetched twice for one index are each checked (a server may answer differently each time)
+let signerChecks = new WeakMap();
 let vendorListPromise = null;
 
 const vendorList = () => (vendorListPromise ??= getJSON('/v1/vendors').then((r) => r.vendors));
@@ -695,9 +697,9 @@ const roleOf = (en) => (en.st.role === undefined ? 'vendor' : String(en.st.role)
  * Returns {key, enrolledAt, revokedAt (verified, or null), unverified: [text]}.
  */
 function checkSigner(rec) {
-  if (!signerChecks.has(rec.index)) {
+  if (!signerChecks.has(rec)) {
     signerChecks.set(
-      rec.index,
+      rec,
       (async () => {
         const role = rec.kind === 'verification' ? 'verifier' : 'vendor';
         const field = `${role}.legal_name`;
@@ -737,7 +739,7 @@ function checkSigner(rec) {
       })(),
     );
   }
-  return signerChecks.get(rec.index);
+  return signerChecks.get(rec);
 }
 
 /** The name a statement signs as: vendor.legal_name of an attestation, verifier.legal_name of a verification. */
@@ -1838,7 +1840,7 @@ function restart() {
   logInfoPromise = null;
   vendorListPromise = null;
   entries = new Map();
-  signerChecks = new Map();
+  signerChecks = new WeakMap();
   logCheck = checkLog();
 }
 
