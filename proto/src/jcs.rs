@@ -55,10 +55,13 @@ fn write_value(out: &mut Vec<u8>, v: &Value) {
 
 fn write_object(out: &mut Vec<u8>, m: &Map<String, Value>) {
     out.push(b'{');
-    // The map iterates in code-point order, which is UTF-16 order unless a key holds a
-    // character outside the Basic Multilingual Plane (4 bytes in UTF-8, a surrogate pair in
-    // UTF-16, which sorts before U+E000..U+FFFF).
-    if m.keys().any(|k| k.bytes().any(|b| b >= 0xF0)) {
+    // Without serde_json's `preserve_order` feature the map iterates in code-point order,
+    // which is UTF-16 order unless a key holds a character outside the Basic Multilingual
+    // Plane (4 bytes in UTF-8, a surrogate pair in UTF-16, which sorts before
+    // U+E000..U+FFFF). The order is checked rather than assumed, so that a dependency
+    // enabling `preserve_order` cannot change what is signed.
+    let code_point_order = m.keys().is_sorted();
+    if !code_point_order || m.keys().any(|k| k.bytes().any(|b| b >= 0xF0)) {
         let mut members: Vec<(&String, &Value)> = m.iter().collect();
         members.sort_by(|(a, _), (b, _)| a.encode_utf16().cmp(b.encode_utf16()));
         write_members(out, members.into_iter());
