@@ -426,7 +426,8 @@ impl SignedStatement {
     }
 
     /// The claims that bind the header to the statement and key: `iss` must be the signing
-    /// key's name and `sub` the statement's `attestation_id`.
+    /// key's name and `sub` the `attestation_id` the statement is about (an attestation's own,
+    /// a verification's subject's: [`crate::rules::cose_subject`]).
     ///
     /// # Errors
     /// A message naming the claim that does not match.
@@ -439,7 +440,7 @@ impl SignedStatement {
         }
         if self.sub != attestation_id {
             return Err(format!(
-                "CWT sub {:?} is not predicate.attestation_id {attestation_id:?}",
+                "CWT sub {:?} is not {attestation_id:?}, the attestation_id the statement is about",
                 self.sub
             ));
         }

@@ -493,6 +493,31 @@ pub fn verify_consistency(
     }
 }
 
+/// The root of the tree of `second` leaves that a consistency proof leads to from the trusted
+/// root `first_root` of the tree of `first` leaves (RFC 9162 §2.1.4.2): what a verifier of an
+/// RFC 9942 consistency receipt computes, whose signature covers that root. `first` must be
+/// below `second` and above 0 (a tree extends the empty tree, and itself, trivially).
+///
+/// # Errors
+/// [`ProofError`] for sizes out of order, a wrong proof length, or a proof that does not lead
+/// from `first_root`.
+pub fn root_from_consistency(
+    first: u64,
+    second: u64,
+    proof: &[Hash],
+    first_root: &Hash,
+) -> Result<Hash, ProofError> {
+    if first >= second || first == 0 {
+        return Err(ProofError::FirstAfterSecond { first, second });
+    }
+    let (fr, sr) = consistency_roots(first, second, proof, Some(first_root))?;
+    if fr.ct_eq(first_root) {
+        Ok(sr)
+    } else {
+        Err(ProofError::RootMismatch)
+    }
+}
+
 /// The roots `(first_root, second_root)` a consistency proof for `0 < first < second`
 /// implies, by the RFC 9162 §2.1.4.2 algorithm. When `first` is a power of two the proof does
 /// not contain the first root: it is the given `first_root` (and [`ProofError::RootMismatch`]

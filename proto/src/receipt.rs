@@ -5,13 +5,16 @@
 //! only the log's verifier key (or a c2sp.org/tlog-policy) [`verify_receipt`] checks, as a
 //! pure function:
 //!
-//! 1. the entry is base64 of a canonical DSSE envelope;
+//! 1. the entry is base64 of a canonical DSSE envelope, or of a SCITT signed statement as the
+//!    log holds it (a COSE_Sign1 with an empty unprotected header, DESIGN.md §12);
 //! 2. the proof's checkpoint is signed by the log (and, with a policy, cosigned by a witness
 //!    quorum) and the entry's inclusion proof leads to its root;
 //! 3. for an attestation: the statement is valid; the enrolment entry is an enrolment
 //!    envelope signed by the log key, included in the *same* checkpoint at a lower index, and
 //!    enrols a key for exactly `predicate.vendor.legal_name`; that key's signature on the
-//!    entry verifies (`verify_strict`);
+//!    entry verifies (`verify_strict`; for a signed statement: the protected `kid` names that
+//!    key, its signature over the COSE Sig_structure verifies, and the CWT claims are `iss` =
+//!    the key's name and `sub` = the statement's [`crate::rules::cose_subject`]);
 //! 4. for an enrolment entry: it is signed by the log key (no enrolment part);
 //! 5. for a verification statement (DESIGN.md §13): as for an attestation, with
 //!    `predicate.verifier.legal_name` for the vendor; and the enrolled key's role must be the
@@ -32,6 +35,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use crate::api::Receipt;
 use crate::checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint};
+use crate::cose::{CoseError, SignedStatement, is_cose_entry};
 use crate::dsse::{DsseError, Envelope};
 use crate::enrolment::{Action, Enrolment, EnrolmentError, KeyRole, PAYLOAD_TYPE_ENROLMENT};
 use crate::hash::Hash;
@@ -64,6 +68,12 @@ pub enum ReceiptError {
     /// The entry bytes are not a canonical DSSE envelope.
     #[error("entry is not a canonical dsse envelope: {0}")]
     Entry(DsseError),
+    /// The entry bytes are not a SCITT signed statement as a log holds it.
+    #[error("entry is not a logged COSE signed statement: {0}")]
+    CoseEntry(String),
+    /// A signed statement's CWT claims do not match its signing key and statement.
+    #[error("signed statement: {0}")]
+    CoseClaims(String),
     /// The entry's tlog-proof does not parse.
     #[error("entry proof is malformed: {0}")]
     Proof(TlogProofError),
@@ -178,6 +188,72 @@ pub enum Claim {
     Verification(Box<VerificationStatement>),
 }
 
+/// The entry in its signed form: a DSSE envelope or a SCITT signed statement.
+#[derive(Debug, Clone, PartialEq)]
+enum SignedEntry {
+    Dsse(Envelope),
+    Cose(Box<SignedStatement>),
+}
+
+impl SignedEntry {
+    /// Parses logged entry bytes in either format.
+    fn parse(entry: &[u8]) -> Result<Self, ReceiptError> {
+        if !is_cose_entry(entry) {
+            return Envelope::parse_entry(entry)
+                .map(Self::Dsse)
+                .map_err(ReceiptError::Entry);
+        }
+        let st = SignedStatement::parse(entry)
+            .map_err(|e: CoseError| ReceiptError::CoseEntry(e.to_string()))?;
+        if st.to_entry() != entry {
+            return Err(ReceiptError::CoseEntry(
+                "a logged signed statement has an empty unprotected header".into(),
+            ));
+        }
+        Ok(Self::Cose(Box::new(st)))
+    }
+
+    /// The payload type and the payload (a signed statement's is always in-toto).
+    fn payload(&self) -> (&str, &[u8]) {
+        match self {
+            Self::Dsse(e) => (e.payload_type.as_str(), &e.payload),
+            Self::Cose(s) => (PAYLOAD_TYPE_INTOTO, s.payload()),
+        }
+    }
+
+    /// Whether a trusted log key signed it (enrolments: DSSE only).
+    fn signed_by_log(&self, log_keys: &[VerifierKey]) -> bool {
+        match self {
+            Self::Dsse(e) => log_keys.iter().any(|k| e.verify_with(k)),
+            Self::Cose(_) => false,
+        }
+    }
+
+    /// Checks that the enrolled `key` signed the entry: a signature naming it, which verifies;
+    /// for a signed statement also its CWT claims (`iss` the key's name, `sub` = `subject`).
+    fn check_signed_by(&self, key: &VerifierKey, subject: &str) -> Result<(), ReceiptError> {
+        let keyid = key.key_id_hex();
+        let (named, verifies) = match self {
+            Self::Dsse(e) => (
+                e.signatures.iter().any(|s| s.keyid == keyid),
+                e.verify_with(key),
+            ),
+            Self::Cose(s) => (s.kid_hex() == keyid, s.verify_with(key)),
+        };
+        if !named {
+            return Err(ReceiptError::NotSignedByEnrolledKey { keyid });
+        }
+        if !verifies {
+            return Err(ReceiptError::BadVendorSignature { keyid });
+        }
+        if let Self::Cose(s) = self {
+            s.check_claims(key.name(), subject)
+                .map_err(ReceiptError::CoseClaims)?;
+        }
+        Ok(())
+    }
+}
+
 /// A receipt that passed every check of [`verify_receipt`]. Only that function makes one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedReceipt {
@@ -186,7 +262,7 @@ pub struct VerifiedReceipt {
     checkpoint: SignedCheckpoint,
     witnesses: BTreeSet<String>,
     entry: Vec<u8>,
-    envelope: Envelope,
+    signed: SignedEntry,
     claim: Claim,
     enrolment: Enrolment,
     enrolment_index: u64,
@@ -230,10 +306,22 @@ impl VerifiedReceipt {
         &self.entry
     }
 
-    /// The entry's DSSE envelope.
+    /// The entry's DSSE envelope (none for a SCITT signed statement).
     #[must_use]
-    pub fn envelope(&self) -> &Envelope {
-        &self.envelope
+    pub fn envelope(&self) -> Option<&Envelope> {
+        match &self.signed {
+            SignedEntry::Dsse(e) => Some(e),
+            SignedEntry::Cose(_) => None,
+        }
+    }
+
+    /// The entry's SCITT signed statement (none for a DSSE envelope).
+    #[must_use]
+    pub fn signed_statement(&self) -> Option<&SignedStatement> {
+        match &self.signed {
+            SignedEntry::Cose(s) => Some(s),
+            SignedEntry::Dsse(_) => None,
+        }
     }
 
     /// The verified claim.
@@ -759,7 +847,7 @@ pub fn verify_receipt(
     let entry = STANDARD
         .decode(&receipt.entry)
         .map_err(|_| ReceiptError::EntryBase64)?;
-    let envelope = Envelope::parse_entry(&entry).map_err(ReceiptError::Entry)?;
+    let signed = SignedEntry::parse(&entry)?;
     let proof = TlogProof::parse(receipt.proof.as_bytes()).map_err(ReceiptError::Proof)?;
 
     let (checkpoint, witnesses) = verify_checkpoint(&proof, trust)?;
@@ -772,24 +860,28 @@ pub fn verify_receipt(
     }
     let index = proof.index;
 
-    let (claim, enrolment, enrolment_index) = match envelope.payload_type.as_str() {
+    let (payload_type, payload) = signed.payload();
+    let (claim, enrolment, enrolment_index) = match payload_type {
         PAYLOAD_TYPE_ENROLMENT => {
             if receipt.enrolment.is_some() {
                 return Err(ReceiptError::UnexpectedEnrolment);
             }
-            if !log_keys.iter().any(|k| envelope.verify_with(k)) {
+            if !signed.signed_by_log(&log_keys) {
                 return Err(ReceiptError::EnrolmentNotSignedByLog);
             }
-            let e = Enrolment::parse(&envelope.payload).map_err(ReceiptError::EnrolmentPayload)?;
+            let e = Enrolment::parse(payload).map_err(ReceiptError::EnrolmentPayload)?;
             (Claim::Enrolment(Box::new(e.clone())), e, index)
         }
         PAYLOAD_TYPE_INTOTO => {
-            let value = crate::dsse::parse_strict_json(&envelope.payload).map_err(|e| {
+            let value = crate::dsse::parse_strict_json(payload).map_err(|e| {
                 ReceiptError::Statement(vec![FieldError::new(
                     "",
                     format!("payload is not valid json: {e}"),
                 )])
             })?;
+            let subject = crate::rules::cose_subject(&value)
+                .unwrap_or_default()
+                .to_owned();
             let (claim, role) = if crate::verification::is_verification(&value) {
                 let v = crate::verification::statement_from_value(value)
                     .map_err(ReceiptError::Statement)?;
@@ -850,13 +942,7 @@ pub fn verify_receipt(
                     entry: index,
                 });
             }
-            let keyid = e.key.key_id_hex();
-            if !envelope.signatures.iter().any(|s| s.keyid == keyid) {
-                return Err(ReceiptError::NotSignedByEnrolledKey { keyid });
-            }
-            if !envelope.verify_with(&e.key) {
-                return Err(ReceiptError::BadVendorSignature { keyid });
-            }
+            signed.check_signed_by(&e.key, &subject)?;
             if e.role != role {
                 return Err(ReceiptError::WrongRole {
                     enrolled: e.role,
@@ -877,7 +963,7 @@ pub fn verify_receipt(
         checkpoint,
         witnesses,
         entry,
-        envelope,
+        signed,
         claim,
         enrolment,
         enrolment_index,
@@ -1126,6 +1212,82 @@ mod tests {
         );
         assert!(verify_receipt(&bare, Trust::Policy(&policy(false))).is_ok());
         assert!(with_key(&bare).is_ok());
+    }
+
+    /// The statement of [`attestation`] as a SCITT signed statement by `signer` with `sub`.
+    fn cose_attestation(signer: &SignerKey, sub: Option<&str>) -> Vec<u8> {
+        let payload = statement_payload(|_| {});
+        let v: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        let id = v["predicate"]["attestation_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        SignedStatement::sign(&payload, signer, sub.unwrap_or(&id)).to_entry()
+    }
+
+    #[test]
+    fn receipts_of_cose_signed_statements_verify_like_dsse_ones() {
+        let entry = cose_attestation(&vendor(), None);
+        let r = receipt(&layout(good_enrolment(), entry.clone()), 3, Some(1), true);
+        let v = with_key(&r).unwrap();
+        assert_eq!((v.index(), v.enrolment_index()), (3, 1));
+        assert_eq!(v.entry(), entry.as_slice());
+        assert!(v.envelope().is_none());
+        assert_eq!(v.signed_statement().unwrap().to_entry(), entry);
+        assert_eq!(v.vendor_key(), &vendor().verifier());
+        assert_eq!(v.statement().unwrap().vendor_legal_name(), VENDOR);
+        assert!(verify_receipt(&r, Trust::Policy(&policy(true))).is_ok());
+        assert!(v.render_text().contains("Verified attestation at index 3"));
+        // The same checks as for DSSE: the enrolment part is required and must enrol the key.
+        let mut bare = r.clone();
+        bare.enrolment = None;
+        assert_eq!(with_key(&bare), Err(ReceiptError::MissingEnrolment));
+        // Signed by a key of the same vendor name that is not the enrolled one.
+        let stranger = other_key("example-av.ch/attest", 0x7a);
+        let r2 = receipt(
+            &layout(good_enrolment(), cose_attestation(&stranger, None)),
+            3,
+            Some(1),
+            true,
+        );
+        assert!(matches!(
+            with_key(&r2),
+            Err(ReceiptError::NotSignedByEnrolledKey { .. })
+        ));
+        // A signature that does not verify.
+        let mut bad = coset_flip(&entry);
+        let r3 = receipt(&layout(good_enrolment(), bad.clone()), 3, Some(1), true);
+        assert!(matches!(
+            with_key(&r3),
+            Err(ReceiptError::BadVendorSignature { .. })
+        ));
+        // The CWT sub must be the statement's attestation_id.
+        let r4 = receipt(
+            &layout(
+                good_enrolment(),
+                cose_attestation(&vendor(), Some("another-id")),
+            ),
+            3,
+            Some(1),
+            true,
+        );
+        assert!(matches!(with_key(&r4), Err(ReceiptError::CoseClaims(_))));
+        // Logged bytes keep an empty unprotected header: anything else is not a log entry.
+        let mut s = crate::cose::parse_sign1(&entry).unwrap();
+        s.unprotected.rest.push((
+            coset::Label::Int(99),
+            coset::cbor::value::Value::Text("x".into()),
+        ));
+        bad = crate::cose::sign1_to_tagged(s);
+        let r5 = receipt(&layout(good_enrolment(), bad), 3, Some(1), true);
+        assert!(matches!(with_key(&r5), Err(ReceiptError::CoseEntry(_))));
+    }
+
+    /// A signed statement with one signature byte flipped.
+    fn coset_flip(entry: &[u8]) -> Vec<u8> {
+        let mut s = crate::cose::parse_sign1(entry).unwrap();
+        s.signature[10] ^= 1;
+        crate::cose::sign1_to_tagged(s)
     }
 
     #[test]

@@ -340,6 +340,35 @@ impl Candidate {
         }
     }
 
+    /// The signing party and the role its key must have: the vendor of an attestation, the
+    /// verifier of a verification (DESIGN.md §13); none for an enrolment (the log signs it).
+    /// Quotas are charged to this party.
+    #[must_use]
+    pub fn signing_party(&self) -> Option<(&str, KeyRole)> {
+        match &self.claim {
+            Claim::Attestation { statement, .. } => {
+                Some((statement.vendor_legal_name(), KeyRole::Vendor))
+            }
+            Claim::Verification { statement, .. } => Some((
+                statement.predicate.verifier.legal_name.as_str(),
+                KeyRole::Verifier,
+            )),
+            Claim::Enrolment(_) => None,
+        }
+    }
+
+    /// The statement's CWT `sub` as a SCITT signed statement ([`cose_subject`]).
+    #[must_use]
+    pub fn cose_subject(&self) -> Option<&str> {
+        match &self.claim {
+            Claim::Attestation { statement, .. } => Some(statement.attestation_id()),
+            Claim::Verification { statement, .. } => {
+                Some(statement.predicate.subject_entry.attestation_id.as_str())
+            }
+            Claim::Enrolment(_) => None,
+        }
+    }
+
     /// The enrolment, for enrolment entries.
     #[must_use]
     pub fn enrolment(&self) -> Option<&Enrolment> {
@@ -491,10 +520,12 @@ fn verify_signatures(
 }
 
 /// The order-independent checks of a SCITT signed statement (DESIGN.md §12), the same as
-/// [`verify_entry`] for a DSSE attestation: schema, statement identity (a COSE statement and a
-/// DSSE envelope of the same statement have the same [`statement_hash`]), and the one signature
-/// rule over the COSE Sig_structure with the key its `kid` names; then the COSE claims: `iss`
-/// must be that key's name and `sub` the statement's `attestation_id`.
+/// [`verify_entry`] for a DSSE statement of either predicate: schema, statement identity (a
+/// COSE statement and a DSSE envelope of the same statement have the same
+/// [`statement_hash`]), and the one signature rule over the COSE Sig_structure with the key its
+/// `kid` names (a vendor key for an attestation, a verifier key for a verification, DESIGN.md
+/// §13); then the COSE claims: `iss` must be that key's name and `sub` the statement's
+/// [`cose_subject`].
 ///
 /// # Errors
 /// [`AdmissionError`]; [`AdmissionError::CoseClaims`] for a claim that does not match.
@@ -503,26 +534,60 @@ pub fn verify_cose_entry(
     state: &EnrolmentState,
 ) -> Result<Candidate, AdmissionError> {
     let (statement, statement_hash) =
-        parse_statement(st.payload()).map_err(AdmissionError::Statement)?;
+        parse_any_statement(st.payload()).map_err(AdmissionError::Statement)?;
     let kid = st.kid_hex();
-    let signers = verify_signatures(
-        &[(kid.as_str(), st.signature())],
-        &st.sig_structure(),
-        statement.vendor_legal_name(),
-        KeyRole::Vendor,
-        state,
-    )?;
-    for k in &signers {
-        st.check_claims(k.name(), statement.attestation_id())
+    let sigs = [(kid.as_str(), st.signature())];
+    let message = st.sig_structure();
+    let claim = match statement {
+        AnyStatement::Attestation(statement) => {
+            let signers = verify_signatures(
+                &sigs,
+                &message,
+                statement.vendor_legal_name(),
+                KeyRole::Vendor,
+                state,
+            )?;
+            Claim::Attestation { statement, signers }
+        }
+        AnyStatement::Verification(statement) => {
+            let signers = verify_signatures(
+                &sigs,
+                &message,
+                &statement.predicate.verifier.legal_name,
+                KeyRole::Verifier,
+                state,
+            )?;
+            Claim::Verification { statement, signers }
+        }
+    };
+    let c = Candidate {
+        statement_hash,
+        claim,
+    };
+    let sub = c.cose_subject().unwrap_or_default();
+    let signers = match &c.claim {
+        Claim::Attestation { signers, .. } | Claim::Verification { signers, .. } => signers,
+        Claim::Enrolment(_) => return Err(AdmissionError::PayloadType("enrolment".into())),
+    };
+    for k in signers {
+        st.check_claims(k.name(), sub)
             .map_err(AdmissionError::CoseClaims)?;
     }
-    Ok(Candidate {
-        statement_hash,
-        claim: Claim::Attestation {
-            statement: Box::new(statement),
-            signers,
-        },
-    })
+    Ok(c)
+}
+
+/// The CWT `sub` a statement carries as a SCITT signed statement (DESIGN.md §12): an
+/// attestation's `predicate.attestation_id`; a verification's
+/// `predicate.subject_entry.attestation_id` (the attestation it verifies, DESIGN.md §13). What
+/// receipts name as their `sub`, for a statement in either envelope.
+#[must_use]
+pub fn cose_subject(statement: &Value) -> Option<&str> {
+    let pointer = if verification::is_verification(statement) {
+        "/predicate/subject_entry/attestation_id"
+    } else {
+        "/predicate/attestation_id"
+    };
+    statement.pointer(pointer)?.as_str()
 }
 
 /// [`verify_entry`] or [`verify_cose_entry`] for logged entry bytes, whichever format they are
@@ -588,15 +653,55 @@ pub fn authorising_enrolment<'a>(
     if env.payload_type != PAYLOAD_TYPE_INTOTO {
         return None;
     }
-    let v = parse_strict_json(&env.payload).ok()?;
+    let sigs: Vec<(&str, &[u8])> = env
+        .signatures
+        .iter()
+        .map(|s| (s.keyid.as_str(), s.sig.as_slice()))
+        .collect();
+    authorised_by(&env.payload, &sigs, &env.pae(), state, index)
+}
+
+/// [`authorising_enrolment`] for logged entry bytes in either format: a DSSE envelope, or a
+/// SCITT signed statement (its one signature, by the key its `kid` names, over the COSE
+/// Sig_structure).
+#[must_use]
+pub fn authorising_enrolment_of_entry<'a>(
+    entry: &[u8],
+    state: &'a EnrolmentState,
+    index: u64,
+) -> Option<&'a KeyRecord> {
+    if is_cose_entry(entry) {
+        let st = SignedStatement::parse(entry).ok()?;
+        let kid = st.kid_hex();
+        return authorised_by(
+            st.payload(),
+            &[(kid.as_str(), st.signature())],
+            &st.sig_structure(),
+            state,
+            index,
+        );
+    }
+    let env = Envelope::from_json(entry).ok()?;
+    authorising_enrolment(&env, state, index)
+}
+
+/// The key in force at `index` for the party signing `payload` whose signature of
+/// `(keyid, sig)` over `message` verifies.
+fn authorised_by<'a>(
+    payload: &[u8],
+    sigs: &[(&str, &[u8])],
+    message: &[u8],
+    state: &'a EnrolmentState,
+    index: u64,
+) -> Option<&'a KeyRecord> {
+    let v = parse_strict_json(payload).ok()?;
     let (name, role) = signing_party(&v)?;
-    let pae = env.pae();
-    env.signatures.iter().find_map(|s| {
+    sigs.iter().find_map(|(keyid, sig)| {
         state
-            .keys_by_id(&s.keyid)
+            .keys_by_id(keyid)
             .into_iter()
             .filter_map(|r| state.in_force_as(index, name, role, &r.key))
-            .find(|r| r.key.verify(&pae, &s.sig))
+            .find(|r| r.key.verify(message, sig))
     })
 }
 

@@ -28,9 +28,12 @@ use crate::cose::{
     HEADER_VDP, HEADER_VDS, SignedStatement, decode_one, encode, parse_sign1, sign1_to_tagged,
 };
 use crate::keys::{SignerKey, VerifierKey};
-use crate::proof::{ProofError, root_from_inclusion, verify_consistency};
+use crate::proof::{ProofError, root_from_consistency, root_from_inclusion, verify_consistency};
 use crate::receipt::Trust;
 use crate::tlog_proof::{TlogProof, TlogProofError, VerifiedInclusion};
+
+/// The Ed25519 public key of a log's COSE receipt key (as [`parse_key_set`] reads them).
+pub type ReceiptKey = VerifyingKey;
 
 /// Verifiable data structure RFC9162_SHA256 (RFC 9942 §5).
 pub const VDS_RFC9162_SHA256: i64 = 1;
@@ -498,6 +501,37 @@ impl Receipt {
         )?;
         Ok(proof.clone())
     }
+
+    /// Verifies a consistency receipt from a tree the verifier trusts alone (`old_size`,
+    /// `old_root`, e.g. from a checkpoint it verified before), as RFC 9942 §5.3 says: the first
+    /// consistency proof, which must start at `old_size`, leads from `old_root` to the root of
+    /// the tree of its `tree_size_2`, and a trusted key (found by `kid`) signed that root.
+    /// Returns the proof and the new root.
+    ///
+    /// # Errors
+    /// [`ScittError`] naming the failed check.
+    pub fn verify_consistency_from(
+        &self,
+        old_size: u64,
+        old_root: &Hash,
+        keys: &[VerifyingKey],
+    ) -> Result<(ConsistencyProof, Hash), ScittError> {
+        let key = self.key(keys)?;
+        let proof = self
+            .consistency
+            .first()
+            .ok_or_else(|| ScittError::Malformed("no consistency proof".into()))?;
+        if proof.tree_size_1 != old_size {
+            return Err(ScittError::Malformed(format!(
+                "consistency proof starts at size {}, not {old_size}",
+                proof.tree_size_1
+            )));
+        }
+        let new_root =
+            root_from_consistency(proof.tree_size_1, proof.tree_size_2, &proof.path, old_root)?;
+        self.check_signature(key, &new_root)?;
+        Ok((proof.clone(), new_root))
+    }
 }
 
 /// The COSE_Key (RFC 9052 §7, RFC 9053 §7.2) of an Ed25519 log key: OKP, Ed25519, `x`,
@@ -928,6 +962,23 @@ mod tests {
                 )
                 .is_err()
             );
+            // From the old tree alone: the proof gives the new root the signature covers.
+            assert_eq!(
+                r.verify_consistency_from(m, &tree_root(m, &t).unwrap(), &keys)
+                    .unwrap(),
+                (proof.clone(), tree_root(9, &t).unwrap())
+            );
+            let wrong_old = Hash::leaf(b"not the old root");
+            assert!(r.verify_consistency_from(m, &wrong_old, &keys).is_err());
+            assert!(
+                r.verify_consistency_from(m + 1, &tree_root(m, &t).unwrap(), &keys)
+                    .is_err()
+            );
+            let other = SignerKey::from_seed("x", TYPE_ED25519, &[1; 32]).unwrap();
+            assert!(matches!(
+                r.verify_consistency_from(m, &tree_root(m, &t).unwrap(), &[other.public_key()]),
+                Err(ScittError::UnknownKid(_))
+            ));
         }
     }
 

@@ -53,11 +53,37 @@ async fn static_path_headers_and_json_endpoints(backend: Backend) {
         "/v1/log",
         "/v1/search",
         "/v1/vendors",
+        "/entries",
+        "/entries/{id}",
+        "/.well-known/scitt-keys",
+        "/.well-known/scitt-keys/{kid}",
+        "/receipts/consistency",
     ] {
         assert!(
             api["paths"].get(p).is_some(),
             "{p} missing from openapi.json"
         );
+    }
+    // The SCITT endpoints say what they take and answer: COSE, and CBOR problem details.
+    let register = &api["paths"]["/entries"]["post"];
+    assert!(
+        register["requestBody"]["content"]["application/cose"].is_object(),
+        "{register}"
+    );
+    for status in ["201", "303", "400", "415", "422"] {
+        assert!(
+            register["responses"][status].is_object(),
+            "{status}: {register}"
+        );
+    }
+    assert!(
+        register["responses"]["400"]["content"]["application/concise-problem-details+cbor"]
+            .is_object(),
+        "{register}"
+    );
+    let entry = &api["paths"]["/entries/{id}"]["get"];
+    for status in ["200", "302", "404"] {
+        assert!(entry["responses"][status].is_object(), "{status}: {entry}");
     }
 
     // Errors by code are counted.

@@ -721,3 +721,344 @@ async fn fsck_replays_cose_entries() {
     let p = r.problem.as_ref().expect("a finding");
     assert_eq!((p.kind, p.at), ("admission", Some(1)), "{r:?}");
 }
+
+/// A JSON receipt (`GET /v1/entries/{index}`) of a COSE entry verifies offline like a DSSE
+/// one.
+fn json_receipt_verifies(
+    log: &TestLog,
+    v: &serde_json::Value,
+) -> attestlog_proto::receipt::VerifiedReceipt {
+    let r: attestlog_proto::api::Receipt = serde_json::from_value(v["receipt"].clone()).unwrap();
+    let key = log.log_key();
+    attestlog_proto::receipt::verify_receipt(&r, attestlog_proto::receipt::Trust::LogKey(&key))
+        .unwrap_or_else(|e| panic!("the JSON receipt does not verify: {e}"))
+}
+
+/// Verification statements (DESIGN.md §13) as SCITT signed statements go through the same
+/// rule engine as DSSE ones: only a verifier key signs them (a vendor key is refused), the
+/// subject must be an attestation in the log, `sub` must be the subject's `attestation_id`;
+/// the same statement as DSSE is the same entry; search, JSON receipts (verified offline,
+/// with the subject check) and fsck treat the COSE entry as a verification.
+#[tokio::test]
+async fn cose_verification_statements_pass_the_same_rules_as_dsse_ones() {
+    use crate::verifications::{LAB, verification_of};
+    let (log, key) = log_with_vendor(|c| c.quota_rate = 0.0).await;
+    let lab = crate::common::vendor_key(33);
+    let (status, body) = log
+        .vendors(
+            &serde_json::json!({"vendor": LAB, "key": lab.verifier().to_string(),
+            "action": "enrol", "role": "verifier"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let attestation = cose_statement(&key, 20).to_entry();
+    assert_eq!(post_cose(&log, &attestation).await.status, 201);
+    let subject = checkpoint(&log).await.size - 1;
+    assert_eq!(log.state.entry(subject).unwrap(), attestation);
+
+    let v = verification_of(subject, &attestation, &att_id(20), "consistent");
+    let payload = attestlog_proto::verification::statement_from_value(v.clone())
+        .unwrap()
+        .canonical_bytes();
+    let sign = |k: &SignerKey, payload: &[u8], sub: &str| {
+        SignedStatement::sign(payload, k, sub).to_entry()
+    };
+    // Refusals, each a specific problem: a vendor key, the wrong sub, a subject that is not
+    // the entry it names.
+    let mut by_vendor = v.clone();
+    by_vendor["predicate"]["verifier"]["legal_name"] = serde_json::json!(VENDOR);
+    let by_vendor = attestlog_proto::verification::statement_from_value(by_vendor)
+        .unwrap()
+        .canonical_bytes();
+    let mut wrong_leaf = v.clone();
+    wrong_leaf["predicate"]["subject_entry"]["leaf_hash"] = serde_json::json!("ab".repeat(32));
+    let wrong_leaf = attestlog_proto::verification::statement_from_value(wrong_leaf)
+        .unwrap()
+        .canonical_bytes();
+    for (what, body, code, detail) in [
+        (
+            "signed by a vendor key",
+            sign(&key, &by_vendor, &att_id(20)),
+            "not-admissible",
+            "vendor key",
+        ),
+        (
+            "sub is not the subject's attestation_id",
+            sign(&lab, &payload, &att_id(21)),
+            "claims-mismatch",
+            "sub",
+        ),
+        (
+            "subject is not the entry named",
+            sign(&lab, &wrong_leaf, &att_id(20)),
+            "not-admissible",
+            "leaf_hash",
+        ),
+    ] {
+        let a = post_cose(&log, &body).await;
+        let (_, d, c) = parse_problem_details(&a.body).unwrap();
+        assert_eq!((a.status, c.as_str()), (422, code), "{what}: {d}");
+        assert!(d.contains(detail), "{what}: {d}");
+    }
+
+    // Accepted from the verifier key; its receipt names the subject's attestation_id.
+    let entry = sign(&lab, &payload, &att_id(20));
+    let a = post_cose(&log, &entry).await;
+    assert_eq!(a.status, 201, "{:?}", parse_problem_details(&a.body));
+    let keys = scitt_keys(&log).await;
+    let receipt = Receipt::parse(&a.body).unwrap();
+    let (proof, _) = receipt.verify_inclusion(&entry, &keys).unwrap();
+    assert_eq!(receipt.claims.sub.as_deref(), Some(att_id(20).as_str()));
+    let index = proof.leaf_index;
+
+    // The same statement as DSSE is the same entry.
+    let (status, body) = log
+        .submit(&crate::verifications::sign_verification(&lab, &v))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["index"], index, "{body}");
+
+    // Search answers it as a verification of the subject.
+    let (status, body) = log.get_json(&format!("/v1/search?subject={subject}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["verifications"][0]["index"], index, "{body}");
+    assert_eq!(body["verifications"][0]["verifier"], LAB, "{body}");
+
+    // The JSON receipts of both COSE entries verify offline, and the subject check holds.
+    let (status, v_entry) = log.get_json(&format!("/v1/entries/{index}")).await;
+    assert_eq!(status, 200, "{v_entry}");
+    let verified = json_receipt_verifies(&log, &v_entry);
+    assert!(verified.verification().is_some());
+    assert_eq!(verified.vendor_key(), &lab.verifier());
+    assert_eq!(verified.signed_statement().unwrap().to_entry(), entry);
+    let (_, s_entry) = log.get_json(&format!("/v1/entries/{subject}")).await;
+    let subject_receipt = json_receipt_verifies(&log, &s_entry);
+    assert_eq!(subject_receipt.vendor_key(), &key.verifier());
+    verified.check_subject(&subject_receipt).unwrap();
+
+    // fsck replays the COSE verification with the rule engine.
+    let report = attestlog_server::fsck::run(
+        log.state.store.as_ref(),
+        &[log.log_key()],
+        &[],
+        &log.dir,
+        0,
+        |_, _| {},
+    )
+    .unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.entries, index + 1);
+}
+
+/// Consistency receipts (RFC 9942 vds 1, proof in `vdp` -2): `GET /receipts/consistency`
+/// signs, with the log's COSE key, the root of the newer tree, with the same RFC 9162 proof
+/// `/v1/proof/consistency` serves; from an old checkpoint alone the proof gives the new root
+/// the signature covers (offline, in the library and with `attestlog verify --checkpoint`),
+/// which is the root of the log's checkpoint at that size. Bad sizes are specific problems.
+#[test]
+fn consistency_receipts_verify_offline_from_an_old_checkpoint() {
+    use crate::common::{ok, run, server_runtime, temp_dir};
+    use attestlog_client::cli::EXIT_FAILURE;
+    let rt = server_runtime();
+    let (log, key) = rt.block_on(log_with_vendor(|_| {}));
+    let dir = temp_dir("scitt-consistency");
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    assert_eq!(
+        rt.block_on(post_cose(&log, &cose_statement(&key, 60).to_entry()))
+            .status,
+        201
+    );
+    let old_note = rt.block_on(async { log.get("/checkpoint").await.bytes().await.unwrap() });
+    std::fs::write(dir.join("old.checkpoint"), &old_note).unwrap();
+    let old = rt.block_on(checkpoint(&log));
+    assert_eq!(old.size, 2);
+    for n in 61..=63 {
+        assert_eq!(
+            rt.block_on(post_cose(&log, &cose_statement(&key, n).to_entry()))
+                .status,
+            201
+        );
+    }
+    let dsse = crate::common::sign_value(
+        &key,
+        &statement(VENDOR, &att_id(64), "Example Endpoint Security"),
+    );
+    assert_eq!(rt.block_on(log.submit(&dsse)).0, 201);
+    let new = rt.block_on(checkpoint(&log));
+    assert_eq!(new.size, 6);
+    let keys = rt.block_on(scitt_keys(&log));
+
+    // To the published tree (second omitted) and to an older one.
+    for (query, second) in [
+        ("first=2", 6),
+        ("first=2&second=5", 5),
+        ("first=3&second=6", 6),
+    ] {
+        let a = rt.block_on(get_raw(&log, &format!("/receipts/consistency?{query}")));
+        assert_eq!(
+            a.status,
+            200,
+            "{query}: {:?}",
+            parse_problem_details(&a.body)
+        );
+        assert_eq!(a.content_type, "application/cose");
+        let r = Receipt::parse(&a.body).unwrap();
+        assert!(r.inclusion.is_empty());
+        assert_eq!(r.claims.iss, log.log_key().name());
+        assert_eq!(r.claims.sub, None);
+        assert_eq!(r.kid, thumbprint(&keys[0]));
+        let first = r.consistency[0].tree_size_1;
+        assert_eq!(r.consistency[0].tree_size_2, second, "{query}");
+        // The same proof as the /v1 API's RFC 9162 consistency proof.
+        let (status, v) = rt.block_on(log.get_json(&format!(
+            "/v1/proof/consistency?first={first}&second={second}"
+        )));
+        assert_eq!(status, 200, "{v}");
+        let v1: attestlog_proto::api::ConsistencyProof = serde_json::from_value(v).unwrap();
+        assert_eq!(r.consistency[0].path, v1.hashes, "{query}");
+        // The root of the tree of `first` leaves, from the /v1 inclusion proof of its last
+        // entry, and the signed root of the tree of `second` leaves.
+        let first_root = {
+            let (_, v) = rt.block_on(log.get_json(&format!(
+                "/v1/proof/inclusion?index={}&tree_size={first}",
+                first - 1
+            )));
+            let ip: attestlog_proto::api::InclusionProof = serde_json::from_value(v).unwrap();
+            attestlog_proto::proof::root_from_inclusion(&ip.leaf_hash, first - 1, first, &ip.hashes)
+                .unwrap()
+        };
+        let (proof, root) = r
+            .verify_consistency_from(first, &first_root, &keys)
+            .unwrap();
+        assert_eq!(proof, r.consistency[0]);
+        if second == 6 {
+            assert_eq!(root, new.root, "{query}");
+        }
+        r.verify_consistency(first, &first_root, &root, &keys)
+            .unwrap();
+        assert!(
+            r.verify_consistency_from(first, &Hash::leaf(b"another tree"), &keys)
+                .is_err()
+        );
+    }
+    assert_eq!(
+        Receipt::parse(
+            &rt.block_on(get_raw(&log, "/receipts/consistency?first=2"))
+                .body
+        )
+        .unwrap()
+        .verify_consistency_from(2, &old.root, &keys)
+        .unwrap()
+        .1,
+        new.root
+    );
+
+    // Bad input: each a specific problem.
+    for (query, status, code) in [
+        ("first=0", 400, "bad-tree-sizes"),
+        ("first=6", 400, "bad-tree-sizes"),
+        ("first=4&second=3", 400, "bad-tree-sizes"),
+        ("first=2&second=7", 404, "not-found"),
+        ("", 400, "bad-query"),
+        ("first=x", 400, "bad-query"),
+        ("first=2&second=-1", 400, "bad-query"),
+        ("first=2&size=3", 400, "bad-query"),
+    ] {
+        let a = rt.block_on(get_raw(&log, &format!("/receipts/consistency?{query}")));
+        assert_eq!(a.status, status, "{query}");
+        assert_eq!(
+            a.content_type, "application/concise-problem-details+cbor",
+            "{query}"
+        );
+        assert_eq!(parse_problem_details(&a.body).unwrap().2, code, "{query}");
+    }
+
+    // `attestlog verify` offline: from the old checkpoint under the log key.
+    let receipt = rt
+        .block_on(get_raw(&log, "/receipts/consistency?first=2"))
+        .body;
+    std::fs::write(dir.join("consistency.cose"), &receipt).unwrap();
+    std::fs::write(
+        dir.join("keys.cbor"),
+        rt.block_on(get_raw(&log, "/.well-known/scitt-keys")).body,
+    )
+    .unwrap();
+    let log_key = log.log_key().to_string();
+    let out = ok(&[
+        "verify",
+        &p("consistency.cose"),
+        "--scitt-key",
+        &p("keys.cbor"),
+        "--checkpoint",
+        &p("old.checkpoint"),
+        "--log-key",
+        &log_key,
+    ]);
+    assert!(out.contains("consistency receipt verified"), "{out}");
+    assert!(out.contains(&new.root.to_hex()), "{out}");
+    let out = ok(&[
+        "--json",
+        "verify",
+        &p("consistency.cose"),
+        "--scitt-key",
+        &p("keys.cbor"),
+        "--checkpoint",
+        &p("old.checkpoint"),
+        "--log-key",
+        &log_key,
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["tree_size_1"].as_u64(), v["tree_size_2"].as_u64()),
+        (Some(2), Some(6)),
+        "{out}"
+    );
+    assert_eq!(v["root_2"], new.root.to_hex(), "{out}");
+    // Refused: a tampered signature, a checkpoint of another size, another log key.
+    let mut tampered = parse_sign1(&receipt).unwrap();
+    tampered.signature[0] ^= 1;
+    std::fs::write(dir.join("tampered.cose"), sign1_to_tagged(tampered)).unwrap();
+    let new_note = rt.block_on(async { log.get("/checkpoint").await.bytes().await.unwrap() });
+    std::fs::write(dir.join("new.checkpoint"), &new_note).unwrap();
+    let other_log = SignerKey::from_seed(log.log_key().name(), 1, &[98; 32])
+        .unwrap()
+        .verifier()
+        .to_string();
+    for (file, checkpoint, trust, why) in [
+        (
+            "tampered.cose",
+            "old.checkpoint",
+            log_key.as_str(),
+            "signature",
+        ),
+        (
+            "consistency.cose",
+            "new.checkpoint",
+            log_key.as_str(),
+            "starts at size 2",
+        ),
+        (
+            "consistency.cose",
+            "old.checkpoint",
+            other_log.as_str(),
+            "does not verify",
+        ),
+    ] {
+        let (code, out) = run(&[
+            "verify",
+            &p(file),
+            "--scitt-key",
+            &p("keys.cbor"),
+            "--checkpoint",
+            &p(checkpoint),
+            "--log-key",
+            trust,
+        ]);
+        assert_eq!(code, EXIT_FAILURE, "{file} {checkpoint}: {out}");
+        assert!(
+            out.contains("does NOT verify") && out.contains(why),
+            "{why}: {out}"
+        );
+    }
+    rt.block_on(log.stop());
+}

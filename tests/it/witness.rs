@@ -852,3 +852,108 @@ async fn a_witness_flooded_with_huge_origins_keeps_cosigning() {
     assert!(stored < 60 * 1024, "the witness stored {stored} bytes");
     w.stop().await;
 }
+
+/// `POST /entries` of a statement the log holds but has not published (stored, its checkpoint
+/// withheld for lack of a witness quorum) answers 303 naming the entry the log holds, not the
+/// bytes just submitted (here another COSE envelope of the same statement); `GET` of that entry
+/// answers 302 until it is published, and the submitted envelope was never logged (404).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_303_names_the_stored_entry_while_its_checkpoint_is_withheld() {
+    use attestlog_proto::cose::{SignedStatement, parse_sign1, sign1_to_tagged};
+    use attestlog_proto::predicate::statement_from_value;
+    use coset::cbor::value::Value;
+
+    let dir = temp_dir("withheld-scitt");
+    let origin = "withheld-scitt.test/log";
+    let (log_key, key_file) = log_key_file(&dir, origin, 0x65);
+    let vk = log_key.verifier();
+    let k1 = witness_key("h1", 21);
+    let w1 = TestWitness::start(k1.clone(), &vk, &dir.join("w1")).await;
+    let p11 = write(
+        &dir,
+        "p11",
+        &policy(&vk, &[("H1", k1.verifier(), w1.url.as_str())], 1),
+    );
+    let data = dir.join("data");
+    let mut c = config(&data, &key_file, origin, Some(&p11));
+    c.scitt_wait = Duration::ZERO;
+    let log = TestLog::start_in(data.clone(), c).await;
+    let vendor = vendor_key(73);
+    log.enrol(VENDOR, &vendor.verifier()).await;
+    // The only witness goes away: every later checkpoint is withheld.
+    w1.stop().await;
+
+    let payload = statement_from_value(statement(VENDOR, &att_id(50), "Withheld Endpoint"))
+        .unwrap()
+        .canonical_bytes();
+    let first = SignedStatement::sign(&payload, &vendor, &att_id(50)).to_entry();
+    let first_leaf = Hash::leaf(&first);
+    // The same statement in another envelope: an extra protected header parameter.
+    let other = {
+        let mut s = parse_sign1(&first).unwrap();
+        s.protected.header.rest.push((
+            coset::Label::Int(-70_001),
+            Value::Text("another envelope".into()),
+        ));
+        s.protected.original_data = None;
+        s.signature = vendor.sign(&s.tbs_data(b"")).to_vec();
+        sign1_to_tagged(s)
+    };
+    let other_leaf = Hash::leaf(&other);
+    assert_ne!(first_leaf, other_leaf);
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let post = |body: Vec<u8>| {
+        http.post(format!("{}/entries", log.url))
+            .header("content-type", "application/cose")
+            .body(body)
+            .send()
+    };
+    let location = |r: &reqwest::Response| {
+        r.headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let a = post(first.clone()).await.unwrap();
+    assert_eq!(a.status(), 303);
+    assert_eq!(
+        location(&a),
+        Some(format!("/entries/{}", first_leaf.to_hex()))
+    );
+    // Wait until the sequencer has stored it (its checkpoint stays withheld).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while log.state.store.lookup_leaf(&first_leaf).unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the entry was never stored");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        log.state.shared.published().size,
+        1,
+        "only the enrolment is published"
+    );
+
+    let b = post(other).await.unwrap();
+    assert_eq!(b.status(), 303);
+    assert_eq!(
+        location(&b),
+        Some(format!("/entries/{}", first_leaf.to_hex())),
+        "the 303 names the entry the log holds"
+    );
+    assert!(b.headers().get("retry-after").is_some());
+    let get = |leaf: Hash| {
+        http.get(format!("{}/entries/{}", log.url, leaf.to_hex()))
+            .send()
+    };
+    let g = get(first_leaf).await.unwrap();
+    assert_eq!(g.status(), 302, "stored, not yet published");
+    assert_eq!(
+        location(&g),
+        Some(format!("/entries/{}", first_leaf.to_hex()))
+    );
+    assert_eq!(get(other_leaf).await.unwrap().status(), 404);
+    assert!(log.state.store.lookup_leaf(&other_leaf).unwrap().is_none());
+    log.stop().await;
+}

@@ -25,7 +25,7 @@ enrols the signing key for predicate.vendor.legal_name at a lower index, and the
 signature. Prints the claim; warns when valid_until has passed; exits 1 with the reason when \
 any check fails.
 
-SCITT (COSE) files: a transparent statement (`submit --transparent`) or an RFC 9942 receipt with --statement. Checks the receipt's inclusion proof from the statement's entry to the root that the log's COSE key (--scitt-key, from /.well-known/scitt-keys) signed, and that the receipt's sub is the statement's; with --policy (or --log-key) also the c2sp.org/tlog-proof of label -65537: the log's checkpoint signature, the witness quorum, and that it proves the same inclusion as the receipt. --vendor-key also checks the statement's own signature.
+SCITT (COSE) files: a transparent statement (`submit --transparent`) or an RFC 9942 receipt with --statement. A consistency receipt (GET /receipts/consistency) verifies from a checkpoint you trust (--checkpoint FILE, with --log-key or --policy): its proof must lead from that tree to the root the log's COSE key signed. Checks the receipt's inclusion proof from the statement's entry to the root that the log's COSE key (--scitt-key, from /.well-known/scitt-keys) signed, and that the receipt's sub is the statement's; with --policy (or --log-key) also the c2sp.org/tlog-proof of label -65537: the log's checkpoint signature, the witness quorum, and that it proves the same inclusion as the receipt. --vendor-key also checks the statement's own signature.
 
 A verification statement (DESIGN.md §13) is checked the same way with its verifier for the \
 vendor, and its key must be enrolled as a verifier key (an attestation's as a vendor key). Its \
@@ -54,6 +54,10 @@ pub struct VerifyArgs {
     /// signature must verify under it.
     #[arg(long, value_name = "VKEY")]
     vendor_key: Option<String>,
+    /// SCITT consistency receipt: the checkpoint of the older tree (a signed note as served
+    /// at /checkpoint), verified with --log-key or --policy; the receipt must lead from it.
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
 }
 
 /// Verifies a receipt under `trust`.
@@ -171,6 +175,78 @@ pub(crate) fn run(args: VerifyArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
+/// The log's COSE receipt keys of `--scitt-key`.
+fn scitt_keys(args: &VerifyArgs) -> anyhow::Result<Vec<scitt::ReceiptKey>> {
+    let key_file = args.scitt_key.as_ref().context(
+        "give the log's COSE receipt key with --scitt-key (a COSE_KeySet from /.well-known/scitt-keys)",
+    )?;
+    parse_key_set(&read_bytes(key_file)?)
+        .with_context(|| format!("{} holds no COSE key", key_file.display()))
+}
+
+/// `attestlog verify` of an RFC 9942 consistency receipt, from the checkpoint of the older
+/// tree (`--checkpoint`, verified under `--log-key` or `--policy`).
+fn verify_consistency(
+    args: &VerifyArgs,
+    receipt: &scitt::Receipt,
+    ctx: &mut Ctx<'_>,
+) -> anyhow::Result<u8> {
+    let keys = scitt_keys(args)?;
+    let file = args.checkpoint.as_ref().context(
+        "a consistency receipt verifies from a tree you trust: give its checkpoint with --checkpoint FILE (and --log-key or --policy)",
+    )?;
+    let trust = args.trust.trust()?;
+    let what = args.receipt.display().to_string();
+    let old = match trust.open_checkpoint(&read_bytes(file)?) {
+        Ok(c) => c,
+        Err(e) => {
+            return refuse(
+                ctx,
+                &what,
+                &format!("the checkpoint {} does not verify: {e}", file.display()),
+            );
+        }
+    };
+    let origin = old.checkpoint().origin.clone();
+    if receipt.claims.iss != origin {
+        return refuse(
+            ctx,
+            &what,
+            &format!(
+                "the receipt is issued by {:?}, the checkpoint is of log {origin:?}",
+                receipt.claims.iss
+            ),
+        );
+    }
+    let (proof, root) = match receipt.verify_consistency_from(old.size(), &old.root(), &keys) {
+        Ok(v) => v,
+        Err(e) => return refuse(ctx, &what, &e.to_string()),
+    };
+    if ctx.json {
+        ctx.print_json(&json!({
+            "valid": true,
+            "consistency": true,
+            "iss": origin,
+            "tree_size_1": proof.tree_size_1,
+            "root_1": old.root().to_hex(),
+            "tree_size_2": proof.tree_size_2,
+            "root_2": root.to_hex(),
+            "receipt_kid": hex::encode(&receipt.kid),
+        }))?;
+    } else {
+        writeln!(
+            ctx.out,
+            "consistency receipt verified: the tree of size {} (root {}) of {origin} extends the checkpoint of size {} (root {}), signed by COSE key {}",
+            proof.tree_size_2,
+            root.to_hex(),
+            proof.tree_size_1,
+            old.root().to_hex(),
+            hex::encode(&receipt.kid)
+        )?;
+    }
+    Ok(EXIT_OK)
+}
+
 /// The statement and verdict of a SCITT file: a transparent statement verifies whole; a bare
 /// receipt verifies for the statement of `--statement`.
 fn check_cose(
@@ -178,11 +254,7 @@ fn check_cose(
     bytes: &[u8],
     trust: Option<&Trust>,
 ) -> anyhow::Result<(SignedStatement, Result<VerifiedTransparent, ScittError>)> {
-    let key_file = args.scitt_key.as_ref().context(
-        "give the log's COSE receipt key with --scitt-key (a COSE_KeySet from /.well-known/scitt-keys)",
-    )?;
-    let keys = parse_key_set(&read_bytes(key_file)?)
-        .with_context(|| format!("{} holds no COSE key", key_file.display()))?;
+    let keys = scitt_keys(args)?;
     let tlog = trust.map(|t| match t {
         Trust::LogKey(k) => receipt::Trust::LogKey(k),
         Trust::Policy(p) => receipt::Trust::Policy(p),
@@ -219,6 +291,12 @@ fn check_cose(
 
 /// `attestlog verify` of a SCITT receipt or transparent statement.
 fn verify_cose(args: &VerifyArgs, bytes: &[u8], ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
+    if let Ok(r) = scitt::Receipt::parse(bytes)
+        && r.inclusion.is_empty()
+        && !r.consistency.is_empty()
+    {
+        return verify_consistency(args, &r, ctx);
+    }
     let trust = if args.trust.given() {
         Some(args.trust.trust()?)
     } else {

@@ -4,7 +4,6 @@ use std::time::Instant;
 
 use attestlog_proto::Hash;
 use attestlog_proto::api::{EntryResponse, SubmitResponse};
-use attestlog_proto::enrolment::KeyRole;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -45,15 +44,14 @@ pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Respons
     let parsed = admission::keep_verified_signatures(parsed, &candidate)?;
     // The quota is the signing party's: the vendor of an attestation, the verifier of a
     // verification (DESIGN.md §13).
-    let (vendor, role) = match (candidate.statement(), candidate.verification()) {
-        (Some(st), _) => (st.vendor_legal_name().to_owned(), KeyRole::Vendor),
-        (None, Some(v)) => (v.predicate.verifier.legal_name.clone(), KeyRole::Verifier),
-        (None, None) => {
-            return Err(ApiError::unprocessable(
-                Some("payloadType".into()),
-                "enrolments are appended through POST /v1/vendors",
-            ));
-        }
+    let Some((vendor, role)) = candidate
+        .signing_party()
+        .map(|(name, role)| (name.to_owned(), role))
+    else {
+        return Err(ApiError::unprocessable(
+            Some("payloadType".into()),
+            "enrolments are appended through POST /v1/vendors",
+        ));
     };
     // Charged only once the vendor's own key has signed: nobody can drain another's quota.
     if let Err(wait) = s.quota.take(&vendor, Instant::now()) {

@@ -185,6 +185,7 @@ pub fn router(state: State) -> Router {
         .route("/v1/checkpoints", get(explorer::checkpoints))
         .route("/entries", post(scitt::register))
         .route("/entries/{id}", get(scitt::get_entry))
+        .route("/receipts/consistency", get(scitt::consistency))
         .route("/.well-known/scitt-keys", get(scitt::keys))
         .route("/.well-known/scitt-keys/{kid}", get(scitt::key))
         .fallback(static_path::not_found)

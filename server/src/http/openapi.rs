@@ -8,7 +8,7 @@ use utoipa::OpenApi;
 #[openapi(
     info(
         title = "attestlog",
-        description = "Transparency log for vendor data-flow attestations. The static read path (/checkpoint, /tile/...) follows c2sp.org/tlog-tiles."
+        description = "Transparency log for vendor data-flow attestations. The static read path (/checkpoint, /tile/...) follows c2sp.org/tlog-tiles. The SCITT transparency service (SCRAPI: /entries, /.well-known/scitt-keys) takes and answers COSE and CBOR (RFC 9052, RFC 9942 receipts, RFC 9290 problem details)."
     ),
     paths(
         super::entries::submit,
@@ -20,6 +20,11 @@ use utoipa::OpenApi;
         super::log::vendors,
         super::log::enrol,
         super::explorer::checkpoints,
+        super::scitt::register,
+        super::scitt::get_entry,
+        super::scitt::keys,
+        super::scitt::key,
+        super::scitt::consistency,
     )
 )]
 pub struct ApiDoc;

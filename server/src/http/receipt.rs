@@ -169,8 +169,8 @@ impl AppState {
             )
             .map(|r| r.enrolled_at);
         }
-        let env = attestlog_proto::dsse::Envelope::from_json(entry).ok()?;
-        rules::authorising_enrolment(&env, &enrolments, index).map(|r| r.enrolled_at)
+        // Either entry format: a DSSE envelope or a SCITT signed statement.
+        rules::authorising_enrolment_of_entry(entry, &enrolments, index).map(|r| r.enrolled_at)
     }
 
     /// The receipt of the entry at `index` against `p`.

@@ -12,8 +12,8 @@ use attestlog_proto::cose::{MEDIA_TYPE_COSE, SignedStatement, is_cose_entry};
 use attestlog_proto::dsse::Envelope;
 use attestlog_proto::predicate::PAYLOAD_TYPE_INTOTO;
 use attestlog_proto::scitt::{
-    InclusionProof, MEDIA_TYPE_KEY_SET, MEDIA_TYPE_PROBLEM, ReceiptClaims, ReceiptSigner,
-    cose_key_bytes, key_set, problem_details, thumbprint, transparent_statement,
+    ConsistencyProof, InclusionProof, MEDIA_TYPE_KEY_SET, MEDIA_TYPE_PROBLEM, ReceiptClaims,
+    ReceiptSigner, cose_key_bytes, key_set, problem_details, thumbprint, transparent_statement,
 };
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -150,8 +150,8 @@ fn location(mut r: Response, leaf: &Hash, retry_after: bool) -> Response {
     r
 }
 
-/// The statement's `sub` for a receipt: a COSE statement's own `sub`; for a DSSE attestation
-/// its `attestation_id`; none otherwise.
+/// The statement's `sub` for a receipt: a COSE statement's own `sub`; for a DSSE statement
+/// the `sub` its COSE form would carry ([`rules::cose_subject`]); none otherwise.
 fn subject_of(entry: &[u8]) -> Option<String> {
     if is_cose_entry(entry) {
         return SignedStatement::parse(entry)
@@ -163,9 +163,7 @@ fn subject_of(entry: &[u8]) -> Option<String> {
         return None;
     }
     let v: serde_json::Value = serde_json::from_slice(&env.payload).ok()?;
-    v.pointer("/predicate/attestation_id")?
-        .as_str()
-        .map(str::to_owned)
+    rules::cose_subject(&v).map(str::to_owned)
 }
 
 impl super::AppState {
@@ -252,9 +250,10 @@ impl super::AppState {
 }
 
 /// Admission of a parsed signed statement by the rule engine ([`rules::verify_cose_entry`]):
-/// the same statement, signature, enrolment and version rules as a DSSE submission, plus the
-/// COSE claims (`iss` = the key's name, `sub` = the `attestation_id`). Returns what the
-/// sequencer integrates and the vendor.
+/// the same statement, signature, enrolment, key-role, subject and version rules as a DSSE
+/// submission of an attestation or a verification, plus the COSE claims (`iss` = the key's
+/// name, `sub` = [`rules::cose_subject`]). Returns what the sequencer integrates and the
+/// signing party (vendor or verifier).
 fn admit(
     s: &super::AppState,
     st: &SignedStatement,
@@ -283,13 +282,12 @@ fn admit(
             e => from_api(&admission::refusal(e)),
         })
     })?;
-    let Some(vendor) = candidate
-        .statement()
-        .map(|st| st.vendor_legal_name().to_owned())
-    else {
+    // The quota is the signing party's: the vendor of an attestation, the verifier of a
+    // verification (DESIGN.md §13). The rule engine makes nothing else of a signed statement.
+    let Some(vendor) = candidate.signing_party().map(|(name, _)| name.to_owned()) else {
         return Err(Box::new(problem(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "signed statements carry attestations only",
+            "signed statements carry attestations or verifications only",
             "not-admissible",
         )));
     };
@@ -313,6 +311,19 @@ fn is_cose_content_type(h: &HeaderMap) -> bool {
 /// application/cose`). 201 with the receipt once published, 200 for a statement already
 /// logged, 303 (`Location`, `Retry-After`) when publication takes longer than the configured
 /// wait; problem details otherwise.
+#[utoipa::path(post, path = "/entries",
+    request_body(content = [u8], content_type = "application/cose",
+      description = "a COSE_Sign1 signed statement (tag 18, EdDSA, attached in-toto Statement)"),
+    responses(
+      (status = 201, description = "registered and published: the RFC 9942 receipt; Location /entries/{id}", body = [u8], content_type = "application/cose"),
+      (status = 200, description = "the statement is already logged: the original entry's receipt", body = [u8], content_type = "application/cose"),
+      (status = 303, description = "publication is running: Location /entries/{id}, Retry-After"),
+      (status = 400, description = "not a well-formed signed statement (RFC 9290 problem details)", body = [u8], content_type = "application/concise-problem-details+cbor"),
+      (status = 413, description = "too large", body = [u8], content_type = "application/concise-problem-details+cbor"),
+      (status = 415, description = "Content-Type is not application/cose", body = [u8], content_type = "application/concise-problem-details+cbor"),
+      (status = 422, description = "refused by the admission rules", body = [u8], content_type = "application/concise-problem-details+cbor"),
+      (status = 429, description = "quota exceeded; Retry-After", body = [u8], content_type = "application/concise-problem-details+cbor"),
+      (status = 503, description = "unavailable", body = [u8], content_type = "application/concise-problem-details+cbor")))]
 pub async fn register(State(s): State<super::State>, headers: HeaderMap, body: Body) -> Response {
     metrics::counter!("attestlog_scitt_registrations_total").increment(1);
     if !is_cose_content_type(&headers) {
@@ -458,6 +469,14 @@ pub struct EntryQuery {
 
 /// `GET /entries/{id}`: 200 with the receipt (or the transparent statement), 302 while the
 /// registration is running, 404 for an unknown entry.
+#[utoipa::path(get, path = "/entries/{id}",
+    params(("id" = String, Path, description = "the entry's leaf hash, 64 lowercase hex digits"),
+      ("transparent" = Option<bool>, Query, description = "true: the transparent statement (receipt in label 394, witnessed tlog-proof in label -65537)")),
+    responses(
+      (status = 200, description = "the RFC 9942 receipt, or the transparent statement", body = [u8], content_type = "application/cose"),
+      (status = 302, description = "registration still running: Location, Retry-After"),
+      (status = 400, description = "malformed id or query (RFC 9290 problem details)", body = [u8], content_type = "application/concise-problem-details+cbor"),
+      (status = 404, description = "no such entry", body = [u8], content_type = "application/concise-problem-details+cbor")))]
 pub async fn get_entry(
     State(s): State<super::State>,
     Path(id): Path<String>,
@@ -516,7 +535,97 @@ fn entry_answer(s: &super::AppState, leaf: Hash, transparent: bool) -> Response 
     }
 }
 
+/// `GET /receipts/consistency?first=M[&second=N]`: an RFC 9942 consistency receipt (vds 1,
+/// proof in `vdp` -2) signed by the log's COSE key over the root of the tree of `second`
+/// leaves (default: the published tree), proving it extends the tree of `first` leaves
+/// (`0 < first < second`). The proof is the RFC 9162 proof that `/v1/proof/consistency`
+/// serves; a verifier that trusts the old tree computes the new root from it and checks the
+/// signature (`attestlog verify --checkpoint`).
+#[utoipa::path(get, path = "/receipts/consistency",
+    params(("first" = u64, Query, description = "the older tree size, at least 1"),
+      ("second" = Option<u64>, Query, description = "the newer tree size, at most the published size (default: the published size)")),
+    responses(
+      (status = 200, description = "the consistency receipt", body = [u8], content_type = "application/cose"),
+      (status = 400, description = "a missing, malformed or unknown parameter, or sizes not 0 < first < second (RFC 9290 problem details)", body = [u8], content_type = "application/concise-problem-details+cbor"),
+      (status = 404, description = "second is beyond the published tree", body = [u8], content_type = "application/concise-problem-details+cbor")))]
+pub async fn consistency(
+    State(s): State<super::State>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let bad = |detail: String| problem(StatusCode::BAD_REQUEST, &detail, "bad-query");
+    if let Some(k) = q
+        .keys()
+        .find(|k| !["first", "second"].contains(&k.as_str()))
+    {
+        return bad(format!("unknown query parameter {k:?}"));
+    }
+    let first = match super::parse_u64("first", q.get("first")) {
+        Ok(v) => v,
+        Err(e) => return bad(e.message),
+    };
+    let second = match q.get("second").map(|v| super::parse_u64("second", Some(v))) {
+        None => None,
+        Some(Ok(v)) => Some(v),
+        Some(Err(e)) => return bad(e.message),
+    };
+    super::storage(&s, super::Pool::Reads, move |s| {
+        Ok::<_, ApiError>(consistency_answer(s, first, second))
+    })
+    .await
+    .unwrap_or_else(|e| from_api(&e))
+}
+
+fn consistency_answer(s: &super::AppState, first: u64, second: Option<u64>) -> Response {
+    let published = s.shared.published();
+    let second = second.unwrap_or(published.size);
+    if second > published.size {
+        return problem(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "second {second} is beyond the published tree size {}",
+                published.size
+            ),
+            "not-found",
+        );
+    }
+    if first == 0 || first >= second {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "a consistency receipt needs 0 < first < second, got first {first}, second {second}"
+            ),
+            "bad-tree-sizes",
+        );
+    }
+    let signed = || -> Result<Vec<u8>, ApiError> {
+        let path = s.consistency_hashes(first, second)?;
+        let root = if second == published.size {
+            published.root
+        } else {
+            let hr = crate::tiles::TreeReader::new(second, s.store.as_ref(), &s.cache);
+            attestlog_proto::tree::tree_root(second, &hr)?
+        };
+        let claims = ReceiptClaims {
+            iss: s.log_key.name().to_owned(),
+            sub: None,
+            iat: Some(crate::clock::unix_now()),
+        };
+        let proof = ConsistencyProof {
+            tree_size_1: first,
+            tree_size_2: second,
+            path,
+        };
+        Ok(s.scitt.signer.sign_consistency(&claims, &proof, &root))
+    };
+    match signed() {
+        Ok(receipt) => cose(StatusCode::OK, receipt),
+        Err(e) => from_api(&e),
+    }
+}
+
 /// `GET /.well-known/scitt-keys`: the COSE_KeySet of every receipt key ever used.
+#[utoipa::path(get, path = "/.well-known/scitt-keys",
+    responses((status = 200, description = "COSE_KeySet of every receipt key ever used, current first", body = [u8], content_type = "application/cose-key-set")))]
 pub async fn keys(State(s): State<super::State>) -> Response {
     let mut r = key_set(s.scitt.keys()).into_response();
     r.headers_mut().insert(
@@ -527,6 +636,10 @@ pub async fn keys(State(s): State<super::State>) -> Response {
 }
 
 /// `GET /.well-known/scitt-keys/{kid}`: one COSE_Key by its `kid` (RFC 9679 thumbprint, hex).
+#[utoipa::path(get, path = "/.well-known/scitt-keys/{kid}",
+    params(("kid" = String, Path, description = "lowercase hex of the key's RFC 9679 thumbprint")),
+    responses((status = 200, description = "the COSE_Key", body = [u8], content_type = "application/cose-key"),
+      (status = 404, description = "no receipt key has this kid", body = [u8], content_type = "application/concise-problem-details+cbor")))]
 pub async fn key(State(s): State<super::State>, Path(kid): Path<String>) -> Response {
     let found = s
         .scitt
