@@ -467,6 +467,21 @@ impl Receipt {
         Ok((proof.clone(), root))
     }
 
+    /// The first consistency proof, which must start at `old_size`.
+    fn consistency_from(&self, old_size: u64) -> Result<&ConsistencyProof, ScittError> {
+        let proof = self
+            .consistency
+            .first()
+            .ok_or_else(|| ScittError::Malformed("no consistency proof".into()))?;
+        if proof.tree_size_1 != old_size {
+            return Err(ScittError::Malformed(format!(
+                "consistency proof starts at size {}, not {old_size}",
+                proof.tree_size_1
+            )));
+        }
+        Ok(proof)
+    }
+
     /// Verifies a consistency receipt against a tree the verifier trusts (`old_size`,
     /// `old_root`): the signature covers `new_root`, and the first consistency proof shows the
     /// tree of its `tree_size_2` with that root extends the old one.
@@ -482,16 +497,7 @@ impl Receipt {
     ) -> Result<ConsistencyProof, ScittError> {
         let key = self.key(keys)?;
         self.check_signature(key, new_root)?;
-        let proof = self
-            .consistency
-            .first()
-            .ok_or_else(|| ScittError::Malformed("no consistency proof".into()))?;
-        if proof.tree_size_1 != old_size {
-            return Err(ScittError::Malformed(format!(
-                "consistency proof starts at size {}, not {old_size}",
-                proof.tree_size_1
-            )));
-        }
+        let proof = self.consistency_from(old_size)?;
         verify_consistency(
             proof.tree_size_1,
             proof.tree_size_2,
@@ -517,16 +523,7 @@ impl Receipt {
         keys: &[VerifyingKey],
     ) -> Result<(ConsistencyProof, Hash), ScittError> {
         let key = self.key(keys)?;
-        let proof = self
-            .consistency
-            .first()
-            .ok_or_else(|| ScittError::Malformed("no consistency proof".into()))?;
-        if proof.tree_size_1 != old_size {
-            return Err(ScittError::Malformed(format!(
-                "consistency proof starts at size {}, not {old_size}",
-                proof.tree_size_1
-            )));
-        }
+        let proof = self.consistency_from(old_size)?;
         let new_root =
             root_from_consistency(proof.tree_size_1, proof.tree_size_2, &proof.path, old_root)?;
         self.check_signature(key, &new_root)?;
