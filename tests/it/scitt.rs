@@ -315,6 +315,19 @@ async fn bad_signed_statements_get_specific_problem_details_never_500() {
             "unprotected-header",
         ),
         (
+            "unprotected CWT claims beside the protected ones",
+            {
+                let mut s = parse_sign1(&good).unwrap();
+                s.unprotected.rest.push((
+                    Label::Int(15),
+                    Value::Map(vec![(Value::from(2), Value::Text(att_id(99)))]),
+                ));
+                sign1_to_tagged(s)
+            },
+            400,
+            "unprotected-header",
+        ),
+        (
             "missing CWT claims",
             resign(&key, &st, |s| s.protected.header.rest.clear()),
             400,
@@ -1061,4 +1074,99 @@ fn consistency_receipts_verify_offline_from_an_old_checkpoint() {
         );
     }
     rt.block_on(log.stop());
+}
+
+/// The rule engine's ownership and enrolment rules hold for signed statements as for DSSE:
+/// another vendor cannot continue an attestation id it does not own, and a revoked key's
+/// statements are refused (each a 422 problem naming the rule); nothing is logged.
+#[tokio::test]
+async fn cose_statements_respect_ownership_and_revocation() {
+    let (log, key) = log_with_vendor(|c| c.quota_rate = 0.0).await;
+    let first = cose_statement(&key, 70).to_entry();
+    assert_eq!(post_cose(&log, &first).await.status, 201);
+    let owned = checkpoint(&log).await.size - 1;
+    // Another enrolled vendor names the id in a later version of its own.
+    let other = crate::common::vendor_key(34);
+    log.enrol("Other AG", &other.verifier()).await;
+    let mut v = statement("Other AG", &att_id(70), "Example Endpoint Security");
+    v["predicate"]["issued_at"] = serde_json::json!("2026-11-02T00:00:00Z");
+    v["predicate"]["supersedes"] =
+        serde_json::json!({"attestation_id": att_id(70), "log_index": owned});
+    let payload = statement_from_value(v).unwrap().canonical_bytes();
+    let a = post_cose(
+        &log,
+        &SignedStatement::sign(&payload, &other, &att_id(70)).to_entry(),
+    )
+    .await;
+    let (_, detail, code) = parse_problem_details(&a.body).unwrap();
+    assert_eq!(
+        (a.status, code.as_str()),
+        (422, "not-admissible"),
+        "{detail}"
+    );
+    assert!(detail.contains("belongs to vendor"), "{detail}");
+    // A revoked key.
+    let (status, body) = log.revoke(VENDOR, &key.verifier()).await;
+    assert_eq!(status, 201, "{body}");
+    let size = checkpoint(&log).await.size;
+    let a = post_cose(&log, &cose_statement(&key, 71).to_entry()).await;
+    let (_, detail, code) = parse_problem_details(&a.body).unwrap();
+    assert_eq!(
+        (a.status, code.as_str()),
+        (422, "not-admissible"),
+        "{detail}"
+    );
+    assert!(detail.contains("revoked"), "{detail}");
+    assert_eq!(checkpoint(&log).await.size, size, "nothing was logged");
+}
+
+/// `/.well-known/scitt-keys` lists every receipt key ever used: after the operator moves to a
+/// new receipt key (the old one configured as retired), the key set holds both, current
+/// first; receipts issued under the old key still verify against it, and new receipts are
+/// signed by the new key.
+#[tokio::test]
+async fn retired_receipt_keys_stay_in_the_key_set_and_old_receipts_verify() {
+    let (log, key) = log_with_vendor(|_| {}).await;
+    let before = scitt_keys(&log).await;
+    assert_eq!(before.len(), 1);
+    let entry = cose_statement(&key, 80).to_entry();
+    let a = post_cose(&log, &entry).await;
+    assert_eq!(a.status, 201);
+    let old_receipt = a.body;
+    let mut config = log.config();
+    let dir = log.stop().await;
+    let new_key = dir.join("scitt-2.key");
+    std::fs::write(
+        &new_key,
+        SignerKey::from_seed("scitt", 1, &[77; 32])
+            .unwrap()
+            .to_secret_string(),
+    )
+    .unwrap();
+    config.scitt_key_file = Some(new_key);
+    config.scitt_retired_key_files = vec![dir.join("scitt.key")];
+    let log = TestLog::start_in(dir, config).await;
+    let keys = scitt_keys(&log).await;
+    assert_eq!(keys.len(), 2);
+    assert_ne!(keys[0], before[0], "the current key first");
+    assert_eq!(keys[1], before[0], "the retired key is kept");
+    let old = Receipt::parse(&old_receipt).unwrap();
+    assert_eq!(old.kid, thumbprint(&before[0]));
+    old.verify_inclusion(&entry, &keys).unwrap();
+    let g = get_raw(&log, &format!("/entries/{}", Hash::leaf(&entry).to_hex())).await;
+    assert_eq!(g.status, 200);
+    let new = Receipt::parse(&g.body).unwrap();
+    assert_eq!(new.kid, thumbprint(&keys[0]));
+    new.verify_inclusion(&entry, &keys).unwrap();
+    assert!(new.verify_inclusion(&entry, &before).is_err());
+    let k = get_raw(
+        &log,
+        &format!(
+            "/.well-known/scitt-keys/{}",
+            hex::encode(thumbprint(&before[0]))
+        ),
+    )
+    .await;
+    assert_eq!(k.status, 200);
+    assert_eq!(parse_key_set(&k.body).unwrap(), before);
 }
