@@ -18,7 +18,8 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use attestlog_proto::api::{EntryResponse, Receipt};
 use attestlog_proto::keys::VerifierKey;
-use attestlog_proto::receipt::{Trust, verify_receipt};
+use attestlog_proto::receipt::verify_receipt;
+use attestlog_proto::trust::Trust;
 
 use crate::scale::{build, explorer_visit, server_binary, start_server};
 
@@ -153,9 +154,10 @@ pub async fn run(a: MonitorArgs) -> anyhow::Result<()> {
                 .await?;
             receipts.push(r.receipt);
         }
+        let trust = Trust::log_key(log_key);
         let t = Instant::now();
         for r in &receipts {
-            verify_receipt(r, Trust::LogKey(&log_key))
+            verify_receipt(r, &trust)
                 .map_err(|e| anyhow::anyhow!("receipt does not verify: {e}"))?;
         }
         #[allow(clippy::cast_precision_loss)]

@@ -43,7 +43,7 @@
 //! # }))?;
 //! # Client::new(&url)?.vendor_action("example-token", &request).await?;
 //!
-//! let mut verifier = Verifier::new(Client::new(&url)?, Trust::LogKey(Box::new(log_key)));
+//! let mut verifier = Verifier::new(Client::new(&url)?, Trust::log_key(log_key));
 //! let mut next = 0; // where this follower stopped last time
 //! let checkpoint = verifier.checkpoint().await?; // signature (and witness quorum) checked
 //! for (index, entry) in verifier
@@ -67,10 +67,11 @@ pub mod client;
 pub mod diff;
 pub mod fork;
 pub mod monitor;
+pub mod render;
 pub mod traffic;
 pub mod verifier;
 pub mod versions;
 pub mod witness;
 
 pub use client::{Client, ClientError, SearchQuery};
-pub use verifier::{Trust, VerifiedCheckpoint, Verifier, VerifyError};
+pub use verifier::{Trust, TrustError, VerifiedCheckpoint, Verifier, VerifyError};

@@ -27,7 +27,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
 use crate::fork::{FORMAT, ForkEvidence};
-use crate::verifier::{VerifiedCheckpoint, Verifier, VerifyError};
+use crate::verifier::{TrustError, VerifiedCheckpoint, Verifier, VerifyError};
 
 mod index;
 use index::ClaimIndex;
@@ -462,7 +462,7 @@ impl Monitor {
         };
         let new = match self.verifier.trust().open_checkpoint(&note) {
             Ok(c) => c,
-            Err(e @ VerifyError::Policy(PolicyError::QuorumNotMet)) => {
+            Err(e @ TrustError::Policy(PolicyError::QuorumNotMet)) => {
                 // Not witnessed enough to follow, but signed by the log: if it conflicts with
                 // the stored (witnessed) checkpoint, that is fork evidence all the same.
                 if let (Some(old), Ok(signed)) = (
@@ -474,9 +474,9 @@ impl Monitor {
                         return Ok(fork);
                     }
                 }
-                return Err(e.into());
+                return Err(VerifyError::from(e).into());
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(VerifyError::from(e).into()),
         };
         let from = old.as_ref().map_or(0, VerifiedCheckpoint::size);
         if let Some(old) = &old {
@@ -1005,7 +1005,7 @@ mod verification_tests {
         let dir = tempfile::tempdir().unwrap();
         let verifier = Verifier::new(
             crate::client::Client::new("http://127.0.0.1:9").unwrap(),
-            crate::verifier::Trust::LogKey(Box::new(log.verifier())),
+            crate::verifier::Trust::log_key(log.verifier()),
         );
         let mut m = Monitor::open(verifier, dir.path(), Rules::default()).unwrap();
         let mut alerts = Vec::new();

@@ -16,9 +16,8 @@ use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
 use attestlog_proto::Hash;
-use attestlog_proto::checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint};
-use attestlog_proto::keys::VerifierKey;
-use attestlog_proto::policy::{Policy, PolicyError, verify_checkpoint_with_policy};
+use attestlog_proto::checkpoint::CheckpointError;
+use attestlog_proto::policy::PolicyError;
 use attestlog_proto::proof::{
     ProofError, ProveError, consistency_proof, inclusion_proof, verify_consistency,
     verify_inclusion,
@@ -28,6 +27,7 @@ use attestlog_proto::tiles::{
     decode_bundle, tile_hashes, tile_root_proof_indexes, verify_tile_with_hashes,
 };
 use attestlog_proto::tree::{HashReader, tree_root};
+pub use attestlog_proto::trust::{Trust, TrustError, VerifiedCheckpoint};
 
 use crate::client::{Client, ClientError};
 
@@ -80,100 +80,12 @@ pub enum VerifyError {
     Read(String),
 }
 
-/// What the verifier trusts.
-#[derive(Debug, Clone)]
-pub enum Trust {
-    /// The log's verifier key.
-    LogKey(Box<VerifierKey>),
-    /// A tlog-policy: log keys, witnesses and quorum.
-    Policy(Box<Policy>),
-}
-
-impl Trust {
-    /// Opens a signed checkpoint note under this trust.
-    ///
-    /// # Errors
-    /// [`VerifyError::Checkpoint`] or [`VerifyError::Policy`].
-    pub fn open_checkpoint(&self, note: &[u8]) -> Result<VerifiedCheckpoint, VerifyError> {
-        match self {
-            Trust::LogKey(k) => {
-                let signed = SignedCheckpoint::open(note, std::slice::from_ref(k))?;
-                Ok(VerifiedCheckpoint {
-                    signed,
-                    witnesses: BTreeSet::new(),
-                })
-            }
-            Trust::Policy(p) => {
-                let w = verify_checkpoint_with_policy(p, note)?;
-                Ok(VerifiedCheckpoint {
-                    signed: w.checkpoint().clone(),
-                    witnesses: w.witnesses().clone(),
-                })
-            }
+impl From<TrustError> for VerifyError {
+    fn from(e: TrustError) -> Self {
+        match e {
+            TrustError::Checkpoint(e) => Self::Checkpoint(e),
+            TrustError::Policy(e) => Self::Policy(e),
         }
-    }
-
-    /// The log keys this trust accepts.
-    #[must_use]
-    pub fn log_keys(&self) -> Vec<VerifierKey> {
-        match self {
-            Trust::LogKey(k) => vec![(**k).clone()],
-            Trust::Policy(p) => p.log_keys(),
-        }
-    }
-}
-
-/// A checkpoint whose signature (and, under a policy, witness quorum) verified.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifiedCheckpoint {
-    signed: SignedCheckpoint,
-    witnesses: BTreeSet<String>,
-}
-
-impl VerifiedCheckpoint {
-    /// A checkpoint verified by its log signature only (no witness quorum): for comparing
-    /// with a trusted one, never for following the log.
-    pub(crate) fn log_signed(signed: SignedCheckpoint) -> Self {
-        Self {
-            signed,
-            witnesses: BTreeSet::new(),
-        }
-    }
-
-    /// The checkpoint body.
-    #[must_use]
-    pub fn checkpoint(&self) -> &Checkpoint {
-        self.signed.checkpoint()
-    }
-
-    /// Tree size.
-    #[must_use]
-    pub fn size(&self) -> u64 {
-        self.signed.checkpoint().size
-    }
-
-    /// Root hash.
-    #[must_use]
-    pub fn root(&self) -> Hash {
-        self.signed.checkpoint().root
-    }
-
-    /// The signed note.
-    #[must_use]
-    pub fn signed(&self) -> &SignedCheckpoint {
-        &self.signed
-    }
-
-    /// The signed note's bytes (for storing and for evidence files).
-    #[must_use]
-    pub fn to_bytes(&self) -> Vec<u8> {
-        self.signed.to_bytes()
-    }
-
-    /// Names of the policy witnesses whose cosignatures verified (empty under a log key).
-    #[must_use]
-    pub fn witnesses(&self) -> &BTreeSet<String> {
-        &self.witnesses
     }
 }
 
@@ -321,7 +233,7 @@ impl Verifier {
     /// [`VerifyError::Client`], [`VerifyError::Checkpoint`] or [`VerifyError::Policy`].
     pub async fn checkpoint(&self) -> Result<VerifiedCheckpoint, VerifyError> {
         let note = self.client.checkpoint().await?;
-        self.trust.open_checkpoint(&note)
+        Ok(self.trust.open_checkpoint(&note)?)
     }
 
     /// Fetches tile data as of `tile.width`: the partial tile, or — if the log does not serve

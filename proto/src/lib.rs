@@ -16,6 +16,8 @@
 //!   auditors and test labs ([`verification`]);
 //! - the rule engine every admission decision goes through: statement identity, signatures,
 //!   enrolment, ownership and version chains ([`rules`]);
+//! - what a verifier trusts, a log key or a tlog-policy, and the checkpoints it accepts
+//!   ([`trust`]);
 //! - the JSON types of the HTTP API ([`api`]) and the offline receipt verifier ([`receipt`]).
 //!
 //! Out of scope: storage, networking, HTTP servers and clients, key files, clocks, randomness.
@@ -30,7 +32,8 @@
 //! ```
 //! use attestlog_proto::api::Receipt;
 //! use attestlog_proto::keys::VerifierKey;
-//! use attestlog_proto::receipt::{Trust, verify_receipt};
+//! use attestlog_proto::receipt::verify_receipt;
+//! use attestlog_proto::trust::Trust;
 //!
 //! // The log's verifier key, obtained out of band (it is printed at the log's first start).
 //! let log_key = VerifierKey::parse(
@@ -39,15 +42,16 @@
 //! let receipt: Receipt =
 //!     serde_json::from_str(include_str!("../../fuzz/corpus/receipt/valid.json"))?;
 //!
-//! let verified = verify_receipt(&receipt, Trust::LogKey(&log_key))?;
+//! let trust = Trust::log_key(log_key);
+//! let verified = verify_receipt(&receipt, &trust)?;
 //! assert_eq!(verified.index(), 3);
 //! assert_eq!(verified.vendor(), verified.enrolment().vendor);
-//! println!("{}", verified.render_text());
+//! // attestlog_client::render::verified_receipt(&verified) presents it as `attestlog verify` does.
 //!
 //! // A receipt whose entry was changed after the log signed it does not verify.
 //! let mut tampered = receipt.clone();
 //! tampered.entry.replace_range(10..11, if &receipt.entry[10..11] == "A" { "B" } else { "A" });
-//! assert!(verify_receipt(&tampered, Trust::LogKey(&log_key)).is_err());
+//! assert!(verify_receipt(&tampered, &trust).is_err());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
@@ -73,6 +77,7 @@ pub mod scitt;
 pub mod tiles;
 pub mod tlog_proof;
 pub mod tree;
+pub mod trust;
 pub mod verification;
 pub mod witness;
 

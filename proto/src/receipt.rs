@@ -28,7 +28,6 @@
 //! module has no clock.
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -39,25 +38,13 @@ use crate::cose::{CoseError, SignedStatement, is_cose_entry};
 use crate::dsse::{DsseError, Envelope};
 use crate::enrolment::{Action, Enrolment, EnrolmentError, KeyRole, PAYLOAD_TYPE_ENROLMENT};
 use crate::hash::Hash;
-use crate::keys::{TYPE_ED25519, VerifierKey};
-use crate::policy::{Policy, PolicyError, verify_checkpoint_with_policy};
-use crate::predicate::{
-    Consent, DataFlow, EvidenceType, FieldError, PAYLOAD_TYPE_INTOTO, Role, Statement, Status,
-    Timestamp, Versions, parse_rfc3339,
-};
+use crate::keys::VerifierKey;
+use crate::policy::PolicyError;
+use crate::predicate::{FieldError, PAYLOAD_TYPE_INTOTO, Statement, Timestamp, parse_rfc3339};
 use crate::proof::{ProofError, verify_inclusion};
 use crate::tlog_proof::{TlogProof, TlogProofError};
-use crate::verification::{FindingResult, VerificationStatement};
-
-/// What the verifier trusts: the log's verifier key, or a tlog-policy (log keys, witnesses
-/// and the witness quorum).
-#[derive(Debug, Clone, Copy)]
-pub enum Trust<'a> {
-    /// The log's Ed25519 verifier key; no witness requirement.
-    LogKey(&'a VerifierKey),
-    /// A policy: the checkpoint must be signed by one of its logs and cosigned by a quorum.
-    Policy(&'a Policy),
-}
+use crate::trust::{Trust, TrustError};
+use crate::verification::VerificationStatement;
 
 /// Why a receipt does not verify. Each check has its own variant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -428,422 +415,13 @@ impl VerifiedReceipt {
             } >= until
         })
     }
-
-    /// A readable multi-line summary of the verified claim (what `attestlog verify` prints).
-    /// Text from the entry is shown with control characters escaped.
-    #[must_use]
-    pub fn render_text(&self) -> String {
-        let mut out = String::new();
-        let cp = self.checkpoint();
-        let kind = match &self.claim {
-            Claim::Attestation(_) => "attestation",
-            Claim::Enrolment(_) => "enrolment",
-            Claim::Verification(_) => "verification",
-        };
-        line(
-            &mut out,
-            0,
-            &format!(
-                "Verified {kind} at index {} of log {} (tree size {}, root {})",
-                self.index,
-                clean(&cp.origin),
-                cp.size,
-                cp.root.to_base64()
-            ),
-        );
-        let witnesses = if self.witnesses.is_empty() {
-            "none".to_owned()
-        } else {
-            list(self.witnesses.iter())
-        };
-        line(&mut out, 0, &format!("Verified witnesses: {witnesses}"));
-        match &self.claim {
-            Claim::Enrolment(e) => {
-                let action = match e.action {
-                    Action::Enrol => "enrols",
-                    Action::Revoke => "revokes",
-                };
-                line(
-                    &mut out,
-                    0,
-                    &format!(
-                        "The log {action} key {} for vendor {} (issued {})",
-                        clean(&e.key.to_string()),
-                        clean(&e.vendor),
-                        clean(&e.issued_at)
-                    ),
-                );
-            }
-            Claim::Attestation(s) => self.render_statement(&mut out, s),
-            Claim::Verification(v) => self.render_verification(&mut out, v),
-        }
-        out
-    }
-
-    fn render_verification(&self, out: &mut String, v: &VerificationStatement) {
-        let p = &v.predicate;
-        line(
-            out,
-            0,
-            &format!(
-                "Signed by verifier key {} (enrolled at index {})",
-                clean(&self.vendor_key().to_string()),
-                self.enrolment_index
-            ),
-        );
-        let accreditation = p
-            .verifier
-            .accreditation
-            .as_deref()
-            .map(|a| format!(", {}", clean(a)))
-            .unwrap_or_default();
-        line(
-            out,
-            0,
-            &format!(
-                "Verifier: {} ({}{accreditation})",
-                clean(&p.verifier.legal_name),
-                clean(&p.verifier.jurisdiction)
-            ),
-        );
-        line(
-            out,
-            0,
-            &format!(
-                "Verifies attestation {} at index {} (leaf hash {})",
-                clean(&p.subject_entry.attestation_id),
-                p.subject_entry.log_index,
-                clean(&p.subject_entry.leaf_hash)
-            ),
-        );
-        if let Some(sup) = &p.supersedes {
-            line(out, 2, &format!("supersedes index {}", sup.log_index));
-        }
-        line(
-            out,
-            0,
-            &format!(
-                "Verdict: {} (method {}, performed {} to {}, issued {})",
-                p.verdict.as_str(),
-                clean(&p.method),
-                clean(&p.performed.from),
-                clean(&p.performed.to),
-                clean(&p.issued_at)
-            ),
-        );
-        for f in &p.findings {
-            line(
-                out,
-                2,
-                &format!(
-                    "data flow {}: {} — {}",
-                    f.data_flow,
-                    match f.result {
-                        FindingResult::Consistent => "consistent",
-                        FindingResult::Contradicted => "contradicted",
-                        FindingResult::NotTested => "not tested",
-                    },
-                    clean(&f.note)
-                ),
-            );
-        }
-        for u in &p.undeclared {
-            let host = u.hostname.as_deref().map(clean).unwrap_or_default();
-            let country = u.country.as_deref().map(clean).unwrap_or_default();
-            line(
-                out,
-                2,
-                &format!(
-                    "undeclared: {host} {}:{} {country} ({} bytes)",
-                    clean(&u.ip),
-                    u.port,
-                    u.bytes.unwrap_or_default()
-                ),
-            );
-        }
-    }
-
-    fn render_statement(&self, out: &mut String, s: &Statement) {
-        let p = &s.predicate;
-        line(
-            out,
-            0,
-            &format!(
-                "Signed by key {} (enrolled at index {})",
-                clean(&self.vendor_key().to_string()),
-                self.enrolment_index
-            ),
-        );
-        line(
-            out,
-            0,
-            &format!(
-                "Vendor: {} ({})",
-                clean(&p.vendor.legal_name),
-                clean(&p.vendor.jurisdiction)
-            ),
-        );
-        for o in &p.vendor.ownership_chain {
-            line(
-                out,
-                2,
-                &format!(
-                    "{}: {} ({})",
-                    clean(&o.relationship),
-                    clean(&o.legal_name),
-                    clean(&o.jurisdiction)
-                ),
-            );
-        }
-        let status = match p.status {
-            Status::Active => "active",
-            Status::Revoked => "revoked",
-            Status::Withdrawn => "withdrawn",
-        };
-        line(
-            out,
-            0,
-            &format!("Attestation {} ({status})", clean(&p.attestation_id)),
-        );
-        if let Some(sup) = &p.supersedes {
-            line(
-                out,
-                2,
-                &format!(
-                    "supersedes {} at index {}",
-                    clean(&sup.attestation_id),
-                    sup.log_index
-                ),
-            );
-        }
-        line(
-            out,
-            0,
-            &format!(
-                "Valid from {} until {} (issued {})",
-                clean(&p.valid_from),
-                clean(&p.valid_until),
-                clean(&p.issued_at)
-            ),
-        );
-        let versions = match &p.product.versions {
-            Versions::Range { min, max } => format!("{} to {}", clean(min), clean(max)),
-            Versions::List(v) => list(v.iter()),
-        };
-        line(
-            out,
-            0,
-            &format!("Product: {}, versions {versions}", clean(&p.product.name)),
-        );
-        line(
-            out,
-            2,
-            &format!("platforms: {}", list(p.product.platforms.iter())),
-        );
-        if let Some(ch) = &p.product.update_channels {
-            line(out, 2, &format!("update channels: {}", list(ch.iter())));
-        }
-        for a in &p.product.artifacts {
-            line(
-                out,
-                2,
-                &format!("artifact {} sha256 {}", clean(&a.name), clean(&a.sha256)),
-            );
-        }
-        line(out, 0, "Data flows:");
-        for f in &p.data_flows {
-            render_flow(out, f);
-        }
-        let excluded = p
-            .excluded_jurisdictions
-            .as_ref()
-            .filter(|v| !v.is_empty())
-            .map_or_else(|| "none".to_owned(), |v| list(v.iter()));
-        line(out, 0, &format!("Excluded jurisdictions: {excluded}"));
-        match p.evidence.as_ref().filter(|v| !v.is_empty()) {
-            None => line(out, 0, "Evidence: none"),
-            Some(ev) => {
-                line(out, 0, "Evidence:");
-                for e in ev {
-                    line(
-                        out,
-                        2,
-                        &format!(
-                            "{} by {}, {} to {}, scope: {}",
-                            evidence_type(e.kind),
-                            clean(&e.issuer),
-                            clean(&e.period_start),
-                            clean(&e.period_end),
-                            clean(&e.scope)
-                        ),
-                    );
-                    line(
-                        out,
-                        4,
-                        &format!("{} (sha256 {})", clean(&e.uri), clean(&e.sha256)),
-                    );
-                }
-            }
-        }
-    }
-}
-
-fn render_flow(out: &mut String, f: &DataFlow) {
-    let items = f
-        .items
-        .as_ref()
-        .filter(|v| !v.is_empty())
-        .map(|v| format!(" ({})", list(v.iter())))
-        .unwrap_or_default();
-    let consent = match f.consent {
-        Consent::OptIn => "opt-in",
-        Consent::OptOut => "opt-out",
-        Consent::Required => "required",
-    };
-    line(
-        out,
-        2,
-        &format!(
-            "- {}{items} from users in {}, consent {consent}",
-            clean(&f.category.as_string()),
-            list(f.user_regions.iter())
-        ),
-    );
-    line(out, 4, &format!("purpose: {}", list(f.purpose.iter())));
-    let mut dests = Vec::new();
-    for d in &f.destinations {
-        let mut parts: Vec<String> = Vec::new();
-        parts.extend(d.hostnames.iter().flatten().map(|h| clean(h)));
-        parts.extend(d.ip_ranges.iter().flatten().map(|r| clean(r)));
-        let mut s = parts.join(", ");
-        if let Some(ports) = d.ports.as_ref().filter(|p| !p.is_empty()) {
-            let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
-            let _ = write!(s, " port {}", ports.join(", "));
-        }
-        dests.push(s);
-    }
-    line(
-        out,
-        4,
-        &format!(
-            "-> {}",
-            if dests.is_empty() {
-                "no destinations".to_owned()
-            } else {
-                dests.join("; ")
-            }
-        ),
-    );
-    for (role, label) in [
-        (Role::Storage, "stored in"),
-        (Role::Processing, "processed in"),
-        (Role::Analysis, "analysed in"),
-    ] {
-        let places: Vec<String> = f
-            .processing_locations
-            .iter()
-            .filter(|l| l.role == role)
-            .map(|l| {
-                format!(
-                    "{} ({}, {})",
-                    clean(&l.country),
-                    clean(&l.city),
-                    clean(&l.facility_operator)
-                )
-            })
-            .collect();
-        if !places.is_empty() {
-            line(out, 4, &format!("{label}: {}", places.join("; ")));
-        }
-    }
-    let remote = if f.remote_access_jurisdictions.is_empty() {
-        "nowhere".to_owned()
-    } else {
-        list(f.remote_access_jurisdictions.iter())
-    };
-    line(out, 4, &format!("remote access from: {remote}"));
-    let processors: Vec<String> = f
-        .processors
-        .iter()
-        .map(|p| {
-            format!(
-                "{} ({}, {}, {})",
-                clean(&p.legal_name),
-                clean(&p.jurisdiction),
-                clean(&p.role),
-                clean(&p.service)
-            )
-        })
-        .collect();
-    line(
-        out,
-        4,
-        &format!(
-            "processors: {}",
-            if processors.is_empty() {
-                "none".to_owned()
-            } else {
-                processors.join("; ")
-            }
-        ),
-    );
-    if let Some(t) = f.onward_transfers.as_ref().filter(|v| !v.is_empty()) {
-        let t: Vec<String> = t
-            .iter()
-            .map(|t| format!("{} ({})", clean(&t.to_country), clean(&t.mechanism)))
-            .collect();
-        line(out, 4, &format!("onward transfers: {}", t.join("; ")));
-    }
-    line(out, 4, &format!("retention: {}", clean(&f.retention)));
-    if let Some(p) = f.protections.as_ref().filter(|v| !v.is_empty()) {
-        line(out, 4, &format!("protections: {}", list(p.iter())));
-    }
-}
-
-fn evidence_type(t: EvidenceType) -> &'static str {
-    match t {
-        EvidenceType::Soc2Type1 => "soc2_type1",
-        EvidenceType::Soc2Type2 => "soc2_type2",
-        EvidenceType::Iso27001 => "iso27001",
-        EvidenceType::SourceReview => "source_review",
-        EvidenceType::PenTest => "pen_test",
-        EvidenceType::NetworkMeasurement => "network_measurement",
-        EvidenceType::Other => "other",
-    }
-}
-
-fn line(out: &mut String, indent: usize, text: &str) {
-    out.push_str(&" ".repeat(indent));
-    out.push_str(text);
-    out.push('\n');
-}
-
-/// Escapes control characters so that entry text cannot drive a terminal.
-fn clean(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect()
-}
-
-fn list<'a>(items: impl Iterator<Item = &'a String>) -> String {
-    items.map(|s| clean(s)).collect::<Vec<_>>().join(", ")
 }
 
 /// Verifies a receipt offline against `trust` (see the module docs for every check).
 ///
 /// # Errors
 /// The [`ReceiptError`] of the first check that fails.
-pub fn verify_receipt(
-    receipt: &Receipt,
-    trust: Trust<'_>,
-) -> Result<VerifiedReceipt, ReceiptError> {
+pub fn verify_receipt(receipt: &Receipt, trust: &Trust) -> Result<VerifiedReceipt, ReceiptError> {
     let entry = STANDARD
         .decode(&receipt.entry)
         .map_err(|_| ReceiptError::EntryBase64)?;
@@ -851,7 +429,7 @@ pub fn verify_receipt(
     let proof = TlogProof::parse(receipt.proof.as_bytes()).map_err(ReceiptError::Proof)?;
 
     let (checkpoint, witnesses) = verify_checkpoint(&proof, trust)?;
-    let log_keys = trusted_log_keys(trust, &checkpoint.checkpoint().origin);
+    let log_keys = trust.enrolment_keys(&checkpoint.checkpoint().origin);
     let leaf_hash = Hash::leaf(&entry);
     {
         let cp = checkpoint.checkpoint();
@@ -972,38 +550,18 @@ pub fn verify_receipt(
 
 fn verify_checkpoint(
     proof: &TlogProof,
-    trust: Trust<'_>,
+    trust: &Trust,
 ) -> Result<(SignedCheckpoint, BTreeSet<String>), ReceiptError> {
-    match trust {
-        Trust::LogKey(key) => {
-            let cp = SignedCheckpoint::verify(proof.note.clone(), std::slice::from_ref(key))
-                .map_err(ReceiptError::Checkpoint)?;
-            Ok((cp, BTreeSet::new()))
-        }
-        Trust::Policy(policy) => {
-            let w =
-                verify_checkpoint_with_policy(policy, &proof.note.to_bytes()).map_err(
-                    |e| match e {
-                        PolicyError::Checkpoint(e) => ReceiptError::Checkpoint(e),
-                        PolicyError::QuorumNotMet => ReceiptError::QuorumNotMet,
-                        e => ReceiptError::Policy(e),
-                    },
-                )?;
-            Ok((w.checkpoint().clone(), w.witnesses().clone()))
-        }
-    }
-}
-
-/// The keys that may sign enrolment entries: the trusted Ed25519 log keys named after the
-/// checkpoint's origin (the same keys that may sign its checkpoints).
-fn trusted_log_keys(trust: Trust<'_>, origin: &str) -> Vec<VerifierKey> {
-    let keys = match trust {
-        Trust::LogKey(k) => vec![k.clone()],
-        Trust::Policy(p) => p.log_keys(),
-    };
-    keys.into_iter()
-        .filter(|k| k.key_type() == TYPE_ED25519 && k.name() == origin)
-        .collect()
+    let verified = trust
+        .verify_checkpoint(proof.note.clone())
+        .map_err(|e| match e {
+            TrustError::Checkpoint(e) | TrustError::Policy(PolicyError::Checkpoint(e)) => {
+                ReceiptError::Checkpoint(e)
+            }
+            TrustError::Policy(PolicyError::QuorumNotMet) => ReceiptError::QuorumNotMet,
+            TrustError::Policy(e) => ReceiptError::Policy(e),
+        })?;
+    Ok(verified.into_parts())
 }
 
 /// The log key of the committed seed receipt in `fuzz/corpus/receipt` (test seed `0x71`), so
@@ -1012,15 +570,16 @@ const FUZZ_LOG_KEY: &str =
     "attestlog.test/receipt+d030857f+AeL+Kjm3MmZCgn1tgtSXYizWwpf+eCcOqkNrAfCGtvPL";
 
 /// Fuzz and corpus check: if `data` parses as a [`Receipt`], its JSON serialization parses
-/// back to an equal receipt; it is then verified against the seed corpus's log key and, if it
-/// verifies, rendered. Must never panic otherwise.
+/// back to an equal receipt; it is then verified against the seed corpus's log key. Returns
+/// the receipt if it verifies (the fuzz target renders it with the client's renderer). Must
+/// never panic otherwise.
 ///
 /// # Panics
 /// On a serde round-trip mismatch.
 #[doc(hidden)]
-pub fn roundtrip_check(data: &[u8]) {
+pub fn roundtrip_check(data: &[u8]) -> Option<VerifiedReceipt> {
     let Ok(r) = serde_json::from_slice::<Receipt>(data) else {
-        return;
+        return None;
     };
     let Ok(json) = serde_json::to_vec(&r) else {
         panic!("receipt does not serialize");
@@ -1030,13 +589,11 @@ pub fn roundtrip_check(data: &[u8]) {
         Err(e) => panic!("serialized receipt does not parse: {e}"),
     };
     assert_eq!(again, r, "receipt round trip differs");
-    if let Ok(key) = VerifierKey::parse(FUZZ_LOG_KEY)
-        && let Ok(v) = verify_receipt(&r, Trust::LogKey(&key))
-    {
-        assert!(!v.render_text().is_empty());
-        let _ = v.expired_at(0);
-        assert_eq!(v.leaf_hash(), Hash::leaf(v.entry()));
-    }
+    let key = VerifierKey::parse(FUZZ_LOG_KEY).ok()?;
+    let v = verify_receipt(&r, &Trust::log_key(key)).ok()?;
+    let _ = v.expired_at(0);
+    assert_eq!(v.leaf_hash(), Hash::leaf(v.entry()));
+    Some(v)
 }
 
 #[cfg(test)]
@@ -1045,8 +602,9 @@ mod tests {
     use crate::api::ReceiptEnrolment;
     use crate::cosignature::cosign;
     use crate::dsse::DsseSignature;
-    use crate::keys::{SignerKey, TYPE_COSIGNATURE_V1};
+    use crate::keys::{SignerKey, TYPE_COSIGNATURE_V1, TYPE_ED25519};
     use crate::note::{Note, NoteError};
+    use crate::policy::Policy;
     use crate::predicate::template;
     use crate::proof::inclusion_proof;
     use crate::tree::MemoryTree;
@@ -1173,7 +731,7 @@ mod tests {
     }
 
     fn with_key(r: &Receipt) -> Result<VerifiedReceipt, ReceiptError> {
-        verify_receipt(r, Trust::LogKey(&log().verifier()))
+        verify_receipt(r, &Trust::log_key(log().verifier()))
     }
 
     /// The same envelope with one signature byte flipped.
@@ -1200,7 +758,7 @@ mod tests {
         assert_eq!(st.vendor_legal_name(), VENDOR);
         assert!(matches!(v.claim(), Claim::Attestation(_)));
 
-        let v = verify_receipt(&r, Trust::Policy(&policy(true))).unwrap();
+        let v = verify_receipt(&r, &Trust::policy(policy(true))).unwrap();
         assert_eq!(v.witnesses().iter().collect::<Vec<_>>(), ["W1"]);
         assert_eq!(v.index(), 3);
         // Without cosignatures, a policy without a quorum is still satisfied.
@@ -1210,7 +768,7 @@ mod tests {
             Some(1),
             false,
         );
-        assert!(verify_receipt(&bare, Trust::Policy(&policy(false))).is_ok());
+        assert!(verify_receipt(&bare, &Trust::policy(policy(false))).is_ok());
         assert!(with_key(&bare).is_ok());
     }
 
@@ -1236,8 +794,7 @@ mod tests {
         assert_eq!(v.signed_statement().unwrap().to_entry(), entry);
         assert_eq!(v.vendor_key(), &vendor().verifier());
         assert_eq!(v.statement().unwrap().vendor_legal_name(), VENDOR);
-        assert!(verify_receipt(&r, Trust::Policy(&policy(true))).is_ok());
-        assert!(v.render_text().contains("Verified attestation at index 3"));
+        assert!(verify_receipt(&r, &Trust::policy(policy(true))).is_ok());
         // The same checks as for DSSE: the enrolment part is required and must enrol the key.
         let mut bare = r.clone();
         bare.enrolment = None;
@@ -1301,8 +858,7 @@ mod tests {
         assert!(matches!(v.claim(), Claim::Enrolment(e) if e.action == Action::Enrol));
         assert_eq!(v.vendor_key(), &vendor().verifier());
         assert!(!v.expired_at(i64::MAX));
-        assert!(v.render_text().contains("enrols key example-av.ch/attest+"));
-        assert!(verify_receipt(&r, Trust::Policy(&policy(true))).is_ok());
+        assert!(verify_receipt(&r, &Trust::policy(policy(true))).is_ok());
 
         // An enrolment part is not allowed.
         let r2 = receipt(&leaves, 1, Some(1), true);
@@ -1355,14 +911,14 @@ mod tests {
         let r = good();
         let other = other_key("attestlog.test/receipt", 0x7a).verifier();
         assert_eq!(
-            verify_receipt(&r, Trust::LogKey(&other)),
+            verify_receipt(&r, &Trust::log_key(other.clone())),
             Err(ReceiptError::Checkpoint(CheckpointError::Note(
                 NoteError::NoKnownSignature
             )))
         );
         let renamed = other_key("attestlog.test/other", 0x71).verifier();
         assert!(matches!(
-            verify_receipt(&r, Trust::LogKey(&renamed)),
+            verify_receipt(&r, &Trust::log_key(renamed.clone())),
             Err(ReceiptError::Checkpoint(CheckpointError::UnknownOrigin(_)))
         ));
 
@@ -1386,7 +942,7 @@ mod tests {
         )));
         assert_eq!(with_key(&bad), expected);
         assert_eq!(
-            verify_receipt(&bad, Trust::Policy(&policy(false))),
+            verify_receipt(&bad, &Trust::policy(policy(false))),
             expected
         );
 
@@ -1596,7 +1152,7 @@ mod tests {
             false,
         );
         assert_eq!(
-            verify_receipt(&bare, Trust::Policy(&policy(true))),
+            verify_receipt(&bare, &Trust::policy(policy(true))),
             Err(ReceiptError::QuorumNotMet)
         );
         // A cosignature by a witness the policy does not know does not count.
@@ -1608,7 +1164,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(
-            verify_receipt(&good(), Trust::Policy(&p2)),
+            verify_receipt(&good(), &Trust::policy(p2.clone())),
             Err(ReceiptError::QuorumNotMet)
         );
         // A policy for another log.
@@ -1618,7 +1174,7 @@ mod tests {
         ))
         .unwrap();
         assert!(matches!(
-            verify_receipt(&good(), Trust::Policy(&p3)),
+            verify_receipt(&good(), &Trust::policy(p3.clone())),
             Err(ReceiptError::Checkpoint(_))
         ));
     }
@@ -1691,8 +1247,8 @@ mod tests {
             2
         );
         assert_eq!(v.enrolment().role, KeyRole::Verifier);
-        assert!(v.render_text().contains("Verified verification at index 3"));
-        assert!(v.render_text().contains("Verifier: Example Test Lab GmbH"));
+        assert_eq!(v.index(), 3);
+        assert_eq!(v.vendor(), LAB);
         let subject = with_key(&receipt(&good, 2, Some(0), false)).unwrap();
         v.check_subject(&subject).unwrap();
         // The subject must be the attestation named: not another entry, not a non-attestation.
@@ -1749,43 +1305,6 @@ mod tests {
     }
 
     #[test]
-    fn render_text_summarises_the_claim() {
-        let text = with_key(&good()).unwrap().render_text();
-        for needle in [
-            "Verified attestation at index 3 of log attestlog.test/receipt (tree size 5",
-            "Verified witnesses: none",
-            "Vendor: Example AV AG (CH)",
-            "parent: Example Holding Ltd (GB)",
-            "Product: Example Endpoint Security, versions 12.0 to 12.9",
-            "- threat_samples (file_hashes, suspicious_files) from users in EU, CH, consent opt-in",
-            "-> ksn-eu.vendor.example, 192.0.2.0/24 port 443",
-            "stored in: CH (Zurich, Example DC AG)",
-            "remote access from: CH",
-            "processors: Example DC AG (CH, sub-processor, colocation)",
-            "onward transfers: DE (adequacy)",
-            "retention: P1Y",
-            "Excluded jurisdictions: RU",
-            "soc2_type2 by Example Audit LLP",
-            "https://vendor.example/reports/soc2-2025.pdf",
-            "Valid from 2026-01-01T00:00:00Z until 2027-01-01T00:00:00Z",
-            "enrolled at index 1",
-        ] {
-            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
-        }
-        // Control characters from the entry are escaped.
-        let evil = Envelope::sign(
-            PAYLOAD_TYPE_INTOTO,
-            &statement_payload(|v| v["predicate"]["product"]["name"] = "A\u{1b}[2JB".into()),
-            &[&vendor()],
-        )
-        .canonical_bytes();
-        let r = receipt(&layout(good_enrolment(), evil), 3, Some(1), true);
-        let text = with_key(&r).unwrap().render_text();
-        assert!(!text.contains('\u{1b}'));
-        assert!(text.contains("A\\u{1b}[2JB"));
-    }
-
-    #[test]
     fn errors_are_lowercase() {
         let errs = [
             ReceiptError::EntryBase64,
@@ -1812,10 +1331,10 @@ mod tests {
     #[test]
     fn roundtrip_check_accepts_good_and_garbage() {
         let json = serde_json::to_vec(&good()).unwrap();
-        roundtrip_check(&json);
-        roundtrip_check(b"");
-        roundtrip_check(b"{\"entry\":\"\",\"proof\":\"\"}");
-        roundtrip_check(&json[..json.len() / 2]);
+        assert_eq!(roundtrip_check(&json).map(|v| v.index()), Some(3));
+        assert!(roundtrip_check(b"").is_none());
+        assert!(roundtrip_check(b"{\"entry\":\"\",\"proof\":\"\"}").is_none());
+        assert!(roundtrip_check(&json[..json.len() / 2]).is_none());
     }
 
     /// The valid seed of `fuzz/corpus/receipt`: deterministic (fixed seeds and cosignature

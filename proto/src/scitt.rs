@@ -29,8 +29,8 @@ use crate::cose::{
 };
 use crate::keys::{SignerKey, VerifierKey};
 use crate::proof::{ProofError, root_from_consistency, root_from_inclusion, verify_consistency};
-use crate::receipt::Trust;
 use crate::tlog_proof::{TlogProof, TlogProofError, VerifiedInclusion};
+use crate::trust::Trust;
 
 /// The Ed25519 public key of a log's COSE receipt key (as [`parse_key_set`] reads them).
 pub type ReceiptKey = VerifyingKey;
@@ -749,7 +749,7 @@ impl TransparentStatement {
     pub fn verify(
         &self,
         keys: &[VerifyingKey],
-        tlog: Option<Trust<'_>>,
+        tlog: Option<&Trust>,
     ) -> Result<VerifiedTransparent, ScittError> {
         let (receipt, proof, root) = self.verify_receipt(keys)?;
         let Some(trust) = tlog else {
@@ -764,7 +764,7 @@ impl TransparentStatement {
         let tp = TlogProof::parse(text)?;
         let entry = self.statement.to_entry();
         let v = match trust {
-            Trust::LogKey(k) => tp.verify_with_log_keys(&entry, std::slice::from_ref(k))?,
+            Trust::LogKey(k) => tp.verify_with_log_keys(&entry, std::slice::from_ref(&**k))?,
             Trust::Policy(p) => tp.verify(&entry, p)?,
         };
         let cp = v.checkpoint.checkpoint();
@@ -1100,13 +1100,13 @@ mod tests {
         };
         let receipt = signer.sign_inclusion(&claims, &p3, &r3);
         let keys = [signer.public_key()];
-        let lk = log.verifier();
+        let lk = Trust::log_key(log.verifier());
         let parse = |tp: Option<&[u8]>| {
             TransparentStatement::parse(&transparent_statement(&entry, &receipt, tp).unwrap())
                 .unwrap()
         };
         let good = parse(Some(&tp3));
-        let v = good.verify(&keys, Some(Trust::LogKey(&lk))).unwrap();
+        let v = good.verify(&keys, Some(&lk)).unwrap();
         assert_eq!((v.proof, v.root), (p3, r3));
         let tlog = v.tlog.unwrap();
         assert_eq!((tlog.index, tlog.checkpoint.checkpoint().size), (1, 3));
@@ -1114,7 +1114,7 @@ mod tests {
         // The tlog-proof under another log key does not verify.
         let other = SignerKey::from_seed("log.example", TYPE_ED25519, &[10; 32]).unwrap();
         assert!(matches!(
-            good.verify(&keys, Some(Trust::LogKey(&other.verifier()))),
+            good.verify(&keys, Some(&Trust::log_key(other.verifier()))),
             Err(ScittError::TlogProof(_))
         ));
         // A valid tlog-proof of another tree than the receipt's: they disagree.
@@ -1122,12 +1122,12 @@ mod tests {
         let mixed = parse(Some(&tp2));
         assert!(mixed.verify(&keys, None).is_ok());
         assert!(matches!(
-            mixed.verify(&keys, Some(Trust::LogKey(&lk))),
+            mixed.verify(&keys, Some(&lk)),
             Err(ScittError::Disagree(_))
         ));
         // Asked for, but absent.
         assert_eq!(
-            parse(None).verify(&keys, Some(Trust::LogKey(&lk))),
+            parse(None).verify(&keys, Some(&lk)),
             Err(ScittError::NoTlogProof)
         );
     }

@@ -274,7 +274,7 @@ async fn run_history(ops: Vec<Op>) {
     let dir = temp_dir("prop-monitor");
     let verifier = Verifier::new(
         Client::new(&log.url).unwrap(),
-        Trust::LogKey(Box::new(log.log_key())),
+        Trust::log_key(log.log_key()),
     );
     let mut m = Monitor::open(verifier, &dir, Rules::default()).unwrap();
     let mut alerts = Vec::new();

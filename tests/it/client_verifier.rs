@@ -25,10 +25,7 @@ async fn log_with(n: u64) -> TestLog {
 }
 
 fn verifier(url: &str, log: &TestLog) -> Verifier {
-    Verifier::new(
-        Client::new(url).unwrap(),
-        Trust::LogKey(Box::new(log.log_key())),
-    )
+    Verifier::new(Client::new(url).unwrap(), Trust::log_key(log.log_key()))
 }
 
 #[tokio::test]

@@ -743,7 +743,7 @@ fn json_receipt_verifies(
 ) -> attestlog_proto::receipt::VerifiedReceipt {
     let r: attestlog_proto::api::Receipt = serde_json::from_value(v["receipt"].clone()).unwrap();
     let key = log.log_key();
-    attestlog_proto::receipt::verify_receipt(&r, attestlog_proto::receipt::Trust::LogKey(&key))
+    attestlog_proto::receipt::verify_receipt(&r, &attestlog_proto::trust::Trust::log_key(key))
         .unwrap_or_else(|e| panic!("the JSON receipt does not verify: {e}"))
 }
 

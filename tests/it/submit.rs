@@ -53,7 +53,7 @@ async fn submit_returns_verifiable_receipt_and_dedups(backend: Backend) {
         .unwrap();
     let receipt = attestlog_proto::receipt::verify_receipt(
         &resp.receipt,
-        attestlog_proto::receipt::Trust::LogKey(&log.log_key()),
+        &attestlog_proto::trust::Trust::log_key(log.log_key()),
     )
     .unwrap();
     assert_eq!(receipt.index(), 1);
@@ -70,7 +70,7 @@ async fn submit_returns_verifiable_receipt_and_dedups(backend: Backend) {
     assert!(
         attestlog_proto::receipt::verify_receipt(
             &resp.receipt,
-            attestlog_proto::receipt::Trust::LogKey(&other)
+            &attestlog_proto::trust::Trust::log_key(other)
         )
         .is_err()
     );

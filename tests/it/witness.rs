@@ -504,10 +504,7 @@ async fn witness_answers_every_status_code_over_http() {
 
 /// A monitor of `url` (log-key trust) with its state in `dir`; one round.
 async fn monitor_once(url: &str, key: &VerifierKey, dir: &Path) -> Outcome {
-    let v = Verifier::new(
-        Client::new(url).unwrap(),
-        Trust::LogKey(Box::new(key.clone())),
-    );
+    let v = Verifier::new(Client::new(url).unwrap(), Trust::log_key(key.clone()));
     let mut m = Monitor::open(v, dir, Rules::default()).unwrap();
     m.run_once(&mut |_| {}, &mut |_, _| {}).await.unwrap()
 }
@@ -705,7 +702,7 @@ async fn key_rotation_signs_with_both_keys_during_the_overlap() {
         &format!("log {old_vk}\nlog {new_vk}\nquorum none\n"),
     );
     for k in [old_vk.to_string(), new_vk.to_string()] {
-        let trust = Trust::LogKey(Box::new(VerifierKey::parse(&k).unwrap()));
+        let trust = Trust::log_key(VerifierKey::parse(&k).unwrap());
         let cp = trust.open_checkpoint(&note).unwrap();
         assert_eq!(cp.size(), 3);
     }

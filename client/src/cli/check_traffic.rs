@@ -165,7 +165,7 @@ fn statement_of(payload: &[u8]) -> anyhow::Result<Statement> {
 }
 
 fn claim_from_receipt(r: &Receipt, trust: &TrustArgs) -> anyhow::Result<Claim> {
-    let v = super::verify::verify_receipt(r, &trust.trust()?)
+    let v = attestlog_proto::receipt::verify_receipt(r, &trust.trust()?)
         .map_err(|e| anyhow::anyhow!("its receipt does not verify: {e}"))?;
     let Some(statement) = v.statement() else {
         bail!("it is not a data-flow attestation");

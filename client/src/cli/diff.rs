@@ -72,7 +72,7 @@ fn receipt_of(spec: &str, ctx: &Ctx<'_>) -> anyhow::Result<Receipt> {
 
 fn statement_of(spec: &str, receipt: &Receipt, args: &DiffArgs) -> anyhow::Result<Statement> {
     if args.trust.given() {
-        super::verify::verify_receipt(receipt, &args.trust.trust()?)
+        attestlog_proto::receipt::verify_receipt(receipt, &args.trust.trust()?)
             .with_context(|| format!("receipt of {spec} does not verify"))?;
     }
     statement_of_entry(&receipt.entry).with_context(|| format!("version {spec}"))

@@ -26,7 +26,7 @@ pub(crate) fn run(args: GetArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
         std::fs::write(p, serde_json::to_vec_pretty(&e.receipt)?)?;
     }
     let verified = if args.trust.given() {
-        Some(super::verify::verify_receipt(
+        Some(attestlog_proto::receipt::verify_receipt(
             &e.receipt,
             &args.trust.trust()?,
         ))
@@ -44,7 +44,11 @@ pub(crate) fn run(args: GetArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
     match verified {
         Some(Ok(v)) => {
             if !ctx.json {
-                writeln!(ctx.out, "receipt verified:\n{}", v.render_text())?;
+                writeln!(
+                    ctx.out,
+                    "receipt verified:\n{}",
+                    crate::render::verified_receipt(&v)
+                )?;
             }
             Ok(EXIT_OK)
         }

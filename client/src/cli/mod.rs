@@ -144,12 +144,12 @@ impl TrustArgs {
     /// The trust anchor; one of `--log-key` or `--policy` is required.
     pub(crate) fn trust(&self) -> anyhow::Result<Trust> {
         match (&self.log_key, &self.policy) {
-            (Some(k), _) => Ok(Trust::LogKey(Box::new(parse_verifier_key(k)?))),
+            (Some(k), _) => Ok(Trust::log_key(parse_verifier_key(k)?)),
             (None, Some(p)) => {
                 let text = read_text(p)?;
                 let policy = Policy::parse(&text)
                     .with_context(|| format!("{} is not a valid tlog-policy", p.display()))?;
-                Ok(Trust::Policy(Box::new(policy)))
+                Ok(Trust::policy(policy))
             }
             (None, None) => {
                 bail!("give the log's verifier key with --log-key or a policy with --policy")

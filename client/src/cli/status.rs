@@ -59,7 +59,7 @@ pub(crate) fn run(args: StatusArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
     let state = current_state(st, now_unix());
     let receipt = if args.trust.given() {
         Some(
-            super::verify::verify_receipt(&entry.receipt, &args.trust.trust()?)
+            attestlog_proto::receipt::verify_receipt(&entry.receipt, &args.trust.trust()?)
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
         )

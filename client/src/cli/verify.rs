@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use attestlog_proto::api::Receipt;
 use attestlog_proto::cose::{SignedStatement, is_cose_entry};
-use attestlog_proto::receipt::{self, VerifiedReceipt};
+use attestlog_proto::receipt::{VerifiedReceipt, verify_receipt};
 use attestlog_proto::scitt::{
     self as scitt, ScittError, TransparentStatement, VerifiedTransparent, parse_key_set,
 };
@@ -14,7 +14,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::{Ctx, EXIT_FAILURE, EXIT_OK, TrustArgs, now_unix, parse_verifier_key, read_bytes};
-use crate::verifier::Trust;
+use attestlog_proto::trust::Trust;
 
 /// `attestlog verify`.
 #[derive(Debug, Args)]
@@ -58,17 +58,6 @@ pub struct VerifyArgs {
     /// at /checkpoint), verified with --log-key or --policy; the receipt must lead from it.
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
-}
-
-/// Verifies a receipt under `trust`.
-pub(crate) fn verify_receipt(
-    r: &Receipt,
-    trust: &Trust,
-) -> Result<VerifiedReceipt, receipt::ReceiptError> {
-    match trust {
-        Trust::LogKey(k) => receipt::verify_receipt(r, receipt::Trust::LogKey(k)),
-        Trust::Policy(p) => receipt::verify_receipt(r, receipt::Trust::Policy(p)),
-    }
 }
 
 /// Verifies the subject of the verification `v`: its receipt from `file`, or fetched from the
@@ -156,11 +145,12 @@ pub(crate) fn run(args: VerifyArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
             "witnesses": v.witnesses(),
             "expired": expired,
             "valid_until": valid_until,
-            "summary": v.render_text(),
+            "summary": crate::render::verified_receipt(&v),
         }))?;
     } else {
-        write!(ctx.out, "{}", v.render_text())?;
-        if !v.render_text().ends_with('\n') {
+        let text = crate::render::verified_receipt(&v);
+        write!(ctx.out, "{text}")?;
+        if !text.ends_with('\n') {
             writeln!(ctx.out)?;
         }
         writeln!(ctx.out, "receipt verified")?;
@@ -255,12 +245,8 @@ fn check_cose(
     trust: Option<&Trust>,
 ) -> anyhow::Result<(SignedStatement, Result<VerifiedTransparent, ScittError>)> {
     let keys = scitt_keys(args)?;
-    let tlog = trust.map(|t| match t {
-        Trust::LogKey(k) => receipt::Trust::LogKey(k),
-        Trust::Policy(p) => receipt::Trust::Policy(p),
-    });
     if let Ok(ts) = TransparentStatement::parse(bytes) {
-        let verdict = ts.verify(&keys, tlog);
+        let verdict = ts.verify(&keys, trust);
         return Ok((ts.statement, verdict));
     }
     let statement_file = args.statement.as_ref().context(
@@ -272,7 +258,7 @@ fn check_cose(
             statement_file.display()
         )
     })?;
-    if tlog.is_some() {
+    if trust.is_some() {
         anyhow::bail!(
             "a bare receipt carries no tlog-proof to check with --policy or --log-key: verify the transparent statement (`submit --transparent`)"
         );

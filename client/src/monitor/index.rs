@@ -180,7 +180,7 @@ mod tests {
         let log = SignerKey::from_seed("log.example/attestlog", TYPE_ED25519, &[1; 32]).unwrap();
         let verifier = Verifier::new(
             crate::client::Client::new("http://127.0.0.1:9").unwrap(),
-            Trust::LogKey(Box::new(log.verifier())),
+            Trust::log_key(log.verifier()),
         );
         Monitor::open(verifier, dir, Rules::default()).unwrap()
     }

@@ -6,7 +6,8 @@ use super::corpus;
 
 use attestlog_proto::api::Receipt;
 use attestlog_proto::keys::VerifierKey;
-use attestlog_proto::receipt::{ReceiptError, Trust, verify_receipt};
+use attestlog_proto::receipt::{ReceiptError, verify_receipt};
+use attestlog_proto::trust::Trust;
 
 /// The log key of the seed receipts (`receipt.rs` tests, seed 0x71).
 const LOG_KEY: &str =
@@ -15,7 +16,7 @@ const LOG_KEY: &str =
 fn verify(data: &[u8]) -> Option<Result<u64, ReceiptError>> {
     let key = VerifierKey::parse(LOG_KEY).unwrap();
     let r: Receipt = serde_json::from_slice(data).ok()?;
-    Some(verify_receipt(&r, Trust::LogKey(&key)).map(|v| v.index()))
+    Some(verify_receipt(&r, &Trust::log_key(key)).map(|v| v.index()))
 }
 
 #[test]
