@@ -19,11 +19,7 @@ use attestlog_proto::verification::{FindingResult, VerificationStatement};
 pub fn verified_receipt(r: &VerifiedReceipt) -> String {
     let mut out = String::new();
     let cp = r.checkpoint();
-    let kind = match r.claim() {
-        Claim::Attestation(_) => "attestation",
-        Claim::Enrolment(_) => "enrolment",
-        Claim::Verification(_) => "verification",
-    };
+    let kind = r.claim().kind();
     line(
         &mut out,
         0,

@@ -228,6 +228,50 @@ pub struct LogInfo {
     pub limits: Limits,
 }
 
+/// What an entry holds, as `GET /v1/entries/{index}` names it in `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    /// A data-flow attestation (an in-toto statement of any other predicate type).
+    Attestation,
+    /// A verification statement (predicate type
+    /// [`crate::verification::PREDICATE_TYPE`], DESIGN.md §13).
+    Verification,
+    /// A key enrolment or revocation (any payload type other than in-toto).
+    Enrolment,
+}
+
+impl EntryKind {
+    /// The kind of an entry whose payload has type `payload_type` and parses as `payload`
+    /// (`Null` when it is not JSON). Decides the name only; it validates nothing.
+    #[must_use]
+    pub fn of_payload(payload_type: &str, payload: &serde_json::Value) -> Self {
+        if payload_type != crate::predicate::PAYLOAD_TYPE_INTOTO {
+            Self::Enrolment
+        } else if crate::verification::is_verification(payload) {
+            Self::Verification
+        } else {
+            Self::Attestation
+        }
+    }
+
+    /// The name in `kind`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Attestation => "attestation",
+            Self::Verification => "verification",
+            Self::Enrolment => "enrolment",
+        }
+    }
+}
+
+impl std::fmt::Display for EntryKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// `GET /v1/entries/{index}` answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntryResponse {
@@ -237,7 +281,8 @@ pub struct EntryResponse {
     pub leaf_hash: Hash,
     /// Base64 of the entry bytes.
     pub entry: String,
-    /// `attestation` or `enrolment`.
+    /// `attestation`, `verification` or `enrolment` ([`EntryKind`]): a convenience view of
+    /// the payload, not verified.
     pub kind: String,
     /// The decoded payload (statement or enrolment).
     pub payload: serde_json::Value,
@@ -421,5 +466,34 @@ mod tests {
         let s = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<Receipt>(&s).unwrap(), r);
         assert!(serde_json::from_str::<Receipt>(r#"{"entry":"","proof":"","x":1}"#).is_err());
+    }
+
+    #[test]
+    fn entry_kind_names_verifications_apart_from_attestations() {
+        use crate::predicate::PAYLOAD_TYPE_INTOTO;
+        let attestation = crate::predicate::template();
+        let verification = crate::verification::template();
+        for (payload_type, payload, kind) in [
+            (PAYLOAD_TYPE_INTOTO, &attestation, EntryKind::Attestation),
+            (PAYLOAD_TYPE_INTOTO, &verification, EntryKind::Verification),
+            (
+                PAYLOAD_TYPE_INTOTO,
+                &serde_json::Value::Null,
+                EntryKind::Attestation,
+            ),
+            (
+                crate::enrolment::PAYLOAD_TYPE_ENROLMENT,
+                &verification,
+                EntryKind::Enrolment,
+            ),
+        ] {
+            let got = EntryKind::of_payload(payload_type, payload);
+            assert_eq!(got, kind);
+            assert_eq!(
+                serde_json::to_value(got).unwrap(),
+                serde_json::Value::from(got.as_str())
+            );
+        }
+        assert_eq!(EntryKind::Verification.to_string(), "verification");
     }
 }

@@ -241,6 +241,18 @@ impl SignedEntry {
     }
 }
 
+impl Claim {
+    /// What the entry is, by the name `GET /v1/entries/{index}` gives it.
+    #[must_use]
+    pub fn kind(&self) -> crate::api::EntryKind {
+        match self {
+            Self::Attestation(_) => crate::api::EntryKind::Attestation,
+            Self::Enrolment(_) => crate::api::EntryKind::Enrolment,
+            Self::Verification(_) => crate::api::EntryKind::Verification,
+        }
+    }
+}
+
 /// A receipt that passed every check of [`verify_receipt`]. Only that function makes one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedReceipt {

@@ -985,9 +985,10 @@ async function growthSection(sec, t) {
 
 /**
  * The server's list of a vendor's keys, each enrolment and revocation it names proven and
- * checked here. Returns rows [key name, key ID, enrolment, status].
+ * checked here. Returns {rows: [key name, key ID, enrolment, status, role], verifierOnly
+ * (every key listed verified, and each was enrolled as a verifier key)}.
  */
-async function verifiedKeyRows(vd) {
+async function verifiedKeys(vd) {
   const checked = await pool(vd.keys, 4, async (k) => {
     const en = await loadEntry(k.enrolled_at);
     const key = await checkEnrolmentEntry(en, 'enrol', null);
@@ -1000,7 +1001,8 @@ async function verifiedKeyRows(vd) {
     }
     return { key, en, revoked };
   });
-  return checked.map((r, i) => {
+  const verifierOnly = checked.length > 0 && checked.every((r) => r.ok && roleOf(r.value.en) === 'verifier');
+  const rows = checked.map((r, i) => {
     const k = vd.keys[i];
     if (!r.ok) return [h('span', { class: 'mono' }, String(k.key).split('+')[0]), h('span', { class: 'mono' }, String(k.key_id)), unverified(`entry ${k.enrolled_at}`), failedMark(r.error.message), '—'];
     const { key, en, revoked } = r.value;
@@ -1012,6 +1014,7 @@ async function verifiedKeyRows(vd) {
       [roleOf(en), ' ✔'],
     ];
   });
+  return { rows, verifierOnly };
 }
 
 const hex8 = (key) => v.hex(key.id);
@@ -1043,7 +1046,7 @@ async function vendorsPage() {
   }
   const rows = [];
   for (const vd of vendors) {
-    const kr = await verifiedKeyRows(vd);
+    const kr = (await verifiedKeys(vd)).rows;
     rows.push([vendorLink(vd.vendor), kr.map((r) => h('div', {}, r[1], ' ', r[3], ' (enrolled at ', r[2], '; role ', r[4], ')'))]);
   }
   list.replaceChildren(table(['Vendor', 'Keys'], rows));
@@ -1062,8 +1065,17 @@ async function vendorPage(name) {
     keys.replaceChildren(h('p', { role: 'alert' }, `✖ ${e.message}`));
     return;
   }
-  keys.replaceChildren(vd ? table(['Key name', 'Key ID', 'Enrolment', 'Status', 'Role'], await verifiedKeyRows(vd)) : h('p', {}, 'The server lists no keys for this vendor.'));
+  const vk = vd ? await verifiedKeys(vd) : null;
+  keys.replaceChildren(vk ? table(['Key name', 'Key ID', 'Enrolment', 'Status', 'Role'], vk.rows) : h('p', {}, 'The server lists no keys for this vendor.'));
   await publishedVerifications(name, products);
+  const { hits, more } = await searchAll({ vendor: name }, 200);
+  if (vk?.verifierOnly && !hits.length) {
+    // A verifier key never signs attestations (DESIGN §13): no products section for a name
+    // whose every key is a verified verifier key, unless the server lists attestations by it
+    // (then they are shown, and fail their signer check).
+    products.remove();
+    return;
+  }
   const body = h('div', {}, h('p', {}, 'Verifying…'));
   products.append(
     h(
@@ -1074,7 +1086,6 @@ async function vendorPage(name) {
     ),
     body,
   );
-  const { hits, more } = await searchAll({ vendor: name }, 200);
   const results = await pool(hits, 6, (x) => loadAttestation(x.index));
   const bad = [];
   const groups = new Map();
@@ -1347,9 +1358,7 @@ async function entryPage(index) {
       if (at !== null) {
         throw new v.VerifyError(`the decoded payload this server sent with the entry is not what the signed entry bytes say (they differ at ${at}): the server is lying or broken. This page ignores the server's JSON and shows only what the bytes say.`);
       }
-      // The server calls every in-toto statement an attestation (a verification too).
-      const kind = rec.kind === 'enrolment' ? 'enrolment' : 'attestation';
-      if (e.kind !== kind) throw new v.VerifyError(`the server calls the entry “${e.kind}”, the bytes are an ${rec.kind} entry`);
+      if (e.kind !== rec.kind) throw new v.VerifyError(`the server calls the entry “${e.kind}”, the bytes are ${rec.kind === 'verification' ? 'a' : 'an'} ${rec.kind} entry`);
       return 'the JSON the server sent alongside matches the entry bytes (this page does not use it)';
     });
     if (rec.kind === 'enrolment') {
@@ -1378,8 +1387,8 @@ async function entryPage(index) {
   }
   if (rec) renderEntry(rec, claim, checks.failed);
   if (rec?.kind === 'attestation') {
-    await versionsOf(rec, checks, claim);
-    await verificationsOf(rec, checks, claim);
+    const chain = await versionsOf(rec, checks, claim);
+    await verificationsOf(rec, checks, claim, chain);
   }
   if (rec?.format === 'cose') rec.leaf = await v.leafHash(bytes);
   after.append(cliSection(i, e, a.t, rec), rawSection(rec, e, bytes));
@@ -1480,23 +1489,36 @@ const verificationTable = (recs, superseded, columns) => table(columns, recs.map
 
 const endpoint = (o) => `${o.hostname ? `${o.hostname} ` : ''}${o.ip}:${o.port}${o.country ? ` (${country(o.country)})` : ''}${o.bytes !== undefined ? `, ${Number(o.bytes).toLocaleString('en')} bytes` : ''}`;
 
+/** A verified verification, in one line: verifier, method, period, undeclared endpoints, link. */
+const verificationLine = (x) => [vendorLink(String(signerName(x))), ` (${String(x.st.predicate.method).replace(/_/g, ' ')}, ${String(x.st.predicate.performed?.from)} – ${String(x.st.predicate.performed?.to)}): `, x.st.predicate.undeclared?.length ? `undeclared endpoints ${list(x.st.predicate.undeclared, endpoint)}; ` : '', 'see ', entryLink(x.index), ' ✔ verified'];
+
+/** Earlier versions whose verifications the claim's page looks up, at most (newest first). */
+const MAX_EARLIER_VERSIONS = 20;
+
 /**
- * The verifications the server's search names for this attestation (subject = its index),
- * each proven and verified here (signature by an enrolled verifier key, subject = this entry);
- * a current one that contradicts the claim is raised beside it.
+ * The verifications the server's search names for this attestation (subject = its index) and
+ * for the earlier versions of it in `chain` (its verified version chain, oldest first; null
+ * when the chain did not verify), each proven and verified here (signature by an enrolled
+ * verifier key, subject = the version it is listed for). A current one that contradicts this
+ * version is raised beside the claim; one that contradicted an earlier version is raised
+ * apart, marked as being about that version.
  */
-async function verificationsOf(rec, checks, claim) {
+async function verificationsOf(rec, checks, claim, chain) {
   const sec = claim.querySelector('#verifications');
-  let listed;
-  try {
-    listed = await searchAll({ subject: String(rec.index) }, 200, 'verifications');
-  } catch (e) {
-    checks.warn('Independent verifications', `the server's search failed (${e.message}): verifications of this claim, if any, are not shown`);
+  const pos = chain ? chain.indexOf(rec) : -1;
+  const earlier = pos > 0 ? chain.slice(0, pos).reverse().slice(0, MAX_EARLIER_VERSIONS) : [];
+  const of = async (subject) => {
+    const listed = await searchAll({ subject: String(subject.index) }, 200, 'verifications');
+    return verifiedVerifications(listed.hits, (x) => (x.subject.index === subject.index ? null : `it verifies entry ${x.subject.index}, not entry ${subject.index}`));
+  };
+  const [own, ...before] = await pool([rec, ...earlier], 4, of);
+  if (!own.ok) {
+    checks.warn('Independent verifications', `the server's search failed (${own.error.message}): verifications of this claim, if any, are not shown`);
     sec.dataset.state = 'failed';
-    sec.replaceChildren(sec.firstChild, h('p', { role: 'alert' }, failedMark(`the server's search for verifications failed: ${e.message}`)));
+    sec.replaceChildren(sec.firstChild, h('p', { role: 'alert' }, failedMark(`the server's search for verifications failed: ${own.error.message}`)));
     return;
   }
-  const { good, bad, superseded } = await verifiedVerifications(listed.hits, (x) => (x.subject.index === rec.index ? null : `it verifies entry ${x.subject.index}, not this one`));
+  const { good, bad, superseded } = own.value;
   const current = good.filter((x) => !superseded.has(x.index));
   const contradicting = current.filter((x) => x.st.predicate.verdict === 'contradicted');
   const parts = [sec.firstChild];
@@ -1506,7 +1528,7 @@ async function verificationsOf(rec, checks, claim) {
         'div',
         { class: 'alert', role: 'alert', id: 'contradicted' },
         h('h3', {}, `✖ CONTRADICTED: ${contradicting.length === 1 ? 'an independent verification contradicts' : `${contradicting.length} independent verifications contradict`} this claim`),
-        h('ul', {}, contradicting.map((x) => h('li', {}, vendorLink(String(signerName(x))), ` (${String(x.st.predicate.method).replace(/_/g, ' ')}, ${String(x.st.predicate.performed?.from)} – ${String(x.st.predicate.performed?.to)}): `, x.st.predicate.undeclared?.length ? `undeclared endpoints ${list(x.st.predicate.undeclared, endpoint)}; ` : '', 'see ', entryLink(x.index), ' ✔ verified'))),
+        h('ul', {}, contradicting.map((x) => h('li', {}, verificationLine(x)))),
       ),
     );
   }
@@ -1517,13 +1539,71 @@ async function verificationsOf(rec, checks, claim) {
   }
   if (bad.length) parts.push(h('h3', {}, 'Verifications the server listed that do not verify'), h('ul', {}, bad.map(([i, m]) => h('li', {}, entryLink(i), ' ', failedMark(m)))));
   parts.push(h('p', { class: 'note' }, unverified('which verifications exist (the server’s search). '), 'Each verification shown was proven in the verified checkpoint, its signature checked under a key the log enrolled as a verifier key for the verifier it names, and its subject checked to be this entry. A server could leave a verification out; ', h('code', {}, 'attestlog monitor'), ' sees every one.'));
-  sec.dataset.state = bad.length ? 'failed' : 'verified';
-  sec.replaceChildren(...parts);
   const summary = `${good.length} verification${good.length === 1 ? '' : 's'} of this entry verified${good.length ? ` (${current.map((x) => `${x.st.predicate.verdict} by ${signerName(x)} at entry ${x.index}`).join('; ')}${superseded.size ? `; ${superseded.size} superseded` : ''})` : ''}${bad.length ? `; ${bad.length} listed by the server do not verify` : ''}`;
   if (!good.length && !bad.length) checks.info('Independent verifications', 'the server’s search names no verification of this entry');
   else if (bad.length) checks.fail('Independent verifications', summary);
   else if (contradicting.length) checks.warn('Independent verifications', `${summary}: a verification CONTRADICTS this claim`);
   else checks.ok('Independent verifications', summary);
+  const earlierBad = earlier.length ? earlierVerifications(earlier, before, checks, parts, chain) : 0;
+  sec.dataset.state = bad.length || earlierBad ? 'failed' : 'verified';
+  sec.replaceChildren(...parts);
+}
+
+/**
+ * The verifications of earlier versions of a claim (`earlier`, newest first, with the results
+ * of their searches in `results`), appended to `parts` in a block of their own, marked as being
+ * about those versions, not this one. Returns how many of them failed to verify.
+ */
+function earlierVerifications(earlier, results, checks, parts, chain) {
+  const good = [];
+  const bad = [];
+  const failedSearches = [];
+  results.forEach((r, i) => {
+    if (!r.ok) return failedSearches.push(`entry ${earlier[i].index}: ${r.error.message}`);
+    good.push(...r.value.good);
+    bad.push(...r.value.bad);
+  });
+  good.sort((a, b) => b.index - a.index);
+  const superseded = supersededAmong(good);
+  const contradicting = good.filter((x) => !superseded.has(x.index) && x.st.predicate.verdict === 'contradicted');
+  const versionOf = (x) => chain.findIndex((c) => c.index === x.subject.index) + 1;
+  const block = h('div', { id: 'earlier-verifications' }, h('h3', {}, 'Verifications of earlier versions of this attestation'));
+  block.append(h('p', { class: 'note' }, 'These verify an earlier version of this attestation (an entry this one supersedes, directly or not), not the claim as it reads now: the vendor may have changed what it declares since. Each was verified like those above, its subject checked to be that earlier version.'));
+  if (contradicting.length) {
+    block.append(
+      h(
+        'div',
+        { class: 'alert', role: 'alert', id: 'contradicted-earlier' },
+        h('h4', {}, `✖ An earlier version of this claim was CONTRADICTED by ${contradicting.length === 1 ? 'an independent verification' : `${contradicting.length} independent verifications`}`),
+        h('ul', {}, contradicting.map((x) => h('li', {}, `version ${versionOf(x)} (`, entryLink(x.subject.index), '): ', verificationLine(x)))),
+      ),
+    );
+  }
+  if (good.length) {
+    block.append(
+      table(
+        ['Verification', 'Version verified', 'Verdict', 'Verifier', 'Method', 'Issued', 'Checked'],
+        good.map((x) => [
+          entryLink(x.index),
+          [`version ${versionOf(x)}: `, entryLink(x.subject.index), ' ', badge('superseded')],
+          ...['Verdict', 'Verifier', 'Method', 'Issued', 'Checked'].map((c) => VERIFICATION_COLUMNS[c](x, superseded)),
+        ]),
+      ),
+    );
+  } else if (!bad.length && !failedSearches.length) {
+    block.append(h('p', { id: 'no-earlier-verifications' }, `No independent verification of the ${earlier.length === 1 ? 'earlier version' : `${earlier.length} earlier versions`} was found.`));
+  }
+  if (bad.length) block.append(h('h4', {}, 'Verifications of earlier versions the server listed that do not verify'), h('ul', {}, bad.map(([i, m]) => h('li', {}, entryLink(i), ' ', failedMark(m)))));
+  if (failedSearches.length) block.append(h('p', { role: 'alert' }, failedMark(`the server's search for verifications of earlier versions failed (${failedSearches.join('; ')})`)));
+  if (chain.findIndex((c) => c.index === earlier[earlier.length - 1].index) > 0) block.append(h('p', { class: 'note' }, `Only the ${MAX_EARLIER_VERSIONS} versions before this one were looked up.`));
+  parts.push(block);
+  const summary = `${good.length} verification${good.length === 1 ? '' : 's'} of ${earlier.length} earlier version${earlier.length === 1 ? '' : 's'} verified${bad.length ? `; ${bad.length} listed by the server do not verify` : ''}`;
+  if (bad.length) checks.fail('Verifications of earlier versions', summary);
+  else if (failedSearches.length) checks.warn('Verifications of earlier versions', `the server's search failed for ${failedSearches.length} version(s): their verifications, if any, are not shown`);
+  else if (contradicting.length) checks.warn('Verifications of earlier versions', `${summary}: an independent verification CONTRADICTED an earlier version (${contradicting.map((x) => `entry ${x.subject.index} by ${signerName(x)} at entry ${x.index}`).join('; ')})`);
+  else if (good.length) checks.ok('Verifications of earlier versions', summary);
+  else checks.info('Verifications of earlier versions', `the server’s search names no verification of the ${earlier.length} earlier version${earlier.length === 1 ? '' : 's'}`);
+  return bad.length;
 }
 
 /** A verification entry: its predicate, decoded from the verified bytes, with its subject. */
@@ -1584,7 +1664,10 @@ function renderVerification(rec, claim, warning) {
   );
 }
 
-/** The version chain of an attestation, its status and the diff, all from verified entries. */
+/**
+ * The version chain of an attestation, its status and the diff, all from verified entries.
+ * Returns the chain (oldest first), or null when it does not verify.
+ */
 async function versionsOf(rec, checks, claim) {
   const statusLine = claim.querySelector('#entry-status');
   const diff = claim.querySelector('#diff-section');
@@ -1603,7 +1686,7 @@ async function versionsOf(rec, checks, claim) {
     checks.fail('Version chain', e.message);
     statusLine.replaceChildren('Status: ', failedMark(`the version chain does not verify: ${e.message}`));
     diff.append(h('p', {}, `Cannot verify the superseded version: ${e.message}`));
-    return;
+    return null;
   }
   const { chain, outside } = result;
   const head = chain[chain.length - 1];
@@ -1636,6 +1719,7 @@ async function versionsOf(rec, checks, claim) {
     .map((x) => [x === rec ? `${x.index} (this one)` : entryLink(x.index), badge(x === head ? currentState(x) : 'superseded'), String(x.st.predicate?.valid_until), '✔ verified']);
   for (const o of outside) rows.push([entryLink(o.index), '—', '—', failedMark(`not part of this line of versions: it ${o.reason}`)]);
   sec.append(table(['Entry', 'Status', 'Valid until', 'Checked'], rows), h('p', { class: 'note' }, unverified('which later entries exist: the list comes from the server’s search.')));
+  return chain;
 }
 
 function rawSection(rec, e, bytes) {

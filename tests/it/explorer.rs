@@ -1783,6 +1783,19 @@ async fn verifications_and_cose_entries_verify_in_the_browser() {
     let (s, body) = log.submit(&sign_verification(&lab, &second)).await;
     assert_eq!(s, 201, "{body}");
     let contradicted = body["index"].as_u64().unwrap();
+    // The lab had also found the claim's first version lying (another chain: another
+    // subject): shown on the current version's page, apart and marked as about that version.
+    let (_, old) = log.get_json(&format!("/v1/entries/{}", p.superseded)).await;
+    let old_bytes = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        old["entry"].as_str().unwrap(),
+    )
+    .unwrap();
+    let mut of_old = verification_of(p.superseded, &old_bytes, &att_id(7001), "contradicted");
+    of_old["predicate"]["undeclared"] = json!([{"hostname": "old-collector.tracker.example", "ip": "203.0.113.60", "port": 443, "country": "CN", "bytes": 500}]);
+    let (s, body) = log.submit(&sign_verification(&lab, &of_old)).await;
+    assert_eq!(s, 201, "{body}");
+    let of_old = body["index"].as_u64().unwrap();
     // A SCITT signed statement (COSE_Sign1) of another product of the same vendor.
     let (cose_entry, cose) = submit_cose(
         &log,
@@ -1830,6 +1843,10 @@ async fn verifications_and_cose_entries_verify_in_the_browser() {
         "{alert}"
     );
     assert!(alert.contains(&format!("entry {contradicted}")), "{alert}");
+    assert!(
+        !alert.contains(&format!("entry {of_old}")) && !alert.contains("old-collector"),
+        "{alert}"
+    );
     let (state, text) = b.settled("#entry-verification").await;
     assert_eq!(state, "verified", "{text}");
     assert!(
@@ -1837,7 +1854,68 @@ async fn verifications_and_cose_entries_verify_in_the_browser() {
             && text.contains("a verification CONTRADICTS this claim"),
         "{text}"
     );
+    // The verification of the earlier version: not among this version's verifications, but
+    // in a block of its own naming the version it verifies, and raised as a contradiction of
+    // that earlier version.
+    let own = b
+        .eval("document.querySelector('#verifications > table').innerText")
+        .await;
+    assert!(
+        !own.as_str().unwrap().contains(&format!("entry {of_old}")),
+        "{own}"
+    );
+    let earlier = b
+        .eval("document.getElementById('earlier-verifications')?.innerText ?? ''")
+        .await;
+    let earlier = earlier.as_str().unwrap();
+    for shown in [
+        "Verifications of earlier versions of this attestation",
+        &format!("entry {of_old}"),
+        &format!("version 1: entry {}", p.superseded),
+        "not the claim as it reads now",
+        LAB,
+        "✔ verified",
+    ] {
+        assert!(earlier.contains(shown), "{shown:?} not in:\n{earlier}");
+    }
+    assert!(
+        !earlier.contains(&format!("entry {contradicted}")),
+        "{earlier}"
+    );
+    let alert = b
+        .eval("document.getElementById('contradicted-earlier')?.innerText ?? ''")
+        .await;
+    let alert = alert.as_str().unwrap();
+    assert!(
+        alert.contains("An earlier version of this claim was CONTRADICTED")
+            && alert.contains(&format!("version 1 (entry {})", p.superseded))
+            && alert.contains("old-collector.tracker.example")
+            && alert.contains(LAB),
+        "{alert}"
+    );
+    assert!(
+        text.contains(
+            "Verifications of earlier versions: 1 verification of 1 earlier version verified"
+        ) && text.contains(&format!(
+            "CONTRADICTED an earlier version (entry {} by {LAB} at entry {of_old})",
+            p.superseded
+        )),
+        "{text}"
+    );
     b.screenshot("attestation-contradicted", 1280).await;
+    // The first version's own page lists that verification as its own; it has no earlier
+    // version.
+    b.open(&format!("{base}/#/entry/{}", p.superseded)).await;
+    let (state, text) = b.settled("#verifications").await;
+    assert_eq!(state, "verified", "{text}");
+    assert!(text.contains(&format!("entry {of_old}")), "{text}");
+    let alert = contradiction_alert(&mut b).await;
+    assert!(alert.contains("old-collector.tracker.example"), "{alert}");
+    assert_eq!(
+        b.eval("document.getElementById('earlier-verifications') === null")
+            .await,
+        true
+    );
 
     // A server whose search lies about the verdict changes nothing shown: the verdict comes
     // from the verified entry bytes. One that lists a non-verification turns the page red.
@@ -1876,6 +1954,7 @@ async fn verifications_and_cose_entries_verify_in_the_browser() {
     let (state, text) = b.settled("#entry-verification").await;
     assert_eq!(state, "verified", "{text}");
     for check in [
+        "Server’s decoded view",
         "Verifier signature and enrolment",
         "enrolled as a verifier key",
         "Subject",
@@ -1899,6 +1978,20 @@ async fn verifications_and_cose_entries_verify_in_the_browser() {
         assert!(main.contains(shown), "{shown:?} not shown:\n{main}");
     }
     b.screenshot("verification", 1280).await;
+    // The server names the entry a verification; one that calls it an attestation is caught.
+    proxy.set_replacements(&[("\"kind\":\"verification\"", "\"kind\":\"attestation\"")]);
+    b.open(&format!("{base}/#/entry/{contradicted}")).await;
+    let (state, _) = b.settled("#entry-verification").await;
+    assert_eq!(state, "failed");
+    let failed = failed_checks(&mut b).await;
+    assert!(
+        failed.contains("Server’s decoded view")
+            && failed.contains(
+                "the server calls the entry “attestation”, the bytes are a verification entry"
+            ),
+        "{failed}"
+    );
+    proxy.set_replacements(&[]);
 
     // The verifier's page: its key (role verifier) and the verifications it published.
     b.open(&format!("{base}/#/vendor/{}", LAB.replace(' ', "%20")))
@@ -1914,6 +2007,7 @@ async fn verifications_and_cose_entries_verify_in_the_browser() {
     ] {
         assert!(text.contains(shown), "{shown:?} not in:\n{text}");
     }
+    assert!(text.contains(&format!("entry {of_old}")), "{text}");
     let keys = b
         .wait_for(
             "keys",
@@ -1921,9 +2015,25 @@ async fn verifications_and_cose_entries_verify_in_the_browser() {
         )
         .await;
     assert!(keys.as_str().unwrap().contains("verifier ✔"), "{keys}");
+    // Its only key is a verifier key, which never signs attestations: no products section
+    // (present while the page loads, removed once the keys verified and none was listed).
+    b.wait_for(
+        "the products section to go",
+        "document.getElementById('products-h') === null",
+    )
+    .await;
+    let main = b.eval("document.getElementById('main').innerText").await;
+    assert!(
+        !main.as_str().unwrap().contains("Products and attestations")
+            && !main
+                .as_str()
+                .unwrap()
+                .contains("No attestations from this vendor"),
+        "{main}"
+    );
     b.screenshot("verifier", 1280).await;
 
-    // Search by verdict: the contradicting verification, verified; not the consistent one.
+    // Search by verdict: the contradicting verifications, verified; not the consistent one.
     b.open(&format!("{base}/#/search?verdict=contradicted"))
         .await;
     let text = b
@@ -1934,14 +2044,16 @@ async fn verifications_and_cose_entries_verify_in_the_browser() {
         .await;
     let text = text.as_str().unwrap();
     assert!(
-        text.contains(&format!("entry {contradicted}")) && text.contains("✔ verified"),
+        text.contains(&format!("entry {contradicted}"))
+            && text.contains(&format!("entry {of_old}"))
+            && text.contains("✔ verified"),
         "{text}"
     );
     assert!(!text.contains(&format!("entry {consistent}")), "{text}");
     let heading = b
         .eval("document.getElementById('results-h').innerText")
         .await;
-    assert_eq!(heading, "1 matching verifications");
+    assert_eq!(heading, "2 matching verifications");
 
     // A COSE entry: CBOR read in the browser, EdDSA over the Sig_structure verified.
     b.open(&format!("{base}/#/entry/{cose}")).await;

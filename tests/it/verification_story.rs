@@ -229,6 +229,16 @@ fn readme_verification_story_runs() {
         });
     }
 
+    // `attestlog get` names the entry a verification, as the server does.
+    let (_, found) = rt.block_on(log.get_json("/v1/search?verdict=contradicted"));
+    let index = found["verifications"][0]["index"].as_u64().unwrap();
+    let (code, out) = run(&["--log", &log.url, "get", &index.to_string()]);
+    assert_eq!(code, EXIT_OK, "{out}");
+    assert!(out.contains("kind       verification"), "{out}");
+    let (code, out) = run(&["--log", &log.url, "get", &claim.to_string()]);
+    assert_eq!(code, EXIT_OK, "{out}");
+    assert!(out.contains("kind       attestation"), "{out}");
+
     // The verification's subject is checked: another entry's receipt is refused.
     let (code, out) = run(&[
         "verify",

@@ -121,6 +121,17 @@ async fn verifier_keys_sign_verifications_only(backend: Backend) {
     assert_eq!(status, 201, "{body}");
     let first = body["index"].as_u64().unwrap();
 
+    // Each entry is named for what it is: the verification is not called an attestation.
+    for (index, kind) in [
+        (first, "verification"),
+        (subject, "attestation"),
+        (lab_enrolment, "enrolment"),
+    ] {
+        let (status, body) = log.get_json(&format!("/v1/entries/{index}")).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["kind"], kind, "entry {index}: {body}");
+    }
+
     // One chain per verifier and subject: a second one must supersede the first.
     let mut again = verification_of(subject, &entry, &id, "consistent");
     again["predicate"]["issued_at"] = json!("2026-12-06T10:00:00Z");

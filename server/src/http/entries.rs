@@ -195,7 +195,10 @@ pub fn respond(
 /// `GET /v1/entries/{index}`: the entry, its decoded payload and a receipt against the latest
 /// checkpoint.
 #[utoipa::path(get, path = "/v1/entries/{index}", params(("index" = u64, Path)),
-    responses((status = 200), (status = 400), (status = 404)))]
+    responses(
+        (status = 200, description = "{index, leaf_hash, entry, kind, payload, checkpoint, receipt};             kind is \"attestation\", \"verification\" or \"enrolment\" (a view of the entry bytes, not verified)"),
+        (status = 400, description = "index is not a decimal u64"),
+        (status = 404, description = "no entry at index")))]
 pub async fn get_entry(
     State(s): State<super::State>,
     Path(index): Path<String>,
@@ -228,16 +231,12 @@ fn entry_at(s: &super::AppState, index: u64) -> Result<Json<EntryResponse>, ApiE
     };
     let payload: serde_json::Value =
         serde_json::from_slice(&payload).unwrap_or(serde_json::Value::Null);
-    let kind = if payload_type == admission::PAYLOAD_TYPE_INTOTO {
-        "attestation"
-    } else {
-        "enrolment"
-    };
+    let kind = attestlog_proto::api::EntryKind::of_payload(&payload_type, &payload);
     Ok(Json(EntryResponse {
         index,
         leaf_hash: Hash::leaf(&entry),
         entry: STANDARD.encode(&entry),
-        kind: kind.into(),
+        kind: kind.as_str().into(),
         payload,
         checkpoint: String::from_utf8_lossy(&p.note).into_owned(),
         receipt: s.receipt(index, &entry, &p)?,
