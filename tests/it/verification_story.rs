@@ -252,3 +252,176 @@ fn readme_verification_story_runs() {
     assert!(out.contains("subject"), "{out}");
     drop(log);
 }
+
+/// Runs the CLI and expects an error; returns its text.
+fn run_err(args: &[&str]) -> String {
+    let mut out = Vec::new();
+    match attestlog_client::cli::run(
+        std::iter::once("attestlog").chain(args.iter().copied()),
+        &mut out,
+    ) {
+        Ok(code) => panic!(
+            "attestlog {args:?} exited {code} instead of failing:\n{}",
+            String::from_utf8_lossy(&out)
+        ),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+/// The files in `dir`, sorted.
+fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `check-traffic --attestation INDEX` fetches the claim from the log and verifies its
+/// receipt. With `--sign -o`, a capture that cannot be read (corrupt, another link type, a CSV
+/// without its columns) is a clear error naming the file, and the output is left as it was
+/// (no statement, no temporary file); a good capture writes a signed statement the log
+/// accepts as a verification of that claim.
+#[test]
+fn check_traffic_signs_whole_verifications_only() {
+    use attestlog_client::traffic::testing::pcap_file;
+    let rt = server_runtime();
+    let log = rt.block_on(TestLog::start());
+    let vendor = vendor_key(51);
+    rt.block_on(log.enrol("Example AV AG", &vendor.verifier()));
+    let claim = sign_value(
+        &vendor,
+        &statement("Example AV AG", &att_id(51), "Example Endpoint Security"),
+    );
+    let (status, body) = rt.block_on(log.submit(&claim));
+    assert_eq!(status, 201, "{body}");
+    let claim_index = body["index"].as_u64().unwrap().to_string();
+    let dir = temp_dir("check-traffic-sign");
+    let lab_key_file = dir.join("lab.key");
+    let lab_key = ok(&[
+        "key",
+        "generate",
+        "--name",
+        "lab.example/verify",
+        "--out",
+        lab_key_file.to_str().unwrap(),
+    ]);
+    let (status, body) = rt.block_on(log.vendors(&serde_json::json!({
+        "vendor": "Example Test Lab GmbH", "key": lab_key.trim(), "action": "enrol", "role": "verifier"
+    })));
+    assert_eq!(status, 201, "{body}");
+    std::fs::write(
+        dir.join("geo.mmdb"),
+        geoip_db(&[("192.0.2.0/24", "CH"), ("203.0.113.0/24", "RU")]),
+    )
+    .unwrap();
+    std::fs::write(dir.join("good.pcapng"), capture()).unwrap();
+    let mut corrupt = pcap_file(LinkType::Ethernet, &[]);
+    corrupt.extend_from_slice(&[
+        0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    ]);
+    corrupt.extend_from_slice(&[0u8; 300_000]);
+    std::fs::write(dir.join("corrupt.pcap"), corrupt).unwrap();
+    std::fs::write(
+        dir.join("wifi.pcapng"),
+        pcapng_file(LinkType::Other(105), &[]),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("cols.csv"),
+        "ts,dst_ip,bytes\n2026-12-01T10:00:00Z,203.0.113.50,5\n",
+    )
+    .unwrap();
+    let out = dir.join("verification.json");
+    std::fs::write(&out, "the previous statement\n").unwrap();
+    let before = listing(&dir);
+    let log_key = log.log_key().to_string();
+    let path = |n: &str| dir.join(n).to_str().unwrap().to_owned();
+    let args = |capture: &str| -> Vec<String> {
+        [
+            "--log",
+            &log.url,
+            "--json",
+            "check-traffic",
+            "--attestation",
+            &claim_index,
+            "--log-key",
+            &log_key,
+            "--capture",
+            &path(capture),
+            "--geoip",
+            &path("geo.mmdb"),
+            "--sign",
+            &path("lab.key"),
+            "-o",
+            &path("verification.json"),
+            "--verifier",
+            "Example Test Lab GmbH",
+            "--verifier-jurisdiction",
+            "DE",
+            "--product-version",
+            "21.3.10",
+            "--platform",
+            "windows-x64",
+            "--network-country",
+            "DE",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
+    };
+    for (capture, says) in [
+        ("corrupt.pcap", "corrupt.pcap is not a valid capture"),
+        ("wifi.pcapng", "wifi.pcapng: link type 105 is not supported"),
+        (
+            "cols.csv",
+            "cols.csv: the connections CSV lacks the required column(s) dst_port",
+        ),
+        ("missing.pcap", "missing.pcap"),
+    ] {
+        let a = args(capture);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let e = run_err(&a);
+        assert!(e.contains(says), "{capture}: {e}");
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "the previous statement\n",
+            "{capture}: the output was touched"
+        );
+        assert_eq!(listing(&dir), before, "{capture}: a file was left behind");
+    }
+    // --attestation verifies the claim's receipt: it needs the log key.
+    let e = run_err(&[
+        "--log",
+        &log.url,
+        "check-traffic",
+        "--attestation",
+        &claim_index,
+        "--capture",
+        &path("good.pcapng"),
+    ]);
+    assert!(e.contains("give --log-key or --policy"), "{e}");
+
+    // The good capture: contradicted (exit 1), the statement written, the log takes it.
+    let a = args("good.pcapng");
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let (code, printed) = run(&a);
+    assert_eq!(code, EXIT_FAILURE, "{printed}");
+    let report: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(report["verdict"], "contradicted", "{report}");
+    assert_eq!(report["written"], path("verification.json"), "{report}");
+    assert_eq!(listing(&dir), before, "no temporary file left");
+    let signed = std::fs::read(&out).unwrap();
+    let (status, body) = rt.block_on(log.submit(signed.trim_ascii_end()));
+    assert_eq!(status, 201, "{body}");
+    let (_, entry) = rt.block_on(log.get_json(&format!("/v1/entries/{}", body["index"])));
+    assert_eq!(entry["kind"], "verification", "{entry}");
+    assert_eq!(
+        entry["payload"]["predicate"]["subject_entry"]["log_index"].to_string(),
+        claim_index,
+        "{entry}"
+    );
+    assert_eq!(entry["payload"]["predicate"]["verdict"], "contradicted");
+    drop(log);
+}

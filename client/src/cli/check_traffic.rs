@@ -179,8 +179,10 @@ fn claim_from_receipt(r: &Receipt, trust: &TrustArgs) -> anyhow::Result<Claim> {
     })
 }
 
-fn progress_bar(path: &Path) -> Option<ProgressBar> {
-    if !std::io::stderr().is_terminal() {
+/// The progress bar for reading `path`: on a terminal (`terminal`), for captures of 8 MiB and
+/// more, its length the file's size.
+fn progress_bar(path: &Path, terminal: bool) -> Option<ProgressBar> {
+    if !terminal {
         return None;
     }
     let len = std::fs::metadata(path).ok()?.len();
@@ -206,7 +208,7 @@ pub(crate) fn run(args: CheckTrafficArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u
         None => None,
     };
     let geoip = args.geoip.as_deref().map(GeoIp::open).transpose()?;
-    let bar = progress_bar(&args.capture);
+    let bar = progress_bar(&args.capture, std::io::stderr().is_terminal());
     let report_progress = |n: u64| {
         if let Some(b) = &bar {
             b.set_position(n);
@@ -342,4 +344,48 @@ fn sha256_file(p: &Path) -> anyhow::Result<String> {
         h.update(&buf[..n]);
     }
     Ok(hex::encode(h.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::traffic::testing::{Frames, LinkType, Packet, Tcp, pcap_file};
+
+    /// The bar is shown on a terminal for a large capture, follows the reader to the end of
+    /// the file, and is not shown for a small capture or off a terminal.
+    #[test]
+    fn progress_bar_follows_a_large_capture_to_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = Frames {
+            link: LinkType::RawIp,
+        };
+        let data = f.tcp(
+            ("10.0.0.2".parse().unwrap(), 50_000),
+            ("192.0.2.10".parse().unwrap(), 443),
+            Tcp::Data,
+            &[0xab; 1400],
+        );
+        let packets = vec![Packet { time: 1, data }; 7_000];
+        let large = dir.path().join("large.pcap");
+        std::fs::write(&large, pcap_file(LinkType::RawIp, &packets)).unwrap();
+        let small = dir.path().join("small.pcap");
+        std::fs::write(&small, pcap_file(LinkType::RawIp, &packets[..10])).unwrap();
+        let size = std::fs::metadata(&large).unwrap().len();
+        assert!(size >= 8 * 1024 * 1024);
+        assert!(progress_bar(&large, false).is_none());
+        assert!(progress_bar(&small, true).is_none());
+        let bar = progress_bar(&large, true).unwrap();
+        assert_eq!(bar.length(), Some(size));
+        let moves = std::sync::atomic::AtomicU64::new(0);
+        let obs = read_capture(&large, Limits::default(), &|n| {
+            bar.set_position(n);
+            moves.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })
+        .unwrap();
+        assert_eq!(obs.packets, 7_000);
+        assert_eq!(bar.position(), size);
+        assert!(moves.into_inner() > 10, "the bar moved in steps");
+    }
 }

@@ -4,7 +4,8 @@
 //! - [`read_capture`] reads a capture into [`Observations`]: pcap and pcapng files (Ethernet,
 //!   Linux cooked (SLL) and raw IP link types; IPv4 and IPv6; TCP and UDP), a Zeek `conn.log`
 //!   (tab-separated or JSON lines) or a plain CSV of connections. Packet captures are streamed
-//!   (memory bounded by the number of distinct connections, see [`Limits`]); each remote
+//!   (memory bounded by the number of distinct connections and the bytes of unfinished TLS
+//!   ClientHellos, see [`Limits`]); each remote
 //!   endpoint is named from the TLS ClientHello SNI of its connection and the capture's DNS
 //!   answers.
 //! - [`geoip::GeoIp`] looks up countries in a MaxMind DB file (GeoIP2/GeoLite2 Country or City,
@@ -104,6 +105,17 @@ pub enum TrafficError {
         /// The limit.
         limit: usize,
     },
+    /// More bytes of unfinished TLS ClientHellos held at once than
+    /// [`Limits::max_pending_hellos`].
+    #[error(
+        "{path} holds more than {limit} bytes of unfinished TLS ClientHellos at once (connections that began a TLS handshake and were not seen finishing its first record); split the capture (e.g. with editcap -c) and check each part"
+    )]
+    TooManyPendingHellos {
+        /// The file.
+        path: String,
+        /// The limit.
+        limit: usize,
+    },
     /// A GeoIP database that cannot be used.
     #[error("{path} is not a usable MaxMind DB file: {reason}")]
     GeoIp {
@@ -124,6 +136,9 @@ pub struct Limits {
     pub max_dns_names: usize,
     /// Client bytes buffered per TCP connection while waiting for a complete TLS ClientHello.
     pub max_client_hello: usize,
+    /// Client bytes buffered for all unfinished ClientHellos together; beyond this reading
+    /// fails (a server name left unread could make a declared endpoint look undeclared).
+    pub max_pending_hellos: usize,
     /// Largest capture record accepted (bytes); a larger one means a corrupt file.
     pub max_record: usize,
 }
@@ -134,6 +149,7 @@ impl Default for Limits {
             max_connections: 2_000_000,
             max_dns_names: 1_000_000,
             max_client_hello: 16 * 1024,
+            max_pending_hellos: 64 * 1024 * 1024,
             max_record: 16 * 1024 * 1024,
         }
     }

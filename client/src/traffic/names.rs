@@ -43,6 +43,14 @@ impl ClientHello {
         }
     }
 
+    /// Client bytes held while the ClientHello is unfinished.
+    pub(super) fn buffered(&self) -> usize {
+        match self {
+            Self::Pending(buf) => buf.len(),
+            Self::Done(_) => 0,
+        }
+    }
+
     /// The server name, if one was found.
     pub(super) fn name(&self) -> Option<String> {
         match self {

@@ -65,6 +65,8 @@ struct State<'a> {
     flows: HashMap<(SocketAddr, SocketAddr, Transport), Flow>,
     dns_names: usize,
     dns_full_warned: bool,
+    /// Bytes held by unfinished ClientHellos, all connections together.
+    pending_hellos: usize,
 }
 
 pub(super) fn read<R: Read + Send>(
@@ -85,6 +87,7 @@ pub(super) fn read<R: Read + Send>(
         flows: HashMap::new(),
         dns_names: 0,
         dns_full_warned: false,
+        pending_hellos: 0,
     };
     let mut legacy: Option<Link> = None;
     let mut interfaces: Vec<Interface> = Vec::new();
@@ -336,7 +339,16 @@ impl State<'_> {
         if from == flow.client {
             flow.sent = flow.sent.saturating_add(ip_len);
             if !payload.is_empty() {
+                let before = flow.hello.buffered();
                 flow.hello.feed(payload, self.limits.max_client_hello);
+                self.pending_hellos =
+                    self.pending_hellos.saturating_sub(before) + flow.hello.buffered();
+                if self.pending_hellos > self.limits.max_pending_hellos {
+                    return Err(TrafficError::TooManyPendingHellos {
+                        path: self.path.to_owned(),
+                        limit: self.limits.max_pending_hellos,
+                    });
+                }
             }
         } else {
             flow.received = flow.received.saturating_add(ip_len);

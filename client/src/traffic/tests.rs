@@ -380,6 +380,33 @@ fn a_truncated_final_packet_is_skipped_with_a_warning() {
     );
     let report = analyse(&claim(), &obs, None).unwrap();
     check_story(&report, &s, false);
+    // The same in pcapng: the last enhanced packet block cut short.
+    let mut bytes = pcapng_file(LinkType::Ethernet, &s.packets);
+    let whole = pcapng_file(LinkType::Ethernet, &[]).len();
+    let with_extra = pcapng_file(
+        LinkType::Ethernet,
+        &[Packet {
+            time: 1_796_100_000,
+            data: f.tcp(
+                (ip(DEVICE), 50_009),
+                (ip("203.0.113.60"), 443),
+                Tcp::Syn,
+                &[],
+            ),
+        }],
+    );
+    let block = &with_extra[whole..];
+    bytes.extend_from_slice(&block[..block.len() - 7]);
+    let p = write(dir.path(), "trunc.pcapng", &bytes);
+    let obs = read(&p).unwrap();
+    assert_eq!(obs.packets, s.packets.len() as u64);
+    assert_eq!(obs.warnings.len(), 1, "{:?}", obs.warnings);
+    assert!(
+        obs.warnings[0].contains("truncated final packet"),
+        "{:?}",
+        obs.warnings
+    );
+    check_story(&analyse(&claim(), &obs, None).unwrap(), &s, false);
     // A packet cut by the snapshot length (caplen < the IP length) still counts.
     let cut = f.tcp(
         (ip(DEVICE), 50_010),
@@ -552,6 +579,73 @@ fn too_many_connections_is_a_clear_error() {
     let e = read_capture(&p, limits, &|_| {}).unwrap_err();
     assert!(
         matches!(e, TrafficError::TooManyConnections { limit: 20, .. }),
+        "{e}"
+    );
+}
+
+/// Unfinished TLS ClientHellos are held within a budget for all connections together: a
+/// finished one gives its bytes back; more unfinished ones than the budget allows is a clear
+/// error, not memory growing with the capture.
+#[test]
+fn unfinished_client_hellos_are_held_within_a_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_pending_hellos: 20_000,
+        ..Limits::default()
+    };
+    // The story's ClientHello split over two segments is held, then given back.
+    let s = story(LinkType::Ethernet);
+    let p = write(
+        dir.path(),
+        "story.pcap",
+        &pcap_file(LinkType::Ethernet, &s.packets),
+    );
+    let obs = read_capture(&p, limits, &|_| {}).unwrap();
+    check_story(&analyse(&claim(), &obs, None).unwrap(), &s, false);
+    // Connections that each send the first 1,000 bytes of a 1,800-byte ClientHello and stop.
+    let f = Frames {
+        link: LinkType::Ethernet,
+    };
+    let hello = client_hello("ksn-eu.vendor.example", 1800);
+    let unfinished = |n: u16| -> Vec<Packet> {
+        (0..n)
+            .flat_map(|i| {
+                let me = (ip(DEVICE), 52_000 + i);
+                let srv = (ip("192.0.2.10"), 443);
+                [
+                    Packet {
+                        time: 1,
+                        data: f.tcp(me, srv, Tcp::Syn, &[]),
+                    },
+                    Packet {
+                        time: 2,
+                        data: f.tcp(me, srv, Tcp::Data, &hello[..1000]),
+                    },
+                ]
+            })
+            .collect()
+    };
+    let p = write(
+        dir.path(),
+        "few.pcap",
+        &pcap_file(LinkType::Ethernet, &unfinished(10)),
+    );
+    let obs = read_capture(&p, limits, &|_| {}).unwrap();
+    let (key, stats) = obs.endpoints.iter().next().unwrap();
+    assert_eq!((key.name.as_deref(), stats.connections), (None, 10));
+    let p = write(
+        dir.path(),
+        "many.pcap",
+        &pcap_file(LinkType::Ethernet, &unfinished(40)),
+    );
+    let e = read_capture(&p, limits, &|_| {}).unwrap_err();
+    assert!(
+        matches!(e, TrafficError::TooManyPendingHellos { limit: 20_000, .. }),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("many.pcap holds more than 20000 bytes of unfinished TLS ClientHellos"),
         "{e}"
     );
 }
