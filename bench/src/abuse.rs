@@ -50,7 +50,29 @@ pub struct AbuseArgs {
     /// Header read timeout given to the server, in ms (the default is 10,000).
     #[arg(long, default_value_t = 10_000)]
     pub header_timeout_ms: u64,
+    /// Scenarios to run: baseline, slowloris, idle, oversized, search, crawl, witness.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "baseline,slowloris,idle,oversized,search,crawl,witness"
+    )]
+    pub only: Vec<String>,
+    /// Runs of each scenario, each against a freshly started server (so that no peak
+    /// carries over); the median of each column is reported after the runs.
+    #[arg(long, default_value_t = 1)]
+    pub runs: u64,
 }
+
+/// The scenarios, in the order they run.
+const SCENARIOS: [&str; 7] = [
+    "baseline",
+    "slowloris",
+    "idle",
+    "oversized",
+    "search",
+    "crawl",
+    "witness",
+];
 
 /// What the well-behaved client saw during one scenario.
 struct Outcome {
@@ -186,8 +208,11 @@ async fn idle(
         let (stop, count) = (stop.clone(), count.clone());
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                let Ok(mut s) = TcpStream::connect(a).await else {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                // At the cap the server leaves new connections in its listen queue (and the
+                // kernel drops connection requests beyond it): look at `stop` now and then.
+                let Ok(Ok(mut s)) =
+                    tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(a)).await
+                else {
                     continue;
                 };
                 count.fetch_add(1, Ordering::Relaxed);
@@ -243,30 +268,57 @@ async fn flood(
     Ok(())
 }
 
-/// One line of the results table.
-fn report(name: &str, o: &Outcome) -> anyhow::Result<()> {
-    let mut lat = o.reads.clone();
-    lat.sort_unstable();
-    if lat.is_empty() {
-        bail!("{name}: no well-behaved read succeeded");
+/// One row of the results table: the figures of one run.
+struct Row {
+    attack: u64,
+    reads: u64,
+    failed: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+    rss_mib: f64,
+}
+
+impl Row {
+    fn of(name: &str, o: &Outcome) -> anyhow::Result<Self> {
+        let mut lat = o.reads.clone();
+        lat.sort_unstable();
+        if lat.is_empty() {
+            bail!("{name}: no well-behaved read succeeded");
+        }
+        let p = percentiles(&lat);
+        #[allow(clippy::cast_precision_loss)]
+        Ok(Self {
+            attack: o.attack_requests,
+            reads: lat.len() as u64,
+            failed: o.failed,
+            p50_ms: p[0].1,
+            p99_ms: p[2].1,
+            rss_mib: o.peak_rss_kib as f64 / 1024.0,
+        })
     }
-    let p = percentiles(&lat);
-    #[allow(clippy::cast_precision_loss)]
-    {
+
+    fn print(&self, name: &str) {
         println!(
             "| {name} | {} | {} | {} | {:.2} | {:.2} | {:.1} |",
-            o.attack_requests,
-            lat.len(),
-            o.failed,
-            p[0].1,
-            p[2].1,
-            o.peak_rss_kib as f64 / 1024.0
+            self.attack, self.reads, self.failed, self.p50_ms, self.p99_ms, self.rss_mib
         );
     }
-    if o.failed > 0 {
-        bail!("{name}: {} well-behaved reads failed", o.failed);
+
+    /// The median of each column over `rows` (the upper one of an even count).
+    fn median(rows: &[Self]) -> Self {
+        fn mid<T: Copy + PartialOrd>(mut v: Vec<T>) -> T {
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+            v[v.len() / 2]
+        }
+        Self {
+            attack: mid(rows.iter().map(|r| r.attack).collect()),
+            reads: mid(rows.iter().map(|r| r.reads).collect()),
+            failed: mid(rows.iter().map(|r| r.failed).collect()),
+            p50_ms: mid(rows.iter().map(|r| r.p50_ms).collect()),
+            p99_ms: mid(rows.iter().map(|r| r.p99_ms).collect()),
+            rss_mib: mid(rows.iter().map(|r| r.rss_mib).collect()),
+        }
     }
-    Ok(())
 }
 
 /// Runs the abuse benchmark.
@@ -274,89 +326,152 @@ fn report(name: &str, o: &Outcome) -> anyhow::Result<()> {
 /// # Errors
 /// Build or server failures, or any failed well-behaved read.
 pub async fn run(a: AbuseArgs) -> anyhow::Result<()> {
-    let server = server_binary(a.server, "attestlog-server")?;
-    let cli = server_binary(a.cli, "attestlog")?;
+    for name in &a.only {
+        if !SCENARIOS.contains(&name.as_str()) {
+            bail!("unknown scenario {name:?}; known: {}", SCENARIOS.join(", "));
+        }
+    }
+    let server = server_binary(a.server.clone(), "attestlog-server")?;
+    let cli = server_binary(a.cli.clone(), "attestlog")?;
     let dir = a.dir.join("log");
     let _ = std::fs::remove_dir_all(&a.dir);
     std::fs::create_dir_all(&dir)?;
     build(&dir, a.entries).await?;
-    let timeout = a.header_timeout_ms.to_string();
-    let (mut child, pid, url) = start_server(
-        &server,
-        &dir,
-        &[("ATTESTLOG_HEADER_READ_TIMEOUT_MS", timeout.as_str())],
-    )
-    .await?;
-    let size = a.entries;
-    let target = addr(&url)?;
     println!(
         "| scenario | attack requests or connections | well-behaved reads | failed | read p50 ms | read p99 ms | server peak private RSS MiB |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    let s = a.seconds;
-    let o = scenario(&url, pid, size, s, |_, _| async { Ok(()) }).await?;
-    report("none (baseline)", &o)?;
-    let n = a.slowloris;
-    let o = scenario(&url, pid, size, s, move |stop, c| {
-        slowloris(target, n, stop, c)
-    })
-    .await?;
-    report(&format!("slowloris, {n} trickling connections"), &o)?;
-    let n = a.idle;
-    let o = scenario(&url, pid, size, s, move |stop, c| idle(target, n, stop, c)).await?;
-    report(&format!("{n} idle keep-alive connections"), &o)?;
-    let u = url.clone();
-    let o = scenario(&url, pid, size, s, move |stop, c| {
-        flood(a.attackers, stop, c, move |http, i| {
-            if i % 2 == 0 {
-                http.get(format!("{u}/checkpoint"))
-                    .header("X-Big", "a".repeat(100 * 1024))
+    let mut failures = Vec::new();
+    for name in SCENARIOS.iter().filter(|s| a.only.iter().any(|o| o == *s)) {
+        let mut rows = Vec::new();
+        let mut title = String::new();
+        for k in 1..=a.runs.max(1) {
+            let (t, o) = if *name == "witness" {
+                (
+                    "witness: made-up 60 KiB origins (reads = cosignatures of the real log)"
+                        .to_owned(),
+                    witness(&cli, &a.dir, a.attackers, a.seconds).await?,
+                )
             } else {
-                http.post(format!("{u}/v1/entries"))
-                    .body(vec![b' '; 512 * 1024])
-            }
-        })
-    })
-    .await?;
-    report("oversized heads (100 KiB) and bodies (512 KiB)", &o)?;
-    let u = url.clone();
-    let o = scenario(&url, pid, size, s, move |stop, c| {
-        flood(a.attackers, stop, c, move |http, i| {
-            // Hot terms whose intersection is empty: the worst case of the old planner.
-            let country = ["de", "ch", "us", "fr"][usize::try_from(i % 4).unwrap_or(0)];
-            http.get(format!(
-                "{u}/v1/search?country={country}&category=telemetry&vendor=nobody-{i}&limit=500"
-            ))
-        })
-    })
-    .await?;
-    report("expensive-search flood", &o)?;
-    let u = url.clone();
-    let bundles = size.div_ceil(256);
-    let o = scenario(&url, pid, size, s, move |stop, c| {
-        flood(a.attackers, stop, c, move |http, i| {
-            let n = i % bundles;
-            let full = (n + 1) * 256 <= size;
-            let path = attestlog_proto::tiles::TilePath::Entries {
-                index: n,
-                width: if full {
-                    256
-                } else {
-                    u16::try_from(size % 256).unwrap_or(256)
-                },
+                let timeout = a.header_timeout_ms.to_string();
+                let (mut child, pid, url) = start_server(
+                    &server,
+                    &dir,
+                    &[("ATTESTLOG_HEADER_READ_TIMEOUT_MS", timeout.as_str())],
+                )
+                .await?;
+                let r = one(name, &a, &url, pid).await;
+                child.start_kill()?;
+                let _ = child.wait().await;
+                r?
             };
-            http.get(format!("{u}/tile/{}", path.to_path()))
-        })
-    })
-    .await?;
-    report(
-        &format!("full bundle crawl ({bundles} bundles, looped)"),
-        &o,
-    )?;
-    child.start_kill()?;
-    let _ = child.wait().await;
-    witness(&cli, &a.dir, a.attackers, s).await?;
+            let row = Row::of(&t, &o)?;
+            if a.runs > 1 {
+                row.print(&format!("{t} (run {k})"));
+            } else {
+                row.print(&t);
+            }
+            if row.failed > 0 {
+                failures.push(format!(
+                    "{t} (run {k}): {} well-behaved reads failed",
+                    row.failed
+                ));
+            }
+            rows.push(row);
+            title = t;
+        }
+        if a.runs > 1 {
+            Row::median(&rows).print(&format!("**{title}: median of {}**", rows.len()));
+        }
+    }
+    if !failures.is_empty() {
+        bail!("{}", failures.join("; "));
+    }
     Ok(())
+}
+
+/// Runs the scenario `name` (not the witness) against the server at `url`: its title and
+/// what the well-behaved client saw.
+async fn one(name: &str, a: &AbuseArgs, url: &str, pid: u32) -> anyhow::Result<(String, Outcome)> {
+    let size = a.entries;
+    let s = a.seconds;
+    let target = addr(url)?;
+    let attackers = a.attackers;
+    let u = url.to_owned();
+    Ok(match name {
+        "baseline" => (
+            "none (baseline)".to_owned(),
+            scenario(url, pid, size, s, |_, _| async { Ok(()) }).await?,
+        ),
+        "slowloris" => {
+            let n = a.slowloris;
+            (
+                format!("slowloris, {n} trickling connections"),
+                scenario(url, pid, size, s, move |stop, c| {
+                    slowloris(target, n, stop, c)
+                })
+                .await?,
+            )
+        }
+        "idle" => {
+            let n = a.idle;
+            (
+                format!("{n} idle keep-alive connections, reconnecting when closed"),
+                scenario(url, pid, size, s, move |stop, c| idle(target, n, stop, c)).await?,
+            )
+        }
+        "oversized" => (
+            "oversized heads (100 KiB) and bodies (512 KiB)".to_owned(),
+            scenario(url, pid, size, s, move |stop, c| {
+                flood(attackers, stop, c, move |http, i| {
+                    if i % 2 == 0 {
+                        http.get(format!("{u}/checkpoint"))
+                            .header("X-Big", "a".repeat(100 * 1024))
+                    } else {
+                        http.post(format!("{u}/v1/entries"))
+                            .body(vec![b' '; 512 * 1024])
+                    }
+                })
+            })
+            .await?,
+        ),
+        "search" => (
+            "expensive-search flood".to_owned(),
+            scenario(url, pid, size, s, move |stop, c| {
+                flood(attackers, stop, c, move |http, i| {
+                    // Hot terms whose intersection is empty: the worst case of the old planner.
+                    let country = ["de", "ch", "us", "fr"][usize::try_from(i % 4).unwrap_or(0)];
+                    http.get(format!(
+                        "{u}/v1/search?country={country}&category=telemetry&vendor=nobody-{i}&limit=500"
+                    ))
+                })
+            })
+            .await?,
+        ),
+        "crawl" => {
+            let bundles = size.div_ceil(256);
+            (
+                format!("full bundle crawl ({bundles} bundles, looped)"),
+                scenario(url, pid, size, s, move |stop, c| {
+                    flood(attackers, stop, c, move |http, i| {
+                        let n = i % bundles;
+                        let full = (n + 1) * 256 <= size;
+                        let path = attestlog_proto::tiles::TilePath::Entries {
+                            index: n,
+                            width: if full {
+                                256
+                            } else {
+                                u16::try_from(size % 256).unwrap_or(256)
+                            },
+                        };
+                        http.get(format!("{u}/tile/{}", path.to_path()))
+                    })
+                })
+                .await?,
+            )
+        }
+        other => bail!("no scenario {other:?}"),
+    })
 }
 
 /// Floods a witness with add-checkpoint requests for made-up 60 KiB origins while a valid
@@ -366,13 +481,14 @@ async fn witness(
     dir: &std::path::Path,
     attackers: u64,
     seconds: u64,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Outcome> {
     use attestlog_proto::checkpoint::Checkpoint;
     use attestlog_proto::keys::{SignerKey, TYPE_COSIGNATURE_V1, TYPE_ED25519};
     use attestlog_proto::witness::AddCheckpointRequest;
     use tokio::io::AsyncBufReadExt as _;
 
     let wdir = dir.join("witness");
+    let _ = std::fs::remove_dir_all(&wdir);
     std::fs::create_dir_all(&wdir)?;
     let wkey = SignerKey::from_seed("witness.bench/w", TYPE_COSIGNATURE_V1, &[7; 32])?;
     let log = SignerKey::from_seed("log.bench/abuse", TYPE_ED25519, &[8; 32])?;
@@ -465,13 +581,10 @@ async fn witness(
         .context("the attack did not stop")???;
     child.start_kill()?;
     let _ = child.wait().await;
-    report(
-        "witness: made-up 60 KiB origins (reads = cosignatures of the real log)",
-        &Outcome {
-            reads: lat,
-            failed,
-            peak_rss_kib: peak,
-            attack_requests: count.load(Ordering::Relaxed),
-        },
-    )
+    Ok(Outcome {
+        reads: lat,
+        failed,
+        peak_rss_kib: peak,
+        attack_requests: count.load(Ordering::Relaxed),
+    })
 }

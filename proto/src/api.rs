@@ -188,12 +188,17 @@ pub struct Limits {
     /// `Retry-After`.
     #[serde(default)]
     pub max_in_flight: u64,
-    /// Most open connections; a new one beyond it closes the connection idle the longest.
+    /// Most open connections; a new one beyond it closes the connection idle the longest, or
+    /// waits in the listen queue.
     #[serde(default)]
     pub max_connections: u64,
     /// Byte budget of the server's tile cache.
     #[serde(default)]
     pub tile_cache_bytes: u64,
+    /// Byte budget of the page caches of the server's SQLite read connections, all together
+    /// (0 on PostgreSQL). With the tile cache, the memory the server's caches may hold.
+    #[serde(default)]
+    pub read_cache_bytes: u64,
     /// Most entries in one `GET /v1/search` page.
     #[serde(default)]
     pub max_search_results: u64,

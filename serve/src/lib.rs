@@ -15,15 +15,18 @@
 //! - at most **N requests in flight** (default 1,024), each counted until its answer's body
 //!   has been sent, not only its head: beyond that an immediate 503 with `Retry-After`,
 //!   never a queue;
-//! - at most **N open connections** (default 2,048, [`MAX_CONNECTIONS`]): a new connection
-//!   beyond it closes the connection that has been idle the longest (an idle keep-alive
-//!   connection or one still sending its first head; as nginx reuses keep-alive connections
-//!   when it runs out) if that one has idled at least [`EVICT_IDLE_AFTER`], and is served; a
-//!   connection with a request in flight is never cut. Otherwise (every connection busy or
-//!   recently active) the new one is closed at once, before any work is done for it. So many
-//!   idle connections cost bounded memory, a reconnecting flood cannot churn out the
-//!   keep-alive connections of active clients, and a new client is served as soon as some
-//!   connection has idled;
+//! - at most **N open connections** (default 2,048, [`MAX_CONNECTIONS`]): at the cap a new
+//!   connection is accepted only when it can be served, after closing the connection idle the
+//!   longest if that one has idled at least [`EVICT_IDLE_AFTER`] (first among connections that
+//!   never completed a request, such as trickling heads, then among idle keep-alive
+//!   connections, as nginx reuses keep-alive connections when it runs out); a connection with
+//!   a request in flight is never cut. Otherwise (every connection busy or recently active)
+//!   the server stops accepting until a connection closes or idles long enough: new
+//!   connections wait in the kernel's listen queue, never accepted only to be closed (a
+//!   reconnecting flood would turn that into an accept-and-close storm). So many idle
+//!   connections cost bounded memory, a reconnecting flood can neither churn out the
+//!   keep-alive connections of active clients nor burn the CPU on accepts, and a new client
+//!   is served as soon as some connection has idled;
 //! - `X-Content-Type-Options: nosniff` on every answer.
 //!
 //! Request bodies are capped by the handlers that read them (each endpoint knows its own
@@ -216,25 +219,32 @@ impl<G: Send + Unpin + 'static> HttpBody for Held<G> {
 /// Open connections: how many, and which are idle (no request in flight), oldest idle first.
 ///
 /// At the cap a new connection evicts the connection idle the longest (as nginx reuses its
-/// keep-alive connections when it runs out): idle keep-alive and trickling connections make
-/// room, a connection with a request in flight is never cut. When every open connection has a
-/// request in flight, the new one is closed at once.
+/// keep-alive connections when it runs out), first among connections that never completed a
+/// request (trickling heads, connections opened and left silent), then among keep-alive
+/// connections; only one idle at least `evict_after`, and never a connection with a request
+/// in flight. When none can make room, the server stops accepting: new connections wait in
+/// the kernel's listen queue instead of being accepted and closed (which a reconnecting flood
+/// turns into an accept-and-close storm).
 #[derive(Default)]
 struct Table {
     /// Open connections, not counting evicted ones that are closing.
     open: usize,
     /// Sequence of the next idle period.
     next: u64,
-    /// Idle connections by the sequence number of their idle period (smallest: longest idle),
-    /// with the start of that period.
+    /// Idle connections that never completed a request, by the sequence number of their idle
+    /// period (smallest: longest idle), with the start of that period.
+    fresh: BTreeMap<u64, (tokio::time::Instant, Arc<Conn>)>,
+    /// Idle connections that completed a request (keep-alive), the same way.
     idle: BTreeMap<u64, (tokio::time::Instant, Arc<Conn>)>,
 }
 
 /// One connection's state, shared by its task and its requests.
 struct Conn {
-    /// Key of its current idle period in [`Table::idle`] (`u64::MAX`: busy or closed);
-    /// changed only under the table's lock.
+    /// Key of its current idle period in [`Table::fresh`] or [`Table::idle`] (`u64::MAX`:
+    /// busy or closed); changed only under the table's lock.
     idle_key: AtomicU64,
+    /// Set once an answer on it has been sent.
+    served: AtomicBool,
     /// Set when evicted: its task closes it.
     evicted: AtomicBool,
     /// When its current request's head arrived (busy).
@@ -245,11 +255,25 @@ struct Conn {
 
 const NOT_IDLE: u64 = u64::MAX;
 
+/// When a new connection can be admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Room {
+    /// Now (below the cap, or a connection can be evicted).
+    Now,
+    /// When the connection idle the longest will have idled long enough, unless another
+    /// closes before.
+    At(tokio::time::Instant),
+    /// When a connection closes or idles: every open connection has a request in flight.
+    Later,
+}
+
 /// The open connections of one server.
 struct Connections {
     table: Mutex<Table>,
     max: usize,
     evict_after: Duration,
+    /// Wakes the accept loop waiting for room: a connection closed or became idle.
+    changed: Notify,
 }
 
 impl Connections {
@@ -258,6 +282,7 @@ impl Connections {
             table: Mutex::new(Table::default()),
             max: max.max(1),
             evict_after,
+            changed: Notify::new(),
         }
     }
 
@@ -267,16 +292,64 @@ impl Connections {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The connection [`admit`](Self::admit) would evict, and when it may: the longest idle
+    /// of those that never completed a request if one may go now, else the longest idle of
+    /// all.
+    fn candidate(&self, t: &Table) -> Option<(u64, bool, tokio::time::Instant)> {
+        let fresh = t.fresh.first_key_value().map(|(k, (s, _))| (*k, true, *s));
+        let kept = t.idle.first_key_value().map(|(k, (s, _))| (*k, false, *s));
+        match (fresh, kept) {
+            (Some(f), _) if f.2.elapsed() >= self.evict_after => Some(f),
+            (Some(f), Some(k)) => Some(if f.2 <= k.2 { f } else { k }),
+            (f, k) => f.or(k),
+        }
+    }
+
+    /// Whether a new connection can be admitted now, and if not, when to look again.
+    fn room(&self) -> Room {
+        let t = self.lock();
+        if t.open < self.max {
+            return Room::Now;
+        }
+        match self.candidate(&t) {
+            None => Room::Later,
+            Some((_, _, since)) if since.elapsed() >= self.evict_after => Room::Now,
+            Some((_, _, since)) => Room::At(since + self.evict_after),
+        }
+    }
+
+    /// Waits until [`room`](Self::room) is [`Room::Now`].
+    async fn wait_for_room(&self) {
+        loop {
+            // Registered before looking, so that a change after the look is not missed.
+            let changed = self.changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            changed.as_mut().enable();
+            match self.room() {
+                Room::Now => return,
+                Room::At(when) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(when) => {}
+                        () = changed => {}
+                    }
+                }
+                Room::Later => changed.await,
+            }
+        }
+    }
+
     /// Admits a new connection, idle until its first request: at the cap, after evicting the
-    /// connection idle the longest if it idled long enough; `None` otherwise.
+    /// connection [`candidate`](Self::candidate) names if it idled long enough; `None`
+    /// otherwise.
     fn admit(&self) -> Option<Arc<Conn>> {
         let mut t = self.lock();
         if t.open >= self.max {
-            let (_, (since, _)) = t.idle.first_key_value()?;
+            let (key, fresh, since) = self.candidate(&t)?;
             if since.elapsed() < self.evict_after {
                 return None;
             }
-            let (_, (_, oldest)) = t.idle.pop_first()?;
+            let map = if fresh { &mut t.fresh } else { &mut t.idle };
+            let (_, oldest) = map.remove(&key)?;
             oldest.idle_key.store(NOT_IDLE, Ordering::Relaxed);
             oldest.evicted.store(true, Ordering::Relaxed);
             oldest.wake.notify_one();
@@ -284,6 +357,7 @@ impl Connections {
         }
         let c = Arc::new(Conn {
             idle_key: AtomicU64::new(NOT_IDLE),
+            served: AtomicBool::new(false),
             evicted: AtomicBool::new(false),
             busy_since: Mutex::new(None),
             wake: Notify::new(),
@@ -297,13 +371,18 @@ impl Connections {
         let key = t.next;
         t.next += 1;
         c.idle_key.store(key, Ordering::Relaxed);
-        t.idle.insert(key, (tokio::time::Instant::now(), c.clone()));
+        let map = if c.served.load(Ordering::Relaxed) {
+            &mut t.idle
+        } else {
+            &mut t.fresh
+        };
+        map.insert(key, (tokio::time::Instant::now(), c.clone()));
     }
 
     fn unset_idle(t: &mut Table, c: &Conn) {
         let key = c.idle_key.swap(NOT_IDLE, Ordering::Relaxed);
-        if key != NOT_IDLE {
-            t.idle.remove(&key);
+        if key != NOT_IDLE && t.idle.remove(&key).is_none() {
+            t.fresh.remove(&key);
         }
     }
 
@@ -324,6 +403,7 @@ impl Connections {
         if let Ok(mut b) = c.busy_since.lock() {
             *b = None;
         }
+        c.served.store(true, Ordering::Relaxed);
         {
             let mut t = self.lock();
             if !c.evicted.load(Ordering::Relaxed) && c.idle_key.load(Ordering::Relaxed) == NOT_IDLE
@@ -332,20 +412,19 @@ impl Connections {
             }
         }
         c.wake.notify_one();
+        self.changed.notify_one();
     }
 
     /// `c`'s task ended.
     fn closed(&self, c: &Conn) {
-        let mut t = self.lock();
-        Self::unset_idle(&mut t, c);
-        if !c.evicted.swap(true, Ordering::Relaxed) {
-            t.open -= 1;
+        {
+            let mut t = self.lock();
+            Self::unset_idle(&mut t, c);
+            if !c.evicted.swap(true, Ordering::Relaxed) {
+                t.open -= 1;
+            }
         }
-    }
-
-    /// Open connections now.
-    fn open(&self) -> usize {
-        self.lock().open
+        self.changed.notify_one();
     }
 }
 
@@ -454,6 +533,12 @@ pub async fn serve(
     let send_limit = limits.request_timeout + SEND_GRACE;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        // At the cap, with no connection to evict, new connections wait in the listen queue
+        // (a connection is accepted only when it can be served).
+        tokio::select! {
+            () = conns.wait_for_room() => {}
+            () = &mut shutdown => break,
+        }
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -470,15 +555,18 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Some(c) = conns.admit() else {
-            // Every open connection is busy or recently active: close this one at once.
-            tracing::debug!(
-                open = conns.open(),
-                "connection cap reached: connection closed"
-            );
-            drop(stream);
-            continue;
+        // Should the room have gone while accepting (the connection to evict became busy),
+        // this one waits for the next room rather than being closed.
+        let c = loop {
+            if let Some(c) = conns.admit() {
+                break Some(c);
+            }
+            tokio::select! {
+                () = conns.wait_for_room() => {}
+                () = &mut shutdown => break None,
+            }
         };
+        let Some(c) = c else { break };
         let _ = stream.set_nodelay(true);
         let service = ConnService {
             inner: TowerToHyperService::new(router.clone()),
@@ -706,8 +794,15 @@ mod tests {
         get_on_end(&mut busy).await;
     }
 
-    /// When every open connection is recently active, a new connection is closed at once and
-    /// the keep-alive connections stay.
+    /// Whether `s` has nothing to read and is still open right now.
+    fn nothing_yet(s: &tokio::net::TcpStream) -> bool {
+        let mut buf = [0u8; 16];
+        matches!(s.try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+
+    /// When every open connection is recently active, a new connection waits in the listen
+    /// queue (neither served nor closed) and the keep-alive connections stay; it is served once
+    /// one of them closes.
     #[tokio::test]
     async fn recently_active_connections_are_not_churned_out() {
         let limits = Limits {
@@ -722,54 +817,103 @@ mod tests {
             assert!(get_on(&mut s, "/", "ok").await.starts_with("HTTP/1.1 200"));
             kept.push(s);
         }
+        let mut waiting = Vec::new();
         for _ in 0..5 {
-            let mut refused = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let _ = refused
-                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-                .await;
-            let got = closed_within(&mut refused, Duration::from_secs(10)).await;
-            assert_eq!(
-                got,
-                Ok(Vec::new()),
-                "a connection beyond the cap was served"
-            );
+            let mut w = tokio::net::TcpStream::connect(addr).await.unwrap();
+            w.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            waiting.push(w);
         }
+        // The kept connections are served meanwhile; the waiting ones are neither answered
+        // nor closed (closed at accept, they would have read an end by now).
         for s in &mut kept {
             assert!(get_on(s, "/", "ok").await.starts_with("HTTP/1.1 200"));
         }
+        for w in &waiting {
+            assert!(
+                nothing_yet(w),
+                "a connection beyond the cap was served or closed"
+            );
+        }
+        // Each closed connection lets the next waiting one in, in turn.
+        drop(kept);
+        for w in &mut waiting {
+            let mut first = [0u8; 12];
+            tokio::time::timeout(Duration::from_secs(10), w.read_exact(&mut first))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(&first, b"HTTP/1.1 200");
+            w.shutdown().await.unwrap();
+            closed_within(w, Duration::from_secs(10)).await.unwrap();
+        }
     }
 
-    /// When every open connection has an answer in flight, a new connection is closed at once.
+    /// When every open connection has an answer in flight, a new connection waits until one
+    /// of them is done.
     #[tokio::test]
-    async fn connections_beyond_the_cap_are_closed_when_all_are_busy() {
+    async fn connections_beyond_the_cap_wait_while_all_are_busy() {
         let limits = Limits {
-            max_connections: 2,
+            max_connections: 1,
             evict_idle_after: Duration::ZERO,
             ..Limits::default()
         };
         let (addr, _, gate, _stop) = start_gated(limits).await;
-        let mut busy = Vec::new();
-        for _ in 0..2 {
-            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-            get_on(&mut s, "/stream", "first\n").await;
-            busy.push(s);
-        }
-        let mut refused = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let _ = refused
+        let mut busy = tokio::net::TcpStream::connect(addr).await.unwrap();
+        get_on(&mut busy, "/stream", "first\n").await;
+        let mut waiting = tokio::net::TcpStream::connect(addr).await.unwrap();
+        waiting
             .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await;
-        let got = closed_within(&mut refused, Duration::from_secs(10)).await;
-        assert_eq!(
-            got,
-            Ok(Vec::new()),
+            .await
+            .unwrap();
+        assert!(
+            nothing_yet(&waiting),
             "a connection beyond the cap was served"
         );
-        gate.add_permits(2);
-        for s in &mut busy {
-            get_on_end(s).await;
-        }
+        gate.add_permits(1);
+        get_on_end(&mut busy).await;
+        // The finished connection is idle (idle enough at once here): it makes room.
+        let got = closed_within(&mut busy, Duration::from_secs(10)).await;
+        assert_eq!(got, Ok(Vec::new()), "the idle connection was not evicted");
+        let mut first = [0u8; 12];
+        tokio::time::timeout(Duration::from_secs(10), waiting.read_exact(&mut first))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&first, b"HTTP/1.1 200");
+    }
+
+    /// At the cap, connections that never completed a request go before keep-alive
+    /// connections that idled longer.
+    #[tokio::test]
+    async fn connections_that_never_sent_a_request_are_evicted_first() {
+        let limits = Limits {
+            max_connections: 2,
+            evict_idle_after: Duration::ZERO,
+            header_read_timeout: Duration::from_secs(600),
+            ..Limits::default()
+        };
+        let (addr, _, _, _stop) = start_gated(limits).await;
+        let mut kept = tokio::net::TcpStream::connect(addr).await.unwrap();
         assert!(
-            reqwest_free_get(addr)("/")
+            get_on(&mut kept, "/", "ok")
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+        // Half a head, then silence; accepted before the next connection (the queue is FIFO).
+        let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+        silent.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        let mut new = tokio::net::TcpStream::connect(addr).await.unwrap();
+        assert!(
+            get_on(&mut new, "/", "ok")
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+        let got = closed_within(&mut silent, Duration::from_secs(10)).await;
+        assert_eq!(got, Ok(Vec::new()), "the silent connection was not evicted");
+        assert!(
+            get_on(&mut kept, "/", "ok")
                 .await
                 .starts_with("HTTP/1.1 200")
         );

@@ -72,16 +72,22 @@ pub struct LimitsFileConfig {
     pub request_timeout_ms: Option<u64>,
     /// Most requests handled at once (more: 503 with `Retry-After`).
     pub max_in_flight: Option<usize>,
-    /// Most open connections (more: the connection idle the longest is closed).
+    /// Most open connections (more: the connection idle the longest is closed, or new ones
+    /// wait in the listen queue).
     pub max_connections: Option<usize>,
     /// Largest request head (request line and headers) in bytes.
     pub max_header_bytes: Option<usize>,
     /// Byte budget of the tile cache.
     pub tile_cache_bytes: Option<usize>,
+    /// Byte budget of the SQLite read connections' page caches, all together.
+    pub read_cache_bytes: Option<usize>,
 }
 
 /// Default byte budget of the tile cache.
 pub const TILE_CACHE_BYTES: usize = 64 << 20;
+
+/// Default byte budget of the SQLite read connections' page caches, all together.
+pub const READ_CACHE_BYTES: usize = 16 << 20;
 
 /// `[witnessing]` table.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -181,6 +187,8 @@ pub struct Config {
     pub serve: attestlog_serve::Limits,
     /// Byte budget of the tile cache.
     pub tile_cache_bytes: usize,
+    /// Byte budget of the SQLite read connections' page caches, all together (SQLite only).
+    pub read_cache_bytes: usize,
     /// SCITT receipt key file; None = `<data-dir>/scitt.key` (generated on first start; on
     /// PostgreSQL only with [`Config::scitt_generate_key`]).
     pub scitt_key_file: Option<PathBuf>,
@@ -221,6 +229,7 @@ impl std::fmt::Debug for Config {
             .field("overlap_until", &self.overlap_until)
             .field("serve", &self.serve)
             .field("tile_cache_bytes", &self.tile_cache_bytes)
+            .field("read_cache_bytes", &self.read_cache_bytes)
             .field("scitt_key_file", &self.scitt_key_file)
             .field("scitt_wait", &self.scitt_wait)
             .finish_non_exhaustive()
@@ -255,6 +264,7 @@ impl Config {
             overlap_until: None,
             serve: attestlog_serve::Limits::default(),
             tile_cache_bytes: TILE_CACHE_BYTES,
+            read_cache_bytes: READ_CACHE_BYTES,
             scitt_key_file: None,
             scitt_generate_key: false,
             scitt_retired_key_files: Vec::new(),
@@ -380,6 +390,9 @@ impl Config {
         if let Some(v) = l.tile_cache_bytes {
             self.tile_cache_bytes = v;
         }
+        if let Some(v) = l.read_cache_bytes {
+            self.read_cache_bytes = v;
+        }
     }
 
     /// The end of the key-rotation overlap in Unix seconds.
@@ -504,7 +517,7 @@ mod tests {
         let f: FileConfig = toml::from_str(
             "[limits]\nheader_read_timeout_ms = 250\nrequest_timeout_ms = 0\n\
              max_in_flight = 0\nmax_connections = 0\nmax_header_bytes = 10\n\
-             tile_cache_bytes = 4096\n",
+             tile_cache_bytes = 4096\nread_cache_bytes = 65536\n",
         )
         .unwrap();
         c.apply_file(&f);
@@ -517,6 +530,7 @@ mod tests {
         assert_eq!(c.serve.max_connections, 1);
         assert_eq!(c.serve.max_header_bytes, attestlog_serve::MIN_HEADER_BYTES);
         assert_eq!(c.tile_cache_bytes, 4096);
+        assert_eq!(c.read_cache_bytes, 65536);
     }
 
     #[test]

@@ -114,7 +114,7 @@ struct LimitArgs {
     #[arg(long, env = "ATTESTLOG_MAX_IN_FLIGHT", global = true)]
     max_in_flight: Option<usize>,
     /// Most open connections (default 2048); beyond it, the connection idle the longest (if
-    /// idle for 1 s) is closed, else the new one.
+    /// idle for 1 s) is closed, else new connections wait in the listen queue.
     #[arg(long, env = "ATTESTLOG_MAX_CONNECTIONS", global = true)]
     max_connections: Option<usize>,
     /// Largest request head in bytes (default 65536); beyond it, 431.
@@ -123,6 +123,10 @@ struct LimitArgs {
     /// Byte budget of the tile cache (default 67108864).
     #[arg(long, env = "ATTESTLOG_TILE_CACHE_BYTES", global = true)]
     tile_cache_bytes: Option<usize>,
+    /// Byte budget of the SQLite read connections' page caches, all together (default
+    /// 16777216).
+    #[arg(long, env = "ATTESTLOG_READ_CACHE_BYTES", global = true)]
+    read_cache_bytes: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,6 +171,7 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
             max_connections: l.max_connections,
             max_header_bytes: l.max_header_bytes,
             tile_cache_bytes: l.tile_cache_bytes,
+            read_cache_bytes: l.read_cache_bytes,
         },
         scitt: config::ScittFileConfig {
             key_file: cli.scitt_key_file.clone(),
@@ -266,9 +271,7 @@ fn fsck(config: &Config, from: u64, json: bool) -> anyhow::Result<()> {
 }
 
 fn serve(config: &Config) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = attestlog_server::runtime(attestlog_server::BLOCKING_THREADS, "attestlog-server")?;
     rt.block_on(async {
         let app = attestlog_server::App::open(config)?;
         let key = app.state.log_key.to_string();

@@ -22,9 +22,9 @@
 //! When the holder dies its session ends, the lock is released, and another replica's next
 //! attempt (every [`Timings::lease_retry`]) takes over.
 
+use crate::sequencer::Jobs;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,7 +37,7 @@ use tokio_postgres::NoTls;
 use crate::publication::{self, GuardError, PublishError, Summary};
 use crate::rules::{Enrolments, RuleError};
 use crate::sequencer::{
-    self, Admitted, Integrated, Job, Published, SeqError, SequencerHandle, Settings, Shared,
+    self, Admitted, Integrated, Published, SeqError, SequencerHandle, Settings, Shared,
 };
 use crate::storage::postgres::{Db, PostgresStore, TRY_LEASE};
 
@@ -228,7 +228,7 @@ pub(crate) fn start(
     store: Arc<PostgresStore>,
     signers: Vec<SignerKey>,
     settings: Settings,
-    rx: Receiver<Job>,
+    rx: Jobs,
     timings: Timings,
 ) -> anyhow::Result<(Arc<Shared>, Arc<ReplicaStatus>, std::thread::JoinHandle<()>)> {
     let signer = signers
@@ -325,7 +325,7 @@ impl Ctx {
     }
 
     /// The replica's queue consumer; on shutdown stops the tasks and the local sequencer.
-    fn dispatch(self: Arc<Self>, rx: &Receiver<Job>) {
+    fn dispatch(self: Arc<Self>, rx: &Jobs) {
         while let Ok(job) = rx.recv() {
             if let Some(why) = self.shared.failure() {
                 let _ = job.reply.send(Err(SeqError::Halted(format!(

@@ -13,7 +13,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{RecvError, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -77,22 +78,88 @@ pub(crate) struct Job {
 /// Handle used by request handlers to submit. Every clone shares one sender:
 /// [`close`](Self::close) on any of them stops the sequencer, however many clones are still
 /// held.
+///
+/// The queue is bounded by a count, not by a preallocated buffer: a bounded `sync_channel`
+/// of 65,536 jobs allocated (and touched) every slot at start, about 45 MiB of a server's
+/// memory whether or not anything was ever queued.
 #[derive(Clone)]
 pub struct SequencerHandle {
-    tx: Arc<RwLock<Option<SyncSender<Job>>>>,
+    tx: Arc<RwLock<Option<Sender<Job>>>>,
+    /// Jobs queued and not yet received.
+    depth: Arc<AtomicUsize>,
+    capacity: usize,
+}
+
+/// The receiving end of the submission queue.
+pub(crate) struct Jobs {
+    rx: std::sync::mpsc::Receiver<Job>,
+    depth: Arc<AtomicUsize>,
+}
+
+impl Jobs {
+    fn took<E>(&self, r: Result<Job, E>) -> Result<Job, E> {
+        if r.is_ok() {
+            self.depth.fetch_sub(1, Ordering::AcqRel);
+        }
+        r
+    }
+
+    /// The next job, waiting for it; an error once the queue is closed and empty.
+    pub(crate) fn recv(&self) -> Result<Job, RecvError> {
+        self.took(self.rx.recv())
+    }
+
+    /// The next job if one is queued.
+    pub(crate) fn try_recv(&self) -> Result<Job, TryRecvError> {
+        self.took(self.rx.try_recv())
+    }
+
+    /// The next job, waiting at most `d`.
+    pub(crate) fn recv_timeout(&self, d: Duration) -> Result<Job, RecvTimeoutError> {
+        self.took(self.rx.recv_timeout(d))
+    }
+}
+
+/// What [`gather`] takes jobs from.
+trait Take<T> {
+    fn try_recv(&self) -> Result<T, TryRecvError>;
+    fn recv_timeout(&self, d: Duration) -> Result<T, RecvTimeoutError>;
+}
+
+impl Take<Job> for Jobs {
+    fn try_recv(&self) -> Result<Job, TryRecvError> {
+        Jobs::try_recv(self)
+    }
+
+    fn recv_timeout(&self, d: Duration) -> Result<Job, RecvTimeoutError> {
+        Jobs::recv_timeout(self, d)
+    }
+}
+
+#[cfg(test)]
+impl<T> Take<T> for std::sync::mpsc::Receiver<T> {
+    fn try_recv(&self) -> Result<T, TryRecvError> {
+        std::sync::mpsc::Receiver::try_recv(self)
+    }
+
+    fn recv_timeout(&self, d: Duration) -> Result<T, RecvTimeoutError> {
+        std::sync::mpsc::Receiver::recv_timeout(self, d)
+    }
 }
 
 impl SequencerHandle {
-    fn of(tx: SyncSender<Job>) -> Self {
-        Self {
-            tx: Arc::new(RwLock::new(Some(tx))),
-        }
-    }
-
-    /// A handle and the receiving end of its bounded queue.
-    pub(crate) fn channel(capacity: usize) -> (Self, Receiver<Job>) {
-        let (tx, rx) = std::sync::mpsc::sync_channel(capacity);
-        (Self::of(tx), rx)
+    /// A handle and the receiving end of its queue of at most `capacity` jobs.
+    pub(crate) fn channel(capacity: usize) -> (Self, Jobs) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let depth = Arc::new(AtomicUsize::new(0));
+        (
+            Self {
+                tx: Arc::new(RwLock::new(Some(tx))),
+                depth: depth.clone(),
+                capacity,
+            },
+            Jobs { rx, depth },
+        )
     }
 
     /// Queues `job`; a job that could not be queued comes back with the reason.
@@ -102,12 +169,16 @@ impl SequencerHandle {
         let Some(tx) = guard.as_ref() else {
             return Some((job, STOPPED));
         };
-        match tx.try_send(job) {
+        if self.depth.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            self.depth.fetch_sub(1, Ordering::AcqRel);
+            return Some((job, SeqError::Unavailable("submission queue is full")));
+        }
+        match tx.send(job) {
             Ok(()) => None,
-            Err(TrySendError::Full(j)) => {
-                Some((j, SeqError::Unavailable("submission queue is full")))
+            Err(e) => {
+                self.depth.fetch_sub(1, Ordering::AcqRel);
+                Some((e.0, STOPPED))
             }
-            Err(TrySendError::Disconnected(j)) => Some((j, STOPPED)),
         }
     }
 
@@ -243,7 +314,7 @@ pub(crate) fn resume(
     signers: Vec<SignerKey>,
     settings: Settings,
     shared: Arc<Shared>,
-    rx: Receiver<Job>,
+    rx: Jobs,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
     let origin = signers
         .first()
@@ -341,7 +412,7 @@ enum Batched {
 }
 
 impl Sequencer {
-    fn run(&mut self, rx: &Receiver<Job>) {
+    fn run(&mut self, rx: &Jobs) {
         let mut last_start = Instant::now();
         while let Some(first) = self.next_job(rx) {
             #[cfg(test)]
@@ -718,7 +789,7 @@ quorum; submit it again later to get its receipt";
 /// commit). Under load the batch keeps gathering until `min_interval` after the last batch
 /// started (`last_start`), so each commit's fixed cost is shared by more entries; a queue
 /// that was idle waits up to `max_wait` for company. Never more than `max_batch` entries.
-fn gather<T>(rx: &Receiver<T>, first: T, settings: &Settings, last_start: Instant) -> Vec<T> {
+fn gather<T>(rx: &impl Take<T>, first: T, settings: &Settings, last_start: Instant) -> Vec<T> {
     let mut jobs = vec![first];
     while jobs.len() < settings.max_batch {
         match rx.try_recv() {
@@ -746,7 +817,7 @@ fn gather<T>(rx: &Receiver<T>, first: T, settings: &Settings, last_start: Instan
 /// Witnessing and key rotation around the commit path (see [`crate::publication`]).
 impl Sequencer {
     /// The next submission; while a checkpoint is withheld, retries witnessing when idle.
-    fn next_job(&mut self, rx: &Receiver<Job>) -> Option<Job> {
+    fn next_job(&mut self, rx: &Jobs) -> Option<Job> {
         loop {
             let retry = self
                 .withheld

@@ -83,6 +83,7 @@ async fn limits_are_configurable_and_reported() {
         c.serve.max_connections = 99;
         c.serve.max_header_bytes = 20_000;
         c.tile_cache_bytes = 1 << 20;
+        c.read_cache_bytes = 2 << 20;
     })
     .await;
     let (s, info) = log.get_json("/v1/log").await;
@@ -94,6 +95,8 @@ async fn limits_are_configurable_and_reported() {
     assert_eq!(l["max_connections"], 99);
     assert_eq!(l["max_header_bytes"], 20_000);
     assert_eq!(l["tile_cache_bytes"], 1 << 20);
+    // As SQLite reports its read connections' page caches: the configured budget, split.
+    assert_eq!(l["read_cache_bytes"], 2 << 20);
     assert_eq!(l["max_body_bytes"], 128 * 1024);
     assert_eq!(l["max_vendor_body_bytes"], 16 * 1024);
     assert_eq!(l["max_search_results"], 500);
@@ -107,6 +110,7 @@ async fn limits_are_configurable_and_reported() {
     assert_eq!(l["max_in_flight"], 1024);
     assert_eq!(l["max_connections"], 2048);
     assert_eq!(l["tile_cache_bytes"], 64 << 20);
+    assert_eq!(l["read_cache_bytes"], 16 << 20);
 }
 
 #[tokio::test]
@@ -490,4 +494,177 @@ async fn idle_connections_beyond_the_cap_make_room_for_reads() {
             "idle connection {i} beyond the cap was never closed"
         );
     }
+}
+
+/// Sends a keep-alive `GET /healthz` on `s` and reads its whole answer: whether one came
+/// (false: the connection was closed unanswered).
+async fn healthz_on(s: &mut TcpStream) -> bool {
+    if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let mut out = Vec::new();
+    let whole = |out: &[u8]| {
+        if !out.windows(4).any(|w| w == b"\r\n\r\n") {
+            return false;
+        }
+        let (_, head, body) = parse_answer(out);
+        head.lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .is_some_and(|n| body.len() >= n)
+    };
+    let read = tokio::time::timeout(DEADLINE, async {
+        let mut buf = [0u8; 1024];
+        while !whole(&out) {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+        true
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no answer and no close within {DEADLINE:?}"));
+    if read {
+        assert_eq!(parse_answer(&out).0, 200);
+    }
+    read
+}
+
+/// Clients that reconnect at once whenever the server closes them, beyond the connection
+/// cap while every open connection is recently active: the server does not accept them only
+/// to close them (an accept-and-close storm that took the CPU from everyone at full scale);
+/// they wait in the listen queue and are served, in turn, as connections close. The
+/// well-behaved client's keep-alive connection is never closed meanwhile.
+#[tokio::test]
+async fn reconnecting_clients_beyond_the_cap_wait_instead_of_being_closed() {
+    let cap = 12usize;
+    let log = small_log(|c| {
+        c.serve.max_connections = cap;
+        // Nothing idles long enough to be closed for room during the test.
+        c.serve.evict_idle_after = Duration::from_secs(600);
+        c.serve.header_read_timeout = Duration::from_secs(600);
+    })
+    .await;
+    let a = addr(&log);
+    // The well-behaved client holds one keep-alive connection (enrolment went over it).
+    well_behaved(&log).await;
+    let mut idle = Vec::new();
+    for _ in 0..cap - 1 {
+        let mut s = TcpStream::connect(a).await.unwrap();
+        assert!(healthz_on(&mut s).await);
+        idle.push(s);
+    }
+    // Each attacker reconnects whenever its connection is closed unanswered, a bounded
+    // number of times, and counts those closes.
+    let attackers: Vec<_> = (0..40)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut closed_unanswered = 0u32;
+                for _ in 0..50 {
+                    let mut s = TcpStream::connect(a).await.unwrap();
+                    if healthz_on(&mut s).await {
+                        return closed_unanswered;
+                    }
+                    closed_unanswered += 1;
+                }
+                closed_unanswered
+            })
+        })
+        .collect();
+    // At the cap: the well-behaved client's reads go on over its kept connection.
+    for _ in 0..10 {
+        well_behaved(&log).await;
+    }
+    // The idle connections go; the waiting attackers are served in turn as each answered
+    // one leaves.
+    drop(idle);
+    let mut storm = 0;
+    for t in attackers {
+        storm += tokio::time::timeout(DEADLINE, t).await.unwrap().unwrap();
+    }
+    assert_eq!(
+        storm, 0,
+        "connections beyond the cap were closed unanswered"
+    );
+    well_behaved(&log).await;
+}
+
+/// At the cap, a connection that never completed a request (here half a head, then
+/// silence) is closed for room before a keep-alive connection that idled longer.
+#[tokio::test]
+async fn connections_that_never_completed_a_request_make_room_first() {
+    let log = small_log(|c| {
+        c.serve.max_connections = 3;
+        c.serve.evict_idle_after = Duration::ZERO;
+        c.serve.header_read_timeout = Duration::from_secs(600);
+    })
+    .await;
+    let a = addr(&log);
+    // Open: the well-behaved client's keep-alive connection and `kept`, both idle.
+    well_behaved(&log).await;
+    let mut kept = TcpStream::connect(a).await.unwrap();
+    assert!(healthz_on(&mut kept).await);
+    // Accepted before `new` (the listen queue is first in, first out): the third.
+    let mut silent = TcpStream::connect(a).await.unwrap();
+    silent
+        .write_all(b"GET /checkpoint HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let mut new = TcpStream::connect(a).await.unwrap();
+    assert!(healthz_on(&mut new).await);
+    let got = read_until_closed(&mut silent, DEADLINE).await;
+    assert_eq!(
+        got,
+        Some(Vec::new()),
+        "the silent connection was not closed"
+    );
+    // Both keep-alive connections, idle longer than the silent one, are still served.
+    assert!(healthz_on(&mut kept).await);
+    well_behaved(&log).await;
+}
+
+/// The server's runtime bounds its blocking pool: a bundle crawl by many clients at once
+/// (each chunk of each bundle a storage call on the pool) runs on at most that many
+/// blocking threads, not one more per call that starts while the last one is finishing
+/// (hundreds at full scale, each keeping memory of its own).
+#[test]
+fn a_crawl_runs_on_a_bounded_blocking_pool() {
+    // Thread names are cut to 15 bytes in /proc.
+    let name = "pool-bound-test";
+    let blocking = 3;
+    let rt = attestlog_server::runtime(blocking, name).unwrap();
+    rt.block_on(async {
+        let log = TestLog::start_with(|c| {
+            c.max_batch = 2000;
+            c.tile_cache_bytes = 0;
+        })
+        .await;
+        let key = vendor_key(65);
+        log.enrol("Pool AG", &key.verifier()).await;
+        crate::large_log::bulk_append(&log, "Pool AG", &key, 600).await;
+        let url = log.url.clone();
+        let statuses = flood(&log, 24, 6, 5, move |http, a, r| {
+            let p = ["000", "001", "002.p/89"][usize::try_from((a + r) % 3).unwrap()];
+            http.get(format!("{url}/tile/entries/{p}"))
+        })
+        .await;
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    });
+    // Blocking threads stay alive for seconds after their last task: all are still there.
+    let threads = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim() == name)
+        .count();
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    assert!(
+        threads <= blocking + workers,
+        "{threads} threads for {blocking} blocking and {workers} workers"
+    );
+    assert!(threads > 0, "no thread of the runtime was found");
+    drop(rt);
 }

@@ -44,6 +44,7 @@ pub async fn info(State(s): State<super::State>) -> Result<Json<LogInfo>, ApiErr
             max_in_flight: s.serve_limits.max_in_flight as u64,
             max_connections: s.serve_limits.max_connections as u64,
             tile_cache_bytes: s.cache.budget() as u64,
+            read_cache_bytes: s.store.read_cache_bytes(),
             max_search_results: MAX_SEARCH_RESULTS,
             max_checkpoints: super::explorer::MAX_CHECKPOINTS,
         },

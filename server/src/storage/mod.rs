@@ -410,6 +410,13 @@ pub fn search_page<M>(rows: impl IntoIterator<Item = (u64, bool, M)>, limit: u32
 /// The read part of a store: checkpoints, hash tiles and entries (the static path, proofs,
 /// startup checks).
 pub trait LogRead {
+    /// The most bytes the page caches of the store's read connections may hold together, as
+    /// the backend itself reports it (0 where the server holds no such cache, as on
+    /// PostgreSQL, whose caches are the database server's).
+    fn read_cache_bytes(&self) -> u64 {
+        0
+    }
+
     /// The latest stored checkpoint note and its size (None for a new log).
     ///
     /// # Errors

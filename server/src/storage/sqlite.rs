@@ -54,7 +54,16 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 /// the verifications table (DESIGN.md §13).
 const SCHEMA_VERSION: i64 = 4;
 
-const READERS: usize = 4;
+/// Read connections (each with a page cache of its own).
+pub const READERS: usize = 4;
+
+/// The page cache of each read connection, in KiB, for a budget of `total` bytes for all
+/// of them (at least 1 KiB: SQLite then keeps its minimum of a few pages).
+fn reader_cache_kib(total: usize) -> i64 {
+    i64::try_from(total / READERS / 1024)
+        .unwrap_or(i64::MAX)
+        .max(1)
+}
 
 /// WAL frames after which the checkpointer also waits for readers to leave the log
 /// (`RESTART`), so that the next write starts the log file over: it stays bounded (64 MiB
@@ -361,6 +370,8 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
+    /// The page-cache sizes of `readers` together, as SQLite reports them.
+    read_cache_bytes: u64,
     next_reader: AtomicUsize,
     /// [`LogIndex::claims_from`](super::LogIndex::claims_from), read once (it never changes).
     claims_from: std::sync::OnceLock<u64>,
@@ -388,6 +399,15 @@ impl SqliteStore {
     /// # Errors
     /// Backend errors.
     pub fn open(path: &Path) -> StoreResult<Self> {
+        Self::open_with_read_cache(path, crate::config::READ_CACHE_BYTES)
+    }
+
+    /// Opens (creating if needed) the database at `path`, its read connections' page caches
+    /// holding at most `read_cache_bytes` together.
+    ///
+    /// # Errors
+    /// Backend errors.
+    pub fn open_with_read_cache(path: &Path, read_cache_bytes: usize) -> StoreResult<Self> {
         let mut writer = Connection::open(path)?;
         // Entries are ~1–3 KB: 16 KiB pages keep the slack per entry small (with 4 KiB pages a
         // 2.3 KB entry wastes most of a page). Only takes effect on a new database.
@@ -407,13 +427,21 @@ impl SqliteStore {
         writer.execute_batch(SCHEMA)?;
         migrate(&mut writer)?;
         let mut readers = Vec::with_capacity(READERS);
+        let mut read_cache_total = 0u64;
         for _ in 0..READERS {
             let r = Connection::open_with_flags(
                 path,
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;
             r.busy_timeout(std::time::Duration::from_secs(5))?;
-            r.pragma_update(None, "cache_size", -16000)?;
+            // Negative: a size in KiB.
+            r.pragma_update(None, "cache_size", -reader_cache_kib(read_cache_bytes))?;
+            // Read back: KiB when negative, pages when positive.
+            let size: i64 = r.pragma_query_value(None, "cache_size", |v| v.get(0))?;
+            let page: i64 = r.pragma_query_value(None, "page_size", |v| v.get(0))?;
+            let unit = if size < 0 { 1024 } else { page.unsigned_abs() };
+            read_cache_total =
+                read_cache_total.saturating_add(size.unsigned_abs().saturating_mul(unit));
             r.pragma_update(None, "mmap_size", 1i64 << 30)?;
             readers.push(Mutex::new(r));
         }
@@ -433,6 +461,7 @@ impl SqliteStore {
             path: path.to_owned(),
             writer: Mutex::new(writer),
             readers,
+            read_cache_bytes: read_cache_total,
             next_reader: AtomicUsize::new(0),
             claims_from: std::sync::OnceLock::new(),
         })
@@ -693,6 +722,10 @@ fn search_table<M>(
 }
 
 impl LogRead for SqliteStore {
+    fn read_cache_bytes(&self) -> u64 {
+        self.read_cache_bytes
+    }
+
     fn checkpoint_rows(&self) -> StoreResult<super::CheckpointRows> {
         self.with_reader(|c| {
             let (size, written, stored): (Option<i64>, Option<String>, i64) = c.query_row(
