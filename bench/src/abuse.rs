@@ -159,40 +159,8 @@ async fn slowloris(
     stop: Arc<AtomicBool>,
     count: Arc<AtomicU64>,
 ) -> anyhow::Result<()> {
-    let mut tasks = Vec::new();
-    for _ in 0..n {
-        let (stop, count) = (stop.clone(), count.clone());
-        tasks.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let Ok(mut s) = TcpStream::connect(a).await else {
-                    continue;
-                };
-                count.fetch_add(1, Ordering::Relaxed);
-                if s.write_all(b"GET /checkpoint HTTP/1.1\r\nHost: x\r\n")
-                    .await
-                    .is_err()
-                {
-                    continue;
-                }
-                let mut tick = tokio::time::interval(Duration::from_secs(1));
-                let mut buf = [0u8; 64];
-                loop {
-                    tokio::select! {
-                        _ = tick.tick() => {
-                            if stop.load(Ordering::Relaxed) || s.write_all(b"X").await.is_err() {
-                                break;
-                            }
-                        }
-                        r = s.read(&mut buf) => if matches!(r, Ok(0) | Err(_)) { break },
-                    }
-                }
-            }
-        }));
-    }
-    for t in tasks {
-        t.await?;
-    }
-    Ok(())
+    let head = b"GET /checkpoint HTTP/1.1\r\nHost: x\r\n";
+    hold_connections(a, n, stop, count, head, Duration::from_secs(1), Some(b"X")).await
 }
 
 /// Idle keep-alive connections: one request answered each, then silence (reopened when the
@@ -202,6 +170,22 @@ async fn idle(
     n: u64,
     stop: Arc<AtomicBool>,
     count: Arc<AtomicU64>,
+) -> anyhow::Result<()> {
+    let head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    hold_connections(a, n, stop, count, head, Duration::from_millis(500), None).await
+}
+
+/// `n` connections that each send `head`, then every `every` send `trickle` (if any) and
+/// read whatever comes, until the server closes the connection (it is then reopened) or
+/// `stop`. `count` counts the connections opened.
+async fn hold_connections(
+    a: std::net::SocketAddr,
+    n: u64,
+    stop: Arc<AtomicBool>,
+    count: Arc<AtomicU64>,
+    head: &'static [u8],
+    every: Duration,
+    trickle: Option<&'static [u8]>,
 ) -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     for _ in 0..n {
@@ -216,17 +200,21 @@ async fn idle(
                     continue;
                 };
                 count.fetch_add(1, Ordering::Relaxed);
-                if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-                    .await
-                    .is_err()
-                {
+                if s.write_all(head).await.is_err() {
                     continue;
                 }
+                let mut tick = tokio::time::interval(every);
                 let mut buf = [0u8; 256];
-                let mut tick = tokio::time::interval(Duration::from_millis(500));
                 loop {
                     tokio::select! {
-                        _ = tick.tick() => if stop.load(Ordering::Relaxed) { return },
+                        _ = tick.tick() => {
+                            if stop.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            if let Some(t) = trickle && s.write_all(t).await.is_err() {
+                                break;
+                            }
+                        }
                         r = s.read(&mut buf) => if matches!(r, Ok(0) | Err(_)) { break },
                     }
                 }

@@ -21,7 +21,7 @@ use attestlog_proto::keys::VerifierKey;
 use attestlog_proto::receipt::verify_receipt;
 use attestlog_proto::trust::Trust;
 
-use crate::scale::{build, explorer_visit, server_binary, start_server};
+use crate::scale::{explorer_visit, fresh_log, server_binary, start_server};
 
 /// `monitor` arguments.
 #[derive(Debug, clap::Args)]
@@ -91,11 +91,7 @@ pub async fn run(a: MonitorArgs) -> anyhow::Result<()> {
             bail!("sizes must be at least 2 (an enrolment and an attestation)");
         }
         let dir = a.dir.join(format!("log-{size}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
-        let t = Instant::now();
-        build(&dir, size).await?;
-        let build_s = t.elapsed().as_secs_f64();
+        let build_s = fresh_log(&dir, size).await?;
         let (mut child, pid, url) = start_server(&server, &dir, &[]).await?;
         let pid = pid.to_string();
         let http = reqwest::Client::new();

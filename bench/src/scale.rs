@@ -30,6 +30,15 @@ pub struct ScaleArgs {
     pub proofs: u64,
 }
 
+/// Builds a fresh log of `size` entries in `dir` (emptied first): the seconds it took.
+pub(crate) async fn fresh_log(dir: &Path, size: u64) -> anyhow::Result<f64> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir)?;
+    let t = Instant::now();
+    build(dir, size).await?;
+    Ok(t.elapsed().as_secs_f64())
+}
+
 /// Builds a log of `size` entries (one enrolment + attestations) through the sequencer.
 pub(crate) async fn build(dir: &Path, size: u64) -> anyhow::Result<()> {
     let mut config = Config::with_data_dir(dir);
@@ -236,11 +245,7 @@ pub async fn run(a: ScaleArgs) -> anyhow::Result<()> {
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for size in a.sizes {
         let dir = a.dir.join(format!("log-{size}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
-        let t = Instant::now();
-        build(&dir, size).await?;
-        let build_s = t.elapsed().as_secs_f64();
+        let build_s = fresh_log(&dir, size).await?;
 
         let started = Instant::now();
         let (mut child, pid, url) = start_server(&server, &dir, &[]).await?;

@@ -9,25 +9,20 @@ use std::collections::HashMap;
 use std::io::BufRead;
 use std::net::IpAddr;
 
-use super::{CaptureFormat, EndpointKey, Observations, TrafficError, Transport, parse_time};
+use super::{
+    CaptureFormat, EndpointKey, Observations, TrafficError, Transport, bad_line, parse_time,
+    text_lines,
+};
 
 const REQUIRED: [&str; 2] = ["dst_ip", "dst_port"];
 
 pub(super) fn read(path: &str, reader: impl BufRead) -> Result<Observations, TrafficError> {
     let mut obs = Observations::new(CaptureFormat::Csv);
     let mut columns: Option<HashMap<String, usize>> = None;
-    for (n, line) in reader.lines().enumerate() {
-        let line_no = n as u64 + 1;
-        let bad = |reason: String| TrafficError::BadLine {
-            path: path.to_owned(),
-            line: line_no,
-            reason,
-        };
-        let line = line.map_err(|e| bad(format!("not UTF-8 text: {e}")))?;
+    for line in text_lines(path, reader) {
+        let (line_no, line) = line?;
+        let bad = bad_line(path, line_no);
         let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() {
-            continue;
-        }
         let fields = split(line).map_err(bad)?;
         let Some(cols) = &columns else {
             let cols: HashMap<String, usize> = fields

@@ -362,6 +362,31 @@ pub fn read_capture(
     }
 }
 
+/// The non-blank lines of a text capture (CSV, Zeek) with their 1-based numbers; a line that
+/// is not UTF-8 text is a [`TrafficError::BadLine`].
+fn text_lines<'a>(
+    path: &'a str,
+    reader: impl std::io::BufRead + 'a,
+) -> impl Iterator<Item = Result<(u64, String), TrafficError>> + 'a {
+    reader.lines().enumerate().filter_map(move |(n, line)| {
+        let no = n as u64 + 1;
+        match line {
+            Err(e) => Some(Err(bad_line(path, no)(format!("not UTF-8 text: {e}")))),
+            Ok(l) if l.trim().is_empty() => None,
+            Ok(l) => Some(Ok((no, l))),
+        }
+    })
+}
+
+/// The [`TrafficError::BadLine`] of line `line` of `path`, for a reason.
+fn bad_line(path: &str, line: u64) -> impl Fn(String) -> TrafficError + Copy + '_ {
+    move |reason| TrafficError::BadLine {
+        path: path.to_owned(),
+        line,
+        reason,
+    }
+}
+
 /// Fuzz and corpus check of the CSV reader (fuzz target `traffic_csv`): reads `data` as a
 /// CSV of connections; it must never panic, and what it reads must hold together
 /// ([`check_read`]). Returns whether `data` was read.

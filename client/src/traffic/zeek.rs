@@ -10,7 +10,10 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use super::{CaptureFormat, EndpointKey, Observations, TrafficError, Transport, parse_time};
+use super::{
+    CaptureFormat, EndpointKey, Observations, TrafficError, Transport, bad_line, parse_time,
+    text_lines,
+};
 
 pub(super) fn read(path: &str, reader: impl BufRead) -> Result<Observations, TrafficError> {
     let mut obs = Observations::new(CaptureFormat::ZeekConnLog);
@@ -20,17 +23,9 @@ pub(super) fn read(path: &str, reader: impl BufRead) -> Result<Observations, Tra
     let mut separator = "\t".to_owned();
     let mut fields: Option<HashMap<String, usize>> = None;
     let mut unset = "-".to_owned();
-    for (n, line) in reader.lines().enumerate() {
-        let line_no = n as u64 + 1;
-        let bad = |reason: String| TrafficError::BadLine {
-            path: path.to_owned(),
-            line: line_no,
-            reason,
-        };
-        let line = line.map_err(|e| bad(format!("not UTF-8 text: {e}")))?;
-        if line.trim().is_empty() {
-            continue;
-        }
+    for line in text_lines(path, reader) {
+        let (line_no, line) = line?;
+        let bad = bad_line(path, line_no);
         if let Some(rest) = line.strip_prefix('#') {
             if let Some(sep) = rest.strip_prefix("separator ") {
                 separator = unescape(sep);
