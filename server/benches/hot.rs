@@ -124,7 +124,10 @@ fn benches(c: &mut Criterion) {
         let mut i = 0u64;
         b.iter(|| {
             i = (i + 7919) % size;
-            app.state.inclusion_hashes(black_box(i), size).unwrap()
+            app.state
+                .prover()
+                .inclusion_hashes(black_box(i), size)
+                .unwrap()
         })
     });
     // The rollback guard's cost per batch (DESIGN.md §9): before a checkpoint is published,

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod fsck;
 pub mod http;
+pub mod prover;
 pub mod publication;
 pub mod quota;
 pub mod replica;
@@ -223,7 +224,7 @@ impl App {
             witness_policy,
             verifier_keys: signers.iter().map(SignerKey::verifier).collect(),
             replica,
-            enrolment_receipts: http::receipt::EnrolmentCache::default(),
+            enrolment_receipts: prover::EnrolmentCache::default(),
             serve_limits: config.serve,
             storage_pools: http::StoragePools::default(),
             scitt,

@@ -434,7 +434,7 @@ async fn a_cose_and_a_dsse_envelope_of_one_statement_are_one_entry() {
     let (status, body) = log.submit(&crate::common::sign_value(&key, &v)).await;
     assert_eq!(status, 201, "{body}");
     let dsse_index = body["index"].as_u64().unwrap();
-    let dsse_entry = log.state.entry(dsse_index).unwrap();
+    let dsse_entry = log.state.prover().entry(dsse_index).unwrap();
     let a = post_cose(&log, &cose_statement(&key, 10).to_entry()).await;
     assert_eq!(a.status, 200, "{:?}", parse_problem_details(&a.body));
     assert_eq!(
@@ -767,7 +767,7 @@ async fn cose_verification_statements_pass_the_same_rules_as_dsse_ones() {
     let attestation = cose_statement(&key, 20).to_entry();
     assert_eq!(post_cose(&log, &attestation).await.status, 201);
     let subject = checkpoint(&log).await.size - 1;
-    assert_eq!(log.state.entry(subject).unwrap(), attestation);
+    assert_eq!(log.state.prover().entry(subject).unwrap(), attestation);
 
     let v = verification_of(subject, &attestation, &att_id(20), "consistent");
     let payload = attestlog_proto::verification::statement_from_value(v.clone())

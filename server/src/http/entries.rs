@@ -86,7 +86,7 @@ pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Respons
     super::storage(&s, super::Pool::Reads, move |s| {
         if !done.new {
             // The statement was logged meanwhile, maybe in another envelope: answer with it.
-            let original = s.entry(done.index)?;
+            let original = s.prover().entry(done.index)?;
             return respond(
                 s,
                 done.index,
@@ -104,7 +104,7 @@ pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Respons
             &parsed.bytes,
             &done.published,
             done.new,
-            Some(super::receipt::Verified {
+            Some(crate::prover::Verified {
                 vendor: &vendor,
                 role,
                 signers: &signers,
@@ -140,7 +140,7 @@ fn answer_duplicate(
     };
     match s.store.lookup_statement(&statement)? {
         Some(index) if index < published.size => {
-            let original = s.entry(index)?;
+            let original = s.prover().entry(index)?;
             respond(
                 s,
                 index,
@@ -167,10 +167,12 @@ pub fn respond(
     entry: &[u8],
     p: &Published,
     new: bool,
-    verified: Option<super::receipt::Verified<'_>>,
+    verified: Option<crate::prover::Verified<'_>>,
 ) -> Result<Response, ApiError> {
-    let hashes = s.inclusion_hashes(index, p.size)?;
-    let receipt = s.receipt_with(index, entry, p, &hashes, verified)?;
+    let hashes = s.prover().inclusion_hashes(index, p.size)?;
+    let receipt = s
+        .prover()
+        .receipt_with(index, entry, p, &hashes, verified)?;
     let inclusion_proof = attestlog_proto::api::InclusionProof {
         index,
         tree_size: p.size,
@@ -215,7 +217,7 @@ fn entry_at(s: &super::AppState, index: u64) -> Result<Json<EntryResponse>, ApiE
             p.size
         )));
     }
-    let entry = s.entry(index)?;
+    let entry = s.prover().entry(index)?;
     let (payload_type, payload) = if attestlog_proto::cose::is_cose_entry(&entry) {
         // A SCITT signed statement (DESIGN.md §12): its payload is an in-toto statement.
         let st = attestlog_proto::cose::SignedStatement::parse(&entry)
@@ -239,6 +241,6 @@ fn entry_at(s: &super::AppState, index: u64) -> Result<Json<EntryResponse>, ApiE
         kind: kind.as_str().into(),
         payload,
         checkpoint: String::from_utf8_lossy(&p.note).into_owned(),
-        receipt: s.receipt(index, &entry, &p)?,
+        receipt: s.prover().receipt(index, &entry, &p)?,
     }))
 }

@@ -4,6 +4,7 @@ use attestlog_proto::api::{ErrorBody, ErrorDetail, FieldProblem};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::prover::ProverError;
 use crate::rules::RuleError;
 use crate::sequencer::SeqError;
 use crate::storage::StoreError;
@@ -106,6 +107,21 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "storage error");
         ApiError::unavailable("storage is unavailable")
+    }
+}
+
+impl From<ProverError> for ApiError {
+    fn from(e: ProverError) -> Self {
+        match e {
+            ProverError::Proof(p) => ApiError::bad_request(p.to_string()),
+            ProverError::NoEntry(i) => ApiError::not_found(format!("no entry at index {i}")),
+            ProverError::TileRead(m) => {
+                tracing::error!(error = %m, "tile read failed while proving");
+                ApiError::unavailable("storage is unavailable")
+            }
+            ProverError::NoHashes => ApiError::unavailable("storage returned no hashes"),
+            ProverError::Storage(e) => e.into(),
+        }
     }
 }
 

@@ -7,7 +7,6 @@ pub mod health;
 pub mod log;
 pub mod openapi;
 pub mod proofs;
-pub mod receipt;
 pub mod scitt;
 pub mod static_path;
 
@@ -53,7 +52,7 @@ pub struct AppState {
     /// This replica's role, when several replicas share a PostgreSQL database.
     pub replica: Option<Arc<crate::replica::ReplicaStatus>>,
     /// Receipts' enrolment parts against the latest checkpoint they were built for.
-    pub enrolment_receipts: receipt::EnrolmentCache,
+    pub enrolment_receipts: crate::prover::EnrolmentCache,
     /// Timeouts, requests in flight and head size of the HTTP server.
     pub serve_limits: attestlog_serve::Limits,
     /// Places on the blocking pool for storage work.
@@ -124,6 +123,19 @@ where
         Ok(r) => r,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => Err(closed().into()),
+    }
+}
+
+impl AppState {
+    /// The prover of this log: proofs, entries and receipts from the cached tiles.
+    #[must_use]
+    pub fn prover(&self) -> crate::prover::Prover<'_> {
+        crate::prover::Prover {
+            store: self.store.as_ref(),
+            cache: &self.cache,
+            shared: &self.shared,
+            parts: &self.enrolment_receipts,
+        }
     }
 }
 

@@ -55,7 +55,7 @@ fn inclusion_inner(
                 ))
                 .at("index"));
             }
-            let (leaf_hash, hashes) = s.leaf_and_inclusion(index, size)?;
+            let (leaf_hash, hashes) = s.prover().leaf_and_inclusion(index, size)?;
             return Ok(Json(InclusionProof {
                 index,
                 tree_size: size,
@@ -89,7 +89,7 @@ fn inclusion_inner(
         index,
         tree_size: size,
         leaf_hash,
-        hashes: s.inclusion_hashes(index, size)?,
+        hashes: s.prover().inclusion_hashes(index, size)?,
     }))
 }
 
@@ -125,6 +125,6 @@ fn consistency_inner(
     Ok(Json(ConsistencyProof {
         first,
         second,
-        hashes: s.consistency_hashes(first, second)?,
+        hashes: s.prover().consistency_hashes(first, second)?,
     }))
 }

@@ -217,7 +217,7 @@ impl super::AppState {
         p: &Published,
         status: StatusCode,
     ) -> Result<Response, ApiError> {
-        let leaf = Hash::leaf(&self.entry(index)?);
+        let leaf = Hash::leaf(&self.prover().entry(index)?);
         self.published_answer(index, p, false, status)
             .map(|r| location(r, &leaf, false))
     }
@@ -231,8 +231,8 @@ impl super::AppState {
         transparent: bool,
         status: StatusCode,
     ) -> Result<Response, ApiError> {
-        let entry = self.entry(index)?;
-        let hashes = self.inclusion_hashes(index, p.size)?;
+        let entry = self.prover().entry(index)?;
+        let hashes = self.prover().inclusion_hashes(index, p.size)?;
         let receipt = self.scitt_receipt(index, &entry, p, &hashes)?;
         if !transparent {
             return Ok(cose(status, receipt));
@@ -379,13 +379,13 @@ fn prepare(s: &super::AppState, st: &SignedStatement, published: &Published) -> 
         ),
         // Logged, not yet published: point at the entry the log holds (the original, perhaps
         // another envelope of the same statement), not at the bytes just submitted.
-        Ok(Some(index)) => Prepared::Answer(match s.entry(index) {
+        Ok(Some(index)) => Prepared::Answer(match s.prover().entry(index) {
             Ok(stored) => location(
                 (StatusCode::SEE_OTHER, Body::empty()).into_response(),
                 &Hash::leaf(&stored),
                 true,
             ),
-            Err(e) => from_api(&e),
+            Err(e) => from_api(&e.into()),
         }),
         Ok(None) => match admit(s, st, published.size) {
             Ok((admitted, vendor)) => Prepared::Admit(Box::new(admitted), vendor),
@@ -598,7 +598,7 @@ fn consistency_answer(s: &super::AppState, first: u64, second: Option<u64>) -> R
         );
     }
     let signed = || -> Result<Vec<u8>, ApiError> {
-        let path = s.consistency_hashes(first, second)?;
+        let path = s.prover().consistency_hashes(first, second)?;
         let root = if second == published.size {
             published.root
         } else {
