@@ -127,7 +127,15 @@ where
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let attacker = tokio::spawn(attack(stop.clone(), count.clone()));
-    let reader = tokio::spawn(well_behaved(url.to_owned(), size, stop.clone()));
+    // The well-behaved client runs on a thread and runtime of its own: it measures the
+    // server, not how long it waits behind thousands of attacking tasks in this process.
+    let (u, st) = (url.to_owned(), stop.clone());
+    let reader = tokio::task::spawn_blocking(move || -> anyhow::Result<(Vec<u64>, u64)> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(rt.block_on(well_behaved(u, size, st)))
+    });
     let end = Instant::now() + Duration::from_secs(seconds);
     let mut peak = 0;
     while Instant::now() < end {
@@ -135,7 +143,7 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     stop.store(true, Ordering::Relaxed);
-    let (reads, failed) = reader.await?;
+    let (reads, failed) = reader.await??;
     tokio::time::timeout(Duration::from_secs(60), attacker)
         .await
         .context("the attack did not stop")???;
@@ -193,10 +201,18 @@ async fn hold_connections(
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 // At the cap the server leaves new connections in its listen queue (and the
-                // kernel drops connection requests beyond it): look at `stop` now and then.
-                let Ok(Ok(mut s)) =
-                    tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(a)).await
-                else {
+                // kernel drops connection requests beyond it, to be sent again): the attacker
+                // keeps its place and looks at `stop` now and then.
+                let connect = TcpStream::connect(a);
+                let mut connect = std::pin::pin!(connect);
+                let mut tick = tokio::time::interval(Duration::from_millis(500));
+                let connected = loop {
+                    tokio::select! {
+                        r = &mut connect => break r,
+                        _ = tick.tick() => if stop.load(Ordering::Relaxed) { return },
+                    }
+                };
+                let Ok(mut s) = connected else {
                     continue;
                 };
                 count.fetch_add(1, Ordering::Relaxed);
