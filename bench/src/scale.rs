@@ -75,7 +75,7 @@ pub(crate) async fn build(dir: &Path, size: u64) -> anyhow::Result<()> {
                             .map(|n| {
                                 let env = workload::envelope(vendor, 7, n)?;
                                 admission::bulk_attestation(&env, keyid)
-                                    .map_err(|e| anyhow::anyhow!("{}", e.message))
+                                    .map_err(|e| anyhow::anyhow!("{e}"))
                             })
                             .collect::<anyhow::Result<Vec<_>>>()
                     })

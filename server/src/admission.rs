@@ -4,18 +4,16 @@
 //! order-dependent half ([`judge_now`]); the sequencer judges again in index order.
 
 use attestlog_proto::Hash;
-use attestlog_proto::api::FieldProblem;
 use attestlog_proto::dsse::Envelope;
 use attestlog_proto::enrolment::{AdmissionError, EnrolmentState};
 use attestlog_proto::keys::{SignerKey, VerifierKey};
 use attestlog_proto::predicate::{Statement, Status};
 use attestlog_proto::rules::{self, Candidate, Chain, Claim, Judgement, verify_entry};
-use axum::http::StatusCode;
 
-use crate::http::error::ApiError;
 use crate::sequencer::Admitted;
 use crate::storage::{
-    AttestationMeta, BatchEntry, EnrolmentRow, LogStore, SearchKind, SearchTerm, VerificationMeta,
+    AttestationMeta, BatchEntry, EnrolmentRow, LogStore, SearchKind, SearchTerm, StoreError,
+    VerificationMeta,
 };
 
 /// Largest entry (the tlog-tiles limit).
@@ -29,6 +27,38 @@ pub const MAX_SIGNATURE_CHECKS: usize = rules::MAX_SIGNATURE_CHECKS;
 /// In-toto payload type.
 pub const PAYLOAD_TYPE_INTOTO: &str = "application/vnd.in-toto+json";
 
+/// Why a submission is not admitted. `http/` answers each with its status: 413 for the size
+/// limits, 400 for a body that is not an envelope, 422 (or the rule engine's 409) for a
+/// refusal, 503 for storage.
+#[derive(Debug, thiserror::Error)]
+pub enum AdmitError {
+    /// The request body is larger than [`MAX_BODY_BYTES`].
+    #[error("request body exceeds {MAX_BODY_BYTES} bytes")]
+    BodyTooLarge,
+    /// The body is not a DSSE envelope.
+    #[error("not a DSSE envelope: {message}")]
+    NotAnEnvelope {
+        /// What is wrong.
+        message: String,
+        /// The envelope field at fault, if one is.
+        field: Option<String>,
+    },
+    /// The canonical entry is larger than [`MAX_ENTRY_BYTES`].
+    #[error(
+        "entry is {0} bytes, more than the {MAX_ENTRY_BYTES}-byte limit; reference large evidence by uri and sha256"
+    )]
+    EntryTooLarge(usize),
+    /// The envelope's payload type is not in-toto.
+    #[error("payloadType must be {PAYLOAD_TYPE_INTOTO:?}, got {0:?}")]
+    PayloadType(String),
+    /// The rule engine refused the entry.
+    #[error(transparent)]
+    Refused(#[from] AdmissionError),
+    /// Storage failed while judging.
+    #[error(transparent)]
+    Storage(#[from] StoreError),
+}
+
 /// A parsed, canonicalised submission (not yet signature-checked).
 #[derive(Debug)]
 pub struct Parsed {
@@ -40,33 +70,22 @@ pub struct Parsed {
     pub leaf_hash: Hash,
 }
 
-/// Parses and canonicalises a body: 400 if it is not a DSSE envelope, 413 if too large.
+/// Parses and canonicalises a body: not a DSSE envelope, or too large, is refused.
 ///
 /// # Errors
-/// [`ApiError`] 400 or 413.
-pub fn parse(body: &[u8]) -> Result<Parsed, ApiError> {
+/// [`AdmitError::BodyTooLarge`], [`AdmitError::NotAnEnvelope`] or
+/// [`AdmitError::EntryTooLarge`].
+pub fn parse(body: &[u8]) -> Result<Parsed, AdmitError> {
     if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body exceeds {MAX_BODY_BYTES} bytes"),
-        ));
+        return Err(AdmitError::BodyTooLarge);
     }
-    let envelope = Envelope::from_json(body).map_err(|e| {
-        let err = ApiError::bad_request(format!("not a DSSE envelope: {e}"));
-        match e.field() {
-            Some(field) => err.at(&field),
-            None => err,
-        }
+    let envelope = Envelope::from_json(body).map_err(|e| AdmitError::NotAnEnvelope {
+        message: e.to_string(),
+        field: e.field(),
     })?;
     let bytes = envelope.canonical_bytes();
     if bytes.len() > MAX_ENTRY_BYTES {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "entry is {} bytes, more than the {MAX_ENTRY_BYTES}-byte limit; reference large evidence by uri and sha256",
-                bytes.len()
-            ),
-        ));
+        return Err(AdmitError::EntryTooLarge(bytes.len()));
     }
     let leaf_hash = Hash::leaf(&bytes);
     Ok(Parsed {
@@ -125,88 +144,34 @@ pub fn statement_record(st: &Statement) -> (AttestationMeta, Vec<SearchTerm>) {
     (meta, terms)
 }
 
-fn problems_to_error(problems: Vec<FieldProblem>) -> ApiError {
-    let first = problems.first().cloned();
-    let mut e = ApiError::unprocessable(
-        first.as_ref().map(|p| p.field.clone()),
-        first.map_or_else(
-            || "invalid statement".to_owned(),
-            |p| {
-                if problems.len() > 1 {
-                    format!(
-                        "{}: {} (and {} more)",
-                        p.field,
-                        p.message,
-                        problems.len() - 1
-                    )
-                } else {
-                    format!("{}: {}", p.field, p.message)
-                }
-            },
-        ),
-    );
-    e.details = problems;
-    e
-}
-
-/// The answer to a submission the rule engine refused: its status, the field path and, for
-/// an invalid statement, every problem.
-#[must_use]
-pub fn refusal(e: AdmissionError) -> ApiError {
-    match e {
-        AdmissionError::Statement(errs) => problems_to_error(
-            errs.into_iter()
-                .map(|e| FieldProblem {
-                    field: e.path,
-                    message: e.message,
-                })
-                .collect(),
-        ),
-        e => {
-            let status =
-                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
-            let mut err = ApiError::new(status, e.to_string());
-            if let Some(f) = e.field() {
-                err = err.at(&f);
-            }
-            err
-        }
-    }
-}
-
 /// The order-independent checks of the rule engine ([`verify_entry`]) for a submitted
 /// attestation, against the enrolment state now.
 ///
 /// # Errors
-/// 413 or 422 naming the field.
+/// [`AdmitError::PayloadType`] or [`AdmitError::Refused`].
 pub fn verify(
     envelope: &Envelope,
     enrolments: &EnrolmentState,
     log_key: &VerifierKey,
-) -> Result<Candidate, ApiError> {
+) -> Result<Candidate, AdmitError> {
     if envelope.payload_type != PAYLOAD_TYPE_INTOTO {
-        return Err(ApiError::unprocessable(
-            Some("payloadType".into()),
-            format!(
-                "payloadType must be {PAYLOAD_TYPE_INTOTO:?}, got {:?}",
-                envelope.payload_type
-            ),
-        ));
+        return Err(AdmitError::PayloadType(envelope.payload_type.clone()));
     }
-    verify_entry(envelope, enrolments, log_key).map_err(refusal)
+    Ok(verify_entry(envelope, enrolments, log_key)?)
 }
 
 /// The order-dependent rules ([`rules::judge`]) for `c` as if it were logged next in the
 /// published tree of `size`: a fast answer before queueing (the sequencer decides again).
 ///
 /// # Errors
-/// 409 or 422 naming the field (a version-chain refusal names the head); 503 for storage.
+/// [`AdmitError::Refused`] (a version-chain refusal names the head) or
+/// [`AdmitError::Storage`].
 pub fn judge_now(
     store: &dyn LogStore,
     enrolments: &EnrolmentState,
     size: u64,
     c: &Candidate,
-) -> Result<Judgement, ApiError> {
+) -> Result<Judgement, AdmitError> {
     let (chain, subject) = match &c.claim {
         Claim::Attestation { statement, .. } => {
             let id = statement.attestation_id();
@@ -241,15 +206,15 @@ pub fn judge_now(
         subject: subject.as_ref(),
         claims_from: store.claims_from()?,
     };
-    rules::judge(&ctx, size, c).map_err(refusal)
+    Ok(rules::judge(&ctx, size, c)?)
 }
 
 /// Keeps only the signatures of the keys that verified (the candidate's signers). A signature
 /// with an unknown key ID is ignored for admission (DESIGN.md §3) and is not logged either.
 ///
 /// # Errors
-/// 413 if re-encoding exceeds the entry limit (it cannot grow, so never in practice).
-pub fn keep_verified_signatures(parsed: Parsed, c: &Candidate) -> Result<Parsed, ApiError> {
+/// None in practice (the entry only shrinks); kept fallible for the pipeline's `?`.
+pub fn keep_verified_signatures(parsed: Parsed, c: &Candidate) -> Result<Parsed, AdmitError> {
     let ids: Vec<String> = match &c.claim {
         Claim::Attestation { signers, .. } | Claim::Verification { signers, .. } => {
             signers.iter().map(VerifierKey::key_id_hex).collect()
@@ -344,11 +309,11 @@ pub fn enrolment(signer: &SignerKey, row: &EnrolmentRow, issued_at: String) -> A
 /// # Errors
 /// As [`parse`], and 422 for an invalid statement.
 #[cfg(feature = "test-support")]
-pub fn bulk_attestation(envelope: &[u8], signer: &VerifierKey) -> Result<Admitted, ApiError> {
+pub fn bulk_attestation(envelope: &[u8], signer: &VerifierKey) -> Result<Admitted, AdmitError> {
     let parsed = parse(envelope)?;
     let (statement, statement_hash) =
         attestlog_proto::rules::parse_statement(&parsed.envelope.payload)
-            .map_err(|errs| refusal(AdmissionError::Statement(errs)))?;
+            .map_err(AdmissionError::Statement)?;
     Ok(admitted(
         parsed.bytes,
         parsed.leaf_hash,

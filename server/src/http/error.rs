@@ -1,9 +1,11 @@
 //! The one error type of the JSON API, and the plain-text errors of the static path.
 
 use attestlog_proto::api::{ErrorBody, ErrorDetail, FieldProblem};
+use attestlog_proto::enrolment::AdmissionError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::admission::AdmitError;
 use crate::prover::ProverError;
 use crate::rules::RuleError;
 use crate::sequencer::SeqError;
@@ -107,6 +109,77 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "storage error");
         ApiError::unavailable("storage is unavailable")
+    }
+}
+
+impl From<AdmitError> for ApiError {
+    fn from(e: AdmitError) -> Self {
+        match e {
+            AdmitError::BodyTooLarge | AdmitError::EntryTooLarge(_) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+            }
+            AdmitError::NotAnEnvelope { ref field, .. } => {
+                let err = ApiError::bad_request(e.to_string());
+                match field {
+                    Some(f) => err.at(f),
+                    None => err,
+                }
+            }
+            AdmitError::PayloadType(_) => {
+                ApiError::unprocessable(Some("payloadType".into()), e.to_string())
+            }
+            AdmitError::Refused(e) => refusal(e),
+            AdmitError::Storage(e) => e.into(),
+        }
+    }
+}
+
+fn problems_to_error(problems: Vec<FieldProblem>) -> ApiError {
+    let first = problems.first().cloned();
+    let mut e = ApiError::unprocessable(
+        first.as_ref().map(|p| p.field.clone()),
+        first.map_or_else(
+            || "invalid statement".to_owned(),
+            |p| {
+                if problems.len() > 1 {
+                    format!(
+                        "{}: {} (and {} more)",
+                        p.field,
+                        p.message,
+                        problems.len() - 1
+                    )
+                } else {
+                    format!("{}: {}", p.field, p.message)
+                }
+            },
+        ),
+    );
+    e.details = problems;
+    e
+}
+
+/// The answer to a submission the rule engine refused: its status, the field path and, for
+/// an invalid statement, every problem.
+#[must_use]
+pub fn refusal(e: AdmissionError) -> ApiError {
+    match e {
+        AdmissionError::Statement(errs) => problems_to_error(
+            errs.into_iter()
+                .map(|e| FieldProblem {
+                    field: e.path,
+                    message: e.message,
+                })
+                .collect(),
+        ),
+        e => {
+            let status =
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            let mut err = ApiError::new(status, e.to_string());
+            if let Some(f) = e.field() {
+                err = err.at(&f);
+            }
+            err
+        }
     }
 }
 

@@ -305,7 +305,7 @@ pub async fn enrol(
         s.shared
             .enrolments()
             .check(e)
-            .map_err(|e| crate::admission::refusal(e.into()))?;
+            .map_err(|e| super::error::refusal(e.into()))?;
     }
     let leaf_hash = admitted.entry.leaf_hash;
     let rx = s.sequencer.submit(admitted)?;

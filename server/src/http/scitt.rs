@@ -279,7 +279,7 @@ fn admit(
             AdmissionError::CoseClaims(m) => {
                 problem(StatusCode::UNPROCESSABLE_ENTITY, &m, "claims-mismatch")
             }
-            e => from_api(&admission::refusal(e)),
+            e => from_api(&super::error::refusal(e)),
         })
     })?;
     // The quota is the signing party's: the vendor of an attestation, the verifier of a
@@ -292,7 +292,7 @@ fn admit(
         )));
     };
     admission::judge_now(s.store.as_ref(), &enrolments, published, &candidate)
-        .map_err(|e| Box::new(from_api(&e)))?;
+        .map_err(|e| Box::new(from_api(&e.into())))?;
     let entry = st.to_entry();
     Ok((
         admission::admitted(entry.clone(), Hash::leaf(&entry), candidate),
