@@ -14,7 +14,12 @@
 //! - [`witness`]: a c2sp.org/tlog-witness server (`attestlog witness serve`);
 //! - [`traffic`]: what a product connected to, read from a capture and matched against its
 //!   claim (`attestlog check-traffic`);
+//! - [`render`]: the text the CLI prints for a verified receipt's claim;
 //! - [`cli`]: the `attestlog` command line, callable from tests through [`cli::run`].
+//!
+//! What a verifier trusts, [`Trust`] (a log key or a tlog-policy), and the checkpoints it
+//! accepts, [`VerifiedCheckpoint`], are the protocol crate's (`attestlog_proto::trust`),
+//! re-exported here.
 //!
 //! Out of scope: the protocol itself (in `attestlog-proto`), serving a log.
 //!

@@ -5,6 +5,11 @@
 //! replicas on one PostgreSQL database: [`replica`]), the c2sp.org/tlog-tiles static read path
 //! and the `/v1` JSON API.
 //!
+//! Layers: [`admission`] decides whether a submission is admitted (its [`admission::AdmitError`]),
+//! [`prover`] builds proofs and receipts and decides which enrolment authorised an entry (its
+//! [`prover::ProverError`]); [`http`] holds the handlers that call them and maps their errors to
+//! HTTP statuses ([`http::error`]).
+//!
 //! [`App::open`] loads or creates a log from a [`config::Config`]; [`run`] serves it on a
 //! listener until a shutdown future resolves, so tests bind `127.0.0.1:0` in-process.
 #![forbid(unsafe_code)]
