@@ -194,6 +194,10 @@ pub struct SeenAttestation {
     /// in states written by older monitors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry_hashes: Option<(Hash, Hash)>,
+    /// How many data flows it declares (what verifications' findings index); absent in
+    /// states written by older monitors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_flows: Option<usize>,
 }
 
 /// A verification statement the monitor has seen (DESIGN.md §13).
@@ -330,6 +334,7 @@ fn replay(state: &MonitorState) -> Result<Ledger, String> {
                     leaf_hash,
                     entry_sha256,
                     attestation_id: Some(a.attestation_id.clone()),
+                    data_flows: a.data_flows,
                 },
             );
         }
@@ -765,6 +770,7 @@ impl Monitor {
                 issued_at: st.predicate.issued_at.clone(),
                 statement: Some(statement),
                 entry_hashes: None,
+                data_flows: Some(st.predicate.data_flows.len()),
             },
         );
         let base = |kind: &str, message: String| Alert {

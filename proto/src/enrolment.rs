@@ -626,6 +626,14 @@ pub enum AdmissionError {
         /// What is wrong.
         message: String,
     },
+    /// A verification's finding names a data flow its subject does not declare (422).
+    #[error("predicate.findings[{index}].data_flow: {message}")]
+    Finding {
+        /// Position of the finding.
+        index: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// A SCITT signed statement whose CWT claims do not match its key or statement (422).
     #[error("{0}")]
     CoseClaims(String),
@@ -684,6 +692,7 @@ impl AdmissionError {
             Self::Ownership { field, .. }
             | Self::VersionChain { field, .. }
             | Self::Subject { field, .. } => Some((*field).to_owned()),
+            Self::Finding { index, .. } => Some(format!("predicate.findings[{index}].data_flow")),
             Self::Duplicate(_) => Some("payload".into()),
             Self::CoseClaims(_) => Some("protected.cwt_claims".into()),
         }

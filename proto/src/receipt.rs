@@ -380,6 +380,7 @@ impl VerifiedReceipt {
             leaf_hash: subject.leaf_hash(),
             entry_sha256: Hash::sha256(subject.entry()),
             attestation_id: subject.statement().map(|s| s.attestation_id().to_owned()),
+            data_flows: subject.statement().map(|s| s.predicate.data_flows.len()),
         };
         crate::rules::check_subject(v, Some(&facts))
             .map_err(|e| ReceiptError::Subject(e.to_string()))

@@ -137,20 +137,41 @@ pub struct SubjectFacts {
     pub entry_sha256: Hash,
     /// `predicate.attestation_id` if the entry is a data-flow attestation.
     pub attestation_id: Option<String>,
+    /// How many data flows the attestation declares (what `findings[].data_flow` indexes);
+    /// `None` when not known (a monitor state written by an older monitor): not checked.
+    pub data_flows: Option<usize>,
 }
 
 impl SubjectFacts {
     /// The facts of an entry with these bytes and this verified claim.
     #[must_use]
     pub fn of(entry: &[u8], claim: &Claim) -> Self {
+        let statement = match claim {
+            Claim::Attestation { statement, .. } => Some(statement),
+            _ => None,
+        };
         Self {
             leaf_hash: Hash::leaf(entry),
             entry_sha256: Hash::sha256(entry),
-            attestation_id: match claim {
-                Claim::Attestation { statement, .. } => Some(statement.attestation_id().to_owned()),
-                _ => None,
-            },
+            attestation_id: statement.map(|s| s.attestation_id().to_owned()),
+            data_flows: statement.map(|s| s.predicate.data_flows.len()),
         }
+    }
+
+    /// How many data flows the logged attestation `entry` (DSSE or COSE) declares; `None`
+    /// if its payload cannot be read as a statement with `predicate.data_flows`.
+    #[must_use]
+    pub fn data_flows_of_entry(entry: &[u8]) -> Option<usize> {
+        let payload = if is_cose_entry(entry) {
+            SignedStatement::parse(entry).ok()?.payload().to_vec()
+        } else {
+            Envelope::parse_entry(entry).ok()?.payload
+        };
+        let v: Value = serde_json::from_slice(&payload).ok()?;
+        v.get("predicate")?
+            .get("data_flows")?
+            .as_array()
+            .map(Vec::len)
     }
 }
 
@@ -158,7 +179,8 @@ impl SubjectFacts {
 /// leaf hash, attestation id and (in `subject`) the SHA-256 of its entry bytes.
 ///
 /// # Errors
-/// [`AdmissionError::Subject`] naming the field.
+/// [`AdmissionError::Subject`] naming the field; [`AdmissionError::Finding`] for a finding
+/// about a data flow the subject does not declare.
 pub fn check_subject(
     st: &VerificationStatement,
     subject: Option<&SubjectFacts>,
@@ -208,6 +230,22 @@ pub fn check_subject(
             "subject[0].digest.sha256",
             format!("is not the SHA-256 of the entry at index {}", se.log_index),
         ));
+    }
+    if let Some(n) = f.data_flows
+        && let Some((i, finding)) = st
+            .predicate
+            .findings
+            .iter()
+            .enumerate()
+            .find(|(_, x)| usize::try_from(x.data_flow).map_or(true, |d| d >= n))
+    {
+        return Err(AdmissionError::Finding {
+            index: i,
+            message: format!(
+                "data flow {} is not in the claim at index {}, which declares {n}",
+                finding.data_flow, se.log_index
+            ),
+        });
     }
     Ok(())
 }
@@ -1866,6 +1904,23 @@ mod tests {
             submit(&wrong_id).field().as_deref(),
             Some("predicate.subject_entry.attestation_id")
         );
+        // A finding indexes the subject's data flows: one past the last is refused.
+        let flows = SubjectFacts::data_flows_of_entry(&claim_entry).unwrap();
+        assert!(flows >= 1);
+        let mut no_such_flow = verification_of(2, &claim_entry, LAB, 2);
+        no_such_flow["predicate"]["findings"][0]["data_flow"] = json!(flows);
+        let e = submit(&no_such_flow);
+        assert_eq!(e.status(), 422);
+        assert_eq!(
+            e.field().as_deref(),
+            Some("predicate.findings[0].data_flow"),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains(&format!("which declares {flows}")),
+            "{e}"
+        );
+        assert_eq!(SubjectFacts::data_flows_of_entry(b"not an entry"), None);
         // Versions per verifier and subject: a second one names the first.
         let e = submit(&verification_of(2, &claim_entry, LAB, 2));
         assert!(

@@ -116,6 +116,21 @@ async fn verifier_keys_sign_verifications_only(backend: Backend) {
         "{body}"
     );
 
+    // A finding names one of the subject's data flows: a flow it does not declare is a 422
+    // naming the finding.
+    let flows = statement("V AG", &id, "P")["predicate"]["data_flows"]
+        .as_array()
+        .unwrap()
+        .len();
+    let mut no_such_flow = contradicted.clone();
+    no_such_flow["predicate"]["findings"][0]["data_flow"] = json!(flows);
+    let (status, body) = log.submit(&sign_verification(&lab, &no_such_flow)).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        body["error"]["field"], "predicate.findings[0].data_flow",
+        "{body}"
+    );
+
     // Accepted from the verifier key.
     let (status, body) = log.submit(&sign_verification(&lab, &contradicted)).await;
     assert_eq!(status, 201, "{body}");

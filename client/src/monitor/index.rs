@@ -243,6 +243,7 @@ mod tests {
                     issued_at: format!("2026-01-{day:02}T00:00:00Z"),
                     statement: Some(Hash::leaf(&index.to_be_bytes())),
                     entry_hashes: None,
+                    data_flows: None,
                 };
                 m.ledger.record_version(
                     &id,

@@ -689,6 +689,7 @@ pub fn subject_facts<S: LogRead + LogIndex + ?Sized>(
         leaf_hash: Hash::leaf(&data),
         entry_sha256: Hash::sha256(&data),
         attestation_id: Some(meta.attestation_id),
+        data_flows: attestlog_proto::rules::SubjectFacts::data_flows_of_entry(&data),
     }))
 }
 
