@@ -18,6 +18,7 @@ use attestlog_proto::enrolment::{Action, Enrolment};
 use attestlog_proto::keys::VerifierKey;
 use attestlog_proto::policy::PolicyError;
 use attestlog_proto::predicate::Statement;
+use attestlog_proto::registration::RegistrationPolicy;
 use attestlog_proto::rules::{
     Candidate, Claim, Ledger, SubjectFacts, Version, verification_chain_key,
 };
@@ -131,7 +132,7 @@ impl Rules {
 pub struct Alert {
     /// `new_attestation`, `superseding_attestation`, `contradiction`, `watched_country`,
     /// `key_enrolled`, `key_revoked`, `verification_added`, `verification_contradicted`,
-    /// `entry_invalid` or `fork`.
+    /// `registration_policy`, `entry_invalid` or `fork`.
     pub alert: String,
     /// Log index of the entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -244,6 +245,10 @@ pub struct MonitorState {
     pub checkpoint: Option<String>,
     /// Every valid enrolment entry so far: index → entry bytes (base64), replayed on start.
     pub enrolments: BTreeMap<u64, String>,
+    /// Every registration policy entry so far (DESIGN.md §12): index → entry bytes (base64),
+    /// replayed on start.
+    #[serde(default)]
+    pub policies: BTreeMap<u64, String>,
     /// Every valid attestation so far, by index.
     pub attestations: BTreeMap<u64, SeenAttestation>,
     /// Verifications seen, by index.
@@ -313,6 +318,14 @@ fn replay(state: &MonitorState) -> Result<Ledger, String> {
         let e = Enrolment::parse(&env.payload).map_err(|e| e.to_string())?;
         ledger
             .record(*index, &Candidate::of_enrolment(e))
+            .map_err(|e| e.to_string())?;
+    }
+    for (index, entry) in &state.policies {
+        let bytes = STANDARD.decode(entry).map_err(|e| e.to_string())?;
+        let env = Envelope::parse_entry(&bytes).map_err(|e| e.to_string())?;
+        let p = RegistrationPolicy::parse(&env.payload).map_err(|e| e.to_string())?;
+        ledger
+            .record(*index, &Candidate::of_policy(p))
             .map_err(|e| e.to_string())?;
     }
     for (index, a) in &state.attestations {
@@ -665,6 +678,17 @@ impl Monitor {
             }
             Claim::Verification { statement, .. } => {
                 self.check_verification(index, &statement, c.statement_hash, emit);
+            }
+            Claim::Policy(p) => {
+                self.state.policies.insert(index, STANDARD.encode(entry));
+                emit(&Alert::new(
+                    "registration_policy",
+                    index,
+                    format!(
+                        "registration policy {} in force: predicate types {:?}, signed statements up to {} bytes",
+                        p.sequence, p.predicate_types, p.max_entry_bytes
+                    ),
+                ));
             }
         }
     }

@@ -242,8 +242,12 @@ pub enum EntryKind {
     /// A verification statement (predicate type
     /// [`crate::verification::PREDICATE_TYPE`], DESIGN.md §13).
     Verification,
-    /// A key enrolment or revocation (any payload type other than in-toto).
+    /// A key enrolment or revocation (any payload type other than in-toto or the
+    /// registration policy's).
     Enrolment,
+    /// A SCITT registration policy (payload type
+    /// [`crate::registration::PAYLOAD_TYPE_REGISTRATION_POLICY`], DESIGN.md §12).
+    RegistrationPolicy,
 }
 
 impl EntryKind {
@@ -251,7 +255,9 @@ impl EntryKind {
     /// (`Null` when it is not JSON). Decides the name only; it validates nothing.
     #[must_use]
     pub fn of_payload(payload_type: &str, payload: &serde_json::Value) -> Self {
-        if payload_type != crate::predicate::PAYLOAD_TYPE_INTOTO {
+        if payload_type == crate::registration::PAYLOAD_TYPE_REGISTRATION_POLICY {
+            Self::RegistrationPolicy
+        } else if payload_type != crate::predicate::PAYLOAD_TYPE_INTOTO {
             Self::Enrolment
         } else if crate::verification::is_verification(payload) {
             Self::Verification
@@ -267,6 +273,7 @@ impl EntryKind {
             Self::Attestation => "attestation",
             Self::Verification => "verification",
             Self::Enrolment => "enrolment",
+            Self::RegistrationPolicy => "registration_policy",
         }
     }
 }

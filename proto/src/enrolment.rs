@@ -637,6 +637,10 @@ pub enum AdmissionError {
     /// A SCITT signed statement whose CWT claims do not match its key or statement (422).
     #[error("{0}")]
     CoseClaims(String),
+    /// A registration policy entry out of line, or a signed statement the registration policy
+    /// in force refuses (422; DESIGN.md §12).
+    #[error("{0}")]
+    RegistrationPolicy(String),
     /// `attestation_id` or `supersedes` ownership violated (422).
     #[error("{field}: {message}")]
     Ownership {
@@ -695,6 +699,7 @@ impl AdmissionError {
             Self::Finding { index, .. } => Some(format!("predicate.findings[{index}].data_flow")),
             Self::Duplicate(_) => Some("payload".into()),
             Self::CoseClaims(_) => Some("protected.cwt_claims".into()),
+            Self::RegistrationPolicy(_) => Some("payload".into()),
         }
     }
 }

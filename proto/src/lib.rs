@@ -72,6 +72,7 @@ pub mod policy;
 pub mod predicate;
 pub mod proof;
 pub mod receipt;
+pub mod registration;
 pub mod rules;
 pub mod scitt;
 pub mod tiles;

@@ -45,6 +45,7 @@ use crate::enrolment::{
 };
 use crate::keys::VerifierKey;
 use crate::predicate::{FieldError, PAYLOAD_TYPE_INTOTO, Statement, parse_rfc3339};
+use crate::registration::{PAYLOAD_TYPE_REGISTRATION_POLICY, RegistrationPolicy};
 use crate::verification::{self, VerificationStatement};
 
 /// Domain separation prefix of [`statement_hash`].
@@ -325,6 +326,8 @@ pub enum Claim {
         /// The enrolled verifier keys whose signatures verified, in signature order.
         signers: Vec<VerifierKey>,
     },
+    /// A SCITT registration policy signed by the log key (DESIGN.md §12).
+    Policy(Box<RegistrationPolicy>),
 }
 
 /// An entry that passed the order-independent checks of [`verify_entry`].
@@ -343,6 +346,26 @@ impl Candidate {
         Self {
             statement_hash: statement_hash_of_value(&e.to_value()),
             claim: Claim::Enrolment(Box::new(e)),
+        }
+    }
+
+    /// The candidate of a registration policy entry: its statement identity is its place in
+    /// the line of policies ([`crate::registration::slot`]).
+    #[must_use]
+    pub fn of_policy(p: RegistrationPolicy) -> Self {
+        Self {
+            statement_hash: crate::registration::slot(p.sequence),
+            claim: Claim::Policy(Box::new(p)),
+        }
+    }
+
+    /// The in-toto predicate type of an attestation or a verification.
+    #[must_use]
+    pub fn predicate_type(&self) -> Option<&'static str> {
+        match &self.claim {
+            Claim::Attestation { .. } => Some(crate::predicate::PREDICATE_TYPE),
+            Claim::Verification { .. } => Some(verification::PREDICATE_TYPE),
+            Claim::Enrolment(_) | Claim::Policy(_) => None,
         }
     }
 
@@ -374,7 +397,7 @@ impl Candidate {
                 &statement.predicate.verifier.legal_name,
                 statement.predicate.subject_entry.log_index,
             )),
-            Claim::Enrolment(_) => None,
+            Claim::Enrolment(_) | Claim::Policy(_) => None,
         }
     }
 
@@ -391,7 +414,7 @@ impl Candidate {
                 statement.predicate.verifier.legal_name.as_str(),
                 KeyRole::Verifier,
             )),
-            Claim::Enrolment(_) => None,
+            Claim::Enrolment(_) | Claim::Policy(_) => None,
         }
     }
 
@@ -403,7 +426,7 @@ impl Candidate {
             Claim::Verification { statement, .. } => {
                 Some(statement.predicate.subject_entry.attestation_id.as_str())
             }
-            Claim::Enrolment(_) => None,
+            Claim::Enrolment(_) | Claim::Policy(_) => None,
         }
     }
 
@@ -466,6 +489,14 @@ pub fn verify_entry(
                 return Err(AdmissionError::NotSignedByLog);
             }
             Ok(Candidate::of_enrolment(Enrolment::parse(&env.payload)?))
+        }
+        PAYLOAD_TYPE_REGISTRATION_POLICY => {
+            if !env.verify_with(log_key) {
+                return Err(AdmissionError::NotSignedByLog);
+            }
+            let p = RegistrationPolicy::parse(&env.payload)
+                .map_err(|e| AdmissionError::RegistrationPolicy(e.to_string()))?;
+            Ok(Candidate::of_policy(p))
         }
         other => Err(AdmissionError::PayloadType(other.to_owned())),
     }
@@ -605,13 +636,38 @@ pub fn verify_cose_entry(
     let sub = c.cose_subject().unwrap_or_default();
     let signers = match &c.claim {
         Claim::Attestation { signers, .. } | Claim::Verification { signers, .. } => signers,
-        Claim::Enrolment(_) => return Err(AdmissionError::PayloadType("enrolment".into())),
+        Claim::Enrolment(_) | Claim::Policy(_) => {
+            return Err(AdmissionError::PayloadType("enrolment".into()));
+        }
     };
     for k in signers {
         st.check_claims(k.name(), sub)
             .map_err(AdmissionError::CoseClaims)?;
     }
     Ok(c)
+}
+
+/// Whether a SCITT signed statement verified as `c`, `entry_len` bytes as logged, is
+/// admissible under the registration policy in force (DESIGN.md §12): `policy` is the latest
+/// policy entry below the statement's index; with none, the built-in policy, which admits
+/// every statement [`verify_cose_entry`] accepts.
+///
+/// # Errors
+/// [`AdmissionError::RegistrationPolicy`] naming the policy's rule.
+pub fn check_registration(
+    policy: Option<&RegistrationPolicy>,
+    c: &Candidate,
+    entry_len: usize,
+) -> Result<(), AdmissionError> {
+    let Some(policy) = policy else {
+        return Ok(());
+    };
+    let predicate_type = c.predicate_type().ok_or_else(|| {
+        AdmissionError::RegistrationPolicy("a signed statement carries no statement".into())
+    })?;
+    policy
+        .admits(predicate_type, entry_len)
+        .map_err(AdmissionError::RegistrationPolicy)
 }
 
 /// The CWT `sub` a statement carries as a SCITT signed statement (DESIGN.md §12): an
@@ -1005,6 +1061,9 @@ pub fn judge(ctx: &Context<'_>, index: u64, c: &Candidate) -> Result<Judgement, 
     }
     match &c.claim {
         Claim::Enrolment(e) => ctx.enrolment.check(e)?,
+        // Its place in the line is its identity (a second entry for one place is a duplicate
+        // above); that it follows the policy in force is the ledger's check.
+        Claim::Policy(_) => {}
         Claim::Attestation { statement, signers } => {
             ctx.enrolment
                 .authorise(statement.vendor_legal_name(), signers)?;
@@ -1035,6 +1094,11 @@ pub struct Ledger {
     chains: HashMap<String, Chain>,
     subjects: HashMap<u64, SubjectFacts>,
     claims_from: u64,
+    /// The registration policy in force (the latest policy entry recorded).
+    policy: Option<RegistrationPolicy>,
+    /// Whether the ledger holds the whole history (a monitor's, fsck's), so that a policy
+    /// entry can be checked to follow the one in force.
+    whole: bool,
 }
 
 impl Ledger {
@@ -1043,6 +1107,7 @@ impl Ledger {
     pub fn new(claims_from: u64) -> Self {
         Self {
             claims_from,
+            whole: true,
             ..Self::default()
         }
     }
@@ -1063,7 +1128,28 @@ impl Ledger {
             chains,
             subjects: HashMap::new(),
             claims_from,
+            policy: None,
+            whole: false,
         }
+    }
+
+    /// The registration policy in force after everything recorded (none: no policy entry yet,
+    /// signed statements are judged by [`RegistrationPolicy::built_in`]).
+    #[must_use]
+    pub fn registration_policy(&self) -> Option<&RegistrationPolicy> {
+        self.policy.as_ref()
+    }
+
+    /// [`check_registration`] under the registration policy in force.
+    ///
+    /// # Errors
+    /// [`AdmissionError::RegistrationPolicy`] naming the policy's rule.
+    pub fn check_registration(
+        &self,
+        c: &Candidate,
+        entry_len: usize,
+    ) -> Result<(), AdmissionError> {
+        check_registration(self.policy.as_ref(), c, entry_len)
     }
 
     /// The index from which the statement-identity and version-chain rules apply.
@@ -1102,6 +1188,18 @@ impl Ledger {
     /// # Errors
     /// As [`judge`].
     pub fn judge(&self, index: u64, c: &Candidate) -> Result<Judgement, AdmissionError> {
+        if let Claim::Policy(p) = &c.claim
+            && self.whole
+            && self.statement(&c.statement_hash).is_none()
+        {
+            let next = self.policy.as_ref().map_or(1, |q| q.sequence + 1);
+            if p.sequence != next {
+                return Err(AdmissionError::RegistrationPolicy(format!(
+                    "registration policy {} does not follow the policy in force (the next is {next})",
+                    p.sequence
+                )));
+            }
+        }
         judge(
             &Context {
                 enrolment: &self.enrolment,
@@ -1125,6 +1223,7 @@ impl Ledger {
     pub fn record(&mut self, index: u64, c: &Candidate) -> Result<(), AdmissionError> {
         match &c.claim {
             Claim::Enrolment(e) => self.enrolment.apply(index, e)?,
+            Claim::Policy(p) => self.policy = Some((**p).clone()),
             Claim::Attestation { statement, .. } => {
                 self.record_version(
                     statement.attestation_id(),
@@ -1232,6 +1331,9 @@ impl Ledger {
         log_key: &VerifierKey,
     ) -> Result<Candidate, AdmissionError> {
         let c = verify_entry_bytes(data, &self.enrolment, log_key)?;
+        if is_cose_entry(data) {
+            self.check_registration(&c, data.len())?;
+        }
         self.append_candidate(index, data, c)
     }
 
@@ -1410,6 +1512,76 @@ mod tests {
         // Entry bytes with a non-empty unprotected header are not a logged statement.
         let ts = crate::scitt::transparent_statement(&cose.to_entry(), b"r", None).unwrap();
         assert!(verify_entry_bytes(&ts, &s, &lk).is_err());
+    }
+
+    #[test]
+    fn signed_statements_are_judged_under_the_registration_policy_in_force() {
+        use crate::registration::{RegistrationPolicy, slot};
+        let log = log_key();
+        let lk = log.verifier();
+        let mut ledger = Ledger::new(0);
+        let enrol = enrolment(VENDOR, &vendor_key(), Action::Enrol)
+            .to_envelope(&log)
+            .canonical_bytes();
+        ledger.append_bytes(0, &enrol, &lk).unwrap();
+        let cose = |day: u8, supersedes: Option<u64>| {
+            let v = version(day, supersedes);
+            let id = v["predicate"]["attestation_id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            SignedStatement::sign(&serde_json::to_vec(&v).unwrap(), &vendor_key(), &id).to_entry()
+        };
+        let policy = |sequence: u64, max: u64| {
+            RegistrationPolicy {
+                sequence,
+                max_entry_bytes: max,
+                ..RegistrationPolicy::built_in(1)
+            }
+            .to_envelope(&log)
+            .canonical_bytes()
+        };
+        // No policy logged yet: the built-in one.
+        let first = cose(1, None);
+        ledger.append_bytes(1, &first, &lk).unwrap();
+        assert!(ledger.registration_policy().is_none());
+        // Policy 1 admits nothing this large.
+        let c = ledger.append_bytes(2, &policy(1, 100), &lk).unwrap();
+        assert_eq!(c.statement_hash, slot(1));
+        assert_eq!(ledger.registration_policy().unwrap().max_entry_bytes, 100);
+        let second = cose(2, Some(1));
+        match ledger.append_bytes(3, &second, &lk) {
+            Err(AdmissionError::RegistrationPolicy(m)) => {
+                assert!(m.contains("registration policy 1"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Policies form one line: no gap, no second policy 1.
+        assert!(matches!(
+            ledger.append_bytes(3, &policy(3, 65_535), &lk),
+            Err(AdmissionError::RegistrationPolicy(_))
+        ));
+        assert_eq!(
+            ledger.append_bytes(3, &policy(1, 65_535), &lk),
+            Err(AdmissionError::Duplicate(2))
+        );
+        // Signed by the log key only.
+        let forged = RegistrationPolicy::built_in(2)
+            .to_envelope(&vendor_key())
+            .canonical_bytes();
+        assert_eq!(
+            ledger.append_bytes(3, &forged, &lk),
+            Err(AdmissionError::NotSignedByLog)
+        );
+        // Policy 2 lifts the limit: the statement is admitted under it.
+        ledger.append_bytes(3, &policy(2, 65_535), &lk).unwrap();
+        ledger.append_bytes(4, &second, &lk).unwrap();
+        // DSSE entries are not signed statements: no registration policy applies to them.
+        let mut strict = Ledger::new(0);
+        strict.append_bytes(0, &enrol, &lk).unwrap();
+        strict.append_bytes(1, &policy(1, 100), &lk).unwrap();
+        let dsse = signed(&version(1, None), &[&vendor_key()]).canonical_bytes();
+        strict.append_bytes(2, &dsse, &lk).unwrap();
     }
 
     #[test]

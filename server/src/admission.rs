@@ -194,7 +194,7 @@ pub fn judge_now(
                 .flatten();
             (chain, subject)
         }
-        Claim::Enrolment(_) => (None, None),
+        Claim::Enrolment(_) | Claim::Policy(_) => (None, None),
     };
     let statement = store
         .lookup_statement(&c.statement_hash)?
@@ -219,7 +219,7 @@ pub fn keep_verified_signatures(parsed: Parsed, c: &Candidate) -> Result<Parsed,
         Claim::Attestation { signers, .. } | Claim::Verification { signers, .. } => {
             signers.iter().map(VerifierKey::key_id_hex).collect()
         }
-        Claim::Enrolment(_) => return Ok(parsed),
+        Claim::Enrolment(_) | Claim::Policy(_) => return Ok(parsed),
     };
     if parsed
         .envelope
@@ -264,6 +264,7 @@ pub fn admitted(data: Vec<u8>, leaf_hash: Hash, candidate: Candidate) -> Admitte
             }),
             None,
         ),
+        Claim::Policy(_) => (None, Vec::new(), None, None),
     };
     Admitted {
         entry: BatchEntry {

@@ -60,6 +60,11 @@ pub struct ScittFileConfig {
     /// Generate `<data-dir>/scitt.key` on PostgreSQL when no key file is named (a single
     /// replica only: replicas with keys of their own would sign receipts no one key verifies).
     pub generate_key: Option<bool>,
+    /// Registration policy: the in-toto predicate types accepted as signed statements
+    /// (default: the data-flow and the verification predicate).
+    pub predicate_types: Option<Vec<String>>,
+    /// Registration policy: the largest logged signed statement, in bytes (default 65,535).
+    pub max_statement_bytes: Option<u64>,
 }
 
 /// `[limits]` table: every limit of DESIGN.md §11 (defaults in [`Config::with_data_dir`]).
@@ -199,6 +204,10 @@ pub struct Config {
     pub scitt_retired_key_files: Vec<PathBuf>,
     /// How long `POST /entries` waits for publication before answering 303.
     pub scitt_wait: std::time::Duration,
+    /// The SCITT registration policy to put in force (DESIGN.md §12): `None` keeps the one
+    /// in force (the built-in policy on a log that never logged one); a policy that differs
+    /// from the one in force is logged when the server starts serving.
+    pub scitt_policy: Option<attestlog_proto::registration::RegistrationPolicy>,
 }
 
 impl std::fmt::Debug for Config {
@@ -269,6 +278,7 @@ impl Config {
             scitt_generate_key: false,
             scitt_retired_key_files: Vec::new(),
             scitt_wait: std::time::Duration::from_secs(10),
+            scitt_policy: None,
         }
     }
 
@@ -365,6 +375,19 @@ impl Config {
         }
         if let Some(v) = s.generate_key {
             self.scitt_generate_key = v;
+        }
+        if s.predicate_types.is_some() || s.max_statement_bytes.is_some() {
+            let mut p = self
+                .scitt_policy
+                .clone()
+                .unwrap_or_else(|| attestlog_proto::registration::RegistrationPolicy::built_in(1));
+            if let Some(v) = &s.predicate_types {
+                p.predicate_types.clone_from(v);
+            }
+            if let Some(v) = s.max_statement_bytes {
+                p.max_entry_bytes = v;
+            }
+            self.scitt_policy = Some(p);
         }
     }
 

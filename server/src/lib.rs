@@ -207,6 +207,10 @@ impl App {
             Some(g) if g.is_violation() => anyhow::anyhow!("refusing to start: {g}"),
             _ => e,
         })?;
+        if let Some(p) = &config.scitt_policy {
+            p.validate()
+                .map_err(|e| anyhow::anyhow!("invalid [scitt] registration policy: {e}"))?;
+        }
         let scitt = http::scitt::Scitt::new(
             attestlog_proto::scitt::ReceiptSigner::new(signer::load_scitt_key(
                 &config.data_dir,
@@ -214,6 +218,7 @@ impl App {
             )?),
             signer::retired_scitt_keys(&config.scitt_retired_key_files)?,
             config.scitt_wait,
+            config.scitt_policy.clone(),
         );
         let state = Arc::new(AppState {
             store,
@@ -261,6 +266,12 @@ impl App {
     ) -> anyhow::Result<()> {
         let join = self.sequencer.take();
         let sequencer = self.state.sequencer.clone();
+        // The configured registration policy is logged before serving (DESIGN.md §12). Should
+        // that fail (e.g. its checkpoint withheld for lack of a witness quorum), the policy in
+        // force stays the one stored before it, by index, for the sequencer as for fsck.
+        if let Err(e) = self.state.put_policy_in_force().await {
+            tracing::error!(error = %e.message, "the configured registration policy is not in force yet");
+        }
         let served = run(listener, self.state, shutdown).await;
         sequencer.close();
         if let Some(j) = join {

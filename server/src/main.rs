@@ -178,6 +178,7 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
             retired_key_files: cli.scitt_retired_key_files.clone(),
             wait_ms: cli.scitt_wait_ms,
             generate_key: cli.scitt_generate_key.then_some(true),
+            ..config::ScittFileConfig::default()
         },
         ..config::FileConfig::default()
     };

@@ -6,7 +6,7 @@ use attestlog_proto::Hash;
 use attestlog_proto::enrolment::{AdmissionError, Enrolment, EnrolmentState};
 use attestlog_proto::keys::SignerKey;
 
-use crate::storage::EnrolmentRow;
+use crate::storage::{EnrolmentRow, StoreError};
 
 /// A rule violation; maps to an HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,6 +38,42 @@ impl From<AdmissionError> for RuleError {
 }
 
 pub use attestlog_proto::enrolment::KeyRecord;
+
+/// The registration policy in force in the stored tree of `size` (DESIGN.md §12): the policy
+/// entry with the highest sequence below `size`, found by its slot
+/// ([`attestlog_proto::registration::slot`]) walking on from `from` (a policy found before,
+/// or none to start at sequence 1). `None`: the log never logged one.
+///
+/// # Errors
+/// Storage errors; [`StoreError::Corrupt`] for a stored policy entry that does not parse.
+pub fn policy_in_force(
+    store: &dyn crate::storage::LogStore,
+    size: u64,
+    from: Option<attestlog_proto::registration::RegistrationPolicy>,
+) -> Result<Option<attestlog_proto::registration::RegistrationPolicy>, StoreError> {
+    use attestlog_proto::registration::{RegistrationPolicy, slot};
+    let mut current = from;
+    loop {
+        let next = current.as_ref().map_or(1, |c| c.sequence + 1);
+        let Some(index) = store.lookup_statement(&slot(next))?.filter(|i| *i < size) else {
+            return Ok(current);
+        };
+        let entry = store
+            .read_entries(index, 1)?
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt(format!("policy entry {index} is missing")))?;
+        let policy = attestlog_proto::dsse::Envelope::parse_entry(&entry)
+            .ok()
+            .and_then(|env| RegistrationPolicy::parse(&env.payload).ok())
+            .filter(|p| p.sequence == next)
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "the registration policy entry at index {index} is unreadable"
+                ))
+            })?;
+        current = Some(policy);
+    }
+}
 
 /// The enrolment history, applied in index order: the proto crate's [`EnrolmentState`], so
 /// the server, the client verifier and monitors apply the same rules.

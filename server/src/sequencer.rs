@@ -23,7 +23,8 @@ use attestlog_proto::integrate::{Edge, integrate};
 use attestlog_proto::keys::{SignerKey, VerifierKey};
 use tokio::sync::oneshot;
 
-use attestlog_proto::rules::{Candidate, Chain, Judgement, Ledger, SubjectFacts};
+use attestlog_proto::cose::is_cose_entry;
+use attestlog_proto::rules::{Candidate, Chain, Claim, Judgement, Ledger, SubjectFacts};
 
 use crate::publication::{self, Cosigner, GuardError, PublishError, PublishOutcome};
 pub use crate::publication::{Published, Shared};
@@ -249,6 +250,14 @@ pub struct Settings {
     pub overlap_until: Option<u64>,
 }
 
+/// What [`Sequencer::batch_history`] reads for a batch: the stored duplicates (by leaf hash),
+/// the rules' history, and the registration policy in force.
+type BatchHistory = (
+    HashMap<Hash, u64>,
+    Ledger,
+    Option<attestlog_proto::registration::RegistrationPolicy>,
+);
+
 /// The sequencer's private state.
 struct Sequencer {
     store: Arc<dyn LogStore>,
@@ -265,6 +274,9 @@ struct Sequencer {
     withheld: Option<Arc<Published>>,
     /// A storage error happened: the checks run again before the next batch.
     recheck: bool,
+    /// The registration policy in force at the stored tree's end, as last read (DESIGN.md
+    /// §12): refreshed from storage for batches with signed statements or policy entries.
+    policy: Option<attestlog_proto::registration::RegistrationPolicy>,
 }
 
 /// Marks the log halted when the sequencer thread dies of a panic (readiness reports it).
@@ -383,6 +395,7 @@ pub(crate) fn resume(
         settings,
         withheld,
         recheck: false,
+        policy: None,
     };
     let join = std::thread::Builder::new()
         .name("sequencer".into())
@@ -495,7 +508,7 @@ impl Sequencer {
         let mut entries = Vec::new();
         let mut leaves = Vec::new();
         let mut outcomes = Vec::with_capacity(jobs.len());
-        let (stored, mut ledger) = match self.batch_history(&jobs) {
+        let (stored, mut ledger, mut policy) = match self.batch_history(&jobs) {
             Ok(p) => p,
             Err(e) => {
                 self.recheck = true;
@@ -525,6 +538,13 @@ impl Sequencer {
             // The rule engine, in index order: statement dedup (within the batch too), the
             // enrolment history, the signers' keys at this index, the version chain.
             let c = &job.admitted.candidate;
+            if is_cose_entry(&e.data)
+                && let Err(err) =
+                    attestlog_proto::rules::check_registration(policy.as_ref(), c, e.data.len())
+            {
+                outcomes.push(Outcome::Rejected(SeqError::Rule(err.into())));
+                continue;
+            }
             match ledger.judge(index, c) {
                 Ok(Judgement::Duplicate(i)) => {
                     outcomes.push(Outcome::Duplicate(i));
@@ -541,6 +561,9 @@ impl Sequencer {
                     }
                     if verifying {
                         ledger.record_subject(index, SubjectFacts::of(&e.data, &c.claim));
+                    }
+                    if let Claim::Policy(p) = &c.claim {
+                        policy = Some((**p).clone());
                     }
                 }
             }
@@ -592,6 +615,7 @@ impl Sequencer {
         }
         // The batch is durable: adopt it, even if it cannot be published below.
         self.edge = edge;
+        self.policy = policy;
         let enrolled = batch.entries.iter().any(|e| e.enrolment.is_some());
         self.enrolments = ledger.into_enrolment();
         let p = Arc::new(Published {
@@ -687,7 +711,10 @@ impl Sequencer {
     /// What the rules need to judge this batch, in one round trip each: stored duplicates
     /// (by leaf hash), and a [`Ledger`] with the enrolment state, the stored first index of
     /// each statement of the batch, and the chain of each attestation id it mentions.
-    fn batch_history(&self, jobs: &[Job]) -> Result<(HashMap<Hash, u64>, Ledger), StoreError> {
+    /// Signed statements are judged under the registration policy in force at their index
+    /// (DESIGN.md §12), as fsck replays them: for a batch with signed statements or policy
+    /// entries, the policy in force is read on from the one last known.
+    fn batch_history(&self, jobs: &[Job]) -> Result<BatchHistory, StoreError> {
         let leaves: Vec<Hash> = jobs.iter().map(|j| j.admitted.entry.leaf_hash).collect();
         let statements: Vec<Hash> = jobs
             .iter()
@@ -732,7 +759,16 @@ impl Sequencer {
                 ledger.record_subject(s, facts);
             }
         }
-        Ok((stored, ledger))
+        let registering = jobs.iter().any(|j| {
+            is_cose_entry(&j.admitted.entry.data)
+                || matches!(j.admitted.candidate.claim, Claim::Policy(_))
+        });
+        let policy = if registering {
+            rules::policy_in_force(self.store.as_ref(), self.edge.size(), self.policy.clone())?
+        } else {
+            self.policy.clone()
+        };
+        Ok((stored, ledger, policy))
     }
 
     /// Answers a batch; every answer tells the truth about the entry.

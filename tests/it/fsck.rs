@@ -311,3 +311,179 @@ async fn fsck_passes_on_a_healthy_large_log() {
     assert_eq!((r.from, r.entries), (from, n + 1));
     assert!(r.tiles < full_tiles / 2, "{r:?}");
 }
+
+/// The SCITT registration policy (DESIGN.md §12) is a log entry and fsck replays it: the
+/// configured policy is logged when the log starts serving, a change of policy is a new entry
+/// (the next sequence) and the same policy again is none; `POST /entries` refuses a signed
+/// statement the policy in force refuses (422 `registration-policy`), and fsck judges every
+/// signed statement under the policy entry below it, refusing one the logged policy refuses.
+async fn registration_policy_is_logged_and_replayed(backend: Backend) {
+    use attestlog_proto::cose::SignedStatement;
+    use attestlog_proto::predicate::{PREDICATE_TYPE, statement_from_value};
+    use attestlog_proto::registration::{PAYLOAD_TYPE_REGISTRATION_POLICY, RegistrationPolicy};
+    use attestlog_proto::scitt::parse_problem_details;
+
+    let attestations_only = RegistrationPolicy {
+        predicate_types: vec![PREDICATE_TYPE.to_owned()],
+        ..RegistrationPolicy::built_in(1)
+    };
+    let policy = attestations_only.clone();
+    let log = TestLog::start_on_with(backend, move |c| c.scitt_policy = Some(policy)).await;
+    // Logged as it starts serving: wait until it is published.
+    let in_force = |log: &TestLog| {
+        log.state
+            .registration_policy(&log.state.shared.published())
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while in_force(&log).is_none() {
+        assert!(std::time::Instant::now() < deadline, "no policy logged");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let p1 = in_force(&log).unwrap();
+    assert_eq!(p1.sequence, 1);
+    assert!(p1.same_terms(&attestations_only));
+    let (status, e) = log.get_json("/v1/entries/0").await;
+    assert_eq!(status, 200, "{e}");
+    assert_eq!(e["kind"], "registration_policy", "{e}");
+    assert_eq!(e["payload"]["predicate_types"][0], PREDICATE_TYPE, "{e}");
+
+    let vendor = vendor_key(41);
+    let lab = vendor_key(42);
+    log.enrol(VENDOR, &vendor.verifier()).await;
+    let (status, body) = log
+        .vendors(&serde_json::json!({"vendor": crate::verifications::LAB,
+            "key": lab.verifier().to_string(), "action": "enrol", "role": "verifier"}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let post = |log: &TestLog, body: Vec<u8>| {
+        let url = format!("{}/entries", log.url);
+        let http = log.http.clone();
+        async move {
+            let r = http
+                .post(url)
+                .header("content-type", "application/cose")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+        }
+    };
+    let st = statement_from_value(statement(VENDOR, &att_id(1), "P")).unwrap();
+    let attestation = SignedStatement::sign(&st.canonical_bytes(), &vendor, &att_id(1)).to_entry();
+    let (status, body) = post(&log, attestation.clone()).await;
+    assert_eq!(status, 201, "{:?}", parse_problem_details(&body));
+    let subject = log.state.shared.published().size - 1;
+    let v = crate::verifications::verification_of(subject, &attestation, &att_id(1), "consistent");
+    let v = attestlog_proto::verification::statement_from_value(v).unwrap();
+    let verification = SignedStatement::sign(&v.canonical_bytes(), &lab, &att_id(1)).to_entry();
+    let (status, body) = post(&log, verification.clone()).await;
+    let (_, detail, code) = parse_problem_details(&body).unwrap();
+    assert_eq!(
+        (status, code.as_str()),
+        (422, "registration-policy"),
+        "{detail}"
+    );
+    assert!(detail.contains("registration policy 1"), "{detail}");
+    let r = run(&log);
+    assert!(r.ok, "{r:?}");
+
+    // A change of policy is a new entry; the verification is now admitted under it.
+    let mut config = log.config();
+    config.scitt_policy = Some(RegistrationPolicy::built_in(1));
+    let dir = log.dir.clone();
+    let mut log = log;
+    let db = log.keep_database();
+    log.stop().await;
+    let log = TestLog::start_in(dir.clone(), config.clone()).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while in_force(&log).map(|p| p.sequence) != Some(2) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "policy 2 never logged"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let (status, body) = post(&log, verification.clone()).await;
+    assert_eq!(status, 201, "{:?}", parse_problem_details(&body));
+    let size = log.state.shared.published().size;
+    let verification_index = size - 1;
+    // The same policy again logs nothing.
+    log.state.put_policy_in_force().await.unwrap();
+    assert_eq!(log.state.shared.published().size, size);
+    let r = run(&log);
+    assert!(r.ok, "{r:?}");
+    assert_eq!(r.entries, size);
+    // A monitor follows the policies, and the statements under them, in two runs (its state
+    // keeps the policy in force across a restart).
+    let state = temp_dir("policy-monitor");
+    let monitor = |url: String, key: String, state: std::path::PathBuf| {
+        tokio::task::spawn_blocking(move || {
+            crate::common::run(&[
+                "--log",
+                &url,
+                "monitor",
+                "--log-key",
+                &key,
+                "--state",
+                state.to_str().unwrap(),
+                "--once",
+            ])
+        })
+    };
+    let (code, out) = monitor(log.url.clone(), log.log_key().to_string(), state.clone())
+        .await
+        .unwrap();
+    assert_eq!(code, attestlog_client::cli::EXIT_OK, "{out}");
+    assert!(!out.contains("entry_invalid"), "{out}");
+    assert_eq!(out.matches("\"registration_policy\"").count(), 2, "{out}");
+    let (code, out) = monitor(log.url.clone(), log.log_key().to_string(), state)
+        .await
+        .unwrap();
+    assert_eq!(code, attestlog_client::cli::EXIT_OK, "{out}");
+
+    // fsck refuses a signed statement the logged policy refuses: policy 2 rewritten (signed
+    // by the log key) to accept attestations only makes the verification inadmissible. With
+    // `--from` the tree size, fsck decides admission only (the tiles would name the change
+    // first).
+    let p2_index = log
+        .state
+        .store
+        .lookup_statement(&attestlog_proto::registration::slot(2))
+        .unwrap()
+        .unwrap();
+    let stricter = RegistrationPolicy {
+        sequence: 2,
+        ..attestations_only
+    };
+    let env = stricter.to_envelope(&log.state.signer);
+    assert_eq!(env.payload_type, PAYLOAD_TYPE_REGISTRATION_POLICY);
+    // (The restarted log's database is the kept scratch database: its URL is the config's.)
+    match backend {
+        Backend::Sqlite => set_entry(&log, backend, p2_index, &env.canonical_bytes()),
+        Backend::Postgres => crate::pg_support::execute(
+            config.database.as_deref().unwrap(),
+            &format!(
+                "UPDATE entries SET data = {} WHERE idx = {p2_index};",
+                lit(&env.canonical_bytes()).1
+            ),
+        ),
+    }
+    let r = fsck::run(
+        log.state.store.as_ref(),
+        &[log.log_key()],
+        &[],
+        &log.dir,
+        size,
+        |_, _| {},
+    )
+    .unwrap();
+    assert_problem(&r, "admission", verification_index);
+    let message = &r.problem.as_ref().unwrap().message;
+    assert!(message.contains("registration policy 2"), "{message}");
+    log.stop().await;
+    drop(db);
+}
+
+crate::both_backends!(registration_policy_is_logged_and_replayed);

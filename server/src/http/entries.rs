@@ -73,7 +73,7 @@ pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Respons
     .await?;
     let signers = match &candidate.claim {
         Claim::Attestation { signers, .. } | Claim::Verification { signers, .. } => signers.clone(),
-        Claim::Enrolment(_) => Vec::new(),
+        Claim::Enrolment(_) | Claim::Policy(_) => Vec::new(),
     };
     let rx = s.sequencer.submit(admission::admitted(
         parsed.bytes.clone(),

@@ -11,6 +11,7 @@ use attestlog_proto::Hash;
 use attestlog_proto::cose::{MEDIA_TYPE_COSE, SignedStatement, is_cose_entry};
 use attestlog_proto::dsse::Envelope;
 use attestlog_proto::predicate::PAYLOAD_TYPE_INTOTO;
+use attestlog_proto::registration::RegistrationPolicy;
 use attestlog_proto::scitt::{
     ConsistencyProof, InclusionProof, MEDIA_TYPE_KEY_SET, MEDIA_TYPE_PROBLEM, ReceiptClaims,
     ReceiptSigner, cose_key_bytes, key_set, problem_details, thumbprint, transparent_statement,
@@ -39,6 +40,10 @@ pub struct Scitt {
     wait: Duration,
     receipts: Mutex<HashMap<(u64, u64), Vec<u8>>>,
     pending: Mutex<HashSet<Hash>>,
+    /// The registration policy to put in force at start ([`crate::config::Config::scitt_policy`]).
+    configured: Option<RegistrationPolicy>,
+    /// The latest published registration policy entry found so far (DESIGN.md §12).
+    policy: Mutex<Option<RegistrationPolicy>>,
 }
 
 impl std::fmt::Debug for Scitt {
@@ -54,7 +59,12 @@ impl Scitt {
     /// The service with its receipt signer, the retired keys it signed with before (kept in
     /// the key set so old receipts still verify), and the registration wait.
     #[must_use]
-    pub fn new(signer: ReceiptSigner, retired: Vec<VerifyingKey>, wait: Duration) -> Self {
+    pub fn new(
+        signer: ReceiptSigner,
+        retired: Vec<VerifyingKey>,
+        wait: Duration,
+        configured: Option<RegistrationPolicy>,
+    ) -> Self {
         let mut keys = vec![signer.public_key()];
         for k in retired {
             if !keys.contains(&k) {
@@ -67,6 +77,8 @@ impl Scitt {
             wait,
             receipts: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashSet::new()),
+            configured,
+            policy: Mutex::new(None),
         }
     }
 
@@ -167,6 +179,70 @@ fn subject_of(entry: &[u8]) -> Option<String> {
 }
 
 impl super::AppState {
+    /// The registration policy in force in the published tree `p`: the published policy entry
+    /// with the highest sequence ([`crate::rules::policy_in_force`], from the last one found);
+    /// none when the log never logged one (the built-in policy applies).
+    ///
+    /// # Errors
+    /// Storage errors; a stored policy entry that does not parse (503: the log is damaged).
+    pub fn registration_policy(
+        &self,
+        p: &Published,
+    ) -> Result<Option<RegistrationPolicy>, ApiError> {
+        let cached = self.scitt.policy.lock().ok().and_then(|g| g.clone());
+        let start = cached.as_ref().map_or(0, |c| c.sequence);
+        let current = crate::rules::policy_in_force(self.store.as_ref(), p.size, cached)?;
+        if current.as_ref().map_or(0, |c| c.sequence) > start
+            && let Ok(mut g) = self.scitt.policy.lock()
+            && g.as_ref().map_or(0, |c| c.sequence) < current.as_ref().map_or(0, |c| c.sequence)
+        {
+            g.clone_from(&current);
+        }
+        Ok(current)
+    }
+
+    /// Logs the configured registration policy if it differs from the one in force (DESIGN.md
+    /// §12), as the next policy entry, signed by the log key; waits until it is sequenced.
+    ///
+    /// # Errors
+    /// Storage or sequencer errors.
+    pub async fn put_policy_in_force(self: &std::sync::Arc<Self>) -> Result<(), ApiError> {
+        let Some(wanted) = self.scitt.configured.clone() else {
+            return Ok(());
+        };
+        let s = self.clone();
+        let current = tokio::task::spawn_blocking(move || {
+            let published = s.shared.published();
+            s.registration_policy(&published)
+        })
+        .await
+        .map_err(|_| ApiError::unavailable("policy lookup failed"))??;
+        if current.as_ref().is_some_and(|c| c.same_terms(&wanted)) {
+            return Ok(());
+        }
+        let policy = RegistrationPolicy {
+            sequence: current.map_or(1, |c| c.sequence + 1),
+            ..wanted
+        };
+        let data = policy.to_envelope(&self.signer).canonical_bytes();
+        let admitted = admission::admitted(
+            data.clone(),
+            Hash::leaf(&data),
+            rules::Candidate::of_policy(policy.clone()),
+        );
+        let done = self
+            .sequencer
+            .submit(admitted)?
+            .await
+            .map_err(|_| ApiError::unavailable("sequencer stopped"))??;
+        tracing::info!(
+            index = done.index,
+            sequence = policy.sequence,
+            "logged the registration policy"
+        );
+        Ok(())
+    }
+
     /// The RFC 9942 receipt of the entry at `index` in the published tree `p`, signed on its
     /// own (its `sub` is the statement's) and cached per entry and tree size.
     ///
@@ -257,7 +333,7 @@ impl super::AppState {
 fn admit(
     s: &super::AppState,
     st: &SignedStatement,
-    published: u64,
+    published: &Published,
 ) -> Result<(Admitted, String), Box<Response>> {
     let enrolments = s.shared.enrolments();
     let candidate = rules::verify_cose_entry(st, &enrolments).map_err(|e| {
@@ -291,9 +367,20 @@ fn admit(
             "not-admissible",
         )));
     };
-    admission::judge_now(s.store.as_ref(), &enrolments, published, &candidate)
-        .map_err(|e| Box::new(from_api(&e.into())))?;
     let entry = st.to_entry();
+    // The registration policy in force (DESIGN.md §12), as fsck replays it.
+    let policy = s
+        .registration_policy(published)
+        .map_err(|e| Box::new(from_api(&e)))?;
+    rules::check_registration(policy.as_ref(), &candidate, entry.len()).map_err(|e| {
+        Box::new(problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &e.to_string(),
+            "registration-policy",
+        ))
+    })?;
+    admission::judge_now(s.store.as_ref(), &enrolments, published.size, &candidate)
+        .map_err(|e| Box::new(from_api(&e.into())))?;
     Ok((
         admission::admitted(entry.clone(), Hash::leaf(&entry), candidate),
         vendor,
@@ -387,7 +474,7 @@ fn prepare(s: &super::AppState, st: &SignedStatement, published: &Published) -> 
             ),
             Err(e) => from_api(&e.into()),
         }),
-        Ok(None) => match admit(s, st, published.size) {
+        Ok(None) => match admit(s, st, published) {
             Ok((admitted, vendor)) => Prepared::Admit(Box::new(admitted), vendor),
             Err(r) => Prepared::Answer(*r),
         },
