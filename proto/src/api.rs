@@ -192,6 +192,9 @@ pub struct Limits {
     /// waits in the listen queue.
     #[serde(default)]
     pub max_connections: u64,
+    /// Least idle time, in ms, of a connection closed to make room at the connection cap.
+    #[serde(default)]
+    pub evict_idle_after_ms: u64,
     /// Byte budget of the server's tile cache.
     #[serde(default)]
     pub tile_cache_bytes: u64,

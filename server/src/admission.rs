@@ -18,7 +18,7 @@ use crate::storage::{
 
 /// Largest entry (the tlog-tiles limit).
 pub const MAX_ENTRY_BYTES: usize = 65_535;
-/// Largest request body.
+/// Default largest `POST /v1/entries` and `POST /entries` body (`[limits] max_body_bytes`).
 pub const MAX_BODY_BYTES: usize = 128 * 1024;
 
 /// Most enrolled-key signature verifications one submission may cause.
@@ -32,9 +32,9 @@ pub const PAYLOAD_TYPE_INTOTO: &str = "application/vnd.in-toto+json";
 /// refusal, 503 for storage.
 #[derive(Debug, thiserror::Error)]
 pub enum AdmitError {
-    /// The request body is larger than [`MAX_BODY_BYTES`].
-    #[error("request body exceeds {MAX_BODY_BYTES} bytes")]
-    BodyTooLarge,
+    /// The request body is larger than the body cap (the field).
+    #[error("request body exceeds {0} bytes")]
+    BodyTooLarge(usize),
     /// The body is not a DSSE envelope.
     #[error("not a DSSE envelope: {message}")]
     NotAnEnvelope {
@@ -76,8 +76,16 @@ pub struct Parsed {
 /// [`AdmitError::BodyTooLarge`], [`AdmitError::NotAnEnvelope`] or
 /// [`AdmitError::EntryTooLarge`].
 pub fn parse(body: &[u8]) -> Result<Parsed, AdmitError> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(AdmitError::BodyTooLarge);
+    parse_within(body, MAX_BODY_BYTES)
+}
+
+/// [`parse`] under a body cap of `max_body` bytes (the configured `max_body_bytes`).
+///
+/// # Errors
+/// As [`parse`].
+pub fn parse_within(body: &[u8], max_body: usize) -> Result<Parsed, AdmitError> {
+    if body.len() > max_body {
+        return Err(AdmitError::BodyTooLarge(max_body));
     }
     let envelope = Envelope::from_json(body).map_err(|e| AdmitError::NotAnEnvelope {
         message: e.to_string(),

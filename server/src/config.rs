@@ -86,6 +86,34 @@ pub struct LimitsFileConfig {
     pub tile_cache_bytes: Option<usize>,
     /// Byte budget of the SQLite read connections' page caches, all together.
     pub read_cache_bytes: Option<usize>,
+    /// Largest `POST /v1/entries` and `POST /entries` body in bytes (at least
+    /// [`MIN_BODY_BYTES`]).
+    pub max_body_bytes: Option<usize>,
+    /// Largest `POST /v1/vendors` body in bytes (at least [`MIN_BODY_BYTES`]).
+    pub max_vendor_body_bytes: Option<usize>,
+    /// Least idle time of a connection closed to make room at the connection cap, in ms.
+    pub evict_idle_after_ms: Option<u64>,
+}
+
+/// Smallest request body cap a configuration may set (a lower value is raised to it).
+pub const MIN_BODY_BYTES: usize = 4096;
+
+/// Request body caps (413 beyond them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimits {
+    /// Largest `POST /v1/entries` and `POST /entries` body.
+    pub max_body_bytes: usize,
+    /// Largest `POST /v1/vendors` body.
+    pub max_vendor_body_bytes: usize,
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: crate::admission::MAX_BODY_BYTES,
+            max_vendor_body_bytes: crate::http::MAX_VENDOR_BODY_BYTES,
+        }
+    }
 }
 
 /// Default byte budget of the tile cache.
@@ -190,6 +218,8 @@ pub struct Config {
     pub overlap_until: Option<String>,
     /// Timeouts, requests in flight and head size of the HTTP server.
     pub serve: attestlog_serve::Limits,
+    /// Request body caps.
+    pub body: BodyLimits,
     /// Byte budget of the tile cache.
     pub tile_cache_bytes: usize,
     /// Byte budget of the SQLite read connections' page caches, all together (SQLite only).
@@ -237,6 +267,7 @@ impl std::fmt::Debug for Config {
             .field("previous_key_files", &self.previous_key_files)
             .field("overlap_until", &self.overlap_until)
             .field("serve", &self.serve)
+            .field("body", &self.body)
             .field("tile_cache_bytes", &self.tile_cache_bytes)
             .field("read_cache_bytes", &self.read_cache_bytes)
             .field("scitt_key_file", &self.scitt_key_file)
@@ -272,6 +303,7 @@ impl Config {
             previous_key_files: Vec::new(),
             overlap_until: None,
             serve: attestlog_serve::Limits::default(),
+            body: BodyLimits::default(),
             tile_cache_bytes: TILE_CACHE_BYTES,
             read_cache_bytes: READ_CACHE_BYTES,
             scitt_key_file: None,
@@ -416,6 +448,15 @@ impl Config {
         if let Some(v) = l.read_cache_bytes {
             self.read_cache_bytes = v;
         }
+        if let Some(v) = l.max_body_bytes {
+            self.body.max_body_bytes = v.max(MIN_BODY_BYTES);
+        }
+        if let Some(v) = l.max_vendor_body_bytes {
+            self.body.max_vendor_body_bytes = v.max(MIN_BODY_BYTES);
+        }
+        if let Some(v) = l.evict_idle_after_ms {
+            self.serve.evict_idle_after = std::time::Duration::from_millis(v);
+        }
     }
 
     /// The end of the key-rotation overlap in Unix seconds.
@@ -540,7 +581,8 @@ mod tests {
         let f: FileConfig = toml::from_str(
             "[limits]\nheader_read_timeout_ms = 250\nrequest_timeout_ms = 0\n\
              max_in_flight = 0\nmax_connections = 0\nmax_header_bytes = 10\n\
-             tile_cache_bytes = 4096\nread_cache_bytes = 65536\n",
+             tile_cache_bytes = 4096\nread_cache_bytes = 65536\n\
+             max_body_bytes = 10\nmax_vendor_body_bytes = 5000\nevict_idle_after_ms = 0\n",
         )
         .unwrap();
         c.apply_file(&f);
@@ -554,6 +596,9 @@ mod tests {
         assert_eq!(c.serve.max_header_bytes, attestlog_serve::MIN_HEADER_BYTES);
         assert_eq!(c.tile_cache_bytes, 4096);
         assert_eq!(c.read_cache_bytes, 65536);
+        assert_eq!(c.body.max_body_bytes, MIN_BODY_BYTES);
+        assert_eq!(c.body.max_vendor_body_bytes, 5000);
+        assert_eq!(c.serve.evict_idle_after, std::time::Duration::ZERO);
     }
 
     #[test]

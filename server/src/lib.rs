@@ -236,6 +236,7 @@ impl App {
             replica,
             enrolment_receipts: prover::EnrolmentCache::default(),
             serve_limits: config.serve,
+            body_limits: config.body,
             storage_pools: http::StoragePools::default(),
             scitt,
         });

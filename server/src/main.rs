@@ -127,6 +127,17 @@ struct LimitArgs {
     /// 16777216).
     #[arg(long, env = "ATTESTLOG_READ_CACHE_BYTES", global = true)]
     read_cache_bytes: Option<usize>,
+    /// Largest POST /v1/entries and POST /entries body in bytes (default 131072, at least
+    /// 4096); beyond it, 413.
+    #[arg(long, env = "ATTESTLOG_MAX_BODY_BYTES", global = true)]
+    max_body_bytes: Option<usize>,
+    /// Largest POST /v1/vendors body in bytes (default 16384, at least 4096); beyond it, 413.
+    #[arg(long, env = "ATTESTLOG_MAX_VENDOR_BODY_BYTES", global = true)]
+    max_vendor_body_bytes: Option<usize>,
+    /// Least idle time of a connection closed to make room at the connection cap (ms;
+    /// default 1000).
+    #[arg(long, env = "ATTESTLOG_EVICT_IDLE_AFTER_MS", global = true)]
+    evict_idle_after_ms: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -172,6 +183,9 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
             max_header_bytes: l.max_header_bytes,
             tile_cache_bytes: l.tile_cache_bytes,
             read_cache_bytes: l.read_cache_bytes,
+            max_body_bytes: l.max_body_bytes,
+            max_vendor_body_bytes: l.max_vendor_body_bytes,
+            evict_idle_after_ms: l.evict_idle_after_ms,
         },
         scitt: config::ScittFileConfig {
             key_file: cli.scitt_key_file.clone(),

@@ -99,6 +99,7 @@ async fn limits_are_configurable_and_reported() {
     assert_eq!(l["read_cache_bytes"], 2 << 20);
     assert_eq!(l["max_body_bytes"], 128 * 1024);
     assert_eq!(l["max_vendor_body_bytes"], 16 * 1024);
+    assert_eq!(l["evict_idle_after_ms"], 1000);
     assert_eq!(l["max_search_results"], 500);
     assert_eq!(l["max_checkpoints"], 64);
     // The defaults of DESIGN.md §11.
@@ -111,6 +112,71 @@ async fn limits_are_configurable_and_reported() {
     assert_eq!(l["max_connections"], 2048);
     assert_eq!(l["tile_cache_bytes"], 64 << 20);
     assert_eq!(l["read_cache_bytes"], 16 << 20);
+}
+
+/// The body caps and the idle time before eviction, set as flags and environment variables
+/// set them (`Config::layered` over the `[limits]` shape `main` builds from them), are reported
+/// in `/v1/log` and enforced: a body over a lowered cap is answered 413 naming the cap, one
+/// under it reaches the handler.
+#[tokio::test]
+async fn body_caps_and_eviction_are_configurable_and_enforced() {
+    use attestlog_server::config::{Config, FileConfig, LimitsFileConfig, MIN_BODY_BYTES};
+    let flags = FileConfig {
+        limits: LimitsFileConfig {
+            max_body_bytes: Some(5000),
+            max_vendor_body_bytes: Some(10),
+            evict_idle_after_ms: Some(250),
+            ..LimitsFileConfig::default()
+        },
+        ..FileConfig::default()
+    };
+    let layered = Config::layered(None, &flags);
+    assert_eq!(layered.body.max_vendor_body_bytes, MIN_BODY_BYTES, "floor");
+    let log = TestLog::start_with(|c| {
+        c.body = layered.body;
+        c.serve.evict_idle_after = layered.serve.evict_idle_after;
+    })
+    .await;
+    let (s, info) = log.get_json("/v1/log").await;
+    assert_eq!(s, 200);
+    let l = &info["limits"];
+    assert_eq!(l["max_body_bytes"], 5000);
+    assert_eq!(l["max_vendor_body_bytes"], MIN_BODY_BYTES);
+    assert_eq!(l["evict_idle_after_ms"], 250);
+    for (path, content_type, size, cap) in [
+        ("/v1/entries", "application/json", 5001, 5000),
+        ("/entries", "application/cose", 5001, 5000),
+        (
+            "/v1/vendors",
+            "application/json",
+            MIN_BODY_BYTES + 1,
+            MIN_BODY_BYTES,
+        ),
+    ] {
+        let r = log
+            .http
+            .post(format!("{}{path}", log.url))
+            .bearer_auth(&log.token)
+            .header("content-type", content_type)
+            .body(vec![b' '; size])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 413, "{path}");
+        let text = r.text().await.unwrap();
+        assert!(
+            text.contains(&format!("exceeds {cap} bytes")),
+            "{path}: {text}"
+        );
+    }
+    // Under the lowered cap the body is read and judged: not an envelope, 400.
+    let (s, body) = log.submit(&[b' '; 4999]).await;
+    assert_eq!(s, 400, "{body}");
+    // The defaults.
+    let d = Config::layered(None, &FileConfig::default());
+    assert_eq!(d.body.max_body_bytes, 128 * 1024);
+    assert_eq!(d.body.max_vendor_body_bytes, 16 * 1024);
+    assert_eq!(d.serve.evict_idle_after, Duration::from_secs(1));
 }
 
 #[tokio::test]

@@ -25,8 +25,9 @@ use crate::sequencer::Published;
       (status = 400), (status = 413), (status = 422), (status = 429), (status = 503)))]
 pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Response, ApiError> {
     metrics::counter!("attestlog_submissions_total").increment(1);
-    let body = super::read_body(body, admission::MAX_BODY_BYTES).await?;
-    let parsed = admission::parse(&body)?;
+    let max_body = s.body_limits.max_body_bytes;
+    let body = super::read_body(body, max_body).await?;
+    let parsed = admission::parse_within(&body, max_body)?;
     // Dedup before any verification: the same entry, or the same statement in any envelope
     // (DESIGN.md §10), is answered with the original index and never verified again.
     let published = s.shared.published();

@@ -115,7 +115,7 @@ impl From<StoreError> for ApiError {
 impl From<AdmitError> for ApiError {
     fn from(e: AdmitError) -> Self {
         match e {
-            AdmitError::BodyTooLarge | AdmitError::EntryTooLarge(_) => {
+            AdmitError::BodyTooLarge(_) | AdmitError::EntryTooLarge(_) => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
             }
             AdmitError::NotAnEnvelope { ref field, .. } => {

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::parse_u64;
-use crate::admission::{MAX_BODY_BYTES, MAX_ENTRY_BYTES};
+use crate::admission::MAX_ENTRY_BYTES;
 use crate::storage::{EnrolmentRow, SearchKind, SearchQuery};
 
 /// `GET /v1/log`.
@@ -34,15 +34,16 @@ pub async fn info(State(s): State<super::State>) -> Result<Json<LogInfo>, ApiErr
         witness_policy: s.witness_policy.clone(),
         limits: Limits {
             max_entry_bytes: MAX_ENTRY_BYTES as u64,
-            max_body_bytes: MAX_BODY_BYTES as u64,
+            max_body_bytes: s.body_limits.max_body_bytes as u64,
             quota_rate: s.quota_settings.0,
             quota_burst: s.quota_settings.1,
-            max_vendor_body_bytes: super::MAX_VENDOR_BODY_BYTES as u64,
+            max_vendor_body_bytes: s.body_limits.max_vendor_body_bytes as u64,
             max_header_bytes: s.serve_limits.max_header_bytes as u64,
             header_read_timeout_ms: millis(s.serve_limits.header_read_timeout),
             request_timeout_ms: millis(s.serve_limits.request_timeout),
             max_in_flight: s.serve_limits.max_in_flight as u64,
             max_connections: s.serve_limits.max_connections as u64,
+            evict_idle_after_ms: millis(s.serve_limits.evict_idle_after),
             tile_cache_bytes: s.cache.budget() as u64,
             read_cache_bytes: s.store.read_cache_bytes(),
             max_search_results: MAX_SEARCH_RESULTS,
@@ -255,7 +256,7 @@ pub async fn enrol(
     body: Body,
 ) -> Result<Response, ApiError> {
     authorize(&s, &headers)?;
-    let body = super::read_body(body, super::MAX_VENDOR_BODY_BYTES).await?;
+    let body = super::read_body(body, s.body_limits.max_vendor_body_bytes).await?;
     let req: VendorRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid vendor request: {e}")))?;
     if !attestlog_proto::enrolment::valid_vendor_name(&req.vendor) || req.vendor.len() > 256 {

@@ -55,6 +55,8 @@ pub struct AppState {
     pub enrolment_receipts: crate::prover::EnrolmentCache,
     /// Timeouts, requests in flight and head size of the HTTP server.
     pub serve_limits: attestlog_serve::Limits,
+    /// Request body caps.
+    pub body_limits: crate::config::BodyLimits,
     /// Places on the blocking pool for storage work.
     pub storage_pools: StoragePools,
     /// SCITT receipts, keys and running registrations.
@@ -150,7 +152,8 @@ impl std::fmt::Debug for AppState {
 /// Shared state type of the router.
 pub type State = Arc<AppState>;
 
-/// Largest `POST /v1/vendors` body (a legal name, a verifier key string and an action).
+/// Default largest `POST /v1/vendors` body (a legal name, a verifier key string and an
+/// action; `[limits] max_vendor_body_bytes`).
 pub const MAX_VENDOR_BODY_BYTES: usize = 16 * 1024;
 
 /// The answer of a request the server refused by itself (too many in flight, too slow): the

@@ -420,7 +420,7 @@ pub async fn register(State(s): State<super::State>, headers: HeaderMap, body: B
             "unsupported-media-type",
         );
     }
-    let body = match super::read_body(body, admission::MAX_BODY_BYTES).await {
+    let body = match super::read_body(body, s.body_limits.max_body_bytes).await {
         Ok(b) => b,
         Err(e) => return from_api(&e),
     };
