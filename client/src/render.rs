@@ -11,6 +11,7 @@ use attestlog_proto::predicate::{
     Consent, DataFlow, EvidenceType, Role, Statement, Status, Versions,
 };
 use attestlog_proto::receipt::{Claim, VerifiedReceipt};
+use attestlog_proto::registration::RegistrationPolicy;
 use attestlog_proto::verification::{FindingResult, VerificationStatement};
 
 /// A readable multi-line summary of the verified claim (what `attestlog verify` prints).
@@ -56,8 +57,59 @@ pub fn verified_receipt(r: &VerifiedReceipt) -> String {
         }
         Claim::Attestation(s) => statement(&mut out, r, s),
         Claim::Verification(v) => verification(&mut out, r, v),
+        Claim::Policy(p) => registration_policy(&mut out, p),
     }
     out
+}
+
+/// The enrolled key that signed the entry (verified entries other than policies have one).
+fn signer(r: &VerifiedReceipt) -> String {
+    r.vendor_key()
+        .map(|k| clean(&k.to_string()))
+        .unwrap_or_default()
+}
+
+fn enrolment_index(r: &VerifiedReceipt) -> String {
+    r.enrolment_index()
+        .map(|i| i.to_string())
+        .unwrap_or_default()
+}
+
+fn registration_policy(out: &mut String, p: &RegistrationPolicy) {
+    line(
+        out,
+        0,
+        &format!(
+            "The log states registration policy {} (signed by the log key)",
+            p.sequence
+        ),
+    );
+    line(
+        out,
+        2,
+        &format!("algorithms: {}", list(p.algorithms.iter())),
+    );
+    line(
+        out,
+        2,
+        &format!("content types: {}", list(p.content_types.iter())),
+    );
+    line(
+        out,
+        2,
+        &format!("predicate types: {}", list(p.predicate_types.iter())),
+    );
+    line(
+        out,
+        2,
+        &format!("CWT claims: {}", list(p.cwt_claims.iter())),
+    );
+    line(out, 2, &format!("payload: {}", clean(&p.payload)));
+    line(
+        out,
+        2,
+        &format!("largest signed statement: {} bytes", p.max_entry_bytes),
+    );
 }
 
 fn verification(out: &mut String, r: &VerifiedReceipt, v: &VerificationStatement) {
@@ -67,8 +119,8 @@ fn verification(out: &mut String, r: &VerifiedReceipt, v: &VerificationStatement
         0,
         &format!(
             "Signed by verifier key {} (enrolled at index {})",
-            clean(&r.vendor_key().to_string()),
-            r.enrolment_index()
+            signer(r),
+            enrolment_index(r)
         ),
     );
     let accreditation = p
@@ -150,8 +202,8 @@ fn statement(out: &mut String, r: &VerifiedReceipt, s: &Statement) {
         0,
         &format!(
             "Signed by key {} (enrolled at index {})",
-            clean(&r.vendor_key().to_string()),
-            r.enrolment_index()
+            signer(r),
+            enrolment_index(r)
         ),
     );
     line(

@@ -45,7 +45,7 @@
 //! let trust = Trust::log_key(log_key);
 //! let verified = verify_receipt(&receipt, &trust)?;
 //! assert_eq!(verified.index(), 3);
-//! assert_eq!(verified.vendor(), verified.enrolment().vendor);
+//! assert_eq!(verified.vendor(), verified.enrolment().map(|e| e.vendor.as_str()));
 //! // attestlog_client::render::verified_receipt(&verified) presents it as `attestlog verify` does.
 //!
 //! // A receipt whose entry was changed after the log signed it does not verify.

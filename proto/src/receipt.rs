@@ -15,7 +15,9 @@
 //!    entry verifies (`verify_strict`; for a signed statement: the protected `kid` names that
 //!    key, its signature over the COSE Sig_structure verifies, and the CWT claims are `iss` =
 //!    the key's name and `sub` = the statement's [`crate::rules::cose_subject`]);
-//! 4. for an enrolment entry: it is signed by the log key (no enrolment part);
+//! 4. for an enrolment entry: it is signed by the log key (no enrolment part); so is a
+//!    registration policy entry (DESIGN.md §12), whose payload is parsed strictly
+//!    ([`RegistrationPolicy::parse`]);
 //! 5. for a verification statement (DESIGN.md §13): as for an attestation, with
 //!    `predicate.verifier.legal_name` for the vendor; and the enrolled key's role must be the
 //!    one that signs the entry's kind (a vendor key for attestations, a verifier key for
@@ -42,6 +44,9 @@ use crate::keys::VerifierKey;
 use crate::policy::PolicyError;
 use crate::predicate::{FieldError, PAYLOAD_TYPE_INTOTO, Statement, Timestamp, parse_rfc3339};
 use crate::proof::{ProofError, verify_inclusion};
+use crate::registration::{
+    PAYLOAD_TYPE_REGISTRATION_POLICY, RegistrationError, RegistrationPolicy,
+};
 use crate::tlog_proof::{TlogProof, TlogProofError};
 use crate::trust::{Trust, TrustError};
 use crate::verification::VerificationStatement;
@@ -76,7 +81,8 @@ pub enum ReceiptError {
     /// The entry's inclusion proof does not lead to the checkpoint's root.
     #[error("entry inclusion proof does not verify: {0}")]
     EntryInclusion(ProofError),
-    /// The entry is neither an attestation nor an enrolment.
+    /// The entry is neither an attestation, a verification, an enrolment nor a registration
+    /// policy.
     #[error("unsupported payload type {0:?}")]
     PayloadType(String),
     /// The attestation's statement is invalid.
@@ -91,6 +97,12 @@ pub enum ReceiptError {
     /// The enrolment entry is not standard padded base64.
     #[error("enrolment entry is not valid base64")]
     EnrolmentBase64,
+    /// A registration policy entry has no verifying signature by a trusted log key.
+    #[error("registration policy entry is not signed by the log key")]
+    PolicyNotSignedByLog,
+    /// The registration policy payload is malformed.
+    #[error("invalid registration policy: {0}")]
+    PolicyPayload(RegistrationError),
     /// The enrolment entry bytes are not a canonical DSSE envelope.
     #[error("enrolment entry is not a canonical dsse envelope: {0}")]
     EnrolmentEntry(DsseError),
@@ -173,6 +185,8 @@ pub enum Claim {
     Enrolment(Box<Enrolment>),
     /// A verification statement (DESIGN.md §13).
     Verification(Box<VerificationStatement>),
+    /// A SCITT registration policy, signed by the log key (DESIGN.md §12).
+    Policy(Box<RegistrationPolicy>),
 }
 
 /// The entry in its signed form: a DSSE envelope or a SCITT signed statement.
@@ -249,6 +263,7 @@ impl Claim {
             Self::Attestation(_) => crate::api::EntryKind::Attestation,
             Self::Enrolment(_) => crate::api::EntryKind::Enrolment,
             Self::Verification(_) => crate::api::EntryKind::Verification,
+            Self::Policy(_) => crate::api::EntryKind::RegistrationPolicy,
         }
     }
 }
@@ -263,8 +278,8 @@ pub struct VerifiedReceipt {
     entry: Vec<u8>,
     signed: SignedEntry,
     claim: Claim,
-    enrolment: Enrolment,
-    enrolment_index: u64,
+    /// The enrolment of the signing key and its index (none for a registration policy).
+    enrolment: Option<(Enrolment, u64)>,
 }
 
 impl VerifiedReceipt {
@@ -334,7 +349,7 @@ impl VerifiedReceipt {
     pub fn statement(&self) -> Option<&Statement> {
         match &self.claim {
             Claim::Attestation(s) => Some(s),
-            Claim::Enrolment(_) | Claim::Verification(_) => None,
+            Claim::Enrolment(_) | Claim::Verification(_) | Claim::Policy(_) => None,
         }
     }
 
@@ -386,30 +401,31 @@ impl VerifiedReceipt {
             .map_err(|e| ReceiptError::Subject(e.to_string()))
     }
 
-    /// For an attestation, the enrolment of the key that signed it; for an enrolment entry,
-    /// the entry itself.
+    /// For an attestation or verification, the enrolment of the key that signed it; for an
+    /// enrolment entry, the entry itself; none for a registration policy (signed by the log).
     #[must_use]
-    pub fn enrolment(&self) -> &Enrolment {
-        &self.enrolment
+    pub fn enrolment(&self) -> Option<&Enrolment> {
+        self.enrolment.as_ref().map(|(e, _)| e)
     }
 
     /// The vendor key: the enrolled key whose signature verified (for an enrolment entry, the
-    /// key it enrols or revokes).
+    /// key it enrols or revokes; none for a registration policy).
     #[must_use]
-    pub fn vendor_key(&self) -> &VerifierKey {
-        &self.enrolment.key
+    pub fn vendor_key(&self) -> Option<&VerifierKey> {
+        self.enrolment().map(|e| &e.key)
     }
 
-    /// The vendor legal name the key is enrolled for.
+    /// The vendor legal name the key is enrolled for (none for a registration policy).
     #[must_use]
-    pub fn vendor(&self) -> &str {
-        &self.enrolment.vendor
+    pub fn vendor(&self) -> Option<&str> {
+        self.enrolment().map(|e| e.vendor.as_str())
     }
 
-    /// Log index of the enrolment entry (for an enrolment entry, its own index).
+    /// Log index of the enrolment entry (for an enrolment entry, its own index; none for a
+    /// registration policy).
     #[must_use]
-    pub fn enrolment_index(&self) -> u64 {
-        self.enrolment_index
+    pub fn enrolment_index(&self) -> Option<u64> {
+        self.enrolment.as_ref().map(|(_, i)| *i)
     }
 
     /// Whether the attestation's `valid_until` is at or before `now_unix` (seconds since the
@@ -452,7 +468,17 @@ pub fn verify_receipt(receipt: &Receipt, trust: &Trust) -> Result<VerifiedReceip
     let index = proof.index;
 
     let (payload_type, payload) = signed.payload();
-    let (claim, enrolment, enrolment_index) = match payload_type {
+    let (claim, enrolment) = match payload_type {
+        PAYLOAD_TYPE_REGISTRATION_POLICY => {
+            if receipt.enrolment.is_some() {
+                return Err(ReceiptError::UnexpectedEnrolment);
+            }
+            if !signed.signed_by_log(&log_keys) {
+                return Err(ReceiptError::PolicyNotSignedByLog);
+            }
+            let p = RegistrationPolicy::parse(payload).map_err(ReceiptError::PolicyPayload)?;
+            (Claim::Policy(Box::new(p)), None)
+        }
         PAYLOAD_TYPE_ENROLMENT => {
             if receipt.enrolment.is_some() {
                 return Err(ReceiptError::UnexpectedEnrolment);
@@ -461,7 +487,7 @@ pub fn verify_receipt(receipt: &Receipt, trust: &Trust) -> Result<VerifiedReceip
                 return Err(ReceiptError::EnrolmentNotSignedByLog);
             }
             let e = Enrolment::parse(payload).map_err(ReceiptError::EnrolmentPayload)?;
-            (Claim::Enrolment(Box::new(e.clone())), e, index)
+            (Claim::Enrolment(Box::new(e.clone())), Some((e, index)))
         }
         PAYLOAD_TYPE_INTOTO => {
             let value = crate::dsse::parse_strict_json(payload).map_err(|e| {
@@ -485,7 +511,7 @@ pub fn verify_receipt(receipt: &Receipt, trust: &Trust) -> Result<VerifiedReceip
             let claimed = match &claim {
                 Claim::Verification(v) => v.predicate.verifier.legal_name.as_str(),
                 Claim::Attestation(st) => st.vendor_legal_name(),
-                Claim::Enrolment(_) => "",
+                Claim::Enrolment(_) | Claim::Policy(_) => "",
             };
             let part = receipt
                 .enrolment
@@ -543,7 +569,7 @@ pub fn verify_receipt(receipt: &Receipt, trust: &Trust) -> Result<VerifiedReceip
                     },
                 });
             }
-            (claim, e, enrol_proof.index)
+            (claim, Some((e, enrol_proof.index)))
         }
         other => return Err(ReceiptError::PayloadType(other.to_owned())),
     };
@@ -557,7 +583,6 @@ pub fn verify_receipt(receipt: &Receipt, trust: &Trust) -> Result<VerifiedReceip
         signed,
         claim,
         enrolment,
-        enrolment_index,
     })
 }
 
@@ -759,13 +784,13 @@ mod tests {
         let r = good();
         let v = with_key(&r).unwrap();
         assert_eq!(v.index(), 3);
-        assert_eq!(v.enrolment_index(), 1);
+        assert_eq!(v.enrolment_index(), Some(1));
         assert_eq!(v.checkpoint().size, 5);
         assert_eq!(v.checkpoint().origin, "attestlog.test/receipt");
         assert_eq!(v.entry(), attestation(&vendor()).as_slice());
         assert_eq!(v.leaf_hash(), Hash::leaf(&attestation(&vendor())));
-        assert_eq!(v.vendor_key(), &vendor().verifier());
-        assert_eq!(v.vendor(), VENDOR);
+        assert_eq!(v.vendor_key(), Some(&vendor().verifier()));
+        assert_eq!(v.vendor(), Some(VENDOR));
         assert!(v.witnesses().is_empty());
         let st = v.statement().unwrap();
         assert_eq!(st.vendor_legal_name(), VENDOR);
@@ -801,11 +826,11 @@ mod tests {
         let entry = cose_attestation(&vendor(), None);
         let r = receipt(&layout(good_enrolment(), entry.clone()), 3, Some(1), true);
         let v = with_key(&r).unwrap();
-        assert_eq!((v.index(), v.enrolment_index()), (3, 1));
+        assert_eq!((v.index(), v.enrolment_index()), (3, Some(1)));
         assert_eq!(v.entry(), entry.as_slice());
         assert!(v.envelope().is_none());
         assert_eq!(v.signed_statement().unwrap().to_entry(), entry);
-        assert_eq!(v.vendor_key(), &vendor().verifier());
+        assert_eq!(v.vendor_key(), Some(&vendor().verifier()));
         assert_eq!(v.statement().unwrap().vendor_legal_name(), VENDOR);
         assert!(verify_receipt(&r, &Trust::policy(policy(true))).is_ok());
         // The same checks as for DSSE: the enrolment part is required and must enrol the key.
@@ -866,10 +891,10 @@ mod tests {
         let r = receipt(&leaves, 1, None, true);
         let v = with_key(&r).unwrap();
         assert_eq!(v.index(), 1);
-        assert_eq!(v.enrolment_index(), 1);
+        assert_eq!(v.enrolment_index(), Some(1));
         assert!(v.statement().is_none());
         assert!(matches!(v.claim(), Claim::Enrolment(e) if e.action == Action::Enrol));
-        assert_eq!(v.vendor_key(), &vendor().verifier());
+        assert_eq!(v.vendor_key(), Some(&vendor().verifier()));
         assert!(!v.expired_at(i64::MAX));
         assert!(verify_receipt(&r, &Trust::policy(policy(true))).is_ok());
 
@@ -886,6 +911,53 @@ mod tests {
         );
         let r3 = receipt(&layout(forged, attestation(&vendor())), 1, None, true);
         assert_eq!(with_key(&r3), Err(ReceiptError::EnrolmentNotSignedByLog));
+    }
+
+    #[test]
+    fn registration_policy_entry_receipt_verifies() {
+        let policy_entry = RegistrationPolicy::built_in(1)
+            .to_envelope(&log())
+            .canonical_bytes();
+        let leaves = layout(good_enrolment(), policy_entry);
+        let r = receipt(&leaves, 3, None, true);
+        let v = with_key(&r).unwrap();
+        assert_eq!(v.index(), 3);
+        assert!(
+            matches!(v.claim(), Claim::Policy(p) if **p == RegistrationPolicy::built_in(1)),
+            "{:?}",
+            v.claim()
+        );
+        assert_eq!(v.claim().kind(), crate::api::EntryKind::RegistrationPolicy);
+        assert_eq!((v.enrolment(), v.enrolment_index()), (None, None));
+        assert!(verify_receipt(&r, &Trust::policy(policy(true))).is_ok());
+
+        // An enrolment part is not allowed.
+        let r2 = receipt(&leaves, 3, Some(1), true);
+        assert_eq!(with_key(&r2), Err(ReceiptError::UnexpectedEnrolment));
+
+        // Signed by a vendor key instead of the log's.
+        let forged = RegistrationPolicy::built_in(1)
+            .to_envelope(&vendor())
+            .canonical_bytes();
+        let r3 = receipt(&layout(good_enrolment(), forged), 3, None, true);
+        assert_eq!(with_key(&r3), Err(ReceiptError::PolicyNotSignedByLog));
+
+        // Signed by the log, but the payload is not a valid policy (strict parse).
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&RegistrationPolicy::built_in(1).canonical_bytes()).unwrap();
+        value["extra"] = "member".into();
+        let junk = Envelope::sign(
+            PAYLOAD_TYPE_REGISTRATION_POLICY,
+            &crate::jcs::to_vec_of(&value),
+            &[&log()],
+        )
+        .canonical_bytes();
+        let r4 = receipt(&layout(good_enrolment(), junk), 3, None, true);
+        assert!(
+            matches!(with_key(&r4), Err(ReceiptError::PolicyPayload(_))),
+            "{:?}",
+            with_key(&r4)
+        );
     }
 
     #[test]
@@ -1073,7 +1145,7 @@ mod tests {
         // Enrolment directly below the entry, at index 0, is fine.
         let leaves = vec![good_enrolment(), attestation(&vendor())];
         let v = with_key(&receipt(&leaves, 1, Some(0), false)).unwrap();
-        assert_eq!((v.enrolment_index(), v.index()), (0, 1));
+        assert_eq!((v.enrolment_index(), v.index()), (Some(0), 1));
     }
 
     #[test]
@@ -1259,9 +1331,9 @@ mod tests {
             v.verification().unwrap().predicate.subject_entry.log_index,
             2
         );
-        assert_eq!(v.enrolment().role, KeyRole::Verifier);
+        assert_eq!(v.enrolment().unwrap().role, KeyRole::Verifier);
         assert_eq!(v.index(), 3);
-        assert_eq!(v.vendor(), LAB);
+        assert_eq!(v.vendor(), Some(LAB));
         let subject = with_key(&receipt(&good, 2, Some(0), false)).unwrap();
         v.check_subject(&subject).unwrap();
         // The subject must be the attestation named: not another entry, not a non-attestation.

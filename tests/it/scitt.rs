@@ -842,11 +842,11 @@ async fn cose_verification_statements_pass_the_same_rules_as_dsse_ones() {
     assert_eq!(status, 200, "{v_entry}");
     let verified = json_receipt_verifies(&log, &v_entry);
     assert!(verified.verification().is_some());
-    assert_eq!(verified.vendor_key(), &lab.verifier());
+    assert_eq!(verified.vendor_key(), Some(&lab.verifier()));
     assert_eq!(verified.signed_statement().unwrap().to_entry(), entry);
     let (_, s_entry) = log.get_json(&format!("/v1/entries/{subject}")).await;
     let subject_receipt = json_receipt_verifies(&log, &s_entry);
-    assert_eq!(subject_receipt.vendor_key(), &key.verifier());
+    assert_eq!(subject_receipt.vendor_key(), Some(&key.verifier()));
     verified.check_subject(&subject_receipt).unwrap();
 
     // fsck replays the COSE verification with the rule engine.

@@ -57,8 +57,8 @@ async fn submit_returns_verifiable_receipt_and_dedups(backend: Backend) {
     )
     .unwrap();
     assert_eq!(receipt.index(), 1);
-    assert_eq!(receipt.enrolment_index(), 0);
-    assert_eq!(receipt.vendor(), "Example AV AG");
+    assert_eq!(receipt.enrolment_index(), Some(0));
+    assert_eq!(receipt.vendor(), Some("Example AV AG"));
     // The same receipt does not verify under another log key.
     let other = attestlog_proto::keys::SignerKey::from_seed(
         log.log_key().name(),

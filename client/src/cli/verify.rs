@@ -138,7 +138,7 @@ pub(crate) fn run(args: VerifyArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
             "tree_size": v.checkpoint().size,
             "origin": v.checkpoint().origin,
             "vendor": v.vendor(),
-            "role": v.enrolment().role.as_str(),
+            "role": v.enrolment().map(|e| e.role.as_str()),
             "subject": v.verification().map(|s| s.predicate.subject_entry.log_index),
             "verdict": v.verification().map(|s| s.predicate.verdict.as_str()),
             "enrolment_index": v.enrolment_index(),

@@ -11,6 +11,7 @@ use attestlog_proto::policy::Policy;
 use attestlog_proto::predicate::PAYLOAD_TYPE_INTOTO;
 use attestlog_proto::proof::inclusion_proof;
 use attestlog_proto::receipt::{VerifiedReceipt, verify_receipt};
+use attestlog_proto::registration::RegistrationPolicy;
 use attestlog_proto::tlog_proof::TlogProof;
 use attestlog_proto::tree::MemoryTree;
 use attestlog_proto::trust::Trust;
@@ -124,6 +125,19 @@ fn witnessed_attestation() {
     .unwrap();
     let v = verify_receipt(&corpus("valid.json"), &Trust::policy(policy)).unwrap();
     insta::assert_snapshot!(verified_receipt(&v));
+}
+
+#[test]
+fn registration_policy_entry() {
+    let mut policy = RegistrationPolicy::built_in(2);
+    policy.max_entry_bytes = 32_768;
+    let entry = policy.to_envelope(&log()).canonical_bytes();
+    let mut r = receipt(&[entry.clone(), entry], 1, 0);
+    r.enrolment = None;
+    let v = under_log_key(&r);
+    let text = verified_receipt(&v);
+    assert!(text.contains("registration policy 2"), "{text}");
+    insta::assert_snapshot!(text);
 }
 
 #[test]
