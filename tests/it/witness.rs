@@ -954,3 +954,145 @@ async fn a_303_names_the_stored_entry_while_its_checkpoint_is_withheld() {
     assert!(log.state.store.lookup_leaf(&other_leaf).unwrap().is_none());
     log.stop().await;
 }
+
+/// A fake witness on 127.0.0.1: reads each request (head and `Content-Length` body), counts
+/// it and writes `answer(request body)`, then closes the connection.
+async fn fake_witness(
+    answer: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let answer = Arc::new(answer);
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let Ok(n) = s.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got).to_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len = text[..end]
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if got.len() >= end + 4 + len {
+                            got.drain(..end + 4);
+                            break;
+                        }
+                    }
+                }
+                let _ = s.write_all(&answer(&got)).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    (url, hits)
+}
+
+/// The log's witness client caps answers at 16 KiB and never follows a redirect: a witness
+/// answering 200 with a 17 KiB body and one answering 302 (to an endpoint that must never be
+/// asked) fail cleanly, and the round still ends at the quorum plus the grace, long before the
+/// witness timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_redirecting_witness_answers_fail_cleanly() {
+    let dir = temp_dir("hostile-witnesses");
+    let origin = "hostile-witnesses.test/log";
+    let (log_key, key_file) = log_key_file(&dir, origin, 0x62);
+    let vk = log_key.verifier();
+    let (k1, kb, kr) = (
+        witness_key("h1", 11),
+        witness_key("hb", 12),
+        witness_key("hr", 13),
+    );
+    let w1 = TestWitness::start(k1.clone(), &vk, &dir.join("w1")).await;
+    // A well-formed answer with HB's valid cosignature, padded past 16 KiB with valid
+    // cosignatures by a key of a long name: read whole, it would make HB cosign.
+    let pad_key = witness_key(&"p".repeat(150), 14);
+    let hb = kb.clone();
+    let (big_url, big_hits) = fake_witness(move |req| {
+        let Ok(req) = AddCheckpointRequest::parse(req) else {
+            return b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n".to_vec();
+        };
+        let note = attestlog_proto::note::Note::parse(&req.checkpoint).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let mut sigs = vec![attestlog_proto::cosignature::cosign(&hb, now, note.text()).unwrap()];
+        let pad = attestlog_proto::cosignature::cosign(&pad_key, now, note.text()).unwrap();
+        while attestlog_proto::witness::cosignature_response(&sigs).len() <= 17 * 1024 {
+            sigs.push(pad.clone());
+        }
+        let body = attestlog_proto::witness::cosignature_response(&sigs);
+        let mut out = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(&body);
+        out
+    })
+    .await;
+    let (target_url, target_hits) =
+        fake_witness(|_| b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec()).await;
+    let redirect = format!(
+        "HTTP/1.1 302 Found\r\nLocation: {target_url}/add-checkpoint\r\nContent-Length: 0\r\n\r\n"
+    );
+    let (redirect_url, redirect_hits) = fake_witness(move |_| redirect.clone().into_bytes()).await;
+    let p = format!(
+        "log {vk}\nwitness H1 {} {}\nwitness HB {} {big_url}\nwitness HR {} {redirect_url}\n\
+         quorum H1\n",
+        k1.verifier(),
+        w1.url,
+        kb.verifier(),
+        kr.verifier(),
+    );
+    let p_file = write(&dir, "policy", &p);
+    let data = dir.join("data");
+    let mut c = config(&data, &key_file, origin, Some(&p_file));
+    c.witness_timeout = Duration::from_secs(30);
+    let log = TestLog::start_in(data.clone(), c).await;
+    let vendor = vendor_key(72);
+    let started = Instant::now();
+    log.enrol(VENDOR, &vendor.verifier()).await;
+    let (status, body) = attest(&log, &vendor, 1, "Hostile Witness Endpoint").await;
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the rounds waited for the failing witnesses: {:?}",
+        started.elapsed()
+    );
+    // Only the well-behaved witness cosigned; the two hostile ones were asked.
+    let note = log.get("/checkpoint").await.bytes().await.unwrap();
+    let v = verify_checkpoint_with_policy(&Policy::parse(&p).unwrap(), &note).unwrap();
+    assert_eq!(v.checkpoint().checkpoint().size, 2);
+    assert_eq!(
+        v.witnesses().iter().map(String::as_str).collect::<Vec<_>>(),
+        ["H1"]
+    );
+    assert!(big_hits.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    assert!(redirect_hits.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    // The redirect was never followed.
+    assert_eq!(target_hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // Both count as errors in the metrics.
+    wait_for_metrics(
+        &log,
+        &[r#"witness="HB""#, r#"witness="HR""#, r#"result="error""#],
+    )
+    .await;
+    drop(log);
+    w1.stop().await;
+}
