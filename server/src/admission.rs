@@ -204,9 +204,11 @@ pub fn judge_now(
         }
         Claim::Enrolment(_) | Claim::Policy(_) => (None, None),
     };
-    let statement = store
-        .lookup_statement(&c.statement_hash)?
-        .filter(|i| *i < size);
+    // A statement stored at any index is a duplicate, published or not: the version chain
+    // below counts stored versions too, so filtering the statement by the published size
+    // would refuse a resubmission of a stored, unpublished statement as a version conflict
+    // (422) instead of answering it as the entry it is.
+    let statement = store.lookup_statement(&c.statement_hash)?;
     let ctx = rules::Context {
         enrolment: enrolments,
         statement,

@@ -952,6 +952,23 @@ async fn a_303_names_the_stored_entry_while_its_checkpoint_is_withheld() {
     );
     assert_eq!(get(other_leaf).await.unwrap().status(), 404);
     assert!(log.state.store.lookup_leaf(&other_leaf).unwrap().is_none());
+    // The same statement in a DSSE envelope at /v1/entries, twice: a statement the log stores
+    // but has not published is that entry, not yet published (503, retry), never a version
+    // conflict with itself (422) -- a client resending after a lost answer or a fail-over
+    // must not be refused.
+    let dsse = sign_value(
+        &vendor,
+        &statement(VENDOR, &att_id(50), "Withheld Endpoint"),
+    );
+    for _ in 0..2 {
+        let (status, body) = log.submit(&dsse).await;
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            body.to_string()
+                .contains("not yet in a published checkpoint"),
+            "{body}"
+        );
+    }
     log.stop().await;
 }
 
