@@ -326,3 +326,31 @@ async fn shutdown_signal() {
     }
     tracing::info!("shutting down: finishing in-flight requests and the current batch");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The body caps and the eviction idle time reach the configuration from the command line
+    /// (clap reads the `ATTESTLOG_*` variables into the same fields), floors applied.
+    #[test]
+    fn body_caps_and_eviction_flags_reach_the_config() {
+        let cli = Cli::try_parse_from([
+            "attestlog-server",
+            "--max-body-bytes",
+            "5000",
+            "--max-vendor-body-bytes",
+            "10",
+            "--evict-idle-after-ms",
+            "250",
+        ])
+        .unwrap();
+        let c = load_config(&cli).unwrap();
+        assert_eq!(c.body.max_body_bytes, 5000);
+        assert_eq!(c.body.max_vendor_body_bytes, config::MIN_BODY_BYTES);
+        assert_eq!(
+            c.serve.evict_idle_after,
+            std::time::Duration::from_millis(250)
+        );
+    }
+}
