@@ -564,6 +564,21 @@ async function checkLog() {
 
 const PAYLOAD_TYPE_INTOTO = 'application/vnd.in-toto+json';
 const PAYLOAD_TYPE_ENROLMENT = 'application/vnd.attestlog.enrolment+json';
+const PAYLOAD_TYPE_REGISTRATION_POLICY = 'application/vnd.attestlog.registration-policy+json';
+/** The members of a registration policy (DESIGN §12), each a list of strings unless named here. */
+const POLICY_MEMBERS = ['algorithms', 'content_types', 'cwt_claims', 'max_entry_bytes', 'payload', 'predicate_types', 'sequence'];
+
+/** Checks a registration policy payload strictly: exactly its members, each of its type. */
+function checkPolicy(st) {
+  const keys = Object.keys(st).sort().join(',');
+  if (keys !== POLICY_MEMBERS.join(',')) throw new v.VerifyError(`the registration policy has members ${keys}, expected ${POLICY_MEMBERS.join(',')}`);
+  for (const m of ['algorithms', 'content_types', 'cwt_claims', 'predicate_types']) {
+    if (!Array.isArray(st[m]) || st[m].length === 0 || !st[m].every((x) => typeof x === 'string')) throw new v.VerifyError(`the registration policy's ${m} is not a list of strings`);
+  }
+  if (!Number.isSafeInteger(st.sequence) || st.sequence < 1) throw new v.VerifyError('the registration policy\'s sequence is not a positive integer');
+  if (!Number.isSafeInteger(st.max_entry_bytes) || st.max_entry_bytes < 1 || st.max_entry_bytes > 65535) throw new v.VerifyError('the registration policy\'s max_entry_bytes is not from 1 to 65535');
+  if (st.payload !== 'attached') throw new v.VerifyError('the registration policy\'s payload is not "attached"');
+}
 const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
 const PREDICATE_TYPE = 'https://attestlog.dev/data-flows/v1';
 const VERIFICATION_TYPE = 'https://attestlog.dev/verification/v1';
@@ -586,7 +601,7 @@ async function anchor() {
 
 /**
  * Decodes entry bytes: {index, bytes, format ('dsse' | 'cose'), env (DSSE) or cose (COSE_Sign1),
- * kind ('attestation' | 'verification' | 'enrolment'), st (the payload parsed as JSON),
+ * kind ('attestation' | 'verification' | 'enrolment' | 'registration_policy'), st (the payload parsed as JSON),
  * keyids (8-hex key IDs of its signatures), signedBy(key) (whether a signature by `key`
  * verifies: DSSE PAE, or EdDSA over the COSE Sig_structure)}.
  */
@@ -626,6 +641,9 @@ function decodeEntry(index, bytes) {
       throw new v.VerifyError('the enrolment payload lacks vendor, key or action');
     }
     kind = 'enrolment';
+  } else if (payloadType === PAYLOAD_TYPE_REGISTRATION_POLICY) {
+    checkPolicy(st);
+    kind = 'registration_policy';
   } else {
     throw new v.VerifyError(`unknown payload type ${payloadType}`);
   }
@@ -1366,6 +1384,11 @@ async function entryPage(index) {
         if (!a.t?.key || !(await rec.signedBy(a.t.key))) throw new v.VerifyError('the enrolment entry is not signed by the log key');
         return 'the enrolment entry is signed (DSSE, Ed25519) by the log key';
       });
+    } else if (rec.kind === 'registration_policy') {
+      await checks.run('Log signature on the registration policy', async () => {
+        if (!a.t?.key || !(await rec.signedBy(a.t.key))) throw new v.VerifyError('the registration policy entry is not signed by the log key');
+        return 'the registration policy entry is signed (DSSE, Ed25519) by the log key';
+      });
     } else {
       const who = rec.kind === 'verification' ? 'Verifier' : 'Vendor';
       await checks.run(`${who} signature and enrolment`, async () => {
@@ -1414,6 +1437,22 @@ function renderEntry(rec, claim, failed) {
         st.action === 'enrol' ? ['Role', roleOf(rec) === 'verifier' ? 'verifier (signs verifications of claims, never attestations)' : 'vendor (signs attestations, never verifications)'] : null,
         ['Key', h('span', { class: 'mono' }, String(st.key))],
         ['Issued', String(st.issued_at)],
+      ]),
+    );
+    return;
+  }
+  if (rec.kind === 'registration_policy') {
+    setTitle(`Entry ${rec.index}: registration policy ${st.sequence}`);
+    claim.replaceChildren(
+      warning ?? '',
+      facts([
+        ['Sequence', String(st.sequence)],
+        ['Algorithms', st.algorithms.join(', ')],
+        ['Content types', st.content_types.join(', ')],
+        ['Predicate types', st.predicate_types.join(', ')],
+        ['CWT claims', st.cwt_claims.join(', ')],
+        ['Payload', String(st.payload)],
+        ['Largest signed statement', `${st.max_entry_bytes} bytes`],
       ]),
     );
     return;

@@ -1756,7 +1756,22 @@ async fn verifications_and_cose_entries_verify_in_the_browser() {
     if !have_chromium() {
         return;
     }
-    let log = TestLog::start().await;
+    let policy = attestlog_proto::registration::RegistrationPolicy {
+        max_entry_bytes: 32_768,
+        ..attestlog_proto::registration::RegistrationPolicy::built_in(1)
+    };
+    let log = TestLog::start_with(move |c: &mut Config| c.scitt_policy = Some(policy)).await;
+    // The log logs the policy as it starts serving (entry 0), before anything else.
+    poll(
+        "the registration policy logged",
+        Duration::from_secs(30),
+        || async {
+            log.state
+                .registration_policy(&log.state.shared.published())
+                .unwrap()
+        },
+    )
+    .await;
     let p = populate(&log).await;
     // A test lab enrolled with a verifier key checks the current Example AV attestation:
     // first consistent, then (a newer version of its verification) contradicted, having seen
@@ -2117,6 +2132,21 @@ async fn verifications_and_cose_entries_verify_in_the_browser() {
     b.wait_for("the warning", "document.getElementById('claim-unverified')")
         .await;
     proxy.set_replacements(&[]);
+    // The registration policy the log logged as it started (entry 0): its log signature and
+    // its terms verified here.
+    b.open(&format!("{base}/#/entry/0")).await;
+    let (state, text) = b.settled("#entry-verification").await;
+    assert_eq!(state, "verified", "{text}");
+    assert!(
+        text.contains("the registration policy entry is signed (DSSE, Ed25519) by the log key"),
+        "{text}"
+    );
+    let title = b
+        .eval("document.getElementById('page-title').textContent")
+        .await;
+    assert_eq!(title, "Entry 0: registration policy 1", "{title}");
+    let shown = b.eval("document.getElementById('claim').innerText").await;
+    assert!(shown.as_str().unwrap().contains("32768 bytes"), "{shown}");
     b.close().await;
 }
 
