@@ -286,6 +286,8 @@ pub async fn submit_observed(a: SubmitArgs, o: Observer) -> anyhow::Result<Repor
             let mut lat = Vec::new();
             let mut acks = Vec::new();
             let mut errors: BTreeMap<u16, u64> = BTreeMap::new();
+            // The first answer of each error status, to say why.
+            let mut said: BTreeMap<u16, String> = BTreeMap::new();
             let mut logged_before = 0u64;
             let mut moved = 0u64;
             'requests: loop {
@@ -337,21 +339,30 @@ pub async fn submit_observed(a: SubmitArgs, o: Observer) -> anyhow::Result<Repor
                                 appended: status == 201,
                             });
                         }
-                        Ok((status, _)) => *errors.entry(status).or_default() += 1,
+                        Ok((status, _)) => {
+                            *errors.entry(status).or_default() += 1;
+                            said.entry(status).or_insert_with(|| {
+                                String::from_utf8_lossy(conn.last_body()).into_owned()
+                            });
+                        }
                         Err(_) => *errors.entry(0).or_default() += 1,
                     }
                     continue 'requests;
                 }
             }
-            (lat, errors, logged_before, acks, moved)
+            (lat, errors, logged_before, acks, moved, said)
         }));
     }
     let mut lat = Vec::new();
     let mut errors: BTreeMap<u16, u64> = BTreeMap::new();
+    let mut said: BTreeMap<u16, String> = BTreeMap::new();
     let mut logged_before = 0;
     let mut report = Report::default();
     for t in tasks {
-        let (l, e, d, acks, moved) = t.await?;
+        let (l, e, d, acks, moved, s) = t.await?;
+        for (k, v) in s {
+            said.entry(k).or_insert(v);
+        }
         lat.extend(l);
         logged_before += d;
         report.acks.extend(acks);
@@ -378,6 +389,9 @@ pub async fn submit_observed(a: SubmitArgs, o: Observer) -> anyhow::Result<Repor
         println!("latency {name}: {ms:.1} ms");
     }
     println!("errors: {errors:?} (0 = connection error)");
+    for (status, body) in &said {
+        println!("first {status} answer: {}", body.trim_end());
+    }
     if report.moved > 0 {
         println!(
             "moved to another replica: {} times; {logged_before} of the submissions sent \

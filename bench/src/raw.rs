@@ -77,6 +77,13 @@ impl Conn {
         }
     }
 
+    /// The body of the last answer read with a `Content-Length` (for a chunked answer, its
+    /// last chunk): what an error answer said.
+    #[must_use]
+    pub fn last_body(&self) -> &[u8] {
+        &self.body
+    }
+
     /// Sends `request` and reads the whole response; returns its status and body length.
     ///
     /// # Errors
