@@ -379,3 +379,64 @@ async fn fsck_command_checks_a_running_log() {
     server.child.start_kill().unwrap();
     server.child.wait().await.unwrap();
 }
+
+/// Every serving limit set through its `ATTESTLOG_*` variable reaches the real binary and is
+/// reported by `/v1/log` (DESIGN.md §11: each limit in config, env and `limits`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_from_the_environment_are_applied_and_reported() {
+    let dir = temp_dir("env-limits");
+    let set: &[(&str, &str, &str)] = &[
+        (
+            "ATTESTLOG_HEADER_READ_TIMEOUT_MS",
+            "header_read_timeout_ms",
+            "7000",
+        ),
+        (
+            "ATTESTLOG_REQUEST_TIMEOUT_MS",
+            "request_timeout_ms",
+            "45000",
+        ),
+        ("ATTESTLOG_MAX_IN_FLIGHT", "max_in_flight", "300"),
+        ("ATTESTLOG_MAX_CONNECTIONS", "max_connections", "700"),
+        ("ATTESTLOG_MAX_HEADER_BYTES", "max_header_bytes", "20000"),
+        ("ATTESTLOG_TILE_CACHE_BYTES", "tile_cache_bytes", "41943040"),
+        ("ATTESTLOG_READ_CACHE_BYTES", "read_cache_bytes", "8388608"),
+        ("ATTESTLOG_MAX_BODY_BYTES", "max_body_bytes", "100000"),
+        (
+            "ATTESTLOG_MAX_VENDOR_BODY_BYTES",
+            "max_vendor_body_bytes",
+            "12000",
+        ),
+        (
+            "ATTESTLOG_EVICT_IDLE_AFTER_MS",
+            "evict_idle_after_ms",
+            "2500",
+        ),
+    ];
+    let env: Vec<(&str, &str)> = set.iter().map(|(var, _, v)| (*var, *v)).collect();
+    let mut server = bin_support::start_with_env(&dir, "127.0.0.1:0", &[], &env).await;
+    let http = reqwest::Client::new();
+    let log: serde_json::Value = serde_json::from_slice(
+        &bin_support::get_bytes(&http, &format!("{}/v1/log", server.url)).await,
+    )
+    .unwrap();
+    for (var, field, value) in set {
+        assert_eq!(
+            log["limits"][field].to_string(),
+            *value,
+            "{var} did not reach limits.{field}: {}",
+            log["limits"]
+        );
+    }
+    // The body cap applies: a body over it is refused, naming the cap.
+    let r = http
+        .post(format!("{}/v1/entries", server.url))
+        .body(vec![b' '; 100_001])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert!(r.text().await.unwrap().contains("100000"));
+    server.child.kill().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -37,10 +37,21 @@ pub async fn start(dir: &Path) -> Server {
 
 /// Starts the binary on `listen` with extra arguments.
 pub async fn start_with(dir: &Path, listen: &str, extra: &[&str]) -> Server {
+    start_with_env(dir, listen, extra, &[]).await
+}
+
+/// Starts the binary on `listen` with extra arguments and environment variables.
+pub async fn start_with_env(
+    dir: &Path,
+    listen: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_attestlog-server"))
         .args(["--listen", listen, "--data-dir"])
         .arg(dir)
         .args(extra)
+        .envs(env.iter().copied())
         .env("ATTESTLOG_ADMIN_TOKEN", TOKEN)
         .env("ATTESTLOG_QUOTA_RATE", "0")
         .env("RUST_LOG", "warn")
