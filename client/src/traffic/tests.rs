@@ -359,7 +359,8 @@ fn a_truncated_final_packet_is_skipped_with_a_warning() {
     let f = Frames {
         link: LinkType::Ethernet,
     };
-    let extra = super::testing::pcap_record(&Packet {
+    // One more packet, cut short in each file format.
+    let extra_packet = Packet {
         time: 1_796_100_000,
         data: f.tcp(
             (ip(DEVICE), 50_009),
@@ -367,7 +368,8 @@ fn a_truncated_final_packet_is_skipped_with_a_warning() {
             Tcp::Syn,
             &[],
         ),
-    });
+    };
+    let extra = super::testing::pcap_record(&extra_packet);
     bytes.extend_from_slice(&extra[..extra.len() - 7]);
     let p = write(dir.path(), "trunc.pcap", &bytes);
     let obs = read(&p).unwrap();
@@ -383,18 +385,7 @@ fn a_truncated_final_packet_is_skipped_with_a_warning() {
     // The same in pcapng: the last enhanced packet block cut short.
     let mut bytes = pcapng_file(LinkType::Ethernet, &s.packets);
     let whole = pcapng_file(LinkType::Ethernet, &[]).len();
-    let with_extra = pcapng_file(
-        LinkType::Ethernet,
-        &[Packet {
-            time: 1_796_100_000,
-            data: f.tcp(
-                (ip(DEVICE), 50_009),
-                (ip("203.0.113.60"), 443),
-                Tcp::Syn,
-                &[],
-            ),
-        }],
-    );
+    let with_extra = pcapng_file(LinkType::Ethernet, &[extra_packet]);
     let block = &with_extra[whole..];
     bytes.extend_from_slice(&block[..block.len() - 7]);
     let p = write(dir.path(), "trunc.pcapng", &bytes);
