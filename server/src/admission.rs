@@ -10,11 +10,15 @@ use attestlog_proto::keys::{SignerKey, VerifierKey};
 use attestlog_proto::predicate::{Statement, Status};
 use attestlog_proto::rules::{self, Candidate, Chain, Claim, Judgement, verify_entry};
 
-use crate::sequencer::Admitted;
+use crate::sequencer::{Admitted, SeqError};
 use crate::storage::{
     AttestationMeta, BatchEntry, EnrolmentRow, LogStore, SearchKind, SearchTerm, StoreError,
     VerificationMeta,
 };
+
+pub mod pipeline;
+
+pub use pipeline::{Admission, Pipeline, PolicyInForce, Queued, Submission};
 
 /// Largest entry (the tlog-tiles limit).
 pub const MAX_ENTRY_BYTES: usize = 65_535;
@@ -29,7 +33,7 @@ pub const PAYLOAD_TYPE_INTOTO: &str = "application/vnd.in-toto+json";
 
 /// Why a submission is not admitted. `http/` answers each with its status: 413 for the size
 /// limits, 400 for a body that is not an envelope, 422 (or the rule engine's 409) for a
-/// refusal, 503 for storage.
+/// refusal, 429 for a quota, 503 for storage and the sequencer's queue.
 #[derive(Debug, thiserror::Error)]
 pub enum AdmitError {
     /// The request body is larger than the body cap (the field).
@@ -51,9 +55,23 @@ pub enum AdmitError {
     /// The envelope's payload type is not in-toto.
     #[error("payloadType must be {PAYLOAD_TYPE_INTOTO:?}, got {0:?}")]
     PayloadType(String),
-    /// The rule engine refused the entry.
+    /// The rule engine (or the registration policy in force) refused the entry.
     #[error(transparent)]
     Refused(#[from] AdmissionError),
+    /// An enrolment or a registration policy submitted as an entry: the log logs those itself.
+    #[error("enrolments and registration policies are logged by the log itself")]
+    LoggedByTheLog,
+    /// The signing party's quota is spent.
+    #[error("quota exceeded for vendor {party:?}")]
+    Quota {
+        /// The signing party (vendor or verifier).
+        party: String,
+        /// Seconds until the quota has room again.
+        retry_after: u64,
+    },
+    /// The sequencer's queue is full or closed.
+    #[error(transparent)]
+    Sequencer(#[from] SeqError),
     /// Storage failed while judging.
     #[error(transparent)]
     Storage(#[from] StoreError),

@@ -5,7 +5,8 @@
 //! replicas on one PostgreSQL database: [`replica`]), the c2sp.org/tlog-tiles static read path
 //! and the `/v1` JSON API.
 //!
-//! Layers: [`admission`] decides whether a submission is admitted (its [`admission::AdmitError`]),
+//! Layers: [`admission`] decides whether a submission is admitted — one submit pipeline,
+//! [`admission::Pipeline::admit`], for DSSE and SCITT alike (its [`admission::AdmitError`]) —
 //! [`prover`] builds proofs and receipts and decides which enrolment authorised an entry (its
 //! [`prover::ProverError`]); [`http`] holds the handlers that call them and maps their errors to
 //! HTTP statuses ([`http::error`]).

@@ -799,10 +799,7 @@ impl Sequencer {
                     new: false,
                     published: current.clone(),
                 }),
-                Outcome::Duplicate(_) => Err(SeqError::Unavailable(
-                    "the original entry is stored but not yet in a published checkpoint; \
-                     submit it again later",
-                )),
+                Outcome::Duplicate(_) => Err(SeqError::Unavailable(STORED_NOT_PUBLISHED)),
                 Outcome::Rejected(e) => Err(e),
             };
             let _ = job.reply.send(result);
@@ -816,6 +813,11 @@ fn halted(why: &str) -> SeqError {
         "the log is not accepting entries: a storage check failed ({why})"
     ))
 }
+
+/// What a submitter whose entry (or statement) is stored, but not yet in a published
+/// checkpoint, is told.
+pub const STORED_NOT_PUBLISHED: &str =
+    "the original entry is stored but not yet in a published checkpoint; submit it again later";
 
 /// What a submitter whose entry is stored, but whose checkpoint is withheld, is told.
 const WITHHELD: &str = "the entry is stored, but its checkpoint is not yet cosigned by a witness \

@@ -1,7 +1,5 @@
 //! `POST /v1/entries` and `GET /v1/entries/{index}`.
 
-use std::time::Instant;
-
 use attestlog_proto::Hash;
 use attestlog_proto::api::{EntryResponse, SubmitResponse};
 use axum::Json;
@@ -12,10 +10,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use attestlog_proto::rules::{Claim, envelope_statement_hash as statement_hash};
-
 use super::error::ApiError;
-use crate::admission;
+use crate::admission::{self, Admission, Submission};
 use crate::sequencer::Published;
 
 /// `POST /v1/entries`: submit a DSSE envelope; answers once the entry is in a signed
@@ -28,60 +24,44 @@ pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Respons
     let max_body = s.body_limits.max_body_bytes;
     let body = super::read_body(body, max_body).await?;
     let parsed = admission::parse_within(&body, max_body)?;
-    // Dedup before any verification: the same entry, or the same statement in any envelope
-    // (DESIGN.md §10), is answered with the original index and never verified again.
-    let published = s.shared.published();
-    let p = published.clone();
-    let (parsed, duplicate) = super::storage(&s, super::Pool::Reads, move |s| {
-        let r = answer_duplicate(s, &parsed, &p)?;
-        Ok::<_, ApiError>((parsed, r))
+    // The submit pipeline (admission::pipeline) decides; this handler only answers in HTTP.
+    let admission = super::storage(&s, super::Pool::Reads, move |s| {
+        s.admission().admit(Submission::Dsse(parsed))
     })
     .await?;
-    if let Some(r) = duplicate {
-        return Ok(r);
-    }
-    let enrolments = s.shared.enrolments();
-    let candidate = admission::verify(&parsed.envelope, &enrolments, &s.log_key)?;
-    let parsed = admission::keep_verified_signatures(parsed, &candidate)?;
-    // The quota is the signing party's: the vendor of an attestation, the verifier of a
-    // verification (DESIGN.md §13).
-    let Some((vendor, role)) = candidate
-        .signing_party()
-        .map(|(name, role)| (name.to_owned(), role))
-    else {
-        return Err(ApiError::unprocessable(
-            Some("payloadType".into()),
-            "enrolments are appended through POST /v1/vendors",
-        ));
+    let queued = match admission {
+        Admission::Logged {
+            index,
+            published,
+            entry,
+        } => {
+            return super::storage(&s, super::Pool::Reads, move |s| {
+                let entry = match entry {
+                    Some(e) => e,
+                    None => s.prover().entry(index)?,
+                };
+                respond(
+                    s,
+                    index,
+                    Hash::leaf(&entry),
+                    &entry,
+                    &published,
+                    false,
+                    None,
+                )
+            })
+            .await;
+        }
+        // Only SCRAPI registrations stop at a stored, unpublished original.
+        Admission::Stored { .. } => {
+            return Err(ApiError::unavailable(
+                crate::sequencer::STORED_NOT_PUBLISHED,
+            ));
+        }
+        Admission::Queued(q) => q,
     };
-    // Charged only once the vendor's own key has signed: nobody can drain another's quota.
-    if let Err(wait) = s.quota.take(&vendor, Instant::now()) {
-        return Err(ApiError {
-            retry_after: Some(wait),
-            ..ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("quota exceeded for vendor {vendor:?}"),
-            )
-        });
-    }
-    // A first pass of the order-dependent rules (version chain), so a refusal comes before
-    // queueing; the sequencer judges again in index order.
-    let size = published.size;
-    let candidate = super::storage(&s, super::Pool::Reads, move |s| {
-        admission::judge_now(s.store.as_ref(), &enrolments, size, &candidate)?;
-        Ok::<_, ApiError>(candidate)
-    })
-    .await?;
-    let signers = match &candidate.claim {
-        Claim::Attestation { signers, .. } | Claim::Verification { signers, .. } => signers.clone(),
-        Claim::Enrolment(_) | Claim::Policy(_) => Vec::new(),
-    };
-    let rx = s.sequencer.submit(admission::admitted(
-        parsed.bytes.clone(),
-        parsed.leaf_hash,
-        candidate,
-    ))?;
-    let done = rx
+    let done = queued
+        .integrated
         .await
         .map_err(|_| ApiError::unavailable("sequencer stopped"))??;
     super::storage(&s, super::Pool::Reads, move |s| {
@@ -101,60 +81,18 @@ pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Respons
         respond(
             s,
             done.index,
-            parsed.leaf_hash,
-            &parsed.bytes,
+            queued.leaf_hash,
+            &queued.entry,
             &done.published,
             done.new,
             Some(crate::prover::Verified {
-                vendor: &vendor,
-                role,
-                signers: &signers,
+                vendor: &queued.party,
+                role: queued.role,
+                signers: &queued.signers,
             }),
         )
     })
     .await
-}
-
-/// The 200 answer for an entry already in the published tree, if it is: the same entry bytes
-/// (by leaf hash), or the same statement in another envelope (by statement hash).
-fn answer_duplicate(
-    s: &super::AppState,
-    parsed: &admission::Parsed,
-    published: &Published,
-) -> Result<Option<Response>, ApiError> {
-    if let Some(index) = s.store.lookup_leaf(&parsed.leaf_hash)?
-        && index < published.size
-    {
-        return respond(
-            s,
-            index,
-            parsed.leaf_hash,
-            &parsed.bytes,
-            published,
-            false,
-            None,
-        )
-        .map(Some);
-    }
-    let Some(statement) = statement_hash(&parsed.envelope) else {
-        return Ok(None);
-    };
-    match s.store.lookup_statement(&statement)? {
-        Some(index) if index < published.size => {
-            let original = s.prover().entry(index)?;
-            respond(
-                s,
-                index,
-                Hash::leaf(&original),
-                &original,
-                published,
-                false,
-                None,
-            )
-            .map(Some)
-        }
-        _ => Ok(None),
-    }
 }
 
 /// Builds the submit answer (shared by submissions and enrolments).

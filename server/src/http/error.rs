@@ -129,6 +129,15 @@ impl From<AdmitError> for ApiError {
                 ApiError::unprocessable(Some("payloadType".into()), e.to_string())
             }
             AdmitError::Refused(e) => refusal(e),
+            AdmitError::LoggedByTheLog => ApiError::unprocessable(
+                Some("payloadType".into()),
+                "enrolments are appended through POST /v1/vendors",
+            ),
+            AdmitError::Quota { retry_after, .. } => ApiError {
+                retry_after: Some(retry_after),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
+            },
+            AdmitError::Sequencer(e) => e.into(),
             AdmitError::Storage(e) => e.into(),
         }
     }

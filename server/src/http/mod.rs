@@ -139,6 +139,20 @@ impl AppState {
             parts: &self.enrolment_receipts,
         }
     }
+
+    /// The submit pipeline of this log ([`crate::admission::pipeline`]), which both submit
+    /// handlers call.
+    #[must_use]
+    pub fn admission(&self) -> crate::admission::Pipeline<'_> {
+        crate::admission::Pipeline {
+            store: self.store.as_ref(),
+            shared: &self.shared,
+            log_key: &self.log_key,
+            quota: &self.quota,
+            policy: self.scitt.policy_in_force(),
+            sequencer: &self.sequencer,
+        }
+    }
 }
 
 impl std::fmt::Debug for AppState {

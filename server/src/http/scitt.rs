@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use attestlog_proto::Hash;
 use attestlog_proto::cose::{MEDIA_TYPE_COSE, SignedStatement, is_cose_entry};
@@ -26,8 +26,8 @@ use super::error::ApiError;
 use attestlog_proto::enrolment::AdmissionError;
 use attestlog_proto::rules;
 
-use crate::admission;
-use crate::sequencer::{Admitted, Published};
+use crate::admission::{self, Admission, AdmitError, PolicyInForce, Queued, Submission};
+use crate::sequencer::Published;
 
 /// Receipts kept per (entry, tree size) before the cache is cleared.
 const RECEIPT_CACHE: usize = 65_536;
@@ -43,7 +43,7 @@ pub struct Scitt {
     /// The registration policy to put in force at start ([`crate::config::Config::scitt_policy`]).
     configured: Option<RegistrationPolicy>,
     /// The latest published registration policy entry found so far (DESIGN.md §12).
-    policy: Mutex<Option<RegistrationPolicy>>,
+    policy: PolicyInForce,
 }
 
 impl std::fmt::Debug for Scitt {
@@ -78,7 +78,7 @@ impl Scitt {
             receipts: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashSet::new()),
             configured,
-            policy: Mutex::new(None),
+            policy: PolicyInForce::default(),
         }
     }
 
@@ -86,6 +86,12 @@ impl Scitt {
     #[must_use]
     pub fn keys(&self) -> &[VerifyingKey] {
         &self.keys
+    }
+
+    /// The registration policy in force, as last looked up.
+    #[must_use]
+    pub fn policy_in_force(&self) -> &PolicyInForce {
+        &self.policy
     }
 
     fn is_pending(&self, leaf: &Hash) -> bool {
@@ -189,16 +195,7 @@ impl super::AppState {
         &self,
         p: &Published,
     ) -> Result<Option<RegistrationPolicy>, ApiError> {
-        let cached = self.scitt.policy.lock().ok().and_then(|g| g.clone());
-        let start = cached.as_ref().map_or(0, |c| c.sequence);
-        let current = crate::rules::policy_in_force(self.store.as_ref(), p.size, cached)?;
-        if current.as_ref().map_or(0, |c| c.sequence) > start
-            && let Ok(mut g) = self.scitt.policy.lock()
-            && g.as_ref().map_or(0, |c| c.sequence) < current.as_ref().map_or(0, |c| c.sequence)
-        {
-            g.clone_from(&current);
-        }
-        Ok(current)
+        Ok(self.scitt.policy.get(self.store.as_ref(), p.size)?)
     }
 
     /// Logs the configured registration policy if it differs from the one in force (DESIGN.md
@@ -325,66 +322,34 @@ impl super::AppState {
     }
 }
 
-/// Admission of a parsed signed statement by the rule engine ([`rules::verify_cose_entry`]):
-/// the same statement, signature, enrolment, key-role, subject and version rules as a DSSE
-/// submission of an attestation or a verification, plus the COSE claims (`iss` = the key's
-/// name, `sub` = [`rules::cose_subject`]). Returns what the sequencer integrates and the
-/// signing party (vendor or verifier).
-fn admit(
-    s: &super::AppState,
-    st: &SignedStatement,
-    published: &Published,
-) -> Result<(Admitted, String), Box<Response>> {
-    let enrolments = s.shared.enrolments();
-    let candidate = rules::verify_cose_entry(st, &enrolments).map_err(|e| {
-        Box::new(match e {
-            // The kid names no key this log knows: the statement is not addressed to it.
-            AdmissionError::NoEnrolledSigner => problem(
-                StatusCode::BAD_REQUEST,
-                &format!("kid {} names no key enrolled in this log", st.kid_hex()),
-                "unknown-kid",
-            ),
-            AdmissionError::Signature { .. } => problem(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &format!(
-                    "signature does not verify under the enrolled key {}",
-                    st.kid_hex()
-                ),
-                "bad-signature",
-            ),
-            AdmissionError::CoseClaims(m) => {
-                problem(StatusCode::UNPROCESSABLE_ENTITY, &m, "claims-mismatch")
-            }
-            e => from_api(&super::error::refusal(e)),
-        })
-    })?;
-    // The quota is the signing party's: the vendor of an attestation, the verifier of a
-    // verification (DESIGN.md §13). The rule engine makes nothing else of a signed statement.
-    let Some(vendor) = candidate.signing_party().map(|(name, _)| name.to_owned()) else {
-        return Err(Box::new(problem(
+/// The problem details of a refused registration: the rule engine's refusals of a signed
+/// statement by name (`kid` is the statement's, in hex), the rest as on `/v1`.
+fn refused(e: AdmitError, kid: &str) -> Response {
+    match e {
+        // The kid names no key this log knows: the statement is not addressed to it.
+        AdmitError::Refused(AdmissionError::NoEnrolledSigner) => problem(
+            StatusCode::BAD_REQUEST,
+            &format!("kid {kid} names no key enrolled in this log"),
+            "unknown-kid",
+        ),
+        AdmitError::Refused(AdmissionError::Signature { .. }) => problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("signature does not verify under the enrolled key {kid}"),
+            "bad-signature",
+        ),
+        AdmitError::Refused(AdmissionError::CoseClaims(m)) => {
+            problem(StatusCode::UNPROCESSABLE_ENTITY, &m, "claims-mismatch")
+        }
+        AdmitError::Refused(AdmissionError::RegistrationPolicy(m)) => {
+            problem(StatusCode::UNPROCESSABLE_ENTITY, &m, "registration-policy")
+        }
+        AdmitError::LoggedByTheLog => problem(
             StatusCode::UNPROCESSABLE_ENTITY,
             "signed statements carry attestations or verifications only",
             "not-admissible",
-        )));
-    };
-    let entry = st.to_entry();
-    // The registration policy in force (DESIGN.md §12), as fsck replays it.
-    let policy = s
-        .registration_policy(published)
-        .map_err(|e| Box::new(from_api(&e)))?;
-    rules::check_registration(policy.as_ref(), &candidate, entry.len()).map_err(|e| {
-        Box::new(problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &e.to_string(),
-            "registration-policy",
-        ))
-    })?;
-    admission::judge_now(s.store.as_ref(), &enrolments, published.size, &candidate)
-        .map_err(|e| Box::new(from_api(&e.into())))?;
-    Ok((
-        admission::admitted(entry.clone(), Hash::leaf(&entry), candidate),
-        vendor,
-    ))
+        ),
+        e => from_api(&e.into()),
+    }
 }
 
 fn is_cose_content_type(h: &HeaderMap) -> bool {
@@ -440,75 +405,47 @@ pub async fn register(State(s): State<super::State>, headers: HeaderMap, body: B
     }
 }
 
-/// What the storage half of a registration decided: answer now (a statement already
-/// logged, a refusal), or queue the admitted entry for the vendor.
+/// What a registration comes to before waiting for the sequencer: an answer now (a statement
+/// already logged, a refusal), or the queued entry.
 enum Prepared {
     Answer(Response),
-    Admit(Box<Admitted>, String),
-}
-
-/// The storage half of a registration, on the blocking pool: the same entry or statement
-/// already logged (in any envelope, DESIGN.md §10) answers with the original; otherwise the
-/// rule engine admits or refuses it.
-fn prepare(s: &super::AppState, st: &SignedStatement, published: &Published) -> Prepared {
-    let leaf = st.leaf_hash();
-    let known = s.store.lookup_leaf(&leaf).and_then(|known| match known {
-        None => rules::statement_hash(st.payload())
-            .ok()
-            .map_or(Ok(None), |h| s.store.lookup_statement(&h)),
-        k => Ok(k),
-    });
-    match known {
-        Err(e) => Prepared::Answer(from_api(&e.into())),
-        Ok(Some(index)) if index < published.size => Prepared::Answer(
-            s.answer_index(index, published, StatusCode::OK)
-                .unwrap_or_else(|e| from_api(&e)),
-        ),
-        // Logged, not yet published: point at the entry the log holds (the original, perhaps
-        // another envelope of the same statement), not at the bytes just submitted.
-        Ok(Some(index)) => Prepared::Answer(match s.prover().entry(index) {
-            Ok(stored) => location(
-                (StatusCode::SEE_OTHER, Body::empty()).into_response(),
-                &Hash::leaf(&stored),
-                true,
-            ),
-            Err(e) => from_api(&e.into()),
-        }),
-        Ok(None) => match admit(s, st, published) {
-            Ok((admitted, vendor)) => Prepared::Admit(Box::new(admitted), vendor),
-            Err(r) => Prepared::Answer(*r),
-        },
-    }
+    Queued(Box<Queued>),
 }
 
 async fn register_parsed(s: &super::State, st: SignedStatement) -> Result<Response, Response> {
-    let leaf = st.leaf_hash();
-    let published = s.shared.published();
-    // Storage work and signature checks run on the blocking pool, as on the /v1 path
-    // (DESIGN.md §11): never on an async worker.
+    let kid = st.kid_hex();
+    // The submit pipeline (admission::pipeline) decides, on the blocking pool (DESIGN.md
+    // §11); this handler only answers in SCRAPI's terms.
     let prepared = super::storage(s, super::Pool::Reads, move |s| {
-        Ok::<_, ApiError>(prepare(s, &st, &published))
+        Ok::<_, ApiError>(match s.admission().admit(Submission::Cose(Box::new(st))) {
+            Err(e) => Prepared::Answer(refused(e, &kid)),
+            Ok(Admission::Logged {
+                index, published, ..
+            }) => Prepared::Answer(
+                s.answer_index(index, &published, StatusCode::OK)
+                    .unwrap_or_else(|e| from_api(&e)),
+            ),
+            // Logged, not yet published: point at the entry the log holds (the original,
+            // perhaps another envelope of the same statement), not at the bytes just submitted.
+            Ok(Admission::Stored { index }) => Prepared::Answer(match s.prover().entry(index) {
+                Ok(stored) => location(
+                    (StatusCode::SEE_OTHER, Body::empty()).into_response(),
+                    &Hash::leaf(&stored),
+                    true,
+                ),
+                Err(e) => from_api(&e.into()),
+            }),
+            Ok(Admission::Queued(q)) => Prepared::Queued(Box::new(q)),
+        })
     })
     .await
     .map_err(|e| from_api(&e))?;
-    let (admitted, vendor) = match prepared {
+    let queued = match prepared {
         Prepared::Answer(r) => return Ok(r),
-        Prepared::Admit(a, v) => (*a, v),
+        Prepared::Queued(q) => *q,
     };
-    if let Err(wait) = s.quota.take(&vendor, Instant::now()) {
-        let mut r = problem(
-            StatusCode::TOO_MANY_REQUESTS,
-            &format!("quota exceeded for vendor {vendor:?}"),
-            "quota-exceeded",
-        );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-        return Err(r);
-    }
-    let rx = s
-        .sequencer
-        .submit(admitted)
-        .map_err(|e| from_api(&e.into()))?;
+    let leaf = queued.leaf_hash;
+    let rx = queued.integrated;
     s.scitt.set_pending(leaf, true);
     let waiter = {
         let s = s.clone();
