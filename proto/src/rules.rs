@@ -80,9 +80,42 @@ pub fn statement_hash_of_value(v: &Value) -> Hash {
 /// JSON: what a server looks up before verifying anything.
 #[must_use]
 pub fn envelope_statement_hash(env: &Envelope) -> Option<Hash> {
-    match env.payload_type.as_str() {
-        PAYLOAD_TYPE_INTOTO | PAYLOAD_TYPE_ENROLMENT => statement_hash(&env.payload).ok(),
-        _ => None,
+    StatementPayload::of_envelope(env).map(|p| p.hash)
+}
+
+/// The payload of an envelope parsed once, with its statement identity: a server looks the
+/// identity up before verifying anything, then hands this to [`verify_entry_parsed`] instead of
+/// parsing the payload again. It keeps the payload bytes it was parsed from, so that it is
+/// only ever used for the envelope whose signatures are checked.
+#[derive(Debug, Clone)]
+pub struct StatementPayload {
+    payload: Vec<u8>,
+    value: Value,
+    hash: Hash,
+}
+
+impl StatementPayload {
+    /// The payload of `env` if its type is one the log accepts and it is strict JSON.
+    #[must_use]
+    pub fn of_envelope(env: &Envelope) -> Option<Self> {
+        match env.payload_type.as_str() {
+            PAYLOAD_TYPE_INTOTO | PAYLOAD_TYPE_ENROLMENT => {
+                let value = parse_strict_json(&env.payload).ok()?;
+                let hash = statement_hash_of_value(&value);
+                Some(Self {
+                    payload: env.payload.clone(),
+                    value,
+                    hash,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The statement identity ([`statement_hash`]).
+    #[must_use]
+    pub fn hash(&self) -> Hash {
+        self.hash
     }
 }
 
@@ -115,6 +148,13 @@ fn parse_any_statement(payload: &[u8]) -> Result<(AnyStatement, Hash), Vec<Field
         )]
     })?;
     let hash = statement_hash_of_value(&value);
+    any_statement_of_value(value, hash)
+}
+
+fn any_statement_of_value(
+    value: Value,
+    hash: Hash,
+) -> Result<(AnyStatement, Hash), Vec<FieldError>> {
     let st = if verification::is_verification(&value) {
         AnyStatement::Verification(Box::new(verification::statement_from_value(value)?))
     } else {
@@ -456,14 +496,33 @@ pub fn verify_entry(
     state: &EnrolmentState,
     log_key: &VerifierKey,
 ) -> Result<Candidate, AdmissionError> {
+    verify_entry_parsed(env, None, state, log_key)
+}
+
+/// [`verify_entry`] with the envelope's payload already parsed
+/// ([`StatementPayload::of_envelope`] of `env`; `None`, or a payload parsed from other bytes
+/// than `env`'s, parses it here). The same decisions, one JSON parse and one statement hash
+/// fewer.
+///
+/// # Errors
+/// As [`verify_entry`].
+pub fn verify_entry_parsed(
+    env: &Envelope,
+    payload: Option<StatementPayload>,
+    state: &EnrolmentState,
+    log_key: &VerifierKey,
+) -> Result<Candidate, AdmissionError> {
     let size = env.canonical_bytes().len();
     if size > MAX_ENTRY_BYTES {
         return Err(AdmissionError::TooLarge(size));
     }
     match env.payload_type.as_str() {
         PAYLOAD_TYPE_INTOTO => {
-            let (statement, statement_hash) =
-                parse_any_statement(&env.payload).map_err(AdmissionError::Statement)?;
+            let (statement, statement_hash) = match payload.filter(|p| p.payload == env.payload) {
+                Some(p) => any_statement_of_value(p.value, p.hash),
+                None => parse_any_statement(&env.payload),
+            }
+            .map_err(AdmissionError::Statement)?;
             let claim = match statement {
                 AnyStatement::Attestation(statement) => {
                     let signers = verify_signers(env, statement.vendor_legal_name(), state)?;
@@ -1461,6 +1520,58 @@ mod tests {
         assert_eq!(
             envelope_statement_hash(&Envelope::sign("text/plain", &compact, &[&vendor_key()])),
             None
+        );
+    }
+
+    #[test]
+    fn a_payload_parsed_once_decides_as_parsing_it_again() {
+        let s = state_with_vendor();
+        let lk = log_key().verifier();
+        let signed = |v: &Value| {
+            Envelope::sign(
+                PAYLOAD_TYPE_INTOTO,
+                &serde_json::to_vec(v).unwrap(),
+                &[&vendor_key()],
+            )
+        };
+        let mut invalid = payload();
+        invalid["predicate"]["status"] = json!("maybe");
+        let mut unknown_vendor = payload();
+        unknown_vendor["predicate"]["vendor"]["legal_name"] = json!("Someone Else AG");
+        let mut bad_signature = vector_envelope();
+        bad_signature.payload = serde_json::to_vec_pretty(&payload()).unwrap();
+        let not_json = Envelope::sign(PAYLOAD_TYPE_INTOTO, b"{\"a\":1,\"a\":2}", &[&vendor_key()]);
+        for env in [
+            vector_envelope(),
+            signed(&version(3, None)),
+            signed(&invalid),
+            signed(&unknown_vendor),
+            bad_signature,
+            not_json,
+        ] {
+            let again = verify_entry(&env, &s, &lk);
+            let payload = StatementPayload::of_envelope(&env);
+            if let Ok(c) = &again {
+                assert_eq!(
+                    payload.as_ref().map(StatementPayload::hash),
+                    Some(c.statement_hash)
+                );
+            }
+            assert_eq!(verify_entry_parsed(&env, payload, &s, &lk), again);
+        }
+        // A payload parsed from another envelope is not used: the statement decided is always
+        // the one the signatures cover.
+        let other = StatementPayload::of_envelope(&signed(&version(3, None)));
+        let env = vector_envelope();
+        assert_eq!(
+            verify_entry_parsed(&env, other, &s, &lk),
+            verify_entry(&env, &s, &lk)
+        );
+        assert_eq!(
+            verify_entry_parsed(&env, None, &s, &lk)
+                .unwrap()
+                .statement_hash,
+            envelope_statement_hash(&env).unwrap()
         );
     }
 
