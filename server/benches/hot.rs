@@ -49,20 +49,27 @@ fn benches(c: &mut Criterion) {
         role: attestlog_proto::enrolment::KeyRole::Vendor,
     };
     let enrolments = rules::enrolments_from_rows(std::slice::from_ref(&row)).unwrap();
+    // The log the benches below run on, configured as the server is: admission parses under
+    // the configured body cap, as `POST /v1/entries` does.
+    let dir = std::env::temp_dir().join(format!("attestlog-bench-hot-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = Config::with_data_dir(&dir);
+    config.admin_token = Some("bench".into());
+    let max_body = config.body.max_body_bytes;
     c.bench_function("admission_parse_schema_verify", |b| {
         b.iter(|| {
-            let parsed = admission::parse(black_box(&env)).unwrap();
+            let parsed = admission::parse_within(black_box(&env), max_body).unwrap();
             admission::verify(&parsed.envelope, &enrolments, &log_key).unwrap()
         })
     });
     // Its two halves: everything but the signature, and the signature check alone.
     c.bench_function("admission_parse_schema", |b| {
         b.iter(|| {
-            let parsed = admission::parse(black_box(&env)).unwrap();
+            let parsed = admission::parse_within(black_box(&env), max_body).unwrap();
             attestlog_proto::rules::parse_statement(&parsed.envelope.payload).unwrap()
         })
     });
-    let parsed = admission::parse(&env).unwrap();
+    let parsed = admission::parse_within(&env, max_body).unwrap();
     c.bench_function("admission_verify_strict", |b| {
         b.iter(|| {
             attestlog_proto::rules::verify_signers(black_box(&parsed.envelope), VENDOR, &enrolments)
@@ -75,10 +82,6 @@ fn benches(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let dir = std::env::temp_dir().join(format!("attestlog-bench-hot-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut config = Config::with_data_dir(&dir);
-    config.admin_token = Some("bench".into());
     let app = attestlog_server::App::open(&config).unwrap();
     let seq = app.sequencer();
     let enrolment = admission::enrolment(&app.state.signer, &row, "2026-01-01T00:00:00Z".into());
