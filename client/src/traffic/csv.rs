@@ -10,13 +10,17 @@ use std::io::BufRead;
 use std::net::IpAddr;
 
 use super::{
-    CaptureFormat, EndpointKey, Observations, TrafficError, Transport, bad_line, parse_time,
-    text_lines,
+    CaptureFormat, EndpointKey, Limits, Observations, TrafficError, Transport, bad_line,
+    parse_time, text_lines,
 };
 
 const REQUIRED: [&str; 2] = ["dst_ip", "dst_port"];
 
-pub(super) fn read(path: &str, reader: impl BufRead) -> Result<Observations, TrafficError> {
+pub(super) fn read(
+    path: &str,
+    reader: impl BufRead,
+    limits: &Limits,
+) -> Result<Observations, TrafficError> {
     let mut obs = Observations::new(CaptureFormat::Csv);
     let mut columns: Option<HashMap<String, usize>> = None;
     for line in text_lines(path, reader) {
@@ -97,7 +101,9 @@ pub(super) fn read(path: &str, reader: impl BufRead) -> Result<Observations, Tra
             },
             sent,
             received,
-        );
+            limits,
+            path,
+        )?;
     }
     if columns.is_none() {
         return Err(TrafficError::Empty {

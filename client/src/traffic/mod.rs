@@ -95,9 +95,10 @@ pub enum TrafficError {
         /// The header line found.
         header: String,
     },
-    /// More distinct connections than [`Limits::max_connections`].
+    /// More distinct connections than [`Limits::max_connections`] (see
+    /// [`Limits::admit_connection`]).
     #[error(
-        "{path} holds more than {limit} distinct connections; split the capture (e.g. with editcap -c) and check each part"
+        "{path} holds more than {limit} distinct connections (the limit of check-traffic: 5-tuples in a capture, remote endpoints in a conn.log or CSV); split it (e.g. with editcap -c, or split -l for a log) and check each part"
     )]
     TooManyConnections {
         /// The file.
@@ -141,6 +142,24 @@ pub struct Limits {
     pub max_pending_hellos: usize,
     /// Largest capture record accepted (bytes); a larger one means a corrupt file.
     pub max_record: usize,
+}
+
+impl Limits {
+    /// The one bound on distinct connections, for every reader: a capture's 5-tuples, the
+    /// remote endpoints a conn.log or CSV adds up. `held` are tracked already and a new one
+    /// is about to be; beyond [`Limits::max_connections`] reading fails.
+    ///
+    /// # Errors
+    /// [`TrafficError::TooManyConnections`] naming `path` and the limit.
+    pub fn admit_connection(&self, held: usize, path: &str) -> Result<(), TrafficError> {
+        if held >= self.max_connections {
+            return Err(TrafficError::TooManyConnections {
+                path: path.to_owned(),
+                limit: self.max_connections,
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Default for Limits {
@@ -257,16 +276,32 @@ impl Observations {
         self.last_seen = Some(self.last_seen.map_or(t, |l| l.max(t)));
     }
 
-    /// Adds a finished connection to its endpoint (or to the local count).
-    fn add_connection(&mut self, key: EndpointKey, sent: u64, received: u64) {
+    /// Adds a finished connection to its endpoint (or to the local count); a new endpoint
+    /// beyond `limits` ([`Limits::admit_connection`]) is an error naming `path`.
+    fn add_connection(
+        &mut self,
+        key: EndpointKey,
+        sent: u64,
+        received: u64,
+        limits: &Limits,
+        path: &str,
+    ) -> Result<(), TrafficError> {
         if is_local(key.ip) {
             self.local_connections += 1;
-            return;
+            return Ok(());
         }
-        let e = self.endpoints.entry(key).or_default();
+        let held = self.endpoints.len();
+        let e = match self.endpoints.entry(key) {
+            std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                limits.admit_connection(held, path)?;
+                v.insert(EndpointStats::default())
+            }
+        };
         e.bytes_sent = e.bytes_sent.saturating_add(sent);
         e.bytes_received = e.bytes_received.saturating_add(received);
         e.connections += 1;
+        Ok(())
     }
 
     /// Every name known for an endpoint: its own (SNI) name, else the DNS names of its
@@ -354,9 +389,9 @@ pub fn read_capture(
         _ => {
             let reader = std::io::BufReader::new(counted);
             if head[0] == b'#' || head[0] == b'{' {
-                zeek::read(&name, reader)
+                zeek::read(&name, reader, &limits)
             } else {
-                csv::read(&name, reader)
+                csv::read(&name, reader, &limits)
             }
         }
     }
@@ -396,7 +431,11 @@ fn bad_line(path: &str, line: u64) -> impl Fn(String) -> TrafficError + Copy + '
 #[doc(hidden)]
 #[must_use]
 pub fn csv_check(data: &[u8]) -> bool {
-    check_read(data, CaptureFormat::Csv, csv::read(FUZZ_PATH, data))
+    check_read(
+        data,
+        CaptureFormat::Csv,
+        csv::read(FUZZ_PATH, data, &Limits::default()),
+    )
 }
 
 /// Fuzz and corpus check of the Zeek `conn.log` reader (fuzz target `traffic_zeek`), as
@@ -410,7 +449,7 @@ pub fn zeek_check(data: &[u8]) -> bool {
     check_read(
         data,
         CaptureFormat::ZeekConnLog,
-        zeek::read(FUZZ_PATH, data),
+        zeek::read(FUZZ_PATH, data, &Limits::default()),
     )
 }
 

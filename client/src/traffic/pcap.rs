@@ -198,7 +198,7 @@ pub(super) fn read<R: Read + Send>(
             Err(e) => return Err(corrupt(e.to_string(), offset)),
         }
     }
-    Ok(st.finish())
+    st.finish()
 }
 
 impl State<'_> {
@@ -309,12 +309,7 @@ impl State<'_> {
         let flow = match self.flows.entry(key) {
             Entry::Occupied(o) => o.into_mut(),
             Entry::Vacant(v) => {
-                if len >= self.limits.max_connections {
-                    return Err(TrafficError::TooManyConnections {
-                        path: self.path.to_owned(),
-                        limit: self.limits.max_connections,
-                    });
-                }
+                self.limits.admit_connection(len, self.path)?;
                 let from_is_client = opener.unwrap_or_else(|| !looks_like_server(from, to));
                 let (client, server) = if from_is_client {
                     (from, to)
@@ -377,7 +372,8 @@ impl State<'_> {
         }
     }
 
-    fn finish(mut self) -> Observations {
+    /// The endpoints of the flows read (never more than the flows, so within the limit).
+    fn finish(mut self) -> Result<Observations, TrafficError> {
         let flows = std::mem::take(&mut self.flows);
         for (_, f) in flows {
             let key = EndpointKey {
@@ -386,9 +382,10 @@ impl State<'_> {
                 transport: f.transport,
                 name: f.hello.name(),
             };
-            self.obs.add_connection(key, f.sent, f.received);
+            self.obs
+                .add_connection(key, f.sent, f.received, &self.limits, self.path)?;
         }
-        self.obs
+        Ok(self.obs)
     }
 }
 

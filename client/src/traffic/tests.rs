@@ -574,6 +574,71 @@ fn too_many_connections_is_a_clear_error() {
     );
 }
 
+/// The conn.log and CSV readers keep one entry per remote endpoint: the same bound on
+/// distinct connections as a capture's (`Limits::admit_connection`), refused naming the
+/// file and the limit; repeated connections to a known endpoint and local ones add nothing.
+#[test]
+fn connection_logs_are_bounded_like_captures() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_connections: 20,
+        ..Limits::default()
+    };
+    let remote = |i: u16| format!("203.0.113.{}", 1 + i % 200);
+    // CSV rows, TSV conn.log rows and JSON conn.log rows of connections to `n` endpoints
+    // (ports tell them apart), each endpoint `times` times, plus `local` local connections.
+    let logs = |n: u16, times: u16, local: u16| {
+        let (mut csv, mut tsv, mut json) = (
+            String::from("dst_ip,dst_port,proto\n"),
+            String::from("#separator \\x09\n#fields\tid.resp_h\tid.resp_p\tproto\n"),
+            String::new(),
+        );
+        for _ in 0..times {
+            for i in 0..n {
+                let (a, port) = (remote(i), 1000 + i);
+                csv.push_str(&format!("{a},{port},tcp\n"));
+                tsv.push_str(&format!("{a}\t{port}\ttcp\n"));
+                json.push_str(&format!(
+                    "{{\"id.resp_h\":\"{a}\",\"id.resp_p\":{port},\"proto\":\"udp\"}}\n"
+                ));
+            }
+        }
+        for i in 0..local {
+            csv.push_str(&format!("10.0.0.9,{i},tcp\n"));
+            tsv.push_str(&format!("10.0.0.9\t{i}\ttcp\n"));
+            json.push_str(&format!(
+                "{{\"id.resp_h\":\"10.0.0.9\",\"id.resp_p\":{i},\"proto\":\"udp\"}}\n"
+            ));
+        }
+        [("c.csv", csv), ("conn.log", tsv), ("conn.json", json)]
+    };
+    // At the limit, with every connection repeated and many local ones: read.
+    for (name, text) in logs(20, 5, 100) {
+        let p = write(dir.path(), name, text.as_bytes());
+        let obs = read_capture(&p, limits, &|_| {}).unwrap();
+        assert_eq!(obs.endpoints.len(), 20, "{name}");
+        assert_eq!(obs.local_connections, 100, "{name}");
+        assert!(obs.endpoints.values().all(|e| e.connections == 5), "{name}");
+    }
+    // One endpoint more: refused, naming the file and the limit.
+    for (name, text) in logs(21, 1, 0) {
+        let p = write(dir.path(), name, text.as_bytes());
+        let e = read_capture(&p, limits, &|_| {}).unwrap_err();
+        assert!(
+            matches!(e, TrafficError::TooManyConnections { limit: 20, .. }),
+            "{name}: {e}"
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "{} holds more than 20 distinct connections",
+                p.display()
+            )),
+            "{msg}"
+        );
+    }
+}
+
 /// Unfinished TLS ClientHellos are held within a budget for all connections together: a
 /// finished one gives its bytes back; more unfinished ones than the budget allows is a clear
 /// error, not memory growing with the capture.

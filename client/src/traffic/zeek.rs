@@ -11,11 +11,15 @@ use std::net::IpAddr;
 use serde_json::Value;
 
 use super::{
-    CaptureFormat, EndpointKey, Observations, TrafficError, Transport, bad_line, parse_time,
-    text_lines,
+    CaptureFormat, EndpointKey, Limits, Observations, TrafficError, Transport, bad_line,
+    parse_time, text_lines,
 };
 
-pub(super) fn read(path: &str, reader: impl BufRead) -> Result<Observations, TrafficError> {
+pub(super) fn read(
+    path: &str,
+    reader: impl BufRead,
+    limits: &Limits,
+) -> Result<Observations, TrafficError> {
     let mut obs = Observations::new(CaptureFormat::ZeekConnLog);
     obs.warnings.push(
         "a Zeek conn.log names no hosts: only the claim's ip_ranges can match its endpoints".into(),
@@ -51,7 +55,9 @@ pub(super) fn read(path: &str, reader: impl BufRead) -> Result<Observations, Tra
                 Some(Value::Number(n)) => Some(n.to_string()),
                 _ => None,
             };
-            record(&mut obs, &get).map_err(bad)?;
+            if let Some((key, sent, received)) = record(&mut obs, &get).map_err(bad)? {
+                obs.add_connection(key, sent, received, limits, path)?;
+            }
             continue;
         }
         let Some(cols) = &fields else {
@@ -67,7 +73,9 @@ pub(super) fn read(path: &str, reader: impl BufRead) -> Result<Observations, Tra
                 .filter(|v| **v != unset && !v.is_empty() && **v != "(empty)")
                 .map(|v| (*v).to_owned())
         };
-        record(&mut obs, &get).map_err(bad)?;
+        if let Some((key, sent, received)) = record(&mut obs, &get).map_err(bad)? {
+            obs.add_connection(key, sent, received, limits, path)?;
+        }
     }
     if fields.is_none() && obs.packets == 0 {
         return Err(TrafficError::BadLine {
@@ -80,7 +88,11 @@ pub(super) fn read(path: &str, reader: impl BufRead) -> Result<Observations, Tra
 }
 
 /// One conn.log record, whichever the format; `get` returns a field's value if it is set.
-fn record(obs: &mut Observations, get: &dyn Fn(&str) -> Option<String>) -> Result<(), String> {
+/// Counts the record; returns the connection it names (to add to its endpoint), if TCP or UDP.
+fn record(
+    obs: &mut Observations,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<(EndpointKey, u64, u64)>, String> {
     let need = |k: &str| get(k).ok_or_else(|| format!("{k} is missing"));
     let transport = match need("proto")?.as_str() {
         "tcp" => Transport::Tcp,
@@ -88,7 +100,7 @@ fn record(obs: &mut Observations, get: &dyn Fn(&str) -> Option<String>) -> Resul
         _ => {
             obs.packets += 1;
             obs.other_packets += 1;
-            return Ok(());
+            return Ok(None);
         }
     };
     let ip_text = need("id.resp_h")?;
@@ -114,17 +126,13 @@ fn record(obs: &mut Observations, get: &dyn Fn(&str) -> Option<String>) -> Resul
         obs.saw_time(t);
     }
     obs.packets += 1;
-    obs.add_connection(
-        EndpointKey {
-            ip,
-            port,
-            transport,
-            name: None,
-        },
-        sent,
-        received,
-    );
-    Ok(())
+    let key = EndpointKey {
+        ip,
+        port,
+        transport,
+        name: None,
+    };
+    Ok(Some((key, sent, received)))
 }
 
 /// Zeek writes the separator escaped (`\x09`).
