@@ -115,6 +115,28 @@ impl App {
     /// # Errors
     /// Unusable data directory, key or database; a rollback detected.
     pub fn open(config: &Config) -> anyhow::Result<Self> {
+        Self::open_serving(config, |store| store)
+    }
+
+    /// Opens the log as [`App::open`] does, with the request handlers reading through
+    /// `serve(store)` while the sequencer keeps the store itself (tests count the storage
+    /// calls a request makes).
+    ///
+    /// # Errors
+    /// As [`App::open`].
+    #[cfg(feature = "test-support")]
+    pub fn open_reading_through(
+        config: &Config,
+        serve: impl FnOnce(Arc<dyn LogStore>) -> Arc<dyn LogStore>,
+    ) -> anyhow::Result<Self> {
+        Self::open_serving(config, serve)
+    }
+
+    /// [`App::open`], the handlers reading through `serve(store)`.
+    fn open_serving(
+        config: &Config,
+        serve: impl FnOnce(Arc<dyn LogStore>) -> Arc<dyn LogStore>,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!("cannot create data directory {}", config.data_dir.display())
         })?;
@@ -122,7 +144,8 @@ impl App {
             check_replica_scitt_key(config)?;
             let store = PostgresStore::connect(url)
                 .with_context(|| format!("cannot open the database {}", redact_url(url)))?;
-            return Self::open_replica(config, Arc::new(store));
+            let store = Arc::new(store);
+            return Self::open_replica_serving(config, store.clone(), serve(store));
         }
         let Some(db) = config.sqlite_path() else {
             bail!("unsupported database URL");
@@ -132,7 +155,11 @@ impl App {
             config.read_cache_bytes,
         )?);
         check_sqlite_file(config, store.as_ref())?;
-        Self::open_with_store(config, store)
+        let seq_store = store.clone();
+        Self::open_inner(config, serve(store), |signers, settings| {
+            let (handle, shared, join) = sequencer::start(seq_store, signers, settings)?;
+            Ok((handle, shared, join, None))
+        })
     }
 
     /// Opens one replica of a log on PostgreSQL: it serves reads at once and sequences
@@ -141,8 +168,17 @@ impl App {
     /// # Errors
     /// As [`App::open`]; a database whose checkpoints another log key signed.
     pub fn open_replica(config: &Config, store: Arc<PostgresStore>) -> anyhow::Result<Self> {
+        Self::open_replica_serving(config, store.clone(), store)
+    }
+
+    /// [`App::open_replica`], the handlers reading through `serving`.
+    fn open_replica_serving(
+        config: &Config,
+        store: Arc<PostgresStore>,
+        serving: Arc<dyn LogStore>,
+    ) -> anyhow::Result<Self> {
         check_replica_scitt_key(config)?;
-        Self::open_inner(config, store.clone(), |signers, settings| {
+        Self::open_inner(config, serving, |signers, settings| {
             let (handle, rx) = sequencer::SequencerHandle::channel(config.queue);
             let (shared, status, join) =
                 replica::start(store, signers, settings, rx, replica::Timings::default())?;

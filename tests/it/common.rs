@@ -9,6 +9,7 @@ use attestlog_proto::keys::{SignerKey, TYPE_ED25519, VerifierKey};
 use attestlog_proto::predicate::{PAYLOAD_TYPE_INTOTO, statement_from_value};
 use attestlog_server::config::Config;
 use attestlog_server::http::AppState;
+use attestlog_server::storage::LogStore;
 use serde_json::{Value, json};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -90,6 +91,16 @@ impl TestLog {
 
     /// A log on `backend`, with `f` applied to its config.
     pub async fn start_on_with(backend: Backend, f: impl FnOnce(&mut Config)) -> Self {
+        Self::start_on_reading_through(backend, f, |store| store).await
+    }
+
+    /// A log on `backend`, with `f` applied to its config, whose request handlers read
+    /// through `serve(store)` (e.g. a wrapper counting storage calls).
+    pub async fn start_on_reading_through(
+        backend: Backend,
+        f: impl FnOnce(&mut Config),
+        serve: impl FnOnce(Arc<dyn LogStore>) -> Arc<dyn LogStore>,
+    ) -> Self {
         let scratch = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => {
@@ -98,29 +109,42 @@ impl TestLog {
             }
         };
         let database = scratch.as_ref().map(|s| s.url.clone());
-        let mut log = Self::start_with(|c| {
+        let (dir, config) = Self::config_with(|c| {
             c.database = database;
             // One replica: its own SCITT key in its data directory.
             c.scitt_generate_key = true;
             f(c);
-        })
-        .await;
+        });
+        log_to_test_output();
+        let app = attestlog_server::App::open_reading_through(&config, serve).unwrap();
+        let mut log = Self::serve(dir, config, app);
         log.scratch = scratch;
         log
     }
 
-    pub async fn start_with(f: impl FnOnce(&mut Config)) -> Self {
+    /// A fresh data directory and the test config in it, with `f` applied.
+    fn config_with(f: impl FnOnce(&mut Config)) -> (PathBuf, Config) {
         let dir = temp_dir("log");
         let mut config = Config::with_data_dir(&dir);
         config.admin_token = Some("test-admin-token".into());
         config.max_wait = std::time::Duration::from_millis(2);
         f(&mut config);
+        (dir, config)
+    }
+
+    pub async fn start_with(f: impl FnOnce(&mut Config)) -> Self {
+        let (dir, config) = Self::config_with(f);
         Self::start_in(dir, config).await
     }
 
     pub async fn start_in(dir: PathBuf, config: Config) -> Self {
         log_to_test_output();
         let app = attestlog_server::App::open(&config).unwrap();
+        Self::serve(dir, config, app)
+    }
+
+    /// Serves `app` on 127.0.0.1 (on the current Tokio runtime).
+    fn serve(dir: PathBuf, config: Config, app: attestlog_server::App) -> Self {
         let state = app.state.clone();
         let listener = attestlog_server::listen(([127, 0, 0, 1], 0).into()).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

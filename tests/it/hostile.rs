@@ -734,3 +734,86 @@ fn a_crawl_runs_on_a_bounded_blocking_pool() {
     assert!(threads > 0, "no thread of the runtime was found");
     drop(rt);
 }
+
+/// A search on PostgreSQL that runs past its time limit (`statement_timeout`, which counts
+/// waiting for locks) is cancelled and answered 503 with `Retry-After`, naming the limit, while
+/// checkpoint and proof reads go on being served; the same search succeeds once the table is
+/// free again. A second connection holds an exclusive lock on the search index so that the
+/// search waits past its limit, deterministically.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_past_its_time_limit_on_postgres_gets_503_naming_it() {
+    use attestlog_server::storage::SEARCH_TIMEOUT_MS;
+    if crate::pg_support::admin_url("a_search_past_its_time_limit_on_postgres_gets_503_naming_it")
+        .is_none()
+    {
+        return;
+    }
+    let log = TestLog::start_on(Backend::Postgres).await;
+    let k = vendor_key(72);
+    log.enrol("Slow Search AG", &k.verifier()).await;
+    let (s, b) = log
+        .submit(&sign_value(
+            &k,
+            &statement("Slow Search AG", &att_id(7200), "Searched"),
+        ))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let path = "/v1/search?vendor=slow%20search%20ag";
+    let (s, found) = log.get_json(path).await;
+    assert_eq!(s, 200, "{found}");
+    assert_eq!(found["entries"].as_array().unwrap().len(), 1, "{found}");
+
+    // Another connection takes the search index for itself.
+    let (holder, conn) = tokio_postgres::connect(log.db_url().unwrap(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let conn = tokio::spawn(conn);
+    holder
+        .batch_execute("BEGIN; LOCK TABLE search IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let search = {
+        let (http, url) = (log.http.clone(), format!("{}{path}", log.url));
+        tokio::spawn(async move {
+            let r = http.get(url).send().await.unwrap();
+            let retry_after = r.headers().get("retry-after").cloned();
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap();
+            (status, retry_after, body, started.elapsed())
+        })
+    };
+    // Reads are served while the search waits on the lock.
+    let mut reads = 0;
+    while !search.is_finished() {
+        assert!(started.elapsed() < DEADLINE, "the search never ended");
+        well_behaved(&log).await;
+        let (s, page) = log.get_json("/v1/checkpoints?limit=2").await;
+        assert_eq!(s, 200, "{page}");
+        reads += 1;
+    }
+    let (status, retry_after, body, took) = search.await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(retry_after.is_some(), "503 without Retry-After: {body}");
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("time limit of {SEARCH_TIMEOUT_MS} ms")),
+        "{message}"
+    );
+    assert!(
+        took >= Duration::from_millis(SEARCH_TIMEOUT_MS),
+        "answered after {took:?}, before the time limit: not the time limit that ended it"
+    );
+    assert!(reads >= 1, "no read was served while the search waited");
+
+    // The lock released, the same search is answered again.
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    drop(holder);
+    let _ = conn.await;
+    let (s, again) = log.get_json(path).await;
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(again["entries"], found["entries"]);
+    log.stop().await;
+}

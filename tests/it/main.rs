@@ -20,6 +20,7 @@ mod pg_support;
 mod scitt;
 mod scitt_interop;
 mod startup;
+mod storage_calls;
 mod submit;
 mod verification_story;
 mod verifications;

@@ -107,6 +107,12 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::SearchTimedOut = e {
+            // The client's request, not a fault of the log: said to the client, not logged
+            // as an error.
+            tracing::warn!(error = %e, "search cancelled");
+            return ApiError::unavailable(e.to_string());
+        }
         tracing::error!(error = %e, "storage error");
         ApiError::unavailable("storage is unavailable")
     }

@@ -74,7 +74,8 @@ pub const MAX_SEARCH_RESULTS: u64 = 500;
       ("attestation_id" = Option<String>, Query), ("verdict" = Option<String>, Query),
       ("subject" = Option<u64>, Query), ("verifier" = Option<String>, Query),
       ("before" = Option<u64>, Query), ("limit" = Option<u32>, Query)),
-    responses((status = 200), (status = 400)))]
+    responses((status = 200), (status = 400),
+      (status = 503, description = "past its time limit on PostgreSQL (Retry-After)")))]
 pub async fn search(
     State(s): State<super::State>,
     Query(q): Query<HashMap<String, String>>,

@@ -42,6 +42,12 @@ pub enum StoreError {
     /// Backend error.
     #[error("database error: {0}")]
     Backend(String),
+    /// A search ran past its time limit ([`SEARCH_TIMEOUT_MS`], PostgreSQL's
+    /// `statement_timeout`, which counts waiting for locks too).
+    #[error(
+        "the search took longer than its time limit of {SEARCH_TIMEOUT_MS} ms; narrow it (a more selective term) or retry later"
+    )]
+    SearchTimedOut,
 }
 
 impl From<rusqlite::Error> for StoreError {

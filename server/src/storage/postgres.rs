@@ -334,6 +334,16 @@ pub(crate) fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// A search's error: its time limit (`statement_timeout`) cancelled it, or another backend
+/// error.
+fn searched(e: tokio_postgres::Error) -> StoreError {
+    if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) {
+        StoreError::SearchTimedOut
+    } else {
+        backend(e)
+    }
+}
+
 pub(crate) fn u64_of(v: i64) -> StoreResult<u64> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative value {v}")))
 }
@@ -931,19 +941,19 @@ impl PostgresStore {
         self.block(|db| async move {
             let mut c = db.client().await?;
             // One transaction, so the time limit covers the whole search and ends with it.
-            let tx = c.transaction().await.map_err(backend)?;
+            let tx = c.transaction().await.map_err(searched)?;
             tx.batch_execute(&format!(
                 "SET LOCAL statement_timeout = {SEARCH_TIMEOUT_MS}"
             ))
             .await
-            .map_err(backend)?;
+            .map_err(searched)?;
             let mut estimates = Vec::new();
-            let st = tx.prepare_cached(SEARCH_ESTIMATE).await.map_err(backend)?;
+            let st = tx.prepare_cached(SEARCH_ESTIMATE).await.map_err(searched)?;
             for (kind, value) in q.terms_to_estimate() {
                 let n: i64 = tx
                     .query_one(&st, &[&kind.as_str(), &value, &before, &estimate])
                     .await
-                    .map_err(backend)?
+                    .map_err(searched)?
                     .get(0);
                 estimates.push(u64_of(n)?);
             }
@@ -960,17 +970,17 @@ impl PostgresStore {
             }
             let rows = match driver {
                 SearchDriver::All => {
-                    let st = tx.prepare_cached(sql.all).await.map_err(backend)?;
+                    let st = tx.prepare_cached(sql.all).await.map_err(searched)?;
                     tx.query(&st, &[&before, &scan, &kinds, &values, &other_id])
                         .await
                 }
                 SearchDriver::AttestationId(id) => {
-                    let st = tx.prepare_cached(sql.id).await.map_err(backend)?;
+                    let st = tx.prepare_cached(sql.id).await.map_err(searched)?;
                     tx.query(&st, &[&before, &scan, &kinds, &values, &other_id, &id])
                         .await
                 }
                 SearchDriver::Term(kind, value) => {
-                    let st = tx.prepare_cached(sql.term).await.map_err(backend)?;
+                    let st = tx.prepare_cached(sql.term).await.map_err(searched)?;
                     let k = kind.as_str();
                     tx.query(
                         &st,
@@ -979,7 +989,7 @@ impl PostgresStore {
                     .await
                 }
             }
-            .map_err(backend)?;
+            .map_err(searched)?;
             let rows = rows
                 .iter()
                 .map(|r| {
@@ -987,7 +997,7 @@ impl PostgresStore {
                     Ok((idx, r.get::<_, bool>(matched_at), meta))
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
-            tx.commit().await.map_err(backend)?;
+            tx.commit().await.map_err(searched)?;
             Ok(search_page(rows, q.limit))
         })
     }
