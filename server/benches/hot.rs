@@ -59,7 +59,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("admission_parse_schema_verify", |b| {
         b.iter(|| {
             let parsed = admission::parse_within(black_box(&env), max_body).unwrap();
-            admission::verify(&parsed.envelope, &enrolments, &log_key).unwrap()
+            admission::verify(&parsed.envelope, None, &enrolments, &log_key).unwrap()
         })
     });
     // Its two halves: everything but the signature, and the signature check alone.

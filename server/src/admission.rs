@@ -8,7 +8,9 @@ use attestlog_proto::dsse::Envelope;
 use attestlog_proto::enrolment::{AdmissionError, EnrolmentState};
 use attestlog_proto::keys::{SignerKey, VerifierKey};
 use attestlog_proto::predicate::{Statement, Status};
-use attestlog_proto::rules::{self, Candidate, Chain, Claim, Judgement, verify_entry};
+use attestlog_proto::rules::{
+    self, Candidate, Chain, Claim, Judgement, StatementPayload, verify_entry_parsed,
+};
 
 use crate::sequencer::{Admitted, SeqError};
 use crate::storage::{
@@ -170,20 +172,23 @@ pub fn statement_record(st: &Statement) -> (AttestationMeta, Vec<SearchTerm>) {
     (meta, terms)
 }
 
-/// The order-independent checks of the rule engine ([`verify_entry`]) for a submitted
-/// attestation, against the enrolment state now.
+/// The order-independent checks of the rule engine ([`rules::verify_entry`]) for a submitted
+/// attestation, against the enrolment state now. `payload` is the envelope's payload if the
+/// duplicate lookup parsed it already ([`StatementPayload::of_envelope`]), so that it is not
+/// parsed and hashed a second time.
 ///
 /// # Errors
 /// [`AdmitError::PayloadType`] or [`AdmitError::Refused`].
 pub fn verify(
     envelope: &Envelope,
+    payload: Option<StatementPayload>,
     enrolments: &EnrolmentState,
     log_key: &VerifierKey,
 ) -> Result<Candidate, AdmitError> {
     if envelope.payload_type != PAYLOAD_TYPE_INTOTO {
         return Err(AdmitError::PayloadType(envelope.payload_type.clone()));
     }
-    Ok(verify_entry(envelope, enrolments, log_key)?)
+    Ok(verify_entry_parsed(envelope, payload, enrolments, log_key)?)
 }
 
 /// The order-dependent rules ([`rules::judge`]) for `c` as if it were logged next in the

@@ -32,7 +32,7 @@ use attestlog_proto::cose::SignedStatement;
 use attestlog_proto::enrolment::KeyRole;
 use attestlog_proto::keys::VerifierKey;
 use attestlog_proto::registration::RegistrationPolicy;
-use attestlog_proto::rules::{self, Candidate, Claim, envelope_statement_hash};
+use attestlog_proto::rules::{self, Candidate, Claim, StatementPayload};
 use tokio::sync::oneshot;
 
 use super::{AdmitError, Parsed, admitted, judge_now, keep_verified_signatures, verify};
@@ -65,11 +65,15 @@ impl Submission {
         }
     }
 
-    /// The statement identity, when the payload is a statement the log accepts.
-    fn statement_hash(&self) -> Option<Hash> {
+    /// The statement identity, when the payload is a statement the log accepts; with the
+    /// parsed payload of an envelope, which verification then does not parse again.
+    fn statement_hash(&self) -> (Option<Hash>, Option<StatementPayload>) {
         match self {
-            Submission::Dsse(p) => envelope_statement_hash(&p.envelope),
-            Submission::Cose(st) => rules::statement_hash(st.payload()).ok(),
+            Submission::Dsse(p) => {
+                let payload = StatementPayload::of_envelope(&p.envelope);
+                (payload.as_ref().map(StatementPayload::hash), payload)
+            }
+            Submission::Cose(st) => (rules::statement_hash(st.payload()).ok(), None),
         }
     }
 }
@@ -182,12 +186,13 @@ impl Pipeline<'_> {
     /// submission queue, or storage.
     pub fn admit(&self, submission: Submission) -> Result<Admission, AdmitError> {
         let published = self.shared.published();
-        if let Some(known) = self.dedup(&submission, &published)? {
-            return Ok(known);
-        }
+        let payload = match self.dedup(&submission, &published)? {
+            Dedup::Known(known) => return Ok(known),
+            Dedup::New(payload) => payload,
+        };
         let enrolments = self.shared.enrolments();
         let candidate = match &submission {
-            Submission::Dsse(p) => verify(&p.envelope, &enrolments, self.log_key)?,
+            Submission::Dsse(p) => verify(&p.envelope, payload, &enrolments, self.log_key)?,
             Submission::Cose(st) => rules::verify_cose_entry(st, &enrolments)?,
         };
         let (party, role) = candidate
@@ -233,20 +238,25 @@ impl Pipeline<'_> {
         &self,
         submission: &Submission,
         published: &Arc<Published>,
-    ) -> Result<Option<Admission>, AdmitError> {
+    ) -> Result<Dedup, AdmitError> {
         let leaf = submission.leaf_hash();
+        let mut payload = None;
         let (index, same_bytes) = match self.store.lookup_leaf(&leaf)? {
             Some(index) => (index, true),
-            None => match submission.statement_hash() {
-                Some(h) => match self.store.lookup_statement(&h)? {
-                    Some(index) => (index, false),
-                    None => return Ok(None),
-                },
-                None => return Ok(None),
-            },
+            None => {
+                let (hash, parsed) = submission.statement_hash();
+                payload = parsed;
+                match hash {
+                    Some(h) => match self.store.lookup_statement(&h)? {
+                        Some(index) => (index, false),
+                        None => return Ok(Dedup::New(payload)),
+                    },
+                    None => return Ok(Dedup::New(payload)),
+                }
+            }
         };
         if index < published.size {
-            return Ok(Some(Admission::Logged {
+            return Ok(Dedup::Known(Admission::Logged {
                 index,
                 published: published.clone(),
                 entry: same_bytes.then(|| submission.entry()),
@@ -254,12 +264,21 @@ impl Pipeline<'_> {
         }
         Ok(match submission {
             // A registration the log holds is running until its checkpoint is published.
-            Submission::Cose(_) => Some(Admission::Stored { index }),
+            Submission::Cose(_) => Dedup::Known(Admission::Stored { index }),
             // `/v1` has no such answer: verified and judged again, the sequencer answers the
             // duplicate once its checkpoint is published, or says to submit again later.
-            Submission::Dsse(_) => None,
+            Submission::Dsse(_) => Dedup::New(payload),
         })
     }
+}
+
+/// What the duplicate lookup found.
+enum Dedup {
+    /// The log holds the submission: the answer.
+    Known(Admission),
+    /// Not in the published tree; the envelope's payload if the lookup parsed it (verification
+    /// takes it instead of parsing the payload again).
+    New(Option<StatementPayload>),
 }
 
 /// The keys that signed a candidate.
