@@ -161,6 +161,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Clear a halt recorded after a conflict with a published checkpoint (the `halted` file
+    /// of the data directory), once its cause is found and fixed (deploy/README.md): the
+    /// server refuses to start while it is recorded. Prints the conflict it clears.
+    ClearHalt,
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -220,8 +224,20 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Backup { dest }) => backup(&config, &dest),
         Some(Command::Fsck { from, json }) => fsck(&config, from, json),
+        Some(Command::ClearHalt) => clear_halt(&config),
         None | Some(Command::Serve) => serve(&config),
     }
+}
+
+fn clear_halt(config: &Config) -> anyhow::Result<()> {
+    let dir = &config.data_dir;
+    match attestlog_server::signer::clear_halted(dir)
+        .with_context(|| format!("cannot clear the halt recorded in {}", dir.display()))?
+    {
+        Some(why) => println!("cleared the halt recorded in {}: {why}", dir.display()),
+        None => println!("no halt is recorded in {}", dir.display()),
+    }
+    Ok(())
 }
 
 fn backup(config: &Config, dest: &std::path::Path) -> anyhow::Result<()> {

@@ -209,6 +209,10 @@ pub struct Shared {
     failure: RwLock<Option<Failure>>,
     /// Serialises `Shared::publish`: the sequencer and a replica's refresh both publish.
     publishing: Mutex<()>,
+    /// The data directory where a conflict is recorded ([`crate::signer::HALTED_FILE`]), so
+    /// that it outlives the process; set once the log has started (a conflict found by the
+    /// checks at start refuses the start, and every start checks again).
+    halt_dir: std::sync::OnceLock<std::path::PathBuf>,
     /// Test fault: the sequencer thread panics at its next submission.
     #[cfg(test)]
     pub(crate) die: std::sync::atomic::AtomicBool,
@@ -234,6 +238,7 @@ impl Shared {
             enrolments: RwLock::new(Arc::new(enrolments)),
             failure: RwLock::new(None),
             publishing: Mutex::new(()),
+            halt_dir: std::sync::OnceLock::new(),
             #[cfg(test)]
             die: std::sync::atomic::AtomicBool::new(false),
         }
@@ -295,6 +300,12 @@ impl Shared {
         Ok(PublishOutcome::Published)
     }
 
+    /// From now on a conflict is also recorded in `data_dir` ([`crate::signer::HALTED_FILE`]):
+    /// the log stays halted across restarts until the operator clears it.
+    pub(crate) fn record_conflicts_in(&self, data_dir: &Path) {
+        let _ = self.halt_dir.set(data_dir.to_owned());
+    }
+
     /// The latest published checkpoint.
     #[must_use]
     pub fn published(&self) -> Arc<Published> {
@@ -348,6 +359,13 @@ impl Shared {
              see deploy/README.md (when the rollback guard trips)");
         metrics::counter!("attestlog_guard_failures_total").increment(1);
         metrics::gauge!("attestlog_sequencing_halted").set(1.0);
+        if conflict
+            && let Some(dir) = self.halt_dir.get()
+            && let Err(e) = crate::signer::write_halted(dir, why)
+        {
+            tracing::error!(error = %e, dir = %dir.display(),
+                "cannot record the conflict in the data directory: a restart would not know it");
+        }
         *f = Some(Failure {
             why: why.to_owned(),
             conflict,

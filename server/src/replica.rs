@@ -276,6 +276,9 @@ pub(crate) fn start(
         Arc::new(published),
         Some(Arc::new(enrolments)),
     )?;
+    // Started: a conflict found from now on (at a take-over, a publication) outlives the
+    // process.
+    shared.record_conflicts_in(&settings.data_dir);
     let status = Arc::new(ReplicaStatus::default());
     let (stop, _) = watch::channel(false);
     let ctx = Arc::new(Ctx {

@@ -305,7 +305,9 @@ pub fn start(
 ) -> anyhow::Result<(SequencerHandle, Arc<Shared>, std::thread::JoinHandle<()>)> {
     let shared = Arc::new(Shared::empty());
     let (handle, rx) = SequencerHandle::channel(settings.queue);
+    let data_dir = settings.data_dir.clone();
     let join = resume(store, signers, settings, shared.clone(), rx)?;
+    shared.record_conflicts_in(&data_dir);
     Ok((handle, shared, join))
 }
 
@@ -335,7 +337,8 @@ pub(crate) fn resume(
     if let Some(why) = shared.conflict() {
         anyhow::bail!(
             "sequencing stays halted by a conflict with a published checkpoint ({why}); \
-             restart this server once the cause is understood (deploy/README.md)"
+             find the cause, then clear it with `attestlog-server clear-halt` and restart \
+             (deploy/README.md)"
         );
     }
     if store.latest_checkpoint()?.is_none() {

@@ -222,6 +222,48 @@ pub fn write_published(data_dir: &Path, note: &[u8]) -> std::io::Result<()> {
     write_atomic(&data_dir.join(PUBLISHED_FILE), note, 0o644)
 }
 
+/// The file in the data directory that records a conflict with a published checkpoint
+/// (DESIGN.md §9): while it exists the server refuses to start, until an operator clears it
+/// (`attestlog-server clear-halt`).
+pub const HALTED_FILE: &str = "halted";
+
+/// Reads `<data-dir>/halted`: why sequencing was halted by a conflict, if it was.
+///
+/// # Errors
+/// I/O errors other than "not found".
+pub fn read_halted(data_dir: &Path) -> std::io::Result<Option<String>> {
+    match std::fs::read(data_dir.join(HALTED_FILE)) {
+        Ok(b) => Ok(Some(String::from_utf8_lossy(&b).trim_end().to_owned())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Records in `<data-dir>/halted` why sequencing halted, atomically.
+///
+/// # Errors
+/// I/O errors.
+pub fn write_halted(data_dir: &Path, why: &str) -> std::io::Result<()> {
+    write_atomic(
+        &data_dir.join(HALTED_FILE),
+        format!("{why}\n").as_bytes(),
+        0o644,
+    )
+}
+
+/// Removes `<data-dir>/halted` (the operator's `attestlog-server clear-halt`); returns the
+/// conflict it recorded, None when there was none.
+///
+/// # Errors
+/// I/O errors.
+pub fn clear_halted(data_dir: &Path) -> std::io::Result<Option<String>> {
+    let why = read_halted(data_dir)?;
+    if why.is_some() {
+        std::fs::remove_file(data_dir.join(HALTED_FILE))?;
+    }
+    Ok(why)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -298,6 +298,53 @@ async fn backup_command_and_rollback_refusal() {
     assert!(err.contains("refusing to start"), "{err}");
 }
 
+/// A halt recorded after a conflict (the `halted` file of the data directory) keeps the binary
+/// from starting, naming the conflict and `clear-halt`; `attestlog-server clear-halt` prints
+/// the conflict and clears it, and the server starts again.
+#[tokio::test]
+async fn a_recorded_halt_refuses_the_start_until_cleared() {
+    let dir = temp_dir("halted");
+    let mut server = start(&dir).await;
+    server.child.start_kill().unwrap();
+    server.child.wait().await.unwrap();
+    let why = "witness W cosigned tree size 9, larger than the stored tree (size 3)";
+    std::fs::write(dir.join("halted"), format!("{why}\n")).unwrap();
+    let serve = || {
+        Command::new(env!("CARGO_BIN_EXE_attestlog-server"))
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&dir)
+            .output()
+    };
+    let out = serve().await.unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing to start") && err.contains(why) && err.contains("clear-halt"),
+        "{err}"
+    );
+    let clear = || {
+        Command::new(env!("CARGO_BIN_EXE_attestlog-server"))
+            .arg("--data-dir")
+            .arg(&dir)
+            .arg("clear-halt")
+            .output()
+    };
+    let out = clear().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(why));
+    assert!(!dir.join("halted").exists());
+    let out = clear().await.unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no halt is recorded"));
+    let mut server = start(&dir).await;
+    server.child.start_kill().unwrap();
+    server.child.wait().await.unwrap();
+}
+
 #[test]
 fn help_and_bad_flags() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_attestlog-server"))

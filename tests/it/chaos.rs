@@ -391,6 +391,38 @@ async fn witness_with_a_conflicting_size_halts_sequencing(backend: Backend) {
     assert!(why.contains("witness H") && why.contains("1000"), "{why}");
     seen.stored(&log);
     seen.assert_no_conflicting_checkpoints(&key);
+
+    // The halt outlives the process: with the evidence gone (the witness no longer claims
+    // the larger tree, it merely does not answer), a restart still refuses, naming the
+    // conflict and the command that clears it.
+    let recorded = std::fs::read_to_string(log.dir.join("halted")).unwrap();
+    assert!(recorded.contains("witness H"), "{recorded}");
+    let (dir, config) = (log.dir.clone(), log.config());
+    let mut log = log;
+    let db = log.keep_database();
+    log.stop().await;
+    ahead.store(0, Ordering::SeqCst);
+    for _ in 0..2 {
+        let e = attestlog_server::App::open(&config).unwrap_err();
+        let e = format!("{e:#}");
+        assert!(
+            e.contains("refusing to start")
+                && e.contains("witness H")
+                && e.contains("attestlog-server clear-halt"),
+            "{e}"
+        );
+    }
+    // The operator clears it: the log starts and sequences again, one history.
+    let cleared = attestlog_server::signer::clear_halted(&dir).unwrap();
+    assert_eq!(cleared.as_deref(), Some(recorded.trim_end()));
+    assert_eq!(attestlog_server::signer::clear_halted(&dir).unwrap(), None);
+    let log = TestLog::start_in(dir.clone(), config).await;
+    grow(&log, &mut seen, &vendor, 40, 2).await;
+    assert!(!dir.join("halted").exists());
+    seen.stored(&log);
+    seen.assert_no_conflicting_checkpoints(&key);
+    log.stop().await;
+    drop(db);
 }
 
 crate::both_backends!(

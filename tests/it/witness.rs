@@ -614,7 +614,22 @@ async fn split_view_from_a_restored_backup_is_refused_and_detected() {
     );
     assert!(err.contains("cosigned tree size 4"), "{err}");
 
-    // An operator bypasses the witnesses and grows the other history past A's size.
+    // The conflict B met while running is recorded: without its witnesses it still refuses.
+    let bypass = config(&data_b, &key_file, origin, None);
+    let err = attestlog_server::App::open(&bypass)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("clear-halt") && err.contains("witness SV"),
+        "{err}"
+    );
+    // An operator clears the halt, bypasses the witnesses and grows the other history past
+    // A's size.
+    assert!(
+        attestlog_server::signer::clear_halted(&data_b)
+            .unwrap()
+            .is_some()
+    );
     let b = TestLog::start_in(data_b.clone(), config(&data_b, &key_file, origin, None)).await;
     assert_eq!(attest(&b, &vendor, 21, "B").await.0, 201);
     assert_eq!(attest(&b, &vendor, 22, "B").await.0, 201);
