@@ -260,6 +260,11 @@ pub struct MonitorState {
     /// chain), as the log said when the monitor first followed it; pinned from then on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claims_from: Option<u64>,
+    /// The index from which every signed statement of the log has a registration policy entry
+    /// below it (DESIGN.md §12), as the log said when the monitor first followed it; pinned
+    /// from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policies_from: Option<u64>,
 }
 
 /// What one round of [`Monitor::run_once`] found.
@@ -311,7 +316,8 @@ pub struct Monitor {
 /// The rule engine's history rebuilt from a stored state: the enrolments and the versions it
 /// kept, each kind in index order.
 fn replay(state: &MonitorState) -> Result<Ledger, String> {
-    let mut ledger = Ledger::new(state.claims_from.unwrap_or(0));
+    let mut ledger = Ledger::new(state.claims_from.unwrap_or(0))
+        .with_policies_from(state.policies_from.unwrap_or(0));
     for (index, entry) in &state.enrolments {
         let bytes = STANDARD.decode(entry).map_err(|e| e.to_string())?;
         let env = Envelope::parse_entry(&bytes).map_err(|e| e.to_string())?;
@@ -609,32 +615,49 @@ impl Monitor {
     }
 
     /// The first time: takes the log's `claims_from` (where it started enforcing the claim
-    /// rules) and keeps it; a log that later names another index is reported, and the monitor
-    /// keeps judging by the first.
+    /// rules) and `policies_from` (where every signed statement started to have a registration
+    /// policy entry below it) and keeps them; a log that later names another index is
+    /// reported, and the monitor keeps judging by the first.
     async fn pin_claims_from(&mut self, emit: &mut dyn FnMut(&Alert)) -> Result<(), MonitorError> {
-        let said = self
+        let info = self
             .verifier
             .client()
             .log_info()
             .await
-            .map_err(VerifyError::from)?
-            .claims_from;
-        match self.state.claims_from {
-            None => {
-                self.state.claims_from = Some(said);
-                self.ledger = replay(&self.state).map_err(|message| MonitorError::State {
-                    path: self.dir.join(STATE_FILE),
-                    message,
-                })?;
-                self.claims = claim_index(&self.state, &self.ledger);
-            }
-            Some(pinned) if pinned != said => emit(&fork_alert(
+            .map_err(VerifyError::from)?;
+        let mut replayed = false;
+        for (pinned, said, name, what) in [
+            (
+                &mut self.state.claims_from,
+                info.claims_from,
                 "claims_from_changed",
-                &format!(
-                    "the log now says its claim rules apply from index {said}; it said {pinned}"
-                ),
-            )),
-            Some(_) => {}
+                "its claim rules apply",
+            ),
+            (
+                &mut self.state.policies_from,
+                info.policies_from,
+                "policies_from_changed",
+                "every signed statement has a registration policy entry below it",
+            ),
+        ] {
+            match *pinned {
+                None => {
+                    *pinned = Some(said);
+                    replayed = true;
+                }
+                Some(p) if p != said => emit(&fork_alert(
+                    name,
+                    &format!("the log now says {what} from index {said}; it said {p}"),
+                )),
+                Some(_) => {}
+            }
+        }
+        if replayed {
+            self.ledger = replay(&self.state).map_err(|message| MonitorError::State {
+                path: self.dir.join(STATE_FILE),
+                message,
+            })?;
+            self.claims = claim_index(&self.state, &self.ledger);
         }
         Ok(())
     }

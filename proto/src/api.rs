@@ -229,6 +229,16 @@ pub struct LogInfo {
     /// Entries below it are judged by the rules they were logged under.
     #[serde(default)]
     pub claims_from: u64,
+    /// The index from which every SCITT signed statement has a registration policy entry
+    /// below it (DESIGN.md §12): 0 for a log that always logged the policy in force before its
+    /// first signed statement, else the tree size when it was upgraded. Below it, a signed
+    /// statement with no policy entry below it was admitted under the built-in policy.
+    #[serde(default)]
+    pub policies_from: u64,
+    /// The SCITT registration policy in force in the published tree: its latest policy entry
+    /// (none before the first is logged).
+    #[serde(default)]
+    pub registration_policy: Option<crate::registration::RegistrationPolicy>,
     /// tlog-policy text the log is configured with (witnesses, quorum), if any.
     #[serde(default)]
     pub witness_policy: Option<String>,

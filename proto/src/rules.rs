@@ -708,8 +708,9 @@ pub fn verify_cose_entry(
 
 /// Whether a SCITT signed statement verified as `c`, `entry_len` bytes as logged, is
 /// admissible under the registration policy in force (DESIGN.md §12): `policy` is the latest
-/// policy entry below the statement's index; with none, the built-in policy, which admits
-/// every statement [`verify_cose_entry`] accepts.
+/// policy entry below the statement's index; with none (only below a log's `policies_from`,
+/// see [`Ledger::with_policies_from`]), the built-in policy, which admits every statement
+/// [`verify_cose_entry`] accepts.
 ///
 /// # Errors
 /// [`AdmissionError::RegistrationPolicy`] naming the policy's rule.
@@ -1153,6 +1154,9 @@ pub struct Ledger {
     chains: HashMap<String, Chain>,
     subjects: HashMap<u64, SubjectFacts>,
     claims_from: u64,
+    /// The index from which every signed statement has a registration policy entry below it
+    /// (0 unless [`Self::with_policies_from`] says otherwise).
+    policies_from: u64,
     /// The registration policy in force (the latest policy entry recorded).
     policy: Option<RegistrationPolicy>,
     /// Whether the ledger holds the whole history (a monitor's, fsck's), so that a policy
@@ -1187,27 +1191,58 @@ impl Ledger {
             chains,
             subjects: HashMap::new(),
             claims_from,
+            policies_from: 0,
             policy: None,
             whole: false,
         }
     }
 
-    /// The registration policy in force after everything recorded (none: no policy entry yet,
-    /// signed statements are judged by [`RegistrationPolicy::built_in`]).
+    /// The same history, with signed statements required to have a registration policy entry
+    /// below them from index `policies_from` on (DESIGN.md §12): 0 for a log that logged the
+    /// policy in force before its first signed statement, else the tree size when it was
+    /// upgraded to. A signed statement below it with no policy entry below it was admitted
+    /// under the built-in policy ([`RegistrationPolicy::built_in`]).
+    #[must_use]
+    pub fn with_policies_from(self, policies_from: u64) -> Self {
+        Self {
+            policies_from,
+            ..self
+        }
+    }
+
+    /// The index from which every signed statement has a registration policy entry below it.
+    #[must_use]
+    pub fn policies_from(&self) -> u64 {
+        self.policies_from
+    }
+
+    /// The registration policy in force after everything recorded (none: no policy entry yet;
+    /// below [`Self::policies_from`], signed statements are then judged by
+    /// [`RegistrationPolicy::built_in`]).
     #[must_use]
     pub fn registration_policy(&self) -> Option<&RegistrationPolicy> {
         self.policy.as_ref()
     }
 
-    /// [`check_registration`] under the registration policy in force.
+    /// [`check_registration`] for a signed statement at `index` under the registration policy
+    /// in force; from [`Self::policies_from`] on, a policy entry must be logged below it.
     ///
     /// # Errors
-    /// [`AdmissionError::RegistrationPolicy`] naming the policy's rule.
+    /// [`AdmissionError::RegistrationPolicy`] naming the policy's rule, or saying that no
+    /// policy entry is logged below the statement.
     pub fn check_registration(
         &self,
+        index: u64,
         c: &Candidate,
         entry_len: usize,
     ) -> Result<(), AdmissionError> {
+        if self.policy.is_none() && index >= self.policies_from {
+            return Err(AdmissionError::RegistrationPolicy(format!(
+                "no registration policy entry is logged below this signed statement (the log \
+                 records the policy in force before every signed statement from index {} on)",
+                self.policies_from
+            )));
+        }
         check_registration(self.policy.as_ref(), c, entry_len)
     }
 
@@ -1391,7 +1426,7 @@ impl Ledger {
     ) -> Result<Candidate, AdmissionError> {
         let c = verify_entry_bytes(data, &self.enrolment, log_key)?;
         if is_cose_entry(data) {
-            self.check_registration(&c, data.len())?;
+            self.check_registration(index, &c, data.len())?;
         }
         self.append_candidate(index, data, c)
     }
@@ -1630,7 +1665,9 @@ mod tests {
         use crate::registration::{RegistrationPolicy, slot};
         let log = log_key();
         let lk = log.verifier();
-        let mut ledger = Ledger::new(0);
+        // A log upgraded at size 2: below it, a signed statement may have no policy below it.
+        let mut ledger = Ledger::new(0).with_policies_from(2);
+        assert_eq!(ledger.policies_from(), 2);
         let enrol = enrolment(VENDOR, &vendor_key(), Action::Enrol)
             .to_envelope(&log)
             .canonical_bytes();
@@ -1652,15 +1689,27 @@ mod tests {
             .to_envelope(&log)
             .canonical_bytes()
         };
-        // No policy logged yet: the built-in one.
+        // No policy logged yet, below `policies_from`: the built-in one.
         let first = cose(1, None);
         ledger.append_bytes(1, &first, &lk).unwrap();
         assert!(ledger.registration_policy().is_none());
+        // From `policies_from` on, a signed statement needs a policy entry below it (a new
+        // log: from 0).
+        let second = cose(2, Some(1));
+        let mut new_log = Ledger::new(0);
+        new_log.append_bytes(0, &enrol, &lk).unwrap();
+        for (l, index, entry) in [(ledger.clone(), 2, &second), (new_log, 1, &first)] {
+            match l.clone().append_bytes(index, entry, &lk) {
+                Err(AdmissionError::RegistrationPolicy(m)) => {
+                    assert!(m.contains("no registration policy entry"), "{m}");
+                }
+                other => panic!("at {index}: {other:?}"),
+            }
+        }
         // Policy 1 admits nothing this large.
         let c = ledger.append_bytes(2, &policy(1, 100), &lk).unwrap();
         assert_eq!(c.statement_hash, slot(1));
         assert_eq!(ledger.registration_policy().unwrap().max_entry_bytes, 100);
-        let second = cose(2, Some(1));
         match ledger.append_bytes(3, &second, &lk) {
             Err(AdmissionError::RegistrationPolicy(m)) => {
                 assert!(m.contains("registration policy 1"), "{m}");

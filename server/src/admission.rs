@@ -272,6 +272,18 @@ pub fn keep_verified_signatures(parsed: Parsed, c: &Candidate) -> Result<Parsed,
     })
 }
 
+/// The sequencer submission of a registration policy entry (DESIGN.md §12): `policy` in a DSSE
+/// envelope signed by the log key.
+#[must_use]
+pub fn policy_entry(
+    policy: attestlog_proto::registration::RegistrationPolicy,
+    log_key: &SignerKey,
+) -> Admitted {
+    let data = policy.to_envelope(log_key).canonical_bytes();
+    let leaf = Hash::leaf(&data);
+    admitted(data, leaf, Candidate::of_policy(policy))
+}
+
 /// The sequencer submission of a verified entry: what storage writes for it, and the
 /// candidate the sequencer judges.
 #[must_use]

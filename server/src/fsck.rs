@@ -92,11 +92,13 @@ pub struct Rules {
 }
 
 impl Rules {
-    /// Empty history; the claim rules apply from `claims_from` (DESIGN.md §10).
+    /// Empty history; the claim rules apply from `claims_from` (DESIGN.md §10), and every
+    /// signed statement from `policies_from` on has a registration policy entry below it
+    /// (DESIGN.md §12).
     #[must_use]
-    pub fn new(claims_from: u64) -> Self {
+    pub fn new(claims_from: u64, policies_from: u64) -> Self {
         Self {
-            ledger: Ledger::new(claims_from),
+            ledger: Ledger::new(claims_from).with_policies_from(policies_from),
             leaves: HashSet::new(),
         }
     }
@@ -197,7 +199,7 @@ pub fn run(
             ),
         );
     }
-    let mut rules = Rules::new(store.claims_from()?);
+    let mut rules = Rules::new(store.claims_from()?, store.policies_from()?);
     // Admission is decided from entry 0 (the rules need the whole history); tiles and
     // checkpoints are compared from `from`.
     let mut start = 0;

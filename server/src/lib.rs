@@ -248,6 +248,10 @@ impl App {
             .map(|w| w.settings().policy_text.clone());
         let cosigner = witnessing.map(|w| w as Arc<dyn publication::Cosigner>);
         let signers = signer::rotation_signers(&identity.signer, &config.previous_key_files)?;
+        if let Some(p) = &config.scitt_policy {
+            p.validate()
+                .map_err(|e| anyhow::anyhow!("invalid [scitt] registration policy: {e}"))?;
+        }
         let (sequencer, shared, join, replica) = start(
             signers.clone(),
             Settings {
@@ -258,16 +262,13 @@ impl App {
                 data_dir: config.data_dir.clone(),
                 witnessing: cosigner,
                 overlap_until: config.overlap_until_unix()?,
+                registration_policy: config.scitt_policy.clone(),
             },
         )
         .map_err(|e| match e.downcast_ref::<publication::GuardError>() {
             Some(g) if g.is_violation() => anyhow::anyhow!("refusing to start: {g}"),
             _ => e,
         })?;
-        if let Some(p) = &config.scitt_policy {
-            p.validate()
-                .map_err(|e| anyhow::anyhow!("invalid [scitt] registration policy: {e}"))?;
-        }
         let scitt = http::scitt::Scitt::new(
             attestlog_proto::scitt::ReceiptSigner::new(signer::load_scitt_key(
                 &config.data_dir,

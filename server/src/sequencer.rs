@@ -248,6 +248,10 @@ pub struct Settings {
     pub witnessing: Option<Arc<dyn Cosigner>>,
     /// Key rotation: after this Unix time only the first signer signs checkpoints.
     pub overlap_until: Option<u64>,
+    /// The configured SCITT registration policy (DESIGN.md §12; None: the built-in one): the
+    /// policy logged as policy 1, signed by the current log key, just before the first signed
+    /// statement of a log that has none in force.
+    pub registration_policy: Option<attestlog_proto::registration::RegistrationPolicy>,
 }
 
 /// What [`Sequencer::batch_history`] reads for a batch: the stored duplicates (by leaf hash),
@@ -269,6 +273,9 @@ struct Sequencer {
     enrolments: Enrolments,
     /// The index from which the claim rules apply (DESIGN.md §10).
     claims_from: u64,
+    /// The index from which every signed statement has a registration policy entry below it
+    /// (DESIGN.md §12).
+    policies_from: u64,
     settings: Settings,
     /// A committed checkpoint kept from readers until a witness quorum cosigns it.
     withheld: Option<Arc<Published>>,
@@ -363,6 +370,7 @@ pub(crate) fn resume(
         .map_err(|e| halt(e.into()))?;
     let enrolments = rules::enrolments_from_rows(&store.enrolments()?)?;
     let claims_from = store.claims_from()?;
+    let policies_from = store.policies_from()?;
     let latest = Arc::new(head.published);
     let (published, withheld) = match &settings.witnessing {
         Some(w) => {
@@ -395,6 +403,7 @@ pub(crate) fn resume(
         edge: head.edge,
         enrolments,
         claims_from,
+        policies_from,
         settings,
         withheld,
         recheck: false,
@@ -537,11 +546,41 @@ impl Sequencer {
                 outcomes.push(Outcome::Duplicate(i));
                 continue;
             }
-            let index = old_size + leaves.len() as u64;
+            let mut index = old_size + leaves.len() as u64;
+            let registering = is_cose_entry(&e.data);
+            // Every signed statement is judged under a logged registration policy (DESIGN.md
+            // §12): on a log with none in force, the policy is logged just before the first.
+            if registering && policy.is_none() && index >= self.policies_from {
+                let first = self.first_policy();
+                match ledger.admit(index, &first.candidate) {
+                    Ok(Judgement::New) => {
+                        if let Claim::Policy(p) = &first.candidate.claim {
+                            policy = Some((**p).clone());
+                        }
+                        tracing::info!(
+                            index,
+                            "logged registration policy 1 before the first signed statement"
+                        );
+                        in_batch.insert(first.entry.leaf_hash, index);
+                        leaves.push(first.entry.leaf_hash);
+                        entries.push(first.entry);
+                        index += 1;
+                    }
+                    other => {
+                        // Policy 1 is stored, yet none is in force: storage is inconsistent.
+                        let why = format!(
+                            "registration policy 1 cannot be logged at index {index}: {other:?}"
+                        );
+                        tracing::error!("{why}");
+                        outcomes.push(Outcome::Rejected(SeqError::Storage(why)));
+                        continue;
+                    }
+                }
+            }
             // The rule engine, in index order: statement dedup (within the batch too), the
             // enrolment history, the signers' keys at this index, the version chain.
             let c = &job.admitted.candidate;
-            if is_cose_entry(&e.data)
+            if registering
                 && let Err(err) =
                     attestlog_proto::rules::check_registration(policy.as_ref(), c, e.data.len())
             {
@@ -643,6 +682,20 @@ impl Sequencer {
             Err(why) => Batched::NotPublished(why),
         };
         self.answer(jobs, outcomes, &batched);
+    }
+
+    /// The entry of registration policy 1: the configured policy, else the built-in one,
+    /// signed by the current log key.
+    fn first_policy(&self) -> Admitted {
+        let policy = attestlog_proto::registration::RegistrationPolicy {
+            sequence: 1,
+            ..self
+                .settings
+                .registration_policy
+                .clone()
+                .unwrap_or_else(|| attestlog_proto::registration::RegistrationPolicy::built_in(1))
+        };
+        crate::admission::policy_entry(policy, &self.signers[0])
     }
 
     /// Cosigns and publishes a committed checkpoint (with the current enrolment state).
@@ -1020,6 +1073,7 @@ mod tests {
             data_dir: PathBuf::new(),
             witnessing: None,
             overlap_until: None,
+            registration_policy: None,
         }
     }
 

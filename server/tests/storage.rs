@@ -298,6 +298,11 @@ fn conformance(s: &dyn LogStore) {
         0,
         "a new log enforces the claim rules"
     );
+    assert_eq!(
+        s.policies_from().unwrap(),
+        0,
+        "a new log logs the registration policy before every signed statement"
+    );
     let found = s
         .lookup_statements(&[Hash::sha256(&[1]), Hash::sha256(&[5]), Hash::sha256(&[99])])
         .unwrap();
@@ -656,10 +661,12 @@ fn legacy_entries() -> Vec<(Vec<u8>, Option<LegacyMeta>)> {
 }
 
 /// What a migrated legacy log must answer: the first index of each statement, the versions
-/// with their `issued_at`, and `claims_from` at the tree size of the migration.
+/// with their `issued_at`, and `claims_from` and `policies_from` at the tree size of the
+/// migration.
 fn check_migrated(s: &dyn LogStore) {
     let entries = legacy_entries();
     assert_eq!(s.claims_from().unwrap(), 3);
+    assert_eq!(s.policies_from().unwrap(), 3);
     let statement = |i: usize| {
         let env = attestlog_proto::dsse::Envelope::from_json(&entries[i].0).unwrap();
         attestlog_proto::rules::envelope_statement_hash(&env).unwrap()
@@ -858,10 +865,14 @@ fn postgres_migration_reads_key_roles_from_the_log() {
     }
     // As the previous binary left it: migration 4 not applied.
     let undo = "ALTER TABLE enrolments DROP COLUMN role; DROP TABLE verifications; \
-                DELETE FROM schema_migrations WHERE version = 4;";
+                DELETE FROM log_meta WHERE key = 'policies_from'; \
+                DELETE FROM schema_migrations WHERE version >= 4;";
     pg_support::execute(&db.url, undo);
     let s = PostgresStore::connect(&db.url).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 4);
+    assert_eq!(s.schema_version().unwrap(), MIGRATIONS.last().unwrap().0);
+    // Migration 5: the signed statements below the size of the migration may have no
+    // registration policy entry below them.
+    assert_eq!(s.policies_from().unwrap(), 2);
     assert_eq!(roles(&s), [(0, KeyRole::Vendor), (1, KeyRole::Verifier)]);
     drop(s);
     // An older binary's sequencer, which does not write roles, cannot enrol keys.

@@ -312,6 +312,42 @@ async fn fsck_passes_on_a_healthy_large_log() {
     assert!(r.tiles < full_tiles / 2, "{r:?}");
 }
 
+/// `POST /entries` of a signed statement: the status and the body.
+async fn post_cose(log: &TestLog, body: Vec<u8>) -> (u16, Vec<u8>) {
+    let r = log
+        .http
+        .post(format!("{}/entries", log.url))
+        .header("content-type", "application/cose")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+}
+
+/// One round of `attestlog monitor --once` on `log`, its state in `state`.
+async fn monitor_once(log: &TestLog, state: &std::path::Path) -> (u8, String) {
+    let (url, key, state) = (
+        log.url.clone(),
+        log.log_key().to_string(),
+        state.to_str().unwrap().to_owned(),
+    );
+    tokio::task::spawn_blocking(move || {
+        crate::common::run(&[
+            "--log",
+            &url,
+            "monitor",
+            "--log-key",
+            &key,
+            "--state",
+            &state,
+            "--once",
+        ])
+    })
+    .await
+    .unwrap()
+}
+
 /// The SCITT registration policy (DESIGN.md §12) is a log entry and fsck replays it: the
 /// configured policy is logged when the log starts serving, a change of policy is a new entry
 /// (the next sequence) and the same policy again is none; `POST /entries` refuses a signed
@@ -356,29 +392,15 @@ async fn registration_policy_is_logged_and_replayed(backend: Backend) {
             "key": lab.verifier().to_string(), "action": "enrol", "role": "verifier"}))
         .await;
     assert_eq!(status, 201, "{body}");
-    let post = |log: &TestLog, body: Vec<u8>| {
-        let url = format!("{}/entries", log.url);
-        let http = log.http.clone();
-        async move {
-            let r = http
-                .post(url)
-                .header("content-type", "application/cose")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
-        }
-    };
     let st = statement_from_value(statement(VENDOR, &att_id(1), "P")).unwrap();
     let attestation = SignedStatement::sign(&st.canonical_bytes(), &vendor, &att_id(1)).to_entry();
-    let (status, body) = post(&log, attestation.clone()).await;
+    let (status, body) = post_cose(&log, attestation.clone()).await;
     assert_eq!(status, 201, "{:?}", parse_problem_details(&body));
     let subject = log.state.shared.published().size - 1;
     let v = crate::verifications::verification_of(subject, &attestation, &att_id(1), "consistent");
     let v = attestlog_proto::verification::statement_from_value(v).unwrap();
     let verification = SignedStatement::sign(&v.canonical_bytes(), &lab, &att_id(1)).to_entry();
-    let (status, body) = post(&log, verification.clone()).await;
+    let (status, body) = post_cose(&log, verification.clone()).await;
     let (_, detail, code) = parse_problem_details(&body).unwrap();
     assert_eq!(
         (status, code.as_str()),
@@ -405,7 +427,7 @@ async fn registration_policy_is_logged_and_replayed(backend: Backend) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let (status, body) = post(&log, verification.clone()).await;
+    let (status, body) = post_cose(&log, verification.clone()).await;
     assert_eq!(status, 201, "{:?}", parse_problem_details(&body));
     let size = log.state.shared.published().size;
     let verification_index = size - 1;
@@ -418,29 +440,11 @@ async fn registration_policy_is_logged_and_replayed(backend: Backend) {
     // A monitor follows the policies, and the statements under them, in two runs (its state
     // keeps the policy in force across a restart).
     let state = temp_dir("policy-monitor");
-    let monitor = |url: String, key: String, state: std::path::PathBuf| {
-        tokio::task::spawn_blocking(move || {
-            crate::common::run(&[
-                "--log",
-                &url,
-                "monitor",
-                "--log-key",
-                &key,
-                "--state",
-                state.to_str().unwrap(),
-                "--once",
-            ])
-        })
-    };
-    let (code, out) = monitor(log.url.clone(), log.log_key().to_string(), state.clone())
-        .await
-        .unwrap();
+    let (code, out) = monitor_once(&log, &state).await;
     assert_eq!(code, attestlog_client::cli::EXIT_OK, "{out}");
     assert!(!out.contains("entry_invalid"), "{out}");
     assert_eq!(out.matches("\"registration_policy\"").count(), 2, "{out}");
-    let (code, out) = monitor(log.url.clone(), log.log_key().to_string(), state)
-        .await
-        .unwrap();
+    let (code, out) = monitor_once(&log, &state).await;
     assert_eq!(code, attestlog_client::cli::EXIT_OK, "{out}");
 
     // fsck refuses a signed statement the logged policy refuses: policy 2 rewritten (signed
@@ -487,3 +491,183 @@ async fn registration_policy_is_logged_and_replayed(backend: Backend) {
 }
 
 crate::both_backends!(registration_policy_is_logged_and_replayed);
+
+/// Sets the log's recorded `policies_from` (as a migration records it) in its database.
+fn set_policies_from(config: &attestlog_server::config::Config, backend: Backend, n: u64) {
+    match backend {
+        Backend::Sqlite => {
+            let c = rusqlite::Connection::open(config.sqlite_path().unwrap()).unwrap();
+            c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+            c.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'policies_from'",
+                [n.to_string()],
+            )
+            .unwrap();
+        }
+        Backend::Postgres => crate::pg_support::execute(
+            config.database.as_deref().unwrap(),
+            &format!("UPDATE log_meta SET value = '{n}' WHERE key = 'policies_from';"),
+        ),
+    }
+}
+
+/// Every signed statement is judged under a logged registration policy (DESIGN.md §12): a
+/// log with no policy configured logs the built-in one (policy 1, signed by the log key) just
+/// before its first signed statement, and nothing before a DSSE entry; the policy entry's JSON
+/// receipt verifies, `/v1/log` reports it, and fsck and a monitor replay it. A log upgraded
+/// while it held signed statements with no policy entry below them records `policies_from` =
+/// its size then: those stay admissible (under the built-in policy), the next signed statement
+/// gets the policy logged before it, and a signed statement at or above `policies_from` with
+/// no policy entry below it is a finding.
+async fn every_signed_statement_has_a_logged_policy_below_it(backend: Backend) {
+    use attestlog_proto::cose::SignedStatement;
+    use attestlog_proto::predicate::statement_from_value;
+    use attestlog_proto::registration::RegistrationPolicy;
+    use attestlog_proto::scitt::parse_problem_details;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+
+    let vendor = vendor_key(43);
+    let cose = |n: u64| {
+        let st = statement_from_value(statement(VENDOR, &att_id(n), "P")).unwrap();
+        SignedStatement::sign(&st.canonical_bytes(), &vendor, &att_id(n)).to_entry()
+    };
+    let registered = |(status, body): (u16, Vec<u8>)| {
+        assert_eq!(status, 201, "{:?}", parse_problem_details(&body));
+    };
+    let entry_at = |log: &TestLog, i: u64| {
+        let (url, http) = (format!("{}/v1/entries/{i}", log.url), log.http.clone());
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let logged_bytes = |e: &serde_json::Value| {
+        STANDARD
+            .decode(e["receipt"]["entry"].as_str().unwrap())
+            .unwrap()
+    };
+
+    // A new log.
+    let log = TestLog::start_on(backend).await;
+    let (_, info) = log.get_json("/v1/log").await;
+    assert_eq!(info["policies_from"], 0, "{info}");
+    assert!(info["registration_policy"].is_null(), "{info}");
+    log.enrol(VENDOR, &vendor.verifier()).await;
+    let (status, body) = log
+        .submit(&sign_value(&vendor, &statement(VENDOR, &att_id(1), "P")))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        log.state.shared.published().size,
+        2,
+        "no policy before DSSE"
+    );
+    let first = cose(2);
+    registered(post_cose(&log, first.clone()).await);
+    let e = entry_at(&log, 2).await;
+    assert_eq!(e["kind"], "registration_policy", "{e}");
+    let logged: RegistrationPolicy = serde_json::from_value(e["payload"].clone()).unwrap();
+    assert_eq!(logged, RegistrationPolicy::built_in(1));
+    // Its JSON receipt verifies under the log key, as a log-signed entry of no vendor.
+    let r: attestlog_proto::api::Receipt = serde_json::from_value(e["receipt"].clone()).unwrap();
+    let v = attestlog_proto::receipt::verify_receipt(
+        &r,
+        &attestlog_proto::trust::Trust::log_key(log.log_key()),
+    )
+    .unwrap();
+    assert_eq!(
+        (v.index(), v.vendor(), v.enrolment_index()),
+        (2, None, None)
+    );
+    assert_eq!(logged_bytes(&entry_at(&log, 3).await), first);
+    let (_, info) = log.get_json("/v1/log").await;
+    assert_eq!(
+        serde_json::from_value::<RegistrationPolicy>(info["registration_policy"].clone()).unwrap(),
+        RegistrationPolicy::built_in(1)
+    );
+    // The next signed statement is judged under the same policy: no second entry.
+    registered(post_cose(&log, cose(3)).await);
+    assert_eq!(log.state.shared.published().size, 5);
+    let r = run(&log);
+    assert!(r.ok, "{r:?}");
+    assert_eq!(r.entries, 5);
+    let state = temp_dir("built-in-policy-monitor");
+    let (code, out) = monitor_once(&log, &state).await;
+    assert_eq!(code, attestlog_client::cli::EXIT_OK, "{out}");
+    assert!(!out.contains("entry_invalid"), "{out}");
+    assert_eq!(out.matches("\"registration_policy\"").count(), 1, "{out}");
+    log.stop().await;
+
+    // A log from before the rule: its signed statements have no policy entry below them (here
+    // written by this server told the rule starts far ahead, as an older server wrote them).
+    let mut log = TestLog::start_on(backend).await;
+    let db = log.keep_database();
+    let (dir, config) = (log.dir.clone(), log.config());
+    log.stop().await;
+    set_policies_from(&config, backend, 1_000_000);
+    let log = TestLog::start_in(dir.clone(), config.clone()).await;
+    log.enrol(VENDOR, &vendor.verifier()).await;
+    let legacy = cose(1);
+    registered(post_cose(&log, legacy.clone()).await);
+    assert_eq!(logged_bytes(&entry_at(&log, 1).await), legacy);
+    log.stop().await;
+    // The upgrade records the size then.
+    set_policies_from(&config, backend, 2);
+    let log = TestLog::start_in(dir.clone(), config.clone()).await;
+    let (_, info) = log.get_json("/v1/log").await;
+    assert_eq!(info["policies_from"], 2, "{info}");
+    let r = run(&log);
+    assert!(
+        r.ok,
+        "the statement below policies_from is admissible: {r:?}"
+    );
+    let state = temp_dir("legacy-policy-monitor");
+    let (code, out) = monitor_once(&log, &state).await;
+    assert_eq!(code, attestlog_client::cli::EXIT_OK, "{out}");
+    assert!(!out.contains("entry_invalid"), "{out}");
+    // The next signed statement gets the policy in force logged before it.
+    let next = cose(2);
+    registered(post_cose(&log, next.clone()).await);
+    assert_eq!(entry_at(&log, 2).await["kind"], "registration_policy");
+    assert_eq!(logged_bytes(&entry_at(&log, 3).await), next);
+    let r = run(&log);
+    assert!(r.ok, "{r:?}");
+    assert_eq!(r.entries, 4);
+    let (code, out) = monitor_once(&log, &state).await;
+    assert_eq!(code, attestlog_client::cli::EXIT_OK, "{out}");
+    assert!(!out.contains("entry_invalid"), "{out}");
+    assert_eq!(out.matches("\"registration_policy\"").count(), 1, "{out}");
+    // Had the log always enforced the rule (policies_from 0), the statement at index 1 would
+    // be a finding: fsck (on the database as it is now) and a new monitor both name it.
+    set_policies_from(&config, backend, 0);
+    let store = fsck::open_store(&config).unwrap();
+    let r = fsck::run(
+        store.as_ref(),
+        &[log.log_key()],
+        &[],
+        &log.dir,
+        0,
+        |_, _| {},
+    )
+    .unwrap();
+    assert_problem(&r, "admission", 1);
+    let message = &r.problem.as_ref().unwrap().message;
+    assert!(
+        message.contains("no registration policy entry"),
+        "{message}"
+    );
+    drop(store);
+    log.stop().await;
+    let log = TestLog::start_in(dir, config).await;
+    let (_, out) = monitor_once(&log, &temp_dir("strict-policy-monitor")).await;
+    assert!(
+        out.contains("entry_invalid") && out.contains("no registration policy entry"),
+        "{out}"
+    );
+    log.stop().await;
+    drop(db);
+}
+
+crate::both_backends!(every_signed_statement_has_a_logged_policy_below_it);

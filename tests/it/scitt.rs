@@ -127,7 +127,11 @@ async fn registers_a_cose_statement_and_serves_verifiable_receipts() {
     assert_eq!(receipt.claims.sub.as_deref(), Some(att_id(1).as_str()));
     assert!(receipt.claims.iat.is_some());
     let (proof, root) = receipt.verify_inclusion(&entry, &keys).unwrap();
-    assert_eq!(proof.leaf_index, 1, "index 0 is the enrolment");
+    assert_eq!(
+        proof.leaf_index, 2,
+        "index 0 is the enrolment, 1 the registration policy logged before the first signed \
+         statement"
+    );
     let cp = checkpoint(&log).await;
     assert_eq!((cp.size, cp.root), (proof.tree_size, root));
     assert!(receipt.verify_inclusion(b"another entry", &keys).is_err());
@@ -163,7 +167,7 @@ async fn registers_a_cose_statement_and_serves_verifiable_receipts() {
             .unwrap()
             .0
             .leaf_index,
-        1
+        2
     );
 
     // Unknown id: 404 problem details; malformed id: 400.
@@ -185,11 +189,14 @@ async fn registers_a_cose_statement_and_serves_verifiable_receipts() {
         ))
         .await;
     assert_eq!(status, 200, "{v}");
-    assert_eq!(v["index"], 1);
-    let (status, v) = log.get_json("/v1/entries/1").await;
+    assert_eq!(v["index"], 2);
+    let (status, v) = log.get_json("/v1/entries/2").await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["kind"], "attestation");
     assert_eq!(v["payload"]["predicate"]["attestation_id"], att_id(1));
+    let (status, v) = log.get_json("/v1/entries/1").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["kind"], "registration_policy");
 }
 
 #[tokio::test]
@@ -531,12 +538,13 @@ fn the_monitor_follows_cose_entries() {
             .find(|a| a["index"] == i)
             .unwrap_or_else(|| panic!("no alert for {i}: {out}"))
     };
+    assert_eq!(at(1)["alert"], "registration_policy", "{out}");
     assert_eq!(
-        at(1)["alert"],
         at(2)["alert"],
+        at(3)["alert"],
         "COSE and DSSE attestations alike: {out}"
     );
-    assert_eq!(at(1)["attestation_id"], att_id(20));
+    assert_eq!(at(2)["attestation_id"], att_id(20));
 }
 
 /// The client side of SCITT (DESIGN.md §12): `attest sign --format cose` writes a signed
@@ -588,7 +596,7 @@ fn the_cli_signs_submits_and_verifies_cose_statements() {
         &p("st30.cose"),
         "--transparent",
     ]);
-    assert!(out.contains("registered at index 1"), "{out}");
+    assert!(out.contains("registered at index 2"), "{out}");
     let out = ok(&["--log", &log.url, "--json", "submit", &p("st30.cose")]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["created"], false, "{out}");
@@ -717,7 +725,10 @@ async fn fsck_replays_cose_entries() {
     };
     let healthy = fsck(&log);
     assert!(healthy.ok, "{healthy:?}");
-    assert_eq!(healthy.entries, 3);
+    assert_eq!(
+        healthy.entries, 4,
+        "with the registration policy at index 1"
+    );
 
     // A changed signature byte in the stored COSE entry is an admission finding at its index.
     let mut other = entry.clone();
@@ -726,13 +737,13 @@ async fn fsck_replays_cose_entries() {
     let c = rusqlite::Connection::open(log.dir.join("attestlog.db")).unwrap();
     c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
     c.execute(
-        "UPDATE entries SET data = ?1 WHERE idx = 1",
+        "UPDATE entries SET data = ?1 WHERE idx = 2",
         rusqlite::params![other],
     )
     .unwrap();
     let r = fsck(&log);
     let p = r.problem.as_ref().expect("a finding");
-    assert_eq!((p.kind, p.at), ("admission", Some(1)), "{r:?}");
+    assert_eq!((p.kind, p.at), ("admission", Some(2)), "{r:?}");
 }
 
 /// A JSON receipt (`GET /v1/entries/{index}`) of a COSE entry verifies offline like a DSSE
@@ -884,8 +895,11 @@ fn consistency_receipts_verify_offline_from_an_old_checkpoint() {
     let old_note = rt.block_on(async { log.get("/checkpoint").await.bytes().await.unwrap() });
     std::fs::write(dir.join("old.checkpoint"), &old_note).unwrap();
     let old = rt.block_on(checkpoint(&log));
-    assert_eq!(old.size, 2);
-    for n in 61..=63 {
+    assert_eq!(
+        old.size, 3,
+        "the enrolment, the registration policy and the statement"
+    );
+    for n in 61..=62 {
         assert_eq!(
             rt.block_on(post_cose(&log, &cose_statement(&key, n).to_entry()))
                 .status,
@@ -956,11 +970,11 @@ fn consistency_receipts_verify_offline_from_an_old_checkpoint() {
     }
     assert_eq!(
         Receipt::parse(
-            &rt.block_on(get_raw(&log, "/receipts/consistency?first=2"))
+            &rt.block_on(get_raw(&log, "/receipts/consistency?first=3"))
                 .body
         )
         .unwrap()
-        .verify_consistency_from(2, &old.root, &keys)
+        .verify_consistency_from(3, &old.root, &keys)
         .unwrap()
         .1,
         new.root
@@ -988,7 +1002,7 @@ fn consistency_receipts_verify_offline_from_an_old_checkpoint() {
 
     // `attestlog verify` offline: from the old checkpoint under the log key.
     let receipt = rt
-        .block_on(get_raw(&log, "/receipts/consistency?first=2"))
+        .block_on(get_raw(&log, "/receipts/consistency?first=3"))
         .body;
     std::fs::write(dir.join("consistency.cose"), &receipt).unwrap();
     std::fs::write(
@@ -1023,7 +1037,7 @@ fn consistency_receipts_verify_offline_from_an_old_checkpoint() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         (v["tree_size_1"].as_u64(), v["tree_size_2"].as_u64()),
-        (Some(2), Some(6)),
+        (Some(3), Some(6)),
         "{out}"
     );
     assert_eq!(v["root_2"], new.root.to_hex(), "{out}");
@@ -1048,7 +1062,7 @@ fn consistency_receipts_verify_offline_from_an_old_checkpoint() {
             "consistency.cose",
             "new.checkpoint",
             log_key.as_str(),
-            "starts at size 2",
+            "starts at size 3",
         ),
         (
             "consistency.cose",

@@ -271,7 +271,8 @@ async fn a_python_scitt_library_verifies_receipts_and_signs_accepted_statements(
     assert_eq!(r[0]["root"], root1.to_hex(), "{v}");
     assert_eq!(
         (r[0]["leaf_index"].as_u64(), r[0]["tree_size"].as_u64()),
-        (Some(1), Some(2))
+        (Some(2), Some(3)),
+        "index 1 is the registration policy logged before the first signed statement"
     );
     assert_eq!(r[0]["issuer"], log.log_key().name(), "{v}");
     assert_eq!(r[0]["subject"], att_id(1), "{v}");

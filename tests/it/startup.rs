@@ -87,6 +87,10 @@ impl LogIndex for Counting {
         self.inner.claims_from()
     }
 
+    fn policies_from(&self) -> StoreResult<u64> {
+        self.inner.policies_from()
+    }
+
     fn attestation_owner(&self, id: &str) -> StoreResult<Option<String>> {
         self.inner.attestation_owner(id)
     }

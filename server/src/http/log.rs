@@ -25,12 +25,25 @@ use crate::storage::{EnrolmentRow, SearchKind, SearchQuery};
 /// `GET /v1/log`.
 #[utoipa::path(get, path = "/v1/log", responses((status = 200)))]
 pub async fn info(State(s): State<super::State>) -> Result<Json<LogInfo>, ApiError> {
+    let published = s.shared.published();
+    let p = published.clone();
+    let (claims_from, policies_from, registration_policy) =
+        super::storage(&s, super::Pool::Reads, move |s| {
+            Ok::<_, ApiError>((
+                s.store.claims_from()?,
+                s.store.policies_from()?,
+                s.registration_policy(&p)?,
+            ))
+        })
+        .await?;
     Ok(Json(LogInfo {
         origin: s.log_key.name().to_owned(),
         verifier_key: s.log_key.to_string(),
         verifier_keys: s.verifier_keys.iter().map(ToString::to_string).collect(),
-        tree_size: s.shared.published().size,
-        claims_from: s.store.claims_from()?,
+        tree_size: published.size,
+        claims_from,
+        policies_from,
+        registration_policy,
         witness_policy: s.witness_policy.clone(),
         limits: Limits {
             max_entry_bytes: MAX_ENTRY_BYTES as u64,

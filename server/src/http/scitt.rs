@@ -221,12 +221,7 @@ impl super::AppState {
             sequence: current.map_or(1, |c| c.sequence + 1),
             ..wanted
         };
-        let data = policy.to_envelope(&self.signer).canonical_bytes();
-        let admitted = admission::admitted(
-            data.clone(),
-            Hash::leaf(&data),
-            rules::Candidate::of_policy(policy.clone()),
-        );
+        let admitted = admission::policy_entry(policy.clone(), &self.signer);
         let done = self
             .sequencer
             .submit(admitted)?

@@ -25,6 +25,12 @@ use attestlog_proto::tiles::TileId;
 /// (DESIGN.md §10): the tree size when the database was created or migrated to them.
 pub const CLAIMS_FROM: &str = "claims_from";
 
+/// Meta key of the index from which every SCITT signed statement has a registration policy
+/// entry below it (DESIGN.md §12): the tree size when the database was created or migrated to
+/// that rule. Below it, a signed statement with no policy entry below it was admitted under
+/// the built-in policy.
+pub const POLICIES_FROM: &str = "policies_from";
+
 /// Storage errors.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -548,6 +554,13 @@ pub trait LogIndex {
     /// # Errors
     /// Backend errors; a database without the record.
     fn claims_from(&self) -> StoreResult<u64>;
+
+    /// The index from which every signed statement has a registration policy entry below it,
+    /// recorded when the database was created or migrated ([`POLICIES_FROM`]).
+    ///
+    /// # Errors
+    /// Backend errors; a database without the record.
+    fn policies_from(&self) -> StoreResult<u64>;
 
     /// The vendor owning an attestation id and the metadata of an entry.
     ///

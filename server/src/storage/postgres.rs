@@ -43,7 +43,8 @@ use attestlog_proto::rules::Version;
 /// without their statements, fails its batches instead. Version 4 (each enrolled key's role and
 /// the verifications table, DESIGN.md §13) is completed by `add_key_roles`, which reads each
 /// role from the logged enrolment entry; `role` has no default either, so an older binary
-/// cannot enrol keys without saying their role.
+/// cannot enrol keys without saying their role. Version 5 records `policies_from` (DESIGN.md
+/// §12): signed statements logged before it may have no registration policy entry below them.
 pub const MIGRATIONS: &[(i32, &str)] = &[
     (
         1,
@@ -99,6 +100,13 @@ CREATE INDEX verifications_chain ON verifications (verifier, subject, idx);
 CREATE INDEX verifications_id ON verifications (attestation_id, idx);
 ",
     ),
+    (
+        5,
+        r"
+INSERT INTO log_meta (key, value)
+    SELECT 'policies_from', COALESCE(size, 0)::text FROM tree_head;
+",
+    ),
 ];
 
 /// Advisory lock key serialising schema migrations ("attestlog" migrations).
@@ -131,7 +139,7 @@ const ATTESTATION_CHAINS: &str = "SELECT idx, attestation_id, vendor, product, s
      ORDER BY idx";
 const LOOKUP_STATEMENTS: &str =
     "SELECT statement_hash, idx FROM statements WHERE statement_hash = ANY($1)";
-const CLAIMS_FROM: &str = "SELECT value FROM log_meta WHERE key = 'claims_from'";
+const META: &str = "SELECT value FROM log_meta WHERE key = $1";
 /// The first index of a statement is kept: only entries logged before the claim rules (below
 /// `claims_from`) can repeat one.
 const INSERT_STATEMENTS: &str = "INSERT INTO statements (statement_hash, idx) \
@@ -265,7 +273,7 @@ pub const STATEMENTS: &[&str] = &[
     ATTESTATION_VERSIONS,
     ATTESTATION_CHAINS,
     LOOKUP_STATEMENTS,
-    CLAIMS_FROM,
+    META,
     INSERT_STATEMENTS,
     ENROLMENTS,
     SEARCH_ESTIMATE,
@@ -652,6 +660,8 @@ pub struct PostgresStore {
     url: String,
     /// [`LogIndex::claims_from`](super::LogIndex::claims_from), read once (it never changes).
     claims_from: std::sync::OnceLock<u64>,
+    /// [`LogIndex::policies_from`](super::LogIndex::policies_from), likewise.
+    policies_from: std::sync::OnceLock<u64>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -734,6 +744,7 @@ impl PostgresStore {
             },
             url: url.to_owned(),
             claims_from: std::sync::OnceLock::new(),
+            policies_from: std::sync::OnceLock::new(),
         };
         store.block(|db| async move { migrate(&db).await })?;
         Ok(store)
@@ -807,6 +818,26 @@ impl PostgresStore {
                 .map_err(backend)?;
             Ok(row.get::<_, Option<i32>>(0).unwrap_or(0))
         })
+    }
+
+    /// A number of `log_meta` that never changes once written, read once into `cell`.
+    fn meta_number(&self, key: &'static str, cell: &std::sync::OnceLock<u64>) -> StoreResult<u64> {
+        if let Some(v) = cell.get() {
+            return Ok(*v);
+        }
+        let v = self.block(move |db| async move {
+            let c = db.client().await?;
+            let st = c.prepare_cached(META).await.map_err(backend)?;
+            let v: String = c
+                .query_opt(&st, &[&key])
+                .await
+                .map_err(backend)?
+                .ok_or_else(|| StoreError::Corrupt(format!("no {key} record")))?
+                .get(0);
+            v.parse::<u64>()
+                .map_err(|_| StoreError::Corrupt(format!("{key} {v:?} is not a number")))
+        })?;
+        Ok(*cell.get_or_init(|| v))
     }
 
     /// Runs `f` on the store's runtime and waits for it.
@@ -1258,22 +1289,11 @@ impl LogIndex for PostgresStore {
     }
 
     fn claims_from(&self) -> StoreResult<u64> {
-        if let Some(v) = self.claims_from.get() {
-            return Ok(*v);
-        }
-        let v = self.block(|db| async move {
-            let c = db.client().await?;
-            let st = c.prepare_cached(CLAIMS_FROM).await.map_err(backend)?;
-            let v: String = c
-                .query_opt(&st, &[])
-                .await
-                .map_err(backend)?
-                .ok_or_else(|| StoreError::Corrupt("no claims_from record".into()))?
-                .get(0);
-            v.parse::<u64>()
-                .map_err(|_| StoreError::Corrupt(format!("claims_from {v:?} is not a number")))
-        })?;
-        Ok(*self.claims_from.get_or_init(|| v))
+        self.meta_number(super::CLAIMS_FROM, &self.claims_from)
+    }
+
+    fn policies_from(&self) -> StoreResult<u64> {
+        self.meta_number(super::POLICIES_FROM, &self.policies_from)
     }
 
     fn attestation_owner(&self, attestation_id: &str) -> StoreResult<Option<String>> {

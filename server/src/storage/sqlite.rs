@@ -51,8 +51,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 /// which the claim rules apply (meta `claims_from`, DESIGN.md §10). 3: the count of
 /// checkpoint rows written (meta `checkpoints_written`).
 /// 4: each enrolled key's role (`enrolments.role`, read from the logged enrolment entries) and
-/// the verifications table (DESIGN.md §13).
-const SCHEMA_VERSION: i64 = 4;
+/// the verifications table (DESIGN.md §13). 5: the index from which every signed statement
+/// has a registration policy entry below it (meta `policies_from`, DESIGN.md §12).
+const SCHEMA_VERSION: i64 = 5;
 
 /// Read connections (each with a page cache of its own).
 pub const READERS: usize = 4;
@@ -221,6 +222,14 @@ fn migrate(c: &mut Connection) -> StoreResult<()> {
     if version < 4 {
         add_key_roles(&tx)?;
     }
+    if version < 5 {
+        // Version 5: signed statements logged before now may have no policy entry below them.
+        tx.execute(
+            "INSERT OR IGNORE INTO meta (key, value) \
+             SELECT ?1, CAST(COALESCE(MAX(idx) + 1, 0) AS TEXT) FROM entries",
+            params![super::POLICIES_FROM],
+        )?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(())
@@ -375,6 +384,8 @@ pub struct SqliteStore {
     next_reader: AtomicUsize,
     /// [`LogIndex::claims_from`](super::LogIndex::claims_from), read once (it never changes).
     claims_from: std::sync::OnceLock<u64>,
+    /// [`LogIndex::policies_from`](super::LogIndex::policies_from), likewise.
+    policies_from: std::sync::OnceLock<u64>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -464,6 +475,7 @@ impl SqliteStore {
             read_cache_bytes: read_cache_total,
             next_reader: AtomicUsize::new(0),
             claims_from: std::sync::OnceLock::new(),
+            policies_from: std::sync::OnceLock::new(),
         })
     }
 
@@ -566,6 +578,20 @@ impl SqliteStore {
                     .optional()?,
             )
         })
+    }
+
+    /// A number of the meta table that never changes once written, read once into `cell`.
+    fn meta_number(&self, key: &str, cell: &std::sync::OnceLock<u64>) -> StoreResult<u64> {
+        if let Some(v) = cell.get() {
+            return Ok(*v);
+        }
+        let v = self
+            .meta(key)?
+            .ok_or_else(|| StoreError::Corrupt(format!("no {key} record")))?;
+        let v = v
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("{key} {v:?} is not a number")))?;
+        Ok(*cell.get_or_init(|| v))
     }
 
     /// Writes a value into the meta table.
@@ -960,16 +986,11 @@ impl LogIndex for SqliteStore {
     }
 
     fn claims_from(&self) -> StoreResult<u64> {
-        if let Some(v) = self.claims_from.get() {
-            return Ok(*v);
-        }
-        let v = self
-            .meta(super::CLAIMS_FROM)?
-            .ok_or_else(|| StoreError::Corrupt("no claims_from record".into()))?;
-        let v = v
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("claims_from {v:?} is not a number")))?;
-        Ok(*self.claims_from.get_or_init(|| v))
+        self.meta_number(super::CLAIMS_FROM, &self.claims_from)
+    }
+
+    fn policies_from(&self) -> StoreResult<u64> {
+        self.meta_number(super::POLICIES_FROM, &self.policies_from)
     }
 
     fn attestation_owner(&self, attestation_id: &str) -> StoreResult<Option<String>> {
