@@ -612,25 +612,37 @@ pub fn parse_key_set(bytes: &[u8]) -> Result<Vec<VerifyingKey>, ScittError> {
     Ok(out)
 }
 
-/// An RFC 9290 concise problem details map: title (-1), detail (-2), response code (-4),
-/// and the attestlog problem name under the URI key `https://attestlog.dev/problem`.
+/// An RFC 9290 concise problem details map (§2): title (-1), detail (-2), and attestlog's
+/// custom problem detail entry (§3.2) under the URI key [`PROBLEM_KEY`]: a nested map with the
+/// problem name (`"code"`) and the HTTP status (`"status"`). RFC 9290's own `response-code`
+/// (-4) is a CoAP code of one byte, which an HTTP answer has not, so it is not sent.
 #[must_use]
 pub fn problem_details(title: &str, detail: &str, status: u16, code: &str) -> Vec<u8> {
     encode(&Value::Map(vec![
         (Value::from(-1), Value::Text(title.to_owned())),
         (Value::from(-2), Value::Text(detail.to_owned())),
-        (Value::from(-4), Value::from(status)),
         (
             Value::Text(PROBLEM_KEY.to_owned()),
-            Value::Text(code.to_owned()),
+            Value::Map(vec![
+                (
+                    Value::Text(PROBLEM_CODE.to_owned()),
+                    Value::Text(code.to_owned()),
+                ),
+                (Value::Text(PROBLEM_STATUS.to_owned()), Value::from(status)),
+            ]),
         ),
     ]))
 }
 
-/// The custom problem-detail key (a URI, as RFC 9290 §3 allows) naming attestlog's problem.
+/// The custom problem detail key (a URI, as RFC 9290 §3.2 allows) of attestlog's entry.
 pub const PROBLEM_KEY: &str = "https://attestlog.dev/problem";
+/// The member of attestlog's custom entry naming the problem.
+pub const PROBLEM_CODE: &str = "code";
+/// The member of attestlog's custom entry giving the HTTP status.
+pub const PROBLEM_STATUS: &str = "status";
 
-/// A decoded problem details body: `(title, detail, code)`, missing members empty.
+/// A decoded problem details body: `(title, detail, code)`, missing members empty (entries
+/// it does not know are ignored, as RFC 9290 §3 requires).
 ///
 /// # Errors
 /// [`ScittError::Malformed`] when the body is not a CBOR map.
@@ -640,7 +652,7 @@ pub fn parse_problem_details(bytes: &[u8]) -> Result<(String, String, String), S
             "problem details are not a map".into(),
         ));
     };
-    let text = |key: Value| {
+    let text = |m: &[(Value, Value)], key: Value| {
         m.iter()
             .find_map(|(k, v)| match v {
                 Value::Text(t) if *k == key => Some(t.clone()),
@@ -648,11 +660,16 @@ pub fn parse_problem_details(bytes: &[u8]) -> Result<(String, String, String), S
             })
             .unwrap_or_default()
     };
-    Ok((
-        text(Value::from(-1)),
-        text(Value::from(-2)),
-        text(Value::Text(PROBLEM_KEY.to_owned())),
-    ))
+    let code = m
+        .iter()
+        .find_map(|(k, v)| match v {
+            Value::Map(inner) if *k == Value::Text(PROBLEM_KEY.to_owned()) => {
+                Some(text(inner, Value::Text(PROBLEM_CODE.to_owned())))
+            }
+            _ => None,
+        })
+        .unwrap_or_default();
+    Ok((text(&m, Value::from(-1)), text(&m, Value::from(-2)), code))
 }
 
 /// A transparent statement: the logged entry with the receipt in unprotected label 394 (an
@@ -1002,12 +1019,146 @@ mod tests {
     #[test]
     fn problem_details_round_trip() {
         let p = problem_details("Bad Request", "wrong tag", 400, "wrong-tag");
-        // RFC 9290 §2: a map with title -1, detail -2, response-code -4.
-        assert_eq!(&p[..3], &[0xa4, 0x20, 0x6b]);
+        // RFC 9290 §2: a map with title -1, detail -2, and the custom entry.
+        assert_eq!(&p[..3], &[0xa3, 0x20, 0x6b]);
         assert_eq!(
             parse_problem_details(&p).unwrap(),
             ("Bad Request".into(), "wrong tag".into(), "wrong-tag".into())
         );
+    }
+
+    /// RFC 9290 §3.2, Figure 3 ("Example Extension with URI key"), transcribed from its CBOR
+    /// diagnostic notation:
+    ///
+    /// ```text
+    /// { / title /         -1: "title of the error",
+    ///   / detail /        -2: "detailed information about the error",
+    ///   / instance /      -3: "coaps://pd.example/FA317434",
+    ///   / response-code / -4: 128, / 4.00 /
+    ///   "tag:3gpp.org,2022-03:TS29112": {
+    ///     / cause /  0: "machine-readable error cause",
+    ///     / invalidParams / 1: [ [ / param / "first parameter name",
+    ///                             / reason / "must be a positive integer" ],
+    ///                           [ / param / "second parameter name" ] ],
+    ///     / supportedFeatures / 2: "d34db33f" } }
+    /// ```
+    fn rfc9290_figure_3() -> Value {
+        let t = |s: &str| Value::Text(s.to_owned());
+        Value::Map(vec![
+            (Value::from(-1), t("title of the error")),
+            (Value::from(-2), t("detailed information about the error")),
+            (Value::from(-3), t("coaps://pd.example/FA317434")),
+            (Value::from(-4), Value::from(128)),
+            (
+                t("tag:3gpp.org,2022-03:TS29112"),
+                Value::Map(vec![
+                    (Value::from(0), t("machine-readable error cause")),
+                    (
+                        Value::from(1),
+                        Value::Array(vec![
+                            Value::Array(vec![
+                                t("first parameter name"),
+                                t("must be a positive integer"),
+                            ]),
+                            Value::Array(vec![t("second parameter name")]),
+                        ]),
+                    ),
+                    (Value::from(2), t("d34db33f")),
+                ]),
+            ),
+        ])
+    }
+
+    /// The structure of RFC 9290 §2, Figure 2: a non-empty map; title (-1) and detail (-2)
+    /// text, instance (-3) and base-uri (-5) text, response-code (-4) a uint of one byte;
+    /// further standard entries under negative keys; custom entries under an unsigned or an
+    /// absolute-URI text key, each a non-empty map.
+    fn rfc9290_shape(v: &Value) -> Result<(), String> {
+        let Value::Map(m) = v else {
+            return Err("not a map".into());
+        };
+        if m.is_empty() {
+            return Err("empty".into());
+        }
+        for (k, v) in m {
+            let key = k.as_integer().map(i128::from);
+            match (key, k, v) {
+                (Some(-1 | -2 | -3 | -5), _, Value::Text(_)) => {}
+                (Some(-4), _, Value::Integer(c)) if (0..=255).contains(&i128::from(*c)) => {}
+                (Some(-1 | -2 | -3 | -4 | -5), _, _) => return Err(format!("{k:?} => {v:?}")),
+                (Some(n), _, _) if n < 0 => {}
+                (Some(_), _, Value::Map(inner)) if !inner.is_empty() => {}
+                (None, Value::Text(uri), Value::Map(inner))
+                    if uri.contains(':') && !inner.is_empty() => {}
+                _ => return Err(format!("custom entry {k:?} => {v:?}")),
+            }
+        }
+        Ok(())
+    }
+
+    /// RFC 9290's own example as a known answer: the bytes ciborium derives from Figure 3 have
+    /// the shape of §2, our reader takes title and detail from them (ignoring the entries it
+    /// does not know), and the server's encoder, given the example's title and detail, writes
+    /// those two entries byte for byte as the example does, and its custom entry in the shape
+    /// the example's has (a URI key over a nested map).
+    #[test]
+    fn problem_details_match_rfc_9290_figure_3() {
+        let expected = encode(&rfc9290_figure_3());
+        // The head of the encoding, by hand from RFC 8949: map(5), -1 (0x20), text(18).
+        assert_eq!(&expected[..3], &[0xa5, 0x20, 0x72]);
+        assert_eq!(decode_one(&expected).unwrap(), rfc9290_figure_3());
+        rfc9290_shape(&rfc9290_figure_3()).unwrap();
+        assert_eq!(
+            parse_problem_details(&expected).unwrap(),
+            (
+                "title of the error".into(),
+                "detailed information about the error".into(),
+                String::new()
+            )
+        );
+
+        let ours = problem_details(
+            "title of the error",
+            "detailed information about the error",
+            400,
+            "bad-request",
+        );
+        let v = decode_one(&ours).unwrap();
+        rfc9290_shape(&v).unwrap();
+        // Title and detail: the same entries, in the same order and encoding.
+        let standard = |bytes: &[u8]| {
+            let len = 1 + 1 + 18 + 1 + 2 + 36;
+            bytes[1..=len].to_vec()
+        };
+        assert_eq!(standard(&ours), standard(&expected));
+        // The custom entry: a URI key over a nested map, as Figure 3's.
+        let Value::Map(m) = v else { unreachable!() };
+        let custom = m
+            .iter()
+            .find(|(k, _)| *k == Value::Text(PROBLEM_KEY.to_owned()))
+            .map(|(_, v)| v.clone())
+            .unwrap();
+        assert_eq!(
+            custom,
+            Value::Map(vec![
+                (
+                    Value::Text("code".into()),
+                    Value::Text("bad-request".into())
+                ),
+                (Value::Text("status".into()), Value::from(400)),
+            ])
+        );
+        // What the shape check catches: the code as a bare text value, and an HTTP status
+        // (two bytes) in the CoAP response-code entry.
+        for bad in [
+            Value::Map(vec![(
+                Value::Text(PROBLEM_KEY.into()),
+                Value::Text("bad-request".into()),
+            )]),
+            Value::Map(vec![(Value::from(-4), Value::from(400))]),
+        ] {
+            assert!(rfc9290_shape(&bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
