@@ -96,6 +96,26 @@ struct Cli {
     /// replica only; replicas with keys of their own sign receipts no one key verifies).
     #[arg(long, env = "ATTESTLOG_SCITT_GENERATE_KEY", global = true)]
     scitt_generate_key: bool,
+    /// SCITT registration policy: the in-toto predicate types accepted as signed statements,
+    /// comma-separated (default: the data-flow and the verification predicate). A policy that
+    /// differs from the one in force is logged when the server starts serving.
+    #[arg(
+        long,
+        env = "ATTESTLOG_SCITT_PREDICATE_TYPES",
+        global = true,
+        value_delimiter = ',',
+        value_name = "TYPES"
+    )]
+    scitt_predicate_types: Option<Vec<String>>,
+    /// SCITT registration policy: the largest logged signed statement in bytes (default
+    /// 65535, at most 65535).
+    #[arg(
+        long,
+        env = "ATTESTLOG_SCITT_MAX_STATEMENT_BYTES",
+        global = true,
+        value_name = "BYTES"
+    )]
+    scitt_max_statement_bytes: Option<u64>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -196,7 +216,8 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
             retired_key_files: cli.scitt_retired_key_files.clone(),
             wait_ms: cli.scitt_wait_ms,
             generate_key: cli.scitt_generate_key.then_some(true),
-            ..config::ScittFileConfig::default()
+            predicate_types: cli.scitt_predicate_types.clone(),
+            max_statement_bytes: cli.scitt_max_statement_bytes,
         },
         ..config::FileConfig::default()
     };
@@ -368,5 +389,39 @@ mod tests {
             c.serve.evict_idle_after,
             std::time::Duration::from_millis(250)
         );
+    }
+
+    /// The registration policy settings reach the configuration from the command line, over
+    /// the config file's, each one alone keeping the other's value.
+    #[test]
+    fn registration_policy_flags_reach_the_config() {
+        use attestlog_proto::registration::RegistrationPolicy;
+        let cli = Cli::try_parse_from([
+            "attestlog-server",
+            "--scitt-predicate-types",
+            "https://attestlog.dev/data-flows/v1,https://attestlog.dev/verification/v1",
+            "--scitt-max-statement-bytes",
+            "1000",
+        ])
+        .unwrap();
+        let p = load_config(&cli).unwrap().scitt_policy.unwrap();
+        assert_eq!(
+            p,
+            RegistrationPolicy {
+                max_entry_bytes: 1000,
+                ..RegistrationPolicy::built_in(1)
+            }
+        );
+        let cli = Cli::try_parse_from([
+            "attestlog-server",
+            "--scitt-predicate-types",
+            "https://attestlog.dev/verification/v1",
+        ])
+        .unwrap();
+        let p = load_config(&cli).unwrap().scitt_policy.unwrap();
+        assert_eq!(p.predicate_types, ["https://attestlog.dev/verification/v1"]);
+        assert_eq!(p.max_entry_bytes, 65_535);
+        let cli = Cli::try_parse_from(["attestlog-server"]).unwrap();
+        assert_eq!(load_config(&cli).unwrap().scitt_policy, None);
     }
 }

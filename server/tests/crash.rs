@@ -487,3 +487,70 @@ async fn limits_from_the_environment_are_applied_and_reported() {
     server.child.kill().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The registration policy set through its `ATTESTLOG_SCITT_*` variables reaches the real
+/// binary: it is logged as the first entry when the server starts serving, reported by
+/// `/v1/log` (`registration_policy`), and applied: a signed statement of a predicate type it
+/// does not accept is refused (422 `registration-policy`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_policy_from_the_environment_is_logged_reported_and_applied() {
+    use attestlog_proto::cose::SignedStatement;
+    use attestlog_proto::predicate::statement_from_value;
+    use attestlog_proto::registration::RegistrationPolicy;
+    use attestlog_proto::scitt::parse_problem_details;
+
+    let dir = temp_dir("env-registration-policy");
+    let verifications = attestlog_proto::verification::PREDICATE_TYPE;
+    let env = [
+        ("ATTESTLOG_SCITT_PREDICATE_TYPES", verifications),
+        ("ATTESTLOG_SCITT_MAX_STATEMENT_BYTES", "30000"),
+    ];
+    let mut server = bin_support::start_with_env(&dir, "127.0.0.1:0", &[], &env).await;
+    let http = reqwest::Client::new();
+    let log: serde_json::Value = serde_json::from_slice(
+        &bin_support::get_bytes(&http, &format!("{}/v1/log", server.url)).await,
+    )
+    .unwrap();
+    let expected = RegistrationPolicy {
+        predicate_types: vec![verifications.to_owned()],
+        max_entry_bytes: 30_000,
+        ..RegistrationPolicy::built_in(1)
+    };
+    assert_eq!(
+        serde_json::from_value::<RegistrationPolicy>(log["registration_policy"].clone()).unwrap(),
+        expected,
+        "{log}"
+    );
+    let entry: serde_json::Value = serde_json::from_slice(
+        &bin_support::get_bytes(&http, &format!("{}/v1/entries/0", server.url)).await,
+    )
+    .unwrap();
+    assert_eq!(entry["kind"], "registration_policy", "{entry}");
+    // Applied: an attestation is not a predicate type this policy accepts.
+    let key = SignerKey::from_seed("crash.example/attest", TYPE_ED25519, &[21; 32]).unwrap();
+    assert_eq!(vendors(&http, &server, &key, "enrol").await, 201);
+    let mut v = attestlog_proto::predicate::template();
+    v["predicate"]["vendor"]["legal_name"] = serde_json::json!("Crash AG");
+    let id = v["predicate"]["attestation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let st = statement_from_value(v).unwrap();
+    let cose = SignedStatement::sign(&st.canonical_bytes(), &key, &id).to_entry();
+    let r = http
+        .post(format!("{}/entries", server.url))
+        .header("content-type", "application/cose")
+        .body(cose)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let (_, detail, code) = parse_problem_details(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(code, "registration-policy", "{detail}");
+    assert!(
+        detail.contains("does not accept predicate type"),
+        "{detail}"
+    );
+    server.child.kill().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
