@@ -87,6 +87,9 @@ impl LogIndex for Recording {
     fn claims_from(&self) -> StoreResult<u64> {
         self.call("claims_from").claims_from()
     }
+    fn policies_from(&self) -> StoreResult<u64> {
+        self.call("policies_from").policies_from()
+    }
     fn attestation_owner(&self, attestation_id: &str) -> StoreResult<Option<String>> {
         self.call("attestation_owner")
             .attestation_owner(attestation_id)
