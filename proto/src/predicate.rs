@@ -13,13 +13,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::dsse::parse_strict_json;
 
 #[cfg(test)]
 mod oracle;
-mod typed;
+pub(crate) mod typed;
 
 /// in-toto Statement v1 `_type`.
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
@@ -604,6 +604,11 @@ impl Checker {
         }
     }
 
+    /// How many problems were found so far.
+    pub(crate) fn count(&self) -> usize {
+        self.count
+    }
+
     /// The problems found: at most [`MAX_REPORTED_PROBLEMS`], then one that counts the rest.
     pub(crate) fn into_errors(mut self) -> Vec<FieldError> {
         let omitted = self.count - self.errs.len();
@@ -615,7 +620,15 @@ impl Checker {
         }
         self.errs
     }
+}
 
+/// The checks of the two-pass validators over a borrowed [`Value`], kept with them as the test
+/// oracles of the one-pass walks.
+#[cfg(test)]
+use serde_json::Map;
+
+#[cfg(test)]
+impl Checker {
     pub(crate) fn object<'v>(
         &mut self,
         v: &'v Value,

@@ -23,11 +23,11 @@ use super::{
     parse_rfc3339,
 };
 
-type Obj = Map<String, Value>;
+pub(crate) type Obj = Map<String, Value>;
 
 /// A field path, written out ([`At::render`]) only when a problem is reported.
 #[derive(Clone, Copy)]
-enum At<'a> {
+pub(crate) enum At<'a> {
     /// The document itself (the empty path).
     Root,
     /// A member of an object.
@@ -37,15 +37,15 @@ enum At<'a> {
 }
 
 impl<'a> At<'a> {
-    fn key(&'a self, key: &'a str) -> Self {
+    pub(crate) fn key(&'a self, key: &'a str) -> Self {
         At::Key(self, key)
     }
 
-    fn index(&'a self, i: usize) -> Self {
+    pub(crate) fn index(&'a self, i: usize) -> Self {
         At::Index(self, i)
     }
 
-    fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         match *self {
             At::Root => String::new(),
             At::Key(parent, key) => join(&parent.render(), key),
@@ -81,29 +81,34 @@ pub(super) fn statement_from_value(value: Value) -> Result<Statement, Vec<FieldE
     }
 }
 
+/// The walk's problems so far, and the checks that take each field out of its object.
 #[derive(Default)]
-struct Walk {
-    c: Checker,
+pub(crate) struct Walk {
+    pub(crate) c: Checker,
 }
 
 /// The typed value of a validated enum string: `values[i]` for `names[i]`, the first value
 /// (a placeholder) when the string was invalid, a problem having been recorded then.
-fn pick<T: Copy, const N: usize>(s: Option<&str>, names: &[&str; N], values: &[T; N]) -> T {
+pub(crate) fn pick<T: Copy, const N: usize>(
+    s: Option<&str>,
+    names: &[&str; N],
+    values: &[T; N],
+) -> T {
     s.and_then(|s| names.iter().zip(values).find(|(n, _)| **n == s))
         .map_or(values[0], |(_, v)| *v)
 }
 
 /// The rest of an object once its known fields are taken: the unknown fields, kept.
-fn extra(o: Obj) -> BTreeMap<String, Value> {
+pub(crate) fn extra(o: Obj) -> BTreeMap<String, Value> {
     o.into_iter().collect()
 }
 
 impl Walk {
-    fn err(&mut self, at: &At<'_>, msg: impl Into<String>) {
+    pub(crate) fn err(&mut self, at: &At<'_>, msg: impl Into<String>) {
         self.c.err(at.render(), msg);
     }
 
-    fn object(&mut self, v: Value, at: &At<'_>) -> Option<Obj> {
+    pub(crate) fn object(&mut self, v: Value, at: &At<'_>) -> Option<Obj> {
         if let Value::Object(o) = v {
             Some(o)
         } else {
@@ -113,7 +118,7 @@ impl Walk {
     }
 
     /// Takes a required field (null counts as missing).
-    fn req(&mut self, o: &mut Obj, at: &At<'_>, key: &str) -> Option<Value> {
+    pub(crate) fn req(&mut self, o: &mut Obj, at: &At<'_>, key: &str) -> Option<Value> {
         match o.remove(key) {
             None | Some(Value::Null) => {
                 self.err(&at.key(key), "missing required field");
@@ -124,11 +129,11 @@ impl Walk {
     }
 
     /// Takes an optional field (null counts as absent).
-    fn opt(o: &mut Obj, key: &str) -> Option<Value> {
+    pub(crate) fn opt(o: &mut Obj, key: &str) -> Option<Value> {
         o.remove(key).filter(|v| !v.is_null())
     }
 
-    fn string(&mut self, v: Value, at: &At<'_>) -> Option<String> {
+    pub(crate) fn string(&mut self, v: Value, at: &At<'_>) -> Option<String> {
         match v {
             Value::String(s) if s.trim().is_empty() => {
                 self.err(at, "must not be empty");
@@ -142,13 +147,19 @@ impl Walk {
         }
     }
 
-    fn req_str(&mut self, o: &mut Obj, at: &At<'_>, key: &str) -> Option<String> {
+    pub(crate) fn req_str(&mut self, o: &mut Obj, at: &At<'_>, key: &str) -> Option<String> {
         let v = self.req(o, at, key)?;
         self.string(v, &at.key(key))
     }
 
     /// A required string passing `check`.
-    fn req_checked(&mut self, o: &mut Obj, at: &At<'_>, key: &str, check: Check) -> Option<String> {
+    pub(crate) fn req_checked(
+        &mut self,
+        o: &mut Obj,
+        at: &At<'_>,
+        key: &str,
+        check: Check,
+    ) -> Option<String> {
         let s = self.req_str(o, at, key)?;
         match check(&s) {
             Ok(()) => Some(s),
@@ -159,7 +170,7 @@ impl Walk {
         }
     }
 
-    fn array(&mut self, v: Value, at: &At<'_>, non_empty: bool) -> Option<Vec<Value>> {
+    pub(crate) fn array(&mut self, v: Value, at: &At<'_>, non_empty: bool) -> Option<Vec<Value>> {
         match v {
             Value::Array(a) if non_empty && a.is_empty() => {
                 self.err(at, "must not be empty");
@@ -224,7 +235,7 @@ impl Walk {
 
     /// The objects of a required (or optional) array, with their positions; `None` when an
     /// optional array is absent.
-    fn objects(
+    pub(crate) fn objects(
         &mut self,
         o: &mut Obj,
         at: &At<'_>,
@@ -783,7 +794,7 @@ fn placeholder_product() -> Product {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -896,7 +907,15 @@ mod tests {
             json!("not a uri"),
             json!("https://in-toto.io/Statement/v1"),
             json!("https://attestlog.dev/data-flows/v1"),
-            json!("https://attestlog.dev/verifications/v1"),
+            json!("https://attestlog.dev/verification/v1"),
+            json!("consistent"),
+            json!("contradicted"),
+            json!("not_tested"),
+            json!("inconclusive"),
+            json!("traffic_capture"),
+            json!("192.0.2.1"),
+            json!("2001:db8::1"),
+            json!("log-entry/12"),
             json!([]),
             json!([""]),
             json!(["a", "b"]),
@@ -945,7 +964,7 @@ mod tests {
     ];
 
     #[derive(Debug, Clone)]
-    enum Mutation {
+    pub(crate) enum Mutation {
         /// Put `pool()[n]` at the path.
         Replace(usize),
         /// Remove the member (or element) at the path.
@@ -958,7 +977,7 @@ mod tests {
         Copy(usize),
     }
 
-    fn mutation() -> impl Strategy<Value = Mutation> {
+    pub(crate) fn mutation() -> impl Strategy<Value = Mutation> {
         prop_oneof![
             4 => (0..pool().len()).prop_map(Mutation::Replace),
             2 => Just(Mutation::Remove),
@@ -968,7 +987,7 @@ mod tests {
         ]
     }
 
-    fn apply(v: &mut Value, at: usize, m: &Mutation) {
+    pub(crate) fn apply(v: &mut Value, at: usize, m: &Mutation) {
         let mut all = Vec::new();
         paths(v, &mut Vec::new(), &mut all);
         let path = all[at % all.len()].clone();
@@ -1015,7 +1034,7 @@ mod tests {
 
     /// Valid statements other than the template: a second data flow, a supersedes, versions as
     /// lists of one, two and three, no optional fields, unknown fields everywhere.
-    fn valid_variants() -> Vec<Value> {
+    pub(crate) fn valid_variants() -> Vec<Value> {
         let t = template();
         let mut two_flows = t.clone();
         let mut flow = t["predicate"]["data_flows"][0].clone();
