@@ -19,6 +19,8 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use attestlog_proto::Hash;
@@ -125,20 +127,32 @@ const READ_TILES: &str = "SELECT t.level, t.idx, t.data FROM tiles t \
      ON t.level = q.level AND t.idx = q.idx";
 const READ_ENTRIES: &str = "SELECT data FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx";
 const LOOKUP_LEAF: &str = "SELECT idx FROM leaves WHERE leaf_hash = $1";
-const LOOKUP_LEAVES: &str = "SELECT leaf_hash, idx FROM leaves WHERE leaf_hash = ANY($1)";
-const OWNERS: &str = "SELECT DISTINCT ON (attestation_id) attestation_id, vendor \
-     FROM attestations WHERE attestation_id = ANY($1) ORDER BY attestation_id, idx";
+/// Lookups by a batch's keys probe the index once per key (a `LATERAL` subquery parameterised
+/// by the key; `OFFSET 0` keeps the planner from flattening it into a join): a plan for
+/// `key = ANY($1)` weighs the index against a sequential scan by the array's estimated length
+/// and picks the scan for tables of tens of thousands of rows, so each batch would read the
+/// whole table. The work per batch stays proportional to the batch.
+const LOOKUP_LEAVES: &str = "SELECT q.h, l.idx FROM UNNEST($1::bytea[]) AS q(h) \
+     CROSS JOIN LATERAL (SELECT idx FROM leaves WHERE leaf_hash = q.h OFFSET 0) l";
+/// As [`LOOKUP_LEAVES`]: the first version of each attestation ID.
+const OWNERS: &str = "SELECT q.id, o.vendor FROM UNNEST($1::text[]) AS q(id) \
+     CROSS JOIN LATERAL (SELECT a.vendor FROM attestations a WHERE a.attestation_id = q.id \
+     ORDER BY a.idx LIMIT 1) o";
 const OWNER: &str =
     "SELECT vendor FROM attestations WHERE attestation_id = $1 ORDER BY idx LIMIT 1";
 const ATTESTATION_AT: &str = "SELECT idx, attestation_id, vendor, product, status, valid_until, \
      supersedes, issued_at FROM attestations WHERE idx = $1";
 const ATTESTATION_VERSIONS: &str = "SELECT idx, attestation_id, vendor, product, status, \
      valid_until, supersedes, issued_at FROM attestations WHERE attestation_id = $1 ORDER BY idx";
-const ATTESTATION_CHAINS: &str = "SELECT idx, attestation_id, vendor, product, status, \
-     valid_until, supersedes, issued_at FROM attestations WHERE attestation_id = ANY($1) \
-     ORDER BY idx";
-const LOOKUP_STATEMENTS: &str =
-    "SELECT statement_hash, idx FROM statements WHERE statement_hash = ANY($1)";
+/// As [`LOOKUP_LEAVES`], each distinct attestation ID once.
+const ATTESTATION_CHAINS: &str = "SELECT a.idx, a.attestation_id, a.vendor, a.product, \
+     a.status, a.valid_until, a.supersedes, a.issued_at \
+     FROM (SELECT DISTINCT id FROM UNNEST($1::text[]) AS u(id)) q \
+     CROSS JOIN LATERAL (SELECT * FROM attestations a WHERE a.attestation_id = q.id \
+     OFFSET 0) a ORDER BY a.idx";
+/// As [`LOOKUP_LEAVES`].
+const LOOKUP_STATEMENTS: &str = "SELECT q.h, s.idx FROM UNNEST($1::bytea[]) AS q(h) \
+     CROSS JOIN LATERAL (SELECT idx FROM statements WHERE statement_hash = q.h OFFSET 0) s";
 const META: &str = "SELECT value FROM log_meta WHERE key = $1";
 /// The first index of a statement is kept: only entries logged before the claim rules (below
 /// `claims_from`) can repeat one.
@@ -252,6 +266,10 @@ const DISK_USAGE: &str = "SELECT \
         WHERE n.nspname = current_schema() AND c.relkind = 'r' \
         AND c.relname IN ('search', 'attestations'))";
 const NOTIFY_COMMIT: &str = "SELECT pg_notify('attestlog_commit', $1::text)";
+/// The tables whose plans depend on how many rows they hold (lookups by arrays of keys, joins
+/// against `UNNEST`, searches): analyzed by the store as the log grows ([`ANALYZE_FROM`]).
+const ANALYZE_GROWN: &str =
+    "ANALYZE attestations, leaves, statements, tiles, search, verifications, enrolments";
 /// Session-level advisory lock: the sequencer lease.
 pub(crate) const TRY_LEASE: &str = "SELECT pg_try_advisory_lock($1)";
 
@@ -307,7 +325,20 @@ pub const STATEMENTS: &[&str] = &[
     queue::EXPIRE_RESULTS,
     NOTIFY_COMMIT,
     TRY_LEASE,
+    ANALYZE_GROWN,
 ];
+
+/// The smallest tree size at which a store that commits batches runs [`ANALYZE_GROWN`]; it
+/// runs it again each time the tree has doubled since. PostgreSQL keeps the plan it made for a
+/// prepared statement until an `ANALYZE` (or a schema change) invalidates it, and plans with
+/// the statistics it holds: a plan made while a new log's tables held a few rows scans them
+/// sequentially however large they grow (each batch then reads whole tables: the cost per
+/// entry grows with the log), and without statistics it guesses 0.5 % of a table per element
+/// of an array of keys. Autovacuum's analyses come too late for a new log (a minute apart, and
+/// only after 10 % growth). Analyzing at every doubling keeps the statistics within a factor
+/// of two of the tables' size, at a cost per entry that does not grow with the log (`ANALYZE`
+/// reads a sample of at most 30,000 rows per table).
+const ANALYZE_FROM: u64 = 1024;
 
 /// Whether a database URL selects PostgreSQL.
 #[must_use]
@@ -662,6 +693,8 @@ pub struct PostgresStore {
     claims_from: std::sync::OnceLock<u64>,
     /// [`LogIndex::policies_from`](super::LogIndex::policies_from), likewise.
     policies_from: std::sync::OnceLock<u64>,
+    /// The tree size at which this store last started [`ANALYZE_GROWN`] (0: never).
+    analyzed_at: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -745,6 +778,7 @@ impl PostgresStore {
             url: url.to_owned(),
             claims_from: std::sync::OnceLock::new(),
             policies_from: std::sync::OnceLock::new(),
+            analyzed_at: Arc::new(AtomicU64::new(0)),
         };
         store.block(|db| async move { migrate(&db).await })?;
         Ok(store)
@@ -1033,7 +1067,35 @@ impl PostgresStore {
         })
     }
 
-    /// The index of each of `hashes` found by `query` (`SELECT hash, idx … = ANY($1)`).
+    /// Starts [`ANALYZE_GROWN`] in the background when the tree has reached [`ANALYZE_FROM`]
+    /// entries and doubled since this store last started it. A failure is logged, not
+    /// returned: the batch is committed, and only the plans' quality depends on it.
+    fn analyze_if_grown(&self, size: u64) {
+        let last = self.analyzed_at.load(Ordering::Relaxed);
+        if size < ANALYZE_FROM.max(last.saturating_mul(2))
+            || self
+                .analyzed_at
+                .compare_exchange(last, size, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let Some(rt) = self.rt.as_ref() else {
+            return;
+        };
+        let db = self.db.clone();
+        rt.spawn(async move {
+            let run = async {
+                let c = db.client().await?;
+                c.batch_execute(ANALYZE_GROWN).await.map_err(backend)
+            };
+            if let Err(e) = run.await {
+                tracing::warn!(size, error = %e, "could not analyze the grown tables");
+            }
+        });
+    }
+
+    /// The index of each of `hashes` found by `query` ([`LOOKUP_LEAVES`], [`LOOKUP_STATEMENTS`]).
     fn hash_indexes(
         &self,
         query: &'static str,
@@ -1395,7 +1457,9 @@ impl LogIndex for PostgresStore {
 impl LogWrite for PostgresStore {
     fn commit_batch(&self, batch: &Batch) -> StoreResult<()> {
         let b = OwnedBatch::new(batch)?;
-        self.block(|db| async move { db.commit_batch(b).await })
+        self.block(|db| async move { db.commit_batch(b).await })?;
+        self.analyze_if_grown(batch.new_size());
+        Ok(())
     }
 
     fn set_checkpoint_note(&self, size: u64, note: &[u8]) -> StoreResult<()> {
@@ -1411,6 +1475,14 @@ impl LogWrite for PostgresStore {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "../../tests/pg_support/mod.rs"]
+mod pg_support;
+
+#[cfg(test)]
+#[path = "postgres_plan_tests.rs"]
+mod plan_tests;
 
 #[cfg(test)]
 mod tests {
