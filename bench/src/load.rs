@@ -165,7 +165,14 @@ async fn scrape_batches(http: &reqwest::Client, url: &str) -> String {
     let text = r.text().await.unwrap_or_default();
     text.lines()
         .filter(|l| {
-            l.starts_with("attestlog_batch_size") || l.starts_with("attestlog_batch_seconds")
+            [
+                "attestlog_batch_size",
+                "attestlog_batch_seconds",
+                "attestlog_queue_seconds",
+                "attestlog_integration_seconds",
+            ]
+            .iter()
+            .any(|m| l.starts_with(m))
         })
         .collect::<Vec<_>>()
         .join("\n")

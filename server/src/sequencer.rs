@@ -515,6 +515,11 @@ impl Sequencer {
 
     fn integrate(&mut self, jobs: Vec<Job>) {
         let started = Instant::now();
+        for j in &jobs {
+            // Time in queue: from admission handing the job over to its batch starting.
+            metrics::histogram!("attestlog_queue_seconds")
+                .record(started.duration_since(j.queued).as_secs_f64());
+        }
         let old_size = self.edge.size();
         let mut in_batch: HashMap<Hash, u64> = HashMap::new();
         let mut entries = Vec::new();

@@ -94,6 +94,7 @@ async fn static_path_headers_and_json_endpoints(backend: Backend) {
         "attestlog_entries_integrated_total",
         "attestlog_batch_size",
         "attestlog_integration_seconds",
+        "attestlog_queue_seconds",
         "attestlog_tree_size",
         "attestlog_http_errors_total{status=\"400\"}",
     ] {
