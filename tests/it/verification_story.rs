@@ -423,5 +423,60 @@ fn check_traffic_signs_whole_verifications_only() {
         "{entry}"
     );
     assert_eq!(entry["payload"]["predicate"]["verdict"], "contradicted");
+
+    // `--format cose`: a verification of another claim as a SCITT signed statement, signed by
+    // the lab key over the attached statement, its `sub` that claim's attestation id;
+    // `attestlog submit` registers it at POST /entries.
+    let other = sign_value(
+        &vendor,
+        &statement("Example AV AG", &att_id(52), "Example Endpoint Security"),
+    );
+    let (status, other) = rt.block_on(log.submit(&other));
+    assert_eq!(status, 201, "{other}");
+    let mut a = args("good.pcapng");
+    let cose_out = path("verification.cose");
+    for (flag, value) in [
+        ("-o", cose_out.as_str()),
+        ("--format", "cose"),
+        ("--attestation", &other["index"].to_string()),
+    ] {
+        match a.iter().position(|x| x == flag) {
+            Some(i) => a[i + 1] = value.to_owned(),
+            None => a.extend([flag.to_owned(), value.to_owned()]),
+        }
+    }
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let (code, printed) = run(&a);
+    assert_eq!(code, EXIT_FAILURE, "{printed}");
+    let cose = std::fs::read(&cose_out).unwrap();
+    let st = attestlog_proto::cose::SignedStatement::parse(&cose).unwrap();
+    let lab = attestlog_proto::keys::VerifierKey::parse(lab_key.trim()).unwrap();
+    assert!(st.verify_with(&lab), "signed by the lab key");
+    assert_eq!(st.iss(), lab.name());
+    assert_eq!(st.sub(), att_id(52));
+    let v: serde_json::Value = serde_json::from_slice(st.payload()).unwrap();
+    assert_eq!(
+        v["predicateType"],
+        attestlog_proto::verification::PREDICATE_TYPE
+    );
+    let submitted = ok(&["--log", &log.url, "--json", "submit", &cose_out]);
+    let submitted: serde_json::Value = serde_json::from_str(&submitted).unwrap();
+    assert_eq!(submitted["created"], true, "{submitted}");
+    let (_, entry) = rt.block_on(log.get_json(&format!("/v1/entries/{}", submitted["index"])));
+    assert_eq!(entry["kind"], "verification", "{entry}");
+    assert_eq!(
+        entry["payload"]["predicate"]["subject_entry"]["log_index"], other["index"],
+        "{entry}"
+    );
+    // Refused where it means nothing: without --sign, a usage error.
+    let (code, _) = run(&[
+        "check-traffic",
+        "--capture",
+        &path("good.pcapng"),
+        "--format",
+        "cose",
+        &path("verification.json"),
+    ]);
+    assert_eq!(code, attestlog_client::cli::EXIT_USAGE);
     drop(log);
 }

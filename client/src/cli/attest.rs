@@ -9,6 +9,7 @@ use attestlog_proto::keys::SignerKey;
 use attestlog_proto::predicate::{
     FieldError, PAYLOAD_TYPE_INTOTO, Statement, explain, parse_statement, template,
 };
+use attestlog_proto::rules;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
@@ -63,13 +64,46 @@ enum AttestCommand {
     },
 }
 
-/// The signature envelope `attest sign` writes.
+/// The signature envelope `attest sign` and `check-traffic --sign` write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     /// A DSSE envelope (JSON).
     Dsse,
     /// A SCITT signed statement: a tagged COSE_Sign1 (CBOR).
     Cose,
+}
+
+impl Format {
+    /// A statement's canonical bytes `payload` signed by `key` in this format, and what it is
+    /// called: a DSSE envelope (its canonical JSON and a newline), or a SCITT signed statement
+    /// whose `sub` is the one the log requires of the statement ([`rules::cose_subject`]: an
+    /// attestation's id, or the id of the attestation a verification verifies).
+    ///
+    /// # Errors
+    /// For `cose`, a payload that names no subject.
+    pub(crate) fn sign(
+        self,
+        key: &SignerKey,
+        payload: &[u8],
+    ) -> anyhow::Result<(Vec<u8>, &'static str)> {
+        Ok(match self {
+            Format::Dsse => {
+                let mut bytes =
+                    Envelope::sign(PAYLOAD_TYPE_INTOTO, payload, &[key]).canonical_bytes();
+                bytes.push(b'\n');
+                (bytes, "envelope")
+            }
+            Format::Cose => {
+                let v: serde_json::Value = serde_json::from_slice(payload)?;
+                let sub = rules::cose_subject(&v)
+                    .context("the statement names no subject for the COSE sub claim")?;
+                (
+                    SignedStatement::sign(payload, key, sub).to_entry(),
+                    "COSE signed statement",
+                )
+            }
+        })
+    }
 }
 
 pub(crate) fn run(args: AttestArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u8> {
@@ -232,18 +266,7 @@ fn sign(
     let Some(st) = load_statement(ctx, file)? else {
         return Ok(EXIT_FAILURE);
     };
-    let (bytes, what) = match format {
-        Format::Dsse => {
-            let env = Envelope::sign(PAYLOAD_TYPE_INTOTO, &st.canonical_bytes(), &[&key]);
-            let mut bytes = env.canonical_bytes();
-            bytes.push(b'\n');
-            (bytes, "envelope")
-        }
-        Format::Cose => {
-            let signed = SignedStatement::sign(&st.canonical_bytes(), &key, st.attestation_id());
-            (signed.to_entry(), "COSE signed statement")
-        }
-    };
+    let (bytes, what) = format.sign(&key, &st.canonical_bytes())?;
     let keyid = key.verifier().key_id_hex();
     match output {
         Some(p) => {

@@ -8,7 +8,7 @@ use anyhow::{Context as _, bail};
 use attestlog_proto::api::Receipt;
 use attestlog_proto::dsse::Envelope;
 use attestlog_proto::keys::SignerKey;
-use attestlog_proto::predicate::{PAYLOAD_TYPE_INTOTO, Statement, format_rfc3339, parse_statement};
+use attestlog_proto::predicate::{Statement, format_rfc3339, parse_statement};
 use attestlog_proto::verification::{
     Environment, Performed, Verdict, VerificationEvidence, VerifierInfo,
 };
@@ -16,6 +16,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
+use super::attest::Format;
 use super::{Ctx, EXIT_FAILURE, EXIT_OK, TrustArgs, now_unix, read_bytes, read_text};
 use crate::traffic::analysis::{ClaimEntry, VerificationInfo, analyse};
 use crate::traffic::geoip::GeoIp;
@@ -59,6 +60,12 @@ pub struct CheckTrafficArgs {
     /// Where to write the signed verification statement (with --sign).
     #[arg(short, long, value_name = "FILE", requires = "sign")]
     output: Option<PathBuf>,
+    /// Envelope of the signed verification statement (with --sign): `dsse` (JSON, for
+    /// /v1/entries) or `cose` (a SCITT signed statement, for POST /entries, its `sub` the
+    /// verified attestation's id), as `attest sign --format`. `attestlog submit` sends either
+    /// to the right endpoint.
+    #[arg(long, value_enum, default_value_t = Format::Dsse, requires = "sign")]
+    format: Format,
     /// The verifier's legal name, exactly as its key is enrolled (with --sign).
     #[arg(long, value_name = "NAME")]
     verifier: Option<String>,
@@ -238,9 +245,7 @@ pub(crate) fn run(args: CheckTrafficArgs, ctx: &mut Ctx<'_>) -> anyhow::Result<u
             let list: Vec<String> = errs.iter().map(ToString::to_string).collect();
             anyhow::anyhow!("the verification statement is invalid: {}", list.join("; "))
         })?;
-        let env = Envelope::sign(PAYLOAD_TYPE_INTOTO, &statement.canonical_bytes(), &[&key]);
-        let mut bytes = env.canonical_bytes();
-        bytes.push(b'\n');
+        let (bytes, _) = args.format.sign(&key, &statement.canonical_bytes())?;
         attestlog_serve::fs::write_atomic(out, &bytes, 0o644)
             .with_context(|| format!("cannot write {}", out.display()))?;
         written = Some(out.clone());
