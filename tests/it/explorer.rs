@@ -2147,6 +2147,54 @@ async fn verifications_and_cose_entries_verify_in_the_browser() {
     assert_eq!(title, "Entry 0: registration policy 1", "{title}");
     let shown = b.eval("document.getElementById('claim').innerText").await;
     assert!(shown.as_str().unwrap().contains("32768 bytes"), "{shown}");
+    // A lying server serves entry 0 as a registration policy signed by another key (a policy
+    // of its own making), then as the logged one with a term altered under the log's
+    // signature: neither is shown as verified; the page names the failed log-signature check
+    // and warns that what follows is not verified.
+    use attestlog_proto::registration::RegistrationPolicy;
+    let (_, e0) = log.get_json("/v1/entries/0").await;
+    let logged = e0["entry"].as_str().unwrap().to_owned();
+    let stricter = RegistrationPolicy {
+        max_entry_bytes: 1000,
+        ..RegistrationPolicy::built_in(1)
+    };
+    let forged = stricter.to_envelope(&vendor_key(99)).canonical_bytes();
+    let mut altered = attestlog_proto::dsse::Envelope::parse_entry(
+        &base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &logged).unwrap(),
+    )
+    .unwrap();
+    altered.payload = stricter.canonical_bytes();
+    for (bytes, lie) in [
+        (forged, "signed by another key"),
+        (altered.canonical_bytes(), "altered"),
+    ] {
+        proxy.set_replacements(&[(&logged, &b64(&bytes))]);
+        b.open(&format!("{base}/#/entry/0")).await;
+        let (state, text) = b.settled("#entry-verification").await;
+        assert_eq!(state, "failed", "{lie}: {text}");
+        let failed = failed_checks(&mut b).await;
+        assert!(
+            failed.contains("Log signature on the registration policy")
+                && failed.contains("the registration policy entry is not signed by the log key"),
+            "{lie}: {failed}"
+        );
+        let warning = b
+            .wait_for(
+                "the warning",
+                "document.getElementById('claim-unverified')?.innerText",
+            )
+            .await;
+        assert!(
+            warning.as_str().unwrap().contains("NOT VERIFIED"),
+            "{lie}: {warning}"
+        );
+        assert!(
+            !text
+                .contains("the registration policy entry is signed (DSSE, Ed25519) by the log key"),
+            "{lie}: {text}"
+        );
+    }
+    proxy.set_replacements(&[]);
     b.close().await;
 }
 
