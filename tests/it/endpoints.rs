@@ -45,25 +45,29 @@ async fn static_path_headers_and_json_endpoints(backend: Backend) {
 
     let (s, api) = log.get_json("/openapi.json").await;
     assert_eq!(s, 200);
-    for p in [
-        "/v1/entries",
-        "/v1/entries/{index}",
-        "/v1/proof/inclusion",
-        "/v1/proof/consistency",
-        "/v1/log",
-        "/v1/search",
-        "/v1/vendors",
-        "/entries",
-        "/entries/{id}",
-        "/.well-known/scitt-keys",
-        "/.well-known/scitt-keys/{kid}",
-        "/receipts/consistency",
-    ] {
+    // Every route the server serves is described (the router's own list), the C2SP static
+    // path included.
+    let served = attestlog_server::http::served_paths();
+    for p in ["/checkpoint", "/tile/{path}", "/v1/entries", "/entries"] {
+        assert!(served.iter().any(|s| s == p), "{p} not served: {served:?}");
+    }
+    for p in &served {
+        let ops = api["paths"].get(p.as_str());
         assert!(
-            api["paths"].get(p).is_some(),
+            ops.is_some_and(|o| o.as_object().is_some_and(|o| !o.is_empty())),
             "{p} missing from openapi.json"
         );
     }
+    assert_eq!(
+        api["paths"].as_object().map(serde_json::Map::len),
+        Some(served.len()),
+        "openapi.json describes a path the server does not serve"
+    );
+    let tile = &api["paths"]["/tile/{path}"]["get"];
+    assert!(
+        tile["responses"]["200"]["content"]["application/octet-stream"].is_object(),
+        "{tile}"
+    );
     // The SCITT endpoints say what they take and answer: COSE, and CBOR problem details.
     let register = &api["paths"]["/entries"]["post"];
     assert!(

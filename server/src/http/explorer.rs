@@ -105,11 +105,17 @@ fn serve(i: usize, headers: &HeaderMap) -> Response {
 }
 
 /// `GET /`: the explorer page.
+#[utoipa::path(get, path = "/",
+    responses((status = 200, description = "the web explorer (strong ETag; 304 to a matching If-None-Match)", body = String, content_type = "text/html; charset=utf-8")))]
 pub async fn index(headers: HeaderMap) -> Response {
     serve(0, &headers)
 }
 
 /// `GET /assets/{name}`: a script, style sheet or icon of the explorer; unknown names → 404.
+#[utoipa::path(get, path = "/assets/{name}",
+    params(("name" = String, Path, description = "app.js, verify.js, style.css or icon.svg")),
+    responses((status = 200, description = "the asset (strong ETag; 304 to a matching If-None-Match)", body = [u8]),
+      (status = 404, description = "no such asset", body = String, content_type = "text/plain; charset=utf-8")))]
 pub async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
     let path = format!("/assets/{name}");
     match ASSETS.iter().position(|a| a.path == path) {

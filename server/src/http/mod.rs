@@ -15,7 +15,7 @@ use std::sync::Arc;
 use attestlog_proto::keys::{SignerKey, VerifierKey};
 use axum::Router;
 use axum::response::{IntoResponse as _, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::quota::Quota;
@@ -192,31 +192,49 @@ fn render_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     .into_response()
 }
 
+/// Every route the server serves, in `axum` path syntax: what [`router`] serves and what the
+/// OpenAPI document ([`openapi::ApiDoc`]) must describe, each one (a test checks both ways).
+fn routes() -> Vec<(&'static str, MethodRouter<State>)> {
+    vec![
+        ("/checkpoint", get(static_path::checkpoint)),
+        ("/tile/{*path}", get(static_path::tile)),
+        ("/v1/entries", post(entries::submit)),
+        ("/v1/entries/{index}", get(entries::get_entry)),
+        ("/v1/proof/inclusion", get(proofs::inclusion)),
+        ("/v1/proof/consistency", get(proofs::consistency)),
+        ("/v1/log", get(log::info)),
+        ("/v1/search", get(log::search)),
+        ("/v1/vendors", get(log::vendors).post(log::enrol)),
+        ("/healthz", get(health::healthz)),
+        ("/readyz", get(health::readyz)),
+        ("/metrics", get(health::metrics)),
+        ("/openapi.json", get(openapi::openapi)),
+        ("/", get(explorer::index)),
+        ("/assets/{name}", get(explorer::asset)),
+        ("/v1/checkpoints", get(explorer::checkpoints)),
+        ("/entries", post(scitt::register)),
+        ("/entries/{id}", get(scitt::get_entry)),
+        ("/receipts/consistency", get(scitt::consistency)),
+        ("/.well-known/scitt-keys", get(scitt::keys)),
+        ("/.well-known/scitt-keys/{kid}", get(scitt::key)),
+    ]
+}
+
+/// The path of every served route as OpenAPI spells it (a wildcard `{*path}` is `{path}`).
+#[must_use]
+pub fn served_paths() -> Vec<String> {
+    routes()
+        .into_iter()
+        .map(|(path, _)| path.replace("{*", "{"))
+        .collect()
+}
+
 /// The complete router, behind the limits of DESIGN.md §11 ([`attestlog_serve::guard`]).
 pub fn router(state: State) -> Router {
     let limits = state.serve_limits;
-    let router = Router::new()
-        .route("/checkpoint", get(static_path::checkpoint))
-        .route("/tile/{*path}", get(static_path::tile))
-        .route("/v1/entries", post(entries::submit))
-        .route("/v1/entries/{index}", get(entries::get_entry))
-        .route("/v1/proof/inclusion", get(proofs::inclusion))
-        .route("/v1/proof/consistency", get(proofs::consistency))
-        .route("/v1/log", get(log::info))
-        .route("/v1/search", get(log::search))
-        .route("/v1/vendors", get(log::vendors).post(log::enrol))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/openapi.json", get(openapi::openapi))
-        .route("/", get(explorer::index))
-        .route("/assets/{name}", get(explorer::asset))
-        .route("/v1/checkpoints", get(explorer::checkpoints))
-        .route("/entries", post(scitt::register))
-        .route("/entries/{id}", get(scitt::get_entry))
-        .route("/receipts/consistency", get(scitt::consistency))
-        .route("/.well-known/scitt-keys", get(scitt::keys))
-        .route("/.well-known/scitt-keys/{kid}", get(scitt::key))
+    let router = routes()
+        .into_iter()
+        .fold(Router::new(), |r, (path, handlers)| r.route(path, handlers))
         .fallback(static_path::not_found)
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

@@ -20,6 +20,8 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const SHORT: &str = "public, max-age=5";
 
 /// `GET /checkpoint`.
+#[utoipa::path(get, path = "/checkpoint",
+    responses((status = 200, description = "the latest published checkpoint: a c2sp.org/tlog-checkpoint signed note with its cosignatures (c2sp.org/tlog-tiles; not cached)", body = String, content_type = "text/plain; charset=utf-8")))]
 pub async fn checkpoint(State(s): State<super::State>) -> Response {
     let p = s.shared.published();
     (
@@ -72,6 +74,12 @@ fn tile_published(
 }
 
 /// `GET /tile/<L>/<N>[.p/<W>]` and `GET /tile/entries/<N>[.p/<W>]`.
+#[utoipa::path(get, path = "/tile/{path}",
+    params(("path" = String, Path, description = "c2sp.org/tlog-tiles: `<L>/<N>[.p/<W>]`, the hash tile of level L and index N (N in x-prefixed groups of three digits, W the width of a partial tile), or `entries/<N>[.p/<W>]`, an entry bundle")),
+    responses(
+      (status = 200, description = "the hash tile (32-byte hashes) or the entry bundle (each entry a 2-byte big-endian length and its bytes); full tiles are immutable", body = [u8], content_type = "application/octet-stream"),
+      (status = 400, description = "malformed tile path", body = String, content_type = "text/plain; charset=utf-8"),
+      (status = 404, description = "no such tile in any published checkpoint", body = String, content_type = "text/plain; charset=utf-8")))]
 pub async fn tile(State(s): State<super::State>, Path(path): Path<String>) -> Response {
     let (body, width) =
         match super::storage(&s, super::Pool::Reads, move |s| tile_inner(s, &path)).await {
