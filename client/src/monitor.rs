@@ -318,18 +318,21 @@ pub struct Monitor {
 fn replay(state: &MonitorState) -> Result<Ledger, String> {
     let mut ledger = Ledger::new(state.claims_from.unwrap_or(0))
         .with_policies_from(state.policies_from.unwrap_or(0));
-    for (index, entry) in &state.enrolments {
+    // The payload of a stored log-signed entry (base64 of its canonical envelope).
+    let payload = |entry: &str| -> Result<Vec<u8>, String> {
         let bytes = STANDARD.decode(entry).map_err(|e| e.to_string())?;
-        let env = Envelope::parse_entry(&bytes).map_err(|e| e.to_string())?;
-        let e = Enrolment::parse(&env.payload).map_err(|e| e.to_string())?;
+        Ok(Envelope::parse_entry(&bytes)
+            .map_err(|e| e.to_string())?
+            .payload)
+    };
+    for (index, entry) in &state.enrolments {
+        let e = Enrolment::parse(&payload(entry)?).map_err(|e| e.to_string())?;
         ledger
             .record(*index, &Candidate::of_enrolment(e))
             .map_err(|e| e.to_string())?;
     }
     for (index, entry) in &state.policies {
-        let bytes = STANDARD.decode(entry).map_err(|e| e.to_string())?;
-        let env = Envelope::parse_entry(&bytes).map_err(|e| e.to_string())?;
-        let p = RegistrationPolicy::parse(&env.payload).map_err(|e| e.to_string())?;
+        let p = RegistrationPolicy::parse(&payload(entry)?).map_err(|e| e.to_string())?;
         ledger
             .record(*index, &Candidate::of_policy(p))
             .map_err(|e| e.to_string())?;

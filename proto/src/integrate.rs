@@ -75,6 +75,15 @@ pub struct Edge {
     rows: Vec<Vec<Hash>>,
 }
 
+/// An edge reads as its frontier: [`Frontier::size`], [`Frontier::root`].
+impl std::ops::Deref for Edge {
+    type Target = Frontier;
+
+    fn deref(&self) -> &Frontier {
+        &self.frontier
+    }
+}
+
 /// `(level, index, width)` of the partial tiles of the tree of `size` (levels with width 0
 /// are left out): what [`Edge::from_tiles`] reads.
 #[must_use]
@@ -101,24 +110,6 @@ impl Edge {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Tree size.
-    #[must_use]
-    pub fn size(&self) -> u64 {
-        self.frontier.size()
-    }
-
-    /// Tree root.
-    #[must_use]
-    pub fn root(&self) -> Hash {
-        self.frontier.root()
-    }
-
-    /// The frontier.
-    #[must_use]
-    pub fn frontier(&self) -> &Frontier {
-        &self.frontier
     }
 
     /// Rebuilds the edge of the tree of `size` from its partial tiles: `read` gets the

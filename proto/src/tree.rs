@@ -246,23 +246,20 @@ impl MemoryTree {
         });
     }
 
-    /// Number of leaves.
-    #[must_use]
-    pub fn size(&self) -> u64 {
-        self.frontier.size()
-    }
-
-    /// The current root.
-    #[must_use]
-    pub fn root(&self) -> Hash {
-        self.frontier.root()
-    }
-
     /// The stored hash of a complete subtree, if it exists.
     #[must_use]
     pub fn get(&self, node: NodeId) -> Option<Hash> {
         let i = usize::try_from(node.index).ok()?;
         self.levels.get(usize::from(node.level))?.get(i).copied()
+    }
+}
+
+/// A memory tree reads as its frontier: [`Frontier::size`], [`Frontier::root`].
+impl std::ops::Deref for MemoryTree {
+    type Target = Frontier;
+
+    fn deref(&self) -> &Frontier {
+        &self.frontier
     }
 }
 

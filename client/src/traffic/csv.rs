@@ -92,18 +92,8 @@ pub(super) fn read(
         }
         let name = get("hostname").map(|h| h.trim_end_matches('.').to_ascii_lowercase());
         obs.packets += 1;
-        obs.add_connection(
-            EndpointKey {
-                ip,
-                port,
-                transport,
-                name,
-            },
-            sent,
-            received,
-            limits,
-            path,
-        )?;
+        let key = EndpointKey::new(ip, port, transport, name);
+        obs.add_connection(key, sent, received, limits, path)?;
     }
     if columns.is_none() {
         return Err(TrafficError::Empty {

@@ -221,6 +221,19 @@ pub struct EndpointKey {
     pub name: Option<String>,
 }
 
+impl EndpointKey {
+    /// The endpoint `ip:port` over `transport`, told apart by `name` when one is known.
+    #[must_use]
+    pub fn new(ip: IpAddr, port: u16, transport: Transport, name: Option<String>) -> Self {
+        Self {
+            ip,
+            port,
+            transport,
+            name,
+        }
+    }
+}
+
 /// What was exchanged with one endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EndpointStats {

@@ -376,12 +376,7 @@ impl State<'_> {
     fn finish(mut self) -> Result<Observations, TrafficError> {
         let flows = std::mem::take(&mut self.flows);
         for (_, f) in flows {
-            let key = EndpointKey {
-                ip: f.server.ip(),
-                port: f.server.port(),
-                transport: f.transport,
-                name: f.hello.name(),
-            };
+            let key = EndpointKey::new(f.server.ip(), f.server.port(), f.transport, f.hello.name());
             self.obs
                 .add_connection(key, f.sent, f.received, &self.limits, self.path)?;
         }

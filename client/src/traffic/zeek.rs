@@ -126,13 +126,11 @@ fn record(
         obs.saw_time(t);
     }
     obs.packets += 1;
-    let key = EndpointKey {
-        ip,
-        port,
-        transport,
-        name: None,
-    };
-    Ok(Some((key, sent, received)))
+    Ok(Some((
+        EndpointKey::new(ip, port, transport, None),
+        sent,
+        received,
+    )))
 }
 
 /// Zeek writes the separator escaped (`\x09`).

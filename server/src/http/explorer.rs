@@ -32,33 +32,28 @@ pub struct Asset {
     pub body: &'static [u8],
 }
 
+/// An [`Asset`] from a file of `server/web/`.
+macro_rules! asset {
+    ($path:literal, $file:literal, $content_type:literal) => {
+        Asset {
+            path: $path,
+            content_type: $content_type,
+            body: include_bytes!(concat!("../../web/", $file)),
+        }
+    };
+}
+
 /// Every asset of the explorer, by URL path.
 pub const ASSETS: &[Asset] = &[
-    Asset {
-        path: "/",
-        content_type: "text/html; charset=utf-8",
-        body: include_bytes!("../../web/index.html"),
-    },
-    Asset {
-        path: "/assets/app.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../../web/app.js"),
-    },
-    Asset {
-        path: "/assets/verify.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../../web/verify.js"),
-    },
-    Asset {
-        path: "/assets/style.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_bytes!("../../web/style.css"),
-    },
-    Asset {
-        path: "/assets/icon.svg",
-        content_type: "image/svg+xml",
-        body: include_bytes!("../../web/icon.svg"),
-    },
+    asset!("/", "index.html", "text/html; charset=utf-8"),
+    asset!("/assets/app.js", "app.js", "text/javascript; charset=utf-8"),
+    asset!(
+        "/assets/verify.js",
+        "verify.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!("/assets/style.css", "style.css", "text/css; charset=utf-8"),
+    asset!("/assets/icon.svg", "icon.svg", "image/svg+xml"),
 ];
 
 /// Strong ETags (SHA-256 of the content), computed once.
