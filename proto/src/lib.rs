@@ -75,6 +75,8 @@ pub mod receipt;
 pub mod registration;
 pub mod rules;
 pub mod scitt;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod tiles;
 pub mod tlog_proof;
 pub mod tree;

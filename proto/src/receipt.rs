@@ -638,14 +638,11 @@ pub fn roundtrip_check(data: &[u8]) -> Option<VerifiedReceipt> {
 mod tests {
     use super::*;
     use crate::api::ReceiptEnrolment;
-    use crate::cosignature::cosign;
     use crate::dsse::DsseSignature;
     use crate::keys::{SignerKey, TYPE_COSIGNATURE_V1, TYPE_ED25519};
     use crate::note::{Note, NoteError};
     use crate::policy::Policy;
     use crate::predicate::template;
-    use crate::proof::inclusion_proof;
-    use crate::tree::MemoryTree;
 
     const VENDOR: &str = "Example AV AG";
 
@@ -697,51 +694,23 @@ mod tests {
         format!("filler entry {i}").into_bytes()
     }
 
-    /// A log of `leaves` with a checkpoint signed by the log key (and cosigned by the witness
-    /// when `cosigned`); returns the tlog-proof text of each leaf.
+    /// The witnesses cosigning the test checkpoint: W1 when `cosigned`, none otherwise.
+    fn witnesses(cosigned: bool) -> Vec<SignerKey> {
+        if cosigned { vec![witness()] } else { vec![] }
+    }
+
+    /// The tlog-proof text of each leaf of a log of `leaves` under the log key (cosigned by
+    /// the witness when `cosigned`).
     fn proofs(leaves: &[Vec<u8>], cosigned: bool) -> Vec<String> {
-        let mut tree = MemoryTree::new();
-        for l in leaves {
-            tree.push(Hash::leaf(l));
-        }
-        let checkpoint = Checkpoint {
-            origin: log().name().to_owned(),
-            size: tree.size(),
-            root: tree.root(),
-            extensions: vec![],
-        };
-        let mut note = checkpoint.sign(&[log()]).unwrap();
-        if cosigned {
-            let text = note.text().to_owned();
-            note.add_signature(cosign(&witness(), 1_700_000_000, &text).unwrap())
-                .unwrap();
-        }
-        (0..tree.size())
-            .map(|i| {
-                let p = TlogProof {
-                    extra: None,
-                    index: i,
-                    proof: inclusion_proof(i, tree.size(), &tree).unwrap(),
-                    note: note.clone(),
-                    checkpoint: checkpoint.clone(),
-                };
-                String::from_utf8(p.to_bytes()).unwrap()
-            })
-            .collect()
+        let w = witnesses(cosigned);
+        crate::testing::tlog_proofs(&log(), leaves, &w.iter().collect::<Vec<_>>())
     }
 
     /// A receipt for `leaves[entry]` with the enrolment `leaves[enrol]`, both against one
     /// checkpoint.
     fn receipt(leaves: &[Vec<u8>], entry: usize, enrol: Option<usize>, cosigned: bool) -> Receipt {
-        let p = proofs(leaves, cosigned);
-        Receipt {
-            entry: STANDARD.encode(&leaves[entry]),
-            proof: p[entry].clone(),
-            enrolment: enrol.map(|e| ReceiptEnrolment {
-                entry: STANDARD.encode(&leaves[e]),
-                proof: p[e].clone(),
-            }),
-        }
+        let w = witnesses(cosigned);
+        crate::testing::receipt(&log(), leaves, entry, enrol, &w.iter().collect::<Vec<_>>())
     }
 
     /// Standard layout: filler, enrolment at 1, filler, attestation at 3, filler.

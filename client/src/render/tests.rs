@@ -2,21 +2,15 @@
 //! text from an entry cannot drive a terminal.
 
 use attestlog_proto::Hash;
-use attestlog_proto::api::{Receipt, ReceiptEnrolment};
-use attestlog_proto::checkpoint::Checkpoint;
+use attestlog_proto::api::Receipt;
 use attestlog_proto::dsse::Envelope;
 use attestlog_proto::enrolment::{Action, Enrolment, KeyRole};
 use attestlog_proto::keys::{SignerKey, TYPE_COSIGNATURE_V1, TYPE_ED25519};
 use attestlog_proto::policy::Policy;
 use attestlog_proto::predicate::PAYLOAD_TYPE_INTOTO;
-use attestlog_proto::proof::inclusion_proof;
 use attestlog_proto::receipt::{VerifiedReceipt, verify_receipt};
 use attestlog_proto::registration::RegistrationPolicy;
-use attestlog_proto::tlog_proof::TlogProof;
-use attestlog_proto::tree::MemoryTree;
 use attestlog_proto::trust::Trust;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use super::verified_receipt;
@@ -83,36 +77,7 @@ fn verification(statement: Value, signer: &SignerKey) -> Vec<u8> {
 /// The receipt of `leaves[entry]` with the enrolment `leaves[enrol]`, against a checkpoint of
 /// all `leaves` signed by the log key.
 fn receipt(leaves: &[Vec<u8>], entry: usize, enrol: usize) -> Receipt {
-    let mut tree = MemoryTree::new();
-    for l in leaves {
-        tree.push(Hash::leaf(l));
-    }
-    let checkpoint = Checkpoint {
-        origin: log().name().to_owned(),
-        size: tree.size(),
-        root: tree.root(),
-        extensions: vec![],
-    };
-    let note = checkpoint.sign(&[log()]).unwrap();
-    let proof = |i: usize| {
-        let index = i as u64;
-        let p = TlogProof {
-            extra: None,
-            index,
-            proof: inclusion_proof(index, tree.size(), &tree).unwrap(),
-            note: note.clone(),
-            checkpoint: checkpoint.clone(),
-        };
-        String::from_utf8(p.to_bytes()).unwrap()
-    };
-    Receipt {
-        entry: STANDARD.encode(&leaves[entry]),
-        proof: proof(entry),
-        enrolment: Some(ReceiptEnrolment {
-            entry: STANDARD.encode(&leaves[enrol]),
-            proof: proof(enrol),
-        }),
-    }
+    attestlog_proto::testing::receipt(&log(), leaves, entry, Some(enrol), &[])
 }
 
 #[test]
