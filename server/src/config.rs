@@ -8,40 +8,67 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-/// The config file (`deploy/server.example.toml` documents every key).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+/// The config file (`deploy/server.example.toml` documents every key). Its top-level settings
+/// and its `[limits]` table are also the server's flags and environment variables: one table
+/// for the file, the flags and the environment.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
-    /// Listen address.
+    /// Address to listen on.
+    #[arg(long, env = "ATTESTLOG_LISTEN", global = true)]
     pub listen: Option<SocketAddr>,
-    /// Data directory.
+    /// Data directory (key, origin, admin token, published checkpoint, SQLite database).
+    #[arg(long, env = "ATTESTLOG_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
-    /// Database URL (`sqlite://PATH` or a file path; `postgres://` selects PostgreSQL).
+    /// Database URL: default the SQLite file in the data directory; `postgres://user:pass@host/db`
+    /// selects PostgreSQL, where several replicas (same key file) share one log.
+    #[arg(
+        long,
+        env = "ATTESTLOG_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub database: Option<String>,
-    /// Log origin (checkpoint first line and key name).
+    /// Log origin (first start only; must match the stored origin afterwards).
+    #[arg(long, env = "ATTESTLOG_ORIGIN", global = true)]
     pub origin: Option<String>,
-    /// Path of the log signer key file.
+    /// Log signer key file (default `<data-dir>/log.key`, generated on first start); every
+    /// replica of a PostgreSQL log uses the same one.
+    #[arg(long, env = "ATTESTLOG_KEY_FILE", global = true)]
     pub key_file: Option<PathBuf>,
-    /// Per-vendor quota: entries per second (0 = no quota).
+    /// Per-vendor quota, entries per second (0 = none).
+    #[arg(long, env = "ATTESTLOG_QUOTA_RATE", global = true)]
     pub quota_rate: Option<f64>,
-    /// Per-vendor quota: burst.
+    /// Per-vendor quota burst.
+    #[arg(long, env = "ATTESTLOG_QUOTA_BURST", global = true)]
     pub quota_burst: Option<f64>,
-    /// Path of the tlog-policy file naming the witnesses and the quorum.
+    /// tlog-policy file naming the witnesses that cosign each checkpoint and the quorum.
+    #[arg(
+        long,
+        env = "ATTESTLOG_WITNESS_POLICY",
+        global = true,
+        value_name = "FILE"
+    )]
     pub witness_policy: Option<PathBuf>,
     /// Sequencer settings.
     #[serde(default)]
+    #[arg(skip)]
     pub sequencer: SequencerFileConfig,
     /// Witnessing settings.
     #[serde(default)]
+    #[arg(skip)]
     pub witnessing: WitnessingFileConfig,
     /// Log key rotation.
     #[serde(default)]
+    #[arg(skip)]
     pub key_rotation: KeyRotationFileConfig,
     /// Limits under hostile load (DESIGN.md §11).
     #[serde(default)]
+    #[command(flatten)]
     pub limits: LimitsFileConfig,
-    /// SCITT transparency service (DESIGN.md §12).
+    /// SCITT transparency service (DESIGN.md §12): its flags are the server's `--scitt-*`.
     #[serde(default)]
+    #[arg(skip)]
     pub scitt: ScittFileConfig,
 }
 
@@ -67,31 +94,46 @@ pub struct ScittFileConfig {
     pub max_statement_bytes: Option<u64>,
 }
 
-/// `[limits]` table: every limit of DESIGN.md §11 (defaults in [`Config::with_data_dir`]).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+/// `[limits]` table: every limit of DESIGN.md §11 (defaults in [`Config::with_data_dir`]), and
+/// the server's flags and environment variables of the same names (`--max-body-bytes`,
+/// `ATTESTLOG_MAX_BODY_BYTES`, ...): one table for the file, the flags and the environment.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsFileConfig {
-    /// Time allowed to receive a request's head (and for an idle connection), in ms.
+    /// Time to receive a request's head, and the longest a keep-alive connection idles (ms;
+    /// default 10000).
+    #[arg(long, env = "ATTESTLOG_HEADER_READ_TIMEOUT_MS", global = true)]
     pub header_read_timeout_ms: Option<u64>,
-    /// Time allowed to read and answer a whole request, in ms.
+    /// Time to read and answer a whole request (ms; default 30000); beyond it, 408.
+    #[arg(long, env = "ATTESTLOG_REQUEST_TIMEOUT_MS", global = true)]
     pub request_timeout_ms: Option<u64>,
-    /// Most requests handled at once (more: 503 with `Retry-After`).
+    /// Most requests handled at once (default 1024); beyond it, 503 with Retry-After.
+    #[arg(long, env = "ATTESTLOG_MAX_IN_FLIGHT", global = true)]
     pub max_in_flight: Option<usize>,
-    /// Most open connections (more: the connection idle the longest is closed, or new ones
-    /// wait in the listen queue).
+    /// Most open connections (default 2048); beyond it, the connection idle the longest (if
+    /// idle for 1 s) is closed, else new connections wait in the listen queue.
+    #[arg(long, env = "ATTESTLOG_MAX_CONNECTIONS", global = true)]
     pub max_connections: Option<usize>,
-    /// Largest request head (request line and headers) in bytes.
+    /// Largest request head in bytes (default 65536); beyond it, 431.
+    #[arg(long, env = "ATTESTLOG_MAX_HEADER_BYTES", global = true)]
     pub max_header_bytes: Option<usize>,
-    /// Byte budget of the tile cache.
+    /// Byte budget of the tile cache (default 67108864).
+    #[arg(long, env = "ATTESTLOG_TILE_CACHE_BYTES", global = true)]
     pub tile_cache_bytes: Option<usize>,
-    /// Byte budget of the SQLite read connections' page caches, all together.
+    /// Byte budget of the SQLite read connections' page caches, all together (default
+    /// 16777216).
+    #[arg(long, env = "ATTESTLOG_READ_CACHE_BYTES", global = true)]
     pub read_cache_bytes: Option<usize>,
-    /// Largest `POST /v1/entries` and `POST /entries` body in bytes (at least
-    /// [`MIN_BODY_BYTES`]).
+    /// Largest POST /v1/entries and POST /entries body in bytes (default 131072, at least
+    /// 4096); beyond it, 413.
+    #[arg(long, env = "ATTESTLOG_MAX_BODY_BYTES", global = true)]
     pub max_body_bytes: Option<usize>,
-    /// Largest `POST /v1/vendors` body in bytes (at least [`MIN_BODY_BYTES`]).
+    /// Largest POST /v1/vendors body in bytes (default 16384, at least 4096); beyond it, 413.
+    #[arg(long, env = "ATTESTLOG_MAX_VENDOR_BODY_BYTES", global = true)]
     pub max_vendor_body_bytes: Option<usize>,
-    /// Least idle time of a connection closed to make room at the connection cap, in ms.
+    /// Least idle time of a connection closed to make room at the connection cap (ms;
+    /// default 1000).
+    #[arg(long, env = "ATTESTLOG_EVICT_IDLE_AFTER_MS", global = true)]
     pub evict_idle_after_ms: Option<u64>,
 }
 

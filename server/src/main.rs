@@ -1,6 +1,5 @@
 //! `attestlog-server`: run the log, or take an online backup.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -19,48 +18,13 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Cli {
-    /// Address to listen on.
-    #[arg(long, env = "ATTESTLOG_LISTEN", global = true)]
-    listen: Option<SocketAddr>,
-    /// Data directory (key, origin, admin token, published checkpoint, SQLite database).
-    #[arg(long, env = "ATTESTLOG_DATA_DIR", global = true)]
-    data_dir: Option<PathBuf>,
-    /// Database URL: default the SQLite file in the data directory; `postgres://user:pass@host/db`
-    /// selects PostgreSQL, where several replicas (same key file) share one log.
-    #[arg(
-        long,
-        env = "ATTESTLOG_DATABASE_URL",
-        global = true,
-        hide_env_values = true
-    )]
-    database: Option<String>,
+    /// The settings of the config file's top level and `[limits]` table, as flags and
+    /// environment variables.
+    #[command(flatten)]
+    file: config::FileConfig,
     /// TOML config file (see deploy/server.example.toml).
     #[arg(long, env = "ATTESTLOG_CONFIG", global = true)]
     config: Option<PathBuf>,
-    /// Log origin (first start only; must match the stored origin afterwards).
-    #[arg(long, env = "ATTESTLOG_ORIGIN", global = true)]
-    origin: Option<String>,
-    /// Log signer key file (default `<data-dir>/log.key`, generated on first start); every
-    /// replica of a PostgreSQL log uses the same one.
-    #[arg(long, env = "ATTESTLOG_KEY_FILE", global = true)]
-    key_file: Option<PathBuf>,
-    /// Per-vendor quota, entries per second (0 = none).
-    #[arg(long, env = "ATTESTLOG_QUOTA_RATE", global = true)]
-    quota_rate: Option<f64>,
-    /// Per-vendor quota burst.
-    #[arg(long, env = "ATTESTLOG_QUOTA_BURST", global = true)]
-    quota_burst: Option<f64>,
-    /// tlog-policy file naming the witnesses that cosign each checkpoint and the quorum.
-    #[arg(
-        long,
-        env = "ATTESTLOG_WITNESS_POLICY",
-        global = true,
-        value_name = "FILE"
-    )]
-    witness_policy: Option<PathBuf>,
-    /// Limits under hostile load (DESIGN.md §11; `[limits]` in the config file).
-    #[command(flatten)]
-    limits: LimitArgs,
     /// Start on a non-empty SQLite database that has no published-checkpoint file beside it
     /// (the rollback guard then cannot tell whether the database went back in time).
     #[arg(long, env = "ATTESTLOG_TRUST_STORAGE", global = true)]
@@ -120,46 +84,6 @@ struct Cli {
     command: Option<Command>,
 }
 
-/// Flags and environment variables of the `[limits]` table.
-#[derive(Debug, clap::Args)]
-struct LimitArgs {
-    /// Time to receive a request's head, and the longest a keep-alive connection idles (ms;
-    /// default 10000).
-    #[arg(long, env = "ATTESTLOG_HEADER_READ_TIMEOUT_MS", global = true)]
-    header_read_timeout_ms: Option<u64>,
-    /// Time to read and answer a whole request (ms; default 30000); beyond it, 408.
-    #[arg(long, env = "ATTESTLOG_REQUEST_TIMEOUT_MS", global = true)]
-    request_timeout_ms: Option<u64>,
-    /// Most requests handled at once (default 1024); beyond it, 503 with Retry-After.
-    #[arg(long, env = "ATTESTLOG_MAX_IN_FLIGHT", global = true)]
-    max_in_flight: Option<usize>,
-    /// Most open connections (default 2048); beyond it, the connection idle the longest (if
-    /// idle for 1 s) is closed, else new connections wait in the listen queue.
-    #[arg(long, env = "ATTESTLOG_MAX_CONNECTIONS", global = true)]
-    max_connections: Option<usize>,
-    /// Largest request head in bytes (default 65536); beyond it, 431.
-    #[arg(long, env = "ATTESTLOG_MAX_HEADER_BYTES", global = true)]
-    max_header_bytes: Option<usize>,
-    /// Byte budget of the tile cache (default 67108864).
-    #[arg(long, env = "ATTESTLOG_TILE_CACHE_BYTES", global = true)]
-    tile_cache_bytes: Option<usize>,
-    /// Byte budget of the SQLite read connections' page caches, all together (default
-    /// 16777216).
-    #[arg(long, env = "ATTESTLOG_READ_CACHE_BYTES", global = true)]
-    read_cache_bytes: Option<usize>,
-    /// Largest POST /v1/entries and POST /entries body in bytes (default 131072, at least
-    /// 4096); beyond it, 413.
-    #[arg(long, env = "ATTESTLOG_MAX_BODY_BYTES", global = true)]
-    max_body_bytes: Option<usize>,
-    /// Largest POST /v1/vendors body in bytes (default 16384, at least 4096); beyond it, 413.
-    #[arg(long, env = "ATTESTLOG_MAX_VENDOR_BODY_BYTES", global = true)]
-    max_vendor_body_bytes: Option<usize>,
-    /// Least idle time of a connection closed to make room at the connection cap (ms;
-    /// default 1000).
-    #[arg(long, env = "ATTESTLOG_EVICT_IDLE_AFTER_MS", global = true)]
-    evict_idle_after_ms: Option<u64>,
-}
-
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the log (the default).
@@ -189,28 +113,7 @@ enum Command {
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     let file = cli.config.as_deref().map(config::read_file).transpose()?;
-    let l = &cli.limits;
     let flags = config::FileConfig {
-        listen: cli.listen,
-        data_dir: cli.data_dir.clone(),
-        database: cli.database.clone(),
-        origin: cli.origin.clone(),
-        key_file: cli.key_file.clone(),
-        quota_rate: cli.quota_rate,
-        quota_burst: cli.quota_burst,
-        witness_policy: cli.witness_policy.clone(),
-        limits: config::LimitsFileConfig {
-            header_read_timeout_ms: l.header_read_timeout_ms,
-            request_timeout_ms: l.request_timeout_ms,
-            max_in_flight: l.max_in_flight,
-            max_connections: l.max_connections,
-            max_header_bytes: l.max_header_bytes,
-            tile_cache_bytes: l.tile_cache_bytes,
-            read_cache_bytes: l.read_cache_bytes,
-            max_body_bytes: l.max_body_bytes,
-            max_vendor_body_bytes: l.max_vendor_body_bytes,
-            evict_idle_after_ms: l.evict_idle_after_ms,
-        },
         scitt: config::ScittFileConfig {
             key_file: cli.scitt_key_file.clone(),
             retired_key_files: cli.scitt_retired_key_files.clone(),
@@ -219,7 +122,7 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
             predicate_types: cli.scitt_predicate_types.clone(),
             max_statement_bytes: cli.scitt_max_statement_bytes,
         },
-        ..config::FileConfig::default()
+        ..cli.file.clone()
     };
     let mut c = Config::layered(file.as_ref(), &flags);
     c.admin_token = std::env::var("ATTESTLOG_ADMIN_TOKEN").ok();
