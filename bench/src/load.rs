@@ -10,18 +10,14 @@ use serde_json::json;
 
 use crate::workload::{self, percentiles};
 
-/// `submit` arguments.
-#[derive(Debug, clap::Args)]
-pub struct SubmitArgs {
-    /// Log URL (loopback only); several, comma-separated, spread the connections over
-    /// replicas of one log.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    pub url: String,
+/// What a benchmark submits: the flags `submit`, `witnessed` and `replicas` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Workload {
     /// Number of attestations to submit.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 20_000)]
     pub n: u64,
-    /// Concurrent connections.
-    #[arg(long, default_value_t = 128)]
+    /// Concurrent submitting connections (spread over the URLs or replicas).
+    #[arg(long, default_value_t = 256)]
     pub concurrency: usize,
     /// Number of vendors (each its own key and quota bucket).
     #[arg(long, default_value_t = 8)]
@@ -29,9 +25,21 @@ pub struct SubmitArgs {
     /// Target rate in entries/s (open loop); 0 = as fast as possible.
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
-    /// Stop after this many seconds whatever remains.
+    /// Stop submitting (each phase) after this many seconds whatever remains.
     #[arg(long, default_value_t = 120)]
     pub max_seconds: u64,
+}
+
+/// `submit` arguments.
+#[derive(Debug, clap::Args)]
+pub struct SubmitArgs {
+    /// Log URL (loopback only); several, comma-separated, spread the connections over
+    /// replicas of one log.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// How much to submit, how fast.
+    #[command(flatten)]
+    pub work: Workload,
     /// Admin token (to enrol the vendors).
     #[arg(long, env = "ATTESTLOG_ADMIN_TOKEN")]
     pub admin_token: String,
@@ -200,8 +208,11 @@ pub async fn submit_observed(a: SubmitArgs, o: Observer) -> anyhow::Result<Repor
         check_loopback(u)?;
     }
     let first = urls.first().copied().unwrap_or_default();
-    let vendors = workload::vendors(a.vendors, a.run)?;
-    eprintln!("signing {} attestations from {} vendors…", a.n, a.vendors);
+    let vendors = workload::vendors(a.work.vendors, a.run)?;
+    eprintln!(
+        "signing {} attestations from {} vendors…",
+        a.work.n, a.work.vendors
+    );
     let t = Instant::now();
     let envs: Vec<Vec<u8>> = {
         let vendors = &vendors;
@@ -210,7 +221,7 @@ pub async fn submit_observed(a: SubmitArgs, o: Observer) -> anyhow::Result<Repor
             let hs: Vec<_> = (0..threads)
                 .map(|t| {
                     s.spawn(move || {
-                        (t..a.n)
+                        (t..a.work.n)
                             .step_by(usize::try_from(threads).unwrap_or(1))
                             .map(|i| {
                                 let v = &vendors[usize::try_from(i).unwrap_or(0) % vendors.len()];
@@ -242,7 +253,7 @@ pub async fn submit_observed(a: SubmitArgs, o: Observer) -> anyhow::Result<Repor
         all
     };
     eprintln!("signed in {:.1}s", t.elapsed().as_secs_f64());
-    let http = client(a.concurrency)?;
+    let http = client(a.work.concurrency)?;
     for v in &vendors {
         let r = http
             .post(format!("{first}/v1/vendors"))
@@ -279,16 +290,16 @@ pub async fn submit_observed(a: SubmitArgs, o: Observer) -> anyhow::Result<Repor
     let requests = Arc::new(requests);
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
-    let deadline = start + Duration::from_secs(a.max_seconds);
+    let deadline = start + Duration::from_secs(a.work.max_seconds);
     let addrs = Arc::new(addrs);
     let mut tasks = Vec::new();
-    for k in 0..a.concurrency {
+    for k in 0..a.work.concurrency {
         let (requests, next, addrs) = (requests.clone(), next.clone(), addrs.clone());
         let acked = o.acked.clone();
         let failover = o.failover;
         let mut at = k % addrs.len();
         let mut conn = crate::raw::Conn::new(*addrs.get(at).context("no target address")?);
-        let rate = a.rate;
+        let rate = a.work.rate;
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut acks = Vec::new();
@@ -386,10 +397,10 @@ pub async fn submit_observed(a: SubmitArgs, o: Observer) -> anyhow::Result<Repor
         "acknowledged: {} in {elapsed:.2}s = {tput:.0} appends/s",
         lat.len()
     );
-    if a.rate > 0.0 {
+    if a.work.rate > 0.0 {
         println!(
             "target rate:  {:.0}/s (open loop; latency from scheduled send time)",
-            a.rate
+            a.work.rate
         );
     }
     for (name, ms) in percentiles(&lat) {
@@ -423,7 +434,7 @@ pub async fn submit_observed(a: SubmitArgs, o: Observer) -> anyhow::Result<Repor
         bail!(
             "{} of {} submissions failed, {} acknowledged",
             errors.values().sum::<u64>(),
-            a.n,
+            a.work.n,
             lat.len()
         );
     }

@@ -21,7 +21,7 @@ use anyhow::Context as _;
 use attestlog_proto::keys::{SignerKey, TYPE_ED25519};
 use tokio_postgres::NoTls;
 
-use crate::load::{Ack, Format, Observer, ReadArgs, SubmitArgs, read, submit_observed};
+use crate::load::{Ack, Format, Observer, ReadArgs, SubmitArgs, Workload, read, submit_observed};
 use crate::scale::{server_binary, start_server};
 
 /// `replicas` arguments.
@@ -33,24 +33,15 @@ pub struct ReplicasArgs {
     /// Replicas.
     #[arg(long, default_value_t = 3)]
     pub replicas: usize,
-    /// Attestations to submit.
-    #[arg(long, default_value_t = 20_000)]
-    pub n: u64,
-    /// Concurrent submitting connections (spread over the replicas).
-    #[arg(long, default_value_t = 256)]
-    pub concurrency: usize,
-    /// Vendors (each its own key).
-    #[arg(long, default_value_t = 8)]
-    pub vendors: usize,
+    /// How much to submit, how fast.
+    #[command(flatten)]
+    pub work: Workload,
     /// Inclusion-proof requests per replica.
     #[arg(long, default_value_t = 30_000)]
     pub reads: u64,
     /// Concurrent reading connections per replica.
     #[arg(long, default_value_t = 32)]
     pub read_concurrency: usize,
-    /// Stop each phase after this many seconds.
-    #[arg(long, default_value_t = 120)]
-    pub max_seconds: u64,
     /// Working directory (one data directory per replica), emptied first.
     #[arg(long, default_value = "target/replicas-bench")]
     pub dir: PathBuf,
@@ -171,7 +162,7 @@ async fn with_replicas(
     if a.kill_leader_at.is_some() && urls.len() < 2 {
         anyhow::bail!("killing the lease holder needs at least two replicas");
     }
-    enrol_everywhere(urls, a.vendors).await?;
+    enrol_everywhere(urls, a.work.vendors).await?;
     let observer = Observer {
         failover: a.kill_leader_at.is_some(),
         ..Observer::default()
@@ -182,11 +173,7 @@ async fn with_replicas(
         let r = submit_observed(
             SubmitArgs {
                 url: urls.join(","),
-                n: a.n,
-                concurrency: a.concurrency,
-                vendors: a.vendors,
-                rate: 0.0,
-                max_seconds: a.max_seconds,
+                work: a.work.clone(),
                 // start_server gives the servers this admin token.
                 admin_token: "scale".into(),
                 ceiling: false,
@@ -208,7 +195,7 @@ async fn with_replicas(
             clippy::cast_sign_loss,
             clippy::cast_precision_loss
         )]
-        let threshold = (a.n as f64 * f) as u64;
+        let threshold = (a.work.n as f64 * f) as u64;
         while acked.load(Ordering::Acquire) < threshold {
             if done.load(Ordering::Acquire) {
                 return Ok(None);
@@ -254,7 +241,7 @@ async fn with_replicas(
     };
     // Nothing lost, nothing doubled: every replica still up serves a log of exactly the
     // enrolments and the submissions.
-    let wanted = a.n + u64::try_from(a.vendors)?;
+    let wanted = a.work.n + u64::try_from(a.work.vendors)?;
     for u in &live {
         let size = wait_for_size(u, wanted).await?;
         if size != wanted {
@@ -268,7 +255,7 @@ async fn with_replicas(
             endpoint: "inclusion".into(),
             n: a.reads,
             concurrency: a.read_concurrency,
-            max_seconds: a.max_seconds,
+            max_seconds: a.work.max_seconds,
         })
     });
     for r in futures_join(reads).await {

@@ -14,27 +14,15 @@ use attestlog_client::witness::{Witness, serve};
 use attestlog_proto::keys::{SignerKey, TYPE_COSIGNATURE_V1, TYPE_ED25519};
 use attestlog_proto::policy::{Policy, verify_checkpoint_with_policy};
 
-use crate::load::{SubmitArgs, submit};
+use crate::load::{SubmitArgs, Workload, submit};
 use crate::scale::{server_binary, start_server};
 
 /// `witnessed` arguments.
 #[derive(Debug, clap::Args)]
 pub struct WitnessedArgs {
-    /// Attestations to submit.
-    #[arg(long, default_value_t = 20_000)]
-    pub n: u64,
-    /// Concurrent connections.
-    #[arg(long, default_value_t = 256)]
-    pub concurrency: usize,
-    /// Vendors (each its own key).
-    #[arg(long, default_value_t = 8)]
-    pub vendors: usize,
-    /// Target rate in entries/s (open loop); 0 = as fast as possible.
-    #[arg(long, default_value_t = 0.0)]
-    pub rate: f64,
-    /// Stop submitting after this many seconds.
-    #[arg(long, default_value_t = 120)]
-    pub max_seconds: u64,
+    /// How much to submit, how fast.
+    #[command(flatten)]
+    pub work: Workload,
     /// Working directory (log, witness states, policy), emptied first.
     #[arg(long, default_value = "target/witnessed-bench")]
     pub dir: PathBuf,
@@ -114,11 +102,7 @@ pub async fn run(a: WitnessedArgs) -> anyhow::Result<()> {
     );
     let result = submit(SubmitArgs {
         url: url.clone(),
-        n: a.n,
-        concurrency: a.concurrency,
-        vendors: a.vendors,
-        rate: a.rate,
-        max_seconds: a.max_seconds,
+        work: a.work.clone(),
         // start_server gives the server this admin token.
         admin_token: "scale".into(),
         ceiling: false,
@@ -136,7 +120,7 @@ pub async fn run(a: WitnessedArgs) -> anyhow::Result<()> {
         let w = verify_checkpoint_with_policy(&policy, &note)
             .map_err(|e| anyhow::anyhow!("the served checkpoint is not witnessed: {e}"))?;
         let size = w.checkpoint().checkpoint().size;
-        let wanted = a.n + u64::try_from(a.vendors)?;
+        let wanted = a.work.n + u64::try_from(a.work.vendors)?;
         if size < wanted {
             bail!("the witnessed checkpoint covers {size} entries; {wanted} were acknowledged");
         }
