@@ -109,25 +109,6 @@ fn check_sqlite_file(config: &Config, store: &dyn LogStore) -> anyhow::Result<()
     Ok(())
 }
 
-/// A conflict with a published checkpoint, once recorded in the data directory, halts the
-/// log across restarts (DESIGN.md §9): the server refuses to start until the operator, having
-/// found the cause, clears it with `attestlog-server clear-halt` (deploy/README.md).
-fn check_halted(config: &Config) -> anyhow::Result<()> {
-    match signer::read_halted(&config.data_dir) {
-        Ok(None) => Ok(()),
-        Ok(Some(why)) => bail!(
-            "refusing to start: sequencing was halted by a conflict with a published checkpoint \
-             ({why}), recorded in {}; find the cause (deploy/README.md, \"When the guard \
-             trips\"), then clear it with `attestlog-server clear-halt`",
-            config.data_dir.join(signer::HALTED_FILE).display()
-        ),
-        Err(e) => bail!(
-            "refusing to start: cannot read {}: {e}",
-            config.data_dir.join(signer::HALTED_FILE).display()
-        ),
-    }
-}
-
 impl App {
     /// Opens or creates the log described by `config`.
     ///
@@ -234,7 +215,6 @@ impl App {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!("cannot create data directory {}", config.data_dir.display())
         })?;
-        check_halted(config)?;
         let identity = signer::load_identity(
             &config.data_dir,
             config.key_file.as_deref(),
@@ -252,6 +232,8 @@ impl App {
             p.validate()
                 .map_err(|e| anyhow::anyhow!("invalid [scitt] registration policy: {e}"))?;
         }
+        // Before the log starts: a halt found at start sets its metric.
+        let metrics = install_metrics();
         let (sequencer, shared, join, replica) = start(
             signers.clone(),
             Settings {
@@ -287,7 +269,7 @@ impl App {
             admin_token,
             quota: quota::Quota::new(config.quota_rate, config.quota_burst),
             cache: tiles::TileCache::new(config.tile_cache_bytes),
-            metrics: install_metrics(),
+            metrics,
             quota_settings: (config.quota_rate, config.quota_burst),
             witness_policy,
             verifier_keys: signers.iter().map(SignerKey::verifier).collect(),

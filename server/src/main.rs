@@ -107,7 +107,8 @@ enum Command {
     },
     /// Clear a halt recorded after a conflict with a published checkpoint (the `halted` file
     /// of the data directory), once its cause is found and fixed (deploy/README.md): the
-    /// server refuses to start while it is recorded. Prints the conflict it clears.
+    /// server starts halted (serving reads, refusing submissions) while it is recorded. Prints the
+    /// conflict it clears.
     ClearHalt,
 }
 

@@ -428,6 +428,96 @@ pub fn load_edge(store: &dyn LogStore, size: u64) -> Result<Result<Edge, String>
     }
 }
 
+/// The published checkpoint in storage, verified with the log key: (published, enrolments).
+pub(crate) fn verified_published(
+    keys: &[VerifierKey],
+    size: u64,
+    note: Vec<u8>,
+    rows: &[crate::storage::EnrolmentRow],
+) -> anyhow::Result<(Published, Enrolments)> {
+    let cp = SignedCheckpoint::open(&note, keys).map_err(|e| {
+        anyhow::anyhow!(
+            "the database's checkpoint of size {size} does not verify with this replica's log \
+             key ({e}); every replica must use the same key file"
+        )
+    })?;
+    let cp = cp.checkpoint();
+    anyhow::ensure!(
+        cp.size == size,
+        "checkpoint of size {} stored as size {size}",
+        cp.size
+    );
+    let rows: Vec<crate::storage::EnrolmentRow> =
+        rows.iter().filter(|r| r.index < size).cloned().collect();
+    Ok((
+        Published {
+            size,
+            root: cp.root,
+            note,
+        },
+        crate::rules::enrolments_from_rows(&rows)?,
+    ))
+}
+
+/// The halt recorded in `data_dir` by a conflict with a published checkpoint
+/// ([`crate::signer::HALTED_FILE`]), worded for the log, readiness and submitters: the
+/// conflict, where it is recorded and how the operator clears it.
+///
+/// # Errors
+/// The record cannot be read (the server refuses to start then).
+pub(crate) fn recorded_halt(data_dir: &Path) -> anyhow::Result<Option<String>> {
+    let path = data_dir.join(crate::signer::HALTED_FILE);
+    let why = crate::signer::read_halted(data_dir)
+        .map_err(|e| anyhow::anyhow!("refusing to start: cannot read {}: {e}", path.display()))?;
+    Ok(why.map(|why| {
+        format!(
+            "{why}; recorded in {}: find the cause (deploy/README.md, \"When the guard \
+             trips\"), then clear it with `attestlog-server clear-halt` and restart",
+            path.display()
+        )
+    }))
+}
+
+/// The state of a log that starts with a recorded halt (DESIGN.md §9): readers get what this
+/// server published (its published-checkpoint file; without one, the stored latest
+/// checkpoint), verified under `keys`, and sequencing is halted by the conflict `why` (logged
+/// once, the metric set, readiness and submissions told). Nothing is signed, stored or checked
+/// against storage here: the conflict stands until the operator clears it.
+///
+/// # Errors
+/// Storage errors; a checkpoint that does not verify under `keys`.
+pub(crate) fn start_halted(
+    store: &dyn LogStore,
+    keys: &[VerifierKey],
+    data_dir: &Path,
+    why: &str,
+) -> anyhow::Result<Arc<Shared>> {
+    let note = match crate::signer::read_published(data_dir)? {
+        Some(note) => {
+            let size = SignedCheckpoint::open(&note, keys)
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "the published-checkpoint file is not a checkpoint of this log: {e}"
+                    )
+                })?
+                .checkpoint()
+                .size;
+            Some((size, note))
+        }
+        None => store.latest_checkpoint()?,
+    };
+    let shared = match note {
+        Some((size, note)) => {
+            let (published, enrolments) =
+                verified_published(keys, size, note, &store.enrolments()?)?;
+            Shared::new(published, enrolments)
+        }
+        None => Shared::empty(),
+    };
+    shared.set_failure(why, true);
+    Ok(Arc::new(shared))
+}
+
 /// The checkpoint in the published-checkpoint file of `data_dir`, verified under `keys`.
 ///
 /// # Errors

@@ -36,14 +36,13 @@ use tokio_postgres::NoTls;
 
 use crate::publication::{self, GuardError, PublishError, Summary};
 use crate::rules::{Enrolments, RuleError};
-use crate::sequencer::{
-    self, Admitted, Integrated, Published, SeqError, SequencerHandle, Settings, Shared,
-};
+use crate::sequencer::{self, Admitted, Integrated, SeqError, SequencerHandle, Settings, Shared};
 use crate::storage::postgres::{Db, PostgresStore, TRY_LEASE};
 
 pub mod queue;
 
-use crate::storage::{Batch, EnrolmentRow, LogIndex, LogRead, LogStore, LogWrite, StoreError};
+use crate::publication::verified_published;
+use crate::storage::{Batch, LogIndex, LogRead, LogStore, LogWrite, StoreError};
 use queue::{PendingOutcome, PendingQueue, PendingRow};
 
 /// Advisory lock key of the sequencer lease ("attestlg").
@@ -187,34 +186,64 @@ struct Ctx {
     stop: watch::Sender<bool>,
 }
 
-/// The published checkpoint in storage, verified with the log key: (published, enrolments).
-fn verified_published(
+/// The checks of DESIGN.md §9 at a replica's start (creating the empty tree's checkpoint for
+/// a new log), then the stored checkpoint published.
+///
+/// # Errors
+/// As [`start`].
+fn start_checked(
+    store: &Arc<PostgresStore>,
+    signers: &[SignerKey],
     keys: &[VerifierKey],
-    size: u64,
-    note: Vec<u8>,
-    rows: &[EnrolmentRow],
-) -> anyhow::Result<(Published, Enrolments)> {
-    let cp = SignedCheckpoint::open(&note, keys).map_err(|e| {
-        anyhow::anyhow!(
-            "the database's checkpoint of size {size} does not verify with this replica's log \
-             key ({e}); every replica must use the same key file"
-        )
-    })?;
-    let cp = cp.checkpoint();
-    anyhow::ensure!(
-        cp.size == size,
-        "checkpoint of size {} stored as size {size}",
-        cp.size
-    );
-    let rows: Vec<EnrolmentRow> = rows.iter().filter(|r| r.index < size).cloned().collect();
-    Ok((
-        Published {
-            size,
-            root: cp.root,
-            note,
-        },
-        crate::rules::enrolments_from_rows(&rows)?,
-    ))
+    settings: &Settings,
+) -> anyhow::Result<Arc<Shared>> {
+    let signer = signers
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("no log signer"))?;
+    if store.latest_checkpoint()?.is_none() {
+        let note = crate::rules::sign_checkpoint(signers, signer.name(), 0, &Hash::EMPTY_ROOT)?;
+        let empty = Batch {
+            old_size: 0,
+            entries: vec![],
+            tiles: vec![],
+            checkpoint: note,
+        };
+        // Replicas starting together: one of them writes it; the others see it below.
+        if let Err(e) = store.commit_batch(&empty) {
+            tracing::debug!(error = %e, "another replica created the log");
+        }
+    }
+    // The checks of DESIGN.md §9 against this replica's published-checkpoint file; without
+    // one (a new replica) the database's latest checkpoint is adopted.
+    let shared = Arc::new(Shared::empty());
+    let adopting = crate::signer::read_published(&settings.data_dir)?.is_none();
+    let head = publication::check_storage(store.as_ref(), keys, &settings.data_dir, &shared)
+        .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
+    if adopting {
+        tracing::warn!(
+            size = head.published.size,
+            root = %head.published.root.to_base64(),
+            "no published-checkpoint file in the data directory: adopting the database's \
+             latest checkpoint after its checks passed (without witnesses a database rolled \
+             back together with every replica's data directory cannot be detected)"
+        );
+    }
+    let (published, enrolments) = verified_published(
+        keys,
+        head.published.size,
+        head.published.note,
+        &store.enrolments()?,
+    )?;
+    shared.publish(
+        None,
+        &settings.data_dir,
+        Arc::new(published),
+        Some(Arc::new(enrolments)),
+    )?;
+    // Started: a conflict found from now on (at a take-over, a publication) outlives the
+    // process.
+    shared.record_conflicts_in(&settings.data_dir);
+    Ok(shared)
 }
 
 /// Starts a replica: publishes the stored checkpoint (creating the empty tree's for a new
@@ -231,54 +260,14 @@ pub(crate) fn start(
     rx: Jobs,
     timings: Timings,
 ) -> anyhow::Result<(Arc<Shared>, Arc<ReplicaStatus>, std::thread::JoinHandle<()>)> {
-    let signer = signers
-        .first()
-        .cloned()
-        .ok_or_else(|| anyhow::anyhow!("no log signer"))?;
-    if store.latest_checkpoint()?.is_none() {
-        let note = crate::rules::sign_checkpoint(&signers, signer.name(), 0, &Hash::EMPTY_ROOT)?;
-        let empty = Batch {
-            old_size: 0,
-            entries: vec![],
-            tiles: vec![],
-            checkpoint: note,
-        };
-        // Replicas starting together: one of them writes it; the others see it below.
-        if let Err(e) = store.commit_batch(&empty) {
-            tracing::debug!(error = %e, "another replica created the log");
-        }
-    }
-    // The checks of DESIGN.md §9 against this replica's published-checkpoint file; without
-    // one (a new replica) the database's latest checkpoint is adopted.
     let keys: Vec<VerifierKey> = signers.iter().map(SignerKey::verifier).collect();
-    let shared = Arc::new(Shared::empty());
-    let adopting = crate::signer::read_published(&settings.data_dir)?.is_none();
-    let head = publication::check_storage(store.as_ref(), &keys, &settings.data_dir, &shared)
-        .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
-    if adopting {
-        tracing::warn!(
-            size = head.published.size,
-            root = %head.published.root.to_base64(),
-            "no published-checkpoint file in the data directory: adopting the database's \
-             latest checkpoint after its checks passed (without witnesses a database rolled \
-             back together with every replica's data directory cannot be detected)"
-        );
-    }
-    let (published, enrolments) = verified_published(
-        &keys,
-        head.published.size,
-        head.published.note,
-        &store.enrolments()?,
-    )?;
-    shared.publish(
-        None,
-        &settings.data_dir,
-        Arc::new(published),
-        Some(Arc::new(enrolments)),
-    )?;
-    // Started: a conflict found from now on (at a take-over, a publication) outlives the
-    // process.
-    shared.record_conflicts_in(&settings.data_dir);
+    let halt = publication::recorded_halt(&settings.data_dir)?;
+    let shared = match &halt {
+        // Halted by a recorded conflict: serve what this replica published; every take-over
+        // of the lease refuses while the conflict stands.
+        Some(why) => publication::start_halted(store.as_ref(), &keys, &settings.data_dir, why)?,
+        None => start_checked(&store, &signers, &keys, &settings)?,
+    };
     let status = Arc::new(ReplicaStatus::default());
     let (stop, _) = watch::channel(false);
     let ctx = Arc::new(Ctx {

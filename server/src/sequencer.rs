@@ -310,8 +310,17 @@ pub fn start(
     signers: Vec<SignerKey>,
     settings: Settings,
 ) -> anyhow::Result<(SequencerHandle, Arc<Shared>, std::thread::JoinHandle<()>)> {
-    let shared = Arc::new(Shared::empty());
     let (handle, rx) = SequencerHandle::channel(settings.queue);
+    if let Some(why) = publication::recorded_halt(&settings.data_dir)? {
+        // Halted by a recorded conflict: serve what was published, sequence nothing.
+        let keys = verifier_keys(&signers);
+        let shared = publication::start_halted(store.as_ref(), &keys, &settings.data_dir, &why)?;
+        let join = std::thread::Builder::new()
+            .name("sequencer".into())
+            .spawn(move || refuse_all(&rx, &why))?;
+        return Ok((handle, shared, join));
+    }
+    let shared = Arc::new(Shared::empty());
     let data_dir = settings.data_dir.clone();
     let join = resume(store, signers, settings, shared.clone(), rx)?;
     shared.record_conflicts_in(&data_dir);
@@ -866,6 +875,15 @@ impl Sequencer {
             let _ = job.reply.send(result);
         }
     }
+}
+
+/// A log halted by a recorded conflict: every submission is answered [`halted`] until the
+/// queue closes.
+fn refuse_all(rx: &Jobs, why: &str) {
+    while let Ok(job) = rx.recv() {
+        let _ = job.reply.send(Err(halted(why)));
+    }
+    tracing::info!("sequencer stopped");
 }
 
 /// The answer while sequencing is halted.

@@ -223,7 +223,8 @@ pub fn write_published(data_dir: &Path, note: &[u8]) -> std::io::Result<()> {
 }
 
 /// The file in the data directory that records a conflict with a published checkpoint
-/// (DESIGN.md §9): while it exists the server refuses to start, until an operator clears it
+/// (DESIGN.md §9): while it exists the server starts halted (serving what it published,
+/// sequencing and signing nothing), until an operator clears it
 /// (`attestlog-server clear-halt`).
 pub const HALTED_FILE: &str = "halted";
 

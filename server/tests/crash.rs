@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use attestlog_proto::Hash;
 use attestlog_proto::checkpoint::SignedCheckpoint;
 use attestlog_proto::keys::{SignerKey, TYPE_ED25519, VerifierKey};
-use bin_support::{envelope, start, start_with, temp_dir, vendors, verify_log};
+use bin_support::{envelope, get_bytes, start, start_with, temp_dir, vendors, verify_log};
 use tokio::process::Command;
 
 /// SIGKILL rounds (the issue asks for 20; each round is a few hundred milliseconds).
@@ -298,30 +298,72 @@ async fn backup_command_and_rollback_refusal() {
     assert!(err.contains("refusing to start"), "{err}");
 }
 
-/// A halt recorded after a conflict (the `halted` file of the data directory) keeps the binary
-/// from starting, naming the conflict and `clear-halt`; `attestlog-server clear-halt` prints
-/// the conflict and clears it, and the server starts again.
+/// A halt recorded after a conflict (the `halted` file of the data directory) starts the binary
+/// halted: it serves the checkpoint and tiles it published, answers submissions 503 naming the
+/// conflict and `clear-halt`, is not ready and sets the metric, and sequences nothing (the
+/// refused entry is not in the log later). `attestlog-server clear-halt` prints the conflict
+/// and clears it; the next start sequences again.
 #[tokio::test]
-async fn a_recorded_halt_refuses_the_start_until_cleared() {
+async fn a_recorded_halt_starts_halted_until_cleared() {
     let dir = temp_dir("halted");
+    let http = reqwest::Client::new();
+    let vendor = SignerKey::from_seed("halted.example/attest", TYPE_ED25519, &[44; 32]).unwrap();
     let mut server = start(&dir).await;
+    assert_eq!(vendors(&http, &server, &vendor, "enrol").await, 201);
+    let post = |url: String, n: u64| {
+        let http = http.clone();
+        let env = envelope(&vendor, n);
+        async move {
+            let r = http
+                .post(format!("{url}/v1/entries"))
+                .body(env)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(post(server.url.clone(), 1).await.0, 201);
+    let published = get_bytes(&http, &format!("{}/checkpoint", server.url)).await;
+    let (size, _) = verify_log(&http, &server).await;
+    assert_eq!(size, 2);
     server.child.start_kill().unwrap();
     server.child.wait().await.unwrap();
+
     let why = "witness W cosigned tree size 9, larger than the stored tree (size 3)";
     std::fs::write(dir.join("halted"), format!("{why}\n")).unwrap();
-    let serve = || {
-        Command::new(env!("CARGO_BIN_EXE_attestlog-server"))
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&dir)
-            .output()
-    };
-    let out = serve().await.unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("refusing to start") && err.contains(why) && err.contains("clear-halt"),
-        "{err}"
-    );
+    for _ in 0..2 {
+        let mut server = start(&dir).await;
+        // Reads: the same checkpoint, and the tiles behind it.
+        let served = get_bytes(&http, &format!("{}/checkpoint", server.url)).await;
+        assert_eq!(served, published);
+        assert_eq!(verify_log(&http, &server).await.0, size);
+        // Submissions: 503, naming the conflict and the command that clears it.
+        let (status, body) = post(server.url.clone(), 2).await;
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains(why) && body.contains("clear-halt"), "{body}");
+        let r = http
+            .get(format!("{}/readyz", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 503);
+        assert!(r.text().await.unwrap().contains(why));
+        let metrics = get_bytes(&http, &format!("{}/metrics", server.url)).await;
+        let metrics = String::from_utf8_lossy(&metrics);
+        assert!(
+            metrics.contains("attestlog_sequencing_halted 1"),
+            "{metrics}"
+        );
+        server.child.start_kill().unwrap();
+        server.child.wait().await.unwrap();
+        // The record is left as it was.
+        assert_eq!(
+            std::fs::read_to_string(dir.join("halted")).unwrap(),
+            format!("{why}\n")
+        );
+    }
+
     let clear = || {
         Command::new(env!("CARGO_BIN_EXE_attestlog-server"))
             .arg("--data-dir")
@@ -340,7 +382,14 @@ async fn a_recorded_halt_refuses_the_start_until_cleared() {
     let out = clear().await.unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("no halt is recorded"));
+    // Cleared: the entry refused while halted is sequenced now, after the published tree
+    // (the halted server stored and signed nothing).
     let mut server = start(&dir).await;
+    let (status, body) = post(server.url.clone(), 2).await;
+    assert_eq!(status, 201, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["index"].as_u64(), Some(size));
+    assert_eq!(verify_log(&http, &server).await.0, size + 1);
     server.child.start_kill().unwrap();
     server.child.wait().await.unwrap();
 }

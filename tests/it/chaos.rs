@@ -393,23 +393,38 @@ async fn witness_with_a_conflicting_size_halts_sequencing(backend: Backend) {
     seen.assert_no_conflicting_checkpoints(&key);
 
     // The halt outlives the process: with the evidence gone (the witness no longer claims
-    // the larger tree, it merely does not answer), a restart still refuses, naming the
-    // conflict and the command that clears it.
+    // the larger tree, it merely does not answer), a restart starts halted. It serves what it
+    // published, refuses submissions naming the conflict and the command that clears it, and
+    // stores or signs nothing.
     let recorded = std::fs::read_to_string(log.dir.join("halted")).unwrap();
     assert!(recorded.contains("witness H"), "{recorded}");
+    let stored = log.state.store.checkpoints(0, u32::MAX).unwrap();
     let (dir, config) = (log.dir.clone(), log.config());
     let mut log = log;
     let db = log.keep_database();
     log.stop().await;
     ahead.store(0, Ordering::SeqCst);
-    for _ in 0..2 {
-        let e = attestlog_server::App::open(&config).unwrap_err();
-        let e = format!("{e:#}");
+    for round in 0..2 {
+        let log = TestLog::start_in(dir.clone(), config.clone()).await;
+        assert_halted(&log, &vendor, 30 + 10 * round, &published).await;
+        let why = log.get("/readyz").await.text().await.unwrap();
         assert!(
-            e.contains("refusing to start")
-                && e.contains("witness H")
-                && e.contains("attestlog-server clear-halt"),
-            "{e}"
+            why.contains("witness H") && why.contains("attestlog-server clear-halt"),
+            "{why}"
+        );
+        let (status, body) = attest(&log, &vendor, 29).await;
+        assert_eq!(status, 503, "{body}");
+        let msg = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains("witness H") && msg.contains("attestlog-server clear-halt"),
+            "{body}"
+        );
+        assert_eq!(log.state.store.checkpoints(0, u32::MAX).unwrap(), stored);
+        seen.stored(&log);
+        log.stop().await;
+        assert_eq!(
+            std::fs::read_to_string(dir.join("halted")).unwrap(),
+            recorded
         );
     }
     // The operator clears it: the log starts and sequences again, one history.

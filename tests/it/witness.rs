@@ -606,32 +606,42 @@ async fn split_view_from_a_restored_backup_is_refused_and_detected() {
     assert_eq!(stored, 3, "the withheld batch is stored");
     b.stop().await;
 
-    // Restarting it with its witnesses reachable: refused, naming a witness.
+    // The conflict B met while running is recorded: restarted, with its witnesses or
+    // without, it starts halted. It serves what it published and refuses submissions, naming
+    // the conflict and `clear-halt`; it stores and signs nothing.
     let cfg = config(&data_b, &key_file, origin, Some(&p2));
+    let bypass = config(&data_b, &key_file, origin, None);
+    for c in [&cfg, &bypass] {
+        let h = TestLog::start_in(data_b.clone(), c.clone()).await;
+        assert_eq!(h.get("/checkpoint").await.bytes().await.unwrap(), before);
+        let (status, body) = attest(&h, &vendor, 21, "B").await;
+        assert_eq!(status, 503, "{body}");
+        let msg = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains("clear-halt") && msg.contains("witness SV"),
+            "{body}"
+        );
+        assert_eq!(
+            h.state.store.latest_checkpoint().unwrap().unwrap().0,
+            stored
+        );
+        h.stop().await;
+    }
+    // An operator clears the halt; the next start checks again: with its witnesses reachable,
+    // refused, naming a witness.
+    assert!(
+        attestlog_server::signer::clear_halted(&data_b)
+            .unwrap()
+            .is_some()
+    );
     let err = attestlog_server::App::open(&cfg).unwrap_err().to_string();
     assert!(
         err.contains("refusing to start") && err.contains("witness SV"),
         "{err}"
     );
     assert!(err.contains("cosigned tree size 4"), "{err}");
-
-    // The conflict B met while running is recorded: without its witnesses it still refuses.
-    let bypass = config(&data_b, &key_file, origin, None);
-    let err = attestlog_server::App::open(&bypass)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("clear-halt") && err.contains("witness SV"),
-        "{err}"
-    );
-    // An operator clears the halt, bypasses the witnesses and grows the other history past
-    // A's size.
-    assert!(
-        attestlog_server::signer::clear_halted(&data_b)
-            .unwrap()
-            .is_some()
-    );
-    let b = TestLog::start_in(data_b.clone(), config(&data_b, &key_file, origin, None)).await;
+    // The operator bypasses the witnesses and grows the other history past A's size.
+    let b = TestLog::start_in(data_b.clone(), bypass).await;
     assert_eq!(attest(&b, &vendor, 21, "B").await.0, 201);
     assert_eq!(attest(&b, &vendor, 22, "B").await.0, 201);
     assert_eq!(b.state.shared.published().size, 5);
