@@ -260,11 +260,33 @@ async fn rollback_under_a_running_server_is_refused(backend: Backend) {
     assert!(why.contains("size 5") && why.contains("size 9"), "{why}");
     seen.stored(&log);
     seen.assert_no_conflicting_checkpoints(&key);
-    // A restart refuses as well.
+    // The halt outlives the process: a restart starts halted (serving what was published,
+    // refusing submissions, naming the command that clears it) and stores nothing.
+    let recorded = std::fs::read_to_string(log.dir.join("halted")).unwrap();
+    assert!(
+        recorded.contains("size 5") && recorded.contains("size 9"),
+        "{recorded}"
+    );
+    let stored = log.state.store.checkpoints(0, u32::MAX).unwrap();
     let (dir, config) = (log.dir.clone(), log.config());
     let mut log = log;
     let db = log.keep_database();
     log.stop().await;
+    let log = TestLog::start_in(dir.clone(), config.clone()).await;
+    assert_halted(&log, &vendor, 400, &published).await;
+    let (status, body) = attest(&log, &vendor, 399).await;
+    assert_eq!(status, 503, "{body}");
+    let msg = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("attestlog-server clear-halt"), "{body}");
+    assert_eq!(log.state.store.checkpoints(0, u32::MAX).unwrap(), stored);
+    log.stop().await;
+    // Clearing the record does not clear the evidence: the start's own checks still find
+    // storage behind the published checkpoint and refuse.
+    assert!(
+        attestlog_server::signer::clear_halted(&dir)
+            .unwrap()
+            .is_some()
+    );
     let e = attestlog_server::App::open(&config).unwrap_err();
     assert!(format!("{e:#}").contains("refusing to start"), "{e:#}");
     drop((dir, db));
