@@ -68,29 +68,80 @@ pub struct FileConfig {
     pub limits: LimitsFileConfig,
     /// SCITT transparency service (DESIGN.md §12): its flags are the server's `--scitt-*`.
     #[serde(default)]
-    #[arg(skip)]
+    #[command(flatten)]
     pub scitt: ScittFileConfig,
 }
 
-/// `[scitt]` table (also flags and `ATTESTLOG_SCITT_*` variables in the same shape).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+/// `[scitt]` table, and the server's `--scitt-*` flags and `ATTESTLOG_SCITT_*` variables of
+/// the same names: one table for the file, the flags and the environment.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct ScittFileConfig {
     /// The COSE receipt key file (an Ed25519 signer key). Replicas on PostgreSQL must all
     /// name the same file.
+    #[arg(
+        id = "scitt_key_file",
+        long = "scitt-key-file",
+        env = "ATTESTLOG_SCITT_KEY_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
     pub key_file: Option<PathBuf>,
-    /// Files of receipt keys used before (verifier or signer keys), kept in
-    /// `/.well-known/scitt-keys` so old receipts still verify.
+    /// Files of receipt keys used before (verifier or signer keys), comma-separated; their
+    /// public keys stay in `/.well-known/scitt-keys` so old receipts still verify.
+    #[arg(
+        id = "scitt_retired_key_files",
+        long = "scitt-retired-key-files",
+        env = "ATTESTLOG_SCITT_RETIRED_KEY_FILES",
+        global = true,
+        value_delimiter = ',',
+        value_name = "FILES"
+    )]
     pub retired_key_files: Option<Vec<PathBuf>>,
     /// How long `POST /entries` waits for publication before answering 303, in ms.
+    #[arg(
+        id = "scitt_wait_ms",
+        long = "scitt-wait-ms",
+        env = "ATTESTLOG_SCITT_WAIT_MS",
+        global = true,
+        value_name = "MS"
+    )]
     pub wait_ms: Option<u64>,
     /// Generate `<data-dir>/scitt.key` on PostgreSQL when no key file is named (a single
     /// replica only: replicas with keys of their own would sign receipts no one key verifies).
+    /// As a flag, `--scitt-generate-key` alone means true.
+    #[arg(
+        id = "scitt_generate_key",
+        long = "scitt-generate-key",
+        env = "ATTESTLOG_SCITT_GENERATE_KEY",
+        global = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub generate_key: Option<bool>,
-    /// Registration policy: the in-toto predicate types accepted as signed statements
-    /// (default: the data-flow and the verification predicate).
+    /// Registration policy: the in-toto predicate types accepted as signed statements,
+    /// comma-separated (default: the data-flow and the verification predicate). A policy that
+    /// differs from the one in force is logged when the server starts serving.
+    #[arg(
+        id = "scitt_predicate_types",
+        long = "scitt-predicate-types",
+        env = "ATTESTLOG_SCITT_PREDICATE_TYPES",
+        global = true,
+        value_delimiter = ',',
+        value_name = "TYPES"
+    )]
     pub predicate_types: Option<Vec<String>>,
-    /// Registration policy: the largest logged signed statement, in bytes (default 65,535).
+    /// Registration policy: the largest logged signed statement, in bytes (default 65,535, at
+    /// most 65,535).
+    #[arg(
+        id = "scitt_max_statement_bytes",
+        long = "scitt-max-statement-bytes",
+        env = "ATTESTLOG_SCITT_MAX_STATEMENT_BYTES",
+        global = true,
+        value_name = "BYTES"
+    )]
     pub max_statement_bytes: Option<u64>,
 }
 

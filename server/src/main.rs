@@ -18,8 +18,8 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Cli {
-    /// The settings of the config file's top level and `[limits]` table, as flags and
-    /// environment variables.
+    /// The settings of the config file's top level, `[limits]` and `[scitt]` tables, as flags
+    /// and environment variables.
     #[command(flatten)]
     file: config::FileConfig,
     /// TOML config file (see deploy/server.example.toml).
@@ -29,57 +29,6 @@ struct Cli {
     /// (the rollback guard then cannot tell whether the database went back in time).
     #[arg(long, env = "ATTESTLOG_TRUST_STORAGE", global = true)]
     trust_storage: bool,
-    /// SCITT (DESIGN.md §12): the COSE receipt key file. Every replica on PostgreSQL must
-    /// name the same one.
-    #[arg(
-        long,
-        env = "ATTESTLOG_SCITT_KEY_FILE",
-        global = true,
-        value_name = "FILE"
-    )]
-    scitt_key_file: Option<PathBuf>,
-    /// SCITT: receipt key files used before, comma-separated; their public keys stay in
-    /// /.well-known/scitt-keys.
-    #[arg(
-        long,
-        env = "ATTESTLOG_SCITT_RETIRED_KEY_FILES",
-        global = true,
-        value_delimiter = ',',
-        value_name = "FILES"
-    )]
-    scitt_retired_key_files: Option<Vec<PathBuf>>,
-    /// SCITT: how long POST /entries waits for publication before answering 303 (ms).
-    #[arg(
-        long,
-        env = "ATTESTLOG_SCITT_WAIT_MS",
-        global = true,
-        value_name = "MS"
-    )]
-    scitt_wait_ms: Option<u64>,
-    /// SCITT on PostgreSQL: generate <data-dir>/scitt.key when no key file is named (one
-    /// replica only; replicas with keys of their own sign receipts no one key verifies).
-    #[arg(long, env = "ATTESTLOG_SCITT_GENERATE_KEY", global = true)]
-    scitt_generate_key: bool,
-    /// SCITT registration policy: the in-toto predicate types accepted as signed statements,
-    /// comma-separated (default: the data-flow and the verification predicate). A policy that
-    /// differs from the one in force is logged when the server starts serving.
-    #[arg(
-        long,
-        env = "ATTESTLOG_SCITT_PREDICATE_TYPES",
-        global = true,
-        value_delimiter = ',',
-        value_name = "TYPES"
-    )]
-    scitt_predicate_types: Option<Vec<String>>,
-    /// SCITT registration policy: the largest logged signed statement in bytes (default
-    /// 65535, at most 65535).
-    #[arg(
-        long,
-        env = "ATTESTLOG_SCITT_MAX_STATEMENT_BYTES",
-        global = true,
-        value_name = "BYTES"
-    )]
-    scitt_max_statement_bytes: Option<u64>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -114,18 +63,7 @@ enum Command {
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     let file = cli.config.as_deref().map(config::read_file).transpose()?;
-    let flags = config::FileConfig {
-        scitt: config::ScittFileConfig {
-            key_file: cli.scitt_key_file.clone(),
-            retired_key_files: cli.scitt_retired_key_files.clone(),
-            wait_ms: cli.scitt_wait_ms,
-            generate_key: cli.scitt_generate_key.then_some(true),
-            predicate_types: cli.scitt_predicate_types.clone(),
-            max_statement_bytes: cli.scitt_max_statement_bytes,
-        },
-        ..cli.file.clone()
-    };
-    let mut c = Config::layered(file.as_ref(), &flags);
+    let mut c = Config::layered(file.as_ref(), &cli.file);
     c.admin_token = std::env::var("ATTESTLOG_ADMIN_TOKEN").ok();
     c.trust_storage = cli.trust_storage;
     Ok(c)
@@ -327,5 +265,32 @@ mod tests {
         assert_eq!(p.max_entry_bytes, 65_535);
         let cli = Cli::try_parse_from(["attestlog-server"]).unwrap();
         assert_eq!(load_config(&cli).unwrap().scitt_policy, None);
+    }
+
+    /// The `[scitt]` flags are the config table's own fields: a bare `--scitt-generate-key`
+    /// means true and leaves a following subcommand alone, `=false` says no, and an absent
+    /// flag keeps the file's value.
+    #[test]
+    fn scitt_flags_are_the_config_tables_fields() {
+        let cli = Cli::try_parse_from([
+            "attestlog-server",
+            "--scitt-generate-key",
+            "--scitt-key-file",
+            "receipts.key",
+            "--scitt-wait-ms",
+            "7",
+            "serve",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Some(Command::Serve)));
+        let c = load_config(&cli).unwrap();
+        assert!(c.scitt_generate_key);
+        assert_eq!(c.scitt_key_file, Some(PathBuf::from("receipts.key")));
+        assert_eq!(cli.file.scitt.wait_ms, Some(7));
+        let cli = Cli::try_parse_from(["attestlog-server", "--scitt-generate-key=false"]).unwrap();
+        assert_eq!(cli.file.scitt.generate_key, Some(false));
+        assert!(!load_config(&cli).unwrap().scitt_generate_key);
+        let cli = Cli::try_parse_from(["attestlog-server"]).unwrap();
+        assert_eq!(cli.file.scitt, config::ScittFileConfig::default());
     }
 }
