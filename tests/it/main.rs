@@ -19,6 +19,7 @@ mod large_log;
 mod pg_support;
 mod scitt;
 mod scitt_interop;
+mod spec_verifier;
 mod startup;
 mod storage_calls;
 mod submit;

@@ -25,14 +25,14 @@ const VENDOR: &str = "Witnessed AV AG";
 
 /// A log key of a fixed origin, written to a key file (the witnesses must know it before the
 /// log starts).
-fn log_key_file(dir: &Path, origin: &str, seed: u8) -> (SignerKey, PathBuf) {
+pub(crate) fn log_key_file(dir: &Path, origin: &str, seed: u8) -> (SignerKey, PathBuf) {
     let key = SignerKey::from_seed(origin, TYPE_ED25519, &[seed; 32]).unwrap();
     let path = dir.join("log.key");
     std::fs::write(&path, format!("{}\n", key.to_secret_string())).unwrap();
     (key, path)
 }
 
-fn witness_key(name: &str, seed: u8) -> SignerKey {
+pub(crate) fn witness_key(name: &str, seed: u8) -> SignerKey {
     SignerKey::from_seed(
         &format!("{name}.witness.test"),
         TYPE_COSIGNATURE_V1,
@@ -42,8 +42,8 @@ fn witness_key(name: &str, seed: u8) -> SignerKey {
 }
 
 /// An in-process witness on 127.0.0.1.
-struct TestWitness {
-    url: String,
+pub(crate) struct TestWitness {
+    pub(crate) url: String,
     witness: Arc<Witness>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     join: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -76,12 +76,12 @@ impl TestWitness {
         }
     }
 
-    async fn start(key: SignerKey, log: &VerifierKey, dir: &Path) -> Self {
+    pub(crate) async fn start(key: SignerKey, log: &VerifierKey, dir: &Path) -> Self {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         Self::serve(l, key, log, dir)
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -142,7 +142,7 @@ async fn wait_for_metrics(log: &TestLog, wanted: &[&str]) -> String {
     }
 }
 
-fn config(dir: &Path, key_file: &Path, origin: &str, policy: Option<&Path>) -> Config {
+pub(crate) fn config(dir: &Path, key_file: &Path, origin: &str, policy: Option<&Path>) -> Config {
     let mut c = Config::with_data_dir(dir);
     c.admin_token = Some("test-admin-token".into());
     c.max_wait = Duration::from_millis(2);
