@@ -26,7 +26,7 @@ fn node(l: &H, r: &H) -> H {
 }
 
 /// RFC 9162 §2.1.1 MTH.
-fn mth(leaves: &[H]) -> H {
+pub(crate) fn mth(leaves: &[H]) -> H {
     match leaves.len() {
         0 => Sha256::digest(b"").into(),
         1 => leaves[0],
@@ -47,7 +47,7 @@ fn split(n: usize) -> usize {
 }
 
 /// RFC 9162 §2.1.3.1 PATH(m, D[n]).
-fn path(m: usize, leaves: &[H]) -> Vec<H> {
+pub(crate) fn path(m: usize, leaves: &[H]) -> Vec<H> {
     let n = leaves.len();
     if n <= 1 {
         return vec![];

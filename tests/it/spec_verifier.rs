@@ -818,6 +818,7 @@ pub struct Verified {
     pub kind: Kind,
     pub index: u64,
     pub entry: Vec<u8>,
+    pub origin: String,
     pub tree_size: u64,
     pub statement: Value,
     /// The vendor (verifier) name whose enrolled key signed; the enrolled vendor for an enrolment.
@@ -867,6 +868,7 @@ pub fn verify_receipt(receipt: &Value, trust: &Trust) -> R<Verified> {
                 kind: Kind::Enrolment,
                 index: proof.index,
                 entry,
+                origin: cp.origin,
                 tree_size: cp.size,
                 statement: st,
                 name: e.vendor,
@@ -916,13 +918,17 @@ pub fn verify_receipt(receipt: &Value, trust: &Trust) -> R<Verified> {
     ensure(e_proof.index < proof.index, || {
         "the enrolment is not below the entry".into()
     })?;
+    ensure(d.sigs.iter().any(|(id, _)| *id == hex(&e.key.id)), || {
+        "no signature names the enrolled key".into()
+    })?;
     ensure(signed_by(&d, &e.key), || {
-        "no signature by the enrolled key".into()
+        "no signature by the enrolled key verifies".into()
     })?;
     Ok(Verified {
         kind,
         index: proof.index,
         entry,
+        origin: cp.origin,
         tree_size: cp.size,
         statement,
         name,
@@ -986,6 +992,9 @@ pub fn check_subject(ver: &Verified, subject: &Verified) -> R<()> {
         ver.kind == Kind::Verification && subject.kind == Kind::Attestation,
         || "kinds".into(),
     )?;
+    ensure(ver.origin == subject.origin, || {
+        "the subject is in another log".into()
+    })?;
     let se = &ver.statement["predicate"]["subject_entry"];
     ensure(se["log_index"].as_u64() == Some(subject.index), || {
         "subject_entry.log_index".into()
@@ -1161,9 +1170,15 @@ mod story {
             r(e_lab).await,
         );
         let r_lab_as_vendor = r(e_lab_as_vendor).await;
-        let ok =
+        let accept =
             |r: &Value| verify_receipt(r, &trust).unwrap_or_else(|e| panic!("refused: {e}\n{r}"));
-        let (a1, a2, a3, ay, av) = (ok(&r1), ok(&r2), ok(&r3), ok(&ry), ok(&rv));
+        let (a1, a2, a3, ay, av) = (
+            accept(&r1),
+            accept(&r2),
+            accept(&r3),
+            accept(&ry),
+            accept(&rv),
+        );
         for (v, i, kind, name, en) in [
             (&a1, v1, Kind::Attestation, VENDOR, e1),
             (&a2, v2, Kind::Attestation, VENDOR, e1),
@@ -1178,12 +1193,29 @@ mod story {
             assert_eq!(v.tree_size, vi + 1);
             assert_eq!(v.cosigned_by, vec![witness_vkey.name.clone()]);
         }
-        let enrolment = ok(&r_e1);
+        // The receipt file the CLI saves (`attestlog get --receipt`) is the same JSON.
+        let saved = dir.join("v3.receipt.json");
+        let args = [
+            "--log".to_owned(),
+            log.url.clone(),
+            "get".into(),
+            v3.to_string(),
+            "--receipt".into(),
+            saved.to_str().unwrap().into(),
+        ];
+        tokio::task::spawn_blocking(move || {
+            crate::common::ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+        .await
+        .unwrap();
+        let from_cli: Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+        assert_eq!(verify_receipt(&from_cli, &trust).unwrap().index, v3);
+        let enrolment = accept(&r_e1);
         assert_eq!(
             (enrolment.kind, enrolment.index, enrolment.name.as_str()),
             (Kind::Enrolment, e1, VENDOR)
         );
-        assert_eq!(ok(&r_lab).statement["role"], "verifier");
+        assert_eq!(accept(&r_lab).statement["role"], "verifier");
 
         // The version chain and the verification's subject.
         assert_eq!(check_chain(&[&a1, &a2, &a3]), Ok(v3));
@@ -1254,7 +1286,7 @@ mod story {
         refused(
             &with_enrolment(&r_idle),
             &trust,
-            "no signature by the enrolled key",
+            "no signature names the enrolled key",
         );
         refused(
             &with_enrolment(&r_other),
@@ -1349,5 +1381,146 @@ mod story {
 
         log.stop().await;
         w.stop().await;
+    }
+    /// A log the test runs itself, with its own log key: every check a receipt passes except
+    /// the one each entry breaks, which no honest log can serve (the signer's signature, the
+    /// enrolment's log signature, the enrolment's order).
+    struct OwnLog {
+        key: SigningKey,
+        origin: String,
+        entries: Vec<Vec<u8>>,
+    }
+
+    impl OwnLog {
+        fn vkey(&self) -> NoteKey {
+            let pk = self.key.verifying_key();
+            NoteKey {
+                name: self.origin.clone(),
+                key_type: 1,
+                id: key_id(&self.origin, 1, pk.as_bytes()),
+                key: pk,
+            }
+        }
+
+        /// Appends a canonical DSSE entry signed by `(keyid, signing key)`; returns its index.
+        fn append(
+            &mut self,
+            payload_type: &str,
+            payload: &Value,
+            by: (&[u8; 4], &SigningKey),
+        ) -> u64 {
+            let payload = serde_json::to_vec(payload).unwrap();
+            let sig = by.1.sign(&pae(payload_type, &payload)).to_bytes();
+            let d = Dsse {
+                payload_type: payload_type.into(),
+                payload,
+                sigs: vec![(hex(by.0), sig)],
+            };
+            self.entries.push(canonical(&d));
+            self.entries.len() as u64 - 1
+        }
+
+        fn enrol(&mut self, vendor: &str, key: &SigningKey, by: &SigningKey) -> u64 {
+            let vk = key.verifying_key();
+            let name = "own.example/attest";
+            let mut raw = vec![1];
+            raw.extend_from_slice(vk.as_bytes());
+            let vkey = format!(
+                "{name}+{}+{}",
+                hex(&key_id(name, 1, vk.as_bytes())),
+                STANDARD.encode(raw)
+            );
+            let payload = json!({"action": "enrol", "issued_at": "2026-11-01T00:00:00Z", "key": vkey, "vendor": vendor});
+            let log_id = self.vkey().id;
+            self.append(ENROLMENT, &payload, (&log_id, by))
+        }
+
+        /// The tlog-proof of entry `i` against the signed checkpoint of every entry so far.
+        fn proof(&self, i: u64) -> String {
+            let leaves: Vec<H> = self.entries.iter().map(|e| leaf_hash(e)).collect();
+            let root = crate::independent::mth(&leaves);
+            let text = format!(
+                "{}\n{}\n{}\n",
+                self.origin,
+                leaves.len(),
+                STANDARD.encode(root)
+            );
+            let mut sig = self.vkey().id.to_vec();
+            sig.extend_from_slice(&self.key.sign(text.as_bytes()).to_bytes());
+            let mut p = format!("c2sp.org/tlog-proof@v1\nindex {i}\n");
+            for h in crate::independent::path(usize::try_from(i).unwrap(), &leaves) {
+                p.push_str(&format!("{}\n", STANDARD.encode(h)));
+            }
+            format!(
+                "{p}\n{text}\n\u{2014} {} {}\n",
+                self.origin,
+                STANDARD.encode(sig)
+            )
+        }
+
+        fn receipt(&self, i: u64, enrolment: u64) -> Value {
+            let part = |i: u64| {
+                (
+                    STANDARD.encode(&self.entries[usize::try_from(i).unwrap()]),
+                    self.proof(i),
+                )
+            };
+            let ((entry, proof), (e_entry, e_proof)) = (part(i), part(enrolment));
+            json!({"entry": entry, "proof": proof, "enrolment": {"entry": e_entry, "proof": e_proof}})
+        }
+    }
+
+    #[test]
+    fn each_signer_check_is_needed() {
+        let seed = |b: u8| SigningKey::from_bytes(&[b; 32]);
+        let mut own = OwnLog {
+            key: seed(0x41),
+            origin: "own.example/log".into(),
+            entries: vec![],
+        };
+        let trust = Trust {
+            log_keys: vec![own.vkey()],
+            witnesses: vec![],
+            quorum: 0,
+        };
+        let (vendor, stranger) = (seed(0x42), seed(0x43));
+        let id_of = |k: &SigningKey| key_id("own.example/attest", 1, k.verifying_key().as_bytes());
+        let claim = statement("Own AG", &att_id(1), "Own Endpoint");
+        let log_key = own.key.clone();
+        let enrolled = own.enrol("Own AG", &vendor, &log_key);
+        let good = own.append(INTOTO, &claim, (&id_of(&vendor), &vendor));
+        // A signature by a key never enrolled, under its own key ID.
+        let unenrolled = own.append(INTOTO, &claim, (&id_of(&stranger), &stranger));
+        // A signature by a key never enrolled, naming the enrolled key's ID.
+        let impostor = own.append(INTOTO, &claim, (&id_of(&vendor), &stranger));
+        // An enrolment the log key did not sign; an enrolment after the entry.
+        let unsigned_enrolment = own.enrol("Own AG", &vendor, &stranger);
+        let late_enrolment = own.enrol("Own AG", &vendor, &log_key);
+
+        let v = verify_receipt(&own.receipt(good, enrolled), &trust).unwrap();
+        assert_eq!(
+            (v.kind, v.index, v.enrolment_index),
+            (Kind::Attestation, good, Some(enrolled))
+        );
+        for (receipt, why) in [
+            (
+                own.receipt(unenrolled, enrolled),
+                "no signature names the enrolled key",
+            ),
+            (
+                own.receipt(impostor, enrolled),
+                "no signature by the enrolled key verifies",
+            ),
+            (
+                own.receipt(good, unsigned_enrolment),
+                "not signed by a trusted log key",
+            ),
+            (
+                own.receipt(good, late_enrolment),
+                "the enrolment is not below the entry",
+            ),
+        ] {
+            refused(&receipt, &trust, why);
+        }
     }
 }
