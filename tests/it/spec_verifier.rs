@@ -298,10 +298,7 @@ pub fn parse_vkey(s: &str) -> R<NoteKey> {
         (Some(n), Some(i), Some(k)) => (n, i, k),
         _ => return Err(format!("not a verifier key: {s:?}")),
     };
-    ensure(
-        !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c.is_control()),
-        || format!("bad key name {name:?}"),
-    )?;
+    ensure(valid_key_name(name), || format!("bad key name {name:?}"))?;
     ensure(is_lower_hex(id, 8), || format!("bad key ID {id:?}"))?;
     let raw = b64(key)?;
     ensure(raw.len() == 33 && (raw[0] == 1 || raw[0] == 4), || {
@@ -319,6 +316,14 @@ pub fn parse_vkey(s: &str) -> R<NoteKey> {
         id: computed,
         key: vk,
     })
+}
+
+/// §2.3 key name: non-empty, no whitespace, no control character, no `+`.
+fn valid_key_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '+')
 }
 
 /// §2.2: every signature is checked with `verify_strict`.
@@ -354,7 +359,7 @@ fn parse_note(note: &str) -> R<Note> {
             .split_once(' ')
             .ok_or_else(|| format!("malformed signature line {line:?}"))?;
         let sig = b64(sig)?;
-        ensure(!name.is_empty() && sig.len() >= 5, || {
+        ensure(valid_key_name(name) && sig.len() >= 5, || {
             format!("malformed signature line {line:?}")
         })?;
         out.push((name.to_owned(), sig));
@@ -417,16 +422,17 @@ fn verify_checkpoint(note: &str, trust: &Trust) -> R<(Checkpoint, String, Vec<St
     let mut verified = 0;
     let mut cosigned = Vec::new();
     for (name, sig) in &n.sigs {
-        for k in keys.iter().filter(|k| &k.name == name && sig[..4] == k.id) {
+        // The first trusted key the line names (§4.1).
+        if let Some(k) = keys.iter().find(|k| &k.name == name && sig[..4] == k.id) {
             ensure(ed25519_ok(&k.key, n.text.as_bytes(), &sig[4..]), || {
                 format!("the checkpoint signature by {name} does not verify")
             })?;
             verified += 1;
         }
-        for w in trust
+        if let Some(w) = trust
             .witnesses
             .iter()
-            .filter(|w| &w.name == name && sig[..4] == w.id)
+            .find(|w| &w.name == name && sig[..4] == w.id)
         {
             ensure(sig.len() == 76, || {
                 format!("cosignature by {name} is not 76 bytes")
@@ -912,9 +918,6 @@ pub fn verify_receipt(receipt: &Value, trust: &Trust) -> R<Verified> {
     ensure(e.vendor == name, || {
         format!("the key is enrolled for {:?}, not {name:?}", e.vendor)
     })?;
-    ensure(e.role.as_deref() == role, || {
-        format!("the key is enrolled with role {:?}", e.role)
-    })?;
     ensure(e_proof.index < proof.index, || {
         "the enrolment is not below the entry".into()
     })?;
@@ -923,6 +926,9 @@ pub fn verify_receipt(receipt: &Value, trust: &Trust) -> R<Verified> {
     })?;
     ensure(signed_by(&d, &e.key), || {
         "no signature by the enrolled key verifies".into()
+    })?;
+    ensure(e.role.as_deref() == role, || {
+        format!("the key is enrolled with role {:?}", e.role)
     })?;
     Ok(Verified {
         kind,
@@ -1367,11 +1373,16 @@ mod story {
         });
         refused(&bad_cosig, &trust, "cosignature by");
 
-        // A verification statement's enrolment must be a verifier key's: the lab's name with a
-        // key enrolled in the vendor role does not authorise it.
+        // A verification statement's enrolment must be the lab's verifier key's: a key of the
+        // lab's name enrolled in the vendor role (which did not sign), or the vendor's key, does
+        // not authorise it (the role itself: each_signer_check_is_needed).
         let mut ver_with_vendor_key = rv.clone();
         ver_with_vendor_key["enrolment"] = r_lab_as_vendor.clone();
-        refused(&ver_with_vendor_key, &trust, "enrolled with role None");
+        refused(
+            &ver_with_vendor_key,
+            &trust,
+            "no signature names the enrolled key",
+        );
         ver_with_vendor_key["enrolment"] = r_e1.clone();
         refused(
             &ver_with_vendor_key,
@@ -1420,7 +1431,13 @@ mod story {
             self.entries.len() as u64 - 1
         }
 
-        fn enrol(&mut self, vendor: &str, key: &SigningKey, by: &SigningKey) -> u64 {
+        fn enrol(
+            &mut self,
+            vendor: &str,
+            key: &SigningKey,
+            by: &SigningKey,
+            role: Option<&str>,
+        ) -> u64 {
             let vk = key.verifying_key();
             let name = "own.example/attest";
             let mut raw = vec![1];
@@ -1430,7 +1447,10 @@ mod story {
                 hex(&key_id(name, 1, vk.as_bytes())),
                 STANDARD.encode(raw)
             );
-            let payload = json!({"action": "enrol", "issued_at": "2026-11-01T00:00:00Z", "key": vkey, "vendor": vendor});
+            let mut payload = json!({"action": "enrol", "issued_at": "2026-11-01T00:00:00Z", "key": vkey, "vendor": vendor});
+            if let Some(role) = role {
+                payload["role"] = json!(role);
+            }
             let log_id = self.vkey().id;
             self.append(ENROLMENT, &payload, (&log_id, by))
         }
@@ -1487,15 +1507,17 @@ mod story {
         let id_of = |k: &SigningKey| key_id("own.example/attest", 1, k.verifying_key().as_bytes());
         let claim = statement("Own AG", &att_id(1), "Own Endpoint");
         let log_key = own.key.clone();
-        let enrolled = own.enrol("Own AG", &vendor, &log_key);
+        let enrolled = own.enrol("Own AG", &vendor, &log_key, None);
+        // The signer's key enrolled for the vendor's name, but as a verifier key.
+        let as_verifier = own.enrol("Own AG", &vendor, &log_key, Some("verifier"));
         let good = own.append(INTOTO, &claim, (&id_of(&vendor), &vendor));
         // A signature by a key never enrolled, under its own key ID.
         let unenrolled = own.append(INTOTO, &claim, (&id_of(&stranger), &stranger));
         // A signature by a key never enrolled, naming the enrolled key's ID.
         let impostor = own.append(INTOTO, &claim, (&id_of(&vendor), &stranger));
         // An enrolment the log key did not sign; an enrolment after the entry.
-        let unsigned_enrolment = own.enrol("Own AG", &vendor, &stranger);
-        let late_enrolment = own.enrol("Own AG", &vendor, &log_key);
+        let unsigned_enrolment = own.enrol("Own AG", &vendor, &stranger, None);
+        let late_enrolment = own.enrol("Own AG", &vendor, &log_key, None);
 
         let v = verify_receipt(&own.receipt(good, enrolled), &trust).unwrap();
         assert_eq!(
@@ -1518,6 +1540,10 @@ mod story {
             (
                 own.receipt(good, late_enrolment),
                 "the enrolment is not below the entry",
+            ),
+            (
+                own.receipt(good, as_verifier),
+                "enrolled with role Some(\"verifier\")",
             ),
         ] {
             refused(&receipt, &trust, why);
