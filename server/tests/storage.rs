@@ -519,9 +519,7 @@ fn verifications(s: &dyn LogStore) {
 
 #[test]
 fn sqlite_store_conformance() {
-    let d = std::env::temp_dir().join(format!("attestlog-conformance-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
+    let d = attestlog_serve::fs::scratch_dir("attestlog-storage", "conformance").unwrap();
     let s = SqliteStore::open(&d.join("db")).unwrap();
     conformance(&s);
     tiles_grow(&s);
@@ -692,9 +690,7 @@ fn check_migrated(s: &dyn LogStore) {
 
 #[test]
 fn sqlite_migration_adds_the_statement_index() {
-    let d = std::env::temp_dir().join(format!("attestlog-migrate-v1-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
+    let d = attestlog_serve::fs::scratch_dir("attestlog-storage", "migrate-v1").unwrap();
     let path = d.join("db");
     {
         // Schema version 1, as the previous binary wrote it.
@@ -815,9 +811,7 @@ fn roles(s: &dyn LogStore) -> Vec<(u64, KeyRole)> {
 /// entry, not from a default: the verifier key's row says verifier after the migration.
 #[test]
 fn sqlite_migration_reads_key_roles_from_the_log() {
-    let d = std::env::temp_dir().join(format!("attestlog-migrate-v2-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
+    let d = attestlog_serve::fs::scratch_dir("attestlog-storage", "migrate-v2").unwrap();
     let path = d.join("db");
     {
         let s = SqliteStore::open(&path).unwrap();

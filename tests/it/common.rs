@@ -15,12 +15,10 @@ use serde_json::{Value, json};
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A fresh, empty temporary directory.
+/// (Under one root per run: the next run removes it, see `attestlog_serve::fs::scratch_dir`.)
 pub fn temp_dir(name: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let d = std::env::temp_dir().join(format!("attestlog-it-{}-{name}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    attestlog_serve::fs::scratch_dir("attestlog-it", &format!("{name}-{n}")).unwrap()
 }
 
 /// Server logs (warnings and errors, or `RUST_LOG`) go to the test's captured output, so a

@@ -17,11 +17,9 @@ use tokio::process::{Child, Command};
 
 pub const TOKEN: &str = "crash-test-token";
 
+/// A fresh scratch directory under this run's root (the next run removes it).
 pub fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("attestlog-crash-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    attestlog_serve::fs::scratch_dir("attestlog-crash", name).unwrap()
 }
 
 pub struct Server {
