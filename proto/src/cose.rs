@@ -298,6 +298,16 @@ impl SignedStatement {
         let Value::Map(claims) = claims else {
             return Err(CoseError::Claims("are not a map".into()));
         };
+        // A claim key twice would let two readers see different claims (RFC 8949 §5.6: a map
+        // with a duplicate key is not valid; COSE polices its header maps alike, RFC 9052 §3).
+        if let Some((k, _)) = claims
+            .iter()
+            .enumerate()
+            .find(|(i, (k, _))| claims[..*i].iter().any(|(j, _)| j == k))
+            .map(|(_, kv)| kv)
+        {
+            return Err(CoseError::Claims(format!("repeat the key {k:?}")));
+        }
         let iss = map_text(claims, CWT_ISS)
             .ok_or_else(|| CoseError::Claims("lack iss (1) as text".into()))?
             .to_owned();
@@ -622,6 +632,19 @@ mod tests {
         }));
         assert_eq!(e.code(), "missing-cwt-claims");
         assert!(e.to_string().contains("sub"), "{e}");
+        // A claim twice: a reader taking the last `sub` would see another subject.
+        let e = err(&resign(|s| {
+            s.protected.header.rest = vec![(
+                Label::Int(HEADER_CWT_CLAIMS),
+                Value::Map(vec![
+                    (Value::from(CWT_ISS), Value::Text("a".into())),
+                    (Value::from(CWT_SUB), Value::Text("b".into())),
+                    (Value::from(CWT_SUB), Value::Text("c".into())),
+                ]),
+            )];
+        }));
+        assert_eq!(e.code(), "missing-cwt-claims");
+        assert!(e.to_string().contains("repeat the key"), "{e}");
         // Detached payload.
         let detached = {
             let mut s = parse_sign1(&good).unwrap();
