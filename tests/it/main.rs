@@ -20,6 +20,7 @@ mod pg_support;
 mod scitt;
 mod scitt_interop;
 mod spec_verifier;
+mod spec_verifier_scitt;
 mod startup;
 mod storage_calls;
 mod submit;

@@ -16,22 +16,22 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-type H = [u8; 32];
-type R<T> = Result<T, String>;
+pub(crate) type H = [u8; 32];
+pub(crate) type R<T> = Result<T, String>;
 
 const INTOTO: &str = "application/vnd.in-toto+json";
 const ENROLMENT: &str = "application/vnd.attestlog.enrolment+json";
 const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
-const DATA_FLOWS: &str = "https://attestlog.dev/data-flows/v1";
-const VERIFICATION: &str = "https://attestlog.dev/verification/v1";
-const MAX_ENTRY: usize = 65_535;
+pub(crate) const DATA_FLOWS: &str = "https://attestlog.dev/data-flows/v1";
+pub(crate) const VERIFICATION: &str = "https://attestlog.dev/verification/v1";
+pub(crate) const MAX_ENTRY: usize = 65_535;
 const MAX_NOTE: usize = 1 << 20;
 
-fn ensure(ok: bool, why: impl FnOnce() -> String) -> R<()> {
+pub(crate) fn ensure(ok: bool, why: impl FnOnce() -> String) -> R<()> {
     if ok { Ok(()) } else { Err(why()) }
 }
 
-fn sha256(parts: &[&[u8]]) -> H {
+pub(crate) fn sha256(parts: &[&[u8]]) -> H {
     let mut h = Sha256::new();
     for p in parts {
         h.update(p);
@@ -40,7 +40,7 @@ fn sha256(parts: &[&[u8]]) -> H {
 }
 
 /// §3: leaf hash = SHA-256(0x00 ‖ entry).
-fn leaf_hash(entry: &[u8]) -> H {
+pub(crate) fn leaf_hash(entry: &[u8]) -> H {
     sha256(&[&[0], entry])
 }
 
@@ -48,7 +48,7 @@ fn node_hash(l: &H, r: &H) -> H {
     sha256(&[&[1], l, r])
 }
 
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
@@ -142,14 +142,14 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
-fn strict_json(bytes: &[u8]) -> R<Value> {
+pub(crate) fn strict_json(bytes: &[u8]) -> R<Value> {
     serde_json::from_slice::<Strict>(bytes)
         .map(|s| s.0)
         .map_err(|e| format!("not strict JSON: {e}"))
 }
 
 /// An object with exactly the members `required` and any of `optional`.
-fn members<'a>(
+pub(crate) fn members<'a>(
     v: &'a Value,
     required: &[&str],
     optional: &[&str],
@@ -280,13 +280,13 @@ fn timestamp(v: &Value, what: &str) -> R<(i64, u32)> {
 /// A signed-note verifier key.
 #[derive(Clone, Debug)]
 pub struct NoteKey {
-    name: String,
-    key_type: u8,
-    id: [u8; 4],
-    key: VerifyingKey,
+    pub(crate) name: String,
+    pub(crate) key_type: u8,
+    pub(crate) id: [u8; 4],
+    pub(crate) key: VerifyingKey,
 }
 
-fn key_id(name: &str, key_type: u8, key: &[u8; 32]) -> [u8; 4] {
+pub(crate) fn key_id(name: &str, key_type: u8, key: &[u8; 32]) -> [u8; 4] {
     let h = sha256(&[name.as_bytes(), &[b'\n', key_type], key]);
     [h[0], h[1], h[2], h[3]]
 }
@@ -327,7 +327,7 @@ fn valid_key_name(name: &str) -> bool {
 }
 
 /// §2.2: every signature is checked with `verify_strict`.
-fn ed25519_ok(key: &VerifyingKey, msg: &[u8], sig: &[u8]) -> bool {
+pub(crate) fn ed25519_ok(key: &VerifyingKey, msg: &[u8], sig: &[u8]) -> bool {
     <[u8; 64]>::try_from(sig)
         .is_ok_and(|s| key.verify_strict(msg, &Signature::from_bytes(&s)).is_ok())
 }
@@ -371,10 +371,10 @@ fn parse_note(note: &str) -> R<Note> {
     })
 }
 
-struct Checkpoint {
-    origin: String,
-    size: u64,
-    root: H,
+pub(crate) struct Checkpoint {
+    pub(crate) origin: String,
+    pub(crate) size: u64,
+    pub(crate) root: H,
 }
 
 /// §4.2: `<origin>\n<size>\n<base64 root>\n`, then (never written by this log) extension lines.
@@ -408,7 +408,7 @@ pub struct Trust {
 /// §4.2, §4.4, §10.2: the checkpoint's note verifies under the trusted log keys named after
 /// its origin, every cosignature by a trusted witness verifies, and enough witnesses cosigned.
 /// Returns the checkpoint, the note text and the names of the witnesses that cosigned.
-fn verify_checkpoint(note: &str, trust: &Trust) -> R<(Checkpoint, String, Vec<String>)> {
+pub(crate) fn verify_checkpoint(note: &str, trust: &Trust) -> R<(Checkpoint, String, Vec<String>)> {
     let n = parse_note(note)?;
     let cp = parse_checkpoint(&n.text)?;
     let keys: Vec<&NoteKey> = trust
@@ -463,13 +463,13 @@ fn verify_checkpoint(note: &str, trust: &Trust) -> R<(Checkpoint, String, Vec<St
 
 // ---- §3, §9.1 tlog-proof and inclusion ----
 
-struct TlogProof {
-    index: u64,
-    hashes: Vec<H>,
-    note: String,
+pub(crate) struct TlogProof {
+    pub(crate) index: u64,
+    pub(crate) hashes: Vec<H>,
+    pub(crate) note: String,
 }
 
-fn parse_tlog_proof(s: &str) -> R<TlogProof> {
+pub(crate) fn parse_tlog_proof(s: &str) -> R<TlogProof> {
     ensure(s.len() <= MAX_NOTE + 64 * 1024, || {
         "tlog-proof too large".into()
     })?;
@@ -504,7 +504,7 @@ fn parse_tlog_proof(s: &str) -> R<TlogProof> {
 }
 
 /// RFC 9162 §2.1.3.2.
-fn inclusion_root(leaf: H, index: u64, size: u64, proof: &[H]) -> R<H> {
+pub(crate) fn inclusion_root(leaf: H, index: u64, size: u64, proof: &[H]) -> R<H> {
     ensure(index < size, || {
         format!("the inclusion proof's index {index} is not below the tree size {size}")
     })?;
@@ -815,11 +815,14 @@ fn check_verification(st: &Value) -> R<String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Enrolment,
+    /// A registration policy entry (§11.6).
+    Policy,
     Attestation,
     Verification,
 }
 
 /// What a verified receipt shows.
+#[derive(Clone)]
 pub struct Verified {
     pub kind: Kind,
     pub index: u64,
@@ -844,15 +847,28 @@ fn signed_by_log(d: &Dsse, origin: &str, trust: &Trust) -> R<()> {
     )
 }
 
+/// A logged entry: a canonical DSSE envelope or a signed statement (§6.1).
+enum Signed {
+    Dsse(Dsse),
+    Cose(crate::spec_verifier_scitt::Statement),
+}
+
 /// §9.2: verify a JSON receipt offline.
 pub fn verify_receipt(receipt: &Value, trust: &Trust) -> R<Verified> {
+    use crate::spec_verifier_scitt::{POLICY, parse_cose_entry, parse_policy};
     let o = members(receipt, &["entry", "proof"], &["enrolment"], "receipt")?;
-    // 1. The entry.
+    // 1. The entry (§6.1: its first byte tells its format).
     let entry = b64(string(&o["entry"], "entry")?)?;
-    ensure(entry.first() != Some(&0xd2), || {
-        "COSE entries are not handled by this verifier".into()
-    })?;
-    let d = parse_dsse_entry(&entry)?;
+    let signed = if entry.first() == Some(&0xd2) {
+        Signed::Cose(parse_cose_entry(&entry)?)
+    } else {
+        Signed::Dsse(parse_dsse_entry(&entry)?)
+    };
+    // A signed statement counts as in-toto (§9.2 step 4).
+    let (payload_type, payload) = match &signed {
+        Signed::Dsse(d) => (d.payload_type.as_str(), d.payload.as_slice()),
+        Signed::Cose(s) => (INTOTO, s.payload.as_slice()),
+    };
     // 2. The proof and its checkpoint.
     let proof = parse_tlog_proof(string(&o["proof"], "proof")?)?;
     let (cp, text, cosigned_by) = verify_checkpoint(&proof.note, trust)?;
@@ -862,28 +878,32 @@ pub fn verify_receipt(receipt: &Value, trust: &Trust) -> R<Verified> {
         "the inclusion proof does not lead to the checkpoint's root".into()
     })?;
     // 4. By payload type.
-    let (kind, statement, name, role) = match d.payload_type.as_str() {
-        ENROLMENT => {
+    let (kind, statement, name, role) = match (&signed, payload_type) {
+        (Signed::Dsse(d), ENROLMENT | POLICY) => {
             ensure(!o.contains_key("enrolment"), || {
-                "an enrolment has no enrolment part".into()
+                "an enrolment or policy entry has no enrolment part".into()
             })?;
-            signed_by_log(&d, &cp.origin, trust)?;
-            let e = parse_enrolment(&d.payload)?;
-            let st = strict_json(&d.payload)?;
+            signed_by_log(d, &cp.origin, trust)?;
+            let (kind, name) = if payload_type == ENROLMENT {
+                (Kind::Enrolment, parse_enrolment(payload)?.vendor)
+            } else {
+                parse_policy(payload)?;
+                (Kind::Policy, String::new())
+            };
             return Ok(Verified {
-                kind: Kind::Enrolment,
+                kind,
                 index: proof.index,
+                statement: strict_json(payload)?,
                 entry,
                 origin: cp.origin,
                 tree_size: cp.size,
-                statement: st,
-                name: e.vendor,
+                name,
                 enrolment_index: None,
                 cosigned_by,
             });
         }
-        INTOTO => {
-            let st = strict_json(&d.payload)?;
+        (_, INTOTO) => {
+            let st = strict_json(payload)?;
             if st["predicateType"] == VERIFICATION {
                 let name = check_verification(&st)?;
                 (Kind::Verification, st, name, Some("verifier"))
@@ -892,7 +912,7 @@ pub fn verify_receipt(receipt: &Value, trust: &Trust) -> R<Verified> {
                 (Kind::Attestation, st, name, None)
             }
         }
-        other => return Err(format!("unsupported payload type {other:?}")),
+        (_, other) => return Err(format!("unsupported payload type {other:?}")),
     };
     let en = o.get("enrolment").ok_or("no enrolment part")?;
     let eo = members(en, &["entry", "proof"], &[], "enrolment part")?;
@@ -921,12 +941,23 @@ pub fn verify_receipt(receipt: &Value, trust: &Trust) -> R<Verified> {
     ensure(e_proof.index < proof.index, || {
         "the enrolment is not below the entry".into()
     })?;
-    ensure(d.sigs.iter().any(|(id, _)| *id == hex(&e.key.id)), || {
-        "no signature names the enrolled key".into()
-    })?;
-    ensure(signed_by(&d, &e.key), || {
-        "no signature by the enrolled key verifies".into()
-    })?;
+    match &signed {
+        Signed::Dsse(d) => {
+            ensure(d.sigs.iter().any(|(id, _)| *id == hex(&e.key.id)), || {
+                "no signature names the enrolled key".into()
+            })?;
+            ensure(signed_by(d, &e.key), || {
+                "no signature by the enrolled key verifies".into()
+            })?;
+        }
+        Signed::Cose(s) => {
+            crate::spec_verifier_scitt::statement_signed_by(s, &e.key)?;
+            ensure(
+                crate::spec_verifier_scitt::statement_subject(&statement) == Some(s.sub.as_str()),
+                || format!("the statement's sub {:?} is not its subject", s.sub),
+            )?;
+        }
+    }
     ensure(e.role.as_deref() == role, || {
         format!("the key is enrolled with role {:?}", e.role)
     })?;
