@@ -8,6 +8,8 @@
 //! §6.5/§6.6 it checks the members a receipt's verdict, a version chain and a verification's
 //! subject depend on (types, identities, names, times, the subject/artifact cross-check), not
 //! the vocabulary lists (countries, categories, hostnames), which the log's monitors replay.
+//! COSE entries (§11.1) and registration policy entries (§11.6) are parsed by its SCITT half,
+//! `spec_verifier_scitt`.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
