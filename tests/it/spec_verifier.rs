@@ -46,7 +46,7 @@ pub(crate) fn leaf_hash(entry: &[u8]) -> H {
     sha256(&[&[0], entry])
 }
 
-fn node_hash(l: &H, r: &H) -> H {
+pub(crate) fn node_hash(l: &H, r: &H) -> H {
     sha256(&[&[1], l, r])
 }
 

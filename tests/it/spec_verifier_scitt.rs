@@ -336,8 +336,18 @@ pub struct ReceiptView {
     pub iat: Option<u64>,
 }
 
-/// §11.2 "Verifying a receipt": the receipt of `entry` under one of the trusted receipt keys.
-pub fn verify_cose_receipt(receipt: &[u8], entry: &[u8], keys: &[VerifyingKey]) -> R<ReceiptView> {
+/// A receipt's signed parts (§11.2 steps 1–4): the key that names it, its claims and the
+/// first proof `[a, b, path]` under `vdp` label `proof` (−1 inclusion, −2 consistency).
+struct ReceiptParts<'k> {
+    sign1: Sign1,
+    key: &'k VerifyingKey,
+    iss: Option<String>,
+    sub: Option<String>,
+    iat: Option<u64>,
+    proof: (u64, u64, Vec<H>),
+}
+
+fn receipt_parts<'k>(receipt: &[u8], proof: i64, keys: &'k [VerifyingKey]) -> R<ReceiptParts<'k>> {
     let r = parse_sign1(receipt, "receipt")?;
     let h = &r.header;
     ensure(get(h, 395) == Some(&int_value(1)), || {
@@ -369,21 +379,20 @@ pub fn verify_cose_receipt(receipt: &[u8], entry: &[u8], keys: &[VerifyingKey]) 
         get(&r.unprotected, 396).ok_or("the receipt has no vdp")?,
         "vdp",
     )?;
-    let proofs = get(vdp, -1)
+    let first = get(vdp, proof)
         .and_then(Cbor::as_array)
-        .ok_or("the receipt has no inclusion proofs")?;
-    let first = proofs
-        .first()
+        .and_then(|p| p.first())
         .and_then(Cbor::as_bytes)
-        .ok_or("the first inclusion proof is not a bstr")?;
-    let proof = decode(first, "inclusion proof")?;
-    let (size, index, path) = match proof.as_array().map(Vec::as_slice) {
-        Some([s, i, p]) => (uint(s, "tree_size")?, uint(i, "leaf_index")?, p),
-        _ => return Err("the inclusion proof is not [tree_size, leaf_index, path]".into()),
+        .ok_or_else(|| format!("the receipt has no proof under vdp {proof}"))?;
+    let decoded = decode(first, "proof")?;
+    let (a, b, path) = match decoded.as_array().map(Vec::as_slice) {
+        Some([a, b, p]) => (uint(a, "proof size")?, uint(b, "proof index or size")?, p),
+        _ => return Err("the proof is not a three-member array".into()),
     };
     let path = path
         .as_array()
-        .ok_or("the inclusion path is not an array")?
+        .filter(|p| p.len() <= 64)
+        .ok_or("the proof path is not an array of at most 64 hashes")?
         .iter()
         .map(|h| {
             h.as_bytes()
@@ -391,20 +400,105 @@ pub fn verify_cose_receipt(receipt: &[u8], entry: &[u8], keys: &[VerifyingKey]) 
                 .ok_or_else(|| "a path hash is not 32 bytes".to_owned())
         })
         .collect::<R<Vec<H>>>()?;
-    let root = inclusion_root(leaf_hash(entry), index, size, &path)
-        .map_err(|e| format!("the receipt's inclusion proof: {e}"))?;
-    ensure(
-        ed25519_ok(key, &sig_structure(&r.protected, &root), &r.signature),
-        || "the receipt's signature does not verify over the root its proof leads to".into(),
-    )?;
-    Ok(ReceiptView {
-        tree_size: size,
-        leaf_index: index,
-        root,
+    Ok(ReceiptParts {
+        sign1: r,
+        key,
         iss,
         sub,
         iat,
+        proof: (a, b, path),
     })
+}
+
+impl ReceiptParts<'_> {
+    /// §11.2 step 6: the signature over the Sig_structure with `root` as the payload.
+    fn signs(&self, root: &H) -> R<()> {
+        ensure(
+            ed25519_ok(
+                self.key,
+                &sig_structure(&self.sign1.protected, root),
+                &self.sign1.signature,
+            ),
+            || "the receipt's signature does not verify over the root its proof leads to".into(),
+        )
+    }
+}
+
+/// §11.2 "Verifying a receipt": the receipt of `entry` under one of the trusted receipt keys.
+pub fn verify_cose_receipt(receipt: &[u8], entry: &[u8], keys: &[VerifyingKey]) -> R<ReceiptView> {
+    let r = receipt_parts(receipt, -1, keys)?;
+    let (size, index, path) = &r.proof;
+    let root = inclusion_root(leaf_hash(entry), *index, *size, path)
+        .map_err(|e| format!("the receipt's inclusion proof: {e}"))?;
+    r.signs(&root)?;
+    Ok(ReceiptView {
+        tree_size: *size,
+        leaf_index: *index,
+        root,
+        iss: r.iss,
+        sub: r.sub,
+        iat: r.iat,
+    })
+}
+
+/// RFC 9162 §2.1.4.2: the root of the tree of `second` leaves, from the root of the tree of
+/// `first` leaves (which the proof must imply) and the consistency proof.
+pub fn consistency_root(first: u64, second: u64, first_root: &H, proof: &[H]) -> R<H> {
+    ensure(0 < first && first < second, || {
+        format!("tree sizes {first} → {second} are not 0 < first < second")
+    })?;
+    ensure(!proof.is_empty(), || {
+        "the consistency proof is empty".into()
+    })?;
+    let mut path = proof.to_vec();
+    if first.is_power_of_two() {
+        path.insert(0, *first_root);
+    }
+    let (mut f, mut s) = (first - 1, second - 1);
+    while f & 1 == 1 {
+        f >>= 1;
+        s >>= 1;
+    }
+    let (mut fr, mut sr) = (path[0], path[0]);
+    for c in &path[1..] {
+        ensure(s != 0, || "the consistency proof is too long".into())?;
+        if f & 1 == 1 || f == s {
+            fr = crate::spec_verifier::node_hash(c, &fr);
+            sr = crate::spec_verifier::node_hash(c, &sr);
+            while f & 1 == 0 && f != 0 {
+                f >>= 1;
+                s >>= 1;
+            }
+        } else {
+            sr = crate::spec_verifier::node_hash(&sr, c);
+        }
+        f >>= 1;
+        s >>= 1;
+    }
+    ensure(s == 0, || "the consistency proof is too short".into())?;
+    ensure(fr == *first_root, || {
+        "the consistency proof does not start at the trusted root".into()
+    })?;
+    Ok(sr)
+}
+
+/// §11.2 consistency receipts: from a tree of `first` leaves with `first_root` the verifier
+/// trusts, the receipt's proof gives the root of the newer tree its signature covers. Returns
+/// the newer tree's size and root.
+pub fn verify_consistency_receipt(
+    receipt: &[u8],
+    first: u64,
+    first_root: &H,
+    keys: &[VerifyingKey],
+) -> R<(u64, H)> {
+    let r = receipt_parts(receipt, -2, keys)?;
+    let (size_1, size_2, path) = &r.proof;
+    ensure(*size_1 == first, || {
+        format!("the consistency receipt starts at size {size_1}, not {first}")
+    })?;
+    let root = consistency_root(first, *size_2, first_root, path)?;
+    r.signs(&root)?;
+    Ok((*size_2, root))
 }
 
 // ---- §11.3 transparent statements ----
@@ -771,6 +865,22 @@ mod story {
         check_policy(&ja, &policy).unwrap();
         check_policy(&jb, &policy).unwrap();
 
+        // A consistency receipt (§11.2) from the tree of the registration's receipt to the
+        // checkpoint's tree, and refused from another root.
+        let cr = get_bytes(&log, "/receipts/consistency?first=3&second=4").await;
+        assert_eq!(
+            verify_consistency_receipt(&cr, 3, &va_post.root, &keys),
+            Ok((4, cp.root))
+        );
+        refused(
+            verify_consistency_receipt(&cr, 3, &va.root, &keys),
+            "does not start at the trusted root",
+        );
+        refused(
+            verify_consistency_receipt(&cr, 2, &va_post.root, &keys),
+            "starts at size 3, not 2",
+        );
+
         // Refused: the receipt.
         let flipped = edit_proof(&ra, |p| {
             let Cbor::Array(path) = &mut p[2] else {
@@ -924,12 +1034,46 @@ mod story {
             check_policy(&ja, &narrow),
             "does not list the statement's predicate type",
         );
-        let mut small = policy;
+        let mut small = policy.clone();
         small.statement["max_entry_bytes"] = serde_json::json!(a.len() - 1);
         refused(
             check_policy(&ja, &small),
             "over the policy's max_entry_bytes",
         );
+
+        // A verification statement as a signed statement, by a key enrolled in the verifier
+        // role: `sub` is the subject's attestation_id; its JSON receipt names the lab, and
+        // its subject is the attestation it verifies, under the same policy.
+        let lab = crate::common::vendor_key(93);
+        let lab_vkey = parse_vkey(&lab.verifier().to_string()).unwrap();
+        let (status, body) = log
+            .vendors(&serde_json::json!({"vendor": crate::verifications::LAB, "key": lab.verifier().to_string(), "action": "enrol", "role": "verifier"}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let lab_enrolment = body["index"].as_u64().unwrap();
+        let v = crate::verifications::verification_of(2, &a, &att_id(31), "consistent");
+        let lab_seed = SigningKey::from_bytes(&[93; 32]);
+        let ve = sign_statement(
+            &lab_seed,
+            &lab_vkey.name,
+            &serde_json::to_vec(&v).unwrap(),
+            &att_id(31),
+        );
+        let (status, rv) = post(&log, &ve).await;
+        assert_eq!(status, 201);
+        let vr = verify_cose_receipt(&rv, &ve, &keys).unwrap();
+        assert_eq!(vr.sub.as_deref(), Some(att_id(31).as_str()));
+        let jv = verify_receipt(&json_receipt(&log, vr.leaf_index).await, &trust).unwrap();
+        assert_eq!(
+            (jv.kind, jv.name.as_str(), jv.enrolment_index),
+            (
+                Kind::Verification,
+                crate::verifications::LAB,
+                Some(lab_enrolment)
+            )
+        );
+        crate::spec_verifier::check_subject(&jv, &ja).unwrap();
+        check_policy(&jv, &policy).unwrap();
 
         log.stop().await;
     }
