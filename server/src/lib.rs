@@ -89,15 +89,18 @@ fn check_replica_scitt_key(config: &Config) -> anyhow::Result<()> {
 /// operator says to trust storage.
 fn check_sqlite_file(config: &Config, store: &dyn LogStore) -> anyhow::Result<()> {
     let size = store.latest_checkpoint()?.map_or(0, |(s, _)| s);
-    if size == 0 || signer::read_published(&config.data_dir)?.is_some() {
+    if size == 0 || signer::published_present(&config.data_dir)? {
         return Ok(());
     }
     if !config.trust_storage {
         bail!(
             "refusing to start: the database holds a log of {size} entries but {} has no \
-             {} file, so nothing shows whether the database went back in time; if this \
-             database is known to be the latest, start once with --trust-storage",
+             published-checkpoint file ({}, {} or the older {}), so nothing shows whether the \
+             database went back in time; if this database is known to be the latest, start \
+             once with --trust-storage",
             config.data_dir.display(),
+            signer::PUBLISHED_SLOTS[0],
+            signer::PUBLISHED_SLOTS[1],
             signer::PUBLISHED_FILE
         );
     }

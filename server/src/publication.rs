@@ -139,8 +139,8 @@ pub enum GuardError {
         /// its answer
         answer: String,
     },
-    /// The published-checkpoint file is unreadable or not this log's.
-    #[error("the published-checkpoint file: {0}")]
+    /// The published-checkpoint files are unreadable, damaged or not this log's.
+    #[error("the published-checkpoint files: {0}")]
     File(String),
 }
 
@@ -492,18 +492,8 @@ pub(crate) fn start_halted(
     data_dir: &Path,
     why: &str,
 ) -> anyhow::Result<Arc<Shared>> {
-    let note = match crate::signer::read_published(data_dir)? {
-        Some(note) => {
-            let size = SignedCheckpoint::open(&note, keys)
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "the published-checkpoint file is not a checkpoint of this log: {e}"
-                    )
-                })?
-                .checkpoint()
-                .size;
-            Some((size, note))
-        }
+    let note = match crate::signer::read_published(data_dir, keys)? {
+        Some(p) => Some((p.size, p.note)),
         None => store.latest_checkpoint()?,
     };
     let shared = match note {
@@ -518,7 +508,8 @@ pub(crate) fn start_halted(
     Ok(Arc::new(shared))
 }
 
-/// The checkpoint in the published-checkpoint file of `data_dir`, verified under `keys`.
+/// The checkpoint in the published-checkpoint files of `data_dir`
+/// ([`crate::signer::read_published`]), verified under `keys`.
 ///
 /// # Errors
 /// [`GuardError::File`].
@@ -526,17 +517,9 @@ pub fn published_file(
     data_dir: &Path,
     keys: &[VerifierKey],
 ) -> Result<Option<Summary>, GuardError> {
-    let bytes =
-        crate::signer::read_published(data_dir).map_err(|e| GuardError::File(e.to_string()))?;
-    let Some(bytes) = bytes else {
-        return Ok(None);
-    };
-    let cp = SignedCheckpoint::open(&bytes, keys)
-        .map_err(|e| GuardError::File(format!("not a checkpoint of this log: {e}")))?;
-    Ok(Some(Summary {
-        size: cp.checkpoint().size,
-        root: cp.checkpoint().root,
-    }))
+    Ok(crate::signer::read_published(data_dir, keys)
+        .map_err(|e| GuardError::File(e.to_string()))?
+        .map(|p| p.summary()))
 }
 
 /// Every check of DESIGN.md §9 on storage, where sequencing starts: the latest stored
@@ -815,6 +798,7 @@ pub fn cosign(
 pub fn on_start(
     w: &dyn Cosigner,
     store: &Arc<dyn LogStore>,
+    keys: &[VerifierKey],
     data_dir: &Path,
     latest: Arc<Published>,
 ) -> anyhow::Result<(Arc<Published>, Option<Arc<Published>>)> {
@@ -842,15 +826,7 @@ pub fn on_start(
         };
         return Ok((Arc::new(p), None));
     }
-    let earlier = crate::signer::read_published(data_dir)?.and_then(|b| {
-        let note = Note::parse(&b).ok()?;
-        let cp = attestlog_proto::checkpoint::Checkpoint::parse(note.text()).ok()?;
-        Some(Published {
-            size: cp.size,
-            root: cp.root,
-            note: b,
-        })
-    });
+    let earlier = crate::signer::read_published(data_dir, keys)?;
     match earlier {
         // The latest stored checkpoint was published before: keep serving it.
         Some(e) if e.size == latest.size => Ok((latest, None)),
@@ -864,12 +840,45 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// The log keys of the tests (several: a checkpoint with more signatures is newer).
+    fn signers() -> &'static [attestlog_proto::keys::SignerKey] {
+        static SIGNERS: std::sync::OnceLock<Vec<attestlog_proto::keys::SignerKey>> =
+            std::sync::OnceLock::new();
+        SIGNERS.get_or_init(|| {
+            (1..=9u8)
+                .map(|i| {
+                    attestlog_proto::keys::SignerKey::from_seed(
+                        "publication.test/log",
+                        attestlog_proto::keys::TYPE_ED25519,
+                        &[i; 32],
+                    )
+                    .unwrap()
+                })
+                .collect()
+        })
+    }
+
+    fn keys() -> Vec<VerifierKey> {
+        signers()
+            .iter()
+            .map(attestlog_proto::keys::SignerKey::verifier)
+            .collect()
+    }
+
+    /// A checkpoint of `size` (its root derived from `root_of`) signed by `signatures` keys.
+    fn signed(size: u64, root_of: &[u8], signatures: usize) -> Vec<u8> {
+        let root = Hash::leaf(root_of);
+        crate::rules::sign_checkpoint(
+            &signers()[..signatures],
+            "publication.test/log",
+            size,
+            &root,
+        )
+        .unwrap()
+    }
+
     fn note(size: u64, signatures: usize) -> Vec<u8> {
-        let mut n = format!("log\n{size}\nroot\n\n").into_bytes();
-        for i in 0..signatures {
-            n.extend_from_slice(format!("\u{2014} signer{i} c2lnbmF0dXJl\n").as_bytes());
-        }
-        n
+        signed(size, &size.to_be_bytes(), signatures)
     }
 
     fn temp(name: &str) -> std::path::PathBuf {
@@ -915,8 +924,10 @@ mod tests {
         }
         let max = shared.published().size;
         assert_eq!(max, 299);
-        let file = crate::signer::read_published(&dir).unwrap().unwrap();
-        assert_eq!(file, note(max, 1), "the file holds what readers see");
+        let file = crate::signer::read_published(&dir, &keys())
+            .unwrap()
+            .unwrap();
+        assert_eq!(file.note, note(max, 1), "the file holds what readers see");
         // The same tree with more signatures replaces it; with fewer it does not; an older
         // one is reported as older.
         let pub_ = |p| shared.publish(None, &dir, p, None).unwrap();
@@ -928,7 +939,7 @@ mod tests {
         let other = Arc::new(Published {
             size: max,
             root: Hash::leaf(b"other"),
-            note: note(max, 9),
+            note: signed(max, b"other", 9),
         });
         let e = shared.publish(None, &dir, other, None).unwrap_err();
         assert!(
@@ -939,7 +950,7 @@ mod tests {
         let leftovers: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name())
-            .filter(|n| n != crate::signer::PUBLISHED_FILE)
+            .filter(|n| !crate::signer::PUBLISHED_SLOTS.iter().any(|s| n == s))
             .collect();
         assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
         std::fs::remove_dir_all(&dir).unwrap();

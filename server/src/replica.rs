@@ -216,7 +216,7 @@ fn start_checked(
     // The checks of DESIGN.md §9 against this replica's published-checkpoint file; without
     // one (a new replica) the database's latest checkpoint is adopted.
     let shared = Arc::new(Shared::empty());
-    let adopting = crate::signer::read_published(&settings.data_dir)?.is_none();
+    let adopting = !crate::signer::published_present(&settings.data_dir)?;
     let head = publication::check_storage(store.as_ref(), keys, &settings.data_dir, &shared)
         .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
     if adopting {

@@ -382,9 +382,8 @@ pub(crate) fn resume(
     let policies_from = store.policies_from()?;
     let latest = Arc::new(head.published);
     let (published, withheld) = match &settings.witnessing {
-        Some(w) => {
-            publication::on_start(w.as_ref(), &store, &settings.data_dir, latest).map_err(halt)?
-        }
+        Some(w) => publication::on_start(w.as_ref(), &store, &keys, &settings.data_dir, latest)
+            .map_err(halt)?,
         None => (latest, None),
     };
     shared

@@ -96,7 +96,10 @@ async fn stored_notes(
     server: &bin_support::Server,
     dir: &std::path::Path,
 ) -> Vec<String> {
-    let mut out = vec![std::fs::read_to_string(dir.join("published-checkpoint")).unwrap()];
+    let file = attestlog_server::signer::read_published(dir, std::slice::from_ref(&server.log_key))
+        .unwrap()
+        .unwrap();
+    let mut out = vec![String::from_utf8(file.note).unwrap()];
     let list: attestlog_proto::api::CheckpointList = http
         .get(format!("{}/v1/checkpoints?limit=64", server.url))
         .send()
@@ -187,8 +190,11 @@ async fn sigkill_rounds(name: &str, db: Option<&str>) {
             t.await.unwrap();
         }
         // Written before any answer carried its checkpoint: it covers all of them.
-        let file = std::fs::read(dir.join("published-checkpoint")).unwrap();
-        let file = SignedCheckpoint::open(&file, std::slice::from_ref(&server.log_key)).unwrap();
+        // The rollback guard's slots: a write torn by the kill leaves the other slot read.
+        let file =
+            attestlog_server::signer::read_published(&dir, std::slice::from_ref(&server.log_key))
+                .unwrap()
+                .unwrap();
         let acked_max = notes
             .lock()
             .unwrap()
@@ -202,9 +208,9 @@ async fn sigkill_rounds(name: &str, db: Option<&str>) {
             .max()
             .unwrap_or(0);
         assert!(
-            file.checkpoint().size >= acked_max,
+            file.size >= acked_max,
             "round {round}: the published-checkpoint file ({}) is behind an answer ({acked_max})",
-            file.checkpoint().size
+            file.size
         );
 
         server = start_with(&dir, "127.0.0.1:0", &extra).await;

@@ -52,8 +52,10 @@ impl Seen {
         for (_, n) in log.state.store.checkpoints(0, u32::MAX).unwrap() {
             self.notes.push(n);
         }
-        if let Ok(n) = std::fs::read(log.dir.join("published-checkpoint")) {
-            self.notes.push(n);
+        if let Some(p) =
+            attestlog_server::signer::read_published(&log.dir, &[log.log_key()]).unwrap()
+        {
+            self.notes.push(p.note);
         }
     }
 
@@ -633,21 +635,34 @@ async fn lease_connection_drops_while_another_replica_takes_over() {
     drop(db);
 }
 
-/// A transient fault of the data directory: the published-checkpoint file is replaced by a
-/// directory, so it can be neither written nor read. Returns the file's bytes.
-fn break_published_file(dir: &std::path::Path) -> Vec<u8> {
-    let f = dir.join("published-checkpoint");
-    let saved = std::fs::read(&f).unwrap();
-    std::fs::remove_file(&f).unwrap();
-    std::fs::create_dir(&f).unwrap();
-    saved
+/// A transient fault of the data directory: each file of the rollback guard (its two slots, an
+/// old single file) is replaced by a directory, so it can be neither written nor read. Returns
+/// the files' bytes.
+fn break_published_file(dir: &std::path::Path) -> Vec<Option<Vec<u8>>> {
+    attestlog_server::signer::published_paths(dir)
+        .iter()
+        .map(|f| {
+            let saved = std::fs::read(f).ok();
+            if saved.is_some() {
+                std::fs::remove_file(f).unwrap();
+            }
+            std::fs::create_dir(f).unwrap();
+            saved
+        })
+        .collect()
 }
 
-/// The fault goes away: the file is back as it was.
-fn repair_published_file(dir: &std::path::Path, saved: &[u8]) {
-    let f = dir.join("published-checkpoint");
-    std::fs::remove_dir(&f).unwrap();
-    std::fs::write(&f, saved).unwrap();
+/// The fault goes away: the files are back as they were.
+fn repair_published_file(dir: &std::path::Path, saved: &[Option<Vec<u8>>]) {
+    for (f, saved) in attestlog_server::signer::published_paths(dir)
+        .iter()
+        .zip(saved)
+    {
+        std::fs::remove_dir(f).unwrap();
+        if let Some(b) = saved {
+            std::fs::write(f, b).unwrap();
+        }
+    }
 }
 
 /// A real transient guard failure on SQLite (the published-checkpoint file cannot be written):

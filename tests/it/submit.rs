@@ -411,6 +411,68 @@ async fn quota_answers_429_with_retry_after(backend: Backend) {
     assert_eq!(log.submit(&env0).await.0, 200);
 }
 
+/// The rollback guard's two slots at start: a torn slot (a write the crash cut short) is passed
+/// over for the other one and the log continues; two damaged slots refuse the start naming
+/// both files, never read as "no file".
+#[tokio::test]
+async fn a_torn_guard_slot_is_passed_over_and_two_damaged_slots_refuse_the_start() {
+    let log = TestLog::start().await;
+    let key = vendor_key(15);
+    log.enrol("Torn AG", &key.verifier()).await;
+    for i in 1..4 {
+        let env = sign_value(&key, &statement("Torn AG", &att_id(i), "P"));
+        assert_eq!(log.submit(&env).await.0, 201);
+    }
+    let served = log.get("/checkpoint").await.bytes().await.unwrap().to_vec();
+    let config = log.config();
+    let dir = log.stop().await;
+    let keys = attestlog_server::fsck::log_keys(&config).unwrap();
+    let newest = attestlog_server::signer::read_published(&dir, &keys)
+        .unwrap()
+        .unwrap();
+    assert_eq!(newest.note, served, "the guard holds what was served");
+    let [a, b, _] = attestlog_server::signer::published_paths(&dir);
+    let holds = |p: &std::path::Path| {
+        std::fs::read(p)
+            .unwrap()
+            .windows(newest.note.len())
+            .any(|w| w == newest.note.as_slice())
+    };
+    let (newer, older) = if holds(&a) { (&a, &b) } else { (&b, &a) };
+    assert!(holds(newer) && !holds(older));
+    let whole = std::fs::read(newer).unwrap();
+    std::fs::write(newer, &whole[..whole.len() - 30]).unwrap();
+    let older_size = attestlog_server::signer::read_published(&dir, &keys)
+        .unwrap()
+        .unwrap()
+        .size;
+    assert!(older_size < newest.size);
+    // The start reads the older slot; storage extends it; the log continues.
+    let log = TestLog::start_in(dir, config.clone()).await;
+    assert_eq!(
+        log.get("/checkpoint").await.bytes().await.unwrap().to_vec(),
+        served
+    );
+    let env = sign_value(&key, &statement("Torn AG", &att_id(9), "P"));
+    assert_eq!(log.submit(&env).await.0, 201);
+    log.stop().await;
+    for p in [&a, &b] {
+        let mut bytes = std::fs::read(p).unwrap();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0x20;
+        std::fs::write(p, bytes).unwrap();
+    }
+    let err = attestlog_server::App::open(&config)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("refusing to start")
+            && err.contains("published-checkpoint.a is not whole")
+            && err.contains("published-checkpoint.b is not whole"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn restart_keeps_state_and_rollback_is_refused() {
     let log = TestLog::start().await;
@@ -452,8 +514,16 @@ async fn restart_keeps_state_and_rollback_is_refused() {
 
     // A longer database with another history (same key) is refused too: the stored tree,
     // cut at the published size, must have the published root.
-    let published = std::fs::read(dir.join("published-checkpoint")).unwrap();
-    std::fs::remove_file(dir.join("published-checkpoint")).unwrap();
+    let log_keys = attestlog_server::fsck::log_keys(&config).unwrap();
+    let published = attestlog_server::signer::read_published(&dir, &log_keys)
+        .unwrap()
+        .unwrap();
+    let forget = |dir: &std::path::Path| {
+        for f in attestlog_server::signer::published_paths(dir) {
+            let _ = std::fs::remove_file(f);
+        }
+    };
+    forget(&dir);
     // Without its published-checkpoint file a non-empty database needs --trust-storage.
     let err = attestlog_server::App::open(&config)
         .unwrap_err()
@@ -469,7 +539,8 @@ async fn restart_keeps_state_and_rollback_is_refused() {
         assert_eq!(log.submit(&env).await.0, 201);
     }
     let dir = log.stop().await;
-    std::fs::write(dir.join("published-checkpoint"), published).unwrap();
+    forget(&dir);
+    attestlog_server::signer::write_published(&dir, &published.note).unwrap();
     let err = attestlog_server::App::open(&config)
         .unwrap_err()
         .to_string();
