@@ -369,15 +369,20 @@ fn note_size(note: &[u8]) -> Option<u64> {
         .map(|c| c.size)
 }
 
-fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, PublishedFileError> {
+/// A file's bytes, None when it does not exist.
+fn read_opt(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
     match std::fs::read(path) {
         Ok(b) => Ok(Some(b)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(PublishedFileError::Io {
-            path: path.display().to_string(),
-            source,
-        }),
+        Err(e) => Err(e),
     }
+}
+
+fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, PublishedFileError> {
+    read_opt(path).map_err(|source| PublishedFileError::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// A verified record of the guard files.
@@ -501,12 +506,7 @@ pub fn write_published(data_dir: &Path, note: &[u8]) -> std::io::Result<()> {
         )
     })?;
     let [a, b, legacy] = published_paths(data_dir);
-    let read = |p: &Path| match std::fs::read(p) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    };
-    let slots = [read(&a)?, read(&b)?];
+    let slots = [read_opt(&a)?, read_opt(&b)?];
     let decoded: Vec<Option<Slot<'_>>> = slots
         .iter()
         .map(|s| s.as_deref().and_then(|b| decode_slot(b).ok()))
@@ -531,7 +531,7 @@ pub fn write_published(data_dir: &Path, note: &[u8]) -> std::io::Result<()> {
     } else {
         write_atomic(path, &record, 0o644)?;
     }
-    if let Some(old) = read(&legacy)?
+    if let Some(old) = read_opt(&legacy)?
         && note_size(&old).is_some_and(|s| s <= size)
     {
         std::fs::remove_file(&legacy)?;
