@@ -931,32 +931,6 @@ impl Monitor {
         conflicts(latest, countries, excluded)
     }
 
-    /// The same as [`Self::contradictions`] by a scan over every attestation seen: the
-    /// reference the index is tested against.
-    #[cfg(test)]
-    fn contradictions_by_scan(
-        &self,
-        vendor: &str,
-        product: &str,
-        id: &str,
-        countries: &BTreeSet<String>,
-        excluded: &BTreeSet<String>,
-    ) -> Vec<(u64, String)> {
-        // The current version of each other claim: the head of its chain, never the highest
-        // index.
-        let mut latest: BTreeMap<&str, (u64, &SeenAttestation)> = BTreeMap::new();
-        for a in self.state.attestations.values() {
-            if a.vendor == vendor
-                && a.product == product
-                && a.attestation_id != id
-                && let Some(h) = current(&self.ledger, &self.state, &a.attestation_id)
-            {
-                latest.insert(a.attestation_id.as_str(), h);
-            }
-        }
-        conflicts(latest, countries, excluded)
-    }
-
     fn invalid(&mut self, index: u64, message: String, emit: &mut dyn FnMut(&Alert)) {
         self.state.invalid.insert(index);
         emit(&Alert::new("entry_invalid", index, message));

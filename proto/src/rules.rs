@@ -496,25 +496,26 @@ pub fn verify_entry(
     state: &EnrolmentState,
     log_key: &VerifierKey,
 ) -> Result<Candidate, AdmissionError> {
-    verify_entry_parsed(env, None, state, log_key)
+    verify_entry_parsed(env, env.canonical_bytes().len(), None, state, log_key)
 }
 
-/// [`verify_entry`] with the envelope's payload already parsed
-/// ([`StatementPayload::of_envelope`] of `env`; `None`, or a payload parsed from other bytes
-/// than `env`'s, parses it here). The same decisions, one JSON parse and one statement hash
-/// fewer.
+/// [`verify_entry`] for a caller that holds the envelope's canonical entry bytes
+/// ([`Envelope::canonical_bytes`]; `entry_len` is their length, so they are not encoded again)
+/// and perhaps its payload already parsed ([`StatementPayload::of_envelope`] of `env`;
+/// `None`, or a payload parsed from other bytes than `env`'s, parses it here). The same
+/// decisions, one encoding, one JSON parse and one statement hash fewer.
 ///
 /// # Errors
 /// As [`verify_entry`].
 pub fn verify_entry_parsed(
     env: &Envelope,
+    entry_len: usize,
     payload: Option<StatementPayload>,
     state: &EnrolmentState,
     log_key: &VerifierKey,
 ) -> Result<Candidate, AdmissionError> {
-    let size = env.canonical_bytes().len();
-    if size > MAX_ENTRY_BYTES {
-        return Err(AdmissionError::TooLarge(size));
+    if entry_len > MAX_ENTRY_BYTES {
+        return Err(AdmissionError::TooLarge(entry_len));
     }
     match env.payload_type.as_str() {
         PAYLOAD_TYPE_INTOTO => {
@@ -774,7 +775,8 @@ pub fn verify_entry_bytes(
             e.to_string(),
         )])
     })?;
-    verify_entry(&env, state, log_key)
+    // `data` is the envelope's canonical encoding (`parse_entry` checked it).
+    verify_entry_parsed(&env, data.len(), None, state, log_key)
 }
 
 /// Who signs an in-toto statement payload and with which role: the vendor
@@ -1409,8 +1411,9 @@ impl Ledger {
         env: &Envelope,
         log_key: &VerifierKey,
     ) -> Result<Candidate, AdmissionError> {
-        let c = verify_entry(env, &self.enrolment, log_key)?;
-        self.append_candidate(index, &env.canonical_bytes(), c)
+        let entry = env.canonical_bytes();
+        let c = verify_entry_parsed(env, entry.len(), None, &self.enrolment, log_key)?;
+        self.append_candidate(index, &entry, c)
     }
 
     /// [`Self::append`] for logged entry bytes in either format, DSSE or a SCITT signed
@@ -1592,18 +1595,19 @@ mod tests {
                     Some(c.statement_hash)
                 );
             }
-            assert_eq!(verify_entry_parsed(&env, payload, &s, &lk), again);
+            let len = env.canonical_bytes().len();
+            assert_eq!(verify_entry_parsed(&env, len, payload, &s, &lk), again);
         }
         // A payload parsed from another envelope is not used: the statement decided is always
         // the one the signatures cover.
         let other = StatementPayload::of_envelope(&signed(&version(3, None)));
         let env = vector_envelope();
         assert_eq!(
-            verify_entry_parsed(&env, other, &s, &lk),
+            verify_entry_parsed(&env, env.canonical_bytes().len(), other, &s, &lk),
             verify_entry(&env, &s, &lk)
         );
         assert_eq!(
-            verify_entry_parsed(&env, None, &s, &lk)
+            verify_entry_parsed(&env, env.canonical_bytes().len(), None, &s, &lk)
                 .unwrap()
                 .statement_hash,
             envelope_statement_hash(&env).unwrap()

@@ -58,18 +58,18 @@ fn benches(c: &mut Criterion) {
     let max_body = config.body.max_body_bytes;
     c.bench_function("admission_parse_schema_verify", |b| {
         b.iter(|| {
-            let parsed = admission::parse_within(black_box(&env), max_body).unwrap();
-            admission::verify(&parsed.envelope, None, &enrolments, &log_key).unwrap()
+            let parsed = admission::parse(black_box(&env), max_body).unwrap();
+            admission::verify(&parsed, None, &enrolments, &log_key).unwrap()
         })
     });
     // Its two halves: everything but the signature, and the signature check alone.
     c.bench_function("admission_parse_schema", |b| {
         b.iter(|| {
-            let parsed = admission::parse_within(black_box(&env), max_body).unwrap();
+            let parsed = admission::parse(black_box(&env), max_body).unwrap();
             attestlog_proto::rules::parse_statement(&parsed.envelope.payload).unwrap()
         })
     });
-    let parsed = admission::parse_within(&env, max_body).unwrap();
+    let parsed = admission::parse(&env, max_body).unwrap();
     c.bench_function("admission_verify_strict", |b| {
         b.iter(|| {
             attestlog_proto::rules::verify_signers(black_box(&parsed.envelope), VENDOR, &enrolments)

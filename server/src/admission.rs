@@ -90,20 +90,13 @@ pub struct Parsed {
     pub leaf_hash: Hash,
 }
 
-/// Parses and canonicalises a body: not a DSSE envelope, or too large, is refused.
+/// Parses and canonicalises a body under a body cap of `max_body` bytes (the configured
+/// `max_body_bytes`): not a DSSE envelope, or too large, is refused.
 ///
 /// # Errors
 /// [`AdmitError::BodyTooLarge`], [`AdmitError::NotAnEnvelope`] or
 /// [`AdmitError::EntryTooLarge`].
-pub fn parse(body: &[u8]) -> Result<Parsed, AdmitError> {
-    parse_within(body, MAX_BODY_BYTES)
-}
-
-/// [`parse`] under a body cap of `max_body` bytes (the configured `max_body_bytes`).
-///
-/// # Errors
-/// As [`parse`].
-pub fn parse_within(body: &[u8], max_body: usize) -> Result<Parsed, AdmitError> {
+pub fn parse(body: &[u8], max_body: usize) -> Result<Parsed, AdmitError> {
     if body.len() > max_body {
         return Err(AdmitError::BodyTooLarge(max_body));
     }
@@ -175,20 +168,28 @@ pub fn statement_record(st: &Statement) -> (AttestationMeta, Vec<SearchTerm>) {
 /// The order-independent checks of the rule engine ([`rules::verify_entry`]) for a submitted
 /// attestation, against the enrolment state now. `payload` is the envelope's payload if the
 /// duplicate lookup parsed it already ([`StatementPayload::of_envelope`]), so that it is not
-/// parsed and hashed a second time.
+/// parsed and hashed a second time; the entry's size is that of the canonical bytes [`parse`]
+/// produced.
 ///
 /// # Errors
 /// [`AdmitError::PayloadType`] or [`AdmitError::Refused`].
 pub fn verify(
-    envelope: &Envelope,
+    parsed: &Parsed,
     payload: Option<StatementPayload>,
     enrolments: &EnrolmentState,
     log_key: &VerifierKey,
 ) -> Result<Candidate, AdmitError> {
+    let envelope = &parsed.envelope;
     if envelope.payload_type != PAYLOAD_TYPE_INTOTO {
         return Err(AdmitError::PayloadType(envelope.payload_type.clone()));
     }
-    Ok(verify_entry_parsed(envelope, payload, enrolments, log_key)?)
+    Ok(verify_entry_parsed(
+        envelope,
+        parsed.bytes.len(),
+        payload,
+        enrolments,
+        log_key,
+    )?)
 }
 
 /// The order-dependent rules ([`rules::judge`]) for `c` as if it were logged next in the
@@ -353,10 +354,10 @@ pub fn enrolment(signer: &SignerKey, row: &EnrolmentRow, issued_at: String) -> A
 /// enrolment and chain rules.
 ///
 /// # Errors
-/// As [`parse`], and 422 for an invalid statement.
+/// As [`parse`] under the default body cap, and 422 for an invalid statement.
 #[cfg(feature = "test-support")]
 pub fn bulk_attestation(envelope: &[u8], signer: &VerifierKey) -> Result<Admitted, AdmitError> {
-    let parsed = parse(envelope)?;
+    let parsed = parse(envelope, MAX_BODY_BYTES)?;
     let (statement, statement_hash) =
         attestlog_proto::rules::parse_statement(&parsed.envelope.payload)
             .map_err(AdmissionError::Statement)?;

@@ -99,7 +99,7 @@ impl EnrolmentCache {
 }
 
 /// Proofs, entries and receipts of one log, read through the tile cache.
-#[derive(Clone, Copy)]
+#[derive(Debug)]
 pub struct Prover<'a> {
     /// Storage.
     pub store: &'a dyn LogStore,
@@ -109,12 +109,6 @@ pub struct Prover<'a> {
     pub shared: &'a Shared,
     /// Receipts' enrolment parts against the latest checkpoint they were built for.
     pub parts: &'a EnrolmentCache,
-}
-
-impl std::fmt::Debug for Prover<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Prover").finish_non_exhaustive()
-    }
 }
 
 impl Prover<'_> {

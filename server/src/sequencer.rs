@@ -83,7 +83,7 @@ pub(crate) struct Job {
 /// The queue is bounded by a count, not by a preallocated buffer: a bounded `sync_channel`
 /// of 65,536 jobs allocated (and touched) every slot at start, about 45 MiB of a server's
 /// memory whether or not anything was ever queued.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct SequencerHandle {
     tx: Arc<RwLock<Option<Sender<Job>>>>,
     /// Jobs queued and not yet received.

@@ -9,8 +9,8 @@ use attestlog_proto::rules::Version;
 use attestlog_proto::tiles::TileId;
 use attestlog_server::storage::sqlite::SqliteStore;
 use attestlog_server::storage::{
-    AttestationMeta, Batch, EnrolmentRow, LogIndex, LogRead, LogWrite, SearchPage, SearchQuery,
-    StoreResult, VerificationMeta,
+    AttestationMeta, Batch, Boundary, EnrolmentRow, LogIndex, LogRead, LogWrite, SearchPage,
+    SearchQuery, StoreResult, VerificationMeta,
 };
 
 use crate::common::*;
@@ -83,12 +83,8 @@ impl LogIndex for Counting {
         self.inner.attestation_chains(ids)
     }
 
-    fn claims_from(&self) -> StoreResult<u64> {
-        self.inner.claims_from()
-    }
-
-    fn policies_from(&self) -> StoreResult<u64> {
-        self.inner.policies_from()
+    fn boundary(&self, which: Boundary) -> StoreResult<u64> {
+        self.inner.boundary(which)
     }
 
     fn attestation_owner(&self, id: &str) -> StoreResult<Option<String>> {

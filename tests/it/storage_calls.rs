@@ -11,8 +11,8 @@ use attestlog_proto::Hash;
 use attestlog_proto::rules::Version;
 use attestlog_proto::tiles::TileId;
 use attestlog_server::storage::{
-    AttestationMeta, Batch, CheckpointRows, EnrolmentRow, LogIndex, LogRead, LogStore, LogWrite,
-    SearchPage, SearchQuery, StoreResult, VerificationMeta,
+    AttestationMeta, Batch, Boundary, CheckpointRows, EnrolmentRow, LogIndex, LogRead, LogStore,
+    LogWrite, SearchPage, SearchQuery, StoreResult, VerificationMeta,
 };
 
 use crate::both_backends;
@@ -84,11 +84,8 @@ impl LogIndex for Recording {
     fn attestation_chains(&self, ids: &[&str]) -> StoreResult<HashMap<String, Vec<Version>>> {
         self.call("attestation_chains").attestation_chains(ids)
     }
-    fn claims_from(&self) -> StoreResult<u64> {
-        self.call("claims_from").claims_from()
-    }
-    fn policies_from(&self) -> StoreResult<u64> {
-        self.call("policies_from").policies_from()
+    fn boundary(&self, which: Boundary) -> StoreResult<u64> {
+        self.call(which.key()).boundary(which)
     }
     fn attestation_owner(&self, attestation_id: &str) -> StoreResult<Option<String>> {
         self.call("attestation_owner")

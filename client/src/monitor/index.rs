@@ -151,7 +151,7 @@ impl ClaimIndex {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use std::collections::BTreeSet;
+    use std::collections::{BTreeMap, BTreeSet};
 
     use attestlog_proto::Hash;
     use attestlog_proto::keys::{SignerKey, TYPE_ED25519};
@@ -160,6 +160,36 @@ mod tests {
 
     use super::super::{Monitor, Rules, SeenAttestation, claim_index, conflicts, current};
     use crate::verifier::{Trust, Verifier};
+
+    /// The same as [`Monitor::contradictions`] by a scan over every attestation seen: the
+    /// reference the index is tested against.
+    /// A claim's vendor, product, attestation id, countries and excluded countries.
+    type Claim<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        &'a BTreeSet<String>,
+        &'a BTreeSet<String>,
+    );
+
+    fn contradictions_by_scan(
+        m: &Monitor,
+        (vendor, product, id, countries, excluded): Claim<'_>,
+    ) -> Vec<(u64, String)> {
+        // The current version of each other claim: the head of its chain, never the highest
+        // index.
+        let mut latest: BTreeMap<&str, (u64, &SeenAttestation)> = BTreeMap::new();
+        for a in m.state.attestations.values() {
+            if a.vendor == vendor
+                && a.product == product
+                && a.attestation_id != id
+                && let Some(h) = current(&m.ledger, &m.state, &a.attestation_id)
+            {
+                latest.insert(a.attestation_id.as_str(), h);
+            }
+        }
+        conflicts(latest, countries, excluded)
+    }
 
     const COUNTRIES: [&str; 4] = ["CN", "DE", "RU", "US"];
 
@@ -258,13 +288,13 @@ mod tests {
                 let args = (&a.vendor, &a.product, &id, &a.countries, &a.excluded);
                 prop_assert_eq!(
                     m.contradictions(args.0, args.1, args.2, args.3, args.4),
-                    m.contradictions_by_scan(args.0, args.1, args.2, args.3, args.4)
+                    contradictions_by_scan(&m, (args.0, args.1, args.2, args.3, args.4))
                 );
                 m.remember(index, a);
             }
             let reopened = claim_index(&m.state, &m.ledger);
             for (v, p, id, c, e) in queries() {
-                let scan = m.contradictions_by_scan(&v, &p, &id, &c, &e);
+                let scan = contradictions_by_scan(&m, (&v, &p, &id, &c, &e));
                 prop_assert_eq!(&m.contradictions(&v, &p, &id, &c, &e), &scan);
                 let latest = reopened
                     .candidates(&v, &p, &id, &c, &e)

@@ -11,6 +11,8 @@ use super::{
     Statement, check_country, check_duration, check_enum, check_hostname, check_ip_range,
     check_region, check_rfc3339, check_sha256, check_uri, check_uuid, idx, join, parse_rfc3339,
 };
+// The vocabularies are the walk's own lists: the oracle checks the walk's paths and order.
+use super::typed::{CONSENTS, EVIDENCE_TYPES, ROLES, STATUSES};
 
 /// The old `statement_from_value`: validate, then deserialize.
 pub(super) fn statement_from_value(value: Value) -> Result<Statement, Vec<FieldError>> {
@@ -170,9 +172,7 @@ impl Checker {
                 }
             }
         }
-        self.req_checked(p, pp, "status", |s| {
-            check_enum(s, &["active", "revoked", "withdrawn"])
-        });
+        self.req_checked(p, pp, "status", |s| check_enum(s, &STATUSES));
         self.req_checked(p, pp, "issued_at", check_rfc3339);
         let from = self.req_checked(p, pp, "valid_from", check_rfc3339);
         let until = self.req_checked(p, pp, "valid_until", check_rfc3339);
@@ -195,20 +195,7 @@ impl Checker {
             self.data_flow(&fp, f, &excluded);
         }
         for (ep, e) in self.objects(p, pp, "evidence", false, false) {
-            self.req_checked(e, &ep, "type", |s| {
-                check_enum(
-                    s,
-                    &[
-                        "soc2_type1",
-                        "soc2_type2",
-                        "iso27001",
-                        "source_review",
-                        "pen_test",
-                        "network_measurement",
-                        "other",
-                    ],
-                )
-            });
+            self.req_checked(e, &ep, "type", |s| check_enum(s, &EVIDENCE_TYPES));
             self.req_str(e, &ep, "issuer");
             let s = self.req_checked(e, &ep, "period_start", check_rfc3339);
             let t = self.req_checked(e, &ep, "period_end", check_rfc3339);
@@ -278,9 +265,7 @@ impl Checker {
         self.req_checked(f, fp, "category", |s| Category::parse(s).map(|_| ()));
         self.opt_list(f, fp, "items", |_| Ok(()));
         self.req_list(f, fp, "purpose", true, |_| Ok(()));
-        self.req_checked(f, fp, "consent", |s| {
-            check_enum(s, &["opt_in", "opt_out", "required"])
-        });
+        self.req_checked(f, fp, "consent", |s| check_enum(s, &CONSENTS));
         self.req_list(f, fp, "user_regions", true, check_region);
         for (dp, d) in self.objects(f, fp, "destinations", true, true) {
             let h = self.opt_list(d, &dp, "hostnames", check_hostname);
@@ -309,9 +294,7 @@ impl Checker {
             }
             self.req_str(l, &lp, "city");
             self.req_str(l, &lp, "facility_operator");
-            self.req_checked(l, &lp, "role", |s| {
-                check_enum(s, &["storage", "processing", "analysis"])
-            });
+            self.req_checked(l, &lp, "role", |s| check_enum(s, &ROLES));
         }
         contradictions.extend(self.req_list(
             f,

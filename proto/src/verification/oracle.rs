@@ -11,6 +11,8 @@ use crate::predicate::{
     Checker, FieldError, MAX_SAFE_INTEGER, STATEMENT_TYPE, check_country, check_enum,
     check_rfc3339, check_sha256, check_uri, check_uuid, join, parse_rfc3339,
 };
+// The vocabulary is the walk's own list: the oracle checks the walk's paths and order.
+use super::typed::RESULTS;
 
 /// The old `statement_from_value`: validate, then deserialize.
 pub(super) fn statement_from_value(value: Value) -> Result<VerificationStatement, Vec<FieldError>> {
@@ -156,9 +158,8 @@ fn predicate(c: &mut Checker, p: &Map<String, Value>) -> Option<u64> {
                 format!("data flow {n} has another finding already"),
             );
         }
-        if let Some(r) = c.req_checked(f, &fp, "result", |s| {
-            check_enum(s, &["consistent", "contradicted", "not_tested"])
-        }) && r == "contradicted"
+        if let Some(r) = c.req_checked(f, &fp, "result", |s| check_enum(s, &RESULTS))
+            && r == "contradicted"
         {
             contradicted_finding.get_or_insert(join(&fp, "result"));
         }

@@ -23,7 +23,7 @@ use crate::predicate::{
     check_rfc3339, check_sha256, check_uri, check_uuid, parse_rfc3339,
 };
 
-const RESULTS: [&str; 3] = ["consistent", "contradicted", "not_tested"];
+pub(super) const RESULTS: [&str; 3] = ["consistent", "contradicted", "not_tested"];
 const VERDICTS: [&str; 3] = ["consistent", "contradicted", "inconclusive"];
 
 /// Validates a verification statement and converts it to the typed form in one walk.
@@ -428,114 +428,4 @@ impl VWalk {
 }
 
 #[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
-    use serde_json::json;
-
-    use super::super::{oracle, template};
-    use super::*;
-    use crate::predicate::typed::tests::mutated_statements;
-
-    /// Valid verifications other than the template: a contradiction, a supersedes, two
-    /// findings, an undeclared endpoint, no optional fields, unknown fields everywhere.
-    fn valid_variants() -> Vec<Value> {
-        let t = template();
-        let mut contradicted = t.clone();
-        contradicted["predicate"]["findings"][0]["result"] = json!("contradicted");
-        contradicted["predicate"]["verdict"] = json!("contradicted");
-        contradicted["predicate"]["undeclared"] =
-            json!([{"ip": "2001:db8::1", "port": 0, "bytes": 12, "country": "RU"}]);
-        let mut two = t.clone();
-        two["predicate"]["supersedes"] = json!({"log_index": 40});
-        let mut second = t["predicate"]["findings"][0].clone();
-        second["data_flow"] = json!(1);
-        second["result"] = json!("not_tested");
-        second["observed"] = json!([]);
-        second["note"] = json!("");
-        if let Some(a) = two["predicate"]["findings"].as_array_mut() {
-            a.push(second);
-        }
-        let mut minimal = t.clone();
-        for (parent, key) in [
-            ("/predicate", "evidence"),
-            ("/predicate/verifier", "accreditation"),
-            ("/predicate/findings/0/observed/0", "hostname"),
-            ("/predicate/findings/0/observed/0", "country"),
-            ("/predicate/findings/0/observed/0", "bytes"),
-        ] {
-            if let Some(Value::Object(o)) = minimal.pointer_mut(parent) {
-                o.remove(key);
-            }
-        }
-        minimal["predicate"]["findings"] = json!([]);
-        let mut extras = t.clone();
-        extras["x"] = json!([1, {"y": null}]);
-        extras["predicate"]["x"] = json!(2.5);
-        extras["predicate"]["verifier"]["x"] = json!("ignored");
-        extras["subject"][0]["x"] = json!(true);
-        extras["subject"][0]["digest"]["sha512"] = json!("ab");
-        extras["predicate"]["supersedes"] = Value::Null;
-        extras["predicate"]["verifier"]["accreditation"] = Value::Null;
-        vec![t, contradicted, two, minimal, extras]
-    }
-
-    #[test]
-    fn valid_variants_are_read_as_the_oracle_reads_them() {
-        for v in valid_variants() {
-            let want = oracle::statement_from_value(v.clone());
-            assert!(want.is_ok(), "{want:?}");
-            assert_eq!(statement_from_value(v), want);
-        }
-    }
-
-    #[test]
-    fn problems_have_the_oracles_paths_and_order() {
-        let mut v = template();
-        v["predicate"]["findings"] = json!([
-            {"data_flow": 0, "result": "contradicted", "observed": [], "note": "a"},
-            {"data_flow": 0, "result": "consistent", "observed": [{"ip": "x", "port": 70000}], "note": 1}
-        ]);
-        let got = statement_from_value(v.clone()).unwrap_err();
-        assert_eq!(got, oracle::statement_from_value(v).unwrap_err());
-        let paths: Vec<&str> = got.iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(
-            paths,
-            [
-                "predicate.findings[1].data_flow",
-                "predicate.findings[1].observed[0].ip",
-                "predicate.findings[1].observed[0].port",
-                "predicate.findings[1].note",
-                "predicate.verdict",
-            ]
-        );
-        // What only serde refused before: refused alike, with serde's message.
-        for (pointer, value) in [
-            ("/predicate/evidence", Value::Null),
-            ("/subject/0/digest/md5", json!(5)),
-        ] {
-            let mut v = template();
-            let (parent, key) = pointer.rsplit_once('/').unwrap();
-            v.pointer_mut(parent).unwrap()[key] = value;
-            let want = oracle::statement_from_value(v.clone());
-            assert!(want.is_err(), "{pointer}");
-            assert_eq!(statement_from_value(v), want, "{pointer}");
-        }
-        // Both: serde met the predicate's first.
-        let mut both = template();
-        both["predicate"]["evidence"] = Value::Null;
-        both["subject"][0]["digest"]["md5"] = json!(5);
-        let got = statement_from_value(both.clone()).unwrap_err();
-        assert_eq!(got, oracle::statement_from_value(both).unwrap_err());
-        assert!(got[0].message.contains("null"), "{got:?}");
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(3_000))]
-        /// The one-pass walk accepts exactly what the two-pass validator accepts, with the same
-        /// typed statement, and refuses the rest with the same problems in the same order.
-        #[test]
-        fn agrees_with_the_two_pass_validator(v in mutated_statements(valid_variants())) {
-            prop_assert_eq!(statement_from_value(v.clone()), oracle::statement_from_value(v));
-        }
-    }
-}
+mod tests;

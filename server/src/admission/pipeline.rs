@@ -152,7 +152,7 @@ impl PolicyInForce {
 }
 
 /// What the pipeline reads and charges: the server's state, borrowed per request.
-#[derive(Clone, Copy)]
+#[derive(Debug)]
 pub struct Pipeline<'a> {
     /// Storage (dedup lookups, first judgement).
     pub store: &'a dyn LogStore,
@@ -166,14 +166,6 @@ pub struct Pipeline<'a> {
     pub policy: &'a PolicyInForce,
     /// The submission queue.
     pub sequencer: &'a SequencerHandle,
-}
-
-impl std::fmt::Debug for Pipeline<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline")
-            .field("log_key", self.log_key)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Pipeline<'_> {
@@ -192,7 +184,7 @@ impl Pipeline<'_> {
         };
         let enrolments = self.shared.enrolments();
         let candidate = match &submission {
-            Submission::Dsse(p) => verify(&p.envelope, payload, &enrolments, self.log_key)?,
+            Submission::Dsse(p) => verify(p, payload, &enrolments, self.log_key)?,
             Submission::Cose(st) => rules::verify_cose_entry(st, &enrolments)?,
         };
         let (party, role) = candidate

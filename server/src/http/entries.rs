@@ -23,7 +23,7 @@ pub async fn submit(State(s): State<super::State>, body: Body) -> Result<Respons
     metrics::counter!("attestlog_submissions_total").increment(1);
     let max_body = s.body_limits.max_body_bytes;
     let body = super::read_body(body, max_body).await?;
-    let parsed = admission::parse_within(&body, max_body)?;
+    let parsed = admission::parse(&body, max_body)?;
     // The submit pipeline (admission::pipeline) decides; this handler only answers in HTTP.
     let admission = super::storage(&s, super::Pool::Reads, move |s| {
         s.admission().admit(Submission::Dsse(parsed))

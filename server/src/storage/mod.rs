@@ -31,6 +31,57 @@ pub const CLAIMS_FROM: &str = "claims_from";
 /// the built-in policy.
 pub const POLICIES_FROM: &str = "policies_from";
 
+/// A boundary a database records when it is created or migrated: the index from which a rule
+/// applies. It never changes once written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Boundary {
+    /// [`CLAIMS_FROM`]: the statement-identity and version-chain rules.
+    Claims,
+    /// [`POLICIES_FROM`]: every signed statement has a registration policy entry below it.
+    Policies,
+}
+
+impl Boundary {
+    /// Its key in the meta table.
+    #[must_use]
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::Claims => CLAIMS_FROM,
+            Self::Policies => POLICIES_FROM,
+        }
+    }
+}
+
+/// The boundaries of one database, each read once (they never change).
+#[derive(Debug, Default)]
+pub(crate) struct Boundaries {
+    claims: std::sync::OnceLock<u64>,
+    policies: std::sync::OnceLock<u64>,
+}
+
+impl Boundaries {
+    /// `which`, read the first time with `read` (the meta table's value of a key).
+    pub(crate) fn get(
+        &self,
+        which: Boundary,
+        read: impl FnOnce(&'static str) -> StoreResult<Option<String>>,
+    ) -> StoreResult<u64> {
+        let cell = match which {
+            Boundary::Claims => &self.claims,
+            Boundary::Policies => &self.policies,
+        };
+        if let Some(v) = cell.get() {
+            return Ok(*v);
+        }
+        let key = which.key();
+        let v = read(key)?.ok_or_else(|| StoreError::Corrupt(format!("no {key} record")))?;
+        let v = v
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("{key} {v:?} is not a number")))?;
+        Ok(*cell.get_or_init(|| v))
+    }
+}
+
 /// Storage errors.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -548,19 +599,29 @@ pub trait LogIndex {
     /// Backend errors.
     fn attestation_chains(&self, ids: &[&str]) -> StoreResult<HashMap<String, Vec<Version>>>;
 
+    /// The index from which a rule applies, as the database recorded it ([`Boundary`]).
+    ///
+    /// # Errors
+    /// Backend errors; a database without the record.
+    fn boundary(&self, which: Boundary) -> StoreResult<u64>;
+
     /// The index from which the statement-identity and version-chain rules apply, recorded
     /// when the database was created or migrated ([`CLAIMS_FROM`]).
     ///
     /// # Errors
     /// Backend errors; a database without the record.
-    fn claims_from(&self) -> StoreResult<u64>;
+    fn claims_from(&self) -> StoreResult<u64> {
+        self.boundary(Boundary::Claims)
+    }
 
     /// The index from which every signed statement has a registration policy entry below it,
     /// recorded when the database was created or migrated ([`POLICIES_FROM`]).
     ///
     /// # Errors
     /// Backend errors; a database without the record.
-    fn policies_from(&self) -> StoreResult<u64>;
+    fn policies_from(&self) -> StoreResult<u64> {
+        self.boundary(Boundary::Policies)
+    }
 
     /// The vendor owning an attestation id and the metadata of an entry.
     ///
@@ -634,6 +695,13 @@ pub trait LogWrite {
 
 /// The persistent state of a log: its read, index and write parts.
 pub trait LogStore: LogRead + LogIndex + LogWrite + Send + Sync + 'static {}
+
+/// A store prints as its kind only (the structs that borrow one derive `Debug`).
+impl std::fmt::Debug for dyn LogStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogStore")
+    }
+}
 
 impl<T: LogRead + LogIndex + LogWrite + Send + Sync + 'static> LogStore for T {}
 

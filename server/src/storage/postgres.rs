@@ -689,10 +689,8 @@ pub struct PostgresStore {
     rt: Option<tokio::runtime::Runtime>,
     db: Db,
     url: String,
-    /// [`LogIndex::claims_from`](super::LogIndex::claims_from), read once (it never changes).
-    claims_from: std::sync::OnceLock<u64>,
-    /// [`LogIndex::policies_from`](super::LogIndex::policies_from), likewise.
-    policies_from: std::sync::OnceLock<u64>,
+    /// [`LogIndex::boundary`](super::LogIndex::boundary), each read once.
+    boundaries: super::Boundaries,
     /// The tree size at which this store last started [`ANALYZE_GROWN`] (0: never).
     analyzed_at: Arc<AtomicU64>,
 }
@@ -776,8 +774,7 @@ impl PostgresStore {
                 claims: queue::Claims::default(),
             },
             url: url.to_owned(),
-            claims_from: std::sync::OnceLock::new(),
-            policies_from: std::sync::OnceLock::new(),
+            boundaries: super::Boundaries::default(),
             analyzed_at: Arc::new(AtomicU64::new(0)),
         };
         store.block(|db| async move { migrate(&db).await })?;
@@ -852,26 +849,6 @@ impl PostgresStore {
                 .map_err(backend)?;
             Ok(row.get::<_, Option<i32>>(0).unwrap_or(0))
         })
-    }
-
-    /// A number of `log_meta` that never changes once written, read once into `cell`.
-    fn meta_number(&self, key: &'static str, cell: &std::sync::OnceLock<u64>) -> StoreResult<u64> {
-        if let Some(v) = cell.get() {
-            return Ok(*v);
-        }
-        let v = self.block(move |db| async move {
-            let c = db.client().await?;
-            let st = c.prepare_cached(META).await.map_err(backend)?;
-            let v: String = c
-                .query_opt(&st, &[&key])
-                .await
-                .map_err(backend)?
-                .ok_or_else(|| StoreError::Corrupt(format!("no {key} record")))?
-                .get(0);
-            v.parse::<u64>()
-                .map_err(|_| StoreError::Corrupt(format!("{key} {v:?} is not a number")))
-        })?;
-        Ok(*cell.get_or_init(|| v))
     }
 
     /// Runs `f` on the store's runtime and waits for it.
@@ -1350,12 +1327,15 @@ impl LogIndex for PostgresStore {
         })
     }
 
-    fn claims_from(&self) -> StoreResult<u64> {
-        self.meta_number(super::CLAIMS_FROM, &self.claims_from)
-    }
-
-    fn policies_from(&self) -> StoreResult<u64> {
-        self.meta_number(super::POLICIES_FROM, &self.policies_from)
+    fn boundary(&self, which: super::Boundary) -> StoreResult<u64> {
+        self.boundaries.get(which, |key| {
+            self.block(move |db| async move {
+                let c = db.client().await?;
+                let st = c.prepare_cached(META).await.map_err(backend)?;
+                let row = c.query_opt(&st, &[&key]).await.map_err(backend)?;
+                Ok(row.map(|r| r.get(0)))
+            })
+        })
     }
 
     fn attestation_owner(&self, attestation_id: &str) -> StoreResult<Option<String>> {

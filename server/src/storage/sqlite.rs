@@ -382,10 +382,8 @@ pub struct SqliteStore {
     /// The page-cache sizes of `readers` together, as SQLite reports them.
     read_cache_bytes: u64,
     next_reader: AtomicUsize,
-    /// [`LogIndex::claims_from`](super::LogIndex::claims_from), read once (it never changes).
-    claims_from: std::sync::OnceLock<u64>,
-    /// [`LogIndex::policies_from`](super::LogIndex::policies_from), likewise.
-    policies_from: std::sync::OnceLock<u64>,
+    /// [`LogIndex::boundary`](super::LogIndex::boundary), each read once.
+    boundaries: super::Boundaries,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -474,8 +472,7 @@ impl SqliteStore {
             readers,
             read_cache_bytes: read_cache_total,
             next_reader: AtomicUsize::new(0),
-            claims_from: std::sync::OnceLock::new(),
-            policies_from: std::sync::OnceLock::new(),
+            boundaries: super::Boundaries::default(),
         })
     }
 
@@ -578,20 +575,6 @@ impl SqliteStore {
                     .optional()?,
             )
         })
-    }
-
-    /// A number of the meta table that never changes once written, read once into `cell`.
-    fn meta_number(&self, key: &str, cell: &std::sync::OnceLock<u64>) -> StoreResult<u64> {
-        if let Some(v) = cell.get() {
-            return Ok(*v);
-        }
-        let v = self
-            .meta(key)?
-            .ok_or_else(|| StoreError::Corrupt(format!("no {key} record")))?;
-        let v = v
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("{key} {v:?} is not a number")))?;
-        Ok(*cell.get_or_init(|| v))
     }
 
     /// Writes a value into the meta table.
@@ -985,12 +968,8 @@ impl LogIndex for SqliteStore {
         })
     }
 
-    fn claims_from(&self) -> StoreResult<u64> {
-        self.meta_number(super::CLAIMS_FROM, &self.claims_from)
-    }
-
-    fn policies_from(&self) -> StoreResult<u64> {
-        self.meta_number(super::POLICIES_FROM, &self.policies_from)
+    fn boundary(&self, which: super::Boundary) -> StoreResult<u64> {
+        self.boundaries.get(which, |key| self.meta(key))
     }
 
     fn attestation_owner(&self, attestation_id: &str) -> StoreResult<Option<String>> {
