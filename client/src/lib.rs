@@ -23,6 +23,11 @@
 //!
 //! Out of scope: the protocol itself (in `attestlog-proto`), serving a log.
 //!
+//! The protocol a client speaks is specified in `docs/spec.md` in the repository: the HTTP API
+//! in §8, receipts and their offline verification in §9, witnessing in §10 ([`witness`]),
+//! verification statements and check-traffic in §12 ([`traffic`]), and what a monitor checks
+//! in §13 ([`monitor`]).
+//!
 //! ## Example: follow a log
 //!
 //! A follower trusts only the log's verifier key (or a tlog-policy with witnesses): every

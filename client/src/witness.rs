@@ -220,6 +220,7 @@ impl Witness {
     }
 
     /// Replaces the cosignature clock (seconds since the Unix epoch), for tests.
+    #[cfg(test)]
     #[must_use]
     pub fn with_clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
         self.clock = Box::new(clock);
@@ -271,6 +272,7 @@ impl Witness {
     ///
     /// # Errors
     /// Unreadable evidence directory.
+    #[cfg(any(test, feature = "test-support"))]
     pub fn evidence_files(&self) -> Result<Vec<PathBuf>, WitnessServerError> {
         let d = self.dir.join(EVIDENCE_DIR);
         let mut out: Vec<PathBuf> = std::fs::read_dir(&d)

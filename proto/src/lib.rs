@@ -22,6 +22,27 @@
 //!
 //! Out of scope: storage, networking, HTTP servers and clients, key files, clocks, randomness.
 //!
+//! ## Where the protocol is specified
+//!
+//! `docs/spec.md` in the repository (the README leads to it) is the protocol as implemented,
+//! precise enough to write an independent verifier from it alone; it names the module that
+//! implements each rule, and each rule lives in one module of this crate:
+//!
+//! | spec section | modules |
+//! | --- | --- |
+//! | §2 Primitives and encodings | [`hash`], [`keys`], [`jcs`], [`format`] |
+//! | §3 Merkle tree and proofs (RFC 9162) | [`tree`], [`proof`] |
+//! | §4 Signed notes, checkpoints, cosignatures | [`note`], [`checkpoint`], [`cosignature`] |
+//! | §5 Static read path (tlog-tiles) | [`tiles`], [`integrate`] |
+//! | §6 Log entries | [`dsse`], [`predicate`], [`verification`], [`enrolment`] |
+//! | §7 Admission rules | [`rules`] |
+//! | §8 HTTP API | [`api`] |
+//! | §9 Receipts and offline verification | [`receipt`], [`tlog_proof`], [`trust`] |
+//! | §10 Witnessing | [`witness`], [`policy`] |
+//! | §11 SCITT profile | [`scitt`], [`cose`], [`registration`] |
+//!
+//! Known-answer vectors and where they come from: `docs/test-vectors.md`.
+//!
 //! ## Example: verify a receipt offline
 //!
 //! A receipt is what the log answers to a submission (`POST /v1/entries`): the entry, a

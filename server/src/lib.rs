@@ -13,6 +13,12 @@
 //!
 //! [`App::open`] loads or creates a log from a [`config::Config`]; [`run`] serves it on a
 //! listener until a shutdown future resolves, so tests bind `127.0.0.1:0` in-process.
+//!
+//! What the server must do on the wire is specified in `docs/spec.md` in the repository: the
+//! admission rules in §7 (decided by `attestlog_proto::rules`, which [`admission`] calls), the
+//! HTTP API with its status codes in §8 ([`http`]), the static read path in §5 ([`tiles`]),
+//! witnessing in §10 ([`witness`]), the SCITT profile in §11 and the limits in §14
+//! ([`config`]). Operating a log: `deploy/README.md`.
 #![forbid(unsafe_code)]
 
 pub mod admission;
@@ -193,6 +199,7 @@ impl App {
     ///
     /// # Errors
     /// As [`App::open`].
+    #[cfg(feature = "test-support")]
     pub fn open_with_store(config: &Config, store: Arc<dyn LogStore>) -> anyhow::Result<Self> {
         let seq_store = store.clone();
         Self::open_inner(config, store, |signers, settings| {

@@ -221,6 +221,7 @@ fn routes() -> Vec<(&'static str, MethodRouter<State>)> {
 }
 
 /// The path of every served route as OpenAPI spells it (a wildcard `{*path}` is `{path}`).
+#[cfg(any(test, feature = "test-support"))]
 #[must_use]
 pub fn served_paths() -> Vec<String> {
     routes()
