@@ -30,7 +30,7 @@
 //!
 //! | spec section | modules |
 //! | --- | --- |
-//! | §2 Primitives and encodings | [`hash`], [`keys`], [`jcs`], [`format`] |
+//! | §2 Primitives and encodings | [`hash`], [`keys`], [`jcs`], [`format`](mod@format) |
 //! | §3 Merkle tree and proofs (RFC 9162) | [`tree`], [`proof`] |
 //! | §4 Signed notes, checkpoints, cosignatures | [`note`], [`checkpoint`], [`cosignature`] |
 //! | §5 Static read path (tlog-tiles) | [`tiles`], [`integrate`] |
