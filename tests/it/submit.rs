@@ -473,6 +473,65 @@ async fn a_torn_guard_slot_is_passed_over_and_two_damaged_slots_refuse_the_start
     );
 }
 
+/// A log created before the two slots: its single `published-checkpoint` file still guards the
+/// start (an older database beside it is refused), and the first checkpoint written at least
+/// as large replaces it with the slots.
+#[tokio::test]
+async fn an_old_single_published_checkpoint_file_guards_the_start_and_is_replaced() {
+    let log = TestLog::start().await;
+    let key = vendor_key(16);
+    log.enrol("Old AG", &key.verifier()).await;
+    let env = sign_value(&key, &statement("Old AG", &att_id(1), "P"));
+    assert_eq!(log.submit(&env).await.0, 201);
+    let old_db = log.dir.join("old.db");
+    attestlog_server::storage::sqlite::backup_file(&log.dir.join("attestlog.db"), &old_db).unwrap();
+    let env = sign_value(&key, &statement("Old AG", &att_id(2), "P"));
+    assert_eq!(log.submit(&env).await.0, 201);
+    let config = log.config();
+    let dir = log.stop().await;
+    let db = dir.join("attestlog.db");
+    let new_db = dir.join("new.db");
+    attestlog_server::storage::sqlite::backup_file(&db, &new_db).unwrap();
+    let keys = attestlog_server::fsck::log_keys(&config).unwrap();
+    let newest = attestlog_server::signer::read_published(&dir, &keys)
+        .unwrap()
+        .unwrap();
+    // The data directory as an earlier version left it: the single file only.
+    let [a, b, legacy] = attestlog_server::signer::published_paths(&dir);
+    std::fs::remove_file(&a).unwrap();
+    std::fs::remove_file(&b).unwrap();
+    std::fs::write(&legacy, &newest.note).unwrap();
+    let restore = |from: &std::path::Path| {
+        std::fs::copy(from, &db).unwrap();
+        for ext in ["attestlog.db-wal", "attestlog.db-shm"] {
+            let _ = std::fs::remove_file(dir.join(ext));
+        }
+    };
+    restore(&old_db);
+    let err = attestlog_server::App::open(&config)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("refusing to start") && err.contains("published-checkpoint file"),
+        "{err}"
+    );
+    restore(&new_db);
+    let log = TestLog::start_in(dir.clone(), config.clone()).await;
+    assert_eq!(
+        log.get("/checkpoint").await.bytes().await.unwrap().to_vec(),
+        newest.note
+    );
+    let env = sign_value(&key, &statement("Old AG", &att_id(3), "P"));
+    assert_eq!(log.submit(&env).await.0, 201);
+    log.stop().await;
+    assert!(!legacy.exists(), "the old file is replaced");
+    assert!(a.exists() && b.exists());
+    let now = attestlog_server::signer::read_published(&dir, &keys)
+        .unwrap()
+        .unwrap();
+    assert!(now.size > newest.size);
+}
+
 #[tokio::test]
 async fn restart_keeps_state_and_rollback_is_refused() {
     let log = TestLog::start().await;
