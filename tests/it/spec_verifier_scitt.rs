@@ -772,11 +772,36 @@ mod story {
     /// policy entry below them verify; each tampering is refused at the check it breaks.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn scitt_receipts_verify_with_the_spec_alone() {
-        let log = TestLog::start().await;
+        // A witnessed log: the transparent statement's tlog-proof carries the cosignature.
+        let dir = crate::common::temp_dir("spec-verifier-scitt");
+        let origin = "spec-scitt.test/log";
+        let (log_key, key_file) = crate::witness::log_key_file(&dir, origin, 0x5c);
+        let wkey = crate::witness::witness_key("spec-scitt", 0x5d);
+        let w =
+            crate::witness::TestWitness::start(wkey.clone(), &log_key.verifier(), &dir.join("w"))
+                .await;
+        let policy_file = dir.join("policy");
+        std::fs::write(
+            &policy_file,
+            format!(
+                "log {}\nwitness W {} {}\nquorum W\n",
+                log_key.verifier(),
+                wkey.verifier(),
+                w.url
+            ),
+        )
+        .unwrap();
+        let data = dir.join("data");
+        let log = TestLog::start_in(
+            data.clone(),
+            crate::witness::config(&data, &key_file, origin, Some(&policy_file)),
+        )
+        .await;
+        let witness_vkey = parse_vkey(&wkey.verifier().to_string()).unwrap();
         let trust = Trust {
-            log_keys: vec![parse_vkey(&log.log_key().to_string()).unwrap()],
-            witnesses: vec![],
-            quorum: 0,
+            log_keys: vec![parse_vkey(&log_key.verifier().to_string()).unwrap()],
+            witnesses: vec![witness_vkey.clone()],
+            quorum: 1,
         };
         let vendor = vendor_key(91);
         let vendor_vkey = parse_vkey(&vendor.verifier().to_string()).unwrap();
@@ -843,6 +868,21 @@ mod story {
         // statement is the vendor key's.
         let ta = get_bytes(&log, &format!("{}?transparent=true", by_id(&a))).await;
         let t = verify_transparent(&ta, &keys, Some(&trust)).unwrap();
+        let tp = parse_tlog_proof(
+            std::str::from_utf8(
+                get(&t.statement.unprotected, -65537)
+                    .unwrap()
+                    .as_bytes()
+                    .unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            verify_checkpoint(&tp.note, &trust).unwrap().2,
+            vec![witness_vkey.name.clone()],
+            "cosigned by the witness"
+        );
         assert_eq!(
             (t.statement.entry.as_slice(), &t.receipt),
             (a.as_slice(), &va)
@@ -1076,5 +1116,6 @@ mod story {
         check_policy(&jv, &policy).unwrap();
 
         log.stop().await;
+        w.stop().await;
     }
 }
