@@ -147,6 +147,42 @@ fn failures_exit_1_with_a_reason() {
 }
 
 #[test]
+fn verify_refuses_a_malformed_scitt_key_set() {
+    let d = temp("scitt-keys");
+    // A COSE_Key {1: 1 (OKP), -1: 6 (Ed25519), -2: x} without the kid the log serves.
+    let mut key = vec![0xa3, 0x01, 0x01, 0x20, 0x06, 0x21, 0x58, 0x20, 0x01];
+    key.extend([0; 31]);
+    let keys = d.join("keys.cbor");
+    std::fs::write(&keys, &key).unwrap();
+    let statement = d.join("ts.cbor");
+    std::fs::write(&statement, [0xd2, 0x80]).unwrap();
+    let o = attestlog(&[
+        "verify",
+        statement.to_str().unwrap(),
+        "--scitt-key",
+        keys.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no kid (2)"), "{err}");
+    // With its kid (the RFC 9679 thumbprint) the key set reads, and the file is judged.
+    let mut with_kid = vec![0xa4, 0x01, 0x01, 0x02, 0x58, 0x20];
+    let mut body = vec![0xa3, 0x01, 0x01, 0x20, 0x06, 0x21, 0x58, 0x20, 0x01];
+    body.extend([0; 31]);
+    with_kid.extend(<sha2::Sha256 as sha2::Digest>::digest(&body));
+    with_kid.extend(&key[3..]);
+    std::fs::write(&keys, &with_kid).unwrap();
+    let o = attestlog(&[
+        "verify",
+        statement.to_str().unwrap(),
+        "--scitt-key",
+        keys.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("COSE receipt keys"), "{err}");
+}
+
+#[test]
 fn offline_vendor_commands() {
     let d = temp("vendor");
     let key = d.join("vendor.key");

@@ -207,6 +207,19 @@ fn rest_get(h: &coset::Header, label: i64) -> Option<&Value> {
         .map(|(_, v)| v)
 }
 
+/// The first key of a CWT claims map that appears more than once, if any. A claim key twice
+/// would let two readers see different claims (RFC 8949 §5.6: a map with a duplicate key is
+/// not valid; COSE polices its header maps alike, RFC 9052 §3), so signed statements and
+/// receipts with one are refused (docs/spec.md §11.1 step 8, §11.2).
+#[must_use]
+pub fn repeated_claim(claims: &[(Value, Value)]) -> Option<&Value> {
+    claims
+        .iter()
+        .enumerate()
+        .find(|(i, (k, _))| claims[..*i].iter().any(|(j, _)| j == k))
+        .map(|(_, (k, _))| k)
+}
+
 /// Reads an integer-keyed map's text value.
 fn map_text(m: &[(Value, Value)], key: i64) -> Option<&str> {
     m.iter().find_map(|(k, v)| match (k, v) {
@@ -298,14 +311,7 @@ impl SignedStatement {
         let Value::Map(claims) = claims else {
             return Err(CoseError::Claims("are not a map".into()));
         };
-        // A claim key twice would let two readers see different claims (RFC 8949 §5.6: a map
-        // with a duplicate key is not valid; COSE polices its header maps alike, RFC 9052 §3).
-        if let Some((k, _)) = claims
-            .iter()
-            .enumerate()
-            .find(|(i, (k, _))| claims[..*i].iter().any(|(j, _)| j == k))
-            .map(|(_, kv)| kv)
-        {
+        if let Some(k) = repeated_claim(claims) {
             return Err(CoseError::Claims(format!("repeat the key {k:?}")));
         }
         let iss = map_text(claims, CWT_ISS)

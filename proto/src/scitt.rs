@@ -25,7 +25,8 @@ use sha2::{Digest, Sha256};
 use crate::Hash;
 use crate::cose::{
     CWT_IAT, CWT_ISS, CWT_SUB, CoseError, HEADER_CWT_CLAIMS, HEADER_RECEIPTS, HEADER_TLOG_PROOF,
-    HEADER_VDP, HEADER_VDS, SignedStatement, decode_one, encode, parse_sign1, sign1_to_tagged,
+    HEADER_VDP, HEADER_VDS, SignedStatement, decode_one, encode, parse_sign1, repeated_claim,
+    sign1_to_tagged,
 };
 use crate::keys::{SignerKey, VerifierKey};
 use crate::proof::{ProofError, root_from_consistency, root_from_inclusion, verify_consistency};
@@ -86,6 +87,18 @@ pub enum ScittError {
     /// The receipt and the tlog-proof prove different inclusions.
     #[error("the receipt and the tlog-proof disagree: {0}")]
     Disagree(String),
+    /// The receipt's `iss` is not the origin of the tlog-proof's checkpoint: the receipt is
+    /// another log's.
+    #[error("receipt iss {receipt:?} is not the tlog-proof's checkpoint origin {checkpoint:?}")]
+    Issuer {
+        /// In the receipt.
+        receipt: String,
+        /// The checkpoint's origin.
+        checkpoint: String,
+    },
+    /// A COSE key set (or key) that is not the log's receipt keys as docs/spec.md §11.4 says.
+    #[error("malformed COSE key set: {0}")]
+    KeySet(String),
 }
 
 /// RFC 9679 thumbprint of an Ed25519 COSE key: SHA-256 of the deterministically encoded map
@@ -388,6 +401,11 @@ impl Receipt {
         );
         let mut claims = ReceiptClaims::default();
         if let Some(Value::Map(m)) = header_value(p, HEADER_CWT_CLAIMS) {
+            if let Some(k) = repeated_claim(m) {
+                return Err(ScittError::Malformed(format!(
+                    "the CWT claims repeat the key {k:?}"
+                )));
+            }
             for (k, v) in m {
                 match (k, v) {
                     (Value::Integer(i), Value::Text(t)) if *i == CWT_ISS.into() => {
@@ -568,46 +586,66 @@ pub fn key_set(keys: &[VerifyingKey]) -> Vec<u8> {
 }
 
 /// The Ed25519 keys of a COSE_KeySet, or of a single COSE_Key (as served by
-/// `/.well-known/scitt-keys/{kid}`); other key types are skipped, and each key is checked
-/// against its `kid` when it has one.
+/// `/.well-known/scitt-keys/{kid}`), strictly as docs/spec.md §11.4 says: keys of a type other
+/// than OKP are skipped (RFC 9052 §7: a set may hold keys for other uses), and every OKP key
+/// must have `crv` Ed25519, `alg` EdDSA if it has an `alg`, a 32-byte `x` that is an Ed25519
+/// point and a `kid` equal to its RFC 9679 thumbprint. At least one key must remain.
 ///
 /// # Errors
-/// [`ScittError::Malformed`] for a body that is not a key set or an OKP key without a valid
-/// 32-byte `x`.
+/// [`ScittError::KeySet`] naming the first problem.
 pub fn parse_key_set(bytes: &[u8]) -> Result<Vec<VerifyingKey>, ScittError> {
     use coset::AsCborValue as _;
-    let v = decode_one(bytes).map_err(|e| ScittError::Malformed(e.to_string()))?;
+    let bad = |m: String| ScittError::KeySet(m);
+    let v = decode_one(bytes).map_err(|e| bad(e.to_string()))?;
     let items = match v {
         Value::Array(items) => items,
         key @ Value::Map(_) => vec![key],
         _ => {
-            return Err(ScittError::Malformed(
-                "not a COSE_KeySet (array) or a COSE_Key (map)".into(),
-            ));
+            return Err(bad("not a COSE_KeySet (array) or a COSE_Key (map)".into()));
         }
     };
     let mut out = Vec::new();
-    for item in items {
-        let k = CoseKey::from_cbor_value(item)
-            .map_err(|e| ScittError::Malformed(format!("COSE_Key: {e}")))?;
+    for (n, item) in items.into_iter().enumerate() {
+        let k = CoseKey::from_cbor_value(item).map_err(|e| bad(format!("key {n}: {e}")))?;
         if k.kty != coset::KeyType::Assigned(iana::KeyType::OKP) {
             continue;
         }
-        let x = k.params.iter().find_map(|(l, v)| match (l, v) {
-            (Label::Int(l), Value::Bytes(b)) if *l == iana::OkpKeyParameter::X as i64 => Some(b),
+        let param = |label: iana::OkpKeyParameter| {
+            k.params
+                .iter()
+                .find_map(|(l, v)| (*l == Label::Int(label as i64)).then_some(v))
+        };
+        if param(iana::OkpKeyParameter::Crv)
+            != Some(&Value::from(iana::EllipticCurve::Ed25519 as i64))
+        {
+            return Err(bad(format!(
+                "key {n}: OKP key whose crv (-1) is not Ed25519 (6)"
+            )));
+        }
+        if k.alg.is_some()
+            && k.alg != Some(RegisteredLabelWithPrivate::Assigned(iana::Algorithm::EdDSA))
+        {
+            return Err(bad(format!("key {n}: alg (3) is not EdDSA (-8)")));
+        }
+        let x: [u8; 32] = match param(iana::OkpKeyParameter::X) {
+            Some(Value::Bytes(b)) => b.as_slice().try_into().ok(),
             _ => None,
-        });
-        let x: [u8; 32] = x
-            .and_then(|b| b.as_slice().try_into().ok())
-            .ok_or_else(|| ScittError::Malformed("OKP key without a 32-byte x".into()))?;
+        }
+        .ok_or_else(|| bad(format!("key {n}: OKP key without a 32-byte x (-2)")))?;
         let vk = VerifyingKey::from_bytes(&x)
-            .map_err(|_| ScittError::Malformed("invalid Ed25519 key".into()))?;
-        if !k.key_id.is_empty() && k.key_id != thumbprint(&vk) {
-            return Err(ScittError::Malformed(
-                "COSE_Key kid is not its RFC 9679 thumbprint".into(),
-            ));
+            .map_err(|_| bad(format!("key {n}: x is not an Ed25519 public key")))?;
+        if k.key_id.is_empty() {
+            return Err(bad(format!("key {n}: no kid (2)")));
+        }
+        if k.key_id != thumbprint(&vk) {
+            return Err(bad(format!(
+                "key {n}: kid is not the key's RFC 9679 thumbprint"
+            )));
         }
         out.push(vk);
+    }
+    if out.is_empty() {
+        return Err(bad("no Ed25519 OKP key".into()));
     }
     Ok(out)
 }
@@ -758,8 +796,9 @@ impl TransparentStatement {
 
     /// Verifies a witnessed transparent statement (DESIGN.md §12): the receipt under `keys`
     /// ([`Self::verify_receipt`]) and, with `tlog`, the c2sp.org/tlog-proof of label -65537
-    /// under the log key or a policy's witness quorum, which must prove the same inclusion
-    /// (index, tree size and root) as the receipt.
+    /// under the log key or a policy's witness quorum, whose checkpoint origin must be the
+    /// receipt's `iss` and which must prove the same inclusion (index, tree size and root) as
+    /// the receipt.
     ///
     /// # Errors
     /// [`ScittError`] naming the failed check.
@@ -785,6 +824,14 @@ impl TransparentStatement {
             Trust::Policy(p) => tp.verify(&entry, p)?,
         };
         let cp = v.checkpoint.checkpoint();
+        // The receipt's iss is the log's origin (§11.2): a receipt of one log bundled with the
+        // tlog-proof of another is refused, even if both cover the same entry and root.
+        if receipt.claims.iss != cp.origin {
+            return Err(ScittError::Issuer {
+                receipt: receipt.claims.iss.clone(),
+                checkpoint: cp.origin.clone(),
+            });
+        }
         if (v.index, cp.size, cp.root) != (proof.leaf_index, proof.tree_size, root) {
             return Err(ScittError::Disagree(format!(
                 "receipt: index {} in tree {} with root {}; tlog-proof: index {} in tree {} with root {}",
@@ -1258,7 +1305,7 @@ mod tests {
         };
         let good = parse(Some(&tp3));
         let v = good.verify(&keys, Some(&lk)).unwrap();
-        assert_eq!((v.proof, v.root), (p3, r3));
+        assert_eq!((v.proof, v.root), (p3.clone(), r3));
         let tlog = v.tlog.unwrap();
         assert_eq!((tlog.index, tlog.checkpoint.checkpoint().size), (1, 3));
         assert!(good.verify(&keys, None).unwrap().tlog.is_none());
@@ -1281,6 +1328,172 @@ mod tests {
             parse(None).verify(&keys, Some(&lk)),
             Err(ScittError::NoTlogProof)
         );
+        // A receipt of another log (its iss) bundled with this log's tlog-proof of the same
+        // inclusion: each verifies alone, together they are refused.
+        let foreign = signer.sign_inclusion(
+            &ReceiptClaims {
+                iss: "other-log.example".into(),
+                ..claims
+            },
+            &p3,
+            &r3,
+        );
+        let bundled = TransparentStatement::parse(
+            &transparent_statement(&entry, &foreign, Some(&tp3)).unwrap(),
+        )
+        .unwrap();
+        assert!(bundled.verify(&keys, None).is_ok());
+        assert_eq!(
+            bundled.verify(&keys, Some(&lk)),
+            Err(ScittError::Issuer {
+                receipt: "other-log.example".into(),
+                checkpoint: "log.example".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn receipts_whose_claims_repeat_a_key_are_refused() {
+        let (t, _) = tree(2);
+        let proof = InclusionProof {
+            tree_size: 2,
+            leaf_index: 1,
+            path: inclusion_proof(1, 2, &t).unwrap(),
+        };
+        let claims = ReceiptClaims {
+            iss: "log.example".into(),
+            sub: Some("id-1".into()),
+            iat: Some(1),
+        };
+        let signer = log_signer();
+        let receipt = signer.sign_inclusion(&claims, &proof, &t.root());
+        assert_eq!(Receipt::parse(&receipt).unwrap().claims, claims);
+        // {1: "log.example", 2: "id-1", 6: 1} -> {1: "log.example", 2: "id-1", 2: ""}, the
+        // same length: a last-wins reader would see sub "", a first-wins one "id-1".
+        let at = receipt
+            .windows(7)
+            .position(|w| w == b"\x64id-1\x06\x01")
+            .unwrap();
+        let mut twice = receipt.clone();
+        twice[at + 5..at + 7].copy_from_slice(b"\x02\x60");
+        let e = Receipt::parse(&twice).unwrap_err();
+        assert!(
+            matches!(&e, ScittError::Malformed(m) if m.contains("repeat the key")),
+            "{e}"
+        );
+        // The same rule as signed statements' claims (one place, crate::cose).
+        assert_eq!(
+            repeated_claim(&[
+                (Value::from(2), Value::Text("a".into())),
+                (Value::from(1), Value::Text("b".into())),
+                (Value::from(2), Value::Text("c".into())),
+            ]),
+            Some(&Value::from(2))
+        );
+        assert_eq!(repeated_claim(&[(Value::from(1), Value::from(1))]), None);
+    }
+
+    /// An OKP COSE_Key of `k` with the given `crv`, `alg` and `kid`.
+    fn okp_key(
+        k: &VerifyingKey,
+        crv: Option<i64>,
+        alg: Option<iana::Algorithm>,
+        kid: Option<Vec<u8>>,
+    ) -> Value {
+        use coset::AsCborValue as _;
+        let mut b = CoseKeyBuilder::new_okp_key().param(
+            iana::OkpKeyParameter::X as i64,
+            Value::Bytes(k.as_bytes().to_vec()),
+        );
+        if let Some(c) = crv {
+            b = b.param(iana::OkpKeyParameter::Crv as i64, Value::from(c));
+        }
+        if let Some(a) = alg {
+            b = b.algorithm(a);
+        }
+        if let Some(kid) = kid {
+            b = b.key_id(kid);
+        }
+        b.build().to_cbor_value().unwrap()
+    }
+
+    #[test]
+    fn key_sets_are_read_strictly() {
+        let k = log_signer().public_key();
+        let kid = Some(thumbprint(&k).to_vec());
+        let ed = Some(iana::EllipticCurve::Ed25519 as i64);
+        let set = |keys: Vec<Value>| parse_key_set(&encode(&Value::Array(keys)));
+        // `alg` is optional; when present it is EdDSA.
+        assert_eq!(
+            set(vec![okp_key(&k, ed, None, kid.clone())]).unwrap(),
+            vec![k]
+        );
+        assert_eq!(
+            set(vec![okp_key(
+                &k,
+                ed,
+                Some(iana::Algorithm::EdDSA),
+                kid.clone()
+            )])
+            .unwrap(),
+            vec![k]
+        );
+        let refused = [
+            (
+                okp_key(&k, None, None, kid.clone()),
+                "crv (-1) is not Ed25519",
+            ),
+            (
+                okp_key(
+                    &k,
+                    Some(iana::EllipticCurve::X25519 as i64),
+                    None,
+                    kid.clone(),
+                ),
+                "crv (-1) is not Ed25519",
+            ),
+            (
+                okp_key(&k, ed, Some(iana::Algorithm::ES256), kid.clone()),
+                "alg (3) is not EdDSA",
+            ),
+            (okp_key(&k, ed, None, None), "no kid"),
+            (
+                okp_key(&k, ed, None, Some(vec![1; 32])),
+                "not the key's RFC 9679 thumbprint",
+            ),
+        ];
+        for (key, why) in refused {
+            // Alone, or after a good key: a set with one bad Ed25519 key is refused whole.
+            for keys in [
+                vec![key.clone()],
+                vec![okp_key(&k, ed, None, kid.clone()), key],
+            ] {
+                let e = set(keys).unwrap_err();
+                assert!(
+                    matches!(&e, ScittError::KeySet(m) if m.contains(why)),
+                    "{why}: {e}"
+                );
+            }
+        }
+        // Keys of another type (here EC2) are skipped (RFC 9052 §7), but a set of none of
+        // ours is refused.
+        let ec2 = {
+            use coset::AsCborValue as _;
+            CoseKeyBuilder::new_ec2_pub_key(iana::EllipticCurve::P_256, vec![1; 32], vec![2; 32])
+                .build()
+                .to_cbor_value()
+                .unwrap()
+        };
+        assert_eq!(
+            set(vec![ec2.clone(), okp_key(&k, ed, None, kid.clone())]).unwrap(),
+            vec![k]
+        );
+        let e = set(vec![ec2]).unwrap_err();
+        assert!(
+            matches!(&e, ScittError::KeySet(m) if m.contains("no Ed25519 OKP key")),
+            "{e}"
+        );
+        assert!(matches!(set(vec![]), Err(ScittError::KeySet(_))));
     }
 
     #[test]
