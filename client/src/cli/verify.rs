@@ -170,13 +170,12 @@ fn scitt_keys(args: &VerifyArgs) -> anyhow::Result<Vec<scitt::ReceiptKey>> {
     let key_file = args.scitt_key.as_ref().context(
         "give the log's COSE receipt key with --scitt-key (a COSE_KeySet from /.well-known/scitt-keys)",
     )?;
-    parse_key_set(&read_bytes(key_file)?)
-        .with_context(|| {
-            format!(
-                "{} is not the log's COSE receipt keys (docs/spec.md §11.4)",
-                key_file.display()
-            )
-        })
+    parse_key_set(&read_bytes(key_file)?).with_context(|| {
+        format!(
+            "{} is not the log's COSE receipt keys (docs/spec.md §11.4)",
+            key_file.display()
+        )
+    })
 }
 
 /// `attestlog verify` of an RFC 9942 consistency receipt, from the checkpoint of the older
