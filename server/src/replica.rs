@@ -31,7 +31,7 @@ use std::time::Duration;
 use attestlog_proto::Hash;
 use attestlog_proto::checkpoint::SignedCheckpoint;
 use attestlog_proto::keys::{SignerKey, VerifierKey};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::NoTls;
 
 use crate::publication::{self, GuardError, PublishError, Summary};
@@ -162,6 +162,16 @@ fn rejected(e: &RuleError) -> PendingOutcome {
     }
 }
 
+/// A follower's submission on its way into `pending`, and who waits for its row id.
+struct HandOver {
+    leaf: Hash,
+    data: Vec<u8>,
+    id: oneshot::Sender<Result<i64, SeqError>>,
+}
+
+/// How many submissions a follower queues in `pending` with one statement at most.
+const HAND_OVER_ROWS: usize = 1024;
+
 fn storage(e: &StoreError) -> SeqError {
     SeqError::Storage(e.to_string())
 }
@@ -180,6 +190,8 @@ struct Ctx {
     /// The local sequencer's queue while this replica holds the lease.
     leader: Mutex<Option<SequencerHandle>>,
     sequencer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Submissions on their way into `pending` ([`Ctx::queue_pending`]).
+    handing_over: mpsc::Sender<HandOver>,
     /// Submitters waiting for the outcome of their pending row.
     waiters: Mutex<HashMap<i64, oneshot::Sender<PendingOutcome>>>,
     refresh_lock: tokio::sync::Mutex<()>,
@@ -270,6 +282,7 @@ pub(crate) fn start(
     };
     let status = Arc::new(ReplicaStatus::default());
     let (stop, _) = watch::channel(false);
+    let (handing_over, to_queue) = mpsc::channel(HAND_OVER_ROWS);
     let ctx = Arc::new(Ctx {
         db: store.db(),
         queue: PendingQueue::new(store.db()),
@@ -281,6 +294,7 @@ pub(crate) fn start(
         timings,
         leader: Mutex::new(None),
         sequencer_thread: Mutex::new(None),
+        handing_over,
         waiters: Mutex::new(HashMap::new()),
         refresh_lock: tokio::sync::Mutex::new(()),
         stop,
@@ -288,6 +302,7 @@ pub(crate) fn start(
     let rt = ctx.store.handle();
     rt.spawn(ctx.clone().lease());
     rt.spawn(ctx.clone().collect_outcomes());
+    rt.spawn(ctx.clone().queue_pending(to_queue));
     rt.spawn(ctx.clone().follow_checkpoints());
     let join = std::thread::Builder::new()
         .name("replica".into())
@@ -348,11 +363,18 @@ impl Ctx {
 
     /// Follower path: queue the submission in the database and wait for its outcome.
     async fn hand_over(&self, a: &Admitted) -> Result<Integrated, SeqError> {
-        let id = self
-            .queue
-            .insert_pending(&a.entry.leaf_hash, &a.entry.data, PENDING_META)
+        let (id_tx, id_rx) = oneshot::channel();
+        let queued = HandOver {
+            leaf: a.entry.leaf_hash,
+            data: a.entry.data.clone(),
+            id: id_tx,
+        };
+        if self.handing_over.send(queued).await.is_err() {
+            return Err(SeqError::Unavailable("stopped"));
+        }
+        let id = id_rx
             .await
-            .map_err(|e| storage(&e))?;
+            .unwrap_or(Err(SeqError::Unavailable("stopped")))?;
         let (tx, rx) = oneshot::channel();
         if let Ok(mut w) = self.waiters.lock() {
             w.insert(id, tx);
@@ -383,9 +405,14 @@ impl Ctx {
                 }));
             }
         };
-        self.refresh()
-            .await
-            .map_err(|e| SeqError::Storage(e.to_string()))?;
+        // The checkpoint that integrates it, read from the database unless this replica
+        // already published one that covers it (a batch's submitters all wait for the same
+        // checkpoint: the first one's refresh serves the others).
+        if self.shared.published().size <= index {
+            self.refresh()
+                .await
+                .map_err(|e| SeqError::Storage(e.to_string()))?;
+        }
         let published = self.shared.published();
         if published.size <= index {
             return Err(SeqError::Storage(
@@ -397,6 +424,41 @@ impl Ctx {
             new,
             published,
         })
+    }
+
+    /// Queues followers' submissions in `pending`: whatever arrived while the last statement
+    /// ran goes in with the next one (one commit, one WAL flush, for all of them), so the
+    /// hand-over costs the database a transaction per group rather than per submission, and
+    /// a lone submission waits for no one.
+    async fn queue_pending(self: Arc<Self>, mut rx: mpsc::Receiver<HandOver>) {
+        let mut stop = self.stop.subscribe();
+        loop {
+            let first = tokio::select! {
+                h = rx.recv() => h,
+                _ = stop.changed() => None,
+            };
+            let Some(first) = first else { break };
+            let mut group = vec![first];
+            while group.len() < HAND_OVER_ROWS {
+                match rx.try_recv() {
+                    Ok(h) => group.push(h),
+                    Err(_) => break,
+                }
+            }
+            let rows: Vec<(Hash, &[u8])> = group.iter().map(|h| (h.leaf, &h.data[..])).collect();
+            match self.queue.insert_pending(&rows, PENDING_META).await {
+                Ok(ids) => {
+                    for (h, id) in group.into_iter().zip(ids) {
+                        let _ = h.id.send(Ok(id));
+                    }
+                }
+                Err(e) => {
+                    for h in group {
+                        let _ = h.id.send(Err(storage(&e)));
+                    }
+                }
+            }
+        }
     }
 
     /// Delivers outcomes to waiting submitters.

@@ -205,7 +205,12 @@ fn conformance(s: &dyn LogStore) {
         3,
         vec![
             entry(4, "W", &[("vendor", "w"), ("country", "ch")]),
-            entry(5, "V", &[("vendor", "v"), ("country", "ch")]),
+            // A term twice in one entry is indexed once.
+            entry(
+                5,
+                "V",
+                &[("vendor", "v"), ("country", "ch"), ("country", "ch")],
+            ),
             enrolment(101, "revoke"),
         ],
     ))
@@ -363,6 +368,7 @@ fn conformance(s: &dyn LogStore) {
         vec![4, 1]
     );
     assert_eq!(q(&[("country", "ch"), ("vendor", "w")], None, 10), vec![3]);
+    assert_eq!(q(&[("country", "ch")], None, 10), vec![4, 3, 1]);
     assert!(q(&[("country", "fr")], None, 10).is_empty());
     assert_eq!(q(&[], None, 10), vec![4, 3, 2, 1]);
     assert_eq!(q(&[], Some(3), 1), vec![2]);

@@ -729,6 +729,76 @@ async fn two_replicas(
     [a, b]
 }
 
+/// Many submissions at once through a follower, some of them the same entry twice: the
+/// follower queues them in `pending` in groups (one statement each), and every submitter
+/// still gets its own entry: its leaf at the index it was told, one 201 and one 200 at the
+/// same index for a pair, nothing doubled, one history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_followers_concurrent_submissions_each_get_their_own_entry_postgres() {
+    let Some(admin) = crate::pg_support::admin_url("a_followers_concurrent_submissions") else {
+        return;
+    };
+    let db = crate::pg_support::ScratchDb::create(&admin);
+    let dir = temp_dir("chaos-hand-over");
+    let [a, b] = two_replicas(&db, &dir, 95, None).await;
+    let key = a.log_key();
+    let vendor = vendor_key(95);
+    let mut seen = Seen::default();
+    enrol(&a, &mut seen, &vendor).await;
+    // The follower picks the enrolment up within its refresh interval.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !b
+        .get("/v1/vendors")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains(VENDOR)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the follower never saw the enrolment"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // 120 attestations, the first 30 of them sent twice, all at once.
+    let sends: Vec<u64> = (0..120).chain(0..30).collect();
+    let answers =
+        futures_util::future::join_all(sends.iter().map(|n| attest(&b, &vendor, *n))).await;
+    let mut by_n: BTreeMap<u64, Vec<(u16, u64)>> = BTreeMap::new();
+    for (n, (status, body)) in sends.iter().zip(&answers) {
+        assert!(*status == 201 || *status == 200, "{status} {body}");
+        let leaf = base64::engine::general_purpose::STANDARD
+            .decode(body["leaf_hash"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(
+            leaf,
+            Hash::leaf(&envelope(&vendor, *n)).0,
+            "{n}: another entry"
+        );
+        seen.answer(body);
+        by_n.entry(*n)
+            .or_default()
+            .push((*status, body["index"].as_u64().unwrap()));
+    }
+    for (n, got) in &by_n {
+        assert!(
+            got.iter().all(|g| g.1 == got[0].1),
+            "{n} at two indexes: {got:?}"
+        );
+        assert_eq!(got.iter().filter(|g| g.0 == 201).count(), 1, "{n}: {got:?}");
+    }
+    // The enrolment and the 120 attestations, each once, at the indexes the answers named.
+    seen.checkpoint(&a).await;
+    seen.stored(&a);
+    assert_eq!(seen.leaves.len(), 121);
+    assert_eq!(a.state.store.latest_checkpoint().unwrap().unwrap().0, 121);
+    seen.assert_no_conflicting_checkpoints(&key);
+    b.stop().await;
+    a.stop().await;
+    drop(db);
+}
+
 fn take_overs(log: &TestLog) -> u64 {
     log.state.replica.as_ref().unwrap().take_overs()
 }

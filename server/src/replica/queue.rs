@@ -2,7 +2,7 @@
 //! without the sequencer lease queues each validated submission in the `pending` table and
 //! waits for its outcome in `pending_results`; the lease holder drains `pending` into its
 //! batches ([`super`]). A batch that integrates a claimed row deletes it and records its
-//! outcome in the batch's own transaction (`Claims::settle`), so nothing is lost or doubled.
+//! outcome in the batch's own transaction (`Claims::outcomes`), so nothing is lost or doubled.
 //! The tables themselves are part of the store's schema
 //! ([`crate::storage::postgres::MIGRATIONS`]).
 
@@ -15,8 +15,11 @@ use attestlog_proto::Hash;
 use crate::storage::postgres::{Db, backend, i64_of, u64_of};
 use crate::storage::{StoreError, StoreResult};
 
-pub(crate) const INSERT_PENDING: &str =
-    "INSERT INTO pending (leaf_hash, data, meta) VALUES ($1, $2, $3) RETURNING id";
+/// Queues several submissions in one statement (one commit for all): rows are numbered in the
+/// arrays' order, and each returned id comes with its leaf hash.
+pub(crate) const INSERT_PENDING: &str = "INSERT INTO pending (leaf_hash, data, meta) \
+     SELECT l, d, m FROM UNNEST($1::bytea[], $2::bytea[], $3::text[]) WITH ORDINALITY \
+     AS u(l, d, m, n) ORDER BY n RETURNING id, leaf_hash";
 pub(crate) const FETCH_PENDING: &str =
     "SELECT id, leaf_hash, data, meta FROM pending WHERE id <> ALL($1) ORDER BY id LIMIT $2";
 pub(crate) const DELETE_PENDING: &str = "DELETE FROM pending WHERE id = ANY($1)";
@@ -25,9 +28,9 @@ pub(crate) const INSERT_RESULTS: &str = "INSERT INTO pending_results (id, status
 pub(crate) const FINISH_PENDING: &str = "WITH d AS (DELETE FROM pending WHERE id = $1) \
      INSERT INTO pending_results (id, status, idx, code, field, message) \
      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";
-pub(crate) const FETCH_RESULTS: &str = "SELECT id, status, idx, code, field, message \
-     FROM pending_results WHERE id = ANY($1)";
-pub(crate) const DELETE_RESULTS: &str = "DELETE FROM pending_results WHERE id = ANY($1)";
+/// Takes the recorded outcomes of these ids: read and deleted in one statement.
+pub(crate) const TAKE_RESULTS: &str = "DELETE FROM pending_results WHERE id = ANY($1) \
+     RETURNING id, status, idx, code, field, message";
 pub(crate) const EXPIRE_RESULTS: &str =
     "DELETE FROM pending_results WHERE created_at < now() - make_interval(secs => $1)";
 
@@ -99,8 +102,10 @@ impl Claims {
     }
 
     /// For each claimed row whose leaf is in the batch (`leaves` at log indexes `idx`): the
-    /// first (lowest id) is the new entry, any later one a duplicate of it.
-    fn outcomes(
+    /// first (lowest id) is the new entry, any later one a duplicate of it. The batch's
+    /// transaction deletes these rows ([`DELETE_PENDING`]) and records their outcome
+    /// ([`INSERT_RESULTS`]); once it committed, [`Claims::release`].
+    pub(crate) fn outcomes(
         &self,
         leaves: &[Vec<u8>],
         idx: &[i64],
@@ -121,31 +126,6 @@ impl Claims {
             }
         }
         Ok(out)
-    }
-
-    /// In the transaction of the batch writing `leaves` at `idx`: deletes the claimed pending
-    /// rows it integrates and records their outcome. Whether any was settled (then
-    /// [`Claims::release`] once the transaction committed).
-    ///
-    /// # Errors
-    /// Backend errors (the transaction then rolls back).
-    pub(crate) async fn settle(
-        &self,
-        tx: &deadpool_postgres::Transaction<'_>,
-        leaves: &[Vec<u8>],
-        idx: &[i64],
-    ) -> StoreResult<bool> {
-        let (ids, statuses, idxs) = self.outcomes(leaves, idx)?;
-        if ids.is_empty() {
-            return Ok(false);
-        }
-        let st = tx.prepare_cached(DELETE_PENDING).await.map_err(backend)?;
-        tx.execute(&st, &[&ids]).await.map_err(backend)?;
-        let st = tx.prepare_cached(INSERT_RESULTS).await.map_err(backend)?;
-        tx.execute(&st, &[&ids, &statuses, &idxs])
-            .await
-            .map_err(backend)?;
-        Ok(true)
     }
 
     /// Forgets the claims on `leaves` (their batch committed).
@@ -174,20 +154,38 @@ impl PendingQueue {
         Self { db, claims }
     }
 
-    /// Queues a validated submission for the lease holder; returns its row id.
+    /// Queues validated submissions (leaf hash, entry bytes) for the lease holder in one
+    /// statement; returns their row ids, in the order given.
+    ///
+    /// # Errors
+    /// Backend errors (then none of them is queued).
     pub(crate) async fn insert_pending(
         &self,
-        leaf: &Hash,
-        data: &[u8],
+        rows: &[(Hash, &[u8])],
         meta: &str,
-    ) -> StoreResult<i64> {
+    ) -> StoreResult<Vec<i64>> {
+        let leaves: Vec<&[u8]> = rows.iter().map(|(h, _)| &h.0[..]).collect();
+        let data: Vec<&[u8]> = rows.iter().map(|(_, d)| *d).collect();
+        let metas = vec![meta; rows.len()];
         let c = self.db.client().await?;
         let st = c.prepare_cached(INSERT_PENDING).await.map_err(backend)?;
-        let row = c
-            .query_one(&st, &[&&leaf.0[..], &data, &meta])
+        let mut ids: HashMap<Vec<u8>, Vec<i64>> = HashMap::new();
+        for r in c
+            .query(&st, &[&leaves, &data, &metas])
             .await
-            .map_err(backend)?;
-        Ok(row.get(0))
+            .map_err(backend)?
+        {
+            ids.entry(r.get(1)).or_default().push(r.get(0));
+        }
+        // Rows of one leaf hash hold the same bytes: which of them gets which id is immaterial.
+        leaves
+            .iter()
+            .map(|l| {
+                ids.get_mut(*l)
+                    .and_then(Vec::pop)
+                    .ok_or_else(|| StoreError::Corrupt("a queued submission got no row id".into()))
+            })
+            .collect()
     }
 
     /// Up to `limit` pending rows not claimed by this replica, oldest first.
@@ -259,7 +257,7 @@ impl PendingQueue {
         ids: &[i64],
     ) -> StoreResult<Vec<(i64, PendingOutcome)>> {
         let c = self.db.client().await?;
-        let st = c.prepare_cached(FETCH_RESULTS).await.map_err(backend)?;
+        let st = c.prepare_cached(TAKE_RESULTS).await.map_err(backend)?;
         let rows = c.query(&st, &[&ids]).await.map_err(backend)?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -284,11 +282,6 @@ impl PendingQueue {
                 }
             };
             out.push((id, outcome));
-        }
-        if !out.is_empty() {
-            let done: Vec<i64> = out.iter().map(|(id, _)| *id).collect();
-            let st = c.prepare_cached(DELETE_RESULTS).await.map_err(backend)?;
-            c.execute(&st, &[&done]).await.map_err(backend)?;
         }
         Ok(out)
     }

@@ -47,6 +47,11 @@ use attestlog_proto::rules::Version;
 /// role from the logged enrolment entry; `role` has no default either, so an older binary
 /// cannot enrol keys without saying their role. Version 5 records `policies_from` (DESIGN.md
 /// §12): signed statements logged before it may have no registration policy entry below them.
+/// Version 6 stores entries and pending submissions as they are: a row is compressed or moved
+/// out of line only when it does not fit in a page (`toast_tuple_target`), not from 2 KB on.
+/// Signed entries are a few KB of JSON with a base64 payload, which `pglz` shrank by about a
+/// quarter at ~100 µs of the backend's CPU each: the largest cost of the lease holder's batch
+/// (BENCHMARKS.md). It applies to rows written from then on.
 pub const MIGRATIONS: &[(i32, &str)] = &[
     (
         1,
@@ -107,6 +112,13 @@ CREATE INDEX verifications_id ON verifications (attestation_id, idx);
         r"
 INSERT INTO log_meta (key, value)
     SELECT 'policies_from', COALESCE(size, 0)::text FROM tree_head;
+",
+    ),
+    (
+        6,
+        r"
+ALTER TABLE entries SET (toast_tuple_target = 8160);
+ALTER TABLE pending SET (toast_tuple_target = 8160);
 ",
     ),
 ];
@@ -234,8 +246,10 @@ const INSERT_ENTRIES: &str =
     "INSERT INTO entries (idx, data) SELECT * FROM UNNEST($1::bigint[], $2::bytea[])";
 const INSERT_LEAVES: &str =
     "INSERT INTO leaves (leaf_hash, idx) SELECT * FROM UNNEST($1::bytea[], $2::bigint[])";
+/// A plain insert (an `ON CONFLICT` clause doubles the cost per row): an entry's terms are
+/// deduplicated before ([`OwnedBatch::new`]), and its index is new to the log.
 const INSERT_TERMS: &str = "INSERT INTO search (kind, value, idx) \
-     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING";
+     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[])";
 const INSERT_ATTESTATIONS: &str = "INSERT INTO attestations \
      (idx, attestation_id, vendor, product, status, valid_until, supersedes, issued_at) \
      SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
@@ -320,8 +334,7 @@ pub const STATEMENTS: &[&str] = &[
     queue::DELETE_PENDING,
     queue::INSERT_RESULTS,
     queue::FINISH_PENDING,
-    queue::FETCH_RESULTS,
-    queue::DELETE_RESULTS,
+    queue::TAKE_RESULTS,
     queue::EXPIRE_RESULTS,
     NOTIFY_COMMIT,
     TRY_LEASE,
@@ -434,11 +447,101 @@ impl Db {
             .collect()
     }
 
+    /// Writes a batch in one transaction. The statements are prepared first (cached after the
+    /// first batch) and then sent together, in order, without waiting for each answer
+    /// (tokio-postgres pipelines requests that are in flight at once): the backend still runs
+    /// them one after another, each with its own snapshot, starting with [`LOCK_HEAD`], so the
+    /// compare-and-swap and the atomicity are as if they were sent one by one, but the batch
+    /// waits for the server three times (`BEGIN`, the statements, `COMMIT`) instead of once per
+    /// statement. Every answer is checked before `COMMIT`; any failure drops the transaction
+    /// (rolled back).
     async fn commit_batch(&self, b: OwnedBatch) -> StoreResult<()> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(backend)?;
-        let st = tx.prepare_cached(LOCK_HEAD).await.map_err(backend)?;
-        let stored: Option<i64> = tx.query_one(&st, &[]).await.map_err(backend)?.get(0);
+        // Pending rows this batch integrates: deleted, with their outcome, in this transaction.
+        let (settle_ids, settle_status, settle_idx) = self.claims.outcomes(&b.leaves, &b.idx)?;
+        let (lock, entries, leaves, terms, atts, statements, enrolments, verifications) =
+            tokio::try_join!(
+                tx.prepare_cached(LOCK_HEAD),
+                tx.prepare_cached(INSERT_ENTRIES),
+                tx.prepare_cached(INSERT_LEAVES),
+                tx.prepare_cached(INSERT_TERMS),
+                tx.prepare_cached(INSERT_ATTESTATIONS),
+                tx.prepare_cached(INSERT_STATEMENTS),
+                tx.prepare_cached(INSERT_ENROLMENTS),
+                tx.prepare_cached(INSERT_VERIFICATIONS),
+            )
+            .map_err(backend)?;
+        let (tiles, checkpoint, head, delete_pending, results, notify) = tokio::try_join!(
+            tx.prepare_cached(UPSERT_TILES),
+            tx.prepare_cached(INSERT_CHECKPOINT),
+            tx.prepare_cached(SET_HEAD),
+            tx.prepare_cached(queue::DELETE_PENDING),
+            tx.prepare_cached(queue::INSERT_RESULTS),
+            tx.prepare_cached(NOTIFY_COMMIT),
+        )
+        .map_err(backend)?;
+        let new_size = i64_of(b.old_size + b.idx.len() as u64)?;
+        let old = i64_of(b.old_size)?;
+        let notified = new_size.to_string();
+        let (a, e, v, t) = (&b.att, &b.enr, &b.ver, &b.tiles);
+        let p_entries: [&Param; 2] = [&b.idx, &b.data];
+        let p_leaves: [&Param; 2] = [&b.leaves, &b.idx];
+        let p_terms: [&Param; 3] = [&b.term_kind, &b.term_value, &b.term_idx];
+        let p_atts: [&Param; 8] = [&a.0, &a.1, &a.2, &a.3, &a.4, &a.5, &a.6, &a.7];
+        let p_statements: [&Param; 2] = [&b.statements.0, &b.statements.1];
+        let p_enrolments: [&Param; 5] = [&e.0, &e.1, &e.2, &e.3, &e.4];
+        let p_verifications: [&Param; 7] = [&v.0, &v.1, &v.2, &v.3, &v.4, &v.5, &v.6];
+        let p_tiles: [&Param; 4] = [&t.0, &t.1, &t.2, &old];
+        let p_checkpoint: [&Param; 2] = [&new_size, &b.checkpoint];
+        let p_head: [&Param; 1] = [&new_size];
+        let p_delete: [&Param; 1] = [&settle_ids];
+        let p_results: [&Param; 3] = [&settle_ids, &settle_status, &settle_idx];
+        let p_notify: [&Param; 1] = [&notified];
+        // Sent in this order on the first poll of the join below.
+        let (
+            stored,
+            entries,
+            leaves,
+            terms,
+            atts,
+            statements,
+            enrolments,
+            verifications,
+            tile_rows,
+            checkpoint,
+            head,
+            delete_pending,
+            results,
+            notify,
+        ) = tokio::join!(
+            tx.query_one(&lock, &[]),
+            when(!b.idx.is_empty(), tx.execute(&entries, &p_entries)),
+            when(!b.idx.is_empty(), tx.execute(&leaves, &p_leaves)),
+            when(!b.term_idx.is_empty(), tx.execute(&terms, &p_terms)),
+            when(!a.0.is_empty(), tx.execute(&atts, &p_atts)),
+            when(
+                !b.statements.0.is_empty(),
+                tx.execute(&statements, &p_statements)
+            ),
+            when(!e.0.is_empty(), tx.execute(&enrolments, &p_enrolments)),
+            when(
+                !v.0.is_empty(),
+                tx.execute(&verifications, &p_verifications)
+            ),
+            when(!t.0.is_empty(), tx.query(&tiles, &p_tiles)),
+            tx.execute(&checkpoint, &p_checkpoint),
+            tx.execute(&head, &p_head),
+            when(
+                !settle_ids.is_empty(),
+                tx.execute(&delete_pending, &p_delete)
+            ),
+            when(!settle_ids.is_empty(), tx.execute(&results, &p_results)),
+            tx.execute(&notify, &p_notify),
+        );
+        // The compare-and-swap first: another writer's batch makes the statements after it
+        // fail too, and is reported as what it is.
+        let stored: Option<i64> = stored.map_err(backend)?.get(0);
         let stored_size = stored.map(u64_of).transpose()?.unwrap_or(0);
         // An empty batch re-signs the stored size: only allowed for the first checkpoint.
         if stored_size != b.old_size || (b.idx.is_empty() && stored.is_some()) {
@@ -447,111 +550,61 @@ impl Db {
                 stored: stored_size,
             });
         }
-        let new_size = i64_of(b.old_size + b.idx.len() as u64)?;
-        if !b.idx.is_empty() {
-            let st = tx.prepare_cached(INSERT_ENTRIES).await.map_err(backend)?;
-            tx.execute(&st, &[&b.idx, &b.data]).await.map_err(backend)?;
-            let st = tx.prepare_cached(INSERT_LEAVES).await.map_err(backend)?;
-            tx.execute(&st, &[&b.leaves, &b.idx])
-                .await
-                .map_err(backend)?;
+        for r in [
+            entries,
+            leaves,
+            terms,
+            atts,
+            statements,
+            enrolments,
+            verifications,
+            delete_pending,
+            results,
+        ] {
+            r.map_err(backend)?;
         }
-        if !b.term_idx.is_empty() {
-            let st = tx.prepare_cached(INSERT_TERMS).await.map_err(backend)?;
-            tx.execute(&st, &[&b.term_kind, &b.term_value, &b.term_idx])
-                .await
-                .map_err(backend)?;
+        let tile_rows = tile_rows.map_err(backend)?.unwrap_or_default();
+        checkpoint.map_err(backend)?;
+        head.map_err(backend)?;
+        notify.map_err(backend)?;
+        // Tiles only grow, from exactly what the tree of the old size needs: a stored tile
+        // that is shorter, longer, different or missing is an error (the transaction rolls
+        // back), never written over.
+        if tile_rows.len() != t.0.len() {
+            return Err(StoreError::Corrupt(format!(
+                "{} of {} stored tiles are not the tiles of tree size {}",
+                t.0.len() - tile_rows.len(),
+                t.0.len(),
+                b.old_size
+            )));
         }
-        if !b.att.0.is_empty() {
-            let a = &b.att;
-            let st = tx
-                .prepare_cached(INSERT_ATTESTATIONS)
-                .await
-                .map_err(backend)?;
-            tx.execute(&st, &[&a.0, &a.1, &a.2, &a.3, &a.4, &a.5, &a.6, &a.7])
-                .await
-                .map_err(backend)?;
-        }
-        if !b.statements.0.is_empty() {
-            let st = tx
-                .prepare_cached(INSERT_STATEMENTS)
-                .await
-                .map_err(backend)?;
-            tx.execute(&st, &[&b.statements.0, &b.statements.1])
-                .await
-                .map_err(backend)?;
-        }
-        if !b.enr.0.is_empty() {
-            let e = &b.enr;
-            let st = tx
-                .prepare_cached(INSERT_ENROLMENTS)
-                .await
-                .map_err(backend)?;
-            tx.execute(&st, &[&e.0, &e.1, &e.2, &e.3, &e.4])
-                .await
-                .map_err(backend)?;
-        }
-        if !b.ver.0.is_empty() {
-            let v = &b.ver;
-            let st = tx
-                .prepare_cached(INSERT_VERIFICATIONS)
-                .await
-                .map_err(backend)?;
-            tx.execute(&st, &[&v.0, &v.1, &v.2, &v.3, &v.4, &v.5, &v.6])
-                .await
-                .map_err(backend)?;
-        }
-        if !b.tiles.0.is_empty() {
-            let t = &b.tiles;
-            let st = tx.prepare_cached(UPSERT_TILES).await.map_err(backend)?;
-            let old = i64_of(b.old_size)?;
-            let rows = tx
-                .query(&st, &[&t.0, &t.1, &t.2, &old])
-                .await
-                .map_err(backend)?;
-            // Tiles only grow, from exactly what the tree of the old size needs: a stored tile
-            // that is shorter, longer, different or missing is an error (the transaction rolls
-            // back), never written over.
-            if rows.len() != t.0.len() {
+        for r in &tile_rows {
+            let (level, idx, inserted): (i16, i64, bool) = (r.get(0), r.get(1), r.get(2));
+            let had = (b.old_size >> (8 * u32::try_from(level).unwrap_or(0)))
+                .saturating_sub(u64_of(idx)?.saturating_mul(256));
+            if inserted && had > 0 {
                 return Err(StoreError::Corrupt(format!(
-                    "{} of {} stored tiles are not the tiles of tree size {}",
-                    t.0.len() - rows.len(),
-                    t.0.len(),
-                    b.old_size
+                    "tile {level}/{idx} is missing from storage"
                 )));
             }
-            for r in &rows {
-                let (level, idx, inserted): (i16, i64, bool) = (r.get(0), r.get(1), r.get(2));
-                let had = (b.old_size >> (8 * u32::try_from(level).unwrap_or(0)))
-                    .saturating_sub(u64_of(idx)?.saturating_mul(256));
-                if inserted && had > 0 {
-                    return Err(StoreError::Corrupt(format!(
-                        "tile {level}/{idx} is missing from storage"
-                    )));
-                }
-            }
         }
-        let st = tx
-            .prepare_cached(INSERT_CHECKPOINT)
-            .await
-            .map_err(backend)?;
-        tx.execute(&st, &[&new_size, &b.checkpoint])
-            .await
-            .map_err(backend)?;
-        let st = tx.prepare_cached(SET_HEAD).await.map_err(backend)?;
-        tx.execute(&st, &[&new_size]).await.map_err(backend)?;
-        // Pending rows this batch integrates: deleted, with their outcome, in this transaction.
-        let settled = self.claims.settle(&tx, &b.leaves, &b.idx).await?;
-        let st = tx.prepare_cached(NOTIFY_COMMIT).await.map_err(backend)?;
-        tx.execute(&st, &[&new_size.to_string()])
-            .await
-            .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        if settled {
+        if !settle_ids.is_empty() {
             self.claims.release(&b.leaves);
         }
         Ok(())
     }
+}
+
+/// A statement parameter.
+type Param = dyn tokio_postgres::types::ToSql + Sync;
+
+/// `f`'s answer when `run`, else `None` without sending anything (`f` is dropped unpolled).
+async fn when<T>(
+    run: bool,
+    f: impl Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<Option<T>, tokio_postgres::Error> {
+    if run { f.await.map(Some) } else { Ok(None) }
 }
 
 type AttColumns = (
@@ -607,7 +660,8 @@ impl OwnedBatch {
             b.idx.push(idx);
             b.data.push(e.data.clone());
             b.leaves.push(e.leaf_hash.0.to_vec());
-            for t in &e.terms {
+            let mut seen = std::collections::HashSet::new();
+            for t in e.terms.iter().filter(|t| seen.insert((t.kind, &t.value))) {
                 b.term_kind.push(t.kind.as_str());
                 b.term_value.push(t.value.clone());
                 b.term_idx.push(idx);
@@ -1493,6 +1547,92 @@ mod tests {
             .filter(|name| !listed.contains(name))
             .collect();
         assert!(missing.is_empty(), "not in STATEMENTS: {missing:?}");
+    }
+
+    /// Entries up to a page are stored as they are: no compression on the lease holder's
+    /// batch (migration 6). A larger one is still stored (compressed or out of line), and both
+    /// read back whole.
+    #[test]
+    fn entries_that_fit_in_a_page_are_stored_uncompressed() {
+        let Some(admin) =
+            pg_support::admin_url("entries_that_fit_in_a_page_are_stored_uncompressed")
+        else {
+            return;
+        };
+        let db = pg_support::ScratchDb::create(&admin);
+        let s = PostgresStore::connect(&db.url).unwrap();
+        // pglz would shrink either of these to a few dozen bytes.
+        let (small, large) = (vec![b'a'; 3000], vec![b'b'; 20_000]);
+        s.commit_batch(&Batch {
+            old_size: 0,
+            entries: vec![
+                crate::storage::BatchEntry::plain(small.clone()),
+                crate::storage::BatchEntry::plain(large.clone()),
+            ],
+            tiles: vec![],
+            checkpoint: b"cp 2".to_vec(),
+        })
+        .unwrap();
+        let sizes = s
+            .block(|db| async move {
+                let c = db.client().await?;
+                let rows = c
+                    .query(
+                        "SELECT length(data), pg_column_size(data) FROM entries ORDER BY idx",
+                        &[],
+                    )
+                    .await
+                    .map_err(backend)?;
+                Ok(rows
+                    .iter()
+                    .map(|r| (r.get::<_, i32>(0), r.get::<_, i32>(1)))
+                    .collect::<Vec<_>>())
+            })
+            .unwrap();
+        // Stored as is: the bytes and a 4-byte length.
+        assert_eq!(sizes[0], (3000, 3004), "{sizes:?}");
+        assert!(sizes[1].1 < 20_000, "{sizes:?}");
+        assert_eq!(s.read_entries(0, 2).unwrap(), vec![small, large]);
+    }
+
+    /// Followers queue submissions in groups: one statement for many rows, each submission
+    /// gets a row of its own holding its bytes, in the order given, duplicates included.
+    #[test]
+    fn pending_submissions_are_queued_in_one_statement_each_with_its_row() {
+        let Some(admin) = pg_support::admin_url("pending_submissions_are_queued_in_one_statement")
+        else {
+            return;
+        };
+        let db = pg_support::ScratchDb::create(&admin);
+        let s = PostgresStore::connect(&db.url).unwrap();
+        let q = queue::PendingQueue::new(s.db());
+        let data: Vec<Vec<u8>> = [1u8, 2, 3, 2, 4, 2]
+            .iter()
+            .map(|n| vec![*n; 100 + usize::from(*n)])
+            .collect();
+        let rows: Vec<(Hash, &[u8])> = data.iter().map(|d| (Hash::leaf(d), &d[..])).collect();
+        let ids = s
+            .handle()
+            .block_on(async { q.insert_pending(&rows, "{}").await })
+            .unwrap();
+        assert_eq!(ids.len(), rows.len());
+        let distinct: std::collections::HashSet<i64> = ids.iter().copied().collect();
+        assert_eq!(distinct.len(), ids.len(), "{ids:?}");
+        let stored = s
+            .handle()
+            .block_on(async { q.fetch_pending(100).await })
+            .unwrap();
+        assert_eq!(stored.len(), rows.len());
+        for (id, (leaf, bytes)) in ids.iter().zip(&rows) {
+            let row = stored.iter().find(|r| r.id == *id).unwrap();
+            assert_eq!((&row.leaf_hash, &row.data[..]), (leaf, *bytes), "row {id}");
+        }
+        // An empty group queues nothing.
+        let none = s
+            .handle()
+            .block_on(async { q.insert_pending(&[], "{}").await })
+            .unwrap();
+        assert!(none.is_empty());
     }
 
     #[test]
