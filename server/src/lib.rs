@@ -382,6 +382,23 @@ pub const LISTEN_BACKLOG: u32 = 4096;
 /// leaves room for the four searches ([`http::STORAGE_SEARCHES`]) beside the reads.
 pub const BLOCKING_THREADS: usize = 16;
 
+/// `attestlog-server clear-halt` (DESIGN.md §9): removes the halt recorded in the data
+/// directory and, on PostgreSQL, the one recorded in the database every replica shares. The
+/// next start or take-over of the sequencer lease runs every check again.
+///
+/// # Errors
+/// The database cannot be opened; a record cannot be read or removed.
+pub fn clear_halt(config: &Config) -> anyhow::Result<publication::Cleared> {
+    let store = match config.database.as_deref().filter(|u| is_postgres_url(u)) {
+        Some(url) => Some(
+            PostgresStore::connect(url)
+                .with_context(|| format!("cannot open the database {}", redact_url(url)))?,
+        ),
+        None => None,
+    };
+    publication::clear_recorded_halt(&config.data_dir, store.as_ref().map(|s| s as &dyn LogStore))
+}
+
 /// The server's Tokio runtime: multi-threaded, at most `blocking_threads` blocking threads
 /// ([`BLOCKING_THREADS`] in the server), every thread named `thread_name`.
 ///

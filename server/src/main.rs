@@ -55,9 +55,10 @@ enum Command {
         json: bool,
     },
     /// Clear a halt recorded after a conflict with a published checkpoint (the `halted` file
-    /// of the data directory), once its cause is found and fixed (deploy/README.md): the
-    /// server starts halted (serving reads, refusing submissions) while it is recorded. Prints the
-    /// conflict it clears.
+    /// of the data directory and, on PostgreSQL, the database's record that halts every
+    /// replica), once its cause is found and fixed (deploy/README.md): the server starts
+    /// halted (serving reads, refusing submissions) while it is recorded. Prints what it
+    /// cleared.
     ClearHalt,
 }
 
@@ -93,12 +94,24 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn clear_halt(config: &Config) -> anyhow::Result<()> {
-    let dir = &config.data_dir;
-    match attestlog_server::signer::clear_halted(dir)
-        .with_context(|| format!("cannot clear the halt recorded in {}", dir.display()))?
-    {
-        Some(why) => println!("cleared the halt recorded in {}: {why}", dir.display()),
-        None => println!("no halt is recorded in {}", dir.display()),
+    let cleared = attestlog_server::clear_halt(config)?;
+    let file = config.data_dir.join(attestlog_server::signer::HALTED_FILE);
+    match &cleared.file {
+        Some(why) => println!("cleared the halt recorded in {}: {why}", file.display()),
+        None => println!("no halt is recorded in {}", file.display()),
+    }
+    let postgres = config
+        .database
+        .as_deref()
+        .is_some_and(attestlog_server::storage::postgres::is_postgres_url);
+    if postgres {
+        match &cleared.database {
+            Some(why) => println!("cleared the halt recorded in the database: {why}"),
+            None => println!("no halt is recorded in the database"),
+        }
+    }
+    if cleared.file.is_some() || cleared.database.is_some() {
+        println!("the next start (or take-over of the sequencer lease) runs every check again");
     }
     Ok(())
 }

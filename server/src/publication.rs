@@ -24,7 +24,10 @@
 //! behind or beside what was published, a witness that cosigned another history) is never
 //! cleared in the process: a later check could pass only because the evidence went away (a
 //! witness unreachable, the published checkpoint forgotten), so the replica refuses the lease
-//! until the operator restarts it after investigating (deploy/README.md).
+//! until the operator restarts it after investigating (deploy/README.md). Such a conflict is
+//! recorded (`record_halt`) in the data directory and, on PostgreSQL, in the database the
+//! replicas share, so that it halts every replica and every later start (`recorded_halt`)
+//! until `attestlog-server clear-halt` ([`clear_recorded_halt`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -209,10 +212,10 @@ pub struct Shared {
     failure: RwLock<Option<Failure>>,
     /// Serialises `Shared::publish`: the sequencer and a replica's refresh both publish.
     publishing: Mutex<()>,
-    /// The data directory where a conflict is recorded ([`crate::signer::HALTED_FILE`]), so
-    /// that it outlives the process; set once the log has started (a conflict found by the
-    /// checks at start refuses the start, and every start checks again).
-    halt_dir: std::sync::OnceLock<std::path::PathBuf>,
+    /// Where a conflict is recorded so that it outlives the process and halts every replica
+    /// ([`record_halt`]); set once the log has started (a conflict found by the checks at
+    /// start refuses the start, and every start checks again).
+    halt_record: std::sync::OnceLock<HaltRecord>,
     /// Test fault: the sequencer thread panics at its next submission.
     #[cfg(test)]
     pub(crate) die: std::sync::atomic::AtomicBool,
@@ -238,7 +241,7 @@ impl Shared {
             enrolments: RwLock::new(Arc::new(enrolments)),
             failure: RwLock::new(None),
             publishing: Mutex::new(()),
-            halt_dir: std::sync::OnceLock::new(),
+            halt_record: std::sync::OnceLock::new(),
             #[cfg(test)]
             die: std::sync::atomic::AtomicBool::new(false),
         }
@@ -300,10 +303,14 @@ impl Shared {
         Ok(PublishOutcome::Published)
     }
 
-    /// From now on a conflict is also recorded in `data_dir` ([`crate::signer::HALTED_FILE`]):
-    /// the log stays halted across restarts until the operator clears it.
-    pub(crate) fn record_conflicts_in(&self, data_dir: &Path) {
-        let _ = self.halt_dir.set(data_dir.to_owned());
+    /// From now on a conflict is also recorded in `data_dir` ([`crate::signer::HALTED_FILE`])
+    /// and in `store` when replicas share it ([`crate::storage::LogWrite::record_halt`]): the log stays halted
+    /// across restarts, on every replica, until the operator clears it.
+    pub(crate) fn record_conflicts_in(&self, data_dir: &Path, store: Arc<dyn LogStore>) {
+        let _ = self.halt_record.set(HaltRecord {
+            dir: data_dir.to_owned(),
+            store,
+        });
     }
 
     /// The latest published checkpoint.
@@ -335,17 +342,26 @@ impl Shared {
 
     /// Halts sequencing for a failure a later full check may clear ([`Self::clear_failure`]).
     pub(crate) fn fail(&self, why: &str) {
-        self.set_failure(why, false);
+        self.set_failure(why, false, false);
     }
 
-    /// Halts sequencing for a failed check: a conflict ([`GuardError::is_conflict`]) for good.
+    /// Halts sequencing for a failed check: a conflict ([`GuardError::is_conflict`]) for good,
+    /// recorded ([`record_halt`]) before anything else is done.
     pub(crate) fn fail_check(&self, e: &GuardError) {
-        self.set_failure(&e.to_string(), e.is_conflict());
+        self.set_failure(&e.to_string(), e.is_conflict(), e.is_conflict());
+    }
+
+    /// Halts sequencing for good because a halt is recorded ([`recorded_halt`]'s words): by
+    /// this process at an earlier start, or by another replica in the shared database. Not
+    /// recorded again (clearing the database's record clears it for every replica).
+    pub(crate) fn halt_as_recorded(&self, why: &str) {
+        self.set_failure(why, true, false);
     }
 
     /// One error log (not repeated while the reason stays the same), the metrics, and the
-    /// flag readiness and submissions see. A conflict is never replaced by a lesser failure.
-    fn set_failure(&self, why: &str, conflict: bool) {
+    /// flag readiness and submissions see; a conflict found here (`record`) is recorded first.
+    /// A conflict is never replaced by a lesser failure.
+    fn set_failure(&self, why: &str, conflict: bool, record: bool) {
         let Ok(mut f) = self.failure.write() else {
             return;
         };
@@ -359,12 +375,8 @@ impl Shared {
              see deploy/README.md (when the rollback guard trips)");
         metrics::counter!("attestlog_guard_failures_total").increment(1);
         metrics::gauge!("attestlog_sequencing_halted").set(1.0);
-        if conflict
-            && let Some(dir) = self.halt_dir.get()
-            && let Err(e) = crate::signer::write_halted(dir, why)
-        {
-            tracing::error!(error = %e, dir = %dir.display(),
-                "cannot record the conflict in the data directory: a restart would not know it");
+        if record && let Some(r) = self.halt_record.get() {
+            record_halt(&r.dir, r.store.as_ref(), why, &self.published().note);
         }
         *f = Some(Failure {
             why: why.to_owned(),
@@ -437,8 +449,8 @@ pub(crate) fn verified_published(
 ) -> anyhow::Result<(Published, Enrolments)> {
     let cp = SignedCheckpoint::open(&note, keys).map_err(|e| {
         anyhow::anyhow!(
-            "the database's checkpoint of size {size} does not verify with this replica's log \
-             key ({e}); every replica must use the same key file"
+            "the stored checkpoint of size {size} does not verify with this server's log key \
+             ({e}); on PostgreSQL every replica must use the same key file"
         )
     })?;
     let cp = cp.checkpoint();
@@ -459,52 +471,196 @@ pub(crate) fn verified_published(
     ))
 }
 
-/// The halt recorded in `data_dir` by a conflict with a published checkpoint
-/// ([`crate::signer::HALTED_FILE`]), worded for the log, readiness and submitters: the
-/// conflict, where it is recorded and how the operator clears it.
-///
-/// # Errors
-/// The record cannot be read (the server refuses to start then).
-pub(crate) fn recorded_halt(data_dir: &Path) -> anyhow::Result<Option<String>> {
-    let path = data_dir.join(crate::signer::HALTED_FILE);
-    let why = crate::signer::read_halted(data_dir)
-        .map_err(|e| anyhow::anyhow!("refusing to start: cannot read {}: {e}", path.display()))?;
-    Ok(why.map(|why| {
-        format!(
-            "{why}; recorded in {}: find the cause (deploy/README.md, \"When the guard \
-             trips\"), then clear it with `attestlog-server clear-halt` and restart",
-            path.display()
-        )
-    }))
+/// Where [`Shared`] records a conflict: the data directory, and the store when replicas
+/// share it.
+struct HaltRecord {
+    dir: std::path::PathBuf,
+    store: Arc<dyn LogStore>,
 }
 
-/// The state of a log that starts with a recorded halt (DESIGN.md §9): readers get what this
-/// server published (its published-checkpoint file; without one, the stored latest
-/// checkpoint), verified under `keys`, and sequencing is halted by the conflict `why` (logged
-/// once, the metric set, readiness and submissions told). Nothing is signed, stored or checked
-/// against storage here: the conflict stands until the operator clears it.
+impl std::fmt::Debug for HaltRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HaltRecord")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Records a conflict with a published checkpoint (DESIGN.md §9), `published` being the
+/// checkpoint this server serves: first in the database the replicas share (one transaction,
+/// under the tree head's lock, so no replica commits a batch after it), then in
+/// `<data-dir>/halted` (written atomically). A record that cannot be written is logged: the
+/// process stays halted either way.
+pub(crate) fn record_halt(data_dir: &Path, store: &dyn LogStore, why: &str, published: &[u8]) {
+    let halt = crate::storage::RecordedHalt {
+        why: why.to_owned(),
+        published: published.to_vec(),
+    };
+    if let Err(e) = store.record_halt(&halt) {
+        tracing::error!(error = %e,
+            "cannot record the conflict in the database: other replicas may not know it");
+    }
+    if let Err(e) = crate::signer::write_halted(data_dir, why) {
+        tracing::error!(error = %e, dir = %data_dir.display(),
+            "cannot record the conflict in the data directory: a restart would not know it");
+    }
+}
+
+/// Whether this log is halted by a recorded conflict with a published checkpoint (DESIGN.md
+/// §9), the one rule for every start and every take-over of the PostgreSQL lease: a halt is
+/// recorded in `<data-dir>/halted` ([`crate::signer::HALTED_FILE`]) or in the database the
+/// replicas share ([`crate::storage::LogWrite::record_halt`]). Returns it worded for the log, readiness and
+/// submitters (the conflict, where it is recorded, how the operator clears it) with the
+/// checkpoint recorded with it in the database (empty when none).
 ///
 /// # Errors
-/// Storage errors; a checkpoint that does not verify under `keys`.
+/// A record cannot be read (the caller refuses to start or to take the lease then).
+pub(crate) fn recorded_halt(
+    data_dir: &Path,
+    store: &dyn LogStore,
+) -> anyhow::Result<Option<(String, Vec<u8>)>> {
+    let path = data_dir.join(crate::signer::HALTED_FILE);
+    let file = crate::signer::read_halted(data_dir)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let row = store
+        .recorded_halt()
+        .map_err(|e| anyhow::anyhow!("cannot read the halt recorded in the database: {e}"))?;
+    let (why, place, published) = match (file, row) {
+        (Some(why), Some(r)) => (
+            why,
+            format!("{} and in the database", path.display()),
+            r.published,
+        ),
+        (Some(why), None) => (why, path.display().to_string(), Vec::new()),
+        (None, Some(r)) => (
+            r.why,
+            "the database every replica shares".to_owned(),
+            r.published,
+        ),
+        (None, None) => return Ok(None),
+    };
+    Ok(Some((halt_words(&why, &place), published)))
+}
+
+/// A recorded halt worded for the log, readiness and submitters.
+pub(crate) fn halt_words(why: &str, place: &str) -> String {
+    format!(
+        "{why}; recorded in {place}: find the cause (deploy/README.md, \"When the guard \
+         trips\"), then clear it with `attestlog-server clear-halt` and restart"
+    )
+}
+
+/// What `attestlog-server clear-halt` cleared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cleared {
+    /// The conflict recorded in `<data-dir>/halted`.
+    pub file: Option<String>,
+    /// The conflict recorded in the database the replicas share.
+    pub database: Option<String>,
+}
+
+/// `attestlog-server clear-halt`: removes the halt recorded in `data_dir` and, on PostgreSQL
+/// (`store`), in the database. The next start or take-over runs every check again.
+///
+/// # Errors
+/// A record that cannot be read or removed.
+pub fn clear_recorded_halt(
+    data_dir: &Path,
+    store: Option<&dyn LogStore>,
+) -> anyhow::Result<Cleared> {
+    let database = match store {
+        Some(s) => s
+            .clear_halt()
+            .map_err(|e| anyhow::anyhow!("cannot clear the halt recorded in the database: {e}"))?
+            .map(|h| h.why),
+        None => None,
+    };
+    let file = crate::signer::clear_halted(data_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot clear the halt recorded in {}: {e}",
+            data_dir.join(crate::signer::HALTED_FILE).display()
+        )
+    })?;
+    Ok(Cleared { file, database })
+}
+
+/// Where a halted start finds the checkpoint to serve when its data directory has no
+/// published-checkpoint file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WithoutFile {
+    /// SQLite: the file lives beside the database; without it nothing shows what this server
+    /// published, so a non-empty log refuses to start.
+    Refuse,
+    /// PostgreSQL: a replica without a file (a new one) serves the checkpoint recorded with
+    /// the halt in the database, the one the replica that found the conflict published.
+    Recorded,
+}
+
+/// The state of a log that starts with a recorded halt (DESIGN.md §9): readers get what was
+/// published (this server's published-checkpoint file; without one, see [`WithoutFile`]),
+/// verified under `keys`, and sequencing is halted by the conflict `why` (logged once, the
+/// metric set, readiness and submissions told). Nothing is signed, stored or checked against
+/// storage here: the conflict stands until the operator clears it.
+///
+/// # Errors
+/// Storage errors; a checkpoint that does not verify under `keys`; on SQLite, a non-empty log
+/// without its published-checkpoint file.
 pub(crate) fn start_halted(
     store: &dyn LogStore,
     keys: &[VerifierKey],
     data_dir: &Path,
-    why: &str,
+    (why, recorded): &(String, Vec<u8>),
+    without_file: WithoutFile,
 ) -> anyhow::Result<Arc<Shared>> {
-    let note = match crate::signer::read_published(data_dir, keys)? {
-        Some(p) => Some((p.size, p.note)),
-        None => store.latest_checkpoint()?,
+    let file = crate::signer::read_published(data_dir, keys)?;
+    let from_record = file.is_none() && without_file == WithoutFile::Recorded;
+    let note = match file {
+        Some(p) => Some(p.note),
+        None => match without_file {
+            WithoutFile::Recorded if recorded.is_empty() => {
+                tracing::warn!(
+                    "halted, without a published-checkpoint file and with no checkpoint \
+                     recorded with the halt: serving no checkpoint"
+                );
+                None
+            }
+            WithoutFile::Recorded => Some(recorded.clone()),
+            WithoutFile::Refuse => {
+                let size = store.latest_checkpoint()?.map_or(0, |(s, _)| s);
+                anyhow::ensure!(
+                    size == 0,
+                    "refusing to start: a conflict is recorded ({why}), and {} has no \
+                     published-checkpoint file, so nothing shows which checkpoint this server \
+                     published; restore the files from a copy of the data directory, or find \
+                     the cause, clear the halt and start with --trust-storage",
+                    data_dir.display()
+                );
+                None
+            }
+        },
     };
     let shared = match note {
-        Some((size, note)) => {
+        Some(note) => {
+            let size = SignedCheckpoint::open(&note, keys)
+                .map_err(|e| {
+                    anyhow::anyhow!("the published checkpoint is not a checkpoint of this log: {e}")
+                })?
+                .checkpoint()
+                .size;
             let (published, enrolments) =
                 verified_published(keys, size, note, &store.enrolments()?)?;
             Shared::new(published, enrolments)
         }
         None => Shared::empty(),
     };
-    shared.set_failure(why, true);
+    if from_record && !shared.published().note.is_empty() {
+        let p = shared.published();
+        tracing::warn!(size = p.size, root = %p.root.to_base64(),
+            "halted, without a published-checkpoint file: serving the checkpoint recorded with \
+             the halt in the database (the one the replica that found the conflict published), \
+             verified under the log key");
+    }
+    shared.set_failure(why, true, false);
     Ok(Arc::new(shared))
 }
 

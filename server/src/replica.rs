@@ -254,7 +254,7 @@ fn start_checked(
     )?;
     // Started: a conflict found from now on (at a take-over, a publication) outlives the
     // process.
-    shared.record_conflicts_in(&settings.data_dir);
+    shared.record_conflicts_in(&settings.data_dir, store.clone());
     Ok(shared)
 }
 
@@ -273,11 +273,18 @@ pub(crate) fn start(
     timings: Timings,
 ) -> anyhow::Result<(Arc<Shared>, Arc<ReplicaStatus>, std::thread::JoinHandle<()>)> {
     let keys: Vec<VerifierKey> = signers.iter().map(SignerKey::verifier).collect();
-    let halt = publication::recorded_halt(&settings.data_dir)?;
+    let halt = publication::recorded_halt(&settings.data_dir, store.as_ref())
+        .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
     let shared = match &halt {
-        // Halted by a recorded conflict: serve what this replica published; every take-over
-        // of the lease refuses while the conflict stands.
-        Some(why) => publication::start_halted(store.as_ref(), &keys, &settings.data_dir, why)?,
+        // Halted by a conflict recorded here or by another replica in the database: serve
+        // what was published; every take-over of the lease refuses while the conflict stands.
+        Some(halt) => publication::start_halted(
+            store.as_ref(),
+            &keys,
+            &settings.data_dir,
+            halt,
+            publication::WithoutFile::Recorded,
+        )?,
         None => start_checked(&store, &signers, &keys, &settings)?,
     };
     let status = Arc::new(ReplicaStatus::default());
@@ -591,6 +598,7 @@ impl Ctx {
                     }
                 };
             }
+            self.honour_recorded_halt().await;
             if let Some(c) = &conn {
                 if held && let Some(why) = self.shared.failure() {
                     // Halted: release the lease, so that the checks run again at the next
@@ -632,6 +640,26 @@ impl Ctx {
             if self.pause(self.timings.lease_retry).await {
                 break;
             }
+        }
+    }
+
+    /// A halt recorded by another replica in the database halts this one too (DESIGN.md §9):
+    /// read at every turn of the lease loop, so a holder steps down and a follower stops
+    /// accepting submissions within [`Timings::lease_retry`]. A record that cannot be read
+    /// changes nothing here: the take-over's own check reads it again and refuses.
+    async fn honour_recorded_halt(&self) {
+        if self.shared.conflict().is_some() {
+            return;
+        }
+        let (dir, store) = (self.settings.data_dir.clone(), self.store.clone());
+        let r =
+            tokio::task::spawn_blocking(move || publication::recorded_halt(&dir, store.as_ref()))
+                .await;
+        match r {
+            Ok(Ok(Some((why, _)))) => self.shared.halt_as_recorded(&why),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the recorded halt"),
+            Err(e) => tracing::warn!(error = %e, "cannot read the recorded halt"),
         }
     }
 

@@ -311,19 +311,27 @@ pub fn start(
     settings: Settings,
 ) -> anyhow::Result<(SequencerHandle, Arc<Shared>, std::thread::JoinHandle<()>)> {
     let (handle, rx) = SequencerHandle::channel(settings.queue);
-    if let Some(why) = publication::recorded_halt(&settings.data_dir)? {
+    let halt = publication::recorded_halt(&settings.data_dir, store.as_ref())
+        .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
+    if let Some(halt) = halt {
         // Halted by a recorded conflict: serve what was published, sequence nothing.
         let keys = verifier_keys(&signers);
-        let shared = publication::start_halted(store.as_ref(), &keys, &settings.data_dir, &why)?;
+        let shared = publication::start_halted(
+            store.as_ref(),
+            &keys,
+            &settings.data_dir,
+            &halt,
+            publication::WithoutFile::Refuse,
+        )?;
         let join = std::thread::Builder::new()
             .name("sequencer".into())
-            .spawn(move || refuse_all(&rx, &why))?;
+            .spawn(move || refuse_all(&rx, &halt.0))?;
         return Ok((handle, shared, join));
     }
     let shared = Arc::new(Shared::empty());
     let data_dir = settings.data_dir.clone();
-    let join = resume(store, signers, settings, shared.clone(), rx)?;
-    shared.record_conflicts_in(&data_dir);
+    let join = resume(store.clone(), signers, settings, shared.clone(), rx)?;
+    shared.record_conflicts_in(&data_dir, store);
     Ok((handle, shared, join))
 }
 
@@ -356,6 +364,12 @@ pub(crate) fn resume(
              find the cause, then clear it with `attestlog-server clear-halt` and restart \
              (deploy/README.md)"
         );
+    }
+    // A halt recorded by another replica in the shared database: checked where the lease is
+    // taken, before anything is signed (a batch refuses it too, in its transaction).
+    if let Some((why, _)) = publication::recorded_halt(&settings.data_dir, store.as_ref())? {
+        shared.halt_as_recorded(&why);
+        anyhow::bail!("sequencing stays halted by a recorded conflict ({why})");
     }
     if store.latest_checkpoint()?.is_none() {
         let note = rules::sign_checkpoint(&signers, &origin, 0, &Hash::EMPTY_ROOT)?;
@@ -652,7 +666,12 @@ impl Sequencer {
             // Whether an interrupted commit landed is unknown: the checks run again, from
             // storage, before the next batch.
             self.recheck = true;
-            let why = if matches!(e, StoreError::SizeConflict { .. }) {
+            let why = if let StoreError::Halted(why) = &e {
+                // Another replica recorded a conflict: nothing more is signed here.
+                let why = publication::halt_words(why, "the database every replica shares");
+                self.shared.halt_as_recorded(&why);
+                format!("the batch was not written: {why}")
+            } else if matches!(e, StoreError::SizeConflict { .. }) {
                 tracing::warn!(error = %e, "another writer extended the tree; batch not written");
                 "the batch was not written (another writer extended the tree); submit again"
                     .to_owned()

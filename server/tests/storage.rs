@@ -14,7 +14,7 @@ use attestlog_server::storage::postgres::{MIGRATIONS, PostgresStore, STATEMENTS}
 use attestlog_server::storage::sqlite::SqliteStore;
 use attestlog_server::storage::{
     AttestationMeta, Batch, BatchEntry, EnrolmentRow, LogIndex, LogRead, LogStore, LogWrite,
-    SearchKind, SearchQuery, SearchTerm, StoreError, VerificationMeta,
+    RecordedHalt, SearchKind, SearchQuery, SearchTerm, StoreError, VerificationMeta,
 };
 
 /// Tile `level`/`index` as a store key (stores ignore the width: they return what they hold).
@@ -605,6 +605,49 @@ fn two_postgres_writers_never_both_extend_the_tree() {
         !shown.contains("attestlog-test") && shown.contains("***"),
         "{shown}"
     );
+}
+
+/// A halt recorded in the database by one replica (DESIGN.md §9) refuses every other
+/// writer's batch until it is cleared; the first halt recorded stays. SQLite records none
+/// (its data directory's file is the record).
+#[test]
+fn a_halt_recorded_in_postgres_refuses_every_batch_until_cleared() {
+    let d = std::env::temp_dir().join(format!("attestlog-halt-row-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let lite = SqliteStore::open(&d.join("db")).unwrap();
+    let halt = RecordedHalt {
+        why: "witness W cosigned tree size 9".into(),
+        published: b"a signed note".to_vec(),
+    };
+    lite.record_halt(&halt).unwrap();
+    assert_eq!(lite.recorded_halt().unwrap(), None);
+    lite.commit_batch(&batch(0, vec![])).unwrap();
+    std::fs::remove_dir_all(&d).unwrap();
+    let Some(admin) = pg_support::admin_url("a_halt_recorded_in_postgres") else {
+        return;
+    };
+    let db = pg_support::ScratchDb::create(&admin);
+    let a = PostgresStore::connect(&db.url).unwrap();
+    let b = PostgresStore::connect(&db.url).unwrap();
+    a.commit_batch(&batch(0, vec![])).unwrap();
+    assert_eq!(a.recorded_halt().unwrap(), None);
+    b.record_halt(&halt).unwrap();
+    let other = RecordedHalt {
+        why: "another conflict".into(),
+        published: Vec::new(),
+    };
+    a.record_halt(&other).unwrap();
+    assert_eq!(a.recorded_halt().unwrap(), Some(halt.clone()));
+    match a.commit_batch(&batch(0, vec![entry(1, "V", &[])])) {
+        Err(StoreError::Halted(why)) => assert_eq!(why, halt.why),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(a.latest_checkpoint().unwrap().unwrap().0, 0);
+    assert_eq!(b.clear_halt().unwrap(), Some(halt));
+    assert_eq!(a.clear_halt().unwrap(), None);
+    a.commit_batch(&batch(0, vec![entry(1, "V", &[])])).unwrap();
+    assert_eq!(b.latest_checkpoint().unwrap().unwrap().0, 1);
 }
 
 /// Commits wait for the WAL flush even when the database's default says otherwise.

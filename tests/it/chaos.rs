@@ -282,13 +282,12 @@ async fn rollback_under_a_running_server_is_refused(backend: Backend) {
     assert!(msg.contains("attestlog-server clear-halt"), "{body}");
     assert_eq!(log.state.store.checkpoints(0, u32::MAX).unwrap(), stored);
     log.stop().await;
-    // Clearing the record does not clear the evidence: the start's own checks still find
-    // storage behind the published checkpoint and refuse.
-    assert!(
-        attestlog_server::signer::clear_halted(&dir)
-            .unwrap()
-            .is_some()
-    );
+    // Clearing the record (on PostgreSQL the database's as well) does not clear the
+    // evidence: the start's own checks still find storage behind the published checkpoint
+    // and refuse.
+    let cleared = attestlog_server::clear_halt(&config).unwrap();
+    assert!(cleared.file.is_some());
+    assert_eq!(cleared.database.is_some(), backend == Backend::Postgres);
     let e = attestlog_server::App::open(&config).unwrap_err();
     assert!(format!("{e:#}").contains("refusing to start"), "{e:#}");
     drop((dir, db));
@@ -452,10 +451,14 @@ async fn witness_with_a_conflicting_size_halts_sequencing(backend: Backend) {
         );
     }
     // The operator clears it: the log starts and sequences again, one history.
-    let cleared = attestlog_server::signer::clear_halted(&dir).unwrap();
-    assert_eq!(cleared.as_deref(), Some(recorded.trim_end()));
-    assert_eq!(attestlog_server::signer::clear_halted(&dir).unwrap(), None);
-    let log = TestLog::start_in(dir.clone(), config).await;
+    let cleared = attestlog_server::clear_halt(&config).unwrap();
+    assert_eq!(cleared.file.as_deref(), Some(recorded.trim_end()));
+    if backend == Backend::Postgres {
+        assert_eq!(cleared.database.as_deref(), Some(recorded.trim_end()));
+    }
+    let again = attestlog_server::clear_halt(&config).unwrap();
+    assert_eq!((again.file, again.database), (None, None));
+    let log = TestLog::start_in(dir.clone(), config.clone()).await;
     grow(&log, &mut seen, &vendor, 40, 2).await;
     assert!(!dir.join("halted").exists());
     seen.stored(&log);
@@ -489,6 +492,36 @@ async fn wait_role(log: &TestLog, want: &str) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A halted SQLite log whose published-checkpoint file is gone (it lives beside the database
+/// and the `halted` file) refuses to start, even with --trust-storage: nothing shows which
+/// checkpoint it published, so it does not serve the stored one as if it were.
+#[tokio::test]
+async fn a_halted_start_without_the_published_file_is_refused_sqlite() {
+    let log = TestLog::start_with(|c| c.quota_rate = 0.0).await;
+    let vendor = vendor_key(99);
+    let mut seen = Seen::default();
+    enrol(&log, &mut seen, &vendor).await;
+    grow(&log, &mut seen, &vendor, 0, 2).await;
+    let mut config = log.config();
+    let dir = log.stop().await;
+    std::fs::write(dir.join("halted"), "witness W cosigned tree size 9\n").unwrap();
+    std::fs::remove_file(dir.join("published-checkpoint")).unwrap();
+    config.trust_storage = true;
+    let e = format!("{:#}", attestlog_server::App::open(&config).unwrap_err());
+    assert!(
+        e.contains("refusing to start")
+            && e.contains("witness W cosigned tree size 9")
+            && e.contains("published-checkpoint"),
+        "{e}"
+    );
+    // Cleared, the trusted start runs its checks and sequences.
+    let cleared = attestlog_server::clear_halt(&config).unwrap();
+    assert!(cleared.file.is_some() && cleared.database.is_none());
+    let log = TestLog::start_in(dir, config).await;
+    grow(&log, &mut seen, &vendor, 10, 1).await;
+    log.stop().await;
 }
 
 /// Two replicas on one PostgreSQL database; the lease holder's lease connection is killed
@@ -695,6 +728,35 @@ async fn transient_failure_clears_at_the_restart_check_sqlite() {
     log.stop().await;
 }
 
+/// A replica named `name` (its data directory under `dir`) on the scratch database, with the
+/// log key of `seed`, optionally with a witness policy.
+fn replica_config(
+    db: &crate::pg_support::ScratchDb,
+    dir: &std::path::Path,
+    name: &str,
+    seed: u8,
+    policy: Option<&std::path::Path>,
+) -> (std::path::PathBuf, Config) {
+    let (_, key_path) = key_file(dir, seed);
+    let scitt_key = scitt_key_file(dir);
+    let d = dir.join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    let mut c = Config::with_data_dir(&d);
+    c.admin_token = Some("test-admin-token".into());
+    c.max_wait = Duration::from_millis(2);
+    c.quota_rate = 0.0;
+    c.database = Some(db.url.clone());
+    c.key_file = Some(key_path);
+    c.scitt_key_file = Some(scitt_key);
+    if let Some(p) = policy {
+        c.witness_policy = Some(p.to_path_buf());
+        c.require_quorum = false;
+        c.start_without_quorum = true;
+        c.witness_timeout = Duration::from_millis(500);
+    }
+    (d, c)
+}
+
 /// Two replicas on one PostgreSQL database, optionally with a witness policy.
 async fn two_replicas(
     db: &crate::pg_support::ScratchDb,
@@ -702,24 +764,8 @@ async fn two_replicas(
     seed: u8,
     policy: Option<&std::path::Path>,
 ) -> [TestLog; 2] {
-    let (_, key_path) = key_file(dir, seed);
-    let scitt_key = scitt_key_file(dir);
     let start = |name: &str| {
-        let d = dir.join(name);
-        std::fs::create_dir_all(&d).unwrap();
-        let mut c = Config::with_data_dir(&d);
-        c.admin_token = Some("test-admin-token".into());
-        c.max_wait = Duration::from_millis(2);
-        c.quota_rate = 0.0;
-        c.database = Some(db.url.clone());
-        c.key_file = Some(key_path.clone());
-        c.scitt_key_file = Some(scitt_key.clone());
-        if let Some(p) = policy {
-            c.witness_policy = Some(p.to_path_buf());
-            c.require_quorum = false;
-            c.start_without_quorum = true;
-            c.witness_timeout = Duration::from_millis(500);
-        }
+        let (d, c) = replica_config(db, dir, name, seed, policy);
         TestLog::start_in(d, c)
     };
     let a = start("a").await;
@@ -842,13 +888,39 @@ async fn transient_failure_clears_at_the_next_take_over_postgres() {
     drop(db);
 }
 
-/// A conflict with a published checkpoint (a witness that cosigned a larger tree) halts the
-/// PostgreSQL lease holder for good: it releases the lease and the other replica sequences,
-/// and when the lease comes back with the evidence gone (the witness merely unreachable now)
-/// the replica still refuses it at every take-over — the flag never clears by itself.
+/// Waits until `log` has tried the sequencer lease `n` more times than `before`.
+async fn wait_take_overs(log: &TestLog, before: u64, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while take_overs(log) < before + n {
+        assert!(Instant::now() < deadline, "the lease was never tried");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A submission to `log` answers 503 naming the conflict and the command that clears it.
+async fn refused_naming_clear_halt(log: &TestLog, vendor: &SignerKey, n: u64) {
+    let (status, body) = attest(log, vendor, n).await;
+    assert_eq!(status, 503, "{body}");
+    let msg = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("witness H") && msg.contains("attestlog-server clear-halt"),
+        "{body}"
+    );
+}
+
+/// A conflict with a published checkpoint found by one PostgreSQL replica (a witness that
+/// cosigned a larger tree) halts every replica of the log (DESIGN.md §9): it is recorded in
+/// the database as well as in the finder's data directory. The other replica never takes the
+/// lease and signs, also with the finder stopped and the evidence gone (the witness merely
+/// unreachable now): it serves what it published, answers 503 naming `clear-halt`, is not
+/// ready, and no checkpoint is stored. A replica started afterwards with an empty data
+/// directory starts halted, serving the checkpoint recorded with the halt. `clear-halt` clears
+/// the database's record (and the local file); a restarted replica then sequences again
+/// after its start checks, while the finder, whose own file still records the conflict,
+/// starts halted until it is cleared there too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conflict_never_clears_at_a_take_over_postgres() {
-    let Some(admin) = crate::pg_support::admin_url("conflict_never_clears") else {
+async fn a_conflict_found_by_one_replica_halts_every_replica_postgres() {
+    let Some(admin) = crate::pg_support::admin_url("conflict_halts_every_replica") else {
         return;
     };
     let db = crate::pg_support::ScratchDb::create(&admin);
@@ -877,25 +949,78 @@ async fn conflict_never_clears_at_a_take_over_postgres() {
     let published = a.get("/checkpoint").await.bytes().await.unwrap().to_vec();
     ahead.store(1_000, Ordering::SeqCst);
     stored_not_published(&a, &mut seen, &vendor, 10, 4).await;
+    assert!(a.dir.join("halted").exists());
     // The evidence goes away: the witness no longer answers.
     ahead.store(0, Ordering::SeqCst);
+
+    // The other replica halts too, without a record of its own.
+    let why = not_ready(&b).await;
+    assert!(
+        why.contains("witness H") && why.contains("attestlog-server clear-halt"),
+        "{why}"
+    );
+    let served_b = b.get("/checkpoint").await.bytes().await.unwrap().to_vec();
+    let stored = b.state.store.checkpoints(0, u32::MAX).unwrap();
+    seen.stored(&a);
+    a.stop().await;
+    // The lease is free: the replica takes it and refuses it, again and again; it signs and
+    // stores nothing.
+    let before = take_overs(&b);
+    wait_take_overs(&b, before, 2).await;
+    assert_halted(&b, &vendor, 30, &served_b).await;
+    refused_naming_clear_halt(&b, &vendor, 39).await;
+    assert!(!role(&b).await.contains("sequencer"));
+    assert_eq!(b.state.store.checkpoints(0, u32::MAX).unwrap(), stored);
+    assert!(!b.dir.join("halted").exists(), "the halt is the database's");
+
+    // A new replica starts halted: it serves the checkpoint the finder had published.
+    let (c_dir, c_config) = replica_config(&db, &dir, "c", 98, Some(&policy));
+    let c = TestLog::start_in(c_dir, c_config).await;
+    let why = not_ready(&c).await;
+    assert!(why.contains("witness H"), "{why}");
+    assert_halted(&c, &vendor, 40, &published).await;
+    refused_naming_clear_halt(&c, &vendor, 49).await;
+    let before = take_overs(&c);
+    wait_take_overs(&c, before, 1).await;
+    assert!(!role(&c).await.contains("sequencer"));
+    assert_eq!(c.state.store.checkpoints(0, u32::MAX).unwrap(), stored);
+    c.stop().await;
+
+    // The operator clears the halt on the replica B: the database's record goes (B has no
+    // file). B stays halted in its process; restarted, its start checks pass and it
+    // sequences on the one history.
+    let b_config = b.config();
+    seen.stored(&b);
+    let b_dir = b.stop().await;
+    let cleared = attestlog_server::clear_halt(&b_config).unwrap();
+    assert!(cleared.file.is_none(), "{cleared:?}");
+    assert!(
+        cleared
+            .database
+            .as_deref()
+            .is_some_and(|w| w.contains("witness H")),
+        "{cleared:?}"
+    );
+    // The finder's own file still records the conflict: restarted, it starts halted.
+    let (a_dir, a_config) = replica_config(&db, &dir, "a", 98, Some(&policy));
+    let a = TestLog::start_in(a_dir.clone(), a_config.clone()).await;
+    let why = not_ready(&a).await;
+    assert!(
+        why.contains(&a_dir.join("halted").display().to_string()),
+        "{why}"
+    );
+    a.stop().await;
+    let b = TestLog::start_in(b_dir, b_config).await;
     wait_role(&b, "ready (sequencer)").await;
-    grow(&b, &mut seen, &vendor, 20, 3).await;
+    grow(&b, &mut seen, &vendor, 50, 2).await;
+    seen.checkpoint(&b).await;
     seen.stored(&b);
     b.stop().await;
-    // The lease is free: the halted replica takes it and refuses it, again and again.
-    let before = take_overs(&a);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while take_overs(&a) < before + 2 {
-        assert!(Instant::now() < deadline, "the lease was never tried");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_halted(&a, &vendor, 30, &published).await;
-    let why = a.get("/readyz").await.text().await.unwrap();
-    assert!(why.contains("witness H") && why.contains("1000"), "{why}");
-    assert!(!role(&a).await.contains("sequencer"));
-    seen.stored(&a);
+    let cleared = attestlog_server::clear_halt(&a_config).unwrap();
+    assert!(
+        cleared.file.is_some() && cleared.database.is_none(),
+        "{cleared:?}"
+    );
     seen.assert_no_conflicting_checkpoints(&key);
-    a.stop().await;
     drop(db);
 }

@@ -105,6 +105,10 @@ pub enum StoreError {
         "the search took longer than its time limit of {SEARCH_TIMEOUT_MS} ms; narrow it (a more selective term) or retry later"
     )]
     SearchTimedOut,
+    /// A halt is recorded in the database (DESIGN.md §9): nothing is written until an
+    /// operator clears it (`attestlog-server clear-halt`).
+    #[error("sequencing is halted by a conflict recorded in the database: {0}")]
+    Halted(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -691,6 +695,47 @@ pub trait LogWrite {
     /// # Errors
     /// [`StoreError::Corrupt`] when no checkpoint of `size` is stored; backend errors.
     fn set_checkpoint_note(&self, size: u64, note: &[u8]) -> StoreResult<()>;
+
+    /// The halt recorded in a database that several replicas share (PostgreSQL; DESIGN.md
+    /// §9), if one is. A store whose database lives in one server's data directory (SQLite)
+    /// records none: the data directory's `halted` file is the record.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn recorded_halt(&self) -> StoreResult<Option<RecordedHalt>> {
+        Ok(None)
+    }
+
+    /// Records a halt in a shared database, atomically with respect to batches: a batch
+    /// either committed before it or is refused ([`StoreError::Halted`]). The first halt
+    /// recorded stays. A store of one server (SQLite) records nothing here.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn record_halt(&self, halt: &RecordedHalt) -> StoreResult<()> {
+        let _ = halt;
+        Ok(())
+    }
+
+    /// Removes the halt recorded in a shared database (`attestlog-server clear-halt`);
+    /// returns it, None when there was none.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn clear_halt(&self) -> StoreResult<Option<RecordedHalt>> {
+        Ok(None)
+    }
+}
+
+/// A halt recorded in a database that replicas share (DESIGN.md §9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedHalt {
+    /// The conflict, as the replica that found it worded it.
+    pub why: String,
+    /// The checkpoint that replica had published (its signed note; empty when it had
+    /// published none): what a replica without a published-checkpoint file of its own serves
+    /// while halted.
+    pub published: Vec<u8>,
 }
 
 /// The persistent state of a log: its read, index and write parts.

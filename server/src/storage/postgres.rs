@@ -32,9 +32,9 @@ use crate::replica::queue;
 use attestlog_proto::tiles::TileId;
 
 use super::{
-    AttestationMeta, Batch, EnrolmentRow, LogIndex, LogRead, LogWrite, SEARCH_ESTIMATE_ROWS,
-    SEARCH_SCAN_ROWS, SEARCH_TIMEOUT_MS, SearchDriver, SearchKind, SearchPage, SearchQuery,
-    StoreError, StoreResult, VerificationMeta, search_page,
+    AttestationMeta, Batch, EnrolmentRow, LogIndex, LogRead, LogWrite, RecordedHalt,
+    SEARCH_ESTIMATE_ROWS, SEARCH_SCAN_ROWS, SEARCH_TIMEOUT_MS, SearchDriver, SearchKind,
+    SearchPage, SearchQuery, StoreError, StoreResult, VerificationMeta, search_page,
 };
 use attestlog_proto::rules::Version;
 
@@ -52,6 +52,8 @@ use attestlog_proto::rules::Version;
 /// Signed entries are a few KB of JSON with a base64 payload, which `pglz` shrank by about a
 /// quarter at ~100 µs of the backend's CPU each: the largest cost of the lease holder's batch
 /// (BENCHMARKS.md). It applies to rows written from then on.
+/// Version 7 adds the `halt` row (DESIGN.md §9): a conflict with a published checkpoint that
+/// one replica found halts every replica sharing the database, until `clear-halt`.
 pub const MIGRATIONS: &[(i32, &str)] = &[
     (
         1,
@@ -119,6 +121,13 @@ INSERT INTO log_meta (key, value)
         r"
 ALTER TABLE entries SET (toast_tuple_target = 8160);
 ALTER TABLE pending SET (toast_tuple_target = 8160);
+",
+    ),
+    (
+        7,
+        r"
+CREATE TABLE halt (one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one), why TEXT NOT NULL,
+    published BYTEA NOT NULL, recorded_at TIMESTAMPTZ NOT NULL DEFAULT now());
 ",
     ),
 ];
@@ -239,6 +248,15 @@ const SEARCH_V_TERM: &str = ver_search!(
      ORDER BY idx DESC LIMIT $2) d JOIN verifications a ON a.idx = d.idx ORDER BY a.idx DESC"
 );
 const LOCK_HEAD: &str = "SELECT size FROM tree_head FOR UPDATE";
+/// The recorded halt (DESIGN.md §9). A batch reads it after [`LOCK_HEAD`] (a statement of its
+/// own, so that its snapshot sees a halt committed while the batch waited for the lock), and
+/// [`RECORD_HALT`] runs under the same lock: a halt and a batch never pass each other.
+const READ_HALT: &str = "SELECT why, published FROM halt";
+/// Records a halt; the first one recorded stays until `clear-halt`.
+const RECORD_HALT: &str =
+    "INSERT INTO halt (why, published) VALUES ($1, $2) ON CONFLICT (one) DO NOTHING";
+/// `clear-halt`: removes the recorded halt.
+const CLEAR_HALT: &str = "DELETE FROM halt RETURNING why, published";
 const SET_HEAD: &str = "UPDATE tree_head SET size = $1, checkpoints = checkpoints + 1";
 const CHECKPOINT_ROWS: &str =
     "SELECT size, checkpoints, (SELECT count(*) FROM checkpoints) FROM tree_head";
@@ -318,6 +336,9 @@ pub const STATEMENTS: &[&str] = &[
     VERIFICATION_CHAINS,
     INSERT_VERIFICATIONS,
     LOCK_HEAD,
+    READ_HALT,
+    RECORD_HALT,
+    CLEAR_HALT,
     SET_HEAD,
     CHECKPOINT_ROWS,
     INSERT_ENTRIES,
@@ -472,7 +493,8 @@ impl Db {
                 tx.prepare_cached(INSERT_VERIFICATIONS),
             )
             .map_err(backend)?;
-        let (tiles, checkpoint, head, delete_pending, results, notify) = tokio::try_join!(
+        let (halt, tiles, checkpoint, head, delete_pending, results, notify) = tokio::try_join!(
+            tx.prepare_cached(READ_HALT),
             tx.prepare_cached(UPSERT_TILES),
             tx.prepare_cached(INSERT_CHECKPOINT),
             tx.prepare_cached(SET_HEAD),
@@ -501,6 +523,7 @@ impl Db {
         // Sent in this order on the first poll of the join below.
         let (
             stored,
+            halted,
             entries,
             leaves,
             terms,
@@ -516,6 +539,7 @@ impl Db {
             notify,
         ) = tokio::join!(
             tx.query_one(&lock, &[]),
+            tx.query_opt(&halt, &[]),
             when(!b.idx.is_empty(), tx.execute(&entries, &p_entries)),
             when(!b.idx.is_empty(), tx.execute(&leaves, &p_leaves)),
             when(!b.term_idx.is_empty(), tx.execute(&terms, &p_terms)),
@@ -543,6 +567,11 @@ impl Db {
         // fail too, and is reported as what it is.
         let stored: Option<i64> = stored.map_err(backend)?.get(0);
         let stored_size = stored.map(u64_of).transpose()?.unwrap_or(0);
+        // Read after the lock was taken (a statement of its own, with its own snapshot): a
+        // halt recorded while this batch waited for the lock refuses it.
+        if let Some(r) = halted.map_err(backend)? {
+            return Err(StoreError::Halted(r.get(0)));
+        }
         // An empty batch re-signs the stored size: only allowed for the first checkpoint.
         if stored_size != b.old_size || (b.idx.is_empty() && stored.is_some()) {
             return Err(StoreError::SizeConflict {
@@ -1506,6 +1535,46 @@ impl LogWrite for PostgresStore {
                 return Err(StoreError::Corrupt(format!("no checkpoint of size {size}")));
             }
             Ok(())
+        })
+    }
+
+    fn recorded_halt(&self) -> StoreResult<Option<RecordedHalt>> {
+        self.block(|db| async move {
+            let c = db.client().await?;
+            let st = c.prepare_cached(READ_HALT).await.map_err(backend)?;
+            let row = c.query_opt(&st, &[]).await.map_err(backend)?;
+            Ok(row.map(|r| RecordedHalt {
+                why: r.get(0),
+                published: r.get(1),
+            }))
+        })
+    }
+
+    fn record_halt(&self, halt: &RecordedHalt) -> StoreResult<()> {
+        let halt = halt.clone();
+        self.block(|db| async move {
+            let mut c = db.client().await?;
+            let tx = c.transaction().await.map_err(backend)?;
+            // Under the tree head's lock: a batch either committed before the halt or sees it.
+            let st = tx.prepare_cached(LOCK_HEAD).await.map_err(backend)?;
+            tx.query_one(&st, &[]).await.map_err(backend)?;
+            let st = tx.prepare_cached(RECORD_HALT).await.map_err(backend)?;
+            tx.execute(&st, &[&halt.why, &halt.published])
+                .await
+                .map_err(backend)?;
+            tx.commit().await.map_err(backend)
+        })
+    }
+
+    fn clear_halt(&self) -> StoreResult<Option<RecordedHalt>> {
+        self.block(|db| async move {
+            let c = db.client().await?;
+            let st = c.prepare_cached(CLEAR_HALT).await.map_err(backend)?;
+            let row = c.query_opt(&st, &[]).await.map_err(backend)?;
+            Ok(row.map(|r| RecordedHalt {
+                why: r.get(0),
+                published: r.get(1),
+            }))
         })
     }
 }
