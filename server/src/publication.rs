@@ -532,15 +532,14 @@ pub(crate) fn recorded_halt(
             r.published,
         ),
         (Some(why), None) => (why, path.display().to_string(), Vec::new()),
-        (None, Some(r)) => (
-            r.why,
-            "the database every replica shares".to_owned(),
-            r.published,
-        ),
+        (None, Some(r)) => (r.why, IN_DATABASE.to_owned(), r.published),
         (None, None) => return Ok(None),
     };
     Ok(Some((halt_words(&why, &place), published)))
 }
+
+/// Where [`halt_words`] says a halt recorded in the database is.
+pub(crate) const IN_DATABASE: &str = "the database every replica shares";
 
 /// A recorded halt worded for the log, readiness and submitters.
 pub(crate) fn halt_words(why: &str, place: &str) -> String {

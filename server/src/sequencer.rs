@@ -668,7 +668,7 @@ impl Sequencer {
             self.recheck = true;
             let why = if let StoreError::Halted(why) = &e {
                 // Another replica recorded a conflict: nothing more is signed here.
-                let why = publication::halt_words(why, "the database every replica shares");
+                let why = publication::halt_words(why, publication::IN_DATABASE);
                 self.shared.halt_as_recorded(&why);
                 format!("the batch was not written: {why}")
             } else if matches!(e, StoreError::SizeConflict { .. }) {

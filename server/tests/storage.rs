@@ -612,9 +612,7 @@ fn two_postgres_writers_never_both_extend_the_tree() {
 /// (its data directory's file is the record).
 #[test]
 fn a_halt_recorded_in_postgres_refuses_every_batch_until_cleared() {
-    let d = std::env::temp_dir().join(format!("attestlog-halt-row-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
+    let d = attestlog_serve::fs::scratch_dir("attestlog-storage", "halt-row").unwrap();
     let lite = SqliteStore::open(&d.join("db")).unwrap();
     let halt = RecordedHalt {
         why: "witness W cosigned tree size 9".into(),
@@ -623,7 +621,6 @@ fn a_halt_recorded_in_postgres_refuses_every_batch_until_cleared() {
     lite.record_halt(&halt).unwrap();
     assert_eq!(lite.recorded_halt().unwrap(), None);
     lite.commit_batch(&batch(0, vec![])).unwrap();
-    std::fs::remove_dir_all(&d).unwrap();
     let Some(admin) = pg_support::admin_url("a_halt_recorded_in_postgres") else {
         return;
     };
@@ -908,7 +905,7 @@ fn postgres_migration_reads_key_roles_from_the_log() {
     }
     // As the previous binary left it: migration 4 not applied.
     let undo = "ALTER TABLE enrolments DROP COLUMN role; DROP TABLE verifications; \
-                DELETE FROM log_meta WHERE key = 'policies_from'; \
+                DELETE FROM log_meta WHERE key = 'policies_from'; DROP TABLE halt; \
                 DELETE FROM schema_migrations WHERE version >= 4;";
     pg_support::execute(&db.url, undo);
     let s = PostgresStore::connect(&db.url).unwrap();
