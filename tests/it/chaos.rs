@@ -507,7 +507,10 @@ async fn a_halted_start_without_the_published_file_is_refused_sqlite() {
     let mut config = log.config();
     let dir = log.stop().await;
     std::fs::write(dir.join("halted"), "witness W cosigned tree size 9\n").unwrap();
-    std::fs::remove_file(dir.join("published-checkpoint")).unwrap();
+    for f in attestlog_server::signer::published_paths(&dir) {
+        let _ = std::fs::remove_file(f);
+    }
+    assert!(!attestlog_server::signer::published_present(&dir).unwrap());
     config.trust_storage = true;
     let e = format!("{:#}", attestlog_server::App::open(&config).unwrap_err());
     assert!(
