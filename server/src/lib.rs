@@ -462,8 +462,7 @@ mod tests {
     /// handle are then refused.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn serve_stops_the_sequencer_while_the_state_is_still_held() {
-        let dir = std::env::temp_dir().join(format!("attestlog-shutdown-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = attestlog_serve::fs::scratch_dir("attestlog-server-unit", "shutdown").unwrap();
         let mut config = Config::with_data_dir(&dir);
         config.admin_token = Some("test-admin-token".into());
         let app = App::open(&config).unwrap();
@@ -480,8 +479,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_dead_sequencer_thread_makes_the_log_not_ready_and_reads_still_serve() {
-        let dir = std::env::temp_dir().join(format!("attestlog-dead-seq-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = attestlog_serve::fs::scratch_dir("attestlog-server-unit", "dead-seq").unwrap();
         let mut config = Config::with_data_dir(&dir);
         config.admin_token = Some("test-admin-token".into());
         config.max_wait = Duration::from_millis(2);

@@ -1037,10 +1037,8 @@ mod tests {
     }
 
     fn temp(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("attestlog-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+        attestlog_serve::fs::scratch_dir("attestlog-server-unit", &format!("publication-{name}"))
+            .unwrap()
     }
 
     fn published(size: u64, signatures: usize) -> Arc<Published> {

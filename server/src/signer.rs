@@ -588,11 +588,8 @@ mod tests {
     use super::*;
 
     fn tmpdir(name: &str) -> PathBuf {
-        let d =
-            std::env::temp_dir().join(format!("attestlog-signer-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
+        attestlog_serve::fs::scratch_dir("attestlog-server-unit", &format!("signer-{name}"))
+            .unwrap()
     }
 
     #[test]

@@ -1051,6 +1051,19 @@ struct SearchStatements {
 }
 
 impl PostgresStore {
+    /// The halt row `sql` reads (or deletes and returns): `None` when no halt is recorded.
+    fn halt_row(&self, sql: &'static str) -> StoreResult<Option<RecordedHalt>> {
+        self.block(move |db| async move {
+            let c = db.client().await?;
+            let st = c.prepare_cached(sql).await.map_err(backend)?;
+            let row = c.query_opt(&st, &[]).await.map_err(backend)?;
+            Ok(row.map(|r| RecordedHalt {
+                why: r.get(0),
+                published: r.get(1),
+            }))
+        })
+    }
+
     /// One bounded search scan (see [`LogStore::search`]) with `sql`, whose rows `read`
     /// reads, the filter result in column `matched_at`.
     fn search_with<M: Send + 'static>(
@@ -1539,15 +1552,7 @@ impl LogWrite for PostgresStore {
     }
 
     fn recorded_halt(&self) -> StoreResult<Option<RecordedHalt>> {
-        self.block(|db| async move {
-            let c = db.client().await?;
-            let st = c.prepare_cached(READ_HALT).await.map_err(backend)?;
-            let row = c.query_opt(&st, &[]).await.map_err(backend)?;
-            Ok(row.map(|r| RecordedHalt {
-                why: r.get(0),
-                published: r.get(1),
-            }))
-        })
+        self.halt_row(READ_HALT)
     }
 
     fn record_halt(&self, halt: &RecordedHalt) -> StoreResult<()> {
@@ -1567,15 +1572,7 @@ impl LogWrite for PostgresStore {
     }
 
     fn clear_halt(&self) -> StoreResult<Option<RecordedHalt>> {
-        self.block(|db| async move {
-            let c = db.client().await?;
-            let st = c.prepare_cached(CLEAR_HALT).await.map_err(backend)?;
-            let row = c.query_opt(&st, &[]).await.map_err(backend)?;
-            Ok(row.map(|r| RecordedHalt {
-                why: r.get(0),
-                published: r.get(1),
-            }))
-        })
+        self.halt_row(CLEAR_HALT)
     }
 }
 

@@ -1235,11 +1235,9 @@ mod tests {
 
     /// The path of a database in a new, empty directory.
     fn fresh_path(name: &str) -> PathBuf {
-        let d =
-            std::env::temp_dir().join(format!("attestlog-sqlite-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d.join("db")
+        attestlog_serve::fs::scratch_dir("attestlog-server-unit", &format!("sqlite-{name}"))
+            .unwrap()
+            .join("db")
     }
 
     fn store(name: &str) -> SqliteStore {
