@@ -551,11 +551,8 @@ pub const HALTED_FILE: &str = "halted";
 /// # Errors
 /// I/O errors other than "not found".
 pub fn read_halted(data_dir: &Path) -> std::io::Result<Option<String>> {
-    match std::fs::read(data_dir.join(HALTED_FILE)) {
-        Ok(b) => Ok(Some(String::from_utf8_lossy(&b).trim_end().to_owned())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
+    Ok(read_opt(&data_dir.join(HALTED_FILE))?
+        .map(|b| String::from_utf8_lossy(&b).trim_end().to_owned()))
 }
 
 /// Records in `<data-dir>/halted` why sequencing halted, atomically.
