@@ -79,6 +79,19 @@ pub struct TestLog {
 }
 
 impl TestLog {
+    /// `POST /entries` of a signed statement (COSE): the status and the body.
+    pub async fn post_cose(&self, body: &[u8]) -> (u16, Vec<u8>) {
+        let r = self
+            .http
+            .post(format!("{}/entries", self.url))
+            .header("content-type", "application/cose")
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+    }
+
     pub async fn start() -> Self {
         Self::start_with(|_| {}).await
     }

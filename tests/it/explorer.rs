@@ -1715,15 +1715,7 @@ async fn submit_cose(log: &TestLog, key: &SignerKey, v: Value) -> (Vec<u8>, u64)
     let id = st.predicate.attestation_id.clone();
     let entry =
         attestlog_proto::cose::SignedStatement::sign(&st.canonical_bytes(), key, &id).to_entry();
-    let r = log
-        .http
-        .post(format!("{}/entries", log.url))
-        .header("content-type", "application/cose")
-        .body(entry.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    assert_eq!(log.post_cose(&entry).await.0, 201);
     let (s, found) = log
         .get_json(&format!("/v1/search?attestation_id={id}"))
         .await;

@@ -312,19 +312,6 @@ async fn fsck_passes_on_a_healthy_large_log() {
     assert!(r.tiles < full_tiles / 2, "{r:?}");
 }
 
-/// `POST /entries` of a signed statement: the status and the body.
-async fn post_cose(log: &TestLog, body: Vec<u8>) -> (u16, Vec<u8>) {
-    let r = log
-        .http
-        .post(format!("{}/entries", log.url))
-        .header("content-type", "application/cose")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
-}
-
 /// One round of `attestlog monitor --once` on `log`, its state in `state`.
 async fn monitor_once(log: &TestLog, state: &std::path::Path) -> (u8, String) {
     let (url, key, state) = (
@@ -394,13 +381,13 @@ async fn registration_policy_is_logged_and_replayed(backend: Backend) {
     assert_eq!(status, 201, "{body}");
     let st = statement_from_value(statement(VENDOR, &att_id(1), "P")).unwrap();
     let attestation = SignedStatement::sign(&st.canonical_bytes(), &vendor, &att_id(1)).to_entry();
-    let (status, body) = post_cose(&log, attestation.clone()).await;
+    let (status, body) = log.post_cose(&attestation).await;
     assert_eq!(status, 201, "{:?}", parse_problem_details(&body));
     let subject = log.state.shared.published().size - 1;
     let v = crate::verifications::verification_of(subject, &attestation, &att_id(1), "consistent");
     let v = attestlog_proto::verification::statement_from_value(v).unwrap();
     let verification = SignedStatement::sign(&v.canonical_bytes(), &lab, &att_id(1)).to_entry();
-    let (status, body) = post_cose(&log, verification.clone()).await;
+    let (status, body) = log.post_cose(&verification).await;
     let (_, detail, code) = parse_problem_details(&body).unwrap();
     assert_eq!(
         (status, code.as_str()),
@@ -427,7 +414,7 @@ async fn registration_policy_is_logged_and_replayed(backend: Backend) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let (status, body) = post_cose(&log, verification.clone()).await;
+    let (status, body) = log.post_cose(&verification).await;
     assert_eq!(status, 201, "{:?}", parse_problem_details(&body));
     let size = log.state.shared.published().size;
     let verification_index = size - 1;
@@ -565,7 +552,7 @@ async fn every_signed_statement_has_a_logged_policy_below_it(backend: Backend) {
         "no policy before DSSE"
     );
     let first = cose(2);
-    registered(post_cose(&log, first.clone()).await);
+    registered(log.post_cose(&first).await);
     let e = entry_at(&log, 2).await;
     assert_eq!(e["kind"], "registration_policy", "{e}");
     let logged: RegistrationPolicy = serde_json::from_value(e["payload"].clone()).unwrap();
@@ -588,7 +575,7 @@ async fn every_signed_statement_has_a_logged_policy_below_it(backend: Backend) {
         RegistrationPolicy::built_in(1)
     );
     // The next signed statement is judged under the same policy: no second entry.
-    registered(post_cose(&log, cose(3)).await);
+    registered(log.post_cose(&cose(3)).await);
     assert_eq!(log.state.shared.published().size, 5);
     let r = run(&log);
     assert!(r.ok, "{r:?}");
@@ -610,7 +597,7 @@ async fn every_signed_statement_has_a_logged_policy_below_it(backend: Backend) {
     let log = TestLog::start_in(dir.clone(), config.clone()).await;
     log.enrol(VENDOR, &vendor.verifier()).await;
     let legacy = cose(1);
-    registered(post_cose(&log, legacy.clone()).await);
+    registered(log.post_cose(&legacy).await);
     assert_eq!(logged_bytes(&entry_at(&log, 1).await), legacy);
     log.stop().await;
     // The upgrade records the size then.
@@ -629,7 +616,7 @@ async fn every_signed_statement_has_a_logged_policy_below_it(backend: Backend) {
     assert!(!out.contains("entry_invalid"), "{out}");
     // The next signed statement gets the policy in force logged before it.
     let next = cose(2);
-    registered(post_cose(&log, next.clone()).await);
+    registered(log.post_cose(&next).await);
     assert_eq!(entry_at(&log, 2).await["kind"], "registration_policy");
     assert_eq!(logged_bytes(&entry_at(&log, 3).await), next);
     let r = run(&log);

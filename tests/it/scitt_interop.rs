@@ -158,18 +158,6 @@ fn python(py: &Path, script: &Path, mode: &str, input: &Value) -> Value {
     v
 }
 
-async fn post_cose(log: &TestLog, body: &[u8]) -> (u16, Vec<u8>) {
-    let r = log
-        .http
-        .post(format!("{}/entries", log.url))
-        .header("content-type", "application/cose")
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
-}
-
 fn payload(n: u64) -> Vec<u8> {
     let v = statement(VENDOR, &att_id(n), "Interop Endpoint");
     statement_from_value(v).unwrap().canonical_bytes()
@@ -213,9 +201,9 @@ async fn a_python_scitt_library_verifies_receipts_and_signs_accepted_statements(
 
     // attestlog's own statement 1, then Python's statement 2.
     let ours = SignedStatement::sign(&payload(1), &key, &att_id(1)).to_entry();
-    let (status, receipt1) = post_cose(&log, &ours).await;
+    let (status, receipt1) = log.post_cose(&ours).await;
     assert_eq!(status, 201, "{:?}", parse_problem_details(&receipt1));
-    let (status, receipt2) = post_cose(&log, &from_python).await;
+    let (status, receipt2) = log.post_cose(&from_python).await;
     assert_eq!(status, 201, "{:?}", parse_problem_details(&receipt2));
     let entry2 = parsed.to_entry();
     assert_eq!(

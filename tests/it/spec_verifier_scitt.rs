@@ -671,18 +671,6 @@ mod story {
 
     const VENDOR: &str = "Spec SCITT AG";
 
-    async fn post(log: &TestLog, body: &[u8]) -> (u16, Vec<u8>) {
-        let r = log
-            .http
-            .post(format!("{}/entries", log.url))
-            .header("content-type", "application/cose")
-            .body(body.to_vec())
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
-    }
-
     async fn get_bytes(log: &TestLog, path: &str) -> Vec<u8> {
         let r = log.get(path).await;
         assert_eq!(r.status(), 200, "{path}");
@@ -813,9 +801,9 @@ mod story {
         };
         let sign = |n: u64| sign_statement(&seed, &vendor_vkey.name, &payload(n), &att_id(n));
         let (a, b) = (sign(31), sign(32));
-        let (status, ra_post) = post(&log, &a).await;
+        let (status, ra_post) = log.post_cose(&a).await;
         assert_eq!(status, 201);
-        let (status, _) = post(&log, &b).await;
+        let (status, _) = log.post_cose(&b).await;
         assert_eq!(status, 201);
         // A CWT claim twice (the later `sub` naming another claim) is refused by this verifier
         // and by the log.
@@ -830,7 +818,7 @@ mod story {
             ],
         );
         refused(parse_statement(&twice), "repeats the label");
-        let (status, body) = post(&log, &twice).await;
+        let (status, body) = log.post_cose(&twice).await;
         assert_eq!(status, 400);
         let problem = decode(&body, "problem details").unwrap();
         assert!(
@@ -1099,7 +1087,7 @@ mod story {
             &serde_json::to_vec(&v).unwrap(),
             &att_id(31),
         );
-        let (status, rv) = post(&log, &ve).await;
+        let (status, rv) = log.post_cose(&ve).await;
         assert_eq!(status, 201);
         let vr = verify_cose_receipt(&rv, &ve, &keys).unwrap();
         assert_eq!(vr.sub.as_deref(), Some(att_id(31).as_str()));
