@@ -188,9 +188,12 @@ fn sql(log: &TestLog, backend: Backend, sqlite: &str, postgres: &str) {
     }
 }
 
-const SQLITE_TABLES: [&str; 7] = [
+const SQLITE_TABLES: [&str; 10] = [
     "entries",
     "leaves",
+    "leaves_recent",
+    "statements",
+    "statements_recent",
     "tile_chunks",
     "checkpoints",
     "enrolments",
