@@ -75,8 +75,9 @@ struct HashIndex {
     table: &'static str,
     /// Its hash column (each table also has `idx`).
     column: &'static str,
-    /// On a hash already in the recent table: `OR IGNORE` keeps the first index (statements:
-    /// only entries logged before the claim rules can repeat one), `""` fails the batch.
+    /// On a hash already in the recent table: `"OR IGNORE "` keeps the first index
+    /// (statements: only entries logged before the claim rules can repeat one), `""` fails
+    /// the batch.
     on_repeat: &'static str,
 }
 
@@ -89,14 +90,14 @@ const LEAF_INDEX: HashIndex = HashIndex {
 const STATEMENT_INDEX: HashIndex = HashIndex {
     table: "statements",
     column: "statement_hash",
-    on_repeat: "OR IGNORE",
+    on_repeat: "OR IGNORE ",
 };
 
 impl HashIndex {
     /// `INSERT` of one `(hash, idx)` row into the recent table.
     fn insert_sql(&self) -> String {
         format!(
-            "INSERT {} INTO {}_recent ({}, idx) VALUES (?1, ?2)",
+            "INSERT {}INTO {}_recent ({}, idx) VALUES (?1, ?2)",
             self.on_repeat, self.table, self.column
         )
     }
@@ -135,7 +136,7 @@ impl HashIndex {
         };
         let bound = format!("{col} >= ?1 AND {col} < ?2");
         tx.prepare_cached(&format!(
-            "INSERT {on} INTO {t} ({col}, idx) \
+            "INSERT {on}INTO {t} ({col}, idx) \
              SELECT {col}, idx FROM {t}_recent WHERE {bound} ORDER BY {col}"
         ))?
         .execute(params![&low[..], &high[..]])?;
@@ -184,25 +185,39 @@ const MERGE_RANGES: u8 = 16;
 /// The fewest rows the recent tables collect, over all ranges, before a range is merged.
 const MERGE_MIN_ROWS: u64 = 1024;
 
+/// The size below which a range takes its turn every [`MERGE_MIN_ROWS`]` / 16` entries: there
+/// `8 √size` reaches [`MERGE_MIN_ROWS`].
+const MERGE_FLOOR_SIZE: u64 = (MERGE_MIN_ROWS / 8) * (MERGE_MIN_ROWS / 8);
+
+/// The number of range turns due by a tree of `size` entries: one every `k / 16` entries for
+/// recent tables of about `k = max(1,024, 8 √size)` rows. Above the floor the step is `√size
+/// / 2`, whose turns `4 √size` counts (its slope is `2 / √size`), shifted to meet the count
+/// below the floor there; so the count never goes back as the size grows, and each step adds
+/// one turn.
+fn merge_turn(size: u64) -> u64 {
+    let step = MERGE_MIN_ROWS / u64::from(MERGE_RANGES);
+    if size < MERGE_FLOOR_SIZE {
+        return size / step;
+    }
+    let at_floor = 4 * MERGE_FLOOR_SIZE.isqrt();
+    size.saturating_mul(16).isqrt() - at_floor + MERGE_FLOOR_SIZE / step
+}
+
 /// The key ranges whose recent rows move into the large tables in a batch that grows the tree
-/// from `old_size` to `new_size` entries. Ranges take turns, one each `k / 16` entries, so the
-/// recent tables hold about `k` rows: the range in turn at every multiple of that step the
-/// batch passes (all of them once when it passes 16). Merging `k / 16` rows of a range into
-/// the large table's `p / 16` pages of it writes about `min(k, p) / 16` pages, each batch also
-/// writes the recent table's pages (about `k / 300` at most), and `p` is about `size / 300`
-/// for each index: the pages per entry of both together are fewest for `k` near `8 √size`
-/// (16 KiB pages, ~100-entry batches), 1,131 rows at 20,000 entries and 8,000 at a million,
-/// where a range's merge then writes ~180 pages of each index. Derived from the sizes alone:
-/// nothing to store, and a restart carries on with the same turns.
+/// from `old_size` to `new_size` entries: the range of each turn the batch passes
+/// ([`merge_turn`]; turn `t` merges range `t mod 16`, so ranges go round in order, each at
+/// most once a batch). The recent tables so hold about `k` rows. Merging a range's `k / 16`
+/// rows into its `p / 16` pages of the large table writes about `min(k, p) / 16` pages, each
+/// batch also writes the recent table's pages (about `k / 300` at most), and `p` is about
+/// `size / 300` for each index: the pages per entry of both together are fewest for `k` near
+/// `8 √size` (16 KiB pages, ~100-entry batches), 1,131 rows at 20,000 entries and 8,000 at a
+/// million, where a range's merge then writes ~200 pages of each index. Derived from the
+/// sizes alone: nothing to store, and a restart carries on with the same turns.
 fn merge_ranges(old_size: u64, new_size: u64) -> Vec<u8> {
-    let step =
-        (MERGE_MIN_ROWS.max(new_size.isqrt().saturating_mul(8)) / u64::from(MERGE_RANGES)).max(1);
-    let turns = (old_size / step + 1..=new_size / step).take(usize::from(MERGE_RANGES));
-    let mut ranges: Vec<u8> = turns
+    (merge_turn(old_size) + 1..=merge_turn(new_size))
+        .take(usize::from(MERGE_RANGES))
         .map(|t| u8::try_from(t % u64::from(MERGE_RANGES)).unwrap_or(0))
-        .collect();
-    ranges.sort_unstable();
-    ranges
+        .collect()
 }
 
 /// Read connections (each with a page cache of its own).
@@ -478,7 +493,8 @@ const CHUNK_HASHES: usize = 120;
 fn fill_leaf_filter(path: &Path, filter: &std::sync::Weak<LeafFilter>) -> StoreResult<()> {
     let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     c.busy_timeout(std::time::Duration::from_secs(5))?;
-    // One pass in key order: a small page cache is enough, and memory stays flat.
+    // Two passes in key order (the large table, then the recent one): a small page cache is
+    // enough, and memory stays flat.
     c.pragma_update(None, "cache_size", -512)?;
     let mut st = c.prepare(&LEAF_INDEX.scan_sql())?;
     let mut rows = st.query([])?;
@@ -1194,8 +1210,8 @@ impl LogWrite for SqliteStore {
                     tx.prepare_cached("INSERT INTO entries (idx, data) VALUES (?1, ?2)")?;
                 let mut ins_leaf = tx.prepare_cached(&LEAF_INDEX.insert_sql())?;
                 // A leaf is stored once: the recent table's key refuses a repeat there, this
-                // probe (a read, no page dirtied; skipped for a leaf the filter knows is not
-                // stored) one in the large table.
+                // probe (a read, no page dirtied) one in the large table. Not skipped on the
+                // filter's word: the database itself keeps a leaf unique, as its key did.
                 let mut leaf_in_large = tx.prepare_cached(&LEAF_INDEX.in_large_sql())?;
                 let mut ins_term = tx.prepare_cached(
                     "INSERT OR IGNORE INTO search (kind, value, idx) VALUES (?1, ?2, ?3)",
@@ -1216,9 +1232,7 @@ impl LogWrite for SqliteStore {
                 for (i, e) in batch.entries.iter().enumerate() {
                     let idx = i64_of(batch.old_size + i as u64)?;
                     ins_entry.execute(params![idx, e.data])?;
-                    if self.filter.may_contain(&e.leaf_hash)
-                        && leaf_in_large.exists([&e.leaf_hash.0[..]])?
-                    {
+                    if leaf_in_large.exists([&e.leaf_hash.0[..]])? {
                         return Err(StoreError::Corrupt(format!(
                             "entry {idx}: its leaf hash is already stored"
                         )));
@@ -1614,16 +1628,19 @@ mod tests {
                 assert!(recent <= 1024 + 100, "{recent} recent rows: bounded");
             }
             assert!(rows(&path, "leaves") > 1500, "ranges were merged");
-            // A leaf in the large table, and one in the recent table, fail the whole batch.
+            // A leaf in the large table (the probe), and one in the recent table (its key),
+            // fail the whole batch.
             for table in ["leaves", "leaves_recent"] {
                 let repeat = some_idx(&path, table);
-                let err = s
-                    .commit_batch(&wide_batch(3000, vec![numbered(repeat)]))
-                    .unwrap_err();
-                assert!(matches!(
-                    err,
-                    StoreError::Corrupt(_) | StoreError::Backend(_)
-                ));
+                match s.commit_batch(&wide_batch(3000, vec![numbered(repeat)])) {
+                    Err(StoreError::Corrupt(m)) if table == "leaves" => {
+                        assert!(m.contains("already stored"), "{m}");
+                    }
+                    Err(StoreError::Backend(m)) if table == "leaves_recent" => {
+                        assert!(m.contains("UNIQUE"), "{m}");
+                    }
+                    other => panic!("a leaf of {table} stored again: {other:?}"),
+                }
             }
             assert_eq!(s.latest_checkpoint().unwrap().unwrap().0, 3000);
             // A statement logged again (as entries before the claim rules could): its first
@@ -1667,24 +1684,44 @@ mod tests {
         );
     }
 
-    /// The turns of [`merge_ranges`]: one range per step, every range within sixteen steps,
-    /// each range once however far a batch reaches.
+    /// The turns of [`merge_ranges`]: one range per step, ranges in order round and round
+    /// as the log grows (across the floor too, and at any batch size), each range once however
+    /// far a batch reaches.
     #[test]
     fn merge_ranges_take_turns() {
         // 1,024 rows over 16 ranges: a step of 64 entries at small sizes.
         assert_eq!(merge_ranges(0, 63), Vec::<u8>::new());
         assert_eq!(merge_ranges(63, 64), vec![1]);
         assert_eq!(merge_ranges(100, 200), vec![2, 3]);
-        let all: Vec<u8> = (0..16).collect();
-        assert_eq!(merge_ranges(0, 10_000), all);
-        let mut seen = std::collections::BTreeSet::new();
-        for n in (64..64 * 17).step_by(50) {
-            seen.extend(merge_ranges(n, n + 50));
-        }
-        assert_eq!(seen.len(), 16, "every range had its turn");
+        let mut all = merge_ranges(0, 10_000);
+        all.sort_unstable();
+        assert_eq!(all, (0..16).collect::<Vec<u8>>());
         // At a million entries the step is 8,000 / 16 = 500.
-        assert_eq!(merge_ranges(1_000_000, 1_000_499), Vec::<u8>::new());
-        assert_eq!(merge_ranges(1_000_000, 1_000_500).len(), 1);
+        let at = |n: u64| merge_turn(n);
+        assert_eq!(at(1_000_500) - at(1_000_000), 0);
+        assert_eq!(at(1_001_001) - at(1_000_000), 2);
+        assert_eq!(at(MERGE_FLOOR_SIZE - 1) + 1, at(MERGE_FLOOR_SIZE));
+        for batch in [1, 37, 100, 450] {
+            let (mut last, mut n, mut gaps) = (0u8, 0u64, Vec::new());
+            let mut since = [0u64; 16];
+            while n < 3_000_000 {
+                for r in merge_ranges(n, n + batch) {
+                    assert_eq!(r, (last + 1) % 16, "in order, at {n} in batches of {batch}");
+                    last = r;
+                    let k = MERGE_MIN_ROWS.max(8 * n.isqrt());
+                    if since[usize::from(r)] > 0 {
+                        gaps.push((n - since[usize::from(r)]) as f64 / k as f64);
+                    }
+                    since[usize::from(r)] = n;
+                }
+                n += batch;
+            }
+            // Each range's turns are about k entries apart (k as the log then was).
+            let (lo, hi) = gaps
+                .iter()
+                .fold((f64::MAX, 0f64), |(lo, hi), g| (lo.min(*g), hi.max(*g)));
+            assert!(lo > 0.5 && hi < 1.6, "batches of {batch}: {lo}..{hi} of k");
+        }
     }
 
     /// A batch writes its hashes into the recent tables' few pages instead of a random page
@@ -1702,16 +1739,25 @@ mod tests {
         assert!(rows(&path, "leaves") >= 19_000, "mostly merged");
         let c = Connection::open(&path).unwrap();
         c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+        // A checkpoint of the test's own, after the store's checkpointer is done (it runs one
+        // at a time: one started meanwhile answers busy, and then the log's length is -1).
+        let checkpoint = |mode: &str| -> i64 {
+            assert!(s.wait_checkpointed(std::time::Duration::from_secs(10)));
+            let (busy, frames): (i64, i64) = c
+                .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .unwrap();
+            assert_eq!(busy, 0, "the store's checkpointer is idle");
+            frames
+        };
         let (mut quiet, mut merging) = (Vec::new(), Vec::new());
         for k in 0..20 {
             let (from, to) = (20_000 + k * 50, 20_050 + k * 50);
             // The log emptied: what the next commit writes is all it holds.
-            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-                .unwrap();
+            checkpoint("TRUNCATE");
             append(&s, from, to);
-            let frames: i64 = c
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
-                .unwrap();
+            let frames = checkpoint("PASSIVE");
             if merge_ranges(from.into(), to.into()).is_empty() {
                 quiet.push(frames);
             } else {
@@ -1828,6 +1874,45 @@ mod tests {
             panic!("a newer schema must be refused")
         };
         assert!(e.to_string().contains("newer"), "{e}");
+    }
+
+    /// A database of schema version 5 (one table per hash index) opens with its rows found,
+    /// and takes new ones in the recent tables.
+    #[test]
+    fn a_version_5_database_keeps_its_hash_indexes() {
+        let path = fresh_path("v5");
+        {
+            let s = SqliteStore::open(&path).unwrap();
+            append(&s, 0, 300);
+        }
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "INSERT INTO leaves SELECT * FROM leaves_recent;
+                 INSERT INTO statements SELECT * FROM statements_recent;
+                 DROP TABLE leaves_recent; DROP TABLE statements_recent;
+                 PRAGMA user_version = 5;",
+            )
+            .unwrap();
+        let s = SqliteStore::open(&path).unwrap();
+        append(&s, 300, 350);
+        for n in [0u32, 299, 349] {
+            assert_eq!(
+                s.lookup_leaf(&Hash::leaf(&n.to_be_bytes())).unwrap(),
+                Some(n.into())
+            );
+            let statement = Hash::sha256(&n.to_be_bytes());
+            assert_eq!(s.lookup_statement(&statement).unwrap(), Some(n.into()));
+        }
+        let (large, recent) = (rows(&path, "leaves"), rows(&path, "leaves_recent"));
+        assert!(
+            large >= 300 && recent > 0 && large + recent == 350,
+            "{large} {recent}"
+        );
+        assert!(
+            s.commit_batch(&wide_batch(350, vec![numbered(7)])).is_err(),
+            "a leaf of the old table is still unique"
+        );
     }
 
     #[test]
