@@ -98,7 +98,8 @@ pub struct ScittFileConfig {
         value_name = "FILES"
     )]
     pub retired_key_files: Option<Vec<PathBuf>>,
-    /// How long `POST /entries` waits for publication before answering 303, in ms.
+    /// How long `POST /entries` waits for publication before answering 303, in ms (0: it
+    /// answers 303 at once).
     #[arg(
         id = "scitt_wait_ms",
         long = "scitt-wait-ms",
