@@ -867,13 +867,28 @@ fn search_table<M>(
         let (idx, meta) = read(r)?;
         Ok((idx, r.get::<_, bool>(matched_at)?, meta))
     })?;
-    let rows = rows
-        .map(|r| {
-            let (idx, ok, meta) = r?;
-            Ok((u64_of(idx)?, ok, meta))
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
-    Ok(search_page(rows, q.limit))
+    // Read lazily: the page ends at its `limit`-th hit, and the rows after it (up to
+    // SEARCH_SCAN_ROWS of them for a common term) are never read.
+    let mut failed = None;
+    let page = search_page(
+        rows.map_while(|r| {
+            match r
+                .map_err(StoreError::from)
+                .and_then(|(idx, ok, meta)| Ok((u64_of(idx)?, ok, meta)))
+            {
+                Ok(row) => Some(row),
+                Err(e) => {
+                    failed = Some(e);
+                    None
+                }
+            }
+        }),
+        q.limit,
+    );
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(page),
+    }
 }
 
 impl LogRead for SqliteStore {
