@@ -773,13 +773,24 @@ fn replica_config(
     (d, c)
 }
 
-/// Two replicas on one PostgreSQL database, optionally with a witness policy.
+/// Two replicas of one log on one PostgreSQL database, with vendor `seed` enrolled through
+/// the first (the lease holder).
+struct Replicas {
+    a: TestLog,
+    b: TestLog,
+    /// The log's key.
+    key: VerifierKey,
+    vendor: SignerKey,
+    seen: Seen,
+}
+
+/// Starts [`Replicas`], optionally with a witness policy, and enrols the vendor.
 async fn two_replicas(
     db: &crate::pg_support::ScratchDb,
     dir: &std::path::Path,
     seed: u8,
     policy: Option<&std::path::Path>,
-) -> [TestLog; 2] {
+) -> Replicas {
     let start = |name: &str| {
         let (d, c) = replica_config(db, dir, name, seed, policy);
         TestLog::start_in(d, c)
@@ -788,7 +799,15 @@ async fn two_replicas(
     wait_role(&a, "sequencer").await;
     let b = start("b").await;
     wait_role(&b, "follower").await;
-    [a, b]
+    let (key, vendor, mut seen) = (a.log_key(), vendor_key(seed), Seen::default());
+    enrol(&a, &mut seen, &vendor).await;
+    Replicas {
+        a,
+        b,
+        key,
+        vendor,
+        seen,
+    }
 }
 
 /// Many submissions at once through a follower, some of them the same entry twice: the
@@ -802,11 +821,13 @@ async fn a_followers_concurrent_submissions_each_get_their_own_entry_postgres() 
     };
     let db = crate::pg_support::ScratchDb::create(&admin);
     let dir = temp_dir("chaos-hand-over");
-    let [a, b] = two_replicas(&db, &dir, 95, None).await;
-    let key = a.log_key();
-    let vendor = vendor_key(95);
-    let mut seen = Seen::default();
-    enrol(&a, &mut seen, &vendor).await;
+    let Replicas {
+        a,
+        b,
+        key,
+        vendor,
+        mut seen,
+    } = two_replicas(&db, &dir, 95, None).await;
     // The follower picks the enrolment up within its refresh interval.
     let deadline = Instant::now() + Duration::from_secs(20);
     while !b
@@ -876,11 +897,13 @@ async fn transient_failure_clears_at_the_next_take_over_postgres() {
     };
     let db = crate::pg_support::ScratchDb::create(&admin);
     let dir = temp_dir("chaos-transient");
-    let [a, b] = two_replicas(&db, &dir, 97, None).await;
-    let key = a.log_key();
-    let vendor = vendor_key(97);
-    let mut seen = Seen::default();
-    enrol(&a, &mut seen, &vendor).await;
+    let Replicas {
+        a,
+        b,
+        key,
+        vendor,
+        mut seen,
+    } = two_replicas(&db, &dir, 97, None).await;
     grow(&a, &mut seen, &vendor, 0, 3).await;
     let published = a.get("/checkpoint").await.bytes().await.unwrap().to_vec();
     let saved = break_published_file(&a.dir);
@@ -956,11 +979,13 @@ async fn a_conflict_found_by_one_replica_halts_every_replica_postgres() {
         ),
     )
     .unwrap();
-    let [a, b] = two_replicas(&db, &dir, 98, Some(&policy)).await;
-    let key = a.log_key();
-    let vendor = vendor_key(98);
-    let mut seen = Seen::default();
-    enrol(&a, &mut seen, &vendor).await;
+    let Replicas {
+        a,
+        b,
+        key,
+        vendor,
+        mut seen,
+    } = two_replicas(&db, &dir, 98, Some(&policy)).await;
     grow(&a, &mut seen, &vendor, 0, 3).await;
     let published = a.get("/checkpoint").await.bytes().await.unwrap().to_vec();
     ahead.store(1_000, Ordering::SeqCst);
